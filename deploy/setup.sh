@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs what agentmill needs on a fresh Debian machine, idempotently: every step checks first
+# and says whether it did the work or skipped it. Safe to run any number of times.
+#
+#   deploy/setup.sh            # everything
+#   AGENTMILL_NO_DOCKER=1 ...  # skip the sandbox image (hosts without a Docker engine)
+#
+# What it sets up:
+#   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch.
+#   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0, ...),
+#      and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points tch at.
+#   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
+#      import) when a Docker engine answers.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+did() { printf 'setup: did      %s\n' "$*"; }
+skipped() { printf 'setup: skipped  %s\n' "$*"; }
+die() { printf 'setup: error    %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root for: $* (run as root or install sudo)"; fi
+}
+
+# --- 1. Debian packages ---------------------------------------------------------------------
+DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates)
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  skipped "Debian packages (${DEB_PACKAGES[*]} are installed)"
+else
+  command -v apt-get >/dev/null || die "apt-get not found; install ${missing[*]} by hand"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  did "Debian packages: installed ${missing[*]}"
+fi
+
+command -v cargo >/dev/null || die "cargo not found; install the Rust toolchain (rustup) first"
+
+# --- 2. Python virtual environment with torch -------------------------------------------------
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+REQ="$ROOT/deploy/requirements.txt"
+req_hash="$(sha256sum "$REQ" | cut -d' ' -f1)"
+stamp="$VENV/.agentmill-requirements"
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$req_hash" ]; then
+  skipped "Python venv .venv (requirements unchanged)"
+else
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV" || die "could not create .venv with $PYTHON (install python3-venv)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ" \
+    || die "pip could not install deploy/requirements.txt"
+  echo "$req_hash" > "$stamp"
+  did "Python venv .venv: installed deploy/requirements.txt"
+fi
+torch_dir="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+if [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ]; then
+  skipped "link .venv/libtorch (points at the torch wheel)"
+else
+  ln -sfn "$torch_dir" "$VENV/libtorch"
+  did "link .venv/libtorch -> $torch_dir"
+fi
+
+# --- 3. The sandbox image ----------------------------------------------------------------------
+# shellcheck source=sandbox/recipe.env
+. "$ROOT/deploy/sandbox/recipe.env"
+recipe_hash="$(sha256sum "$ROOT/deploy/sandbox/recipe.env" | cut -c1-16)"
+if [ "${AGENTMILL_NO_DOCKER:-0}" = 1 ]; then
+  skipped "sandbox image (AGENTMILL_NO_DOCKER=1)"
+elif ! docker info >/dev/null 2>&1; then
+  skipped "sandbox image: no Docker engine answers (tests that need Docker will fail; set AGENTMILL_NO_DOCKER=1 to say so)"
+elif [ "$(docker image inspect -f '{{ index .Config.Labels "org.agentmill.recipe" }}' "$SANDBOX_IMAGE" 2>/dev/null)" = "$recipe_hash" ]; then
+  skipped "sandbox image $SANDBOX_IMAGE (recipe $recipe_hash is built)"
+else
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  as_root mmdebstrap --quiet --variant=minbase --include="$SANDBOX_PACKAGES" "$SANDBOX_SUITE" "$work/rootfs.tar" \
+    || die "mmdebstrap could not build the $SANDBOX_SUITE root (is Debian's package mirror reachable?)"
+  docker import \
+    -c "LABEL org.agentmill.recipe=$recipe_hash" \
+    -c 'ENV LANG=C.UTF-8 TZ=UTC PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1' \
+    -c 'WORKDIR /testbed' \
+    -c 'CMD ["sleep", "infinity"]' \
+    "$work/rootfs.tar" "$SANDBOX_IMAGE" >/dev/null
+  rm -rf "$work"
+  trap - EXIT
+  did "sandbox image $SANDBOX_IMAGE (recipe $recipe_hash)"
+fi
+
+echo "setup: ready"

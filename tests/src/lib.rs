@@ -1,0 +1,97 @@
+//! Helpers shared by agentmill's cross-process tests: the workspace's paths, the bundled tasks,
+//! and the real services the tests stand on (Docker, Redis).
+//!
+//! Nothing here is mocked. A test that needs Docker fails loudly where no engine answers; only
+//! an explicit `AGENTMILL_NO_DOCKER=1` in the environment turns those tests into announced skips.
+
+use std::path::{Path, PathBuf};
+
+use agentmill_proto::{Task, read_jsonl_file};
+use agentmill_worker::sandbox::docker::DockerEngine;
+
+/// The sandbox image `deploy/setup.sh` builds.
+pub const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+/// The bundled task corpus, with archive paths made absolute.
+pub fn bundled_tasks() -> Vec<Task> {
+    let path = workspace().join("deploy/tasks/tasks.jsonl");
+    let (tasks, errors) = read_jsonl_file(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert!(errors.is_empty(), "bundled tasks have bad rows: {errors:#?}");
+    tasks
+}
+
+/// Connects to Docker and checks the sandbox image is built. Panics with the fix when either is
+/// missing; returns `None` (after saying so) only when the run declares `AGENTMILL_NO_DOCKER=1`.
+pub async fn docker_or_skip(test: &str) -> Option<DockerEngine> {
+    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+        return None;
+    }
+    let engine = match DockerEngine::connect().await {
+        Ok(e) => e,
+        Err(e) => panic!("{test} needs Docker: {e}. (Set AGENTMILL_NO_DOCKER=1 to declare a run without Docker.)"),
+    };
+    if let Err(e) = engine.image_digest(SANDBOX_IMAGE).await {
+        panic!("{test} needs the sandbox image: {e}. Run deploy/setup.sh.");
+    }
+    Some(engine)
+}
+
+/// A Redis server for a test: the suite's private one (`AGENTMILL_TEST_REDIS_URL`, started by
+/// `deploy/test.sh`), or else a `redis-server` this process starts on a free port and stops when
+/// the handle drops. Tests sharing a server keep apart by prefixing their keys with [`unique`].
+#[derive(Debug)]
+pub struct TestRedis {
+    /// `redis://host:port/`.
+    pub url: String,
+    child: Option<std::process::Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestRedis {
+    /// Connects to (or starts) the test Redis. Panics with the fix when redis-server is missing.
+    pub fn start() -> TestRedis {
+        if let Ok(url) = std::env::var("AGENTMILL_TEST_REDIS_URL") {
+            return TestRedis { url, child: None, _dir: None };
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh or deploy/test.sh"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TestRedis { url: format!("redis://127.0.0.1:{port}/"), child: Some(child), _dir: Some(dir) }
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a free port")
+}
+
+/// A unique name for keys, streams and containers of one test run.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}

@@ -1,0 +1,278 @@
+//! The Docker sandbox backend, through bollard.
+//!
+//! Every container is created locked down — no network unless asked, `no-new-privileges`, every
+//! capability dropped, CPU / memory / pids limits — and labelled with the worker and episode that
+//! own it, so a worker can find and reap its orphans after a crash. Commands run through
+//! `docker exec` under GNU `timeout`, which kills the command's whole process group when the
+//! deadline passes; output past a cap is counted and dropped, never buffered.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use tracing::{debug, warn};
+
+use super::{ExecOutput, ExecRequest, SandboxError, SandboxSpec, collect_output};
+
+/// Label naming the worker that owns a container.
+pub const LABEL_WORKER: &str = "org.agentmill.worker";
+/// Label naming the episode a container serves.
+pub const LABEL_EPISODE: &str = "org.agentmill.episode";
+/// Label marking every agentmill container.
+pub const LABEL_MANAGED: &str = "org.agentmill.managed";
+
+/// A connection to a Docker engine.
+#[derive(Debug, Clone)]
+pub struct DockerEngine {
+    docker: Docker,
+}
+
+impl DockerEngine {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and agrees on an API
+    /// version with it. Fails with a clear error when no engine answers.
+    pub async fn connect() -> Result<DockerEngine, SandboxError> {
+        let docker = Docker::connect_with_local_defaults().map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
+        let docker = docker.negotiate_version().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
+        docker.ping().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
+        Ok(DockerEngine { docker })
+    }
+
+    /// The bollard client, for callers that need an API this type does not wrap.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The image's content id (`sha256:...`), or `ImageMissing` when the engine does not have it.
+    pub async fn image_digest(&self, image: &str) -> Result<String, SandboxError> {
+        match self.docker.inspect_image(image).await {
+            Ok(info) => {
+                let repo_digest = info.repo_digests.as_ref().and_then(|d| d.first().cloned());
+                Ok(repo_digest.or(info.id).unwrap_or_default())
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(SandboxError::ImageMissing(image.to_string()))
+            }
+            Err(e) => Err(SandboxError::Engine(format!("inspect image {image}: {e}"))),
+        }
+    }
+
+    /// Creates and starts a container for `spec`. The container idles (`sleep infinity`) and
+    /// every command runs through [`DockerContainer::exec`].
+    pub async fn start(&self, spec: &SandboxSpec) -> Result<DockerContainer, SandboxError> {
+        let labels: HashMap<String, String> = [
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_WORKER.to_string(), spec.worker.clone()),
+            (LABEL_EPISODE.to_string(), spec.episode.clone()),
+        ]
+        .into_iter()
+        .collect();
+        let host_config = HostConfig {
+            network_mode: Some(if spec.network { "bridge".into() } else { "none".into() }),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
+            nano_cpus: spec.limits.cpus.map(|c| (c * 1e9) as i64),
+            memory: spec.limits.memory_bytes.map(|m| m as i64),
+            // Swap would let a memory hog crawl instead of dying: pin it to the memory limit.
+            memory_swap: spec.limits.memory_bytes.map(|m| m as i64),
+            pids_limit: spec.limits.pids.map(i64::from),
+            init: Some(true),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(vec!["sleep".into(), "infinity".into()]),
+            working_dir: Some(spec.workdir.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            network_disabled: Some(!spec.network),
+            ..Default::default()
+        };
+        let name = container_name(&spec.episode);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
+            bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
+                SandboxError::ImageMissing(spec.image.clone())
+            }
+            other => SandboxError::Engine(format!("create container for {}: {other}", spec.image)),
+        })?;
+        let container = DockerContainer { docker: self.docker.clone(), id: created.id, workdir: spec.workdir.clone() };
+        if let Err(e) = self.docker.start_container(&container.id, None).await {
+            container.remove().await;
+            return Err(SandboxError::Engine(format!("start container: {e}")));
+        }
+        debug!(container = %container.id, image = %spec.image, "container started");
+        Ok(container)
+    }
+
+    /// Ids of the containers that carry `worker`'s label (running or not).
+    pub async fn containers_of(&self, worker: &str) -> Result<Vec<String>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", vec![format!("{LABEL_WORKER}={worker}")])].into_iter().collect();
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list containers: {e}")))?;
+        Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Force-removes every container labelled with `worker`; returns how many went.
+    pub async fn reap(&self, worker: &str) -> Result<usize, SandboxError> {
+        let ids = self.containers_of(worker).await?;
+        for id in &ids {
+            remove_container(&self.docker, id).await;
+        }
+        Ok(ids.len())
+    }
+}
+
+/// A running sandbox container. Call [`DockerContainer::remove`] on every path; the worker's
+/// reaper removes what a crash left behind.
+#[derive(Debug, Clone)]
+pub struct DockerContainer {
+    docker: Docker,
+    id: String,
+    workdir: String,
+}
+
+impl DockerContainer {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Extracts a tar archive (optionally gzip-compressed) at `dest` inside the container.
+    pub async fn upload_tar(&self, dest: &str, tar: Vec<u8>) -> Result<(), SandboxError> {
+        let tar = if tar.starts_with(&[0x1f, 0x8b]) {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&tar[..]), &mut out)
+                .map_err(|e| SandboxError::Io(format!("gunzip archive: {e}")))?;
+            out
+        } else {
+            tar
+        };
+        let options = UploadToContainerOptionsBuilder::new().path(dest).build();
+        self.docker
+            .upload_to_container(&self.id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| SandboxError::Engine(format!("upload to {dest}: {e}")))
+    }
+
+    /// Writes one file inside the container (mode 0644), creating parent folders.
+    ///
+    /// Docker's archive upload writes to the container's own filesystem: a path under a tmpfs
+    /// or volume mount would land beneath the mount, invisible to the container. agentmill's
+    /// own files therefore go to [`super::AGENTMILL_DIR`], never to `/tmp`.
+    pub async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        let (dir, name) = path.rsplit_once('/').ok_or_else(|| SandboxError::Io(format!("{path} is not an absolute path")))?;
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let mkdir = ExecRequest::new(format!("mkdir -p '{}'", dir.replace('\'', "'\\''")));
+        self.exec(&mkdir).await?;
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append_data(&mut header, name, contents).map_err(|e| SandboxError::Io(e.to_string()))?;
+        let tar = builder.into_inner().map_err(|e| SandboxError::Io(e.to_string()))?;
+        self.upload_tar(dir, tar).await
+    }
+
+    /// Runs `bash -c <command>` in the container and returns its real output and exit code.
+    ///
+    /// The deadline is enforced twice: GNU `timeout` in the container kills the command's process
+    /// group (exit 137 plus `timed_out`), and a host-side timer a few seconds later abandons the
+    /// exec if the container itself stops answering.
+    pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+        let started = Instant::now();
+        let secs = req.timeout.as_secs().max(1);
+        let cmd = vec![
+            "timeout".to_string(),
+            "-s".into(),
+            "KILL".into(),
+            secs.to_string(),
+            "bash".into(),
+            "-c".into(),
+            req.command.clone(),
+        ];
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions {
+                    cmd: Some(cmd),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    working_dir: Some(req.workdir.clone().unwrap_or_else(|| self.workdir.clone())),
+                    env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| SandboxError::Engine(format!("create exec: {e}")))?;
+        let options = StartExecOptions { detach: false, output_capacity: Some(64 * 1024), ..Default::default() };
+        let started_exec = self.docker.start_exec(&exec.id, Some(options)).await.map_err(|e| SandboxError::Engine(format!("start exec: {e}")))?;
+        let StartExecResults::Attached { output, .. } = started_exec else {
+            return Err(SandboxError::Engine("exec started detached".into()));
+        };
+        let chunks = output.map(|item| match item {
+            Ok(LogOutput::StdOut { message }) | Ok(LogOutput::StdErr { message }) | Ok(LogOutput::Console { message }) => Ok(message),
+            Ok(LogOutput::StdIn { .. }) => Ok(bytes::Bytes::new()),
+            Err(e) => Err(e.to_string()),
+        });
+        let grace = Duration::from_secs(secs + 10);
+        let collected = tokio::time::timeout(grace, collect_output(chunks, req.max_output)).await;
+        let (text, truncated, total_bytes) = match collected {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err(SandboxError::Engine(format!("read exec output: {e}"))),
+            Err(_) => {
+                warn!(container = %self.id, "exec did not finish {grace:?} after its start; the container is unresponsive");
+                return Err(SandboxError::Unresponsive(grace));
+            }
+        };
+        let inspect = self.docker.inspect_exec(&exec.id).await.map_err(|e| SandboxError::Engine(format!("inspect exec: {e}")))?;
+        let exit_code = inspect.exit_code.unwrap_or(-1);
+        let elapsed = started.elapsed();
+        // `timeout -s KILL` exits 137 when it had to kill; a command killed by the OOM killer
+        // also exits 137, so only call it a timeout when the deadline was actually reached.
+        let timed_out = exit_code == 137 && elapsed + Duration::from_millis(250) >= Duration::from_secs(secs);
+        Ok(ExecOutput { exit_code, output: text, truncated, total_bytes, duration: elapsed, timed_out })
+    }
+
+    /// Whether the container is still running (false once it died, e.g. OOM-killed as a whole).
+    pub async fn is_running(&self) -> bool {
+        match self.docker.inspect_container(&self.id, None).await {
+            Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Force-removes the container and its anonymous volumes. Never fails: an error is logged and
+    /// the reaper gets another chance.
+    pub async fn remove(&self) {
+        remove_container(&self.docker, &self.id).await;
+    }
+}
+
+async fn remove_container(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    match docker.remove_container(id, Some(options)).await {
+        Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(e) => warn!(container = %id, "could not remove container: {e}"),
+    }
+}
+
+/// A container name that is valid for Docker and unique per episode.
+fn container_name(episode: &str) -> String {
+    let clean: String = episode
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
+        .collect();
+    format!("agentmill-{}", clean.trim_matches('-'))
+}
