@@ -6,7 +6,10 @@
 //! `git diff` against that commit.
 
 /// The identity and date of the base commit made from an archive.
-pub const BASE_COMMIT_ENV: [(&str, &str); 6] = [
+pub const BASE_COMMIT_ENV: [(&str, &str); 8] = [
+    // The container's own git configuration (hooks, autocrlf, signing) must not change the id.
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
     ("GIT_AUTHOR_NAME", "agentmill"),
     ("GIT_AUTHOR_EMAIL", "agentmill@localhost"),
     ("GIT_COMMITTER_NAME", "agentmill"),
@@ -21,11 +24,13 @@ pub fn init_archive_repo_script() -> String {
     let env: Vec<String> = BASE_COMMIT_ENV.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
     format!(
         "set -e\n\
+         export {}\n\
          git -c init.defaultBranch=main init -q\n\
          git add -A\n\
          {} git -c commit.gpgsign=false commit -q -m base\n\
          git rev-parse HEAD\n",
-        env.join(" ")
+        env[..2].join(" "),
+        env[2..].join(" ")
     )
 }
 
