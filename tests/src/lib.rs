@@ -95,3 +95,87 @@ pub fn free_port() -> u16 {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// A binary of this workspace, built by `cargo build --workspace --bins` (deploy/test.sh does).
+pub fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let path = target.join(profile).join(name);
+    assert!(path.is_file(), "{} is not built; run `cargo build --workspace --bins` (deploy/test.sh does)", path.display());
+    path
+}
+
+/// A running `agentmill-coordinator` process, killed when dropped.
+#[derive(Debug)]
+pub struct CoordinatorProcess {
+    /// `http://127.0.0.1:port`.
+    pub addr: String,
+    /// The gRPC port.
+    pub port: u16,
+    /// The metrics port.
+    pub metrics_port: u16,
+    /// The Redis namespace it owns.
+    pub namespace: String,
+    /// The Redis URL.
+    pub redis_url: String,
+    extra: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl CoordinatorProcess {
+    /// Starts a coordinator on free ports with a fresh namespace and waits until it serves.
+    pub async fn start(redis_url: &str, extra: &[&str]) -> CoordinatorProcess {
+        let port = free_port();
+        let mut c = CoordinatorProcess {
+            addr: format!("http://127.0.0.1:{port}"),
+            port,
+            metrics_port: free_port(),
+            namespace: unique("test"),
+            redis_url: redis_url.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        c.spawn().await;
+        c
+    }
+
+    async fn spawn(&mut self) {
+        let child = std::process::Command::new(binary("agentmill-coordinator"))
+            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
+            .args(["--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
+            .args(["--redis-url", &self.redis_url, "--namespace", &self.namespace])
+            .args(&self.extra)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("start agentmill-coordinator");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("agentmill-coordinator exited early: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "coordinator did not listen on {}", self.port);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILLs the process (no shutdown path runs).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port and namespace (after [`kill`](Self::kill)).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+}
+
+impl Drop for CoordinatorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,299 @@
+//! `agentmill`: the command-line client of the coordinator.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use agentmill_coordinator::client::{self, ClientConfig, print_json, to_json};
+use agentmill_coordinator::core::state_name;
+use agentmill_proto::v1::{self, TaskState};
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+
+/// Submit and follow agentmill tasks.
+///
+/// The coordinator's address and token come from --addr / --token, else AGENTMILL_ADDR /
+/// AGENTMILL_TOKEN, else the config file (~/.config/agentmill/cli.toml: addr, token, ca_cert).
+#[derive(Debug, Parser)]
+#[command(name = "agentmill", version)]
+struct Cli {
+    /// Coordinator address (http://host:port or https://host:port).
+    #[arg(long, global = true, env = "AGENTMILL_ADDR")]
+    addr: Option<String>,
+    /// Bearer token.
+    #[arg(long, global = true, env = "AGENTMILL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// PEM CA certificate to trust for https.
+    #[arg(long, global = true, env = "AGENTMILL_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// CLI config file.
+    #[arg(long, global = true, env = "AGENTMILL_CLI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print canonical proto3 JSON, one object per line, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Submit a JSONL file of tasks (SWE-bench rows as they are, plus agentmill's fields).
+    ///
+    /// Exits 0 when every row was accepted or already known, 2 when some rows were refused
+    /// (each is listed with its line, field and reason).
+    Submit {
+        /// The JSONL file.
+        file: PathBuf,
+        /// Rows per SubmitTasks call.
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+    },
+    /// Show one task and its rollouts.
+    Get {
+        /// Task id.
+        id: String,
+    },
+    /// List tasks, oldest first.
+    List {
+        /// Only tasks in these states (queued, leased, running, done, failed, cancelled).
+        #[arg(long = "state", value_delimiter = ',')]
+        states: Vec<String>,
+        /// Only tasks carrying this label (key=value); repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// At most this many tasks (all pages are followed up to it).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Cancel tasks: queued rollouts never run, running episodes are stopped.
+    Cancel {
+        /// Task ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Why (recorded with the task).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Follow state changes live (all tasks, or the ones named).
+    Watch {
+        /// Task ids to follow.
+        ids: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Cluster counts and rates.
+    Stats,
+}
+
+fn parse_state(s: &str) -> anyhow::Result<i32> {
+    let upper = format!("TASK_STATE_{}", s.to_ascii_uppercase());
+    TaskState::from_str_name(&upper).map(|s| s as i32).with_context(|| format!("unknown state {s:?}; use queued, leased, running, done, failed or cancelled"))
+}
+
+fn client_config(cli: &Cli) -> anyhow::Result<ClientConfig> {
+    let path = cli.config.clone().or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/agentmill/cli.toml")));
+    let mut cfg = match path {
+        Some(p) if p.is_file() => ClientConfig::from_file(&p)?,
+        Some(p) if cli.config.is_some() => bail!("--config {} does not exist", p.display()),
+        _ => ClientConfig::default(),
+    };
+    if cli.addr.is_some() {
+        cfg.addr = cli.addr.clone();
+    }
+    if cli.token.is_some() {
+        cfg.token = cli.token.clone();
+    }
+    if cli.ca_cert.is_some() {
+        cfg.ca_cert = cli.ca_cert.clone();
+    }
+    Ok(cfg)
+}
+
+fn resolution_name(r: i32) -> String {
+    v1::Resolution::try_from(r).map(|r| r.as_str_name().trim_start_matches("RESOLUTION_").to_string()).unwrap_or_default()
+}
+
+fn exit_name(r: i32) -> String {
+    v1::ExitReason::try_from(r).map(|r| r.as_str_name().trim_start_matches("EXIT_REASON_").to_lowercase()).unwrap_or_default()
+}
+
+fn state_of(s: i32) -> String {
+    TaskState::try_from(s).map(state_name).unwrap_or_else(|_| "?".into())
+}
+
+fn print_task(out: &mut impl Write, t: &v1::TaskStatus) -> std::io::Result<()> {
+    let id = t.task.as_ref().map(|s| s.instance_id.as_str()).unwrap_or("?");
+    writeln!(out, "{id}  {}", state_of(t.state))?;
+    for r in &t.rollouts {
+        write!(out, "  rollout {}  {}  attempt {}", r.rollout, state_of(r.state), r.attempt)?;
+        if !r.worker_id.is_empty() {
+            write!(out, "  worker {}", r.worker_id)?;
+        }
+        if let Some(res) = &r.result {
+            write!(out, "  {}  {}", resolution_name(res.resolution), exit_name(res.exit_reason))?;
+        }
+        if !r.last_error.is_empty() {
+            write!(out, "  ({})", r.last_error)?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    match run().await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("agentmill: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<i32> {
+    let cli = Cli::parse();
+    let cfg = client_config(&cli)?;
+    let mut client = client::connect(&cfg).await?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match &cli.command {
+        Command::Submit { file, batch } => {
+            if *batch == 0 {
+                bail!("--batch must be at least 1");
+            }
+            let total = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} submitting [{bar:30}] {pos}/{len} rows {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            if cli.json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let summary = client::submit_file(&mut client, file, (*batch).min(10_000), |n| bar.inc(n)).await?;
+            bar.finish_and_clear();
+            if cli.json {
+                let v = serde_json::json!({
+                    "accepted": summary.accepted,
+                    "existing": summary.existing,
+                    "rejected": summary.rejected.iter().map(|r| serde_json::json!({"line": r.line, "taskId": r.task_id, "field": r.field, "reason": r.reason})).collect::<Vec<_>>(),
+                });
+                print_json(&mut out, &v)?;
+            } else {
+                writeln!(out, "{}: {} accepted, {} already known, {} rows rejected", file.display(), summary.accepted.len(), summary.existing.len(), summary.rejected.len())?;
+                for r in &summary.rejected {
+                    let id = if r.task_id.is_empty() { String::new() } else { format!(" ({})", r.task_id) };
+                    writeln!(out, "  line {}{id}: {}: {}", r.line, r.field, r.reason)?;
+                }
+            }
+            return Ok(if summary.rejected.is_empty() { 0 } else { 2 });
+        }
+        Command::Get { id } => {
+            let t = client.get_task(v1::GetTaskRequest { task_id: id.clone() }).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&t)?)?;
+            } else {
+                print_task(&mut out, &t)?;
+            }
+        }
+        Command::List { states, labels, limit } => {
+            let states = states.iter().map(|s| parse_state(s)).collect::<anyhow::Result<Vec<_>>>()?;
+            let labels: std::collections::HashMap<String, String> = labels
+                .iter()
+                .map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--label {l:?}: write key=value")))
+                .collect::<anyhow::Result<_>>()?;
+            let mut token = String::new();
+            let mut shown = 0;
+            loop {
+                let page_size = (*limit - shown).min(1000) as u32;
+                let resp = client
+                    .list_tasks(v1::ListTasksRequest { states: states.clone(), labels: labels.clone(), page_size, page_token: token.clone() })
+                    .await
+                    .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                    .into_inner();
+                for t in &resp.tasks {
+                    if cli.json {
+                        print_json(&mut out, &to_json(t)?)?;
+                    } else {
+                        print_task(&mut out, t)?;
+                    }
+                }
+                shown += resp.tasks.len();
+                if resp.next_page_token.is_empty() || shown >= *limit {
+                    break;
+                }
+                token = resp.next_page_token;
+            }
+        }
+        Command::Cancel { ids, reason } => {
+            let r = client
+                .cancel_tasks(v1::CancelTasksRequest { task_ids: ids.clone(), reason: reason.clone() })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                .into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&r)?)?;
+            } else {
+                writeln!(out, "cancelled: {}", r.cancelled.len())?;
+                for id in &r.already_finished {
+                    writeln!(out, "  {id}: already finished")?;
+                }
+                for id in &r.not_found {
+                    writeln!(out, "  {id}: not found")?;
+                }
+            }
+            return Ok(if r.not_found.is_empty() { 0 } else { 2 });
+        }
+        Command::Watch { ids, count } => {
+            let mut stream = client.watch_events(v1::WatchEventsRequest { task_ids: ids.clone() }).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
+            let mut n = 0;
+            while let Some(ev) = stream.next().await {
+                let ev = ev.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?;
+                if cli.json {
+                    print_json(&mut out, &to_json(&ev)?)?;
+                } else {
+                    if ev.dropped_before > 0 {
+                        writeln!(out, "… {} events skipped (this watcher fell behind)", ev.dropped_before)?;
+                    }
+                    write!(out, "{} r{} a{}  {} → {}", ev.task_id, ev.rollout, ev.attempt, state_of(ev.previous_state), state_of(ev.state))?;
+                    if !ev.worker_id.is_empty() {
+                        write!(out, "  on {}", ev.worker_id)?;
+                    }
+                    if let Some(res) = &ev.result {
+                        write!(out, "  {} {}", resolution_name(res.resolution), exit_name(res.exit_reason))?;
+                    }
+                    if !ev.reason.is_empty() && ev.result.is_none() {
+                        write!(out, "  ({})", ev.reason)?;
+                    }
+                    writeln!(out)?;
+                }
+                out.flush()?;
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+            }
+        }
+        Command::Stats => {
+            let s = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&s)?)?;
+            } else {
+                let mut states: Vec<_> = s.tasks_by_state.iter().collect();
+                states.sort();
+                writeln!(out, "tasks: {}", states.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))?;
+                writeln!(out, "episodes/s: {:.2} (1 min), {:.2} (10 min)", s.episodes_per_s_1m, s.episodes_per_s_10m)?;
+                let mut res: Vec<_> = s.results_by_resolution.iter().collect();
+                res.sort();
+                writeln!(out, "results: {}", res.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))?;
+                writeln!(out, "leases: {} granted, {} expired, {} stale results refused", s.leases_granted, s.leases_expired, s.stale_results_refused)?;
+                writeln!(out, "workers: {}", s.workers.len())?;
+                for w in &s.workers {
+                    let cap = w.capacity.map(|c| c.episodes).unwrap_or(0);
+                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, if w.backpressured { "  back-pressured" } else { "" })?;
+                }
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,178 @@
+//! The `agentmill` CLI's commands as a library: connecting (address, token, TLS), submitting a
+//! JSONL file in batches with progress, and printing messages for people or, with `--json`, as
+//! canonical proto3 JSON for scripts.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentmill_proto::v1::{self, coordinator_client::CoordinatorClient, task_input::Input};
+use anyhow::{Context, bail};
+use prost_reflect::{DescriptorPool, DynamicMessage};
+use serde::Deserialize;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+/// Where and how to reach the coordinator (from flags, `AGENTMILL_*` variables or the CLI's
+/// config file `~/.config/agentmill/cli.toml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `http://host:port` or `https://host:port` (a bare `host:port` means http).
+    pub addr: Option<String>,
+    /// Bearer token.
+    pub token: Option<String>,
+    /// PEM CA certificate to trust for https.
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl ClientConfig {
+    /// Reads a config file; a missing default file is an empty config.
+    pub fn from_file(path: &Path) -> anyhow::Result<ClientConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("{} is not a valid agentmill CLI config", path.display()))
+    }
+}
+
+/// Adds the bearer token to every call.
+#[derive(Debug, Clone)]
+pub struct TokenInterceptor(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for TokenInterceptor {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A connected client.
+pub type Client = CoordinatorClient<InterceptedService<Channel, TokenInterceptor>>;
+
+/// The default coordinator address.
+pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
+
+/// Connects to the coordinator.
+pub async fn connect(cfg: &ClientConfig) -> anyhow::Result<Client> {
+    let addr = cfg.addr.clone().unwrap_or_else(|| DEFAULT_ADDR.to_string());
+    let addr = if addr.contains("://") { addr } else { format!("http://{addr}") };
+    let mut endpoint = Endpoint::from_shared(addr.clone()).with_context(|| format!("{addr:?} is not a coordinator address"))?.connect_timeout(Duration::from_secs(10));
+    if addr.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = &cfg.ca_cert {
+            let pem = std::fs::read(ca).with_context(|| format!("ca_cert {}", ca.display()))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("cannot reach the coordinator at {addr} (is agentmill-coordinator running? set --addr or AGENTMILL_ADDR)"))?;
+    let token = match &cfg.token {
+        Some(t) => Some(format!("Bearer {t}").parse().context("the token must be printable ASCII")?),
+        None => None,
+    };
+    Ok(CoordinatorClient::with_interceptor(channel, TokenInterceptor(token))
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20))
+}
+
+/// A row refused by the coordinator, with its line in the submitted file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedLine {
+    /// Line number in the file (1-based).
+    pub line: usize,
+    /// The task id, when readable.
+    pub task_id: String,
+    /// The field.
+    pub field: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a file submission did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubmitSummary {
+    /// Newly queued.
+    pub accepted: Vec<String>,
+    /// Already known.
+    pub existing: Vec<String>,
+    /// Refused rows.
+    pub rejected: Vec<RejectedLine>,
+}
+
+/// Submits a JSONL file in batches of `batch` rows; relative archive paths resolve against the
+/// file's folder. `progress` is told how many rows have been sent.
+pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, mut progress: impl FnMut(u64)) -> anyhow::Result<SubmitSummary> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let base_dir = std::fs::canonicalize(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+    let mut summary = SubmitSummary::default();
+    let mut rows: Vec<(usize, String)> = Vec::with_capacity(batch);
+    let mut lines = std::io::BufReader::new(file).lines().enumerate();
+    loop {
+        rows.clear();
+        for (i, line) in lines.by_ref() {
+            let line = line.with_context(|| format!("{}: line {} is not readable text", path.display(), i + 1))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            rows.push((i + 1, line));
+            if rows.len() == batch {
+                break;
+            }
+        }
+        if rows.is_empty() {
+            break;
+        }
+        let req = v1::SubmitTasksRequest {
+            tasks: rows.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(),
+            base_dir: base_dir.to_string_lossy().into_owned(),
+        };
+        let resp = match client.submit_tasks(req).await {
+            Ok(r) => r.into_inner(),
+            // Every row of the batch was refused: the details carry the full list.
+            Err(status) if status.code() == tonic::Code::InvalidArgument && !status.details().is_empty() => {
+                prost::Message::decode(status.details()).context("decoding the refused rows")?
+            }
+            Err(status) => bail!("SubmitTasks failed: {}: {}", status.code(), status.message()),
+        };
+        summary.accepted.extend(resp.accepted);
+        summary.existing.extend(resp.existing);
+        for e in resp.rejected {
+            let line = rows.get(e.row.saturating_sub(1) as usize).map(|(l, _)| *l).unwrap_or(0);
+            summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
+        }
+        progress(rows.len() as u64);
+    }
+    Ok(summary)
+}
+
+/// The descriptors of `agentmill.v1`, for JSON output.
+fn pool() -> anyhow::Result<DescriptorPool> {
+    DescriptorPool::decode(agentmill_proto::FILE_DESCRIPTOR_SET).context("decoding the agentmill.v1 descriptors")
+}
+
+/// The full protobuf name of the messages the CLI prints.
+pub trait ProtoName {
+    /// e.g. `agentmill.v1.TaskStatus`.
+    const FULL_NAME: &'static str;
+}
+
+macro_rules! proto_names {
+    ($($t:ident),*) => { $(impl ProtoName for v1::$t { const FULL_NAME: &'static str = concat!("agentmill.v1.", stringify!($t)); })* };
+}
+proto_names!(TaskStatus, TaskEvent, ClusterStatsResponse, CancelTasksResponse, SubmitTasksResponse, ListTasksResponse);
+
+/// A message as canonical proto3 JSON (the same mapping grpcurl and every gRPC JSON gateway use).
+pub fn to_json<M: prost::Message + ProtoName>(msg: &M) -> anyhow::Result<serde_json::Value> {
+    let pool = pool()?;
+    let desc = pool.get_message_by_name(M::FULL_NAME).with_context(|| format!("no descriptor for {}", M::FULL_NAME))?;
+    let dynamic = DynamicMessage::decode(desc, msg.encode_to_vec().as_slice())?;
+    Ok(serde_json::to_value(&dynamic)?)
+}
+
+/// Writes one JSON value per line.
+pub fn print_json(out: &mut impl Write, value: &serde_json::Value) -> std::io::Result<()> {
+    writeln!(out, "{value}")
+}

@@ -1,0 +1,163 @@
+//! The coordinator's configuration: one TOML file, every key with a default, overridden by
+//! `AGENTMILL_*` environment variables, overridden by flags.
+//!
+//! `deploy/config/coordinator.toml` is the commented example; a test loads it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the coordinator can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// Address of the gRPC server.
+    pub listen: SocketAddr,
+    /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Redis holding the task store and leases.
+    pub redis_url: String,
+    /// Prefix of every Redis key this coordinator owns (see `keys`).
+    pub namespace: String,
+    /// A lease not renewed by a heartbeat for this long expires.
+    #[serde(with = "humantime_serde")]
+    pub lease_ttl: Duration,
+    /// How often workers are asked to heartbeat.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Attempts per rollout (lost leases and infra failures) before it is `failed`.
+    pub max_attempts: u32,
+    /// Rows per `SubmitTasks` call.
+    pub max_batch: usize,
+    /// Largest gRPC message accepted, bytes.
+    pub max_message_bytes: usize,
+    /// Bearer token every RPC must carry (`authorization: Bearer <token>`); `None` = open.
+    pub token: Option<String>,
+    /// PEM certificate chain and key for TLS; both or neither.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<PathBuf>,
+    /// Events a watcher may fall behind before it skips (and is told how many it missed).
+    pub watch_buffer: usize,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            namespace: "agentmill".into(),
+            lease_ttl: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(5),
+            max_attempts: 3,
+            max_batch: 10_000,
+            max_message_bytes: 256 << 20,
+            token: None,
+            tls_cert: None,
+            tls_key: None,
+            watch_buffer: 4096,
+        }
+    }
+}
+
+/// A configuration that does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be read as this configuration.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {key}: {reason}")]
+    Invalid {
+        /// The key at fault.
+        key: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+impl CoordinatorConfig {
+    /// Loads defaults ← `file` (when given) ← `AGENTMILL_*` variables ← `overrides` (flags).
+    ///
+    /// Environment variables are the keys upper-cased with the `AGENTMILL_` prefix, e.g.
+    /// `AGENTMILL_REDIS_URL`, `AGENTMILL_LEASE_TTL=45s`, `AGENTMILL_TOKEN`.
+    pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(CoordinatorConfig::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Invalid { key: "--config", reason: format!("{} does not exist", path.display()) });
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let fig = fig
+            .merge(Env::prefixed("AGENTMILL_").only(&ENV_KEYS))
+            .merge(Serialized::globals(overrides.clone()));
+        let cfg: CoordinatorConfig = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_string() });
+        if self.lease_ttl <= self.heartbeat_interval {
+            return bad("lease_ttl", "must be longer than heartbeat_interval (a lease would expire between two heartbeats)");
+        }
+        if self.max_attempts == 0 {
+            return bad("max_attempts", "must be at least 1");
+        }
+        if self.max_batch == 0 {
+            return bad("max_batch", "must be at least 1");
+        }
+        if self.namespace.is_empty() || self.namespace.contains(char::is_whitespace) {
+            return bad("namespace", "must be a non-empty word such as \"agentmill\"");
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return bad("tls_cert", "tls_cert and tls_key go together: set both or neither");
+        }
+        if self.token.as_deref().is_some_and(str::is_empty) {
+            return bad("token", "is empty; remove it to run without a token");
+        }
+        Ok(())
+    }
+}
+
+/// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
+/// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
+const ENV_KEYS: [&str; 13] = [
+    "listen",
+    "metrics_listen",
+    "redis_url",
+    "namespace",
+    "lease_ttl",
+    "heartbeat_interval",
+    "max_attempts",
+    "max_batch",
+    "max_message_bytes",
+    "token",
+    "tls_cert",
+    "tls_key",
+    "watch_buffer",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        CoordinatorConfig::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn a_lease_shorter_than_a_heartbeat_is_refused() {
+        let cfg = CoordinatorConfig { lease_ttl: Duration::from_secs(1), ..Default::default() };
+        let err = cfg.validate().expect_err("refused").to_string();
+        assert!(err.contains("lease_ttl"), "{err}");
+    }
+}

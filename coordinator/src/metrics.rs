@@ -1,0 +1,115 @@
+//! The coordinator's Prometheus metrics, served at `/metrics` on `metrics_listen`.
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `agentmill_coordinator_tasks{state}` | gauge | tasks by state (refreshed every second) |
+//! | `agentmill_coordinator_queued_rollouts` | gauge | rollouts waiting for a worker |
+//! | `agentmill_coordinator_dispatch_latency_seconds` | histogram | time from (re)queue to lease grant |
+//! | `agentmill_coordinator_leases_granted_total` | counter | leases granted |
+//! | `agentmill_coordinator_leases_expired_total` | counter | leases lost to missed heartbeats |
+//! | `agentmill_coordinator_stale_results_total` | counter | results refused (expired, superseded or cancelled lease) |
+//! | `agentmill_coordinator_workers_connected` | gauge | attached worker sessions |
+//! | `agentmill_coordinator_submit_rejected_rows_total` | counter | task rows refused by validation |
+//! | `agentmill_coordinator_submitted_tasks_total` | counter | tasks accepted |
+//! | `agentmill_coordinator_results_total{resolution,exit_reason}` | counter | finished episodes |
+//! | `agentmill_coordinator_store_flush_seconds` | histogram | time of one group-commit write to Redis |
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Every metric the coordinator sets, registered in its own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Tasks by state.
+    pub tasks: IntGaugeVec,
+    /// Rollouts waiting.
+    pub queued_rollouts: IntGauge,
+    /// Queue → lease.
+    pub dispatch_latency: Histogram,
+    /// Leases granted.
+    pub leases_granted: IntCounter,
+    /// Leases expired.
+    pub leases_expired: IntCounter,
+    /// Results refused.
+    pub stale_results: IntCounter,
+    /// Sessions.
+    pub workers_connected: IntGauge,
+    /// Rows refused.
+    pub submit_rejected: IntCounter,
+    /// Tasks accepted.
+    pub submitted: IntCounter,
+    /// Finished episodes.
+    pub results: IntCounterVec,
+    /// Group-commit write time.
+    pub flush_seconds: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let p = "agentmill_coordinator_";
+        let tasks = IntGaugeVec::new(Opts::new(format!("{p}tasks"), "Tasks by state"), &["state"]).expect("valid metric");
+        let queued_rollouts = IntGauge::new(format!("{p}queued_rollouts"), "Rollouts waiting for a worker").expect("valid metric");
+        let dispatch_latency = Histogram::with_opts(
+            HistogramOpts::new(format!("{p}dispatch_latency_seconds"), "Time from (re)queue to lease grant")
+                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0]),
+        )
+        .expect("valid metric");
+        let leases_granted = IntCounter::new(format!("{p}leases_granted_total"), "Leases granted").expect("valid metric");
+        let leases_expired = IntCounter::new(format!("{p}leases_expired_total"), "Leases lost to missed heartbeats").expect("valid metric");
+        let stale_results = IntCounter::new(format!("{p}stale_results_total"), "Results refused on a dead lease").expect("valid metric");
+        let workers_connected = IntGauge::new(format!("{p}workers_connected"), "Attached worker sessions").expect("valid metric");
+        let submit_rejected = IntCounter::new(format!("{p}submit_rejected_rows_total"), "Task rows refused").expect("valid metric");
+        let submitted = IntCounter::new(format!("{p}submitted_tasks_total"), "Tasks accepted").expect("valid metric");
+        let results = IntCounterVec::new(Opts::new(format!("{p}results_total"), "Finished episodes"), &["resolution", "exit_reason"])
+            .expect("valid metric");
+        let flush_seconds = Histogram::with_opts(
+            HistogramOpts::new(format!("{p}store_flush_seconds"), "One group-commit write to Redis")
+                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0]),
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(tasks.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(queued_rollouts.clone()),
+            Box::new(dispatch_latency.clone()),
+            Box::new(leases_granted.clone()),
+            Box::new(leases_expired.clone()),
+            Box::new(stale_results.clone()),
+            Box::new(workers_connected.clone()),
+            Box::new(submit_rejected.clone()),
+            Box::new(submitted.clone()),
+            Box::new(results.clone()),
+            Box::new(flush_seconds.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            tasks,
+            queued_rollouts,
+            dispatch_latency,
+            leases_granted,
+            leases_expired,
+            stale_results,
+            workers_connected,
+            submit_rejected,
+            submitted,
+            results,
+            flush_seconds,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,201 @@
+//! The `agentmill.v1.Coordinator` gRPC service: validation and translation at the edge, the
+//! lifecycle in [`crate::core`].
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use agentmill_proto::v1::{self, coordinator_server::Coordinator, task_input::Input, worker_message::Msg as In};
+use agentmill_proto::{FieldError, Task};
+use futures::{Stream, StreamExt};
+use prost::Message as _;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{debug, warn};
+
+use crate::core::{Command, CoreHandle, NewTask};
+use crate::state::TaskMeta;
+
+/// The service; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CoordinatorService {
+    core: CoreHandle,
+    max_batch: usize,
+    next_session: Arc<AtomicU64>,
+}
+
+impl CoordinatorService {
+    /// A service over a running core.
+    pub fn new(core: CoreHandle, max_batch: usize) -> Self {
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)) }
+    }
+}
+
+/// Validates one submitted input into a storable task, or the reasons it is refused.
+fn validate(input: v1::TaskInput, base_dir: &str) -> Result<NewTask, (Option<String>, Vec<FieldError>)> {
+    let mut task = match input.input {
+        Some(Input::JsonRow(row)) => {
+            let id = serde_json::from_str::<serde_json::Value>(&row)
+                .ok()
+                .and_then(|v| v.get("instance_id").and_then(|i| i.as_str()).map(str::to_string));
+            Task::from_json_row(&row).map_err(|e| (id, e))?
+        }
+        Some(Input::Spec(spec)) => {
+            let id = (!spec.instance_id.is_empty()).then(|| spec.instance_id.clone());
+            Task::try_from(&spec).map_err(|e| (id, e))?
+        }
+        None => {
+            return Err((None, vec![FieldError { field: "input".into(), reason: "is empty; send a json_row or a spec".into() }]));
+        }
+    };
+    if !base_dir.is_empty() {
+        task.resolve_paths(Path::new(base_dir));
+    }
+    let spec = v1::TaskSpec::from(&task);
+    Ok(NewTask {
+        id: task.instance_id.clone(),
+        meta: TaskMeta {
+            seq: 0,
+            submitted_ms: 0,
+            priority: task.priority,
+            image: task.image.clone(),
+            labels: task.labels.clone(),
+            worker_selector: task.worker_selector.clone(),
+            rollouts: task.rollouts,
+        },
+        spec: spec.encode_to_vec(),
+    })
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn submit_tasks(&self, request: Request<v1::SubmitTasksRequest>) -> Result<Response<v1::SubmitTasksResponse>, Status> {
+        let req = request.into_inner();
+        if req.tasks.len() > self.max_batch {
+            return Err(Status::resource_exhausted(format!(
+                "tasks: a batch holds at most {} tasks, this one has {}; split it",
+                self.max_batch,
+                req.tasks.len()
+            )));
+        }
+        let mut good = Vec::with_capacity(req.tasks.len());
+        let mut rejected = Vec::new();
+        for (i, input) in req.tasks.into_iter().enumerate() {
+            match validate(input, &req.base_dir) {
+                Ok(t) => good.push(t),
+                Err((task_id, errors)) => {
+                    for e in errors {
+                        rejected.push(v1::RowError { row: i as u32 + 1, field: e.field, reason: e.reason, task_id: task_id.clone().unwrap_or_default() });
+                    }
+                }
+            }
+        }
+        self.core.metrics.submit_rejected.inc_by(rejected.iter().map(|e| e.row).collect::<std::collections::HashSet<_>>().len() as u64);
+        if good.is_empty() && !rejected.is_empty() {
+            let first = &rejected[0];
+            let mut status = Status::invalid_argument(format!(
+                "task row {}: {}: {} ({} problem(s) in {} row(s); no row was accepted)",
+                first.row,
+                first.field,
+                first.reason,
+                rejected.len(),
+                rejected.iter().map(|e| e.row).collect::<std::collections::HashSet<_>>().len()
+            ));
+            // The full list travels in the details as the normal reply message.
+            let details = v1::SubmitTasksResponse { accepted: vec![], existing: vec![], rejected }.encode_to_vec();
+            status = Status::with_details(status.code(), status.message().to_string(), details.into());
+            return Err(status);
+        }
+        let outcome = self.core.ask(|tx| Command::Submit(good, tx)).await?;
+        Ok(Response::new(v1::SubmitTasksResponse { accepted: outcome.accepted, existing: outcome.existing, rejected }))
+    }
+
+    async fn get_task(&self, request: Request<v1::GetTaskRequest>) -> Result<Response<v1::TaskStatus>, Status> {
+        let id = request.into_inner().task_id;
+        if id.is_empty() {
+            return Err(Status::invalid_argument("task_id: is empty"));
+        }
+        self.core.ask(|tx| Command::Get(id, tx)).await?.map(Response::new)
+    }
+
+    async fn list_tasks(&self, request: Request<v1::ListTasksRequest>) -> Result<Response<v1::ListTasksResponse>, Status> {
+        let req = request.into_inner();
+        self.core.ask(|tx| Command::List(req, tx)).await?.map(Response::new)
+    }
+
+    async fn cancel_tasks(&self, request: Request<v1::CancelTasksRequest>) -> Result<Response<v1::CancelTasksResponse>, Status> {
+        let req = request.into_inner();
+        if req.task_ids.is_empty() {
+            return Err(Status::invalid_argument("task_ids: is empty; name the tasks to cancel"));
+        }
+        self.core.ask(|tx| Command::Cancel(req.task_ids, req.reason, tx)).await.map(Response::new)
+    }
+
+    type WatchEventsStream = BoxStream<v1::TaskEvent>;
+
+    async fn watch_events(&self, request: Request<v1::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let filter: std::collections::HashSet<String> = request.into_inner().task_ids.into_iter().collect();
+        let mut rx = self.core.subscribe();
+        let stream = async_stream::stream! {
+            let mut dropped = 0u64;
+            loop {
+                match rx.recv().await {
+                    Ok(mut event) => {
+                        if !filter.is_empty() && !filter.contains(&event.task_id) {
+                            continue;
+                        }
+                        event.dropped_before = std::mem::take(&mut dropped);
+                        yield Ok(event);
+                    }
+                    // A slow watcher skips ahead instead of holding dispatch back.
+                    Err(broadcast::error::RecvError::Lagged(n)) => dropped += n,
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cluster_stats(&self, _request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
+        self.core.ask(Command::Stats).await.map(Response::new)
+    }
+
+    type AttachStream = BoxStream<v1::CoordinatorMessage>;
+
+    async fn attach(&self, request: Request<Streaming<v1::WorkerMessage>>) -> Result<Response<Self::AttachStream>, Status> {
+        let mut inbound = request.into_inner();
+        let register = match inbound.message().await? {
+            Some(v1::WorkerMessage { msg: Some(In::Register(r)) }) => r,
+            _ => return Err(Status::invalid_argument("the first message on Attach must be register")),
+        };
+        if register.worker_id.is_empty() {
+            return Err(Status::invalid_argument("register.worker_id: is empty; every worker needs a stable id"));
+        }
+        let sid = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.core.send(Command::Attach(sid, register, tx)).await?;
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = inbound.next().await {
+                match msg {
+                    Ok(v1::WorkerMessage { msg: Some(m) }) => {
+                        if core.send(Command::Worker(sid, m)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => debug!(session = sid, "empty worker message ignored"),
+                    Err(e) => {
+                        warn!(session = sid, "worker stream ended with an error: {e}");
+                        break;
+                    }
+                }
+            }
+            let _ = core.send(Command::Detach(sid)).await;
+        });
+        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+    }
+}

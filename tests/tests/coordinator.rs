@@ -1,0 +1,401 @@
+//! The coordinator as its users meet it: a real `agentmill-coordinator` process on loopback,
+//! a real Redis, workers attached through the real worker session (in-process, or as separate
+//! `agentmill-noop-worker` processes where a process must die).
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary};
+use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+fn row(id: &str, extra: serde_json::Value) -> v1::TaskInput {
+    let mut v = serde_json::json!({"instance_id": id, "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::a"], "problem_statement": "fix it"});
+    if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(v.to_string())) }
+}
+
+async fn connect(addr: &str, token: Option<&str>) -> Client {
+    client::connect(&ClientConfig { addr: Some(addr.to_string()), token: token.map(str::to_string), ca_cert: None }).await.expect("connect")
+}
+
+async fn submit(c: &mut Client, rows: Vec<v1::TaskInput>) -> v1::SubmitTasksResponse {
+    c.submit_tasks(v1::SubmitTasksRequest { tasks: rows, base_dir: String::new() }).await.expect("submit").into_inner()
+}
+
+async fn get(c: &mut Client, id: &str) -> v1::TaskStatus {
+    c.get_task(v1::GetTaskRequest { task_id: id.into() }).await.expect("get").into_inner()
+}
+
+async fn wait_state(c: &mut Client, id: &str, state: TaskState, within: Duration) -> v1::TaskStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        let t = get(c, id).await;
+        if t.state == state as i32 {
+            return t;
+        }
+        assert!(Instant::now() < deadline, "{id} did not reach {state:?} within {within:?}: {t:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// An in-process worker that completes every lease after `episode`, resolved.
+fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &[(&str, &str)]) -> mpsc::UnboundedReceiver<String> {
+    let (handle, mut events) = WorkerSession::start(SessionConfig {
+        addr: addr.to_string(),
+        token: None,
+        worker_id: id.to_string(),
+        host: "localhost".into(),
+        capacity: v1::Capacity { episodes: capacity, ..Default::default() },
+        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        cached_images: vec![],
+        max_backoff: Duration::from_millis(200),
+    });
+    let (log_tx, log_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let SessionEvent::Lease(g) = ev {
+                let task = g.task.as_ref().map(|t| t.instance_id.clone()).unwrap_or_default();
+                let _ = log_tx.send(format!("{task}/{}", g.rollout));
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    h.progress(&g.lease_id, v1::Stage::Run, "working", 1);
+                    tokio::time::sleep(episode).await;
+                    h.result(
+                        &g.lease_id,
+                        v1::EpisodeResult {
+                            record_id: agentmill_proto::TrajectoryRecord::episode_record_id(&task, g.rollout, g.attempt),
+                            exit_reason: v1::ExitReason::Submitted as i32,
+                            resolution: v1::Resolution::Full as i32,
+                            resolved: true,
+                            reward: 1.0,
+                            ..Default::default()
+                        },
+                    );
+                });
+            }
+        }
+    });
+    log_rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_goes_from_submission_to_result_and_rollouts_give_one_result_each() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let mut c = connect(&coord.addr, None).await;
+    let mut watch = c.watch_events(v1::WatchEventsRequest { task_ids: vec!["life-1".into(), "life-4".into()] }).await.expect("watch").into_inner();
+
+    let resp = submit(&mut c, vec![row("life-1", serde_json::json!({})), row("life-4", serde_json::json!({"rollouts": 4}))]).await;
+    assert_eq!(resp.accepted, ["life-1", "life-4"]);
+    assert_eq!(get(&mut c, "life-4").await.state, TaskState::Queued as i32);
+
+    let mut leased = noop_worker(&coord.addr, "w-life", 3, Duration::from_millis(50), &[]);
+    let one = wait_state(&mut c, "life-1", TaskState::Done, Duration::from_secs(20)).await;
+    let four = wait_state(&mut c, "life-4", TaskState::Done, Duration::from_secs(20)).await;
+    assert_eq!(one.task.as_ref().map(|t| t.problem_statement.as_str()), Some("fix it"), "GetTask returns the spec");
+    let r = &one.rollouts[0];
+    assert_eq!((r.attempt, r.worker_id.as_str()), (1, "w-life"));
+    assert_eq!(r.result.as_ref().map(|r| r.resolution), Some(v1::Resolution::Full as i32));
+    assert_eq!(four.rollouts.len(), 4);
+    let ids: std::collections::BTreeSet<String> = four.rollouts.iter().filter_map(|r| r.result.as_ref().map(|x| x.record_id.clone())).collect();
+    assert_eq!(ids.len(), 4, "four distinct results: {ids:?}");
+
+    let mut granted = Vec::new();
+    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_millis(200), leased.recv()).await {
+        granted.push(l);
+    }
+    granted.sort();
+    assert_eq!(granted, ["life-1/0", "life-4/0", "life-4/1", "life-4/2", "life-4/3"], "each rollout leased exactly once");
+
+    // The event stream saw every step of life-1: queued → leased → running → done.
+    let mut states = Vec::new();
+    while let Ok(Some(Ok(ev))) = tokio::time::timeout(Duration::from_secs(2), watch.next()).await {
+        if ev.task_id == "life-1" {
+            states.push(TaskState::try_from(ev.state).expect("state"));
+            if ev.state == TaskState::Done as i32 {
+                break;
+            }
+        }
+    }
+    assert_eq!(states, [TaskState::Queued, TaskState::Leased, TaskState::Running, TaskState::Done]);
+
+    let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    assert_eq!(stats.tasks_by_state.get("done"), Some(&2));
+    assert_eq!(stats.results_by_resolution.get("FULL"), Some(&5));
+    assert_eq!(stats.workers.len(), 1);
+    assert!(stats.episodes_per_s_1m > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resubmission_is_idempotent_and_bad_rows_do_not_sink_good_ones() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let mut c = connect(&coord.addr, None).await;
+    let first = submit(&mut c, vec![row("idem-1", serde_json::json!({})), row("idem-2", serde_json::json!({}))]).await;
+    assert_eq!(first.accepted.len(), 2);
+    let bad_f2p = v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(r#"{"instance_id": "bad-1", "FAIL_TO_PASS": "not a list"}"#.into())) };
+    let again = submit(&mut c, vec![row("idem-1", serde_json::json!({})), bad_f2p, row("idem-3", serde_json::json!({}))]).await;
+    assert_eq!(again.existing, ["idem-1"]);
+    assert_eq!(again.accepted, ["idem-3"]);
+    assert_eq!(again.rejected.len(), 1);
+    let e = &again.rejected[0];
+    assert_eq!((e.row, e.field.as_str(), e.task_id.as_str()), (2, "FAIL_TO_PASS", "bad-1"));
+    assert!(e.reason.contains("not a JSON list of test names"), "{}", e.reason);
+
+    // A batch with no good row at all is INVALID_ARGUMENT naming the row and field.
+    let only_bad = v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(r#"{"FAIL_TO_PASS": []}"#.into())) };
+    let err = c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![only_bad], base_dir: String::new() }).await.expect_err("refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().starts_with("task row 1: instance_id: is missing"), "{}", err.message());
+
+    // Only one lease per rollout ever: three tasks, three results.
+    let _w = noop_worker(&coord.addr, "w-idem", 4, Duration::from_millis(10), &[]);
+    for id in ["idem-1", "idem-2", "idem-3"] {
+        wait_state(&mut c, id, TaskState::Done, Duration::from_secs(20)).await;
+    }
+    let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    assert_eq!(stats.leases_granted, 3);
+    assert_eq!(c.get_task(v1::GetTaskRequest { task_id: "nope".into() }).await.expect_err("unknown").code(), tonic::Code::NotFound);
+}
+
+/// A raw worker session speaking the Attach protocol message by message.
+struct RawWorker {
+    tx: mpsc::UnboundedSender<v1::WorkerMessage>,
+    rx: tonic::Streaming<v1::CoordinatorMessage>,
+}
+
+impl RawWorker {
+    async fn attach(c: &mut Client, id: &str, labels: &[(&str, &str)]) -> RawWorker {
+        let (tx, out) = mpsc::unbounded_channel();
+        let reg = v1::Register {
+            worker_id: id.into(),
+            capacity: Some(v1::Capacity { episodes: 8, ..Default::default() }),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        };
+        tx.send(v1::WorkerMessage { msg: Some(In::Register(reg)) }).expect("send");
+        let rx = c.attach(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.expect("attach").into_inner();
+        let mut w = RawWorker { tx, rx };
+        assert!(matches!(w.next().await, Out::Registered(_)));
+        w
+    }
+
+    fn send(&self, m: In) {
+        self.tx.send(v1::WorkerMessage { msg: Some(m) }).expect("send");
+    }
+
+    async fn next(&mut self) -> Out {
+        let m = tokio::time::timeout(Duration::from_secs(20), self.rx.message()).await.expect("a message in time").expect("stream ok").expect("not closed");
+        m.msg.expect("message body")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_queued_and_a_leased_task() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let mut c = connect(&coord.addr, None).await;
+    submit(&mut c, vec![row("cx-queued", serde_json::json!({"priority": -1})), row("cx-leased", serde_json::json!({"priority": 5}))]).await;
+
+    let mut w = RawWorker::attach(&mut c, "w-cancel", &[]).await;
+    w.send(In::Credit(v1::Credit { n: 1 }));
+    let Out::Lease(grant) = w.next().await else { panic!("expected a lease") };
+    assert_eq!(grant.task.as_ref().map(|t| t.instance_id.as_str()), Some("cx-leased"), "priority 5 goes first");
+    w.send(In::Progress(v1::Progress { lease_id: grant.lease_id.clone(), stage: v1::Stage::Run as i32, detail: "agent".into(), step: 1 }));
+    wait_state(&mut c, "cx-leased", TaskState::Running, Duration::from_secs(10)).await;
+
+    let resp = c.cancel_tasks(v1::CancelTasksRequest { task_ids: vec!["cx-queued".into(), "cx-leased".into(), "cx-nope".into()], reason: "operator".into() }).await.expect("cancel").into_inner();
+    assert_eq!(resp.cancelled, ["cx-queued", "cx-leased"]);
+    assert_eq!(resp.not_found, ["cx-nope"]);
+    let Out::Cancel(cancel) = w.next().await else { panic!("the running episode is told to stop") };
+    assert_eq!(cancel.lease_id, grant.lease_id);
+    assert_eq!(cancel.reason, "operator");
+    assert_eq!(get(&mut c, "cx-queued").await.state, TaskState::Cancelled as i32);
+    assert_eq!(get(&mut c, "cx-leased").await.state, TaskState::Cancelled as i32);
+
+    // A late result on the cancelled lease is refused.
+    w.send(In::Result(v1::Result { lease_id: grant.lease_id.clone(), result: Some(v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, ..Default::default() }) }));
+    let Out::Ack(ack) = w.next().await else { panic!("an ack") };
+    assert!(!ack.accepted);
+    // The queued one never runs: more credit brings nothing.
+    w.send(In::Credit(v1::Credit { n: 4 }));
+    assert!(tokio::time::timeout(Duration::from_millis(500), w.rx.message()).await.is_err(), "no lease for a cancelled task");
+    let again = c.cancel_tasks(v1::CancelTasksRequest { task_ids: vec!["cx-queued".into()], reason: String::new() }).await.expect("cancel").into_inner();
+    assert_eq!(again.already_finished, ["cx-queued"]);
+}
+
+fn spawn_noop_process(addr: &str, id: &str, capacity: u32, episode_ms: u64) -> (Child, mpsc::UnboundedReceiver<String>) {
+    let mut child = Command::new(binary("agentmill-noop-worker"))
+        .args(["--addr", addr, "--worker-id", id, "--capacity", &capacity.to_string(), "--episode-ms", &episode_ms.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start agentmill-noop-worker");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+async fn line_starting(rx: &mut mpsc::UnboundedReceiver<String>, prefix: &str) -> String {
+    loop {
+        let l = tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a line in time").expect("process output");
+        if l.starts_with(prefix) {
+            return l;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_worker_loses_its_lease_to_another_and_its_late_result_is_refused() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &["--lease-ttl", "2s", "--heartbeat-interval", "500ms"]).await;
+    let mut c = connect(&coord.addr, None).await;
+    submit(&mut c, vec![row("gone-1", serde_json::json!({})), row("gone-2", serde_json::json!({}))]).await;
+
+    // Worker A is a process mid-episode when it is SIGKILLed.
+    let (mut a, mut a_out) = spawn_noop_process(&coord.addr, "w-doomed", 1, 600_000);
+    let leased = line_starting(&mut a_out, "lease ").await;
+    let task_a = leased.split(' ').nth(2).expect("task id").to_string();
+    a.kill().expect("kill worker A");
+    a.wait().expect("reap worker A");
+
+    // Worker B is a raw session that will hold a lease and then go silent.
+    let mut b = RawWorker::attach(&mut c, "w-silent", &[]).await;
+    b.send(In::Credit(v1::Credit { n: 1 }));
+    let Out::Lease(b_grant) = b.next().await else { panic!("B gets the other task") };
+
+    // Worker C takes over both after their leases expire.
+    let mut c_log = noop_worker(&coord.addr, "w-rescue", 4, Duration::from_millis(20), &[]);
+    let done_a = wait_state(&mut c, &task_a, TaskState::Done, Duration::from_secs(20)).await;
+    assert_eq!(done_a.rollouts[0].attempt, 2, "the task came back with attempt + 1");
+    assert_eq!(done_a.rollouts[0].worker_id, "w-rescue");
+    let task_b = b_grant.task.as_ref().map(|t| t.instance_id.clone()).expect("spec");
+    wait_state(&mut c, &task_b, TaskState::Done, Duration::from_secs(20)).await;
+    let mut rescued = vec![c_log.recv().await.expect("lease"), c_log.recv().await.expect("lease")];
+    rescued.sort();
+    assert_eq!(rescued, ["gone-1/0", "gone-2/0"]);
+
+    // B wakes up and reports on its dead lease: refused and counted.
+    b.send(In::Result(v1::Result { lease_id: b_grant.lease_id.clone(), result: Some(v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, ..Default::default() }) }));
+    loop {
+        match b.next().await {
+            Out::Ack(ack) => {
+                assert_eq!(ack.lease_id, b_grant.lease_id);
+                assert!(!ack.accepted, "a result on an expired lease is refused");
+                break;
+            }
+            Out::Cancel(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    assert_eq!(stats.leases_expired, 2);
+    assert_eq!(stats.stale_results_refused, 1);
+    assert_eq!(get(&mut c, &task_b).await.rollouts[0].worker_id, "w-rescue", "the refused result changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_mid_run_loses_nothing_and_finishes_every_task_once() {
+    let redis = TestRedis::start();
+    let mut coord = CoordinatorProcess::start(&redis.url, &["--lease-ttl", "5s", "--heartbeat-interval", "500ms"]).await;
+    let mut c = connect(&coord.addr, None).await;
+    let ids: Vec<String> = (0..40).map(|i| format!("crash-{i:02}")).collect();
+    submit(&mut c, ids.iter().map(|id| row(id, serde_json::json!({}))).collect()).await;
+    let (mut worker, mut out) = spawn_noop_process(&coord.addr, "w-steady", 2, 150);
+
+    // Let some finish, then SIGKILL the coordinator mid-run and start it again.
+    let mut seen = Vec::new();
+    while seen.iter().filter(|l: &&String| l.starts_with("result ")).count() < 8 {
+        seen.push(line_starting(&mut out, "").await);
+    }
+    coord.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    coord.restart().await;
+    let mut c = connect(&coord.addr, None).await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if stats.tasks_by_state.get("done") == Some(&40) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not every task finished after the restart: {:?}", stats.tasks_by_state);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every task has exactly one result, from one lease.
+    for id in &ids {
+        let t = get(&mut c, id).await;
+        assert_eq!(t.rollouts.len(), 1);
+        let r = &t.rollouts[0];
+        assert!(r.result.is_some(), "{id} has no result");
+    }
+    // The worker finished each rollout once: results it reported, minus the ones refused.
+    while let Ok(Some(l)) = tokio::time::timeout(Duration::from_millis(300), out.recv()).await {
+        seen.push(l);
+    }
+    let mut finished: HashMap<String, usize> = HashMap::new();
+    for l in seen.iter().filter(|l| l.starts_with("result ")) {
+        *finished.entry(l.split(' ').nth(2).unwrap_or_default().to_string()).or_default() += 1;
+    }
+    let refused = seen.iter().filter(|l| l.starts_with("refused ")).count();
+    assert_eq!(finished.len(), 40, "every task was run");
+    assert_eq!(finished.values().sum::<usize>() - refused, 40, "accepted results: exactly one per task");
+    worker.kill().expect("kill worker");
+    worker.wait().expect("reap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_without_the_token_are_refused() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &["--token", "s3cret"]).await;
+    let mut anon = connect(&coord.addr, None).await;
+    let err = anon.cluster_stats(v1::ClusterStatsRequest {}).await.expect_err("no token");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut wrong = connect(&coord.addr, Some("guess")).await;
+    assert_eq!(wrong.cluster_stats(v1::ClusterStatsRequest {}).await.expect_err("wrong token").code(), tonic::Code::Unauthenticated);
+    let mut ok = connect(&coord.addr, Some("s3cret")).await;
+    ok.cluster_stats(v1::ClusterStatsRequest {}).await.expect("the right token passes");
+    let resp = submit(&mut ok, vec![row("tok-1", serde_json::json!({}))]).await;
+    assert_eq!(resp.accepted, ["tok-1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_affinity_and_priority_decide_who_runs_what() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let mut c = connect(&coord.addr, None).await;
+    submit(
+        &mut c,
+        vec![
+            row("aff-gpu", serde_json::json!({"worker_selector": {"accel": "gpu"}})),
+            row("aff-any-low", serde_json::json!({"priority": -5})),
+            row("aff-any-high", serde_json::json!({"priority": 9})),
+        ],
+    )
+    .await;
+    let mut cpu = RawWorker::attach(&mut c, "w-cpu", &[("accel", "none")]).await;
+    cpu.send(In::Credit(v1::Credit { n: 3 }));
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let Out::Lease(g) = cpu.next().await else { panic!("lease") };
+        got.push(g.task.map(|t| t.instance_id).unwrap_or_default());
+    }
+    assert_eq!(got, ["aff-any-high", "aff-any-low"]);
+    assert!(tokio::time::timeout(Duration::from_millis(400), cpu.rx.message()).await.is_err(), "the gpu task never goes to a cpu worker");
+    let mut gpu = RawWorker::attach(&mut c, "w-gpu", &[("accel", "gpu")]).await;
+    gpu.send(In::Credit(v1::Credit { n: 1 }));
+    let Out::Lease(g) = gpu.next().await else { panic!("lease") };
+    assert_eq!(g.task.map(|t| t.instance_id).unwrap_or_default(), "aff-gpu");
+}
