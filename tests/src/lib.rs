@@ -159,6 +159,11 @@ impl CoordinatorProcess {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(std::process::Child::id).unwrap_or(0)
+    }
+
     /// SIGKILLs the process (no shutdown path runs).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

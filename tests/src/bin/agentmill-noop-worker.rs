@@ -93,8 +93,5 @@ async fn main() {
 }
 
 fn fastrand_ms(max: u64) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(max);
-    h.finish() % (max + 1)
+    rand::random_range(0..=max)
 }

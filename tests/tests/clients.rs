@@ -1,0 +1,101 @@
+//! The coordinator's clients as users run them: the `agentmill` CLI (output compared) and a
+//! Python client generated from the `.proto` files by grpcio-tools.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, workspace};
+
+fn agentmill(addr: &str, args: &[&str]) -> Output {
+    Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const ROWS: &str = r#"{"instance_id": "cli-1", "repo": "agentmill/x", "FAIL_TO_PASS": "[\"t.py::a\"]", "labels": {"team": "core"}}
+{"instance_id": "cli-bad", "FAIL_TO_PASS": "t.py::a"}
+
+{"instance_id": "cli-2", "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::b"], "rollouts": 2, "priority": 3}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_end_to_end() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tasks.jsonl");
+    std::fs::write(&file, ROWS).expect("write tasks");
+    let file = file.to_string_lossy().into_owned();
+
+    let out = agentmill(&coord.addr, &["submit", &file]);
+    assert_eq!(out.status.code(), Some(2), "some rows refused → exit 2");
+    assert_eq!(
+        text(&out),
+        format!(
+            "{file}: 2 accepted, 0 already known, 1 rows rejected\n  line 2 (cli-bad): FAIL_TO_PASS: is not a JSON list of test names: \"t.py::a\"; write an array such as [\"tests/test_x.py::test_y\"] (or that array JSON-encoded as a string)\n"
+        )
+    );
+    let again = agentmill(&coord.addr, &["submit", &file]);
+    assert!(text(&again).starts_with(&format!("{file}: 0 accepted, 2 already known, 1 rows rejected\n")), "{}", text(&again));
+
+    let get = agentmill(&coord.addr, &["get", "cli-2"]);
+    assert!(get.status.success());
+    assert_eq!(text(&get), "cli-2  queued\n  rollout 0  queued  attempt 1\n  rollout 1  queued  attempt 1\n");
+
+    let list = agentmill(&coord.addr, &["list", "--state", "queued", "--label", "team=core"]);
+    assert_eq!(text(&list), "cli-1  queued\n  rollout 0  queued  attempt 1\n");
+
+    let json = agentmill(&coord.addr, &["--json", "get", "cli-2"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("--json prints JSON");
+    assert_eq!(v["task"]["instanceId"], "cli-2");
+    assert_eq!(v["task"]["priority"], 3);
+    assert_eq!(v["state"], "TASK_STATE_QUEUED");
+    assert_eq!(v["rollouts"].as_array().map(Vec::len), Some(2));
+
+    let cancel = agentmill(&coord.addr, &["cancel", "cli-1", "nope"]);
+    assert_eq!(cancel.status.code(), Some(2));
+    assert_eq!(text(&cancel), "cancelled: 1\n  nope: not found\n");
+
+    let stats = agentmill(&coord.addr, &["stats"]);
+    let s = text(&stats);
+    assert!(s.starts_with("tasks: cancelled 1, queued 1\n"), "{s}");
+    assert!(s.contains("workers: 0\n"), "{s}");
+
+    let unreachable = agentmill("http://127.0.0.1:1", &["stats"]);
+    assert_eq!(unreachable.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&unreachable.stderr);
+    assert!(err.contains("cannot reach the coordinator at http://127.0.0.1:1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_generated_from_the_proto_submits_and_watches() {
+    let python = workspace().join(".venv/bin/python");
+    assert!(python.is_file(), "{} is missing; run deploy/setup.sh", python.display());
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let addr = format!("127.0.0.1:{}", coord.port);
+    let script = workspace().join("deploy/examples/python_client.py");
+
+    // Start watching first, then submit the bundled tasks from Python too.
+    let watcher = Command::new(&python).arg(&script).args(["--addr", &addr, "watch", "--count", "9"]).stdout(std::process::Stdio::piped()).spawn().expect("python watch");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tasks = workspace().join("deploy/tasks/tasks.jsonl");
+    let submit = Command::new(&python).arg(&script).args(["--addr", &addr, "submit"]).arg(&tasks).output().expect("python submit");
+    assert!(submit.status.success(), "{}", String::from_utf8_lossy(&submit.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&submit.stdout).expect("json");
+    assert_eq!(v["accepted"].as_array().map(Vec::len), Some(9), "{v}");
+
+    let out = tokio::time::timeout(Duration::from_secs(60), tokio::task::spawn_blocking(move || watcher.wait_with_output()))
+        .await
+        .expect("the watcher saw 9 events in time")
+        .expect("join")
+        .expect("watcher output");
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(events.len(), 9);
+    let mut ids: Vec<&str> = events.iter().filter_map(|e| e["task_id"].as_str()).collect();
+    ids.sort();
+    assert_eq!(ids.first(), Some(&"agentmill__calc-1"));
+    assert!(events.iter().all(|e| e["state"] == "TASK_STATE_QUEUED"), "{events:?}");
+}
