@@ -399,3 +399,51 @@ async fn label_affinity_and_priority_decide_who_runs_what() {
     let Out::Lease(g) = gpu.next().await else { panic!("lease") };
     assert_eq!(g.task.map(|t| t.instance_id).unwrap_or_default(), "aff-gpu");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reflection_and_size_limits_are_served() {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    use tonic_reflection::pb::v1::{ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest, server_reflection_response::MessageResponse};
+
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let channel = tonic::transport::Endpoint::from_shared(coord.addr.clone()).expect("addr").connect().await.expect("connect");
+
+    let mut health = HealthClient::new(channel.clone());
+    let status = health.check(HealthCheckRequest { service: "agentmill.v1.Coordinator".into() }).await.expect("health").into_inner();
+    assert_eq!(status.status, ServingStatus::Serving as i32);
+
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
+    let mut stream = reflection.server_reflection_info(tokio_stream::iter(vec![req])).await.expect("reflection").into_inner();
+    let resp = stream.message().await.expect("reply").expect("a message");
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else { panic!("a service list") };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains(&"agentmill.v1.Coordinator".to_string()), "{names:?}");
+
+    let mut c = connect(&coord.addr, None).await;
+    let too_many: Vec<v1::TaskInput> = (0..10_001).map(|i| row(&format!("big-{i}"), serde_json::json!({}))).collect();
+    let err = c.submit_tasks(v1::SubmitTasksRequest { tasks: too_many, base_dir: String::new() }).await.expect_err("too big");
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    assert!(err.message().contains("at most 10000"), "{}", err.message());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_when_configured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let (cert_path, key_path) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, format!("tls_cert = {:?}\ntls_key = {:?}\n", cert_path, key_path)).expect("write config");
+
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let https = format!("https://localhost:{}", coord.port);
+    let mut c = client::connect(&ClientConfig { addr: Some(https), token: None, ca_cert: Some(cert_path) }).await.expect("connect over TLS");
+    c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("a call over TLS");
+    // Plain text to a TLS port fails.
+    let mut plain = connect(&coord.addr, None).await;
+    assert!(plain.cluster_stats(v1::ClusterStatsRequest {}).await.is_err());
+}
