@@ -5,6 +5,10 @@
 
 use crate::record::{RECORD_SCHEMA, TrajectoryRecord};
 
+/// The Redis stream both kinds of record go to unless configured otherwise. Written by workers
+/// (`XADD`), read by learners (one consumer group per learner job).
+pub const DEFAULT_STREAM: &str = "agentmill:trajectories";
+
 /// Stream entry field: the record id (the idempotency key).
 pub const FIELD_ID: &str = "id";
 /// Stream entry field: `env` or `ctx`.
