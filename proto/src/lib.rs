@@ -28,6 +28,8 @@
 
 pub mod convert;
 pub mod record;
+#[cfg(feature = "redis")]
+pub mod stream;
 pub mod task;
 pub mod wire;
 

@@ -7,12 +7,14 @@
 //!   applying patches with SWE-bench's fallbacks;
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
 //!
+//! - [`actors`]: the actix actors (today the [`actors::publisher::Publisher`]);
 //! - [`session`]: the worker's `Attach` session with the coordinator (credits, heartbeats,
 //!   reconnects, results resent until acknowledged).
 //!
 //! The actors (`HostSupervisor`, `EpisodeActor`, `SynthActor`, `Publisher`), the tools and the
 //! policies land with the Worker issue.
 
+pub mod actors;
 pub mod grading;
 pub mod repo;
 pub mod sandbox;
