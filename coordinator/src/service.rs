@@ -13,7 +13,7 @@ use prost::Message as _;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::{debug, warn};
+use tracing::{debug, info};
 
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::state::TaskMeta;
@@ -189,7 +189,9 @@ impl Coordinator for CoordinatorService {
                     }
                     Ok(_) => debug!(session = sid, "empty worker message ignored"),
                     Err(e) => {
-                        warn!(session = sid, "worker stream ended with an error: {e}");
+                        // A worker that dies or drops its connection ends here; its leases run
+                        // out their TTL unless it comes back.
+                        info!(session = sid, "worker stream broke: {}", e.message());
                         break;
                     }
                 }

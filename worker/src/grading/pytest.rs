@@ -120,7 +120,7 @@ fn verbose_line(line: &str) -> Option<(&str, TestStatus)> {
         return None;
     }
     let line = match line.rfind(" [") {
-        Some(pos) if line.ends_with("%]") => &line[..pos],
+        Some(pos) if line.ends_with("%]") => line[..pos].trim_end(),
         _ => line,
     };
     let (id, word) = line.rsplit_once(' ')?;
