@@ -1,21 +1,27 @@
-//! agentmill's worker: the actor system on one host that runs sandboxed agent episodes.
+//! agentmill's worker: the actor system on one host that runs sandboxed agent episodes and
+//! publishes their trajectories.
 //!
-//! Today it holds the parts every episode stands on:
-//! - [`sandbox`]: where commands really run ([`sandbox::docker`] through bollard), with limits,
-//!   labels for reaping, timeouts that kill the process group, and capped output;
-//! - [`repo`]: putting a task's repository in place (archive → deterministic base commit) and
-//!   applying patches with SWE-bench's fallbacks;
+//! - [`host`]: wiring and the `agentmill-worker` main loop (drain on SIGTERM); [`config`]: its
+//!   TOML / environment / flag configuration.
+//! - [`actors`]: `HostSupervisor` (leases → episode actors, cancellation, orphan reaping,
+//!   draining), `EpisodeActor` (one episode: run, publish, report), `Publisher` (idempotent
+//!   `XADD`, learner lag → back-pressure).
+//! - [`session`]: the `Attach` session with the coordinator (credits, heartbeats, reconnects,
+//!   results resent until acknowledged).
+//! - [`episode`]: one episode's `init → run → grade`, each stage under its own concurrency limit.
+//! - [`agent`]: SWE-agent's tools (`bash`, `str_replace_editor`, `submit`), the policies
+//!   (`replay`, `openai`) and the agent loop with its typed exits.
+//! - [`sandbox`]: where commands really run ([`sandbox::docker`] through bollard): limits,
+//!   labels for reaping, timeouts that kill the process group, capped output.
+//! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
-//!
-//! - [`actors`]: the actix actors (today the [`actors::publisher::Publisher`]);
-//! - [`session`]: the worker's `Attach` session with the coordinator (credits, heartbeats,
-//!   reconnects, results resent until acknowledged).
-//!
-//! The actors (`HostSupervisor`, `EpisodeActor`, `SynthActor`, `Publisher`), the tools and the
-//! policies land with the Worker issue.
 
 pub mod actors;
+pub mod agent;
+pub mod config;
+pub mod episode;
 pub mod grading;
+pub mod host;
 pub mod repo;
 pub mod sandbox;
 pub mod session;

@@ -8,4 +8,6 @@
 //! completes) or on the runtime's worker threads (`tokio::spawn`, for whole episodes), reporting
 //! back with messages.
 
+pub mod episode;
 pub mod publisher;
+pub mod supervisor;

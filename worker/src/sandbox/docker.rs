@@ -14,13 +14,14 @@ use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::StreamExt;
 use tracing::{debug, warn};
 
-use super::{ExecOutput, ExecRequest, SandboxError, SandboxSpec, collect_output};
+use super::{ExecOutput, ExecRequest, MAX_READ_FILE_BYTES, Sandbox, SandboxError, SandboxSpec, collect_output};
+use crate::shell::quote;
 
 /// Label naming the worker that owns a container.
 pub const LABEL_WORKER: &str = "org.agentmill.worker";
@@ -104,7 +105,12 @@ impl DockerEngine {
             }
             other => SandboxError::Engine(format!("create container for {}: {other}", spec.image)),
         })?;
-        let container = DockerContainer { docker: self.docker.clone(), id: created.id, workdir: spec.workdir.clone() };
+        let container = DockerContainer {
+            docker: self.docker.clone(),
+            id: created.id,
+            workdir: spec.workdir.clone(),
+            episode: spec.episode.clone(),
+        };
         if let Err(e) = self.docker.start_container(&container.id, None).await {
             container.remove().await;
             return Err(SandboxError::Engine(format!("start container: {e}")));
@@ -138,6 +144,7 @@ pub struct DockerContainer {
     docker: Docker,
     id: String,
     workdir: String,
+    episode: String,
 }
 
 impl DockerContainer {
@@ -258,6 +265,148 @@ impl DockerContainer {
     pub async fn remove(&self) {
         remove_container(&self.docker, &self.id).await;
     }
+
+    /// Reads one regular file out of the container through Docker's archive API (a tar stream
+    /// holding the one file), following symlinks inside the container.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
+        let mut path = path.to_string();
+        // A symlink comes back as a link entry; resolve it in the container (a chain resolves
+        // at once with `readlink -f`, the loop only guards against a link that changes under us).
+        for _ in 0..4 {
+            match self.read_archive_entry(&path).await? {
+                ArchiveEntry::File(bytes) => return Ok(bytes),
+                ArchiveEntry::Symlink => {
+                    let out = self.exec(&ExecRequest::new(format!("readlink -f -- {}", quote(&path))).timeout(Duration::from_secs(30))).await?;
+                    let target = out.output.trim_end_matches('\n');
+                    if out.exit_code != 0 || target.is_empty() || target.contains('\n') {
+                        return Err(SandboxError::NotFound(path));
+                    }
+                    path = target.to_string();
+                }
+            }
+        }
+        Err(SandboxError::NotAFile(path))
+    }
+
+    async fn read_archive_entry(&self, path: &str) -> Result<ArchiveEntry, SandboxError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(&self.id, Some(options));
+        let mut tar_bytes: Vec<u8> = Vec::new();
+        // The tar stream is the file plus headers and padding; stop pulling well past the limit.
+        let cap = MAX_READ_FILE_BYTES + (1 << 20);
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    tar_bytes.extend_from_slice(&bytes);
+                    if tar_bytes.len() as u64 > cap {
+                        return Err(SandboxError::TooLarge { path: path.to_string(), limit: MAX_READ_FILE_BYTES });
+                    }
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, message }) => {
+                    // Docker answers 404 both for a missing path and for a missing container.
+                    if message.contains("No such container") {
+                        return Err(SandboxError::Engine(format!("read {path}: {message}")));
+                    }
+                    return Err(SandboxError::NotFound(path.to_string()));
+                }
+                Err(e) => return Err(SandboxError::Engine(format!("read {path}: {e}"))),
+            }
+        }
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let io = |e: std::io::Error| SandboxError::Io(format!("read {path}: the archive Docker returned is unreadable: {e}"));
+        let mut entries = archive.entries().map_err(io)?;
+        let Some(entry) = entries.next() else {
+            return Err(SandboxError::Io(format!("read {path}: Docker returned an empty archive")));
+        };
+        let mut entry = entry.map_err(io)?;
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() {
+            return Ok(ArchiveEntry::Symlink);
+        }
+        if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+            return Err(SandboxError::NotAFile(path.to_string()));
+        }
+        let size = entry.header().size().map_err(io)?;
+        if size > MAX_READ_FILE_BYTES {
+            return Err(SandboxError::TooLarge { path: path.to_string(), limit: MAX_READ_FILE_BYTES });
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(io)?;
+        Ok(ArchiveEntry::File(bytes))
+    }
+
+    /// Writes a file for [`Sandbox::write_file`]: unlike [`DockerContainer::write_file`] (always
+    /// mode 0644, meant for agentmill's own files), an existing file keeps its permission bits
+    /// and a symlink is written through to its target, as an editor would.
+    async fn write_file_in_place(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        // One exec: create the parent, resolve a symlink, and read the mode to keep.
+        let probe = format!(
+            "p={}\n\
+             mkdir -p -- \"$(dirname -- \"$p\")\" || exit 3\n\
+             if [ -d \"$p\" ]; then echo \"is a directory\"; exit 4; fi\n\
+             if [ -L \"$p\" ]; then readlink -f -- \"$p\"; else printf '%s\\n' \"$p\"; fi\n\
+             stat -L -c %a -- \"$p\" 2>/dev/null || echo 644\n",
+            quote(path)
+        );
+        let out = self.exec(&ExecRequest::new(probe).timeout(Duration::from_secs(30))).await?;
+        if out.exit_code != 0 {
+            return Err(SandboxError::WriteRefused { path: path.to_string(), reason: out.output.trim().to_string() });
+        }
+        let mut lines = out.output.lines();
+        let target = lines.next().filter(|t| t.starts_with('/')).unwrap_or(path).to_string();
+        let mode = lines.next().and_then(|m| u32::from_str_radix(m.trim(), 8).ok()).unwrap_or(0o644);
+        let (dir, name) = target.rsplit_once('/').ok_or_else(|| SandboxError::Io(format!("{target} is not an absolute path")))?;
+        let dir = if dir.is_empty() { "/" } else { dir };
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0));
+        header.set_cksum();
+        builder.append_data(&mut header, name, contents).map_err(|e| SandboxError::Io(format!("pack {target}: {e}")))?;
+        let tar = builder.into_inner().map_err(|e| SandboxError::Io(format!("pack {target}: {e}")))?;
+        let options = UploadToContainerOptionsBuilder::new().path(dir).build();
+        match self.docker.upload_to_container(&self.id, Some(options), bollard::body_full(tar.into())).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code, message }) if (400..500).contains(&status_code) && !message.contains("No such container") => {
+                Err(SandboxError::WriteRefused { path: path.to_string(), reason: message })
+            }
+            Err(e) => Err(SandboxError::Engine(format!("write {target}: {e}"))),
+        }
+    }
+}
+
+/// What the archive API returned for a path.
+enum ArchiveEntry {
+    File(Vec<u8>),
+    Symlink,
+}
+
+#[async_trait::async_trait]
+impl Sandbox for DockerContainer {
+    fn episode(&self) -> &str {
+        &self.episode
+    }
+
+    fn workdir(&self) -> &str {
+        &self.workdir
+    }
+
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+        DockerContainer::exec(self, req).await
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
+        DockerContainer::read_file(self, path).await
+    }
+
+    async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        self.write_file_in_place(path, contents).await
+    }
+
+    async fn is_alive(&self) -> bool {
+        self.is_running().await
+    }
 }
 
 async fn remove_container(docker: &Docker, id: &str) {
@@ -268,11 +417,73 @@ async fn remove_container(docker: &Docker, id: &str) {
     }
 }
 
-/// A container name that is valid for Docker and unique per episode.
+/// A container name that is valid for Docker, says which episode it serves, and is unique even
+/// when two coordinators (or a rerun) hand out the same episode id: a random suffix.
 fn container_name(episode: &str) -> String {
     let clean: String = episode
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '-' })
         .collect();
-    format!("agentmill-{}", clean.trim_matches('-'))
+    format!("agentmill-{}-{:08x}", clean.trim_matches('-'), fastrand::u32(..))
+}
+
+/// Image pulls, network detachment and selective reaping, for the episode lifecycle.
+impl DockerEngine {
+    /// Pulls `image` from its registry. The registry's own error is returned as
+    /// [`SandboxError::ImageMissing`] context, so an unreachable registry is never scored as a
+    /// model failure.
+    pub async fn pull(&self, image: &str) -> Result<(), SandboxError> {
+        let (name, tag) = match image.rsplit_once(':') {
+            Some((n, t)) if !t.contains('/') => (n, t),
+            _ => (image, "latest"),
+        };
+        let options = bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                return Err(SandboxError::ImageMissing(format!("{image} (pull failed: {e})")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The tags of every image on this host (what the worker tells the coordinator it holds).
+    pub async fn local_images(&self) -> Result<Vec<String>, SandboxError> {
+        let list = self
+            .docker
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+            .await
+            .map_err(|e| SandboxError::Engine(format!("list images: {e}")))?;
+        Ok(list.into_iter().flat_map(|i| i.repo_tags).filter(|t| t != "<none>:<none>").collect())
+    }
+
+    /// Detaches a container from every network (after a clone that needed one).
+    pub async fn disconnect_all_networks(&self, container: &DockerContainer) -> Result<(), SandboxError> {
+        let info = self.docker.inspect_container(container.id(), None).await.map_err(|e| SandboxError::Engine(format!("inspect container: {e}")))?;
+        let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        for name in networks.keys() {
+            let req = bollard::models::NetworkDisconnectRequest { container: container.id().to_string(), force: Some(true) };
+            self.docker.disconnect_network(name, req).await.map_err(|e| SandboxError::Engine(format!("disconnect network {name}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// `worker`'s containers as (container id, episode label) pairs, running or not.
+    pub async fn containers_by_episode(&self, worker: &str) -> Result<Vec<(String, String)>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", vec![format!("{LABEL_WORKER}={worker}")])].into_iter().collect();
+        let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list containers: {e}")))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| {
+                let episode = c.labels.as_ref().and_then(|l| l.get(LABEL_EPISODE)).cloned().unwrap_or_default();
+                c.id.map(|id| (id, episode))
+            })
+            .collect())
+    }
+
+    /// Force-removes a container by id (never fails; see [`DockerContainer::remove`]).
+    pub async fn remove_by_id(&self, id: &str) {
+        remove_container(&self.docker, id).await;
+    }
 }

@@ -1,7 +1,9 @@
 //! Sandboxes: where an episode's commands really run.
 //!
 //! [`docker`] is the default backend. Its types share the request / output / error types here,
-//! so the episode code and the tools do not care which backend runs a command.
+//! so the episode code and the tools do not care which backend runs a command. The [`Sandbox`]
+//! trait is what the agent layer holds (`&dyn Sandbox`): run a command, read and write a file
+//! byte for byte, say whether it is alive.
 
 pub mod docker;
 
@@ -146,6 +148,89 @@ pub enum SandboxError {
     /// A local I/O problem.
     #[error("{0}")]
     Io(String),
+    /// A path that was to be read does not exist.
+    #[error("{0} does not exist in the sandbox")]
+    NotFound(String),
+    /// A path that was to be read as a file is a folder or a special file.
+    #[error("{0} is not a regular file (it is a directory or a special file)")]
+    NotAFile(String),
+    /// A file too large to read whole.
+    #[error("{path} is larger than {limit} bytes; read it in parts (e.g. `sed -n 1,200p {path}`)")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The limit it passed.
+        limit: u64,
+    },
+    /// A path could not be written (a read-only place, a parent that is a file, ...).
+    #[error("cannot write {path}: {reason}")]
+    WriteRefused {
+        /// The file.
+        path: String,
+        /// What the sandbox said.
+        reason: String,
+    },
+}
+
+impl SandboxError {
+    /// True when the error is about the path the caller named rather than about the sandbox
+    /// (missing, a folder, too large, not writable): the sandbox is healthy, and a tool reports
+    /// such an error to the model instead of ending the episode.
+    pub fn is_path_error(&self) -> bool {
+        matches!(
+            self,
+            SandboxError::NotFound(_) | SandboxError::NotAFile(_) | SandboxError::TooLarge { .. } | SandboxError::WriteRefused { .. }
+        )
+    }
+}
+
+/// The most a [`Sandbox::read_file`] reads (64 MiB): files beyond it are read in parts with
+/// commands instead of being pulled into the worker's memory.
+pub const MAX_READ_FILE_BYTES: u64 = 64 << 20;
+
+/// Where an episode's commands run and its files live, whatever the backend.
+///
+/// Object-safe, so the agent loop and the tools hold a `&dyn Sandbox`. [`docker::DockerContainer`]
+/// implements it; a process backend implements the same four operations.
+#[async_trait::async_trait]
+pub trait Sandbox: Send + Sync + std::fmt::Debug {
+    /// The episode this sandbox serves (for logs and spans).
+    fn episode(&self) -> &str;
+
+    /// The repository's folder inside the sandbox.
+    fn workdir(&self) -> &str;
+
+    /// Runs `bash -c <command>` and returns its real output and exit code. The deadline kills
+    /// the command's whole process group; output past the cap is counted and dropped.
+    async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError>;
+
+    /// Reads a regular file byte for byte (a symlink is followed). [`SandboxError::NotFound`],
+    /// [`SandboxError::NotAFile`] and [`SandboxError::TooLarge`] say what is wrong with the path.
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError>;
+
+    /// Writes a file byte for byte, creating its parent folders. An existing file keeps its
+    /// permission bits, and a symlink is written through, not replaced.
+    async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError>;
+
+    /// Whether the sandbox still answers (false once its container died).
+    async fn is_alive(&self) -> bool;
+}
+
+/// Cuts `text` to at most `max` bytes (at a char boundary) and appends [`TRUNCATION_MARKER`] with
+/// the number of bytes left out; returns the text and whether it was cut.
+pub fn truncate_output(text: &str, max: usize) -> (String, bool) {
+    if text.len() <= max {
+        return (text.to_string(), false);
+    }
+    let mut cut = max;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let omitted = text.len() - cut;
+    let mut out = String::with_capacity(cut + TRUNCATION_MARKER.len() + 16);
+    out.push_str(&text[..cut]);
+    out.push_str(&TRUNCATION_MARKER.replace("{omitted}", &omitted.to_string()));
+    (out, true)
 }
 
 /// Reads an output stream, keeping the first `max` bytes (cut at a char boundary, with a marker)
@@ -194,6 +279,15 @@ mod tests {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("ok\n"))]);
         let (text, truncated, total) = collect_output(chunks, 8).await.unwrap();
         assert_eq!((text.as_str(), truncated, total), ("ok\n", false, 3));
+    }
+
+    #[test]
+    fn truncate_output_cuts_at_a_char_boundary_and_counts_the_rest() {
+        assert_eq!(truncate_output("short", 8), ("short".to_string(), false));
+        let (text, truncated) = truncate_output("aéb", 2);
+        assert!(truncated);
+        assert!(text.starts_with('a') && !text.starts_with("aé"), "{text:?}");
+        assert!(text.contains("3 bytes omitted"), "{text:?}");
     }
 
     #[tokio::test]

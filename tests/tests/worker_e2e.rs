@@ -1,0 +1,138 @@
+//! The worker as deployed: real `agentmill-coordinator` and `agentmill-worker` processes, real
+//! Redis, real Docker containers of the sandbox image, the bundled tasks.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1, wire};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, docker_or_skip, unique, workspace};
+use futures::StreamExt;
+use redis::AsyncCommands;
+
+struct WorkerProcess(Child);
+
+impl WorkerProcess {
+    fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32) -> WorkerProcess {
+        let child = Command::new(binary("agentmill-worker"))
+            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", &episodes.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start agentmill-worker");
+        WorkerProcess(child)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn records(redis: &str, stream: &str) -> Vec<TrajectoryRecord> {
+    let client = redis::Client::open(redis).expect("url");
+    let mut con = client.get_multiplexed_async_connection().await.expect("redis");
+    let reply: redis::streams::StreamRangeReply = con.xrange_all(stream).await.expect("XRANGE");
+    reply
+        .ids
+        .iter()
+        .map(|e| wire::decode(&e.get::<String>(wire::FIELD_CODEC).expect("codec"), &e.get::<Vec<u8>>(wire::FIELD_DATA).expect("data")).expect("decode"))
+        .collect()
+}
+
+async fn wait_all_done(c: &mut Client, n: u64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if s.tasks_by_state.get("done").copied().unwrap_or(0) >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "tasks did not finish within {within:?}: {:?}", s.tasks_by_state);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_resolves_every_bundled_task_with_real_observations() {
+    let Some(engine) = docker_or_skip("replay_resolves_every_bundled_task_with_real_observations").await else { return };
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let stream = unique("test:traj");
+    let worker_id = unique("w-replay");
+    let _worker = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 2);
+    let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
+    let summary = client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, |_| {}).await.expect("submit");
+    let tasks = bundled_tasks();
+    assert_eq!(summary.accepted.len(), tasks.len());
+    wait_all_done(&mut c, tasks.len() as u64, Duration::from_secs(600)).await;
+
+    for t in &tasks {
+        let st = c.get_task(v1::GetTaskRequest { task_id: t.instance_id.clone() }).await.expect("get").into_inner();
+        let res = st.rollouts[0].result.as_ref().expect("a result");
+        assert_eq!(res.resolution, v1::Resolution::Full as i32, "{}: {res:?}", t.instance_id);
+        assert!(!res.stream_id.is_empty());
+    }
+    let recs = records(&redis.url, &stream).await;
+    assert_eq!(recs.len(), tasks.len(), "one record per episode");
+    for r in &recs {
+        assert_eq!(r.exit_reason, Some(ExitReason::Submitted), "{}", r.task_id);
+        let g = r.grading.as_ref().expect("graded");
+        assert_eq!(g.resolution, Resolution::Full, "{}", r.task_id);
+        assert_eq!(r.worker, worker_id);
+        assert!(r.provenance.image_digest.starts_with("sha256:"), "{:?}", r.provenance.image_digest);
+        assert!(r.model_patch.as_deref().is_some_and(|p| p.contains("diff --git")), "{}", r.task_id);
+        // Observations are real: the tool outputs hold what the sandbox printed.
+        let tool_text: String = r.messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+        assert!(r.messages.iter().filter(|m| m.role == Role::Tool).all(|m| m.exit_code.is_some() && m.duration_ms.is_some()));
+        let task = tasks.iter().find(|t| t.instance_id == r.task_id).expect("known task");
+        let touched = task.patch.lines().find_map(|l| l.strip_prefix("+++ b/")).expect("gold patch names a file");
+        assert!(tool_text.contains(touched.rsplit('/').next().unwrap_or(touched)), "{}: the agent never saw {touched}", r.task_id);
+        assert!(r.timing.agent_ms > 0 && r.timing.grade_ms > 0 && r.timing.total_ms >= r.timing.agent_ms);
+    }
+    assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_container() {
+    let Some(engine) = docker_or_skip("a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_container").await else { return };
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &["--lease-ttl", "3s", "--heartbeat-interval", "500ms"]).await;
+    let stream = unique("test:traj");
+    let worker_id = unique("w-crash");
+    let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
+    let mut events = c.watch_events(v1::WatchEventsRequest { task_ids: vec![] }).await.expect("watch").into_inner();
+    let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__semver-1").expect("semver task");
+    let row = serde_json::to_string(&task).expect("row");
+    c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) }], base_dir: String::new() }).await.expect("submit");
+
+    let mut first = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 1);
+    // Kill it as soon as the agent runs: its container is alive and owned by nobody.
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(120), events.next()).await.expect("an event").expect("stream").expect("event");
+        if ev.stage == v1::Stage::Run as i32 {
+            break;
+        }
+    }
+    first.kill();
+    let orphans = engine.containers_of(&worker_id).await.expect("list");
+    assert!(!orphans.is_empty(), "the killed worker left its container");
+
+    let _second = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 1);
+    wait_all_done(&mut c, 1, Duration::from_secs(300)).await;
+    let st = c.get_task(v1::GetTaskRequest { task_id: task.instance_id.clone() }).await.expect("get").into_inner();
+    assert_eq!(st.rollouts[0].attempt, 2, "re-leased after the lease expired: {st:?}");
+    let recs = records(&redis.url, &stream).await;
+    let for_rollout: Vec<&TrajectoryRecord> = recs.iter().filter(|r| r.task_id == task.instance_id && r.rollout == 0).collect();
+    assert_eq!(for_rollout.len(), 1, "exactly one record for the rollout");
+    assert_eq!(for_rollout[0].attempt, 2);
+    for id in orphans {
+        let gone = engine.client().inspect_container(&id, None).await.is_err();
+        assert!(gone, "the restarted worker reaped orphan {id}");
+    }
+}

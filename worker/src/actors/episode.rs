@@ -1,0 +1,230 @@
+//! `EpisodeActor`: one per lease. It runs the episode on the runtime's worker threads, publishes
+//! the record (retrying until Redis takes it), reports the result to the coordinator, and tells
+//! its supervisor how it ended. A panicking episode becomes an `infra_error` record; its
+//! container guard removes the container as the panic unwinds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Task, Timing, TrajectoryRecord, v1};
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, warn};
+
+use super::publisher::{Publish, Publisher};
+use crate::episode::{EpisodeId, Stage};
+use crate::session::SessionHandle;
+
+/// Reports a stage as the episode enters it.
+pub type Progress = Arc<dyn Fn(Stage) + Send + Sync>;
+
+/// Builds the future that plays one episode. The default runs [`crate::episode::run_episode`];
+/// tests substitute their own to make an episode panic or hang.
+pub type Runner = Arc<dyn Fn(Task, EpisodeId, Progress, CancellationToken) -> BoxFuture<'static, TrajectoryRecord> + Send + Sync>;
+
+/// How an episode actor ended, modelled on process exit codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EpisodeExit {
+    /// The record was published and the result reported.
+    Success(ExitReason),
+    /// Cancelled by the coordinator: nothing reported.
+    Cancelled,
+    /// The episode panicked; an infra-error record was published and reported.
+    Panicked(String),
+    /// The record could not be published (Redis stayed down past the retries).
+    Failure(String),
+}
+
+/// Sent to the supervisor when an episode actor stops.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct EpisodeFinished {
+    /// The lease it served.
+    pub lease_id: String,
+    /// How it ended.
+    pub exit: EpisodeExit,
+}
+
+/// What the supervisor needs to hear about.
+pub trait FinishedSink: Send + 'static {
+    /// Called once, when the episode actor is done.
+    fn finished(&self, msg: EpisodeFinished);
+}
+
+impl<A> FinishedSink for Addr<A>
+where
+    A: Actor + Handler<EpisodeFinished>,
+    A::Context: actix::dev::ToEnvelope<A, EpisodeFinished>,
+{
+    fn finished(&self, msg: EpisodeFinished) {
+        self.do_send(msg);
+    }
+}
+
+/// The episode's current stage (observable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EpisodeStage {
+    /// Not started.
+    #[default]
+    Pending,
+    /// Running a stage.
+    In(StageTag),
+    /// Publishing the record.
+    Publishing,
+}
+
+/// A copyable stage name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageTag {
+    /// init
+    Init,
+    /// run
+    Run,
+    /// grade
+    Grade,
+}
+
+/// One episode.
+pub struct EpisodeActor {
+    lease_id: String,
+    worker: String,
+    task: Option<Task>,
+    id: EpisodeId,
+    runner: Runner,
+    session: SessionHandle,
+    publisher: Addr<Publisher>,
+    supervisor: Box<dyn FinishedSink>,
+    cancel: CancellationToken,
+}
+
+impl std::fmt::Debug for EpisodeActor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EpisodeActor").field("lease_id", &self.lease_id).field("episode", &self.id.episode).finish()
+    }
+}
+
+impl EpisodeActor {
+    /// An actor for `lease_id` running `task`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        lease_id: String,
+        worker: String,
+        task: Task,
+        id: EpisodeId,
+        runner: Runner,
+        session: SessionHandle,
+        publisher: Addr<Publisher>,
+        supervisor: Box<dyn FinishedSink>,
+        cancel: CancellationToken,
+    ) -> EpisodeActor {
+        EpisodeActor { lease_id, worker, task: Some(task), id, runner, session, publisher, supervisor, cancel }
+    }
+}
+
+/// The record of an episode that panicked: an infra failure, never trained on.
+pub fn panic_record(task: &Task, id: &EpisodeId, worker: &str, message: &str) -> TrajectoryRecord {
+    TrajectoryRecord {
+        schema: RECORD_SCHEMA.into(),
+        record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
+        kind: RecordKind::Env,
+        task_id: task.instance_id.clone(),
+        attempt: id.attempt,
+        rollout: id.rollout,
+        worker: worker.to_string(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        versions: [("agentmill".to_string(), agentmill_proto::VERSION.to_string())].into_iter().collect(),
+        provenance: agentmill_proto::Provenance { repo: task.repo.clone(), base_commit: task.base_commit.clone(), image: task.image.clone(), ..Default::default() },
+        tools: vec![],
+        messages: vec![],
+        exit_reason: Some(ExitReason::InfraError),
+        error: Some(format!("the episode panicked: {message}")),
+        model_patch: None,
+        grading: None,
+        reward: Some(0.0),
+        timing: Timing::default(),
+        ctx: None,
+    }
+}
+
+impl Actor for EpisodeActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let Some(task) = self.task.take() else { return };
+        let lease = self.lease_id.clone();
+        let session = self.session.clone();
+        let progress: Progress = Arc::new(move |stage| {
+            let s = match stage {
+                Stage::Init => v1::Stage::Init,
+                Stage::Run => v1::Stage::Run,
+                Stage::Grade => v1::Stage::Grade,
+            };
+            session.progress(&lease, s, format!("{stage:?}").to_lowercase(), 0);
+        });
+        let fut = (self.runner)(task.clone(), self.id.clone(), progress, self.cancel.clone());
+        let handle = tokio::spawn(fut);
+        let id = self.id.clone();
+        let worker = self.worker.clone();
+        ctx.spawn(
+            async move {
+                match handle.await {
+                    Ok(record) => (record, None),
+                    Err(e) => {
+                        let msg = if e.is_panic() {
+                            let p = e.into_panic();
+                            p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "unknown panic".into())
+                        } else {
+                            "the episode task was aborted".into()
+                        };
+                        (panic_record(&task, &id, &worker, &msg), Some(msg))
+                    }
+                }
+            }
+            .into_actor(self)
+            .then(|(record, panicked), act, _ctx| {
+                let cancelled = act.cancel.is_cancelled();
+                let publisher = act.publisher.clone();
+                let session = act.session.clone();
+                let lease = act.lease_id.clone();
+                async move {
+                    let mut backoff = Duration::from_millis(200);
+                    let mut published = None;
+                    for attempt in 1..=30 {
+                        match publisher.send(Publish(record.clone())).await {
+                            Ok(Ok(p)) => {
+                                published = Some(p);
+                                break;
+                            }
+                            Ok(Err(e)) => warn!(attempt, "publishing failed, retrying: {e}"),
+                            Err(e) => warn!(attempt, "the publisher did not answer, retrying: {e}"),
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                    let exit_reason = record.exit_reason.unwrap_or(ExitReason::InfraError);
+                    let Some(p) = published else {
+                        error!(record = %record.record_id, "could not publish the record; handing the lease back");
+                        session.release(&lease, "the record could not be published to Redis");
+                        return EpisodeExit::Failure("record not published".into());
+                    };
+                    if cancelled {
+                        return EpisodeExit::Cancelled;
+                    }
+                    let mut result = v1::EpisodeResult::from(&record);
+                    result.stream_id = p.stream_id;
+                    session.result(&lease, result);
+                    match panicked {
+                        Some(m) => EpisodeExit::Panicked(m),
+                        None => EpisodeExit::Success(exit_reason),
+                    }
+                }
+                .into_actor(act)
+            })
+            .map(|exit, act, ctx| {
+                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit });
+                ctx.stop();
+            }),
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! `HostSupervisor`: the root of a worker's actors. It turns the coordinator session's events
+//! into episode actors, cancels them when told, reaps containers nobody owns (at start and
+//! periodically), and drains on shutdown: no new leases, running episodes finish or are handed
+//! back, containers removed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use actix::prelude::*;
+use agentmill_proto::{ExitReason, Task, v1};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::episode::{EpisodeActor, EpisodeExit, EpisodeFinished, Runner};
+use super::publisher::Publisher;
+use crate::episode::EpisodeId;
+use crate::sandbox::docker::DockerEngine;
+use crate::session::{SessionEvent, SessionHandle};
+
+/// A copy of the supervisor's state (metrics, tests, operators).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostState {
+    /// Episodes running now.
+    pub running: usize,
+    /// Episodes started since the worker started.
+    pub started: u64,
+    /// Episodes that ended, by exit (`submitted`, `max_steps`, …, `panicked`, `cancelled`, `failure`).
+    pub ended: BTreeMap<String, u64>,
+    /// Orphaned containers removed.
+    pub reaped: u64,
+    /// Leases refused because their task did not parse.
+    pub bad_leases: u64,
+    /// Draining (no new leases).
+    pub draining: bool,
+}
+
+/// Read the state.
+#[derive(Debug, Message)]
+#[rtype(result = "HostState")]
+pub struct ObserveHost;
+
+/// Stop taking leases; let running episodes finish for up to `grace`, then cancel them and hand
+/// their leases back. Answers when no episode is left.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Drain {
+    /// How long running episodes may take to finish.
+    pub grace: Duration,
+}
+
+struct Running {
+    cancel: CancellationToken,
+    episode: String,
+}
+
+/// The supervisor.
+pub struct HostSupervisor {
+    worker_id: String,
+    engine: Option<DockerEngine>,
+    runner: Runner,
+    session: SessionHandle,
+    publisher: Addr<Publisher>,
+    running: HashMap<String, Running>,
+    state: HostState,
+    reap_interval: Duration,
+    drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for HostSupervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostSupervisor").field("worker_id", &self.worker_id).field("state", &self.state).finish()
+    }
+}
+
+impl HostSupervisor {
+    /// A supervisor for `worker_id`. `engine` (when the sandbox is Docker) is used to reap orphans.
+    pub fn new(worker_id: String, engine: Option<DockerEngine>, runner: Runner, session: SessionHandle, publisher: Addr<Publisher>, reap_interval: Duration) -> HostSupervisor {
+        HostSupervisor {
+            worker_id,
+            engine,
+            runner,
+            session,
+            publisher,
+            running: HashMap::new(),
+            state: HostState::default(),
+            reap_interval,
+            drain_waiters: Vec::new(),
+        }
+    }
+
+    /// Removes containers with this worker's label that no running episode owns. The list is
+    /// compared with the running episodes when it arrives (an episode is registered before its
+    /// container exists), so a container started meanwhile is never mistaken for an orphan.
+    fn reap(&mut self, ctx: &mut Context<Self>) {
+        let Some(engine) = self.engine.clone() else { return };
+        let worker = self.worker_id.clone();
+        ctx.spawn(async move { engine.containers_by_episode(&worker).await }.into_actor(self).map(|res, act, ctx| {
+            let list = match res {
+                Ok(l) => l,
+                Err(e) => return warn!("listing containers for reaping failed: {e}"),
+            };
+            let live: HashSet<&str> = act.running.values().map(|r| r.episode.as_str()).collect();
+            let orphans: Vec<String> = list
+                .into_iter()
+                .filter(|(_, episode)| !live.contains(episode.strip_suffix("-grade").unwrap_or(episode)))
+                .map(|(id, _)| id)
+                .collect();
+            if orphans.is_empty() {
+                return;
+            }
+            info!(orphans = orphans.len(), "reaping orphaned containers");
+            act.state.reaped += orphans.len() as u64;
+            let Some(engine) = act.engine.clone() else { return };
+            ctx.spawn(
+                async move {
+                    for id in orphans {
+                        engine.remove_by_id(&id).await;
+                    }
+                }
+                .into_actor(act),
+            );
+        }));
+    }
+
+    fn on_lease(&mut self, grant: v1::LeaseGrant, ctx: &mut Context<Self>) {
+        let lease = grant.lease_id.clone();
+        if self.state.draining {
+            self.session.release(&lease, "the worker is draining");
+            return;
+        }
+        let task = match grant.task.as_ref().map(Task::try_from) {
+            Some(Ok(t)) => t,
+            Some(Err(errors)) => {
+                let why: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();
+                self.refuse(&lease, format!("the leased task does not parse: {}", why.join("; ")));
+                return;
+            }
+            None => {
+                self.refuse(&lease, "the lease carried no task".into());
+                return;
+            }
+        };
+        let id = EpisodeId { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
+        let cancel = CancellationToken::new();
+        let actor = EpisodeActor::new(
+            lease.clone(),
+            self.worker_id.clone(),
+            task,
+            id.clone(),
+            self.runner.clone(),
+            self.session.clone(),
+            self.publisher.clone(),
+            Box::new(ctx.address()),
+            cancel.clone(),
+        );
+        // The actor lives as long as its episode future; the token is how it is stopped.
+        actor.start();
+        self.state.started += 1;
+        self.running.insert(lease, Running { cancel, episode: id.episode });
+        self.state.running = self.running.len();
+    }
+
+    /// Reports a lease that cannot run as an infra failure (the coordinator retries elsewhere).
+    fn refuse(&mut self, lease: &str, why: String) {
+        error!(lease, "{why}");
+        self.state.bad_leases += 1;
+        self.session.result(
+            lease,
+            v1::EpisodeResult { exit_reason: v1::ExitReason::InfraError as i32, error: why, ..Default::default() },
+        );
+    }
+
+    fn maybe_drained(&mut self) {
+        if self.state.draining && self.running.is_empty() {
+            for w in self.drain_waiters.drain(..) {
+                let _ = w.send(());
+            }
+        }
+    }
+}
+
+impl Actor for HostSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        self.reap(ctx);
+        ctx.run_interval(self.reap_interval, |act, ctx| act.reap(ctx));
+    }
+}
+
+impl StreamHandler<SessionEvent> for HostSupervisor {
+    fn handle(&mut self, ev: SessionEvent, ctx: &mut Self::Context) {
+        match ev {
+            SessionEvent::Lease(grant) => self.on_lease(grant, ctx),
+            SessionEvent::Cancel(c) => {
+                if let Some(r) = self.running.get(&c.lease_id) {
+                    info!(lease = %c.lease_id, reason = %c.reason, "cancelling the episode");
+                    r.cancel.cancel();
+                }
+            }
+            SessionEvent::Refused { lease_id, reason } => warn!(lease = %lease_id, "the coordinator refused a result: {reason}"),
+            SessionEvent::Connected { session_id } => info!(session = %session_id, "connected to the coordinator"),
+        }
+    }
+
+    fn finished(&mut self, _ctx: &mut Self::Context) {
+        info!("the coordinator session ended");
+    }
+}
+
+impl Handler<EpisodeFinished> for HostSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EpisodeFinished, _ctx: &mut Self::Context) {
+        self.running.remove(&msg.lease_id);
+        self.state.running = self.running.len();
+        let key = match &msg.exit {
+            EpisodeExit::Success(r) => r.as_str().to_string(),
+            EpisodeExit::Cancelled => ExitReason::Cancelled.as_str().to_string(),
+            EpisodeExit::Panicked(m) => {
+                error!(lease = %msg.lease_id, "an episode panicked ({m}); reported as infra_error, the host goes on");
+                "panicked".to_string()
+            }
+            EpisodeExit::Failure(m) => {
+                error!(lease = %msg.lease_id, "an episode failed to finish: {m}");
+                "failure".to_string()
+            }
+        };
+        *self.state.ended.entry(key).or_default() += 1;
+        self.maybe_drained();
+    }
+}
+
+impl Handler<ObserveHost> for HostSupervisor {
+    type Result = MessageResult<ObserveHost>;
+
+    fn handle(&mut self, _: ObserveHost, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.state.clone())
+    }
+}
+
+impl Handler<Drain> for HostSupervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) -> Self::Result {
+        info!(running = self.running.len(), grace = ?msg.grace, "draining: no new leases");
+        self.state.draining = true;
+        self.session.set_backpressured(true);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.drain_waiters.push(tx);
+        self.maybe_drained();
+        // Past the grace period, cancel what still runs and hand the leases back.
+        ctx.run_later(msg.grace, |act, _| {
+            for (lease, r) in &act.running {
+                warn!(lease, "drain grace over: cancelling the episode and handing the lease back");
+                act.session.release(lease, "the worker shut down");
+                r.cancel.cancel();
+            }
+        });
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}

@@ -1,0 +1,69 @@
+//! `agentmill-worker`: runs sandboxed agent episodes for a coordinator.
+
+use std::path::PathBuf;
+
+use agentmill_worker::config::WorkerConfig;
+use clap::Parser;
+
+/// agentmill's worker: attaches to the coordinator, runs leased episodes in Docker sandboxes,
+/// grades them with the repository's tests and publishes the trajectories to Redis.
+///
+/// Settings come from defaults, then --config FILE, then AGENTMILL_* environment variables, then
+/// these flags. SIGTERM or Ctrl-C drains: no new leases, running episodes finish (or are handed
+/// back after drain_grace), containers are removed.
+#[derive(Debug, Parser)]
+#[command(name = "agentmill-worker", version)]
+struct Cli {
+    /// TOML configuration file (see deploy/config/worker.toml).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Coordinator address.
+    #[arg(long)]
+    coordinator: Option<String>,
+    /// Worker id (default: the host name).
+    #[arg(long)]
+    worker_id: Option<String>,
+    /// Redis URL for publishing trajectories.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Trajectory stream key.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Concurrent episodes.
+    #[arg(long)]
+    episodes: Option<u32>,
+    /// A label (key=value) for task affinity; repeatable.
+    #[arg(long = "label")]
+    labels: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    let cli = Cli::parse();
+    let mut o = figment::value::Dict::new();
+    let mut set = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            o.insert(k.into(), v.into());
+        }
+    };
+    set("coordinator", cli.coordinator);
+    set("worker_id", cli.worker_id);
+    set("redis_url", cli.redis_url);
+    set("stream", cli.stream);
+    let mut cfg = WorkerConfig::load(cli.config.as_deref(), &o)?;
+    if let Some(n) = cli.episodes {
+        cfg.capacity.episodes = n;
+        cfg.capacity.run = cfg.capacity.run.max(n);
+        cfg.capacity.init = cfg.capacity.init.max(n);
+    }
+    for l in &cli.labels {
+        let (k, v) = l.split_once('=').ok_or_else(|| anyhow::anyhow!("--label {l:?}: write key=value"))?;
+        cfg.labels.insert(k.into(), v.into());
+    }
+    // One actix System on a multi-threaded tokio runtime: actors on the system arbiter,
+    // episodes, bollard and tonic futures on the runtime's worker threads.
+    let system = actix_rt::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("agentmill-worker").build().expect("build the tokio runtime")
+    });
+    system.block_on(agentmill_worker::host::run(cfg))
+}

@@ -1,0 +1,173 @@
+//! The worker's configuration: one TOML file, every key with a default, overridden by
+//! `AGENTMILL_*` environment variables (top-level keys), overridden by flags.
+//! `deploy/config/worker.toml` is the commented example; a test loads it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentConfig;
+use crate::agent::policy::PolicyConfig;
+
+/// Concurrent episodes per stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Episodes leased at once (every stage together).
+    pub episodes: u32,
+    /// Episodes in `init` at once (image checks, container starts).
+    pub init: u32,
+    /// Agent loops at once.
+    pub run: u32,
+    /// Grading runs at once.
+    pub grade: u32,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        CapacityConfig { episodes: 2, init: 2, run: 2, grade: 1 }
+    }
+}
+
+/// Sandbox limits applied where a task sets none.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// CPUs per container.
+    pub cpus: f64,
+    /// Memory per container (`"2g"`).
+    pub memory: String,
+    /// Processes per container.
+    pub pids: u32,
+    /// Timeout of a grading test run.
+    #[serde(with = "humantime_serde")]
+    pub test_timeout: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig { cpus: 1.0, memory: "2g".into(), pids: 512, test_timeout: Duration::from_secs(1800) }
+    }
+}
+
+/// Everything the worker can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// The coordinator's address.
+    pub coordinator: String,
+    /// Bearer token for the coordinator.
+    pub token: Option<String>,
+    /// Stable id of this worker; empty = the host name.
+    pub worker_id: String,
+    /// Labels the coordinator matches task affinity against.
+    pub labels: BTreeMap<String, String>,
+    /// Redis for publishing trajectories.
+    pub redis_url: String,
+    /// The trajectory stream.
+    pub stream: String,
+    /// The learner's consumer group whose lag is back-pressure (empty: the stream's length).
+    pub learner_group: String,
+    /// Stop taking leases above this many records waiting for the learner.
+    pub high_water: u64,
+    /// Take leases again below this many.
+    pub low_water: u64,
+    /// Concurrency.
+    pub capacity: CapacityConfig,
+    /// Sandbox limits.
+    pub limits: LimitsConfig,
+    /// How often orphaned containers are looked for.
+    #[serde(with = "humantime_serde")]
+    pub reap_interval: Duration,
+    /// How long running episodes may finish after SIGTERM before they are cancelled.
+    #[serde(with = "humantime_serde")]
+    pub drain_grace: Duration,
+    /// The agent loop.
+    pub agent: AgentConfig,
+    /// Policies.
+    pub policy: PolicyConfig,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            coordinator: "http://127.0.0.1:50051".into(),
+            token: None,
+            worker_id: String::new(),
+            labels: BTreeMap::new(),
+            redis_url: "redis://127.0.0.1:6379/".into(),
+            stream: agentmill_proto::wire::DEFAULT_STREAM.into(),
+            learner_group: "learner".into(),
+            high_water: 10_000,
+            low_water: 5_000,
+            capacity: CapacityConfig::default(),
+            limits: LimitsConfig::default(),
+            reap_interval: Duration::from_secs(60),
+            drain_grace: Duration::from_secs(60),
+            agent: AgentConfig::default(),
+            policy: PolicyConfig::default(),
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or parsing failed.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is out of range.
+    #[error("configuration: {key}: {reason}")]
+    Invalid {
+        /// The key.
+        key: &'static str,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+const ENV_KEYS: [&str; 10] =
+    ["coordinator", "token", "worker_id", "redis_url", "stream", "learner_group", "high_water", "low_water", "reap_interval", "drain_grace"];
+
+impl WorkerConfig {
+    /// Loads defaults ← `file` ← `AGENTMILL_*` ← `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<WorkerConfig, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(WorkerConfig::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::Invalid { key: "--config", reason: format!("{} does not exist", path.display()) });
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        let cfg: WorkerConfig = fig.merge(Env::prefixed("AGENTMILL_").only(&ENV_KEYS)).merge(Serialized::globals(overrides.clone())).extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        if self.capacity.episodes == 0 {
+            return bad("capacity.episodes", "must be at least 1".into());
+        }
+        if self.low_water > self.high_water {
+            return bad("low_water", format!("{} is above high_water {}", self.low_water, self.high_water));
+        }
+        if agentmill_proto::parse_size(&self.limits.memory).is_none() {
+            return bad("limits.memory", format!("{:?} is not a size such as \"2g\"", self.limits.memory));
+        }
+        Ok(())
+    }
+
+    /// This worker's id: the configured one, else the host name.
+    pub fn worker_id(&self) -> String {
+        if !self.worker_id.is_empty() {
+            return self.worker_id.clone();
+        }
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into())
+    }
+}

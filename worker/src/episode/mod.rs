@@ -1,0 +1,256 @@
+//! One episode's lifecycle: `init → run → grade`, producing a [`TrajectoryRecord`].
+//!
+//! Each stage waits for a permit of its own semaphore ([`StageLimits`]), so on a busy host image
+//! pulls and container starts overlap other episodes' agent time and grading. Containers are
+//! removed on every path — success, error, timeout, cancellation, panic — by a guard whose
+//! `Drop` schedules the removal; the worker's reaper catches anything a killed process left.
+//! The function never fails: every failure becomes a typed exit reason, infra failures labelled
+//! as such (`sandbox_error`, `infra_error`, `policy_error`) so the coordinator retries them and
+//! the learner never trains on them as the model's failure.
+
+pub mod grade;
+pub mod init;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentmill_proto::{ExitReason, PolicyInfo, Provenance, RECORD_SCHEMA, RecordKind, Task, Timing, TrajectoryRecord};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::agent::policy::PolicyFactory;
+use crate::agent::{AgentConfig, run_agent};
+use crate::sandbox::SandboxLimits;
+use crate::sandbox::docker::{DockerContainer, DockerEngine};
+
+/// Concurrency limits per stage.
+#[derive(Debug)]
+pub struct StageLimits {
+    /// Image checks / pulls, container starts, repository setup.
+    pub init: Semaphore,
+    /// Agent loops.
+    pub run: Semaphore,
+    /// Grading runs.
+    pub grade: Semaphore,
+}
+
+impl StageLimits {
+    /// Limits of `init`, `run` and `grade` episodes at once.
+    pub fn new(init: usize, run: usize, grade: usize) -> StageLimits {
+        StageLimits { init: Semaphore::new(init.max(1)), run: Semaphore::new(run.max(1)), grade: Semaphore::new(grade.max(1)) }
+    }
+}
+
+/// What every episode on this host shares.
+#[derive(Debug)]
+pub struct EpisodeEnv {
+    /// The Docker engine.
+    pub engine: DockerEngine,
+    /// This worker's id (labels containers, names records).
+    pub worker_id: String,
+    /// Agent loop settings.
+    pub agent: AgentConfig,
+    /// Policies by name.
+    pub policies: PolicyFactory,
+    /// Stage concurrency.
+    pub stages: StageLimits,
+    /// Sandbox limits where a task sets none.
+    pub default_limits: SandboxLimits,
+    /// Test run timeout where a task sets none.
+    pub test_timeout: Duration,
+}
+
+/// Which lease an episode serves.
+#[derive(Debug, Clone)]
+pub struct EpisodeId {
+    /// Stable per (task, rollout, attempt); names the containers.
+    pub episode: String,
+    /// 0-based rollout.
+    pub rollout: u32,
+    /// 1-based attempt.
+    pub attempt: u32,
+    /// When the rollout was (re)queued, unix ms (for `queue_ms`).
+    pub queued_at_unix_ms: i64,
+}
+
+/// Where an episode is, for progress reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Image, container, repository.
+    Init,
+    /// The agent loop.
+    Run,
+    /// The tests.
+    Grade,
+}
+
+/// Removes its container when dropped, whatever path the episode took.
+struct ContainerGuard(Option<DockerContainer>);
+
+impl ContainerGuard {
+    async fn remove(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.remove().await;
+        }
+    }
+}
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            // Dropped mid-flight (cancelled or panicking): remove in the background.
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move { c.remove().await });
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn limits_for(env: &EpisodeEnv, task: &Task) -> SandboxLimits {
+    SandboxLimits {
+        cpus: task.limits.cpus.or(env.default_limits.cpus),
+        memory_bytes: task.limits.memory.or(env.default_limits.memory_bytes),
+        pids: task.limits.pids.or(env.default_limits.pids),
+    }
+}
+
+/// Runs one episode of `task` and returns its record. `progress` hears each stage as it starts.
+pub async fn run_episode(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
+    let span = info_span!("episode", task_id = %task.instance_id, episode = %id.episode, worker = %env.worker_id);
+    run(env, task, id, progress, cancel).instrument(span).await
+}
+
+async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
+    let started = Instant::now();
+    let mut record = TrajectoryRecord {
+        schema: RECORD_SCHEMA.into(),
+        record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
+        kind: RecordKind::Env,
+        task_id: task.instance_id.clone(),
+        attempt: id.attempt,
+        rollout: id.rollout,
+        worker: env.worker_id.clone(),
+        created_at: chrono_now(),
+        versions: [("agentmill".to_string(), agentmill_proto::VERSION.to_string())].into_iter().collect(),
+        provenance: Provenance { repo: task.repo.clone(), base_commit: task.base_commit.clone(), image: task.image.clone(), image_digest: String::new(), policy: None },
+        tools: Vec::new(),
+        messages: Vec::new(),
+        exit_reason: None,
+        error: None,
+        model_patch: None,
+        grading: None,
+        reward: None,
+        timing: Timing { queue_ms: (now_ms() - id.queued_at_unix_ms).max(0) as u64, ..Timing::default() },
+        ctx: None,
+    };
+    let fail = |mut record: TrajectoryRecord, reason: ExitReason, error: String| {
+        warn!(exit = %reason, "episode ended: {error}");
+        record.exit_reason = Some(reason);
+        record.error = Some(error);
+        record.reward = Some(0.0);
+        record.timing.total_ms = started.elapsed().as_millis() as u64;
+        record
+    };
+    let limits = limits_for(&env, &task);
+
+    // init
+    progress(Stage::Init);
+    let prepared = {
+        let _permit = tokio::select! {
+            p = env.stages.init.acquire() => p,
+            _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
+        };
+        tokio::select! {
+            p = init::prepare(&env.engine, &task, &env.worker_id, &id.episode, &limits) => p,
+            _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled during init".into()),
+        }
+    };
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => return fail(record, ExitReason::SandboxError, format!("init: {e}")),
+    };
+    record.provenance.image_digest = env.engine.image_digest(&task.image).await.unwrap_or_default();
+    record.timing.image_ms = prepared.image_ms;
+    record.timing.start_ms = prepared.start_ms;
+    let mut guard = ContainerGuard(Some(prepared.container));
+
+    // run
+    progress(Stage::Run);
+    let mut policy = match env.policies.for_task(&task) {
+        Ok(p) => p,
+        Err(e) => {
+            guard.remove().await;
+            return fail(record, ExitReason::PolicyError, format!("policy: {e}"));
+        }
+    };
+    record.provenance.policy = Some(policy.info());
+    let outcome = {
+        let _permit = env.stages.run.acquire().await;
+        let Some(container) = guard.0.as_ref() else {
+            return fail(record, ExitReason::InfraError, "the container vanished before the agent ran".into());
+        };
+        run_agent(policy.as_mut(), container, &task, &env.agent, &cancel).await
+    };
+    guard.remove().await;
+    record.timing.agent_ms = outcome.duration.as_millis() as u64;
+    record.tools = outcome.tools;
+    record.messages = outcome.messages;
+    record.provenance.policy = Some(PolicyInfo { ..outcome.policy });
+    record.exit_reason = Some(outcome.exit_reason);
+    record.error = outcome.error;
+    record.model_patch = Some(outcome.model_patch.clone());
+    if outcome.exit_reason.is_infra() || outcome.exit_reason == ExitReason::Cancelled {
+        record.reward = Some(0.0);
+        record.timing.total_ms = started.elapsed().as_millis() as u64;
+        info!(exit = %outcome.exit_reason, "episode ended before grading");
+        return record;
+    }
+
+    // grade, in a fresh container
+    progress(Stage::Grade);
+    let graded = {
+        let _permit = tokio::select! {
+            p = env.stages.grade.acquire() => p,
+            _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
+        };
+        let t = Instant::now();
+        let fresh = match init::prepare(&env.engine, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
+            Ok(p) => p,
+            Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
+        };
+        let mut g = ContainerGuard(Some(fresh.container));
+        let timeout = task.limits.test_timeout_s.map(|s| Duration::from_secs(u64::from(s))).unwrap_or(env.test_timeout);
+        let result = match g.0.as_ref() {
+            Some(c) => tokio::select! {
+                r = grade::grade(c, &task, &outcome.model_patch, timeout) => r,
+                _ = cancel.cancelled() => {
+                    g.remove().await;
+                    return fail(record, ExitReason::Cancelled, "cancelled during grading".into());
+                }
+            },
+            None => return fail(record, ExitReason::InfraError, "the grading container vanished".into()),
+        };
+        g.remove().await;
+        record.timing.grade_ms = t.elapsed().as_millis() as u64;
+        result
+    };
+    match graded {
+        Ok(g) => {
+            record.reward = Some(if g.resolved { 1.0 } else { 0.0 });
+            info!(resolution = g.resolution.as_str(), exit = %outcome.exit_reason, steps = outcome.steps, "episode graded");
+            record.grading = Some(g);
+        }
+        Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
+    }
+    record.timing.total_ms = started.elapsed().as_millis() as u64;
+    record
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,84 @@
+//! Wiring one worker host: the Docker engine, the coordinator session, the publisher and the
+//! supervisor, and the drain on SIGTERM / Ctrl-C.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use agentmill_proto::v1;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tracing::info;
+
+use crate::actors::episode::Runner;
+use crate::actors::publisher::{Publisher, PublisherConfig};
+use crate::actors::supervisor::{Drain, HostSupervisor, ObserveHost};
+use crate::agent::policy::PolicyFactory;
+use crate::config::WorkerConfig;
+use crate::episode::{EpisodeEnv, StageLimits, run_episode};
+use crate::sandbox::SandboxLimits;
+use crate::sandbox::docker::DockerEngine;
+use crate::session::{SessionConfig, WorkerSession};
+
+/// Runs the worker until SIGTERM or Ctrl-C, then drains. Must run inside an actix `System`.
+pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
+    let worker_id = cfg.worker_id();
+    let engine = DockerEngine::connect().await.context("the Docker sandbox needs a Docker engine")?;
+    let cached_images = engine.local_images().await.unwrap_or_default();
+    let redis = redis::Client::open(cfg.redis_url.as_str()).with_context(|| format!("redis_url {:?}", cfg.redis_url))?;
+    let con = redis::aio::ConnectionManager::new(redis).await.with_context(|| format!("cannot reach Redis at {}", cfg.redis_url))?;
+    let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
+    let env = Arc::new(EpisodeEnv {
+        engine: engine.clone(),
+        worker_id: worker_id.clone(),
+        agent: cfg.agent.clone(),
+        policies,
+        stages: StageLimits::new(cfg.capacity.init as usize, cfg.capacity.run as usize, cfg.capacity.grade as usize),
+        default_limits: SandboxLimits {
+            cpus: Some(cfg.limits.cpus),
+            memory_bytes: agentmill_proto::parse_size(&cfg.limits.memory),
+            pids: Some(cfg.limits.pids),
+        },
+        test_timeout: cfg.limits.test_timeout,
+    });
+    let (session, events) = WorkerSession::start(SessionConfig {
+        addr: cfg.coordinator.clone(),
+        token: cfg.token.clone(),
+        worker_id: worker_id.clone(),
+        host: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
+        capacity: v1::Capacity { episodes: cfg.capacity.episodes, init: cfg.capacity.init, run: cfg.capacity.run, grade: cfg.capacity.grade, synth: 0 },
+        labels: cfg.labels.clone(),
+        cached_images,
+        max_backoff: std::time::Duration::from_secs(5),
+    });
+    let publisher = Publisher::new(
+        PublisherConfig {
+            stream: cfg.stream.clone(),
+            learner_group: (!cfg.learner_group.is_empty()).then(|| cfg.learner_group.clone()),
+            high_water: cfg.high_water,
+            low_water: cfg.low_water,
+            ..PublisherConfig::default()
+        },
+        con,
+        Some(session.clone()),
+    )
+    .start();
+    let runner_env = env.clone();
+    let runner: Runner = Arc::new(move |task, id, progress, cancel| Box::pin(run_episode(runner_env.clone(), task, id, move |s| progress(s), cancel)));
+    let reap_interval = cfg.reap_interval;
+    let supervisor = HostSupervisor::create(move |ctx| {
+        ctx.add_stream(UnboundedReceiverStream::new(events));
+        HostSupervisor::new(worker_id.clone(), Some(engine), runner, session, publisher, reap_interval)
+    });
+    info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    supervisor.send(Drain { grace: cfg.drain_grace }).await.context("draining")?;
+    let state = supervisor.send(ObserveHost).await.context("reading the final state")?;
+    info!(started = state.started, ended = ?state.ended, "worker drained; bye");
+    System::current().stop();
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! What the agent tests share: real Docker with the sandbox image, the bundled tasks, a
+//! container guard that removes its container even when an assertion fails, and grading in a
+//! fresh container.
+//!
+//! Nothing is mocked. Without a Docker engine these tests fail loudly; only an explicit
+//! `AGENTMILL_NO_DOCKER=1` turns them into announced skips.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentmill_proto::{Grading, Source, Task, read_jsonl_file};
+use agentmill_worker::grading::{grade_log, test_command};
+use agentmill_worker::repo::{applied_method, apply_patch_script, init_archive_repo_script};
+use agentmill_worker::sandbox::docker::{DockerContainer, DockerEngine};
+use agentmill_worker::sandbox::{AGENTMILL_DIR, ExecOutput, ExecRequest, SandboxLimits, SandboxSpec};
+
+/// The sandbox image `deploy/setup.sh` builds.
+pub const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// The bundled tasks, archive paths made absolute.
+pub fn bundled_tasks() -> Vec<Task> {
+    let path = workspace().join("deploy/tasks/tasks.jsonl");
+    let (tasks, errors) = read_jsonl_file(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert!(errors.is_empty(), "bundled tasks have bad rows: {errors:#?}");
+    tasks
+}
+
+/// One bundled task by id.
+pub fn bundled_task(id: &str) -> Task {
+    bundled_tasks().into_iter().find(|t| t.instance_id == id).unwrap_or_else(|| panic!("no bundled task {id}"))
+}
+
+/// Connects to Docker and checks the sandbox image; reaps the containers an earlier run of
+/// `worker` left (each test uses its own worker label, so tests running beside it are safe). `None` (announced) only when the run declares `AGENTMILL_NO_DOCKER=1`.
+pub async fn docker(test: &str, worker: &str) -> Option<DockerEngine> {
+    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED {test}: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+        return None;
+    }
+    let engine = DockerEngine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("{test} needs Docker: {e}. (Set AGENTMILL_NO_DOCKER=1 to declare a run without Docker.)"));
+    if let Err(e) = engine.image_digest(SANDBOX_IMAGE).await {
+        panic!("{test} needs the sandbox image: {e}. Run deploy/setup.sh.");
+    }
+    engine.reap(worker).await.expect("reap the containers an earlier run left");
+    Some(engine)
+}
+
+/// A container that is force-removed when the guard drops — on success and on a failed
+/// assertion alike (through the docker CLI, so it works while a panic unwinds).
+#[derive(Debug)]
+pub struct Guard(pub DockerContainer);
+
+impl std::ops::Deref for Guard {
+    type Target = DockerContainer;
+    fn deref(&self) -> &DockerContainer {
+        &self.0
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", "-v", self.0.id()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A unique episode name for a container.
+pub fn episode(tag: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{tag}-{}-{n}", std::process::id())
+}
+
+/// Starts a small container of the sandbox image with `workdir`.
+pub async fn start(engine: &DockerEngine, worker: &str, workdir: &str, tag: &str) -> Guard {
+    let mut spec = SandboxSpec::new(SANDBOX_IMAGE, workdir, worker, episode(tag));
+    spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(512 << 20), pids: Some(256) };
+    Guard(engine.start(&spec).await.expect("start a sandbox container"))
+}
+
+/// Runs a command and returns its output, with a generous timeout.
+pub async fn run(c: &DockerContainer, command: &str) -> ExecOutput {
+    c.exec(&ExecRequest::new(command).timeout(Duration::from_secs(120)).max_output(4 << 20)).await.expect("exec in the sandbox")
+}
+
+/// Starts a container with `task`'s repository at its base commit (no test patch: the agent's
+/// view of the task).
+pub async fn task_sandbox(engine: &DockerEngine, worker: &str, task: &Task, tag: &str) -> Guard {
+    let c = start(engine, worker, &task.workdir, tag).await;
+    let Source::Archive { path, .. } = &task.source else { panic!("{}: bundled tasks ship archives", task.instance_id) };
+    let archive = std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    c.upload_tar(&task.workdir, archive).await.expect("upload the archive");
+    let init = run(&c, &init_archive_repo_script()).await;
+    assert_eq!(init.exit_code, 0, "git init failed:\n{}", init.output);
+    assert_eq!(init.output.lines().last(), Some(task.base_commit.as_str()), "{}: base commit differs", task.instance_id);
+    c
+}
+
+/// Applies `patch` in `c` with SWE-bench's fallbacks; returns the method, or `None` when it does
+/// not apply.
+pub async fn apply(c: &DockerContainer, name: &str, patch: &str) -> Option<String> {
+    let path = format!("{AGENTMILL_DIR}/{name}.patch");
+    c.write_file(&path, patch.as_bytes()).await.expect("write the patch");
+    let out = run(c, &apply_patch_script(&path)).await;
+    (out.exit_code == 0).then(|| applied_method(&out.output).unwrap_or("?").to_string())
+}
+
+/// Grades `model_patch` as the worker does: in a fresh container, model patch, then the test
+/// patch, then the task's tests.
+pub async fn grade_fresh(engine: &DockerEngine, worker: &str, task: &Task, model_patch: &str) -> Grading {
+    let c = task_sandbox(engine, worker, task, "grade").await;
+    let method = apply(&c, "model", model_patch).await.unwrap_or_else(|| panic!("{}: the model patch does not apply:\n{model_patch}", task.instance_id));
+    apply(&c, "test", &task.test_patch).await.unwrap_or_else(|| panic!("{}: the test patch does not apply", task.instance_id));
+    let out = run(&c, &test_command(task)).await;
+    grade_log(task, &out.output, &method)
+}
