@@ -1,0 +1,403 @@
+//! The Qwen2 decoder-only transformer in tch, mirroring transformers' `Qwen2ForCausalLM`.
+//!
+//! Modules are nested exactly as in transformers, so every variable in the [`nn::VarStore`] is
+//! named like the tensor in a Hugging Face checkpoint (`model.embed_tokens.weight`,
+//! `model.layers.3.self_attn.q_proj.bias`, `model.norm.weight`, `lm_head.weight`): loading a
+//! checkpoint is a name-for-name copy, and a mismatch names the tensor.
+//!
+//! The forward pass takes **packed** rows: several documents share a row, each with positions
+//! restarting at 0, and a document id per token keeps attention inside its document (a
+//! block-diagonal causal mask). Without document ids it is the plain causal model.
+//!
+//! Precision follows autocast's rules without relying on libtorch's autocast (whose CUDA dtype
+//! tch fixes to fp16): weights, the residual stream and RMSNorm stay in the parameters' dtype
+//! (fp32), and the matrix products (projections, attention, LM head) run in the *compute kind*
+//! — fp32 on the CPU, bf16 on CUDA — with the fp32 weights cast on the fly, so the optimizer
+//! updates fp32 master weights.
+
+use tch::{Device, Kind, TchError, Tensor, nn};
+use thiserror::Error;
+
+use super::config::{ConfigError, Qwen2Config};
+
+/// Why a model cannot be built or run.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The configuration is inconsistent.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// libtorch refused an operation; `context` says which.
+    #[error("{context}: {error}")]
+    Torch {
+        /// What the model was doing.
+        context: String,
+        /// libtorch's message.
+        error: TchError,
+    },
+    /// The inputs do not have the shapes or types the forward pass needs.
+    #[error("bad model input: {0}")]
+    Input(String),
+}
+
+trait TorchContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, ModelError>;
+}
+
+impl<T> TorchContext<T> for Result<T, TchError> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T, ModelError> {
+        self.map_err(|error| ModelError::Torch { context: what(), error })
+    }
+}
+
+/// Casts to `kind`; a no-op (same storage) when the tensor already has it.
+fn cast(x: &Tensor, kind: Kind) -> Result<Tensor, TchError> {
+    if x.kind() == kind { Ok(x.shallow_clone()) } else { x.f_to_kind(kind) }
+}
+
+/// A `torch.nn.Linear` with transformers' weight layout `[out, in]`.
+#[derive(Debug)]
+struct Linear {
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    fn new(path: &nn::Path, in_dim: usize, out_dim: usize, bias: bool, std: f64) -> Result<Linear, TchError> {
+        let weight =
+            path.f_var("weight", &[out_dim as i64, in_dim as i64], nn::Init::Randn { mean: 0.0, stdev: std })?;
+        let bias = if bias { Some(path.f_zeros("bias", &[out_dim as i64])?) } else { None };
+        Ok(Linear { weight, bias })
+    }
+
+    /// `x @ weight.T + bias`, computed in `kind`.
+    fn forward(&self, x: &Tensor, kind: Kind) -> Result<Tensor, TchError> {
+        let bias = match &self.bias {
+            Some(b) => Some(cast(b, kind)?),
+            None => None,
+        };
+        cast(x, kind)?.f_linear(&cast(&self.weight, kind)?, bias.as_ref())
+    }
+}
+
+/// Root-mean-square layer norm, computed in fp32 whatever the input dtype (as transformers does).
+#[derive(Debug)]
+struct RmsNorm {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl RmsNorm {
+    fn new(path: &nn::Path, dim: usize, eps: f64) -> Result<RmsNorm, TchError> {
+        Ok(RmsNorm { weight: path.f_ones("weight", &[dim as i64])?, eps })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let input_kind = x.kind();
+        let xf = cast(x, Kind::Float)?;
+        let variance = xf.f_pow_tensor_scalar(2)?.f_mean_dim(-1, true, Kind::Float)?;
+        let normed = xf.f_mul(&variance.f_add_scalar(self.eps)?.f_rsqrt()?)?;
+        self.weight.f_mul(&cast(&normed, input_kind)?)
+    }
+}
+
+/// Rotary position embedding with transformers' "rotate half" layout.
+#[derive(Debug)]
+struct Rotary {
+    /// `1 / theta^(2i/d)` for `i` in `0..d/2`, fp32, not a parameter.
+    inv_freq: Tensor,
+}
+
+impl Rotary {
+    fn new(config: &Qwen2Config, device: Device) -> Result<Rotary, TchError> {
+        let dim = config.head_dim as i64;
+        // Same expression as transformers' default RoPE init, so fp32 rounding matches it.
+        let exponents = Tensor::f_arange_start_step(0, dim, 2, (Kind::Int64, device))?
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar(dim as f64)?;
+        let inv_freq = Tensor::f_pow_scalar(config.rope_theta, &exponents)?.f_reciprocal()?;
+        Ok(Rotary { inv_freq })
+    }
+
+    /// `(cos, sin)` of shape `[B, 1, T, head_dim]` for the given positions, in `kind`.
+    fn cos_sin(&self, position_ids: &Tensor, kind: Kind) -> Result<(Tensor, Tensor), TchError> {
+        let freqs = position_ids.f_to_kind(Kind::Float)?.f_unsqueeze(-1)?.f_mul(&self.inv_freq)?;
+        let emb = Tensor::f_cat(&[&freqs, &freqs], -1)?.f_unsqueeze(1)?;
+        Ok((emb.f_cos()?.f_to_kind(kind)?, emb.f_sin()?.f_to_kind(kind)?))
+    }
+}
+
+/// `x * cos + rotate_half(x) * sin` for `x` of shape `[B, heads, T, head_dim]`.
+fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, TchError> {
+    let half = x.size().last().copied().unwrap_or(0) / 2;
+    let x1 = x.f_narrow(-1, 0, half)?;
+    let x2 = x.f_narrow(-1, half, half)?;
+    let rotated = Tensor::f_cat(&[&x2.f_neg()?, &x1], -1)?;
+    x.f_mul(cos)?.f_add(&rotated.f_mul(sin)?)
+}
+
+/// Grouped-query attention with q/k/v biases and no output bias, as Qwen2 has.
+#[derive(Debug)]
+struct Attention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
+    num_heads: i64,
+    num_kv_heads: i64,
+    head_dim: i64,
+}
+
+impl Attention {
+    fn new(path: &nn::Path, c: &Qwen2Config) -> Result<Attention, TchError> {
+        let (h, d, std) = (c.hidden_size, c.head_dim, c.initializer_range);
+        Ok(Attention {
+            q_proj: Linear::new(&path.sub("q_proj"), h, c.num_attention_heads * d, true, std)?,
+            k_proj: Linear::new(&path.sub("k_proj"), h, c.num_key_value_heads * d, true, std)?,
+            v_proj: Linear::new(&path.sub("v_proj"), h, c.num_key_value_heads * d, true, std)?,
+            o_proj: Linear::new(&path.sub("o_proj"), c.num_attention_heads * d, h, false, std)?,
+            num_heads: c.num_attention_heads as i64,
+            num_kv_heads: c.num_key_value_heads as i64,
+            head_dim: d as i64,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: Option<&Tensor>,
+        kind: Kind,
+    ) -> Result<Tensor, TchError> {
+        let (b, t) = (x.size()[0], x.size()[1]);
+        let heads = |proj: &Linear, n: i64| -> Result<Tensor, TchError> {
+            proj.forward(x, kind)?.f_view([b, t, n, self.head_dim])?.f_transpose(1, 2)
+        };
+        let q = apply_rotary(&heads(&self.q_proj, self.num_heads)?, &rope.0, &rope.1)?;
+        let k = apply_rotary(&heads(&self.k_proj, self.num_kv_heads)?, &rope.0, &rope.1)?;
+        let v = heads(&self.v_proj, self.num_kv_heads)?;
+        // Repeat the key/value heads explicitly rather than passing enable_gqa: every SDPA
+        // backend (math, memory-efficient with an arbitrary mask, flash) accepts the result.
+        let k = self.repeat_kv(&k)?;
+        let v = self.repeat_kv(&v)?;
+        let out = match mask {
+            Some(mask) => Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, None, false)?,
+            None => Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false)?,
+        };
+        let out = out.f_transpose(1, 2)?.f_reshape([b, t, self.num_heads * self.head_dim])?;
+        self.o_proj.forward(&out, kind)
+    }
+
+    fn repeat_kv(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        let groups = self.num_heads / self.num_kv_heads;
+        if groups == 1 {
+            return Ok(x.shallow_clone());
+        }
+        let s = x.size();
+        let (b, t) = (s[0], s[2]);
+        x.f_unsqueeze(2)?.f_expand([b, self.num_kv_heads, groups, t, self.head_dim], false)?.f_reshape([
+            b,
+            self.num_heads,
+            t,
+            self.head_dim,
+        ])
+    }
+}
+
+/// The SwiGLU feed-forward block: `down(silu(gate(x)) * up(x))`.
+#[derive(Debug)]
+struct Mlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
+}
+
+impl Mlp {
+    fn new(path: &nn::Path, c: &Qwen2Config) -> Result<Mlp, TchError> {
+        let (h, i, std) = (c.hidden_size, c.intermediate_size, c.initializer_range);
+        Ok(Mlp {
+            gate_proj: Linear::new(&path.sub("gate_proj"), h, i, false, std)?,
+            up_proj: Linear::new(&path.sub("up_proj"), h, i, false, std)?,
+            down_proj: Linear::new(&path.sub("down_proj"), i, h, false, std)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, kind: Kind) -> Result<Tensor, TchError> {
+        let gate = self.gate_proj.forward(x, kind)?.f_silu()?;
+        let up = self.up_proj.forward(x, kind)?;
+        self.down_proj.forward(&gate.f_mul(&up)?, kind)
+    }
+}
+
+/// One pre-norm decoder layer.
+#[derive(Debug)]
+struct DecoderLayer {
+    input_layernorm: RmsNorm,
+    self_attn: Attention,
+    post_attention_layernorm: RmsNorm,
+    mlp: Mlp,
+}
+
+impl DecoderLayer {
+    fn new(path: &nn::Path, c: &Qwen2Config) -> Result<DecoderLayer, TchError> {
+        Ok(DecoderLayer {
+            input_layernorm: RmsNorm::new(&path.sub("input_layernorm"), c.hidden_size, c.rms_norm_eps)?,
+            self_attn: Attention::new(&path.sub("self_attn"), c)?,
+            post_attention_layernorm: RmsNorm::new(
+                &path.sub("post_attention_layernorm"),
+                c.hidden_size,
+                c.rms_norm_eps,
+            )?,
+            mlp: Mlp::new(&path.sub("mlp"), c)?,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: Option<&Tensor>,
+        kind: Kind,
+    ) -> Result<Tensor, TchError> {
+        let attn = self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, kind)?;
+        // Adding a bf16 branch to the fp32 residual promotes to fp32, as under autocast.
+        let x = x.f_add(&attn)?;
+        let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, kind)?;
+        x.f_add(&mlp)
+    }
+}
+
+/// The boolean attention mask `[B, 1, T, T]` for packed rows: token `i` may attend to token `j`
+/// when `j <= i` and both carry the same document id.
+///
+/// Every row of the mask allows at least the diagonal, so no query is left with nothing to
+/// attend to (which would make softmax produce NaN); padding should get its own id.
+pub fn document_causal_mask(doc_ids: &Tensor) -> Result<Tensor, TchError> {
+    let (_, t) = doc_ids.size2()?;
+    let same_doc = doc_ids.f_unsqueeze(2)?.f_eq_tensor(&doc_ids.f_unsqueeze(1)?)?;
+    let causal = Tensor::f_ones([t, t], (Kind::Bool, doc_ids.device()))?.f_tril(0)?;
+    same_doc.f_logical_and(&causal)?.f_unsqueeze(1)
+}
+
+/// `Qwen2ForCausalLM`: token embedding, decoder layers, final norm and LM head.
+#[derive(Debug)]
+pub struct Qwen2ForCausalLM {
+    config: Qwen2Config,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    /// `None` when the head is tied to `embed_tokens` (no `lm_head.weight` variable exists).
+    lm_head: Option<Tensor>,
+    rotary: Rotary,
+    compute_kind: Kind,
+}
+
+impl Qwen2ForCausalLM {
+    /// Creates the model's variables under `root` (pass `vs.root()`), initialised as
+    /// transformers initialises a fresh model: weights ~ N(0, initializer_range), biases 0,
+    /// norms 1. Seed libtorch first (see [`crate::seed::with_seed`]) for reproducible weights.
+    pub fn new(root: &nn::Path, config: &Qwen2Config) -> Result<Qwen2ForCausalLM, ModelError> {
+        config.validate()?;
+        let build = || -> Result<Qwen2ForCausalLM, TchError> {
+            let model = root.sub("model");
+            let embed_tokens = model.sub("embed_tokens").f_var(
+                "weight",
+                &[config.vocab_size as i64, config.hidden_size as i64],
+                nn::Init::Randn { mean: 0.0, stdev: config.initializer_range },
+            )?;
+            let layers_path = model.sub("layers");
+            let layers = (0..config.num_hidden_layers)
+                .map(|i| DecoderLayer::new(&layers_path.sub(i), config))
+                .collect::<Result<Vec<_>, _>>()?;
+            let norm = RmsNorm::new(&model.sub("norm"), config.hidden_size, config.rms_norm_eps)?;
+            let lm_head = if config.tie_word_embeddings {
+                None
+            } else {
+                Some(root.sub("lm_head").f_var(
+                    "weight",
+                    &[config.vocab_size as i64, config.hidden_size as i64],
+                    nn::Init::Randn { mean: 0.0, stdev: config.initializer_range },
+                )?)
+            };
+            Ok(Qwen2ForCausalLM {
+                config: config.clone(),
+                embed_tokens,
+                layers,
+                norm,
+                lm_head,
+                rotary: Rotary::new(config, root.device())?,
+                compute_kind: Kind::Float,
+            })
+        };
+        build().context(|| "creating the Qwen2 variables".to_string())
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &Qwen2Config {
+        &self.config
+    }
+
+    /// The dtype matrix products run in (fp32 unless [`Self::set_compute_kind`] chose bf16).
+    pub fn compute_kind(&self) -> Kind {
+        self.compute_kind
+    }
+
+    /// Runs the matrix products in `kind` (`Kind::BFloat16` on CUDA for mixed precision),
+    /// keeping the weights and the residual stream in their own dtype.
+    pub fn set_compute_kind(&mut self, kind: Kind) {
+        self.compute_kind = kind;
+    }
+
+    /// Logits `[B, T, vocab]` (in the compute kind) for `input_ids [B, T]` (int64).
+    ///
+    /// `position_ids [B, T]` give each token's position inside its document. With
+    /// `doc_ids [B, T]`, a token attends only to earlier tokens of the same id (packed rows);
+    /// without, attention is plainly causal over the whole row.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        position_ids: &Tensor,
+        doc_ids: Option<&Tensor>,
+    ) -> Result<Tensor, ModelError> {
+        let (b, t) = input_ids
+            .size2()
+            .map_err(|_| ModelError::Input(format!("input_ids must be [batch, seq], got {:?}", input_ids.size())))?;
+        for (name, tensor) in [("position_ids", Some(position_ids)), ("doc_ids", doc_ids)] {
+            if let Some(tensor) = tensor
+                && tensor.size() != [b, t]
+            {
+                return Err(ModelError::Input(format!(
+                    "{name} has shape {:?} but input_ids has [{b}, {t}]; they must match",
+                    tensor.size()
+                )));
+            }
+        }
+        if input_ids.kind() != Kind::Int64 {
+            return Err(ModelError::Input(format!("input_ids must be int64, got {:?}", input_ids.kind())));
+        }
+        let mask =
+            doc_ids.map(document_causal_mask).transpose().context(|| "building the document mask".to_string())?;
+        let rope = self.rotary.cos_sin(position_ids, self.compute_kind).context(|| "computing RoPE".to_string())?;
+        let mut h = Tensor::f_embedding(&self.embed_tokens, input_ids, -1, false, false)
+            .context(|| format!("embedding input_ids (vocab_size {})", self.config.vocab_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h, &rope, mask.as_ref(), self.compute_kind).context(|| format!("model.layers.{i}"))?;
+        }
+        let h = self.norm.forward(&h).context(|| "model.norm".to_string())?;
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        let run_head = || cast(&h, self.compute_kind)?.f_linear(&cast(head, self.compute_kind)?, None::<&Tensor>);
+        run_head().context(|| "lm_head".to_string())
+    }
+
+    /// Logits for one unpacked sequence of token ids (positions `0..len`), as `[len, vocab]`
+    /// fp32 — the reference the packed path must reproduce.
+    pub fn forward_single(&self, ids: &[i64], device: Device) -> Result<Tensor, ModelError> {
+        let run = || -> Result<(Tensor, Tensor), TchError> {
+            let input = Tensor::f_from_slice(ids)?.f_to(device)?.f_unsqueeze(0)?;
+            let positions = Tensor::f_arange(ids.len() as i64, (Kind::Int64, device))?.f_unsqueeze(0)?;
+            Ok((input, positions))
+        };
+        let (input, positions) = run().context(|| "preparing a single sequence".to_string())?;
+        let logits = self.forward(&input, &positions, None)?;
+        logits.f_squeeze_dim(0).and_then(|l| l.f_to_kind(Kind::Float)).context(|| "squeezing logits".to_string())
+    }
+}

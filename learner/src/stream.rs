@@ -1,0 +1,171 @@
+//! Reading trajectory records from the Redis stream with a consumer group.
+//!
+//! One consumer group per learner job (`group`), one consumer name per learner process. Entries
+//! are read with `XREADGROUP`; they stay pending until [`StreamReader::ack`] — which the trainer
+//! calls only after a checkpoint holds their effect. After a crash, the entries this consumer
+//! had read but not acknowledged are delivered again first (`XREADGROUP … 0`), and entries other
+//! consumers of the group left pending for longer than `claim_idle` are claimed (`XAUTOCLAIM`).
+//! The trainer dedupes by `record_id`, so a record published twice is trained once per run.
+
+use std::time::Duration;
+
+use agentmill_proto::{TrajectoryRecord, wire};
+use redis::aio::ConnectionManager;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+
+pub use agentmill_proto::wire::DEFAULT_STREAM;
+
+/// Where and how to read.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Redis URL.
+    pub redis_url: String,
+    /// Stream key.
+    pub stream: String,
+    /// Consumer group (one per learner job).
+    pub group: String,
+    /// This process's consumer name.
+    pub consumer: String,
+    /// Entries per read.
+    pub batch: usize,
+    /// How long a read waits for new entries.
+    pub block: Duration,
+    /// Entries pending on another consumer this long are claimed.
+    pub claim_idle: Duration,
+}
+
+/// One stream entry, decoded.
+#[derive(Debug)]
+pub struct Entry {
+    /// The stream entry id (`ms-seq`).
+    pub id: String,
+    /// The record, or why it could not be read (it is acknowledged and counted, never retried).
+    pub record: Result<TrajectoryRecord, wire::WireError>,
+}
+
+/// Why the stream could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// Redis failed.
+    #[error("redis stream {stream}: {source}")]
+    Redis {
+        /// The stream.
+        stream: String,
+        /// The error.
+        source: redis::RedisError,
+    },
+}
+
+/// A consumer of the trajectory stream.
+pub struct StreamReader {
+    cfg: StreamConfig,
+    con: ConnectionManager,
+    /// Still re-reading this consumer's own pending entries (after a restart).
+    replaying: bool,
+    claim_cursor: String,
+}
+
+impl std::fmt::Debug for StreamReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReader").field("cfg", &self.cfg).field("replaying", &self.replaying).finish()
+    }
+}
+
+impl StreamReader {
+    /// Connects and creates the group (reading from the stream's beginning) when missing.
+    pub async fn connect(cfg: StreamConfig) -> Result<StreamReader, StreamError> {
+        let err = |source| StreamError::Redis { stream: cfg.stream.clone(), source };
+        let client = redis::Client::open(cfg.redis_url.as_str()).map_err(err)?;
+        let mut con = ConnectionManager::new(client).await.map_err(err)?;
+        let created: redis::RedisResult<()> =
+            redis::cmd("XGROUP").arg("CREATE").arg(&cfg.stream).arg(&cfg.group).arg("0").arg("MKSTREAM").query_async(&mut con).await;
+        match created {
+            Ok(()) => {}
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            Err(e) => return Err(err(e)),
+        }
+        Ok(StreamReader { cfg, con, replaying: true, claim_cursor: "0-0".into() })
+    }
+
+    fn err(&self, source: redis::RedisError) -> StreamError {
+        StreamError::Redis { stream: self.cfg.stream.clone(), source }
+    }
+
+    /// The next entries: this consumer's unacknowledged ones first (after a restart), then
+    /// entries idle on other consumers, then new ones (waiting up to `block`). Empty when nothing
+    /// arrived in time.
+    pub async fn next_batch(&mut self) -> Result<Vec<Entry>, StreamError> {
+        if self.replaying {
+            let opts = StreamReadOptions::default().group(&self.cfg.group, &self.cfg.consumer).count(self.cfg.batch);
+            let reply: StreamReadReply = redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &["0"], &opts).await.map_err(|e| self.err(e))?;
+            let entries = decode(reply);
+            if !entries.is_empty() {
+                return Ok(entries);
+            }
+            self.replaying = false;
+        }
+        let claimed = self.claim().await?;
+        if !claimed.is_empty() {
+            return Ok(claimed);
+        }
+        let opts = StreamReadOptions::default()
+            .group(&self.cfg.group, &self.cfg.consumer)
+            .count(self.cfg.batch)
+            .block(self.cfg.block.as_millis() as usize);
+        let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &[">"], &opts).await.map_err(|e| self.err(e))?;
+        Ok(reply.map(decode).unwrap_or_default())
+    }
+
+    /// Entries another consumer of the group read and left unacknowledged for `claim_idle`.
+    async fn claim(&mut self) -> Result<Vec<Entry>, StreamError> {
+        let reply: redis::Value = redis::cmd("XAUTOCLAIM")
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
+            .arg(&self.cfg.consumer)
+            .arg(self.cfg.claim_idle.as_millis() as u64)
+            .arg(&self.claim_cursor)
+            .arg("COUNT")
+            .arg(self.cfg.batch)
+            .query_async(&mut self.con)
+            .await
+            .map_err(|e| self.err(e))?;
+        let redis::Value::Array(parts) = reply else { return Ok(Vec::new()) };
+        let mut parts = parts.into_iter();
+        if let Some(cursor) = parts.next().and_then(|c| redis::from_redis_value::<String>(c).ok()) {
+            self.claim_cursor = cursor;
+        }
+        let Some(entries) = parts.next() else { return Ok(Vec::new()) };
+        let ids: redis::streams::StreamRangeReply = redis::from_redis_value(entries).map_err(|e| self.err(e.into()))?;
+        Ok(ids.ids.into_iter().map(decode_entry).collect())
+    }
+
+    /// Acknowledges entries (their effect is in a checkpoint).
+    pub async fn ack(&mut self, ids: &[String]) -> Result<(), StreamError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let _: u64 = redis::AsyncCommands::xack(&mut self.con, &self.cfg.stream, &self.cfg.group, ids).await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Entries in the stream not yet delivered to this group, plus those delivered but not
+    /// acknowledged: how far the learner is behind the workers.
+    pub async fn lag(&mut self) -> Result<u64, StreamError> {
+        let (stream, group) = (self.cfg.stream.clone(), self.cfg.group.clone());
+        agentmill_proto::stream::group_lag(&mut self.con, &stream, &group).await.map_err(|e| self.err(e))
+    }
+}
+
+fn decode(reply: StreamReadReply) -> Vec<Entry> {
+    reply.keys.into_iter().flat_map(|k| k.ids).map(decode_entry).collect()
+}
+
+fn decode_entry(e: redis::streams::StreamId) -> Entry {
+    let codec: Option<String> = e.get(wire::FIELD_CODEC);
+    let data: Option<Vec<u8>> = e.get(wire::FIELD_DATA);
+    let record = match (codec, data) {
+        (Some(codec), Some(data)) => wire::decode(&codec, &data),
+        _ => Err(wire::WireError::UnknownCodec(format!("entry {} has no codec/data fields", e.id))),
+    };
+    Entry { id: e.id, record }
+}

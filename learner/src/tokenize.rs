@@ -1,0 +1,121 @@
+//! Tokenization with Hugging Face `tokenizers`: any `tokenizer.json` (Qwen2.5's among them),
+//! or a byte-level BPE trained here on the corpus itself for the embedded default.
+//!
+//! [`TextTokenizer::encode_with_mask`] turns a [`Rendered`] record into token ids plus a per-token
+//! flag "inside an assistant span", using the tokenizer's byte offsets, so the `assistant` loss
+//! mask marks exactly the tokens the model produced.
+
+use std::path::Path;
+
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
+use tokenizers::normalizers::NFC;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
+
+use crate::render::Rendered;
+
+/// The special tokens of the ChatML template, added to every trained tokenizer.
+pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// Why a tokenizer could not be loaded, trained or used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizeError {
+    /// The file is not a tokenizer.json.
+    #[error("{path}: not a Hugging Face tokenizer.json ({reason}); pass a tokenizer.json or train one with `agentmill-learner tokenizer train`")]
+    Load {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Training or encoding failed.
+    #[error("tokenizer: {0}")]
+    Tokenizers(String),
+}
+
+/// A tokenizer with the ids the learner needs.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    /// Id appended after each document (end of text).
+    pub eos_id: u32,
+    /// Id used to pad packed rows.
+    pub pad_id: u32,
+}
+
+impl TextTokenizer {
+    /// Loads a `tokenizer.json`.
+    pub fn from_file(path: &Path) -> Result<TextTokenizer, TokenizeError> {
+        let inner = Tokenizer::from_file(path).map_err(|e| TokenizeError::Load { path: path.display().to_string(), reason: e.to_string() })?;
+        Ok(Self::wrap(inner))
+    }
+
+    fn wrap(inner: Tokenizer) -> TextTokenizer {
+        let eos_id = ["<|endoftext|>", "<|im_end|>", "</s>"].iter().find_map(|t| inner.token_to_id(t)).unwrap_or(0);
+        TextTokenizer { inner, eos_id, pad_id: eos_id }
+    }
+
+    /// Trains a byte-level BPE of `vocab_size` on `texts` (deterministic for the same input).
+    pub fn train<'a>(texts: impl Iterator<Item = &'a str>, vocab_size: usize) -> Result<TextTokenizer, TokenizeError> {
+        let err = |e: tokenizers::Error| TokenizeError::Tokenizers(e.to_string());
+        let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(*t, true)).collect();
+        let mut trainer = BpeTrainerBuilder::new()
+            .vocab_size(vocab_size)
+            .min_frequency(2)
+            .show_progress(false)
+            .special_tokens(specials.clone())
+            .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+            .build();
+        let mut tokenizer = TokenizerBuilder::new()
+            .with_model(BPE::default())
+            .with_normalizer(Some(NFC))
+            .with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)))
+            .with_post_processor(Some(ByteLevel::default().trim_offsets(false)))
+            .with_decoder(Some(ByteLevel::default()))
+            .build()
+            .map_err(err)?;
+        // Special tokens are matched before the model sees the text, so templates cost one id each.
+        tokenizer.add_special_tokens(specials.clone()).map_err(err)?;
+        let owned: Vec<String> = texts.map(str::to_string).collect();
+        tokenizer.train(&mut trainer, owned.into_iter()).map_err(err)?;
+        Ok(Self::wrap(tokenizer.into()))
+    }
+
+    /// Saves as `tokenizer.json`.
+    pub fn save(&self, path: &Path) -> Result<(), TokenizeError> {
+        self.inner.save(path, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Token ids of a text (no special handling beyond the tokenizer's own).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, TokenizeError> {
+        let enc = self.inner.encode(text, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Token ids of a rendered record followed by end-of-text, and for each token whether it lies
+    /// in an assistant span (the end-of-text token counts as the model's when the record ends in
+    /// an assistant turn).
+    pub fn encode_with_mask(&self, rendered: &Rendered) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
+        let enc = self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        let mut ids = enc.get_ids().to_vec();
+        let spans = &rendered.assistant_spans;
+        let mut mask: Vec<bool> = enc
+            .get_offsets()
+            .iter()
+            .map(|&(start, end)| end > start && spans.iter().any(|s| start >= s.start && end <= s.end))
+            .collect();
+        ids.push(self.eos_id);
+        mask.push(false);
+        Ok((ids, mask))
+    }
+
+    /// Text of token ids.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
+        self.inner.decode(ids, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))
+    }
+}
