@@ -15,6 +15,8 @@
 //!   labels for reaping, timeouts that kill the process group, capped output.
 //! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
+//! - [`synth`]: contextual synthesis — pull requests and commit histories rebuilt as an agent's
+//!   information flow (`ctx` records).
 
 pub mod actors;
 pub mod agent;
@@ -26,3 +28,4 @@ pub mod repo;
 pub mod sandbox;
 pub mod session;
 pub mod shell;
+pub mod synth;

@@ -1,0 +1,112 @@
+//! The offline pipeline: an input (a rows file or a git repository) → filtered, rendered `ctx`
+//! records as JSONL, plus the [`SynthReport`]. This is what `agentmill synth --offline` calls.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use agentmill_proto::{SynthSpec, Task};
+
+use super::SynthError;
+use super::read::git::{GitOptions, GitRepo};
+use super::read::issues::IssueMap;
+use super::read::open_rows;
+use super::record::RecordMeta;
+use super::synthesize::{Outcome, SynthConfig, SynthReport, Synthesizer};
+use super::tokens::TokenCounter;
+
+/// Where PRs come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SynthInput {
+    /// A JSONL or Parquet file of rows (told apart by Parquet's `PAR1` magic), from row `offset`
+    /// (0-based), `limit` rows (0: to the end).
+    Rows {
+        /// The file.
+        path: PathBuf,
+        /// Rows to skip.
+        offset: u64,
+        /// Rows to take; 0 = all.
+        limit: u64,
+    },
+    /// A local git repository.
+    Git {
+        /// The repository.
+        path: PathBuf,
+        /// What to read from it.
+        options: GitOptions,
+    },
+}
+
+impl SynthInput {
+    /// The input of a synthesis task: its `synth` spec, with the task's `repo` as the repository
+    /// name of git-derived records and its issues file read now.
+    pub fn from_task(task: &Task) -> Result<SynthInput, SynthError> {
+        let spec = task.synth.as_ref().ok_or_else(|| SynthError::NoSpec { task_id: task.instance_id.clone() })?;
+        SynthInput::from_spec(spec, &task.repo)
+    }
+
+    /// The input a spec names; `repo_name` names git-derived records (empty: the folder's name).
+    pub fn from_spec(spec: &SynthSpec, repo_name: &str) -> Result<SynthInput, SynthError> {
+        Ok(match spec {
+            SynthSpec::Rows { path, offset, limit } => SynthInput::Rows { path: PathBuf::from(path), offset: *offset, limit: *limit },
+            SynthSpec::Git { repo_path, from_rev, to_rev, single_commits, issues_path } => {
+                let issues = if issues_path.is_empty() { IssueMap::default() } else { IssueMap::read(Path::new(issues_path))? };
+                SynthInput::Git {
+                    path: PathBuf::from(repo_path),
+                    options: GitOptions {
+                        from_rev: from_rev.clone(),
+                        to_rev: to_rev.clone(),
+                        single_commits: *single_commits,
+                        repo_name: repo_name.to_string(),
+                        repo_description: String::new(),
+                        issues,
+                    },
+                }
+            }
+        })
+    }
+}
+
+/// Runs the pipeline: every PR of `input` through a [`Synthesizer`], each kept record written to
+/// `out` as one JSON line. Unreadable rows and PRs are counted and reported, not fatal; an input
+/// that cannot be opened at all, or output that cannot be written, is.
+pub fn run_offline(
+    input: &SynthInput,
+    cfg: SynthConfig,
+    tokens: Box<dyn TokenCounter>,
+    meta: RecordMeta,
+    out: &mut dyn Write,
+) -> Result<SynthReport, SynthError> {
+    let mut synth = Synthesizer::new(cfg, tokens, meta);
+    let mut out = std::io::BufWriter::new(out);
+    let mut emit = |synth: &mut Synthesizer, row: &super::row::PrRow| -> Result<(), SynthError> {
+        if let Outcome::Kept(record) = synth.process(row) {
+            let mut line = serde_json::to_vec(&record).map_err(|e| SynthError::Write(std::io::Error::other(e)))?;
+            line.push(b'\n');
+            out.write_all(&line).map_err(SynthError::Write)?;
+        }
+        Ok(())
+    };
+    match input {
+        SynthInput::Rows { path, offset, limit } => {
+            let rows = open_rows(path)?;
+            let take = if *limit == 0 { usize::MAX } else { usize::try_from(*limit).unwrap_or(usize::MAX) };
+            for r in rows.skip(usize::try_from(*offset).unwrap_or(usize::MAX)).take(take) {
+                match r {
+                    Ok(row) => emit(&mut synth, &row)?,
+                    Err(errs) => synth.unreadable(errs.iter().map(ToString::to_string)),
+                }
+            }
+        }
+        SynthInput::Git { path, options } => {
+            let repo = GitRepo::open(path)?;
+            for pr in repo.prs(options)? {
+                match pr {
+                    Ok(pr) => emit(&mut synth, &pr.row)?,
+                    Err(e) => synth.unreadable([e.to_string()]),
+                }
+            }
+        }
+    }
+    out.flush().map_err(SynthError::Write)?;
+    Ok(synth.into_report())
+}
