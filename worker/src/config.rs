@@ -90,6 +90,10 @@ pub struct WorkerConfig {
     pub agent: AgentConfig,
     /// Policies.
     pub policy: PolicyConfig,
+    /// Contextual synthesis (`kind = synth` jobs): templates, filters, edit and render options.
+    pub synth: crate::synth::SynthConfig,
+    /// A `tokenizer.json` the synthesis length filter counts with (empty: approximate counting).
+    pub synth_tokenizer: String,
 }
 
 impl Default for WorkerConfig {
@@ -110,6 +114,8 @@ impl Default for WorkerConfig {
             drain_grace: Duration::from_secs(60),
             agent: AgentConfig::default(),
             policy: PolicyConfig::default(),
+            synth: crate::synth::SynthConfig::default(),
+            synth_tokenizer: String::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use tracing::info;
 use crate::actors::episode::Runner;
 use crate::actors::publisher::{Publisher, PublisherConfig};
 use crate::actors::supervisor::{Drain, HostSupervisor, ObserveHost};
+use crate::actors::synth::SynthSettings;
 use crate::agent::policy::PolicyFactory;
 use crate::config::WorkerConfig;
 use crate::episode::{EpisodeEnv, StageLimits, run_episode};
@@ -65,9 +66,13 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let runner_env = env.clone();
     let runner: Runner = Arc::new(move |task, id, progress, cancel| Box::pin(run_episode(runner_env.clone(), task, id, move |s| progress(s), cancel)));
     let reap_interval = cfg.reap_interval;
+    let synth = SynthSettings {
+        config: cfg.synth.clone(),
+        tokenizer: (!cfg.synth_tokenizer.is_empty()).then(|| std::path::PathBuf::from(&cfg.synth_tokenizer)),
+    };
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));
-        HostSupervisor::new(worker_id.clone(), Some(engine), runner, session, publisher, reap_interval)
+        HostSupervisor::new(worker_id.clone(), Some(engine), runner, session, publisher, reap_interval).with_synth(synth)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
 
@@ -80,5 +85,31 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let state = supervisor.send(ObserveHost).await.context("reading the final state")?;
     info!(started = state.started, ended = ?state.ended, "worker drained; bye");
     System::current().stop();
+    Ok(())
+}
+
+/// `agentmill-worker synth`: one synthesis job run here, records written as JSONL to `out`
+/// (stdout when `None`), the drop report printed to stderr as JSON.
+pub fn synth_offline(cfg: &WorkerConfig, spec: &agentmill_proto::SynthSpec, repo: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use crate::synth::{ApproxTokenCounter, HfTokenCounter, RecordMeta, SynthInput, TokenCounter, run_offline};
+    let input = SynthInput::from_spec(spec, repo)?;
+    let tokens: Box<dyn TokenCounter> = if cfg.synth_tokenizer.is_empty() {
+        Box::new(ApproxTokenCounter::default())
+    } else {
+        Box::new(HfTokenCounter::from_file(std::path::Path::new(&cfg.synth_tokenizer))?)
+    };
+    let meta = RecordMeta {
+        task_id: "offline".into(),
+        worker: cfg.worker_id(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let report = match out {
+        Some(path) => {
+            let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            run_offline(&input, cfg.synth.clone(), tokens, meta, &mut f)?
+        }
+        None => run_offline(&input, cfg.synth.clone(), tokens, meta, &mut std::io::stdout().lock())?,
+    };
+    eprintln!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -29,3 +29,5 @@ pub mod sandbox;
 pub mod session;
 pub mod shell;
 pub mod synth;
+
+pub use host::synth_offline;

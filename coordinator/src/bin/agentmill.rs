@@ -85,6 +85,79 @@ enum Command {
     },
     /// Cluster counts and rates.
     Stats,
+    /// Submit a contextual-synthesis job: a git history (first-parent merges become PRs) or a
+    /// file of PR rows, split into shards that workers take like episodes. Records land in the
+    /// trajectory stream as kind "ctx". (To run one offline, see `agentmill-worker synth`.)
+    Synth {
+        /// A git repository, as a path the workers can read.
+        #[arg(long, conflicts_with = "rows", required_unless_present = "rows")]
+        git: Option<PathBuf>,
+        /// A JSONL or Parquet file of PR rows, as a path the workers can read.
+        #[arg(long)]
+        rows: Option<PathBuf>,
+        /// Git: exclusive start revision.
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Git: inclusive end revision.
+        #[arg(long, default_value = "")]
+        to: String,
+        /// Git: treat non-merge first-parent commits as PRs too.
+        #[arg(long)]
+        single_commits: bool,
+        /// The repository's name in the records (default: the folder's name).
+        #[arg(long, default_value = "")]
+        repo: String,
+        /// Git: a JSONL map of issue text per PR number or commit.
+        #[arg(long)]
+        issues: Option<PathBuf>,
+        /// Rows (JSONL): rows per shard (0 = one shard).
+        #[arg(long, default_value_t = 0)]
+        shard_size: u64,
+        /// Task id (shards get -0, -1, ...). Default: synth-<name>.
+        #[arg(long)]
+        id: Option<String>,
+        /// Priority of the job.
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+    },
+}
+
+fn absolute(p: &std::path::Path) -> anyhow::Result<String> {
+    Ok(std::fs::canonicalize(p).with_context(|| format!("{} does not exist", p.display()))?.to_string_lossy().into_owned())
+}
+
+/// The task rows of a synthesis job.
+#[allow(clippy::too_many_arguments)]
+fn synth_rows(git: &Option<PathBuf>, rows: &Option<PathBuf>, from: &str, to: &str, single_commits: bool, repo: &str, issues: &Option<PathBuf>, shard_size: u64, id: &Option<String>, priority: i32) -> anyhow::Result<Vec<serde_json::Value>> {
+    let path = git.as_ref().or(rows.as_ref()).context("name the input: --git PATH or --rows FILE")?;
+    let name = if repo.is_empty() { path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "repo".into()) } else { repo.to_string() };
+    let id = id.clone().unwrap_or_else(|| format!("synth-{}", name.replace('/', "_")));
+    let base = serde_json::json!({"kind": "synth", "repo": name, "priority": priority, "labels": {"job": "synth"}});
+    let with = |task_id: String, synth: serde_json::Value| {
+        let mut row = base.clone();
+        row["instance_id"] = task_id.into();
+        row["synth"] = synth;
+        row
+    };
+    if git.is_some() {
+        let issues = match issues {
+            Some(p) => absolute(p)?,
+            None => String::new(),
+        };
+        return Ok(vec![with(id, serde_json::json!({"type": "git", "repo_path": absolute(path)?, "from_rev": from, "to_rev": to, "single_commits": single_commits, "issues_path": issues}))]);
+    }
+    let file = absolute(path)?;
+    if shard_size == 0 {
+        return Ok(vec![with(id, serde_json::json!({"type": "rows", "path": file, "offset": 0, "limit": 0}))]);
+    }
+    let text = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
+    if text.starts_with(b"PAR1") {
+        bail!("--shard-size splits JSONL files; submit a Parquet file as one shard (leave --shard-size out)");
+    }
+    let n = text.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count() as u64;
+    Ok((0..n.div_ceil(shard_size))
+        .map(|i| with(format!("{id}-{i}"), serde_json::json!({"type": "rows", "path": file, "offset": i * shard_size, "limit": shard_size})))
+        .collect())
 }
 
 fn parse_state(s: &str) -> anyhow::Result<i32> {
@@ -273,6 +346,26 @@ async fn run() -> anyhow::Result<i32> {
                     break;
                 }
             }
+        }
+        Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority } => {
+            let tasks = synth_rows(git, rows, from, to, *single_commits, repo, issues, *shard_size, id, *priority)?;
+            let req = v1::SubmitTasksRequest {
+                tasks: tasks.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(t.to_string())) }).collect(),
+                base_dir: String::new(),
+            };
+            let resp = client.submit_tasks(req).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&resp)?)?;
+            } else {
+                writeln!(out, "synthesis job: {} shard(s) accepted, {} already known", resp.accepted.len(), resp.existing.len())?;
+                for id in resp.accepted.iter().chain(&resp.existing) {
+                    writeln!(out, "  {id}")?;
+                }
+                for e in &resp.rejected {
+                    writeln!(out, "  refused: {}: {}", e.field, e.reason)?;
+                }
+            }
+            return Ok(if resp.rejected.is_empty() { 0 } else { 2 });
         }
         Command::Stats => {
             let s = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();

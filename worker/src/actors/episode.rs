@@ -4,17 +4,19 @@
 //! container guard removes the container as the panic unwinds.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Task, Timing, TrajectoryRecord, v1};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::error;
 
-use super::publisher::{Publish, Publisher};
+use super::publisher::{Publisher, publish_with_retry};
 use crate::episode::{EpisodeId, Stage};
 use crate::session::SessionHandle;
+
+/// Tries to publish a record before handing the lease back (about five minutes of backoff).
+pub const PUBLISH_ATTEMPTS: u32 = 40;
 
 /// Reports a stage as the episode enters it.
 pub type Progress = Arc<dyn Fn(Stage) + Send + Sync>;
@@ -188,20 +190,7 @@ impl Actor for EpisodeActor {
                 let session = act.session.clone();
                 let lease = act.lease_id.clone();
                 async move {
-                    let mut backoff = Duration::from_millis(200);
-                    let mut published = None;
-                    for attempt in 1..=30 {
-                        match publisher.send(Publish(record.clone())).await {
-                            Ok(Ok(p)) => {
-                                published = Some(p);
-                                break;
-                            }
-                            Ok(Err(e)) => warn!(attempt, "publishing failed, retrying: {e}"),
-                            Err(e) => warn!(attempt, "the publisher did not answer, retrying: {e}"),
-                        }
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
+                    let published = publish_with_retry(&publisher, &record, PUBLISH_ATTEMPTS).await;
                     let exit_reason = record.exit_reason.unwrap_or(ExitReason::InfraError);
                     let Some(p) = published else {
                         error!(record = %record.record_id, "could not publish the record; handing the lease back");

@@ -11,3 +11,4 @@
 pub mod episode;
 pub mod publisher;
 pub mod supervisor;
+pub mod synth;

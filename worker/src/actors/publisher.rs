@@ -230,3 +230,19 @@ impl Handler<SetSession> for Publisher {
         self.session = Some(s);
     }
 }
+
+/// Publishes `record`, retrying with backoff (up to `attempts` times) while Redis or the publisher
+/// is unavailable: records are never dropped silently. `None` when every attempt failed.
+pub async fn publish_with_retry(publisher: &Addr<Publisher>, record: &TrajectoryRecord, attempts: u32) -> Option<Published> {
+    let mut backoff = Duration::from_millis(200);
+    for attempt in 1..=attempts {
+        match publisher.send(Publish(record.clone())).await {
+            Ok(Ok(p)) => return Some(p),
+            Ok(Err(e)) => warn!(attempt, "publishing failed, retrying: {e}"),
+            Err(e) => warn!(attempt, "the publisher did not answer, retrying: {e}"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+    None
+}

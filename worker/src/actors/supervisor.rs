@@ -13,6 +13,7 @@ use tracing::{error, info, warn};
 
 use super::episode::{EpisodeActor, EpisodeExit, EpisodeFinished, Runner};
 use super::publisher::Publisher;
+use super::synth::{SynthActor, SynthSettings};
 use crate::episode::EpisodeId;
 use crate::sandbox::docker::DockerEngine;
 use crate::session::{SessionEvent, SessionHandle};
@@ -64,6 +65,7 @@ pub struct HostSupervisor {
     state: HostState,
     reap_interval: Duration,
     drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    synth: std::sync::Arc<SynthSettings>,
 }
 
 impl std::fmt::Debug for HostSupervisor {
@@ -85,7 +87,14 @@ impl HostSupervisor {
             state: HostState::default(),
             reap_interval,
             drain_waiters: Vec::new(),
+            synth: Default::default(),
         }
+    }
+
+    /// How synthesis jobs (`kind = synth`) are run on this host.
+    pub fn with_synth(mut self, settings: SynthSettings) -> HostSupervisor {
+        self.synth = std::sync::Arc::new(settings);
+        self
     }
 
     /// Removes containers with this worker's label that no running episode owns. The list is
@@ -140,8 +149,25 @@ impl HostSupervisor {
                 return;
             }
         };
-        let id = EpisodeId { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
         let cancel = CancellationToken::new();
+        if task.kind == agentmill_proto::TaskKind::Synth {
+            SynthActor::new(
+                lease.clone(),
+                self.worker_id.clone(),
+                task,
+                self.synth.clone(),
+                self.session.clone(),
+                self.publisher.clone(),
+                Box::new(ctx.address()),
+                cancel.clone(),
+            )
+            .start();
+            self.state.started += 1;
+            self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone() });
+            self.state.running = self.running.len();
+            return;
+        }
+        let id = EpisodeId { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
         let actor = EpisodeActor::new(
             lease.clone(),
             self.worker_id.clone(),

@@ -35,10 +35,53 @@ struct Cli {
     /// A label (key=value) for task affinity; repeatable.
     #[arg(long = "label")]
     labels: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run a contextual-synthesis job here, offline: ctx records as JSONL for inspection, the
+    /// drop report as JSON on stderr. Uses the [synth] settings of --config.
+    Synth {
+        /// A local git repository (first-parent merges become PRs).
+        #[arg(long, conflicts_with = "rows", required_unless_present = "rows")]
+        git: Option<PathBuf>,
+        /// A JSONL or Parquet file of PR rows in daVinci-Dev's schema.
+        #[arg(long)]
+        rows: Option<PathBuf>,
+        /// Git: exclusive start revision.
+        #[arg(long, default_value = "")]
+        from: String,
+        /// Git: inclusive end revision.
+        #[arg(long, default_value = "")]
+        to: String,
+        /// Git: treat non-merge first-parent commits as PRs too.
+        #[arg(long)]
+        single_commits: bool,
+        /// Git: the repository's name in the records (default: the folder's name).
+        #[arg(long, default_value = "")]
+        repo: String,
+        /// Git: a JSONL map of issue text per PR number or commit.
+        #[arg(long, default_value = "")]
+        issues: String,
+        /// Rows: first row (0-based).
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Rows: how many (0 = all).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let cli = Cli::parse();
     let mut o = figment::value::Dict::new();
     let mut set = |k: &str, v: Option<String>| {
@@ -51,6 +94,20 @@ fn main() -> anyhow::Result<()> {
     set("redis_url", cli.redis_url);
     set("stream", cli.stream);
     let mut cfg = WorkerConfig::load(cli.config.as_deref(), &o)?;
+    if let Some(Command::Synth { git, rows, from, to, single_commits, repo, issues, offset, limit, out }) = cli.command {
+        let spec = match (git, rows) {
+            (Some(path), _) => agentmill_proto::SynthSpec::Git {
+                repo_path: path.to_string_lossy().into_owned(),
+                from_rev: from,
+                to_rev: to,
+                single_commits,
+                issues_path: issues,
+            },
+            (None, Some(path)) => agentmill_proto::SynthSpec::Rows { path: path.to_string_lossy().into_owned(), offset, limit },
+            (None, None) => anyhow::bail!("name the input: --git PATH or --rows FILE"),
+        };
+        return agentmill_worker::synth_offline(&cfg, &spec, &repo, out.as_deref());
+    }
     if let Some(n) = cli.episodes {
         cfg.capacity.episodes = n;
         cfg.capacity.run = cfg.capacity.run.max(n);

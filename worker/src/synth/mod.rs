@@ -44,7 +44,7 @@ use thiserror::Error;
 
 pub use edits::{ApplyError, CommitEdits, Edit, EditError, EditOptions, EditStats, PrEdits, apply_edits, build_edits};
 pub use filter::{DropReason, DropReport, Filter, FilterConfig};
-pub use pipeline::{SynthInput, run_offline};
+pub use pipeline::{SynthInput, run, run_offline};
 pub use read::git::{GitError, GitOptions, GitPr, GitRepo};
 pub use read::issues::IssueMap;
 pub use read::jsonl::{JsonlRows, parse_rows_jsonl};

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use agentmill_proto::{SynthSpec, Task};
+use agentmill_proto::{SynthSpec, Task, TrajectoryRecord};
 
 use super::SynthError;
 use super::read::git::{GitOptions, GitRepo};
@@ -76,13 +76,29 @@ pub fn run_offline(
     meta: RecordMeta,
     out: &mut dyn Write,
 ) -> Result<SynthReport, SynthError> {
-    let mut synth = Synthesizer::new(cfg, tokens, meta);
     let mut out = std::io::BufWriter::new(out);
-    let mut emit = |synth: &mut Synthesizer, row: &super::row::PrRow| -> Result<(), SynthError> {
+    let report = run(input, cfg, tokens, meta, &mut |record| {
+        let mut line = serde_json::to_vec(&record).map_err(|e| SynthError::Write(std::io::Error::other(e)))?;
+        line.push(b'\n');
+        out.write_all(&line).map_err(SynthError::Write)
+    })?;
+    out.flush().map_err(SynthError::Write)?;
+    Ok(report)
+}
+
+/// Runs the pipeline and hands each kept record to `emit` as it is made (a worker publishes it;
+/// [`run_offline`] writes it). An error from `emit` stops the run.
+pub fn run(
+    input: &SynthInput,
+    cfg: SynthConfig,
+    tokens: Box<dyn TokenCounter>,
+    meta: RecordMeta,
+    emit: &mut dyn FnMut(TrajectoryRecord) -> Result<(), SynthError>,
+) -> Result<SynthReport, SynthError> {
+    let mut synth = Synthesizer::new(cfg, tokens, meta);
+    let mut one = |synth: &mut Synthesizer, row: &super::row::PrRow| -> Result<(), SynthError> {
         if let Outcome::Kept(record) = synth.process(row) {
-            let mut line = serde_json::to_vec(&record).map_err(|e| SynthError::Write(std::io::Error::other(e)))?;
-            line.push(b'\n');
-            out.write_all(&line).map_err(SynthError::Write)?;
+            emit(*record)?;
         }
         Ok(())
     };
@@ -92,7 +108,7 @@ pub fn run_offline(
             let take = if *limit == 0 { usize::MAX } else { usize::try_from(*limit).unwrap_or(usize::MAX) };
             for r in rows.skip(usize::try_from(*offset).unwrap_or(usize::MAX)).take(take) {
                 match r {
-                    Ok(row) => emit(&mut synth, &row)?,
+                    Ok(row) => one(&mut synth, &row)?,
                     Err(errs) => synth.unreadable(errs.iter().map(ToString::to_string)),
                 }
             }
@@ -101,12 +117,11 @@ pub fn run_offline(
             let repo = GitRepo::open(path)?;
             for pr in repo.prs(options)? {
                 match pr {
-                    Ok(pr) => emit(&mut synth, &pr.row)?,
+                    Ok(pr) => one(&mut synth, &pr.row)?,
                     Err(e) => synth.unreadable([e.to_string()]),
                 }
             }
         }
     }
-    out.flush().map_err(SynthError::Write)?;
     Ok(synth.into_report())
 }
