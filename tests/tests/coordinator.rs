@@ -46,6 +46,16 @@ async fn wait_state(c: &mut Client, id: &str, state: TaskState, within: Duration
     }
 }
 
+/// A plain HTTP GET on loopback (the metrics endpoint), body only.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to /metrics");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("send");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("read");
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(body)
+}
+
 /// An in-process worker that completes every lease after `episode`, resolved.
 fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &[(&str, &str)]) -> mpsc::UnboundedReceiver<String> {
     let (handle, mut events) = WorkerSession::start(SessionConfig {
@@ -129,6 +139,25 @@ async fn a_task_goes_from_submission_to_result_and_rollouts_give_one_result_each
 
     let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
     assert_eq!(stats.tasks_by_state.get("done"), Some(&2));
+
+    // Prometheus metrics name what operators watch (the task gauges refresh every second).
+    let mut metrics = http_get(coord.metrics_port, "/metrics").await;
+    for _ in 0..30 {
+        if metrics.contains("agentmill_coordinator_tasks{state=\"done\"} 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = http_get(coord.metrics_port, "/metrics").await;
+    }
+    for name in [
+        "agentmill_coordinator_tasks{state=\"done\"} 2",
+        "agentmill_coordinator_leases_granted_total 5",
+        "agentmill_coordinator_dispatch_latency_seconds_count 5",
+        "agentmill_coordinator_workers_connected 1",
+        "agentmill_coordinator_results_total{exit_reason=\"submitted\",resolution=\"FULL\"} 5",
+    ] {
+        assert!(metrics.contains(name), "/metrics lacks {name}:\n{metrics}");
+    }
     assert_eq!(stats.results_by_resolution.get("FULL"), Some(&5));
     assert_eq!(stats.workers.len(), 1);
     assert!(stats.episodes_per_s_1m > 0.0);

@@ -136,3 +136,37 @@ async fn a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_c
         assert!(gone, "the restarted worker reaped orphan {id}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_episode_stops_it_and_removes_its_container() {
+    let Some(engine) = docker_or_skip("cancelling_a_running_episode_stops_it_and_removes_its_container").await else { return };
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let stream = unique("test:traj");
+    let worker_id = unique("w-cancel");
+    let _worker = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 1);
+    let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
+    let mut events = c.watch_events(v1::WatchEventsRequest { task_ids: vec![] }).await.expect("watch").into_inner();
+    // A test command that never ends on its own: the episode is still grading when cancelled.
+    let mut task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__inifile-1").expect("task");
+    task.test_cmd = Some("sleep 600".into());
+    let row = serde_json::to_string(&task).expect("row");
+    c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) }], base_dir: String::new() }).await.expect("submit");
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(120), events.next()).await.expect("an event").expect("stream").expect("event");
+        if ev.stage == v1::Stage::Grade as i32 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!engine.containers_of(&worker_id).await.expect("list").is_empty(), "grading runs in a container");
+    let resp = c.cancel_tasks(v1::CancelTasksRequest { task_ids: vec![task.instance_id.clone()], reason: "test".into() }).await.expect("cancel").into_inner();
+    assert_eq!(resp.cancelled, [task.instance_id.clone()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !engine.containers_of(&worker_id).await.expect("list").is_empty() {
+        assert!(Instant::now() < deadline, "the cancelled episode's container is still there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let st = c.get_task(v1::GetTaskRequest { task_id: task.instance_id.clone() }).await.expect("get").into_inner();
+    assert_eq!(st.state, v1::TaskState::Cancelled as i32);
+}
