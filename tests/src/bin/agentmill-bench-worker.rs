@@ -1,0 +1,204 @@
+//! Worker benchmarks, each next to a baseline measured in the same run.
+//!
+//!     cargo run --release -p agentmill-tests --bin agentmill-bench-worker -- [overhead|throughput|all]
+//!
+//! - `overhead`: one episode's orchestration (coordinator lease over gRPC, the worker's actors,
+//!   publishing the record to Redis, the result back to the coordinator) around the same
+//!   container work as the baseline: a bare create + start + exec + remove of the sandbox image
+//!   through the Docker API. Overhead = (episode − bare) / bare.
+//! - `throughput`: episodes per hour on the bundled tasks (replay policy, real grading) with 1,
+//!   2, 4 and 8 concurrent episodes on this machine, and where the time goes (init / run / grade).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, AsyncContext};
+use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_coordinator::config::CoordinatorConfig;
+use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Timing, TrajectoryRecord, v1, wire};
+use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, bundled_tasks, free_port, unique, workspace};
+use agentmill_worker::actors::episode::Runner;
+use agentmill_worker::actors::publisher::{Publisher, PublisherConfig};
+use agentmill_worker::actors::supervisor::HostSupervisor;
+use agentmill_worker::sandbox::docker::DockerEngine;
+use agentmill_worker::sandbox::{ExecRequest, SandboxSpec};
+use agentmill_worker::session::{SessionConfig, WorkerSession};
+use futures::StreamExt;
+use redis::AsyncCommands;
+
+async fn bare_container(engine: &DockerEngine, tag: &str) -> Duration {
+    let t = Instant::now();
+    let c = engine.start(&SandboxSpec::new(SANDBOX_IMAGE, "/testbed", "bench-bare", tag)).await.expect("start");
+    c.exec(&ExecRequest::new("true")).await.expect("exec");
+    c.remove().await;
+    t.elapsed()
+}
+
+fn mean(v: &[Duration]) -> f64 {
+    v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len().max(1) as f64 * 1000.0
+}
+
+async fn overhead() {
+    println!("== orchestration overhead per episode ==");
+    let engine = DockerEngine::connect().await.expect("Docker");
+    let n = 12;
+    let _ = bare_container(&engine, "warmup").await;
+    let mut bare = Vec::new();
+    for i in 0..n {
+        bare.push(bare_container(&engine, &format!("bare-{i}")).await);
+    }
+    let bare_ms = mean(&bare);
+    println!("bare create + start + exec + remove: {bare_ms:.1} ms (mean of {n})");
+
+    let redis = TestRedis::start();
+    let port = free_port();
+    let cfg = CoordinatorConfig {
+        listen: format!("127.0.0.1:{port}").parse().expect("addr"),
+        metrics_listen: None,
+        redis_url: redis.url.clone(),
+        namespace: "bench-worker".into(),
+        ..Default::default()
+    };
+    let running = agentmill_coordinator::server::start(cfg, futures::future::pending()).await.expect("coordinator");
+    let addr = format!("http://{}", running.addr);
+    let worker_id = unique("bench-w");
+    let (session, events) = WorkerSession::start(SessionConfig {
+        addr: addr.clone(),
+        token: None,
+        worker_id: worker_id.clone(),
+        host: "bench".into(),
+        capacity: v1::Capacity { episodes: 1, ..Default::default() },
+        labels: Default::default(),
+        cached_images: vec![SANDBOX_IMAGE.into()],
+        max_backoff: Duration::from_secs(1),
+    });
+    let con = redis::aio::ConnectionManager::new(redis::Client::open(redis.url.as_str()).expect("url")).await.expect("redis");
+    let stream = unique("bench:traj");
+    let publisher = Publisher::new(PublisherConfig { stream: stream.clone(), ..Default::default() }, con, Some(session.clone())).start();
+    // The episode does exactly the baseline's container work and returns a record.
+    let run_engine = engine.clone();
+    let run_worker = worker_id.clone();
+    let runner: Runner = Arc::new(move |task, id, _progress, _cancel| {
+        let engine = run_engine.clone();
+        let worker = run_worker.clone();
+        Box::pin(async move {
+            let c = engine.start(&SandboxSpec::new(SANDBOX_IMAGE, "/testbed", &worker, &id.episode)).await.expect("start");
+            let out = c.exec(&ExecRequest::new("true")).await.expect("exec");
+            c.remove().await;
+            TrajectoryRecord {
+                schema: RECORD_SCHEMA.into(),
+                record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
+                kind: RecordKind::Env,
+                task_id: task.instance_id.clone(),
+                attempt: id.attempt,
+                rollout: id.rollout,
+                worker,
+                created_at: String::new(),
+                versions: Default::default(),
+                provenance: Default::default(),
+                tools: vec![],
+                messages: vec![agentmill_proto::Message::text(agentmill_proto::Role::Tool, out.output)],
+                exit_reason: Some(ExitReason::Submitted),
+                error: None,
+                model_patch: Some(String::new()),
+                grading: None,
+                reward: Some(0.0),
+                timing: Timing::default(),
+                ctx: None,
+            }
+        })
+    });
+    let sup_worker = worker_id.clone();
+    let _supervisor = HostSupervisor::create(move |ctx| {
+        ctx.add_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(events));
+        HostSupervisor::new(sup_worker, None, runner, session, publisher, Duration::from_secs(3600))
+    });
+    let mut c = client::connect(&ClientConfig { addr: Some(addr), ..Default::default() }).await.expect("client");
+    let mut watch = c.watch_events(v1::WatchEventsRequest { task_ids: vec![] }).await.expect("watch").into_inner();
+    let mut episodes = Vec::new();
+    for i in 0..n {
+        let id = format!("ovh-{i}");
+        let row = serde_json::json!({"instance_id": id, "FAIL_TO_PASS": ["t::a"], "image": SANDBOX_IMAGE}).to_string();
+        let t = Instant::now();
+        c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) }], base_dir: String::new() }).await.expect("submit");
+        loop {
+            let ev = watch.next().await.expect("event").expect("ok");
+            if ev.task_id == id && ev.state == v1::TaskState::Done as i32 {
+                break;
+            }
+        }
+        episodes.push(t.elapsed());
+    }
+    let ep_ms = mean(&episodes);
+    let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("redis");
+    let published: u64 = con.xlen(&stream).await.expect("XLEN");
+    assert_eq!(published, n as u64, "every episode published its record");
+    println!("episode through agentmill (submit → lease → container → publish → result): {ep_ms:.1} ms (mean of {n})");
+    println!("orchestration overhead: {:.1} ms = {:.1}% of the bare container time (goal ≤ 10%)", ep_ms - bare_ms, (ep_ms - bare_ms) / bare_ms * 100.0);
+}
+
+async fn throughput() {
+    println!("== episodes/hour on the bundled tasks (replay policy, real grading) ==");
+    let tasks = bundled_tasks();
+    let redis = TestRedis::start();
+    for k in [1u32, 2, 4, 8] {
+        let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+        let stream = unique("bench:traj");
+        let mut worker = std::process::Command::new(binary("agentmill-worker"))
+            .args(["--coordinator", &coord.addr, "--redis-url", &redis.url, "--stream", &stream, "--worker-id", &unique("bench-tp"), "--episodes", &k.to_string()])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("worker");
+        let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let t = Instant::now();
+        client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, |_| {}).await.expect("submit");
+        loop {
+            let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+            if s.tasks_by_state.get("done").copied().unwrap_or(0) == tasks.len() as u64 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("redis");
+        let reply: redis::streams::StreamRangeReply = con.xrange_all(&stream).await.expect("XRANGE");
+        let (mut init, mut run, mut grade) = (0u64, 0u64, 0u64);
+        for e in &reply.ids {
+            let r = wire::decode(&e.get::<String>(wire::FIELD_CODEC).expect("codec"), &e.get::<Vec<u8>>(wire::FIELD_DATA).expect("data")).expect("decode");
+            init += r.timing.image_ms + r.timing.start_ms;
+            run += r.timing.agent_ms;
+            grade += r.timing.grade_ms;
+        }
+        let total = (init + run + grade).max(1) as f64;
+        println!(
+            "{k} concurrent: {} episodes in {secs:.1}s = {:.0} episodes/hour; time in init {:.0}% / run {:.0}% / grade {:.0}%",
+            tasks.len(),
+            tasks.len() as f64 / secs * 3600.0,
+            init as f64 / total * 100.0,
+            run as f64 / total * 100.0,
+            grade as f64 / total * 100.0
+        );
+        let _ = worker.kill();
+        let _ = worker.wait();
+    }
+}
+
+fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if cfg!(debug_assertions) {
+        println!("(debug build: run with --release for figures worth reporting)");
+    }
+    let system = actix_rt::System::with_tokio_rt(|| tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime"));
+    system.block_on(async move {
+        match which.as_str() {
+            "overhead" => overhead().await,
+            "throughput" => throughput().await,
+            "all" => {
+                overhead().await;
+                throughput().await;
+            }
+            other => eprintln!("unknown benchmark {other:?}; use overhead, throughput or all"),
+        }
+    });
+}
