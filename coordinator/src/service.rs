@@ -18,6 +18,9 @@ use tracing::{debug, info};
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::state::TaskMeta;
 
+/// Tasks the core stores in one go; a bigger batch is stored slice by slice.
+const SUBMIT_SLICE: usize = 500;
+
 /// The service; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct CoordinatorService {
@@ -110,8 +113,17 @@ impl Coordinator for CoordinatorService {
             status = Status::with_details(status.code(), status.message().to_string(), details.into());
             return Err(status);
         }
-        let outcome = self.core.ask(|tx| Command::Submit(good, tx)).await?;
-        Ok(Response::new(v1::SubmitTasksResponse { accepted: outcome.accepted, existing: outcome.existing, rejected }))
+        // Large batches go to the core in slices, so results and leases of running work
+        // interleave with them instead of waiting behind one huge write.
+        let (mut accepted, mut existing) = (Vec::new(), Vec::new());
+        let mut good = good.into_iter().peekable();
+        while good.peek().is_some() {
+            let slice: Vec<NewTask> = good.by_ref().take(SUBMIT_SLICE).collect();
+            let outcome = self.core.ask(|tx| Command::Submit(slice, tx)).await?;
+            accepted.extend(outcome.accepted);
+            existing.extend(outcome.existing);
+        }
+        Ok(Response::new(v1::SubmitTasksResponse { accepted, existing, rejected }))
     }
 
     async fn get_task(&self, request: Request<v1::GetTaskRequest>) -> Result<Response<v1::TaskStatus>, Status> {
