@@ -6,6 +6,7 @@
 //! byte for byte, say whether it is alive.
 
 pub mod docker;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
