@@ -13,6 +13,21 @@ use redis::AsyncCommands;
 struct WorkerProcess(Child);
 
 impl WorkerProcess {
+    /// A worker whose episodes run as local processes (bubblewrap) with the repo's venv Python.
+    fn start_process_backend(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str) -> WorkerProcess {
+        let python = workspace().join(".venv/bin/python");
+        assert!(python.is_file(), "{} is missing; run deploy/setup.sh", python.display());
+        let child = Command::new(binary("agentmill-worker"))
+            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", "2"])
+            .env("AGENTMILL_SANDBOX", "process")
+            .env("AGENTMILL_PROCESS_PYTHON", &python)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start agentmill-worker");
+        WorkerProcess(child)
+    }
+
     fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32) -> WorkerProcess {
         let child = Command::new(binary("agentmill-worker"))
             .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", &episodes.to_string()])
@@ -169,4 +184,24 @@ async fn cancelling_a_running_episode_stops_it_and_removes_its_container() {
     }
     let st = c.get_task(v1::GetTaskRequest { task_id: task.instance_id.clone() }).await.expect("get").into_inner();
     assert_eq!(st.state, v1::TaskState::Cancelled as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_process_sandbox_backend_resolves_bundled_tasks_without_docker() {
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
+    let stream = unique("test:traj");
+    let _worker = WorkerProcess::start_process_backend(&coord, &redis.url, &stream, &unique("w-proc"));
+    let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
+    let picked: Vec<_> = bundled_tasks().into_iter().filter(|t| ["agentmill__inifile-1", "agentmill__texttable-1"].contains(&t.instance_id.as_str())).collect();
+    let rows = picked.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(serde_json::to_string(t).expect("row"))) }).collect();
+    c.submit_tasks(v1::SubmitTasksRequest { tasks: rows, base_dir: String::new() }).await.expect("submit");
+    wait_all_done(&mut c, 2, Duration::from_secs(300)).await;
+    let recs = records(&redis.url, &stream).await;
+    assert_eq!(recs.len(), 2);
+    for r in &recs {
+        let g = r.grading.as_ref().unwrap_or_else(|| panic!("{} was not graded: {:?}", r.task_id, r.error));
+        assert_eq!(g.resolution, Resolution::Full, "{}: {g:?}", r.task_id);
+        assert!(r.provenance.image_digest.is_empty(), "no image ran");
+    }
 }

@@ -76,6 +76,11 @@ pub struct WorkerConfig {
     pub high_water: u64,
     /// Take leases again below this many.
     pub low_water: u64,
+    /// Where episodes run: `docker`, `process` (local processes, bubblewrap when installed —
+    /// weaker isolation), or `auto` (Docker when an engine answers, else processes).
+    pub sandbox: String,
+    /// The Python interpreter the process sandbox runs tests with.
+    pub process_python: String,
     /// Concurrency.
     pub capacity: CapacityConfig,
     /// Sandbox limits.
@@ -108,6 +113,8 @@ impl Default for WorkerConfig {
             learner_group: "learner".into(),
             high_water: 10_000,
             low_water: 5_000,
+            sandbox: "docker".into(),
+            process_python: "python3".into(),
             capacity: CapacityConfig::default(),
             limits: LimitsConfig::default(),
             reap_interval: Duration::from_secs(60),
@@ -136,8 +143,20 @@ pub enum ConfigError {
     },
 }
 
-const ENV_KEYS: [&str; 10] =
-    ["coordinator", "token", "worker_id", "redis_url", "stream", "learner_group", "high_water", "low_water", "reap_interval", "drain_grace"];
+const ENV_KEYS: [&str; 12] = [
+    "coordinator",
+    "token",
+    "worker_id",
+    "redis_url",
+    "stream",
+    "learner_group",
+    "high_water",
+    "low_water",
+    "reap_interval",
+    "drain_grace",
+    "sandbox",
+    "process_python",
+];
 
 impl WorkerConfig {
     /// Loads defaults ← `file` ← `AGENTMILL_*` ← `overrides`.

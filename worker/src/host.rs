@@ -15,21 +15,52 @@ use crate::actors::supervisor::{Drain, HostSupervisor, ObserveHost};
 use crate::actors::synth::SynthSettings;
 use crate::agent::policy::PolicyFactory;
 use crate::config::WorkerConfig;
-use crate::episode::{EpisodeEnv, StageLimits, run_episode};
+use crate::episode::{Backend, EpisodeEnv, StageLimits, run_episode};
+use crate::sandbox::process::HostPython;
 use crate::sandbox::SandboxLimits;
 use crate::sandbox::docker::DockerEngine;
 use crate::session::{SessionConfig, WorkerSession};
 
+/// The sandbox backend the configuration asks for: `docker`, `process`, or `auto` (Docker when an
+/// engine answers, else processes — with a warning, since their isolation is weaker).
+pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
+    let process = || {
+        let python = match HostPython::locate(&cfg.process_python) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!("the process sandbox has no Python for tests: {e}");
+                None
+            }
+        };
+        Backend::Process { python }
+    };
+    Ok(match cfg.sandbox.as_str() {
+        "docker" => Backend::Docker(DockerEngine::connect().await.context("sandbox = \"docker\" needs a Docker engine (or set sandbox = \"process\")")?),
+        "process" => process(),
+        "auto" => match DockerEngine::connect().await {
+            Ok(engine) => Backend::Docker(engine),
+            Err(e) => {
+                tracing::warn!("no Docker engine ({e}); running episodes as local processes (weaker isolation)");
+                process()
+            }
+        },
+        other => anyhow::bail!("sandbox = {other:?}: use \"docker\", \"process\" or \"auto\""),
+    })
+}
+
 /// Runs the worker until SIGTERM or Ctrl-C, then drains. Must run inside an actix `System`.
 pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let worker_id = cfg.worker_id();
-    let engine = DockerEngine::connect().await.context("the Docker sandbox needs a Docker engine")?;
-    let cached_images = engine.local_images().await.unwrap_or_default();
+    let backend = choose_backend(&cfg).await?;
+    let cached_images = match backend.engine() {
+        Some(engine) => engine.local_images().await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     let redis = redis::Client::open(cfg.redis_url.as_str()).with_context(|| format!("redis_url {:?}", cfg.redis_url))?;
     let con = redis::aio::ConnectionManager::new(redis).await.with_context(|| format!("cannot reach Redis at {}", cfg.redis_url))?;
     let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
     let env = Arc::new(EpisodeEnv {
-        engine: engine.clone(),
+        backend: backend.clone(),
         worker_id: worker_id.clone(),
         agent: cfg.agent.clone(),
         policies,
@@ -72,7 +103,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     };
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));
-        HostSupervisor::new(worker_id.clone(), Some(engine), runner, session, publisher, reap_interval).with_synth(synth)
+        HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval).with_synth(synth)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
 

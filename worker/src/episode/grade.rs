@@ -9,7 +9,7 @@ use agentmill_proto::{Grading, Task, TestOutcome, TestStatus};
 use super::init::tail;
 use crate::grading::{grade_log, test_command};
 use crate::repo::{applied_method, apply_patch_script};
-use crate::sandbox::{AGENTMILL_DIR, ExecRequest, Sandbox, SandboxError};
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError};
 
 /// Default timeout of the test run.
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -20,7 +20,8 @@ const LOG_TAIL: usize = 16 * 1024;
 /// A patch that does not apply grades `NO` with every test `missing` (the model's failure); a
 /// test patch that does not apply is a sandbox error (the task's fault, retried elsewhere or failed).
 pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_timeout: Duration) -> Result<Grading, SandboxError> {
-    let model_path = format!("{AGENTMILL_DIR}/model.patch");
+    let dir = sandbox.agentmill_dir();
+    let model_path = format!("{dir}/model.patch");
     sandbox.write_file(&model_path, model_patch.as_bytes()).await?;
     let applied = sandbox.exec(&ExecRequest::new(apply_patch_script(&model_path)).timeout(Duration::from_secs(120))).await?;
     let method = if applied.exit_code == 0 { applied_method(&applied.output).unwrap_or("git apply").to_string() } else { "failed".to_string() };
@@ -31,7 +32,7 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
         return Ok(g);
     }
     if !task.test_patch.is_empty() {
-        let test_path = format!("{AGENTMILL_DIR}/test.patch");
+        let test_path = format!("{dir}/test.patch");
         sandbox.write_file(&test_path, task.test_patch.as_bytes()).await?;
         // The tests' files are restored first, so a model that edited them cannot game them.
         let restore = format!(
@@ -47,7 +48,7 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
     }
     let command = match &task.eval_script {
         Some(script) => {
-            let path = format!("{AGENTMILL_DIR}/eval.sh");
+            let path = format!("{dir}/eval.sh");
             sandbox.write_file(&path, script.as_bytes()).await?;
             format!("bash {path}")
         }

@@ -1,4 +1,9 @@
-//! The `init` stage: the image, a locked-down container, and the repository at its base commit.
+//! The `init` stage: the image, a locked-down sandbox, and the repository at its base commit.
+//!
+//! The sandbox is a Docker container ([`Backend::Docker`], the default) or, on hosts without a
+//! Docker engine, a process sandbox ([`Backend::Process`]: bubblewrap when installed, rlimits —
+//! weaker isolation, see [`crate::sandbox::process`]). The process backend has no image: the
+//! repository must come from an archive or git, and the host's Python runs the tests.
 
 use std::time::{Duration, Instant};
 
@@ -7,17 +12,74 @@ use sha2::{Digest, Sha256};
 
 use crate::repo::init_archive_repo_script;
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
-use crate::sandbox::{ExecRequest, SandboxError, SandboxLimits, SandboxSpec};
+use crate::sandbox::process::{HostPython, ProcessSandbox, ProcessSpec};
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError, SandboxLimits, SandboxSpec};
 use crate::shell::quote;
+
+/// Where episodes run.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Docker containers through bollard.
+    Docker(DockerEngine),
+    /// Local processes (bubblewrap when installed), with the host Python made visible.
+    Process {
+        /// The interpreter tests run with (`python` in the sandbox).
+        python: Option<HostPython>,
+    },
+}
+
+impl Backend {
+    /// The Docker engine, when episodes run in containers.
+    pub fn engine(&self) -> Option<&DockerEngine> {
+        match self {
+            Backend::Docker(e) => Some(e),
+            Backend::Process { .. } => None,
+        }
+    }
+}
+
+/// A started sandbox of either backend.
+#[derive(Debug)]
+pub enum PreparedSandbox {
+    /// A container.
+    Docker(DockerContainer),
+    /// A process sandbox.
+    Process(ProcessSandbox),
+}
+
+impl PreparedSandbox {
+    /// The sandbox, as the agent and the grader use it.
+    pub fn as_sandbox(&self) -> &dyn Sandbox {
+        match self {
+            PreparedSandbox::Docker(c) => c,
+            PreparedSandbox::Process(p) => p,
+        }
+    }
+
+    /// Removes it (container, or the process sandbox's folder). Never fails.
+    pub async fn remove(&self) {
+        match self {
+            PreparedSandbox::Docker(c) => c.remove().await,
+            PreparedSandbox::Process(p) => p.remove().await,
+        }
+    }
+
+    async fn upload_tar(&self, dest: &str, tar: Vec<u8>) -> Result<(), SandboxError> {
+        match self {
+            PreparedSandbox::Docker(c) => c.upload_tar(dest, tar).await,
+            PreparedSandbox::Process(p) => p.upload_tar(dest, tar).await,
+        }
+    }
+}
 
 /// How long putting the repository in place may take.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// A started container with the repository ready.
+/// A started sandbox with the repository ready.
 #[derive(Debug)]
 pub struct Prepared {
-    /// The container.
-    pub container: DockerContainer,
+    /// The sandbox.
+    pub sandbox: PreparedSandbox,
     /// Time spent making sure the image is here.
     pub image_ms: u64,
     /// Time spent starting the container and placing the repository.
@@ -37,31 +99,50 @@ pub async fn ensure_image(engine: &DockerEngine, image: &str) -> Result<String, 
     }
 }
 
-/// Starts a container for `task` and puts its repository at the base commit.
-pub async fn prepare(engine: &DockerEngine, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
+/// Starts a sandbox for `task` and puts its repository at the base commit.
+pub async fn prepare(backend: &Backend, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
-    ensure_image(engine, &task.image).await?;
-    let image_ms = t0.elapsed().as_millis() as u64;
-    let t1 = Instant::now();
     let mut spec = SandboxSpec::new(task.image.clone(), task.workdir.clone(), worker, episode);
     spec.limits = limits.clone();
     spec.network = task.allow_network || matches!(task.source, Source::Git { .. });
-    let container = engine.start(&spec).await?;
-    if let Err(e) = place_repository(&container, task).await {
-        container.remove().await;
+    let sandbox = match backend {
+        Backend::Docker(engine) => {
+            ensure_image(engine, &task.image).await?;
+            PreparedSandbox::Docker(engine.start(&spec).await?)
+        }
+        Backend::Process { python } => {
+            if matches!(task.source, Source::Image) {
+                return Err(SandboxError::Io(format!(
+                    "task {} keeps its repository in the image {}, which the process sandbox cannot run; give it an archive or git source, or run this worker with Docker",
+                    task.instance_id, task.image
+                )));
+            }
+            let mut pspec = ProcessSpec::from_sandbox_spec(&spec);
+            if let Some(py) = python {
+                pspec = pspec.with_python(py);
+            }
+            PreparedSandbox::Process(ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?)
+        }
+    };
+    let image_ms = t0.elapsed().as_millis() as u64;
+    let t1 = Instant::now();
+    if let Err(e) = place_repository(&sandbox, task).await {
+        sandbox.remove().await;
         return Err(e);
     }
-    if matches!(task.source, Source::Git { .. }) && !task.allow_network {
-        // The clone needed the network; the episode does not get it.
-        if let Err(e) = engine.disconnect_all_networks(&container).await {
-            container.remove().await;
-            return Err(e);
+    if let (Backend::Docker(engine), PreparedSandbox::Docker(container)) = (backend, &sandbox) {
+        if matches!(task.source, Source::Git { .. }) && !task.allow_network {
+            // The clone needed the network; the episode does not get it.
+            if let Err(e) = engine.disconnect_all_networks(container).await {
+                sandbox.remove().await;
+                return Err(e);
+            }
         }
     }
-    Ok(Prepared { container, image_ms, start_ms: t1.elapsed().as_millis() as u64 })
+    Ok(Prepared { sandbox, image_ms, start_ms: t1.elapsed().as_millis() as u64 })
 }
 
-async fn run_setup(c: &DockerContainer, what: &str, script: String) -> Result<String, SandboxError> {
+async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String, SandboxError> {
     let out = c.exec(&ExecRequest::new(script).timeout(SETUP_TIMEOUT).max_output(256 * 1024)).await?;
     if out.exit_code != 0 {
         return Err(SandboxError::Engine(format!("{what} failed (exit {}): {}", out.exit_code, tail(&out.output, 2000))));
@@ -69,11 +150,13 @@ async fn run_setup(c: &DockerContainer, what: &str, script: String) -> Result<St
     Ok(out.output)
 }
 
-async fn place_repository(c: &DockerContainer, task: &Task) -> Result<(), SandboxError> {
+async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), SandboxError> {
+    let c = sandbox.as_sandbox();
+    let workdir = c.workdir().to_string();
     match &task.source {
         Source::Image => {
             // The image carries the repository; make sure it is a git checkout we can diff.
-            run_setup(c, "checking the repository in the image", format!("cd {} && git rev-parse HEAD", quote(&task.workdir))).await?;
+            run_setup(c, "checking the repository in the image", format!("cd {} && git rev-parse HEAD", quote(&workdir))).await?;
         }
         Source::Archive { path, sha256 } => {
             let local = path.strip_prefix("file://").unwrap_or(path);
@@ -84,7 +167,7 @@ async fn place_repository(c: &DockerContainer, task: &Task) -> Result<(), Sandbo
                     return Err(SandboxError::Io(format!("archive {local} has sha256 {got}, the task says {want}")));
                 }
             }
-            c.upload_tar(&task.workdir, bytes).await?;
+            sandbox.upload_tar(&workdir, bytes).await?;
             let out = run_setup(c, "committing the archive as the base commit", init_archive_repo_script()).await?;
             let head = out.lines().last().unwrap_or_default().trim();
             if !task.base_commit.is_empty() && head != task.base_commit {
@@ -97,7 +180,7 @@ async fn place_repository(c: &DockerContainer, task: &Task) -> Result<(), Sandbo
         Source::Git { url } => {
             let script = format!(
                 "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
-                wd = quote(&task.workdir),
+                wd = quote(&workdir),
                 url = quote(url),
                 commit = quote(&task.base_commit)
             );

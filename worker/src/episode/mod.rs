@@ -22,7 +22,8 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::agent::policy::PolicyFactory;
 use crate::agent::{AgentConfig, run_agent};
 use crate::sandbox::SandboxLimits;
-use crate::sandbox::docker::{DockerContainer, DockerEngine};
+
+pub use init::Backend;
 
 /// Concurrency limits per stage.
 #[derive(Debug)]
@@ -45,8 +46,8 @@ impl StageLimits {
 /// What every episode on this host shares.
 #[derive(Debug)]
 pub struct EpisodeEnv {
-    /// The Docker engine.
-    pub engine: DockerEngine,
+    /// Where episodes run: Docker containers or process sandboxes.
+    pub backend: init::Backend,
     /// This worker's id (labels containers, names records).
     pub worker_id: String,
     /// Agent loop settings.
@@ -85,8 +86,8 @@ pub enum Stage {
     Grade,
 }
 
-/// Removes its container when dropped, whatever path the episode took.
-struct ContainerGuard(Option<DockerContainer>);
+/// Removes its sandbox when dropped, whatever path the episode took.
+struct ContainerGuard(Option<init::PreparedSandbox>);
 
 impl ContainerGuard {
     async fn remove(&mut self) {
@@ -166,7 +167,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
-            p = init::prepare(&env.engine, &task, &env.worker_id, &id.episode, &limits) => p,
+            p = init::prepare(&env.backend, &task, &env.worker_id, &id.episode, &limits) => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled during init".into()),
         }
     };
@@ -174,10 +175,12 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
         Ok(p) => p,
         Err(e) => return fail(record, ExitReason::SandboxError, format!("init: {e}")),
     };
-    record.provenance.image_digest = env.engine.image_digest(&task.image).await.unwrap_or_default();
+    if let Some(engine) = env.backend.engine() {
+        record.provenance.image_digest = engine.image_digest(&task.image).await.unwrap_or_default();
+    }
     record.timing.image_ms = prepared.image_ms;
     record.timing.start_ms = prepared.start_ms;
-    let mut guard = ContainerGuard(Some(prepared.container));
+    let mut guard = ContainerGuard(Some(prepared.sandbox));
 
     // run
     progress(Stage::Run);
@@ -191,10 +194,18 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
     record.provenance.policy = Some(policy.info());
     let outcome = {
         let _permit = env.stages.run.acquire().await;
-        let Some(container) = guard.0.as_ref() else {
-            return fail(record, ExitReason::InfraError, "the container vanished before the agent ran".into());
+        let Some(prepared) = guard.0.as_ref() else {
+            return fail(record, ExitReason::InfraError, "the sandbox vanished before the agent ran".into());
         };
-        run_agent(policy.as_mut(), container, &task, &env.agent, &cancel).await
+        let sandbox = prepared.as_sandbox();
+        if sandbox.workdir() == task.workdir {
+            run_agent(policy.as_mut(), sandbox, &task, &env.agent, &cancel).await
+        } else {
+            // A plain process sandbox lives in a host folder: tell the agent where.
+            let mut here = task.clone();
+            here.workdir = sandbox.workdir().to_string();
+            run_agent(policy.as_mut(), sandbox, &here, &env.agent, &cancel).await
+        }
     };
     guard.remove().await;
     record.timing.agent_ms = outcome.duration.as_millis() as u64;
@@ -219,15 +230,15 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();
-        let fresh = match init::prepare(&env.engine, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
+        let fresh = match init::prepare(&env.backend, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
             Ok(p) => p,
             Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
         };
-        let mut g = ContainerGuard(Some(fresh.container));
+        let mut g = ContainerGuard(Some(fresh.sandbox));
         let timeout = task.limits.test_timeout_s.map(|s| Duration::from_secs(u64::from(s))).unwrap_or(env.test_timeout);
         let result = match g.0.as_ref() {
             Some(c) => tokio::select! {
-                r = grade::grade(c, &task, &outcome.model_patch, timeout) => r,
+                r = grade::grade(c.as_sandbox(), &task, &outcome.model_patch, timeout) => r,
                 _ = cancel.cancelled() => {
                     g.remove().await;
                     return fail(record, ExitReason::Cancelled, "cancelled during grading".into());

@@ -201,6 +201,12 @@ pub trait Sandbox: Send + Sync + std::fmt::Debug {
     /// The repository's folder inside the sandbox.
     fn workdir(&self) -> &str;
 
+    /// Where agentmill's own files (patches, scripts) go inside the sandbox: outside the workdir,
+    /// so they never show up in the model's diff.
+    fn agentmill_dir(&self) -> &str {
+        AGENTMILL_DIR
+    }
+
     /// Runs `bash -c <command>` and returns its real output and exit code. The deadline kills
     /// the command's whole process group; output past the cap is counted and dropped.
     async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError>;

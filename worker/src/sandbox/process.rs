@@ -802,6 +802,10 @@ impl Drop for ProcessSandbox {
 
 #[async_trait::async_trait]
 impl Sandbox for ProcessSandbox {
+    fn agentmill_dir(&self) -> &str {
+        ProcessSandbox::agentmill_dir(self)
+    }
+
     fn episode(&self) -> &str {
         &self.layout.episode
     }

@@ -3,7 +3,7 @@
 //! The patch is `git add -A && git diff --cached --binary <base>` of the workdir, run in the
 //! sandbox: new, deleted, renamed and binary files included, against the task's base commit even
 //! when the model committed on the way. agentmill's own files live in
-//! [`AGENTMILL_DIR`], outside the workdir, so they never show up.
+//! [`Sandbox::agentmill_dir`], outside the workdir, so they never show up.
 //!
 //! The patch is read back as bytes. A record holds the patch as text, so a text file whose diff
 //! is not UTF-8 (a Latin-1 source file, say) is re-diffed in git's binary form, which is ASCII and
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tracing::warn;
 
 use super::{Args, Observation, Tool, ToolContext};
-use crate::sandbox::{AGENTMILL_DIR, ExecRequest, Sandbox, SandboxError};
+use crate::sandbox::{ExecRequest, Sandbox, SandboxError};
 use crate::shell::quote;
 
 /// The `submit` tool.
@@ -53,8 +53,8 @@ impl Tool for SubmitTool {
 }
 
 /// Where the patch is written in the sandbox before it is read back.
-fn patch_file() -> String {
-    format!("{AGENTMILL_DIR}/model.patch")
+fn patch_file(sandbox: &dyn Sandbox) -> String {
+    format!("{}/model.patch", sandbox.agentmill_dir())
 }
 
 /// Options every diff of the model's patch uses: the whole change (no external diff drivers or
@@ -74,9 +74,9 @@ pub async fn collect_patch(sandbox: &dyn Sandbox, base_commit: &str, timeout: Du
          git -c safe.directory='*' diff {DIFF_OPTS} \"$base\" > {file} || exit 5\n\
          echo \"BASE $base\"\n",
         workdir = quote(sandbox.workdir()),
-        dir = quote(AGENTMILL_DIR),
+        dir = quote(sandbox.agentmill_dir()),
         base = quote(base),
-        file = quote(&patch_file()),
+        file = quote(&patch_file(sandbox)),
     );
     let out = sandbox.exec(&ExecRequest::new(script).timeout(timeout)).await?;
     if out.exit_code != 0 {
@@ -91,7 +91,7 @@ pub async fn collect_patch(sandbox: &dyn Sandbox, base_commit: &str, timeout: Du
     if out.output.contains("UNKNOWN BASE") {
         warn!(base = %base_commit, "the base commit is not in the sandbox's repository; the patch is taken against HEAD");
     }
-    let bytes = sandbox.read_file(&patch_file()).await?;
+    let bytes = sandbox.read_file(&patch_file(sandbox)).await?;
     match String::from_utf8(bytes) {
         Ok(patch) => Ok(patch),
         Err(_) => utf8_patch(sandbox, &base_used, timeout).await,
@@ -100,7 +100,7 @@ pub async fn collect_patch(sandbox: &dyn Sandbox, base_commit: &str, timeout: Du
 
 /// Re-diffs file by file, giving the files whose diff is not UTF-8 git's binary form.
 async fn utf8_patch(sandbox: &dyn Sandbox, base: &str, timeout: Duration) -> Result<String, SandboxError> {
-    let attributes = format!("{AGENTMILL_DIR}/binary.gitattributes");
+    let attributes = format!("{}/binary.gitattributes", sandbox.agentmill_dir());
     // `core.attributesFile` ranks below the repository's own `.gitattributes`; a repository
     // that forces `diff` on such a file keeps its text diff, and the lossy fallback below applies.
     let script = format!(
@@ -117,15 +117,15 @@ async fn utf8_patch(sandbox: &dyn Sandbox, base: &str, timeout: Duration) -> Res
          done < {list}\n",
         workdir = quote(sandbox.workdir()),
         attrs = quote(&attributes),
-        file = quote(&patch_file()),
-        list = quote(&format!("{AGENTMILL_DIR}/changed.list")),
+        file = quote(&patch_file(sandbox)),
+        list = quote(&format!("{}/changed.list", sandbox.agentmill_dir())),
         base = quote(base),
     );
     let out = sandbox.exec(&ExecRequest::new(script).timeout(timeout)).await?;
     if out.exit_code != 0 {
         return Err(SandboxError::Engine(format!("re-diffing the patch file by file failed (exit {}): {}", out.exit_code, out.output.trim())));
     }
-    let bytes = sandbox.read_file(&patch_file()).await?;
+    let bytes = sandbox.read_file(&patch_file(sandbox)).await?;
     Ok(match String::from_utf8(bytes) {
         Ok(patch) => patch,
         Err(e) => {
