@@ -31,19 +31,51 @@
 //! # }
 //! ```
 //!
+//! ## The service
+//!
+//! `agentmill-learner train` runs [`service::run`]: it reads the trajectory stream through a
+//! consumer group ([`stream`]), renders ([`render`]), tokenizes ([`tokenize`]), mixes by a recipe
+//! of stages ([`mix`]: env-pass ×3 by default, token budgets, loss mask), packs, trains on its own
+//! thread, checkpoints, and acknowledges a record only once a checkpoint holds it — so every
+//! record trains exactly once per run, across crashes ([`service::position`] has the argument).
+//! Prometheus metrics ([`metrics`]), one progress line every `log_every` steps, and
+//! `summary.json` at the end. Configuration: [`config`] (TOML + `AGENTMILL_*` + flags;
+//! `deploy/config/learner.toml`).
+//!
+//! ```text
+//! agentmill-learner train --redis-url redis://127.0.0.1:6379/ --output-dir runs/learner --until-idle 30
+//! agentmill-learner export --input records.jsonl --tokenizer runs/learner/tokenizer.json --out shards/
+//! agentmill-learner inspect-record records.jsonl --index 3 --tokenizer runs/learner/tokenizer.json --loss-mask assistant
+//! ```
+//!
+//! Redis: the learner reads the stream `agentmill:trajectories` (`stream`; written by workers)
+//! through the consumer group `learner` (`group`; created by the learner at its first start,
+//! owned by that learner job; its lag is the workers' back-pressure signal). It never writes,
+//! trims or deletes stream entries; it only acknowledges them (`XACK`). The offline tools read
+//! with `XRANGE` and leave the group alone.
+//!
 //! Modules: [`model`] (Qwen2 and its `config.json`), [`pack`], [`train`] (the step and
 //! resumable checkpoints), [`optim`] (AdamW), [`schedule`] (learning rate), [`checkpoint`]
 //! (Hugging Face layout), [`seed`] (reproducible initialisation), [`device`] (what libtorch sees),
-//! [`stream`] (the Redis consumer), [`render`] (records → text), [`tokenize`] (text → ids).
+//! [`stream`] (the Redis consumer), [`render`] (records → text), [`tokenize`] (text → ids),
+//! [`records`] (JSONL files of records), [`mix`], [`service`], [`config`], [`metrics`],
+//! [`export`] (Megatron `.bin/.idx` and Parquet shards), [`inspect`] (views for people).
 
 pub mod checkpoint;
+pub mod config;
 pub mod device;
+pub mod export;
+pub mod inspect;
+pub mod metrics;
+pub mod mix;
 pub mod model;
 pub mod optim;
 pub mod pack;
+pub mod records;
 pub mod render;
 pub mod schedule;
 pub mod seed;
+pub mod service;
 pub mod stream;
 pub mod tokenize;
 pub mod train;

@@ -1,12 +1,19 @@
-//! `agentmill-learner`: the learner service and its tools.
+//! `agentmill-learner`: the learner service and its tools. Flags, configuration and output
+//! only; the work is in the library.
 
 use std::path::PathBuf;
 
-use agentmill_learner::checkpoint;
+use agentmill_learner::config::LearnerConfig;
+use agentmill_learner::export::{ExportConfig, Exporter, Layout};
+use agentmill_learner::inspect::{self, Marking};
 use agentmill_learner::model::Qwen2Config;
-use agentmill_learner::train::{TRAINER_STATE_FILE, TrainerState};
+use agentmill_learner::pack::LossMask;
+use agentmill_learner::records::{JsonlRecords, RecordSource};
+use agentmill_learner::render::Template;
+use agentmill_learner::tokenize::TextTokenizer;
+use agentmill_learner::{checkpoint, service};
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,6 +28,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train on the trajectory stream (the service). Settings: defaults < --config FILE <
+    /// AGENTMILL_REDIS_URL / AGENTMILL_STREAM < AGENTMILL_LEARNER_* < these flags.
+    Train(Box<TrainArgs>),
+    /// Train a byte-level BPE tokenizer on records.
+    Tokenizer {
+        #[command(subcommand)]
+        command: TokenizerCommand,
+    },
+    /// Write token shards (Megatron .bin/.idx and/or Parquet) for a distributed trainer.
+    Export(ExportArgs),
     /// Print what libtorch can use here (CUDA devices, threads) and check a tensor op runs.
     Doctor {
         /// Device to check: auto, cpu, cuda or cuda:N.
@@ -44,11 +61,196 @@ enum Command {
         /// The checkpoint directory.
         dir: PathBuf,
     },
+    /// Show a record as the model sees it, with the tokens it is trained on marked.
+    InspectRecord {
+        /// A JSONL file of records.
+        file: PathBuf,
+        /// Which record (0-based line among the records).
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// A tokenizer.json: mark exactly the target tokens (else: by characters).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// none (mid-training: every token) or assistant (SFT: the model's turns).
+        #[arg(long, default_value = "none")]
+        loss_mask: LossMask,
+        /// Mark trained text with [[ ]] instead of colour.
+        #[arg(long)]
+        plain: bool,
+    },
 }
 
-fn main() -> Result<()> {
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// TOML configuration file (see deploy/config/learner.toml).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Redis URL.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Stream key.
+    #[arg(long)]
+    stream: Option<String>,
+    /// Consumer group (one per learner job).
+    #[arg(long)]
+    group: Option<String>,
+    /// Consumer name (stable across restarts).
+    #[arg(long)]
+    consumer: Option<String>,
+    /// Output directory (checkpoints, tokenizer, ledger, summary).
+    #[arg(long)]
+    output_dir: Option<PathBuf>,
+    /// A Hugging Face tokenizer.json.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// A Hugging Face checkpoint directory to continue training.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A config.json for a fresh model.
+    #[arg(long)]
+    model_config: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long)]
+    device: Option<String>,
+    /// libtorch CPU threads (0: libtorch's default).
+    #[arg(long)]
+    threads: Option<u64>,
+    /// Tokens per packed row.
+    #[arg(long)]
+    seq_len: Option<u64>,
+    /// Rows per micro-batch.
+    #[arg(long)]
+    micro_batch_rows: Option<u64>,
+    /// Micro-batches per optimizer step.
+    #[arg(long)]
+    grad_accum: Option<u64>,
+    /// Peak learning rate.
+    #[arg(long)]
+    peak_lr: Option<f64>,
+    /// Steps the learning-rate schedule spans.
+    #[arg(long)]
+    schedule_steps: Option<u64>,
+    /// A checkpoint every N steps.
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// Committed checkpoints kept.
+    #[arg(long)]
+    keep_checkpoints: Option<u64>,
+    /// Vocabulary of a tokenizer trained here.
+    #[arg(long)]
+    tokenizer_vocab: Option<u64>,
+    /// Prometheus /metrics address.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// A progress line every N steps.
+    #[arg(long)]
+    log_every: Option<u64>,
+    /// Stop after N optimizer steps in all (with a checkpoint).
+    #[arg(long)]
+    max_steps: Option<u64>,
+    /// Stop once the stream has been empty this long (seconds, or 30s / 2m), after a final checkpoint.
+    #[arg(long, value_name = "SECS")]
+    until_idle: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenizerCommand {
+    /// Train a byte-level BPE on the rendered text of trainable records.
+    Train {
+        #[command(flatten)]
+        input: RecordInput,
+        /// Vocabulary size.
+        #[arg(long, default_value_t = 8192)]
+        vocab: usize,
+        /// Where to write tokenizer.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Where records come from: JSONL files or a stream (read without a consumer group).
+#[derive(Debug, Args)]
+struct RecordInput {
+    /// JSONL files of records (repeatable).
+    #[arg(long, required_unless_present = "stream")]
+    input: Vec<PathBuf>,
+    /// A Redis stream of records (read with XRANGE: nothing is claimed or acknowledged).
+    #[arg(long, conflicts_with = "input")]
+    stream: Option<String>,
+    /// Redis URL for --stream.
+    #[arg(long, env = "AGENTMILL_REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
+    redis_url: String,
+    /// At most this many records.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+impl RecordInput {
+    fn source(&self) -> RecordSource {
+        match &self.stream {
+            Some(stream) => RecordSource::Stream { redis_url: self.redis_url.clone(), stream: stream.clone() },
+            None => RecordSource::Files(self.input.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    #[command(flatten)]
+    input: RecordInput,
+    /// The tokenizer.json (the run's: output_dir/tokenizer.json).
+    #[arg(long)]
+    tokenizer: PathBuf,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// File name prefix of the shards.
+    #[arg(long, default_value = "agentmill")]
+    prefix: String,
+    /// packed (rows of --seq-len, as the learner trains) or documents (one sequence each).
+    #[arg(long, default_value = "packed")]
+    layout: Layout,
+    /// Formats to write.
+    #[arg(long, value_delimiter = ',', default_value = "megatron,parquet")]
+    format: Vec<Format>,
+    /// Tokens per packed row (default: the config's seq_len).
+    #[arg(long)]
+    seq_len: Option<usize>,
+    /// A shard closes after this many tokens.
+    #[arg(long, default_value_t = 1 << 30)]
+    shard_tokens: u64,
+    /// A learner config whose recipe, template, seq_len and max_open_rows apply.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Megatron,
+    Parquet,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(args) => train(*args).await?,
+        Command::Tokenizer { command: TokenizerCommand::Train { input, vocab, out } } => {
+            let records = input.source().collect(input.limit.unwrap_or(usize::MAX)).await?;
+            let n = records.len();
+            let tokenizer = tokio::task::spawn_blocking(move || {
+                TextTokenizer::train_on_records(records.iter(), Template::default(), vocab)
+            })
+            .await??;
+            tokenizer.save(&out)?;
+            println!("wrote {} ({} tokens, learned from {n} records)", out.display(), tokenizer.vocab_size());
+        }
+        Command::Export(args) => export(args).await?,
         Command::Doctor { device } => doctor(&device)?,
         Command::Init { out, config, seed } => {
             let config = match config {
@@ -61,40 +263,114 @@ fn main() -> Result<()> {
             checkpoint::init_pretrained(&out, &config, seed)?;
             println!("wrote {} ({} parameters)", out.display(), config.num_parameters());
         }
-        Command::Inspect { dir } => {
-            let config = checkpoint::read_config(&dir)?;
-            println!("architecture: Qwen2ForCausalLM");
-            println!("parameters: {}", config.num_parameters());
-            println!(
-                "layers: {}  hidden: {}  intermediate: {}  heads: {} (kv {})  head_dim: {}  vocab: {}",
-                config.num_hidden_layers,
-                config.hidden_size,
-                config.intermediate_size,
-                config.num_attention_heads,
-                config.num_key_value_heads,
-                config.head_dim,
-                config.vocab_size
-            );
-            println!(
-                "rope_theta: {}  tied embeddings: {}  dtype: {}",
-                config.rope_theta,
-                config.tie_word_embeddings,
-                config.dtype.as_deref().unwrap_or("unknown")
-            );
-            let state_path = dir.join(TRAINER_STATE_FILE);
-            if state_path.exists() {
-                let state: TrainerState = checkpoint::read_json_file(&state_path)?;
-                println!(
-                    "step: {}  tokens seen: {}  target tokens seen: {}",
-                    state.step, state.tokens_seen, state.target_tokens_seen
-                );
-                println!("learning rate at next step: {:.3e}", state.train.schedule.lr_at(state.step));
-                println!("data position: {}", state.data_position);
-            } else {
-                println!("training state: none (weights only)");
-            }
+        Command::Inspect { dir } => print!("{}", inspect::describe_checkpoint(&dir)?),
+        Command::InspectRecord { file, index, tokenizer, loss_mask, plain } => {
+            let record = JsonlRecords::open(&file)?
+                .nth(index)
+                .with_context(|| format!("{} has no record at index {index}", file.display()))??;
+            let tokenizer = tokenizer.as_deref().map(TextTokenizer::from_file).transpose()?;
+            let marking = if plain { Marking::Plain } else { Marking::Ansi };
+            let shown = inspect::annotate(&record, Template::default(), tokenizer.as_ref(), loss_mask, marking)?;
+            println!("{}\n", shown.header);
+            print!("{}", shown.text);
         }
     }
+    Ok(())
+}
+
+async fn train(args: TrainArgs) -> Result<()> {
+    let mut overrides = figment::value::Dict::new();
+    let mut set = |k: &str, v: Option<figment::value::Value>| {
+        if let Some(v) = v {
+            overrides.insert(k.into(), v);
+        }
+    };
+    let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string().into());
+    set("redis_url", args.redis_url.map(Into::into));
+    set("stream", args.stream.map(Into::into));
+    set("group", args.group.map(Into::into));
+    set("consumer", args.consumer.map(Into::into));
+    set("output_dir", path(args.output_dir));
+    set("tokenizer", path(args.tokenizer));
+    set("model", path(args.model));
+    set("model_config", path(args.model_config));
+    set("device", args.device.map(Into::into));
+    set("threads", args.threads.map(Into::into));
+    set("seq_len", args.seq_len.map(Into::into));
+    set("micro_batch_rows", args.micro_batch_rows.map(Into::into));
+    set("grad_accum", args.grad_accum.map(Into::into));
+    set("peak_lr", args.peak_lr.map(Into::into));
+    set("schedule_steps", args.schedule_steps.map(Into::into));
+    set("checkpoint_every", args.checkpoint_every.map(Into::into));
+    set("keep_checkpoints", args.keep_checkpoints.map(Into::into));
+    set("tokenizer_vocab", args.tokenizer_vocab.map(Into::into));
+    set("metrics_listen", args.metrics_listen.map(Into::into));
+    set("log_every", args.log_every.map(Into::into));
+    set("max_steps", args.max_steps.map(Into::into));
+    // A bare number is seconds, as `--until-idle SECS` promises.
+    let until_idle = args.until_idle.map(|s| if s.chars().all(|c| c.is_ascii_digit()) { format!("{s}s") } else { s });
+    set("until_idle", until_idle.map(Into::into));
+    let cfg = LearnerConfig::load(args.config.as_deref(), &overrides)?;
+    let output = cfg.output_dir.clone();
+    let shutdown = async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!("cannot watch SIGTERM: {e}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    };
+    let summary = service::run(cfg, shutdown).await?;
+    println!(
+        "stopped ({:?}) at step {}: {} tokens trained, loss {} -> {}, {:.0} tokens/s; summary in {}",
+        summary.stop_reason,
+        summary.steps,
+        summary.tokens_trained,
+        summary.loss_first.map(|l| format!("{l:.3}")).unwrap_or_else(|| "-".into()),
+        summary.loss_last.map(|l| format!("{l:.3}")).unwrap_or_else(|| "-".into()),
+        summary.tokens_per_second,
+        output.join(service::SUMMARY_FILE).display()
+    );
+    Ok(())
+}
+
+async fn export(args: ExportArgs) -> Result<()> {
+    let cfg = LearnerConfig::load(args.config.as_deref(), &figment::value::Dict::new())?;
+    let tokenizer = TextTokenizer::from_file(&args.tokenizer)?;
+    let export = ExportConfig {
+        out_dir: args.out.clone(),
+        prefix: args.prefix.clone(),
+        layout: args.layout,
+        seq_len: args.seq_len.unwrap_or(cfg.seq_len),
+        max_open_rows: cfg.max_open_rows,
+        recipe: cfg.stages.clone(),
+        template: cfg.template,
+        megatron: args.format.contains(&Format::Megatron),
+        parquet: args.format.contains(&Format::Parquet),
+        shard_tokens: args.shard_tokens,
+    };
+    let mut exporter = Exporter::new(export, tokenizer)?;
+    exporter.push_source(&args.input.source(), args.input.limit.unwrap_or(usize::MAX)).await?;
+    let report = exporter.finish()?;
+    println!(
+        "exported {} of {} records: {} documents, {} tokens, {} shard(s), packing {:.1}%; {}",
+        report.records_exported,
+        report.records_read,
+        report.documents,
+        report.tokens,
+        report.shards.len(),
+        report.packing_efficiency * 100.0,
+        args.out.join(format!("{}.json", args.prefix)).display()
+    );
     Ok(())
 }
 

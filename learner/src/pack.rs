@@ -14,6 +14,12 @@
 //! still fits it, else a new row. [`pack`] sorts chunks longest first (best-fit decreasing),
 //! which packs realistic agent-trajectory lengths at 2,048 tokens above 99% full;
 //! [`Packer`] does the same online over a bounded set of open rows, for a stream.
+//!
+//! For a stream that must survive a crash, [`Packer::push_tagged`] attaches a caller's tag to
+//! every chunk of a document, [`Packer::pop_tagged_row`] returns a row with the tags of the
+//! chunks in it (so the caller knows when a document has been wholly handed out), and
+//! [`Packer::snapshot`] / [`Packer::restore`] save and rebuild the partially filled rows exactly,
+//! so packing resumed from a snapshot continues as if it had never stopped.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -107,6 +113,9 @@ pub enum PackError {
         /// Its mask's length.
         mask: usize,
     },
+    /// A snapshot cannot be restored into this configuration.
+    #[error("packer snapshot: {0}")]
+    Snapshot(String),
     /// Assistant-only training needs to know which tokens are the assistant's.
     #[error(
         "document {document} has no loss mask but loss_mask = assistant; render it with assistant marks or train with loss_mask = none"
@@ -118,7 +127,7 @@ pub enum PackError {
 }
 
 /// One packed row, ready to become a batch row (all vectors have `seq_len` entries).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackedRow {
     /// Token ids (padding = `pad_id`).
     pub input_ids: Vec<i64>,
@@ -174,6 +183,39 @@ struct OpenRow {
     id: u64,
     row: PackedRow,
     next_doc: i64,
+    /// The tag of each chunk placed, in placement order.
+    tags: Vec<u64>,
+}
+
+/// A finished row with the tags of the chunks in it (one per chunk, in row order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaggedRow {
+    /// The row.
+    pub row: PackedRow,
+    /// The tag passed to [`Packer::push_tagged`] for each chunk in the row.
+    pub tags: Vec<u64>,
+}
+
+/// A partially filled row inside a [`PackerSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenRowSnapshot {
+    /// The tokens placed so far (unpadded).
+    pub row: PackedRow,
+    /// The document id the next chunk gets.
+    pub next_doc: i64,
+    /// The tags of the chunks placed so far.
+    pub tags: Vec<u64>,
+}
+
+/// Everything a [`Packer`] holds, to rebuild it after a restart ([`Packer::restore`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackerSnapshot {
+    /// Partially filled rows, oldest first.
+    pub open: Vec<OpenRowSnapshot>,
+    /// Finished rows not yet taken, in the order they would be taken.
+    pub ready: Vec<TaggedRow>,
+    /// Counts so far.
+    pub stats: PackStats,
 }
 
 impl OpenRow {
@@ -194,7 +236,7 @@ pub struct Packer {
     open: BTreeMap<u64, OpenRow>,
     /// `(room, row id)` of each open row, so the best fit is a range query.
     by_room: BTreeSet<(usize, u64)>,
-    ready: VecDeque<PackedRow>,
+    ready: VecDeque<TaggedRow>,
     next_row_id: u64,
     stats: PackStats,
 }
@@ -226,8 +268,66 @@ impl Packer {
         &self.stats
     }
 
+    /// Rebuilds a packer from [`Packer::snapshot`]: the same open rows (in the same best-fit
+    /// order), the same finished rows and counts, so packing continues exactly where it stopped.
+    pub fn restore(config: PackConfig, max_open_rows: usize, snapshot: PackerSnapshot) -> Result<Packer, PackError> {
+        let mut packer = Packer::new(config, max_open_rows)?;
+        for (i, open) in snapshot.open.into_iter().enumerate() {
+            let fill = open.row.input_ids.len();
+            let consistent =
+                [open.row.position_ids.len(), open.row.doc_ids.len(), open.row.labels.len()].iter().all(|&n| n == fill);
+            if fill == 0 || fill >= config.seq_len || !consistent {
+                return Err(PackError::Snapshot(format!(
+                    "open row {i} holds {fill} tokens (fields of unequal length: {}); a row of a seq_len {} packer holds 1 to {}",
+                    !consistent,
+                    config.seq_len,
+                    config.seq_len - 1
+                )));
+            }
+            let id = packer.next_row_id;
+            packer.next_row_id += 1;
+            packer.by_room.insert((config.seq_len - fill, id));
+            packer.open.insert(id, OpenRow { id, row: open.row, next_doc: open.next_doc, tags: open.tags });
+        }
+        for (i, ready) in snapshot.ready.iter().enumerate() {
+            if ready.row.input_ids.len() != config.seq_len {
+                return Err(PackError::Snapshot(format!(
+                    "finished row {i} has {} tokens but seq_len is {}; the snapshot is from another configuration",
+                    ready.row.input_ids.len(),
+                    config.seq_len
+                )));
+            }
+        }
+        packer.ready = snapshot.ready.into();
+        packer.stats = snapshot.stats;
+        Ok(packer)
+    }
+
+    /// Everything the packer holds: rebuild it with [`Packer::restore`].
+    pub fn snapshot(&self) -> PackerSnapshot {
+        PackerSnapshot {
+            open: self
+                .open
+                .values()
+                .map(|o| OpenRowSnapshot { row: o.row.clone(), next_doc: o.next_doc, tags: o.tags.clone() })
+                .collect(),
+            ready: self.ready.iter().cloned().collect(),
+            stats: self.stats,
+        }
+    }
+
+    /// How many chunks a document of `tokens` tokens is cut into (0 for an empty one).
+    pub fn chunks_of(&self, tokens: usize) -> u64 {
+        tokens.div_ceil(self.config.seq_len) as u64
+    }
+
     /// Adds a document, splitting it into chunks of at most `seq_len` tokens.
     pub fn push(&mut self, doc: &Document) -> Result<(), PackError> {
+        self.push_tagged(doc, 0)
+    }
+
+    /// Adds a document whose chunks carry `tag` (see [`Packer::pop_tagged_row`]).
+    pub fn push_tagged(&mut self, doc: &Document, tag: u64) -> Result<(), PackError> {
         let index = self.stats.documents as usize;
         let targets = self.targets_of(doc, index)?;
         self.stats.documents += 1;
@@ -236,14 +336,24 @@ impl Packer {
             return Ok(());
         }
         for (tokens, targets) in doc.tokens.chunks(self.config.seq_len).zip(targets.chunks(self.config.seq_len)) {
-            self.place(tokens, targets);
+            self.place(tokens, targets, tag);
         }
         Ok(())
     }
 
     /// Takes the next finished row, if any.
     pub fn pop_row(&mut self) -> Option<PackedRow> {
+        self.ready.pop_front().map(|r| r.row)
+    }
+
+    /// Takes the next finished row with the tags of its chunks, if any.
+    pub fn pop_tagged_row(&mut self) -> Option<TaggedRow> {
         self.ready.pop_front()
+    }
+
+    /// Rows not yet released (partially filled).
+    pub fn open_rows(&self) -> usize {
+        self.open.len()
     }
 
     /// Finished rows waiting to be taken.
@@ -274,7 +384,7 @@ impl Packer {
         }
     }
 
-    fn place(&mut self, tokens: &[u32], targets: &[bool]) {
+    fn place(&mut self, tokens: &[u32], targets: &[bool], tag: u64) {
         self.stats.chunks += 1;
         let seq_len = self.config.seq_len;
         let best_fit = self.by_room.range((tokens.len(), 0)..).next().copied();
@@ -290,6 +400,7 @@ impl Packer {
         };
         let doc_id = open.next_doc;
         open.next_doc += 1;
+        open.tags.push(tag);
         let row = &mut open.row;
         for (i, &token) in tokens.iter().enumerate() {
             row.input_ids.push(i64::from(token));
@@ -327,7 +438,7 @@ impl Packer {
             doc_ids: Vec::with_capacity(n),
             labels: Vec::with_capacity(n),
         };
-        OpenRow { id, row, next_doc: 0 }
+        OpenRow { id, row, next_doc: 0, tags: Vec::new() }
     }
 
     /// Pads a row (already out of `open` and `by_room`) and queues it.
@@ -344,7 +455,7 @@ impl Packer {
         self.stats.slots += self.config.seq_len as u64;
         self.stats.real_tokens += real as u64;
         self.stats.target_tokens += row.target_tokens() as u64;
-        self.ready.push_back(row);
+        self.ready.push_back(TaggedRow { row, tags: open.tags });
     }
 }
 
@@ -375,10 +486,10 @@ pub fn pack(docs: &[Document], config: PackConfig) -> Result<Packed, PackError> 
     }
     chunks.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
     for (tokens, targets) in &chunks {
-        packer.place(tokens, targets);
+        packer.place(tokens, targets, 0);
     }
     packer.finish();
-    let rows = packer.ready.drain(..).collect();
+    let rows = packer.ready.drain(..).map(|r| r.row).collect();
     Ok(Packed { rows, stats: packer.stats })
 }
 
@@ -514,6 +625,55 @@ mod tests {
         );
         assert!(offline >= 0.95, "offline efficiency {offline}");
         assert!(online >= 0.95, "online efficiency {online}");
+    }
+
+    #[test]
+    fn a_restored_snapshot_continues_exactly() {
+        let docs = realistic_corpus(300, 7);
+        let cfg = config(512, LossMask::None);
+        let drain = |p: &mut Packer, out: &mut Vec<TaggedRow>| {
+            while let Some(r) = p.pop_tagged_row() {
+                out.push(r);
+            }
+        };
+        let (mut straight, mut resumed) = (Vec::new(), Vec::new());
+        let mut a = Packer::new(cfg, 8).expect("packer");
+        let mut b = Packer::new(cfg, 8).expect("packer");
+        for (i, doc) in docs.iter().enumerate() {
+            a.push_tagged(doc, i as u64).expect("push");
+            b.push_tagged(doc, i as u64).expect("push");
+            drain(&mut a, &mut straight);
+            // Leave finished rows in `b` now and then, so the snapshot carries some.
+            if i % 3 == 0 {
+                drain(&mut b, &mut resumed);
+            }
+            if i == 150 {
+                let json = serde_json::to_string(&b.snapshot()).expect("serialises");
+                b = Packer::restore(cfg, 8, serde_json::from_str(&json).expect("parses")).expect("restores");
+            }
+        }
+        for p in [&mut a, &mut b] {
+            p.finish();
+        }
+        drain(&mut a, &mut straight);
+        drain(&mut b, &mut resumed);
+        assert_eq!(straight, resumed, "rows and tags differ after a snapshot and restore");
+        assert_eq!(a.stats(), b.stats());
+        // Every chunk of every document is in exactly one row, under its tag.
+        let mut chunks = vec![0u64; docs.len()];
+        for r in &straight {
+            for &t in &r.tags {
+                chunks[t as usize] += 1;
+            }
+        }
+        for (i, doc) in docs.iter().enumerate() {
+            assert_eq!(chunks[i], a.chunks_of(doc.tokens.len()), "document {i}");
+        }
+        let bad = PackerSnapshot {
+            open: vec![OpenRowSnapshot { row: straight[0].row.clone(), next_doc: 1, tags: vec![0] }],
+            ..Default::default()
+        };
+        assert!(matches!(Packer::restore(cfg, 8, bad), Err(PackError::Snapshot(_))), "a full row is not an open row");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 //! One consumer group per learner job (`group`), one consumer name per learner process. Entries
 //! are read with `XREADGROUP`; they stay pending until [`StreamReader::ack`] — which the trainer
 //! calls only after a checkpoint holds their effect. After a crash, the entries this consumer
-//! had read but not acknowledged are delivered again first (`XREADGROUP … 0`), and entries other
-//! consumers of the group left pending for longer than `claim_idle` are claimed (`XAUTOCLAIM`).
-//! The trainer dedupes by `record_id`, so a record published twice is trained once per run.
+//! had read but not acknowledged are delivered again first (`XREADGROUP` from id `0`, walking
+//! forward), and entries other consumers of the group left pending for longer than `claim_idle`
+//! are claimed (`XAUTOCLAIM`). Both kinds come back with [`Entry::redelivered`] set. The
+//! service dedupes by `record_id`, so a record published twice is trained once per run.
+//!
+//! [`StreamScan`] reads a stream without a consumer group (`XRANGE`), for the offline tools
+//! (`tokenizer train --stream`, `export --stream`): it neither claims nor acknowledges anything.
 
 use std::time::Duration;
 
@@ -41,6 +45,9 @@ pub struct Entry {
     pub id: String,
     /// The record, or why it could not be read (it is acknowledged and counted, never retried).
     pub record: Result<TrajectoryRecord, wire::WireError>,
+    /// Delivered before (this consumer's pending entries after a restart, or claimed from
+    /// another consumer); false for a first delivery.
+    pub redelivered: bool,
 }
 
 /// Why the stream could not be read.
@@ -60,14 +67,14 @@ pub enum StreamError {
 pub struct StreamReader {
     cfg: StreamConfig,
     con: ConnectionManager,
-    /// Still re-reading this consumer's own pending entries (after a restart).
-    replaying: bool,
+    /// Still re-reading this consumer's own pending entries (after a restart), from after this id.
+    replay_cursor: Option<String>,
     claim_cursor: String,
 }
 
 impl std::fmt::Debug for StreamReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamReader").field("cfg", &self.cfg).field("replaying", &self.replaying).finish()
+        f.debug_struct("StreamReader").field("cfg", &self.cfg).field("replay_cursor", &self.replay_cursor).finish()
     }
 }
 
@@ -76,15 +83,25 @@ impl StreamReader {
     pub async fn connect(cfg: StreamConfig) -> Result<StreamReader, StreamError> {
         let err = |source| StreamError::Redis { stream: cfg.stream.clone(), source };
         let client = redis::Client::open(cfg.redis_url.as_str()).map_err(err)?;
-        let mut con = ConnectionManager::new(client).await.map_err(err)?;
-        let created: redis::RedisResult<()> =
-            redis::cmd("XGROUP").arg("CREATE").arg(&cfg.stream).arg(&cfg.group).arg("0").arg("MKSTREAM").query_async(&mut con).await;
+        // A blocking read holds its reply for up to `block`; the client's default response
+        // timeout (500 ms) would cut every longer read off as an error.
+        let config =
+            redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(cfg.block + Duration::from_secs(10)));
+        let mut con = ConnectionManager::new_with_config(client, config).await.map_err(err)?;
+        let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&cfg.stream)
+            .arg(&cfg.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut con)
+            .await;
         match created {
             Ok(()) => {}
             Err(e) if e.code() == Some("BUSYGROUP") => {}
             Err(e) => return Err(err(e)),
         }
-        Ok(StreamReader { cfg, con, replaying: true, claim_cursor: "0-0".into() })
+        Ok(StreamReader { cfg, con, replay_cursor: Some("0".into()), claim_cursor: "0-0".into() })
     }
 
     fn err(&self, source: redis::RedisError) -> StreamError {
@@ -95,14 +112,20 @@ impl StreamReader {
     /// entries idle on other consumers, then new ones (waiting up to `block`). Empty when nothing
     /// arrived in time.
     pub async fn next_batch(&mut self) -> Result<Vec<Entry>, StreamError> {
-        if self.replaying {
+        if let Some(cursor) = self.replay_cursor.clone() {
+            // Pending entries stay pending until acknowledged, so the cursor walks past the
+            // ones returned instead of reading the same first page again.
             let opts = StreamReadOptions::default().group(&self.cfg.group, &self.cfg.consumer).count(self.cfg.batch);
-            let reply: StreamReadReply = redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &["0"], &opts).await.map_err(|e| self.err(e))?;
-            let entries = decode(reply);
-            if !entries.is_empty() {
+            let reply: StreamReadReply =
+                redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &[&cursor], &opts)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            let entries = decode(reply, true);
+            if let Some(last) = entries.last() {
+                self.replay_cursor = Some(last.id.clone());
                 return Ok(entries);
             }
-            self.replaying = false;
+            self.replay_cursor = None;
         }
         let claimed = self.claim().await?;
         if !claimed.is_empty() {
@@ -112,8 +135,11 @@ impl StreamReader {
             .group(&self.cfg.group, &self.cfg.consumer)
             .count(self.cfg.batch)
             .block(self.cfg.block.as_millis() as usize);
-        let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &[">"], &opts).await.map_err(|e| self.err(e))?;
-        Ok(reply.map(decode).unwrap_or_default())
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut self.con, &[&self.cfg.stream], &[">"], &opts)
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(reply.map(|r| decode(r, false)).unwrap_or_default())
     }
 
     /// Entries another consumer of the group read and left unacknowledged for `claim_idle`.
@@ -136,7 +162,7 @@ impl StreamReader {
         }
         let Some(entries) = parts.next() else { return Ok(Vec::new()) };
         let ids: redis::streams::StreamRangeReply = redis::from_redis_value(entries).map_err(|e| self.err(e.into()))?;
-        Ok(ids.ids.into_iter().map(decode_entry).collect())
+        Ok(ids.ids.into_iter().map(|e| decode_entry(e, true)).collect())
     }
 
     /// Acknowledges entries (their effect is in a checkpoint).
@@ -144,7 +170,9 @@ impl StreamReader {
         if ids.is_empty() {
             return Ok(());
         }
-        let _: u64 = redis::AsyncCommands::xack(&mut self.con, &self.cfg.stream, &self.cfg.group, ids).await.map_err(|e| self.err(e))?;
+        let _: u64 = redis::AsyncCommands::xack(&mut self.con, &self.cfg.stream, &self.cfg.group, ids)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -156,16 +184,78 @@ impl StreamReader {
     }
 }
 
-fn decode(reply: StreamReadReply) -> Vec<Entry> {
-    reply.keys.into_iter().flat_map(|k| k.ids).map(decode_entry).collect()
+/// Ends the message of an entry without the wire fields (it is counted invalid and acknowledged).
+const DELETED: &str = "has no codec/data fields";
+
+fn decode(reply: StreamReadReply, redelivered: bool) -> Vec<Entry> {
+    reply.keys.into_iter().flat_map(|k| k.ids).map(|e| decode_entry(e, redelivered)).collect()
 }
 
-fn decode_entry(e: redis::streams::StreamId) -> Entry {
+fn decode_entry(e: redis::streams::StreamId, redelivered: bool) -> Entry {
     let codec: Option<String> = e.get(wire::FIELD_CODEC);
     let data: Option<Vec<u8>> = e.get(wire::FIELD_DATA);
     let record = match (codec, data) {
         (Some(codec), Some(data)) => wire::decode(&codec, &data),
-        _ => Err(wire::WireError::UnknownCodec(format!("entry {} has no codec/data fields", e.id))),
+        _ => Err(wire::WireError::UnknownCodec(format!("entry {} {DELETED}", e.id))),
     };
-    Entry { id: e.id, record }
+    Entry { id: e.id, record, redelivered }
+}
+
+/// Reads a stream from its beginning with `XRANGE`, page by page, without a consumer group:
+/// nothing is claimed or acknowledged.
+pub struct StreamScan {
+    stream: String,
+    con: redis::aio::MultiplexedConnection,
+    /// Where the next page starts (`-`, then `(` + the last id: exclusive, Redis ≥ 6.2).
+    start: String,
+    done: bool,
+}
+
+impl std::fmt::Debug for StreamScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamScan").field("stream", &self.stream).field("start", &self.start).finish()
+    }
+}
+
+impl StreamScan {
+    /// Connects; the first page starts at the stream's first entry.
+    pub async fn open(redis_url: &str, stream: &str) -> Result<StreamScan, StreamError> {
+        let err = |source| StreamError::Redis { stream: stream.to_string(), source };
+        let client = redis::Client::open(redis_url).map_err(err)?;
+        let con = client.get_multiplexed_async_connection().await.map_err(err)?;
+        Ok(StreamScan { stream: stream.to_string(), con, start: "-".into(), done: false })
+    }
+
+    /// The next `count` entries in stream order, decoded; empty at the end of the stream.
+    pub async fn next_page(&mut self, count: usize) -> Result<Vec<Entry>, StreamError> {
+        if self.done || count == 0 {
+            return Ok(Vec::new());
+        }
+        let reply: redis::streams::StreamRangeReply =
+            redis::AsyncCommands::xrange_count(&mut self.con, &self.stream, &self.start, "+", count)
+                .await
+                .map_err(|source| StreamError::Redis { stream: self.stream.clone(), source })?;
+        match reply.ids.last() {
+            Some(last) => self.start = format!("({}", last.id),
+            None => self.done = true,
+        }
+        if reply.ids.len() < count {
+            self.done = true;
+        }
+        Ok(reply.ids.into_iter().map(|e| decode_entry(e, false)).collect())
+    }
+}
+
+/// Up to `limit` entries of `stream` from its beginning (see [`StreamScan`]).
+pub async fn scan(redis_url: &str, stream: &str, limit: usize) -> Result<Vec<Entry>, StreamError> {
+    let mut scan = StreamScan::open(redis_url, stream).await?;
+    let mut out = Vec::new();
+    while out.len() < limit {
+        let page = scan.next_page((limit - out.len()).min(512)).await?;
+        if page.is_empty() {
+            break;
+        }
+        out.extend(page);
+    }
+    Ok(out)
 }

@@ -12,7 +12,9 @@ use tokenizers::normalizers::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
-use crate::render::Rendered;
+use agentmill_proto::TrajectoryRecord;
+
+use crate::render::{Rendered, Template, render};
 
 /// The special tokens of the ChatML template, added to every trained tokenizer.
 pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
@@ -21,7 +23,9 @@ pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_en
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizeError {
     /// The file is not a tokenizer.json.
-    #[error("{path}: not a Hugging Face tokenizer.json ({reason}); pass a tokenizer.json or train one with `agentmill-learner tokenizer train`")]
+    #[error(
+        "{path}: not a Hugging Face tokenizer.json ({reason}); pass a tokenizer.json or train one with `agentmill-learner tokenizer train`"
+    )]
     Load {
         /// The file.
         path: String,
@@ -46,7 +50,8 @@ pub struct TextTokenizer {
 impl TextTokenizer {
     /// Loads a `tokenizer.json`.
     pub fn from_file(path: &Path) -> Result<TextTokenizer, TokenizeError> {
-        let inner = Tokenizer::from_file(path).map_err(|e| TokenizeError::Load { path: path.display().to_string(), reason: e.to_string() })?;
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| TokenizeError::Load { path: path.display().to_string(), reason: e.to_string() })?;
         Ok(Self::wrap(inner))
     }
 
@@ -81,6 +86,22 @@ impl TextTokenizer {
         Ok(Self::wrap(tokenizer.into()))
     }
 
+    /// Trains a byte-level BPE on the rendered text of the trainable records among `records`
+    /// (infra failures and cancelled episodes are left out, as the learner leaves them out).
+    pub fn train_on_records<'a>(
+        records: impl Iterator<Item = &'a TrajectoryRecord>,
+        template: Template,
+        vocab_size: usize,
+    ) -> Result<TextTokenizer, TokenizeError> {
+        let texts: Vec<String> = records.filter_map(|r| render(r, template)).map(|r| r.text).collect();
+        if texts.is_empty() {
+            return Err(TokenizeError::Tokenizers(
+                "no trainable record to learn a vocabulary from; give records with episodes or PRs, or a tokenizer.json".into(),
+            ));
+        }
+        TextTokenizer::train(texts.iter().map(String::as_str), vocab_size)
+    }
+
     /// Saves as `tokenizer.json`.
     pub fn save(&self, path: &Path) -> Result<(), TokenizeError> {
         self.inner.save(path, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))
@@ -101,7 +122,8 @@ impl TextTokenizer {
     /// in an assistant span (the end-of-text token counts as the model's when the record ends in
     /// an assistant turn).
     pub fn encode_with_mask(&self, rendered: &Rendered) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
-        let enc = self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        let enc =
+            self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
         let spans = &rendered.assistant_spans;
         let mut mask: Vec<bool> = enc
@@ -114,8 +136,38 @@ impl TextTokenizer {
         Ok((ids, mask))
     }
 
+    /// Each token of a rendered record with its byte range in the text and whether it lies in
+    /// an assistant span (the same rule as [`TextTokenizer::encode_with_mask`], without the
+    /// end-of-text token).
+    pub fn encode_spans(&self, rendered: &Rendered) -> Result<Vec<TokenSpan>, TokenizeError> {
+        let enc =
+            self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        let spans = &rendered.assistant_spans;
+        Ok(enc
+            .get_ids()
+            .iter()
+            .zip(enc.get_offsets())
+            .map(|(&id, &(start, end))| TokenSpan {
+                id,
+                bytes: start..end,
+                assistant: end > start && spans.iter().any(|s| start >= s.start && end <= s.end),
+            })
+            .collect())
+    }
+
     /// Text of token ids.
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
         self.inner.decode(ids, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))
     }
+}
+
+/// One token of a text: its id, its bytes in the text, and whether the assistant wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpan {
+    /// Token id.
+    pub id: u32,
+    /// Byte range in the rendered text (tokens of a multi-byte character may share one).
+    pub bytes: std::ops::Range<usize>,
+    /// Inside an assistant turn.
+    pub assistant: bool,
 }

@@ -4,8 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::model::Qwen2Config;
 use agentmill_learner::pack::Document;
+use agentmill_proto::{
+    ContextualPr, ExitReason, FunctionCall, Grading, Message, Provenance, RECORD_SCHEMA, RecordKind, Role, TestOutcome,
+    TestStatus, Timing, ToolCall, TrajectoryRecord, wire,
+};
 use tch::Tensor;
 
 /// One libtorch thread per test: cargo runs two tests at once on this 2-core machine, and a
@@ -73,4 +78,256 @@ pub fn documents(count: usize, lens: std::ops::Range<usize>, vocab: u32, seed: u
             Document::new((0..len).map(|_| 1 + next() % (vocab - 1)).collect())
         })
         .collect()
+}
+
+/// A Redis server for a test: the suite's private one (`AGENTMILL_TEST_REDIS_URL`, started by
+/// `deploy/test.sh`), or else a `redis-server` this process starts on a free port and stops when
+/// the handle drops. Tests keep apart by using [`unique`] stream names.
+#[derive(Debug)]
+pub struct TestRedis {
+    /// `redis://host:port/`.
+    pub url: String,
+    child: Option<std::process::Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestRedis {
+    /// Connects to (or starts) the test Redis. Panics with the fix when redis-server is missing.
+    pub fn start() -> TestRedis {
+        if let Ok(url) = std::env::var("AGENTMILL_TEST_REDIS_URL") {
+            return TestRedis { url, child: None, _dir: None };
+        }
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir for redis");
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh or deploy/test.sh"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on port {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TestRedis { url: format!("redis://127.0.0.1:{port}/"), child: Some(child), _dir: Some(dir) }
+    }
+
+    /// A synchronous connection.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection()).expect("connect to the test redis")
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a free port")
+}
+
+/// A name no other test (or earlier run against the same Redis) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// Deterministic code-like text of about `words` words (so a BPE learns real merges).
+pub fn code_text(seed: u64, words: usize) -> String {
+    const WORDS: [&str; 24] = [
+        "def",
+        "return",
+        "self",
+        "value",
+        "parser",
+        "config",
+        "import",
+        "class",
+        "if",
+        "else",
+        "for",
+        "in",
+        "None",
+        "raise",
+        "ValueError",
+        "split",
+        "line",
+        "key",
+        "items",
+        "append",
+        "result",
+        "path",
+        "open",
+        "with",
+    ];
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = String::new();
+    for i in 0..words {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.push_str(WORDS[(state % WORDS.len() as u64) as usize]);
+        out.push(if i % 9 == 8 { '\n' } else { ' ' });
+    }
+    out
+}
+
+fn base_record(id: &str, kind: RecordKind) -> TrajectoryRecord {
+    TrajectoryRecord {
+        schema: RECORD_SCHEMA.into(),
+        record_id: id.into(),
+        kind,
+        task_id: format!("task-{id}"),
+        attempt: 1,
+        rollout: 0,
+        worker: "test-worker".into(),
+        created_at: "2025-01-01T00:00:00Z".into(),
+        versions: Default::default(),
+        provenance: Provenance::default(),
+        tools: vec![],
+        messages: vec![],
+        exit_reason: None,
+        error: None,
+        model_patch: None,
+        grading: None,
+        reward: None,
+        timing: Timing::default(),
+        ctx: None,
+    }
+}
+
+/// A `ctx` record whose training text is `text`.
+pub fn ctx_record(id: &str, text: &str) -> TrajectoryRecord {
+    let mut r = base_record(id, RecordKind::Ctx);
+    r.ctx = Some(ContextualPr {
+        repo_name: "acme/ini".into(),
+        text: text.into(),
+        template: "python_pr".into(),
+        ..Default::default()
+    });
+    r
+}
+
+/// An `env` episode of `turns` tool calls ending with `exit`, resolved or not.
+pub fn env_record(id: &str, seed: u64, turns: usize, exit: ExitReason, resolved: bool) -> TrajectoryRecord {
+    let mut r = base_record(id, RecordKind::Env);
+    r.tools = vec![serde_json::json!({"type": "function", "function": {"name": "bash"}})];
+    let mut messages = vec![
+        Message::text(Role::System, "You are a software engineer."),
+        Message::text(Role::User, code_text(seed, 30)),
+    ];
+    for t in 0..turns {
+        let mut a = Message::text(Role::Assistant, format!("Step {t}: {}", code_text(seed + t as u64, 12)));
+        a.tool_calls = vec![ToolCall {
+            id: format!("c{t}"),
+            kind: "function".into(),
+            function: FunctionCall {
+                name: "bash".into(),
+                arguments: serde_json::json!({"command": format!("grep -n key file{t}.py")}).to_string(),
+            },
+        }];
+        messages.push(a);
+        let mut tool = Message::text(Role::Tool, code_text(seed * 7 + t as u64, 25));
+        tool.tool_call_id = Some(format!("c{t}"));
+        messages.push(tool);
+    }
+    r.messages = messages;
+    r.exit_reason = Some(exit);
+    if exit.is_trainable() {
+        let status = if resolved { TestStatus::Passed } else { TestStatus::Failed };
+        r.grading = Some(Grading::from_outcomes(
+            vec![TestOutcome { name: "tests/test_a.py::test_a".into(), status }],
+            vec![],
+            "git apply",
+        ));
+    }
+    r
+}
+
+/// Publishes records as a worker does (`XADD` with `id`, `kind`, `codec`, `data`); returns the
+/// stream ids in order.
+pub fn publish(con: &mut redis::Connection, stream: &str, records: &[TrajectoryRecord]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| {
+            let data = wire::encode(r).expect("encode a record");
+            redis::cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg(wire::FIELD_ID)
+                .arg(&r.record_id)
+                .arg(wire::FIELD_KIND)
+                .arg(r.kind.as_str())
+                .arg(wire::FIELD_CODEC)
+                .arg(wire::CODEC_ZSTD_JSON)
+                .arg(wire::FIELD_DATA)
+                .arg(data)
+                .query(con)
+                .expect("XADD")
+        })
+        .collect()
+}
+
+/// Entries of `group` on `stream` delivered and not acknowledged.
+pub fn pending(con: &mut redis::Connection, stream: &str, group: &str) -> u64 {
+    let reply: redis::Value = redis::cmd("XPENDING").arg(stream).arg(group).query(con).expect("XPENDING");
+    match reply {
+        redis::Value::Array(parts) => {
+            parts.into_iter().next().and_then(|v| redis::from_redis_value::<u64>(v).ok()).unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+/// A learner configuration for tests: tiny model, short rows, one libtorch thread, frequent
+/// checkpoints, a private stream and output directory, no metrics server.
+pub fn learner_config(redis_url: &str, stream: &str, output_dir: &Path) -> LearnerConfig {
+    LearnerConfig {
+        redis_url: redis_url.into(),
+        stream: stream.into(),
+        group: "learner".into(),
+        consumer: "test".into(),
+        read_batch: 32,
+        read_block: std::time::Duration::from_millis(600),
+        output_dir: output_dir.into(),
+        checkpoint_every: 4,
+        keep_checkpoints: 1000,
+        device: "cpu".into(),
+        threads: 1,
+        tokenizer_vocab: 400,
+        tokenizer_bootstrap_records: 1000,
+        seq_len: 128,
+        micro_batch_rows: 2,
+        grad_accum: 2,
+        max_open_rows: 8,
+        until_idle: Some(std::time::Duration::from_millis(1500)),
+        flush_after_idle: None,
+        metrics_listen: None,
+        log_every: 5,
+        ..LearnerConfig::default()
+    }
+}
+
+/// Entries of `stream` the group has not acknowledged: not yet delivered (`lag`) plus pending.
+pub fn unacknowledged(con: &mut redis::Connection, stream: &str, group: &str) -> u64 {
+    type Info = std::collections::HashMap<String, redis::Value>;
+    let groups: Vec<Info> = redis::cmd("XINFO").arg("GROUPS").arg(stream).query(con).unwrap_or_default();
+    let num = |v: Option<&redis::Value>| v.and_then(|v| redis::from_redis_value::<u64>(v.clone()).ok()).unwrap_or(0);
+    let named = |g: &&Info| {
+        g.get("name").and_then(|n| redis::from_redis_value::<String>(n.clone()).ok()).as_deref() == Some(group)
+    };
+    match groups.iter().find(named) {
+        Some(g) => num(g.get("lag")) + num(g.get("pending")),
+        None => redis::cmd("XLEN").arg(stream).query(con).unwrap_or(0),
+    }
 }

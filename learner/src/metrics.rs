@@ -1,0 +1,191 @@
+//! The learner's Prometheus metrics, served at `/metrics` on `metrics_listen`.
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `agentmill_learner_step` | gauge | optimizer steps completed (across resumes) |
+//! | `agentmill_learner_tokens_trained_total` | counter | real (non-padding) tokens trained by this process |
+//! | `agentmill_learner_tokens_per_second` | gauge | tokens trained per second over the last progress window |
+//! | `agentmill_learner_loss` | gauge | mean next-token loss of the last step |
+//! | `agentmill_learner_learning_rate` | gauge | learning rate of the last step |
+//! | `agentmill_learner_grad_norm` | gauge | global gradient norm of the last step (before clipping) |
+//! | `agentmill_learner_mfu` | gauge | model FLOPs utilisation, 0–1: 6·parameters·tokens/s ÷ (`peak_tflops`·10¹²); CUDA only, absent on the CPU |
+//! | `agentmill_learner_stream_lag` | gauge | entries of the stream not yet delivered to the group plus delivered and unacknowledged |
+//! | `agentmill_learner_records_total{kind,outcome}` | counter | records read, by kind (`env`, `ctx`, `unknown`) and what became of them: `trained` (in a checkpoint), `infra` / `cancelled` (skipped: not the model's doing), `excluded` (rate 0 in the stage), `no_targets` (nothing to train under the loss mask), `invalid` (undecodable) |
+//! | `agentmill_learner_records_per_second{kind}` | gauge | records admitted for training per second, by kind (over ~10 s) |
+//! | `agentmill_learner_records_deduped_total` | counter | entries whose `record_id` was already trained or in flight (published twice) |
+//! | `agentmill_learner_packing_efficiency` | gauge | real tokens ÷ token slots of the rows packed so far |
+//! | `agentmill_learner_acked_total` | counter | stream entries acknowledged (each after the checkpoint that holds it) |
+//! | `agentmill_learner_checkpoints_total` | counter | checkpoints committed |
+//! | `agentmill_learner_checkpoint_seconds` | histogram | time to write one checkpoint |
+//! | `agentmill_learner_trainer_wait_seconds_total` | counter | time the trainer waited for data (high: the stream or tokenization is the bottleneck) |
+//! | `agentmill_learner_queued_steps` | gauge | optimizer steps of data waiting for the trainer |
+
+use prometheus::{
+    Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric the learner sets, registered in its own registry.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Steps completed.
+    pub step: IntGauge,
+    /// Tokens trained by this process.
+    pub tokens: IntCounter,
+    /// Tokens per second.
+    pub tokens_per_second: Gauge,
+    /// Last loss.
+    pub loss: Gauge,
+    /// Last learning rate.
+    pub learning_rate: Gauge,
+    /// Last gradient norm.
+    pub grad_norm: Gauge,
+    /// Model FLOPs utilisation (registered on CUDA only).
+    pub mfu: Gauge,
+    /// Stream lag.
+    pub stream_lag: IntGauge,
+    /// Records by kind and outcome.
+    pub records: IntCounterVec,
+    /// Admitted records per second by kind.
+    pub records_per_second: GaugeVec,
+    /// Duplicates.
+    pub deduped: IntCounter,
+    /// Packing efficiency.
+    pub packing_efficiency: Gauge,
+    /// Entries acknowledged.
+    pub acked: IntCounter,
+    /// Checkpoints committed.
+    pub checkpoints: IntCounter,
+    /// Checkpoint write time.
+    pub checkpoint_seconds: Histogram,
+    /// Trainer waiting for data.
+    pub trainer_wait_seconds: Counter,
+    /// Steps queued for the trainer.
+    pub queued_steps: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric; `mfu` only when `with_mfu` (a CUDA device).
+    pub fn new(with_mfu: bool) -> Metrics {
+        let registry = Registry::new();
+        let p = "agentmill_learner_";
+        let gauge = |name: &str, help: &str| Gauge::new(format!("{p}{name}"), help).expect("valid metric");
+        let step = IntGauge::new(format!("{p}step"), "Optimizer steps completed").expect("valid metric");
+        let tokens = IntCounter::new(format!("{p}tokens_trained_total"), "Real tokens trained").expect("valid metric");
+        let tokens_per_second = gauge("tokens_per_second", "Tokens trained per second (last window)");
+        let loss = gauge("loss", "Mean next-token loss of the last step");
+        let learning_rate = gauge("learning_rate", "Learning rate of the last step");
+        let grad_norm = gauge("grad_norm", "Gradient norm of the last step, before clipping");
+        let mfu = gauge("mfu", "Model FLOPs utilisation (0-1)");
+        let stream_lag = IntGauge::new(format!("{p}stream_lag"), "Stream entries not yet acknowledged by the group")
+            .expect("valid metric");
+        let records = IntCounterVec::new(
+            Opts::new(format!("{p}records_total"), "Records by kind and outcome"),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric");
+        let records_per_second =
+            GaugeVec::new(Opts::new(format!("{p}records_per_second"), "Records admitted per second"), &["kind"])
+                .expect("valid metric");
+        let deduped = IntCounter::new(format!("{p}records_deduped_total"), "Entries whose record_id was already seen")
+            .expect("valid metric");
+        let packing_efficiency = gauge("packing_efficiency", "Real tokens / token slots of the packed rows");
+        let acked = IntCounter::new(format!("{p}acked_total"), "Stream entries acknowledged").expect("valid metric");
+        let checkpoints =
+            IntCounter::new(format!("{p}checkpoints_total"), "Checkpoints committed").expect("valid metric");
+        let checkpoint_seconds = Histogram::with_opts(
+            HistogramOpts::new(format!("{p}checkpoint_seconds"), "Time to write one checkpoint")
+                .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1200.0]),
+        )
+        .expect("valid metric");
+        let trainer_wait_seconds =
+            Counter::new(format!("{p}trainer_wait_seconds_total"), "Time the trainer waited for data")
+                .expect("valid metric");
+        let queued_steps = IntGauge::new(format!("{p}queued_steps"), "Optimizer steps of data waiting for the trainer")
+            .expect("valid metric");
+        let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(step.clone()),
+            Box::new(tokens.clone()),
+            Box::new(tokens_per_second.clone()),
+            Box::new(loss.clone()),
+            Box::new(learning_rate.clone()),
+            Box::new(grad_norm.clone()),
+            Box::new(stream_lag.clone()),
+            Box::new(records.clone()),
+            Box::new(records_per_second.clone()),
+            Box::new(deduped.clone()),
+            Box::new(packing_efficiency.clone()),
+            Box::new(acked.clone()),
+            Box::new(checkpoints.clone()),
+            Box::new(checkpoint_seconds.clone()),
+            Box::new(trainer_wait_seconds.clone()),
+            Box::new(queued_steps.clone()),
+        ];
+        if with_mfu {
+            collectors.push(Box::new(mfu.clone()));
+        }
+        for c in collectors {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            step,
+            tokens,
+            tokens_per_second,
+            loss,
+            learning_rate,
+            grad_norm,
+            mfu,
+            stream_lag,
+            records,
+            records_per_second,
+            deduped,
+            packing_efficiency,
+            acked,
+            checkpoints,
+            checkpoint_seconds,
+            trainer_wait_seconds,
+            queued_steps,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Model FLOPs utilisation: training FLOPs per second (6 per parameter per token: forward 2,
+/// backward 4; attention's own FLOPs are left out, as in the usual estimate) over the peak.
+pub fn mfu(parameters: u64, tokens_per_second: f64, peak_tflops: f64) -> f64 {
+    6.0 * parameters as f64 * tokens_per_second / (peak_tflops * 1e12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_and_mfu_only_on_request() {
+        let m = Metrics::new(false);
+        m.records.with_label_values(&["env", "trained"]).inc();
+        m.records_per_second.with_label_values(&["ctx"]).set(1.0);
+        let text = m.render();
+        for name in
+            ["agentmill_learner_step", "agentmill_learner_records_total", "agentmill_learner_packing_efficiency"]
+        {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+        assert!(!text.contains("agentmill_learner_mfu"));
+        assert!(Metrics::new(true).render().contains("agentmill_learner_mfu"));
+    }
+
+    #[test]
+    fn mfu_of_a_known_case() {
+        // 1B parameters at 100k tokens/s = 6e14 FLOP/s, against 1000 TFLOP/s = 60%.
+        assert!((mfu(1_000_000_000, 100_000.0, 1000.0) - 0.6).abs() < 1e-12);
+    }
+}

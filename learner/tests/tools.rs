@@ -1,0 +1,315 @@
+//! The offline tools as a user runs them: `tokenizer train`, `export` (Megatron `.bin/.idx`
+//! read back by a Python reader that follows Megatron's own, Parquet read back with the parquet
+//! crate's record reader) and `inspect-record`.
+
+mod common;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentmill_learner::export::ExportReport;
+use agentmill_learner::pack::IGNORE_INDEX;
+use agentmill_learner::render::{Template, render};
+use agentmill_learner::tokenize::TextTokenizer;
+use agentmill_proto::{ExitReason, TrajectoryRecord};
+use common::{ctx_record, env_record};
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_agentmill-learner"))
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.env("RUST_LOG", "warn").output().expect("run agentmill-learner");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn corpus() -> Vec<TrajectoryRecord> {
+    let mut records = Vec::new();
+    for i in 0..8 {
+        records.push(ctx_record(&format!("ctx-{i}"), &common::code_text(i, 20 + 25 * i as usize)));
+    }
+    records.push(env_record("pass-0", 40, 2, ExitReason::Submitted, true));
+    records.push(env_record("fail-0", 41, 3, ExitReason::MaxSteps, false));
+    records.push(env_record("infra-0", 42, 1, ExitReason::SandboxError, false));
+    records.push(ctx_record("ctx-3", "a second publication of ctx-3 is not exported again"));
+    records
+}
+
+fn write_jsonl(path: &Path, records: &[TrajectoryRecord]) {
+    let mut f = File::create(path).expect("create");
+    for r in records {
+        writeln!(f, "{}", serde_json::to_string(r).expect("serialise")).expect("write");
+    }
+}
+
+/// The documents the exporter must write, in order: each trainable record once (first
+/// publication), tokenized with its end-of-text, passing episodes three times (the paper's mix).
+fn expected_documents(records: &[TrajectoryRecord], tok: &TextTokenizer) -> Vec<(String, Vec<i64>)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut docs = Vec::new();
+    for r in records {
+        if !seen.insert(r.record_id.clone()) {
+            continue;
+        }
+        let Some(rendered) = render(r, Template::default()) else { continue };
+        let (ids, _) = tok.encode_with_mask(&rendered).expect("encode");
+        let copies = if r.resolved() { 3 } else { 1 };
+        for _ in 0..copies {
+            docs.push((r.record_id.clone(), ids.iter().map(|&t| i64::from(t)).collect()));
+        }
+    }
+    docs
+}
+
+/// Sequences of a Megatron dataset, read by tests/export/read_megatron.py.
+fn read_megatron(prefix: &Path) -> (String, Vec<Vec<i64>>, Vec<i64>) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/export/read_megatron.py");
+    let out = Command::new(common::python()).arg(&script).arg(prefix).output().expect("run the Python reader");
+    assert!(out.status.success(), "read_megatron.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the reader");
+    let seqs = serde_json::from_value(v["sequences"].clone()).expect("sequences");
+    let docs = serde_json::from_value(v["document_indices"].clone()).expect("document indices");
+    (v["dtype"].as_str().unwrap_or_default().to_string(), seqs, docs)
+}
+
+/// Rows of a Parquet file as column name → value (lists of ints, or text).
+fn read_parquet(path: &Path) -> Vec<std::collections::BTreeMap<String, serde_json::Value>> {
+    let reader = SerializedFileReader::new(File::open(path).expect("open parquet")).expect("a parquet file");
+    reader
+        .get_row_iter(None)
+        .expect("rows")
+        .map(|row| {
+            row.expect("a row")
+                .get_column_iter()
+                .map(|(name, field)| {
+                    let value = match field {
+                        Field::ListInternal(list) => serde_json::Value::from(
+                            list.elements()
+                                .iter()
+                                .map(|f| match f {
+                                    Field::Int(v) => i64::from(*v),
+                                    other => panic!("{name}: element {other:?} is not an int32"),
+                                })
+                                .collect::<Vec<_>>(),
+                        ),
+                        Field::Str(s) => serde_json::Value::from(s.clone()),
+                        other => panic!("{name}: unexpected {other:?}"),
+                    };
+                    (name.clone(), value)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn ints(v: &serde_json::Value) -> Vec<i64> {
+    serde_json::from_value(v.clone()).expect("a list of ints")
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    records: PathBuf,
+    tokenizer: PathBuf,
+    corpus: Vec<TrajectoryRecord>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().to_path_buf();
+    let corpus = corpus();
+    let records = root.join("records.jsonl");
+    write_jsonl(&records, &corpus);
+    let tokenizer = root.join("tokenizer.json");
+    let out = run(bin()
+        .args(["tokenizer", "train", "--vocab", "400"])
+        .arg("--input")
+        .arg(&records)
+        .arg("--out")
+        .arg(&tokenizer));
+    assert!(out.contains("learned from 12 records"), "{out}");
+    Setup { _dir: dir, root, records, tokenizer, corpus }
+}
+
+#[test]
+fn packed_export_round_trips_through_megatrons_reader_and_parquet() {
+    let s = setup();
+    let out_dir = s.root.join("packed");
+    let stdout = run(bin()
+        .args(["export", "--layout", "packed", "--seq-len", "64", "--prefix", "p"])
+        .arg("--input")
+        .arg(&s.records)
+        .arg("--tokenizer")
+        .arg(&s.tokenizer)
+        .arg("--out")
+        .arg(&out_dir));
+    assert!(stdout.contains("exported 10 of 12 records"), "{stdout}");
+    let report: ExportReport =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("p.json")).expect("manifest")).expect("parses");
+    assert_eq!((report.skipped_infra, report.duplicates, report.shards.len()), (1, 1, 1));
+
+    let tok = TextTokenizer::from_file(&s.tokenizer).expect("tokenizer");
+    let want = expected_documents(&s.corpus, &tok);
+    let (dtype, rows, doc_index) = read_megatron(&out_dir.join("p_00000"));
+    assert_eq!(dtype, "uint16", "Megatron's choice below 65,500 ids");
+    assert!(rows.iter().all(|r| r.len() == 64), "every packed row has seq_len tokens");
+    assert_eq!(doc_index, (0..=rows.len() as i64).collect::<Vec<_>>(), "one document per row");
+
+    let table = read_parquet(&out_dir.join("p_00000.parquet"));
+    assert_eq!(table.len(), rows.len());
+    // Cut every row into segments where positions restart: documents (or chunks of longer
+    // ones), then the padding, which looks like a segment of end-of-text tokens with no label.
+    let eos = i64::from(tok.eos_id);
+    let mut segments: Vec<(Vec<i64>, bool)> = Vec::new();
+    for (row, megatron_row) in table.iter().zip(&rows) {
+        let (ids, pos, labels) = (ints(&row["input_ids"]), ints(&row["position_ids"]), ints(&row["labels"]));
+        assert_eq!(&ids, megatron_row, "the Megatron and Parquet writers disagree on a row");
+        let starts: Vec<usize> = (0..ids.len()).filter(|&i| pos[i] == 0).collect();
+        for (k, &start) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(ids.len());
+            assert_eq!(pos[start..end], (0..(end - start) as i64).collect::<Vec<_>>()[..], "positions count up");
+            let padding_like = end == ids.len()
+                && ids[start..end].iter().all(|&t| t == eos)
+                && labels[start..end].iter().all(|&l| l == IGNORE_INDEX);
+            if !padding_like {
+                // Under loss_mask = none every position predicts the next token of its document.
+                let mut want_labels: Vec<i64> = ids[start + 1..end].to_vec();
+                want_labels.push(IGNORE_INDEX);
+                assert_eq!(labels[start..end], want_labels[..], "labels of a document");
+            }
+            segments.push((ids[start..end].to_vec(), padding_like));
+        }
+    }
+    // Every document's chunks are there exactly once; what is left is padding.
+    for chunk in want.iter().flat_map(|(_, d)| d.chunks(64)) {
+        let at =
+            segments.iter().position(|(s, _)| s == chunk).unwrap_or_else(|| panic!("a chunk is missing: {chunk:?}"));
+        segments.swap_remove(at);
+    }
+    assert!(segments.iter().all(|(_, padding)| *padding), "rows hold something else: {segments:?}");
+    let real: usize = want.iter().map(|(_, d)| d.len()).sum();
+    assert_eq!(report.tokens as usize, real);
+    assert!((report.packing_efficiency - real as f64 / (rows.len() * 64) as f64).abs() < 1e-9);
+}
+
+#[test]
+fn document_export_keeps_order_across_shards() {
+    let s = setup();
+    let out_dir = s.root.join("docs");
+    run(bin()
+        .args([
+            "export",
+            "--layout",
+            "documents",
+            "--shard-tokens",
+            "300",
+            "--prefix",
+            "d",
+            "--format",
+            "megatron,parquet",
+        ])
+        .arg("--input")
+        .arg(&s.records)
+        .arg("--tokenizer")
+        .arg(&s.tokenizer)
+        .arg("--out")
+        .arg(&out_dir));
+    let report: ExportReport =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("d.json")).expect("manifest")).expect("parses");
+    assert!(report.shards.len() >= 3, "{} tokens in shards of 300 make several shards", report.tokens);
+    let tok = TextTokenizer::from_file(&s.tokenizer).expect("tokenizer");
+    let want = expected_documents(&s.corpus, &tok);
+    let (mut megatron, mut parquet) = (Vec::new(), Vec::new());
+    for (i, shard) in report.shards.iter().enumerate() {
+        let prefix = out_dir.join(format!("d_{i:05}"));
+        assert_eq!(shard.bin.as_deref(), Some(prefix.with_extension("bin").as_path()));
+        let (_, seqs, docs) = read_megatron(&prefix);
+        assert_eq!(docs, (0..=seqs.len() as i64).collect::<Vec<_>>());
+        megatron.extend(seqs);
+        for row in read_parquet(&prefix.with_extension("parquet")) {
+            parquet.push((row["record_id"].as_str().unwrap_or_default().to_string(), ints(&row["input_ids"])));
+        }
+    }
+    assert_eq!(megatron, want.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
+    assert_eq!(parquet, want);
+    assert!(want.iter().all(|(_, d)| d.last() == Some(&i64::from(tok.eos_id))), "every document ends in end-of-text");
+}
+
+#[test]
+fn inspect_record_marks_the_trained_tokens() {
+    let s = setup();
+    let index = s.corpus.iter().position(|r| r.record_id == "fail-0").expect("fail-0");
+    let shown = run(bin()
+        .arg("inspect-record")
+        .arg(&s.records)
+        .args(["--index", &index.to_string(), "--loss-mask", "assistant", "--plain"])
+        .arg("--tokenizer")
+        .arg(&s.tokenizer));
+    let (header, text) = shown.split_once("\n\n").expect("a header, a blank line, the text");
+    assert!(header.contains("record fail-0") && header.contains("source env-fail"), "{header}");
+    assert!(header.contains("tokens trained"), "{header}");
+    let rendered = render(&s.corpus[index], Template::default()).expect("trainable").text;
+    assert_eq!(text.replace("[[", "").replace("]]", ""), rendered, "the marks are all that was added");
+    let marked: Vec<&str> = text.split("[[").skip(1).map(|p| p.split("]]").next().unwrap_or_default()).collect();
+    assert_eq!(marked.len(), 3, "one marked span per assistant turn: {marked:?}");
+    for span in &marked {
+        assert!(!span.contains("<|im_start|>"), "a role header or another turn is marked: {span:?}");
+        assert!(span.ends_with("<|im_end|>"), "the turn's end is trained: {span:?}");
+    }
+    // An infra failure is shown as not trained.
+    let infra = s.corpus.iter().position(|r| r.record_id == "infra-0").expect("infra-0");
+    let shown = run(bin().arg("inspect-record").arg(&s.records).args(["--index", &infra.to_string(), "--plain"]));
+    assert!(shown.contains("not trained: sandbox_error"), "{shown}");
+}
+
+#[test]
+fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
+    let s = setup();
+    let redis = common::TestRedis::start();
+    let mut con = redis.connection();
+    let stream = common::unique("learner-export");
+    common::publish(&mut con, &stream, &s.corpus);
+
+    let from_stream = s.root.join("tokenizer-from-stream.json");
+    run(bin()
+        .args(["tokenizer", "train", "--vocab", "400", "--stream", &stream, "--redis-url", &redis.url])
+        .arg("--out")
+        .arg(&from_stream));
+    let read = |p: &Path| std::fs::read_to_string(p).expect("tokenizer.json");
+    assert_eq!(read(&from_stream), read(&s.tokenizer), "the same records make the same tokenizer");
+
+    let export = |out: &Path, source: &[&str]| {
+        run(bin()
+            .args(["export", "--seq-len", "64", "--prefix", "x"])
+            .args(source)
+            .arg("--tokenizer")
+            .arg(&s.tokenizer)
+            .arg("--out")
+            .arg(out));
+    };
+    let (a, b) = (s.root.join("from-stream"), s.root.join("from-file"));
+    export(&a, &["--stream", &stream, "--redis-url", &redis.url]);
+    let records = s.records.display().to_string();
+    export(&b, &["--input", &records]);
+    for file in ["x_00000.bin", "x_00000.idx"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).expect("stream export"),
+            std::fs::read(b.join(file)).expect("file export"),
+            "{file}"
+        );
+    }
+    assert_eq!(read_parquet(&a.join("x_00000.parquet")), read_parquet(&b.join("x_00000.parquet")));
+    let groups: Vec<redis::Value> = redis::cmd("XINFO").arg("GROUPS").arg(&stream).query(&mut con).expect("XINFO");
+    assert!(groups.is_empty(), "reading for an export creates no consumer group and acknowledges nothing");
+}
