@@ -7,8 +7,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 /// Everything the coordinator can be told.
@@ -65,21 +63,8 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// A configuration that does not make sense.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be read as this configuration.
-    #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
-    /// A value is out of range.
-    #[error("configuration: {key}: {reason}")]
-    Invalid {
-        /// The key at fault.
-        key: &'static str,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-}
+pub use agentmill_proto::config::ConfigError;
+use agentmill_proto::config::EnvLayer;
 
 impl CoordinatorConfig {
     /// Loads defaults ← `file` (when given) ← `AGENTMILL_*` variables ← `overrides` (flags).
@@ -87,24 +72,14 @@ impl CoordinatorConfig {
     /// Environment variables are the keys upper-cased with the `AGENTMILL_` prefix, e.g.
     /// `AGENTMILL_REDIS_URL`, `AGENTMILL_LEASE_TTL=45s`, `AGENTMILL_TOKEN`.
     pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(CoordinatorConfig::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::Invalid { key: "--config", reason: format!("{} does not exist", path.display()) });
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let fig = fig
-            .merge(Env::prefixed("AGENTMILL_").only(&ENV_KEYS))
-            .merge(Serialized::globals(overrides.clone()));
-        let cfg: CoordinatorConfig = fig.extract().map_err(Box::new)?;
+        let cfg: CoordinatorConfig = agentmill_proto::config::load(file, &[EnvLayer { prefix: "AGENTMILL_", keys: &ENV_KEYS }], overrides)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_string() });
+        let bad = |key, reason: &str| Err(ConfigError::invalid(key, reason));
         if self.lease_ttl <= self.heartbeat_interval {
             return bad("lease_ttl", "must be longer than heartbeat_interval (a lease would expire between two heartbeats)");
         }

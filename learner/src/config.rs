@@ -15,8 +15,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use agentmill_proto::config::EnvLayer;
 use serde::{Deserialize, Serialize};
 
 use crate::mix::{Recipe, RecipeError};
@@ -179,17 +178,9 @@ impl Default for LearnerConfig {
 /// A configuration that does not make sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file or an environment variable could not be read as this configuration.
-    #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
-    /// A value is out of range.
-    #[error("configuration: {key}: {reason}")]
-    Invalid {
-        /// The key at fault.
-        key: &'static str,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
+    /// The file, an environment variable or a value (see [`agentmill_proto::config::ConfigError`]).
+    #[error(transparent)]
+    Layered(#[from] agentmill_proto::config::ConfigError),
     /// The recipe cannot be followed.
     #[error("configuration: stages: {0}")]
     Recipe(#[from] RecipeError),
@@ -243,28 +234,18 @@ impl LearnerConfig {
     /// Loads defaults ← `file` (when given) ← `AGENTMILL_REDIS_URL` / `AGENTMILL_STREAM` ←
     /// `AGENTMILL_LEARNER_*` ← `overrides` (flags).
     pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<LearnerConfig, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(LearnerConfig::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::Invalid {
-                    key: "--config",
-                    reason: format!("{} does not exist", path.display()),
-                });
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let fig = fig
-            .merge(Env::prefixed("AGENTMILL_").only(&SHARED_ENV_KEYS))
-            .merge(Env::prefixed("AGENTMILL_LEARNER_").only(&LEARNER_ENV_KEYS))
-            .merge(Serialized::globals(overrides.clone()));
-        let cfg: LearnerConfig = fig.extract().map_err(Box::new)?;
+        let layers = [
+            EnvLayer { prefix: "AGENTMILL_", keys: &SHARED_ENV_KEYS },
+            EnvLayer { prefix: "AGENTMILL_LEARNER_", keys: &LEARNER_ENV_KEYS },
+        ];
+        let cfg: LearnerConfig = agentmill_proto::config::load(file, &layers, overrides)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, reason: &str| Err(ConfigError::Invalid { key, reason: reason.to_string() });
+        let bad = |key, reason: &str| Err(ConfigError::Layered(agentmill_proto::config::ConfigError::invalid(key, reason)));
         if self.group.is_empty() || self.consumer.is_empty() {
             return bad("group", "group and consumer must be non-empty names");
         }

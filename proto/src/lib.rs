@@ -26,6 +26,8 @@
 //! (and the task's at `proto/schema/task.schema.json`); `README.md` beside this crate explains
 //! every field.
 
+#[cfg(feature = "config")]
+pub mod config;
 pub mod convert;
 pub mod record;
 #[cfg(feature = "redis")]

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentConfig;
@@ -127,21 +125,8 @@ impl Default for WorkerConfig {
     }
 }
 
-/// A configuration that cannot work.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Reading or parsing failed.
-    #[error("configuration: {0}")]
-    Load(#[from] Box<figment::Error>),
-    /// A value is out of range.
-    #[error("configuration: {key}: {reason}")]
-    Invalid {
-        /// The key.
-        key: &'static str,
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-}
+pub use agentmill_proto::config::ConfigError;
+use agentmill_proto::config::EnvLayer;
 
 const ENV_KEYS: [&str; 12] = [
     "coordinator",
@@ -161,21 +146,14 @@ const ENV_KEYS: [&str; 12] = [
 impl WorkerConfig {
     /// Loads defaults ← `file` ← `AGENTMILL_*` ← `overrides`.
     pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<WorkerConfig, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(WorkerConfig::default()));
-        if let Some(path) = file {
-            if !path.is_file() {
-                return Err(ConfigError::Invalid { key: "--config", reason: format!("{} does not exist", path.display()) });
-            }
-            fig = fig.merge(Toml::file(path));
-        }
-        let cfg: WorkerConfig = fig.merge(Env::prefixed("AGENTMILL_").only(&ENV_KEYS)).merge(Serialized::globals(overrides.clone())).extract().map_err(Box::new)?;
+        let cfg: WorkerConfig = agentmill_proto::config::load(file, &[EnvLayer { prefix: "AGENTMILL_", keys: &ENV_KEYS }], overrides)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key, reason: String| Err(ConfigError::Invalid { key, reason });
+        let bad = |key, reason: String| Err(ConfigError::invalid(key, reason));
         if self.capacity.episodes == 0 {
             return bad("capacity.episodes", "must be at least 1".into());
         }
