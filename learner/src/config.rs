@@ -343,10 +343,8 @@ mod tests {
     fn the_example_loads_and_equals_the_defaults_it_documents() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/learner.toml");
         // The file alone: an AGENTMILL_* variable in the developer's shell must not change it.
-        let cfg: LearnerConfig = Figment::from(Serialized::defaults(LearnerConfig::default()))
-            .merge(Toml::file(&path))
-            .extract()
-            .expect("the example parses");
+        let cfg: LearnerConfig =
+            agentmill_proto::config::load(Some(&path), &[], &Default::default()).expect("the example parses");
         cfg.validate().expect("the example validates");
         // The example shows the defaults, with the paper's recipe spelled out.
         assert_eq!(cfg, LearnerConfig::default());
