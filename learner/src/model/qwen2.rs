@@ -374,8 +374,18 @@ impl Qwen2ForCausalLM {
         if input_ids.kind() != Kind::Int64 {
             return Err(ModelError::Input(format!("input_ids must be int64, got {:?}", input_ids.kind())));
         }
-        let mask =
-            doc_ids.map(document_causal_mask).transpose().context(|| "building the document mask".to_string())?;
+        // Rows holding one document (ids 0, then padding at -1) need no block mask: plain causal
+        // attention gives every real token the same result (padding comes last and its labels are
+        // ignored), and SDPA can take its causal fast path instead of reading a [B,1,T,T] mask.
+        let single_document = match doc_ids {
+            Some(d) => d.f_max().and_then(|m| m.f_int64_value(&[])).context(|| "reading doc_ids".to_string())? <= 0,
+            None => true,
+        };
+        let mask = if single_document {
+            None
+        } else {
+            doc_ids.map(document_causal_mask).transpose().context(|| "building the document mask".to_string())?
+        };
         let rope = self.rotary.cos_sin(position_ids, self.compute_kind).context(|| "computing RoPE".to_string())?;
         let mut h = Tensor::f_embedding(&self.embed_tokens, input_ids, -1, false, false)
             .context(|| format!("embedding input_ids (vocab_size {})", self.config.vocab_size))?;

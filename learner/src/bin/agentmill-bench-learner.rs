@@ -1,0 +1,445 @@
+//! Benchmarks of the learner against Python baselines measured in the same run.
+//!
+//! 1. One training step (forward, loss, backward, clipping, AdamW) of a small Qwen2 in fp32 on
+//!    the CPU, against the same step in PyTorch eager + transformers (`learner/benches/torch_step.py`):
+//!    same config.json, same initial weights (written by this binary), same batch, same AdamW
+//!    hyper-parameters, same thread count.
+//! 2. Render + tokenize (with the assistant mask) + pack of synthetic env records, against HF
+//!    `tokenizers`' `encode_batch` in Python (`learner/benches/hf_tokenize.py`) over the same
+//!    rendered texts with the same tokenizer.json.
+//!
+//! Prints figures only; nothing is asserted about time.
+//!
+//! ```text
+//! cargo build --release -p agentmill-learner --bin agentmill-bench-learner
+//! target/release/agentmill-bench-learner
+//! ```
+//!
+//! Environment: `AGENTMILL_BENCH_PYTHON` (default `<workspace>/.venv/bin/python`),
+//! `AGENTMILL_BENCH_THREADS` (default: available parallelism), `AGENTMILL_BENCH_STEPS` (20).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use agentmill_learner::checkpoint::save_pretrained;
+use agentmill_learner::model::Qwen2Config;
+use agentmill_learner::pack::{Document, LossMask, PackConfig, pack};
+use agentmill_learner::render::{Rendered, Template, render};
+use agentmill_learner::schedule::LrSchedule;
+use agentmill_learner::tokenize::TextTokenizer;
+use agentmill_learner::train::{Batch, TrainConfig, Trainer};
+use agentmill_proto::{
+    ExitReason, FunctionCall, Message, Provenance, RECORD_SCHEMA, RecordKind, Role, Timing, ToolCall, TrajectoryRecord,
+};
+use anyhow::{Context, Result, bail};
+use tch::Device;
+
+const WARMUP_STEPS: usize = 3;
+const ROWS: usize = 4;
+const SEQ_LEN: usize = 256;
+const LR: f64 = 1e-4;
+const RECORDS: usize = 200;
+const TOKENIZER_VOCAB: usize = 4096;
+const PACK_SEQ_LEN: usize = 2048;
+const TOKENIZE_ITERS: usize = 5;
+
+/// A small deterministic generator (SplitMix64), so the bench needs no `rand`.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+    /// A word: a common one, or an identifier made of syllables (so BPE has a real vocabulary to learn).
+    fn word(&mut self) -> String {
+        if self.below(2) == 0 {
+            return self.pick(WORDS).to_string();
+        }
+        const SYL: &[&str] = &["ba", "ke", "lo", "mi", "nu", "ra", "so", "ti", "vex", "dor", "pan", "qu", "zel", "ith", "um", "gar", "fi", "sh", "ck", "ent"];
+        let n = 2 + self.below(3);
+        let mut w: String = (0..n).map(|_| self.pick(SYL)).collect();
+        if self.below(3) == 0 {
+            w.push('_');
+            w.push_str(self.pick(WORDS));
+        }
+        w
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn python() -> PathBuf {
+    std::env::var_os("AGENTMILL_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs a Python helper and parses the last line of its stdout as JSON.
+fn run_python(script: &str, args: &[String], threads: usize) -> Result<serde_json::Value> {
+    let script = workspace_root().join("learner/benches").join(script);
+    let py = python();
+    let out = Command::new(&py)
+        .arg(&script)
+        .args(args)
+        .env("OMP_NUM_THREADS", threads.to_string())
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .env("TOKENIZERS_PARALLELISM", "true")
+        .output()
+        .with_context(|| format!("running {} {}", py.display(), script.display()))?;
+    if !out.status.success() {
+        bail!("{} failed ({}):\n{}", script.display(), out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).context("no JSON line on stdout")?;
+    serde_json::from_str(line).with_context(|| format!("parsing {line:?}"))
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 { f64::NAN } else if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 }
+}
+
+fn ms(d: f64) -> String {
+    format!("{:.2} ms", d * 1e3)
+}
+
+/// The bench model: `Qwen2Config::tiny()` widened so a step takes tens of milliseconds.
+fn bench_config() -> Qwen2Config {
+    Qwen2Config {
+        vocab_size: 4096,
+        hidden_size: 256,
+        intermediate_size: 704,
+        num_hidden_layers: 4,
+        num_attention_heads: 8,
+        num_key_value_heads: 4,
+        head_dim: 32,
+        ..Qwen2Config::tiny()
+    }
+}
+
+fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
+    println!("== 1. training step: agentmill (tch) vs PyTorch eager + transformers (sdpa) ==");
+    let device = Device::Cpu;
+    let cfg = bench_config();
+    let mut config = TrainConfig::paper(1000, device);
+    // A constant learning rate, the same as the Python side's.
+    config.schedule = LrSchedule { peak_lr: LR, warmup_steps: 0, total_steps: 0, final_lr_ratio: 1.0 };
+    let adamw = config.adamw;
+    let mut trainer = Trainer::new(&cfg, config, device)?;
+    let model_dir = dir.join("model");
+    save_pretrained(&model_dir, &cfg, trainer.var_store())?;
+    std::fs::write(model_dir.join("config.json"), serde_json::to_string_pretty(&cfg.to_hf_json())?)?;
+
+    // One random document per row; pack() turns each into a row whose labels are the next token.
+    let mut rng = Rng(42);
+    let docs: Vec<Document> = (0..ROWS)
+        .map(|_| Document::new((0..SEQ_LEN).map(|_| rng.below(cfg.vocab_size) as u32).collect()))
+        .collect();
+    let packed = pack(&docs, PackConfig { seq_len: SEQ_LEN, pad_id: 0, loss_mask: LossMask::None })?;
+    if packed.rows.len() != ROWS {
+        bail!("expected {ROWS} rows, packed {}", packed.rows.len());
+    }
+    let ids: Vec<Vec<u32>> = docs.iter().map(|d| d.tokens.clone()).collect();
+    let batch_path = dir.join("batch.json");
+    std::fs::write(&batch_path, serde_json::to_string(&serde_json::json!({ "input_ids": ids }))?)?;
+    let batch = Batch::from_rows(&packed.rows, device)?;
+
+    println!(
+        "model: vocab {} hidden {} inter {} layers {} heads {}/{} ({:.2} M params); batch {ROWS} x {SEQ_LEN}; fp32 CPU; {threads} threads",
+        cfg.vocab_size,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_hidden_layers,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.num_parameters() as f64 / 1e6,
+    );
+    let mut first_loss = f64::NAN;
+    for i in 0..WARMUP_STEPS {
+        let s = trainer.train_step(std::slice::from_ref(&batch))?;
+        if i == 0 {
+            first_loss = s.loss;
+        }
+    }
+    let mut times = Vec::with_capacity(steps);
+    let mut last_loss = f64::NAN;
+    for _ in 0..steps {
+        let t0 = Instant::now();
+        let s = trainer.train_step(std::slice::from_ref(&batch))?;
+        times.push(t0.elapsed().as_secs_f64());
+        last_loss = s.loss;
+    }
+    let rust_mean = times.iter().sum::<f64>() / times.len() as f64;
+    let rust_min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let rust_median = median(&mut times.clone());
+
+    let py = run_python(
+        "torch_step.py",
+        &[
+            "--model-dir".into(),
+            model_dir.display().to_string(),
+            "--batch".into(),
+            batch_path.display().to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--warmup".into(),
+            WARMUP_STEPS.to_string(),
+            "--steps".into(),
+            steps.to_string(),
+            "--lr".into(),
+            LR.to_string(),
+            "--beta1".into(),
+            adamw.beta1.to_string(),
+            "--beta2".into(),
+            adamw.beta2.to_string(),
+            "--eps".into(),
+            adamw.eps.to_string(),
+            "--weight-decay".into(),
+            adamw.weight_decay.to_string(),
+            "--max-grad-norm".into(),
+            config.max_grad_norm.to_string(),
+        ],
+        threads,
+    )?;
+    let py_mean = py["mean_step_s"].as_f64().context("mean_step_s")?;
+    let py_min = py["min_step_s"].as_f64().unwrap_or(f64::NAN);
+    let py_median = py["median_step_s"].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "agentmill  mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {first_loss:.4} last {last_loss:.4}",
+        ms(rust_mean),
+        ms(rust_median),
+        ms(rust_min)
+    );
+    println!(
+        "pytorch    mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {:.4} last {:.4} (torch {})",
+        ms(py_mean),
+        ms(py_median),
+        ms(py_min),
+        py["first_loss"].as_f64().unwrap_or(f64::NAN),
+        py["last_loss"].as_f64().unwrap_or(f64::NAN),
+        py["torch"].as_str().unwrap_or("?"),
+    );
+    println!(
+        "ratio rust/pytorch: mean {:.3}, median {:.3}, min {:.3}  (goal <= 1.0)",
+        rust_mean / py_mean,
+        rust_median / py_median,
+        rust_min / py_min
+    );
+    Ok(())
+}
+
+const WORDS: &[&str] = &[
+    "config", "parser", "value", "self", "return", "None", "import", "def", "class", "line", "split", "strip", "key",
+    "error", "raise", "ValueError", "path", "open", "read", "write", "data", "items", "result", "index", "len",
+    "section", "option", "default", "test", "assert", "fixture", "module", "init", "setup", "token", "buffer",
+];
+const FILES: &[&str] =
+    &["src/ini.py", "src/parser/core.py", "tests/test_ini.py", "lib/util.rs", "pkg/config/load.go", "src/main.c"];
+
+fn code_lines(rng: &mut Rng, n: usize) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        let indent = "    ".repeat(rng.below(3));
+        let words: Vec<String> = (0..3 + rng.below(6)).map(|_| rng.word()).collect();
+        s.push_str(&format!("{}{indent}{} = {}({})\n", i + 1, words[0], words[1], words[2..].join(", ")));
+    }
+    s
+}
+
+fn prose(rng: &mut Rng, words: usize) -> String {
+    let w: Vec<String> = (0..words).map(|_| rng.word()).collect();
+    let mut s = w.join(" ");
+    s.push('.');
+    s
+}
+
+fn call(id: String, name: &str, args: serde_json::Value) -> ToolCall {
+    ToolCall { id, kind: "function".into(), function: FunctionCall { name: name.into(), arguments: args.to_string() } }
+}
+
+/// A synthetic env record of a few KB: system, task, then turns of reasoning + tool calls and
+/// tool outputs.
+fn synthetic_record(i: usize, rng: &mut Rng) -> TrajectoryRecord {
+    let mut messages = vec![
+        Message::text(Role::System, "You are a software engineer working in a repository at /testbed. Use the tools to fix the issue, then submit."),
+        Message::text(Role::User, format!("<issue>\n{}\n\n```\n{}```\n</issue>", prose(rng, 60), code_lines(rng, 6))),
+    ];
+    let turns = 3 + rng.below(4);
+    for t in 0..turns {
+        let file = rng.pick(FILES);
+        let mut a = Message::text(Role::Assistant, prose(rng, 15));
+        a.reasoning_content = Some(prose(rng, 40));
+        let id = format!("call_{i}_{t}");
+        a.tool_calls = vec![if rng.below(2) == 0 {
+            call(id.clone(), "bash", serde_json::json!({"command": format!("grep -n {} {file}", rng.pick(WORDS))}))
+        } else {
+            call(
+                id.clone(),
+                "str_replace_editor",
+                serde_json::json!({"command": "str_replace", "path": format!("/testbed/{file}"),
+                    "old_str": code_lines(rng, 3), "new_str": code_lines(rng, 4)}),
+            )
+        }];
+        messages.push(a);
+        let n = 10 + rng.below(20);
+        let mut out = Message::text(Role::Tool, code_lines(rng, n));
+        out.tool_call_id = Some(id);
+        messages.push(out);
+    }
+    let mut submit = Message::text(Role::Assistant, "");
+    submit.tool_calls = vec![call(format!("call_{i}_s"), "submit", serde_json::json!({}))];
+    messages.push(submit);
+    TrajectoryRecord {
+        schema: RECORD_SCHEMA.into(),
+        record_id: format!("env:bench-{i}:r0:a1"),
+        kind: RecordKind::Env,
+        task_id: format!("bench-{i}"),
+        attempt: 1,
+        rollout: 0,
+        worker: "bench".into(),
+        created_at: String::new(),
+        versions: Default::default(),
+        provenance: Provenance::default(),
+        tools: vec![
+            serde_json::json!({"type": "function", "function": {"name": "bash", "description": "Run a shell command.", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}),
+            serde_json::json!({"type": "function", "function": {"name": "str_replace_editor", "description": "View and edit files.", "parameters": {"type": "object"}}}),
+            serde_json::json!({"type": "function", "function": {"name": "submit", "description": "Submit the patch.", "parameters": {"type": "object"}}}),
+        ],
+        messages,
+        exit_reason: Some(ExitReason::Submitted),
+        error: None,
+        model_patch: None,
+        grading: None,
+        reward: None,
+        timing: Timing::default(),
+        ctx: None,
+    }
+}
+
+fn bench_tokenize(dir: &Path, threads: usize) -> Result<()> {
+    println!();
+    println!("== 2. render + tokenize (assistant mask) + pack vs HF tokenizers encode_batch (Python) ==");
+    let mut rng = Rng(7);
+    let records: Vec<TrajectoryRecord> = (0..RECORDS).map(|i| synthetic_record(i, &mut rng)).collect();
+    let rendered: Vec<Rendered> =
+        records.iter().map(|r| render(r, Template::ChatMlXmlTools).context("record not trainable")).collect::<Result<_>>()?;
+    let bytes: usize = rendered.iter().map(|r| r.text.len()).sum();
+    let t0 = Instant::now();
+    let tok = TextTokenizer::train(rendered.iter().map(|r| r.text.as_str()), TOKENIZER_VOCAB)?;
+    let train_time = t0.elapsed();
+    let tok_path = dir.join("tokenizer.json");
+    tok.save(&tok_path)?;
+    let texts_path = dir.join("texts.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&texts_path)?);
+    for r in &rendered {
+        writeln!(f, "{}", serde_json::json!({ "text": r.text }))?;
+    }
+    f.flush()?;
+    drop(f);
+    println!(
+        "{RECORDS} records, {:.1} KB rendered on average ({:.2} MB in all); tokenizer vocab {} trained in {:.2} s",
+        bytes as f64 / RECORDS as f64 / 1024.0,
+        bytes as f64 / 1e6,
+        tok.vocab_size(),
+        train_time.as_secs_f64()
+    );
+
+    let pack_config = PackConfig { seq_len: PACK_SEQ_LEN, pad_id: tok.pad_id, loss_mask: LossMask::Assistant };
+    let mut best_all = Duration::MAX;
+    let mut best_encode = Duration::MAX;
+    let mut tokens = 0usize;
+    let mut rows = 0usize;
+    let mut efficiency = 0.0;
+    for _ in 0..TOKENIZE_ITERS {
+        let t0 = Instant::now();
+        let mut docs = Vec::with_capacity(records.len());
+        let mut encode = Duration::ZERO;
+        tokens = 0;
+        for r in &records {
+            let rendered = render(r, Template::ChatMlXmlTools).context("record not trainable")?;
+            let te = Instant::now();
+            let (ids, mask) = tok.encode_with_mask(&rendered)?;
+            encode += te.elapsed();
+            tokens += ids.len() - 1; // without the appended end-of-text, as HF counts them
+            docs.push(Document::with_mask(ids, mask));
+        }
+        let packed = pack(&docs, pack_config)?;
+        let all = t0.elapsed();
+        rows = packed.rows.len();
+        efficiency = packed.stats.efficiency();
+        best_all = best_all.min(all);
+        best_encode = best_encode.min(encode);
+    }
+    let rust_tps = tokens as f64 / best_all.as_secs_f64();
+    let rust_encode_tps = tokens as f64 / best_encode.as_secs_f64();
+
+    let py = run_python(
+        "hf_tokenize.py",
+        &[
+            "--tokenizer".into(),
+            tok_path.display().to_string(),
+            "--texts".into(),
+            texts_path.display().to_string(),
+            "--iters".into(),
+            TOKENIZE_ITERS.to_string(),
+        ],
+        threads,
+    )?;
+    let py_tps = py["tokens_per_s"].as_f64().context("tokens_per_s")?;
+    let py_tokens = py["tokens"].as_u64().unwrap_or(0);
+    println!(
+        "agentmill  render+encode_with_mask+pack: {tokens} tokens in {} (best of {TOKENIZE_ITERS}) = {:.0} tokens/s, single thread; {rows} rows of {PACK_SEQ_LEN}, packing efficiency {:.3}",
+        ms(best_all.as_secs_f64()),
+        rust_tps,
+        efficiency
+    );
+    println!(
+        "agentmill  encode_with_mask alone: {} = {:.0} tokens/s",
+        ms(best_encode.as_secs_f64()),
+        rust_encode_tps
+    );
+    println!(
+        "hf python  encode_batch: {py_tokens} tokens in {} (best of {TOKENIZE_ITERS}) = {:.0} tokens/s, RAYON_NUM_THREADS={threads}",
+        ms(py["best_s"].as_f64().unwrap_or(f64::NAN)),
+        py_tps
+    );
+    if py_tokens as usize != tokens {
+        println!("note: token counts differ (rust {tokens}, python {py_tokens})");
+    }
+    println!("ratio rust/python (tokens/s, full pipeline vs encode_batch): {:.3}  (higher is better)", rust_tps / py_tps);
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let threads = env_usize(
+        "AGENTMILL_BENCH_THREADS",
+        std::thread::available_parallelism().map(std::num::NonZeroUsize::get).unwrap_or(1),
+    );
+    let steps = env_usize("AGENTMILL_BENCH_STEPS", 20);
+    tch::set_num_threads(threads as i32);
+    let dir = std::env::temp_dir().join(format!("agentmill-bench-learner-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    println!("agentmill-bench-learner: python {}, scratch {}", python().display(), dir.display());
+    let result = bench_train_step(&dir, threads, steps).and_then(|()| bench_tokenize(&dir, threads));
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
