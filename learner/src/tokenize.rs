@@ -124,6 +124,18 @@ impl TextTokenizer {
     pub fn encode_with_mask(&self, rendered: &Rendered) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
         let enc =
             self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        Ok(self.with_mask(&enc, rendered))
+    }
+
+    /// [`TextTokenizer::encode_with_mask`] for many records at once, encoded in parallel on the
+    /// tokenizers crate's thread pool (what a feeder uses for a batch read from the stream).
+    pub fn encode_batch_with_mask(&self, rendered: &[Rendered]) -> Result<Vec<(Vec<u32>, Vec<bool>)>, TokenizeError> {
+        let texts: Vec<&str> = rendered.iter().map(|r| r.text.as_str()).collect();
+        let encs = self.inner.encode_batch(texts, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
+        Ok(encs.iter().zip(rendered).map(|(enc, r)| self.with_mask(enc, r)).collect())
+    }
+
+    fn with_mask(&self, enc: &tokenizers::Encoding, rendered: &Rendered) -> (Vec<u32>, Vec<bool>) {
         let mut ids = enc.get_ids().to_vec();
         let spans = &rendered.assistant_spans;
         let mut mask: Vec<bool> = enc
@@ -133,7 +145,7 @@ impl TextTokenizer {
             .collect();
         ids.push(self.eos_id);
         mask.push(false);
-        Ok((ids, mask))
+        (ids, mask)
     }
 
     /// Each token of a rendered record with its byte range in the text and whether it lies in
