@@ -93,7 +93,8 @@ pub struct WorkerConfig {
     pub agent: AgentConfig,
     /// Policies.
     pub policy: PolicyConfig,
-    /// Contextual synthesis (`kind = synth` jobs): templates, filters, edit and render options.
+    /// Contextual synthesis (`kind = synth` jobs): templates, filters, edit and render options,
+    /// and the optional LLM enhancement (`[synth.enhance]`).
     pub synth: crate::synth::SynthConfig,
     /// A `tokenizer.json` the synthesis length filter counts with (empty: approximate counting).
     pub synth_tokenizer: String,
@@ -162,6 +163,13 @@ impl WorkerConfig {
         }
         if agentmill_proto::parse_size(&self.limits.memory).is_none() {
             return bad("limits.memory", format!("{:?} is not a size such as \"2g\"", self.limits.memory));
+        }
+        let enhance = &self.synth.enhance;
+        if enhance.enabled && enhance.endpoint.model.trim().is_empty() {
+            return bad("synth.enhance.endpoint.model", "is empty while synth.enhance.enabled is true; name the model the endpoint serves".into());
+        }
+        if enhance.enabled && enhance.max_concurrent == 0 {
+            return bad("synth.enhance.max_concurrent", "must be at least 1 while synth.enhance.enabled is true".into());
         }
         Ok(())
     }

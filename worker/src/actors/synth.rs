@@ -2,7 +2,9 @@
 //! commands, diffing, rendering) is blocking work, so it runs on tokio's blocking pool and hands
 //! each record over a bounded channel; the actor publishes them one by one (the channel's bound
 //! is the back-pressure) and reports the job's result — how many records it published — to the
-//! coordinator.
+//! coordinator. With `[synth.enhance]` on (it travels in [`SynthSettings::config`]), the job's
+//! requests to the enhancement endpoint run on the enhancer's own runtime, not on this actor's
+//! arbiter (see [`crate::synth::enhance`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -15,6 +15,9 @@
 //! - [`render`]: the paper's Python-PR template and a general, tag-based one.
 //! - [`filter`]: the paper's filters with a count per drop reason; [`tokens`]: token counting
 //!   for the length filter (a `tokenizer.json`, or an approximate estimate).
+//! - [`enhance`]: optional LLM enhancement before rendering ([`Enhancer`]: a PR summary and
+//!   refined commit messages from an OpenAI-compatible endpoint, the original text kept on any
+//!   failure).
 //! - [`record`]: the `ctx` [`agentmill_proto::TrajectoryRecord`]; [`synthesize`]: the per-row
 //!   engine ([`Synthesizer`]); [`pipeline`]: the offline run ([`run_offline`]).
 //!
@@ -31,6 +34,7 @@
 
 pub mod diff;
 pub mod edits;
+pub mod enhance;
 pub mod filter;
 pub mod pipeline;
 pub mod read;
@@ -43,6 +47,7 @@ pub mod tokens;
 use thiserror::Error;
 
 pub use edits::{ApplyError, CommitEdits, Edit, EditError, EditOptions, EditStats, PrEdits, apply_edits, build_edits};
+pub use enhance::{EnhanceConfig, EnhanceError, Enhanced, Enhancer, Pending};
 pub use filter::{DropReason, DropReport, Filter, FilterConfig};
 pub use pipeline::{SynthInput, run, run_offline};
 pub use read::git::{GitError, GitOptions, GitPr, GitRepo};
@@ -78,6 +83,10 @@ pub enum SynthError {
         /// What the tokenizers crate said.
         reason: String,
     },
+    /// An enhancement endpoint that cannot be used (its settings, not a failed request: those
+    /// fall back to the original text).
+    #[error(transparent)]
+    Enhance(#[from] EnhanceError),
     /// Records that cannot be written.
     #[error("writing records failed ({0}); check the output path and free disk space")]
     Write(std::io::Error),

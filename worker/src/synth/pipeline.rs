@@ -1,5 +1,11 @@
-//! The offline pipeline: an input (a rows file or a git repository) → filtered, rendered `ctx`
-//! records as JSONL, plus the [`SynthReport`]. This is what `agentmill synth --offline` calls.
+//! The offline pipeline: an input (a rows file or a git repository) → filtered, (optionally
+//! enhanced,) rendered `ctx` records as JSONL, plus the [`SynthReport`]. This is what
+//! `agentmill synth --offline` calls.
+//!
+//! With `cfg.enhance.enabled`, the run owns an [`Enhancer`] and feeds rows through
+//! [`Synthesizer::push`]: reading the next PRs from git overlaps with the model answering the
+//! previous ones, and records are emitted in input order (see [`super::enhance`] for how the
+//! synchronous pipeline drives async HTTP).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,6 +13,7 @@ use std::path::{Path, PathBuf};
 use agentmill_proto::{SynthSpec, Task, TrajectoryRecord};
 
 use super::SynthError;
+use super::enhance::Enhancer;
 use super::read::git::{GitOptions, GitRepo};
 use super::read::issues::IssueMap;
 use super::read::open_rows;
@@ -87,7 +94,8 @@ pub fn run_offline(
 }
 
 /// Runs the pipeline and hands each kept record to `emit` as it is made (a worker publishes it;
-/// [`run_offline`] writes it). An error from `emit` stops the run.
+/// [`run_offline`] writes it). An error from `emit` stops the run; so do enhancement settings
+/// that cannot work ([`SynthError::Enhance`]) — failed enhancement requests do not.
 pub fn run(
     input: &SynthInput,
     cfg: SynthConfig,
@@ -95,20 +103,27 @@ pub fn run(
     meta: RecordMeta,
     emit: &mut dyn FnMut(TrajectoryRecord) -> Result<(), SynthError>,
 ) -> Result<SynthReport, SynthError> {
+    let enhancer = if cfg.enhance.enabled { Some(Enhancer::new(cfg.enhance.clone())?) } else { None };
     let mut synth = Synthesizer::new(cfg, tokens, meta);
-    let mut one = |synth: &mut Synthesizer, row: &super::row::PrRow| -> Result<(), SynthError> {
-        if let Outcome::Kept(record) = synth.process(row) {
-            emit(*record)?;
+    if let Some(enhancer) = enhancer {
+        synth = synth.with_enhancer(enhancer);
+    }
+    let mut emit_kept = |outcomes: Vec<Outcome>| -> Result<(), SynthError> {
+        for outcome in outcomes {
+            if let Outcome::Kept(record) = outcome {
+                emit(*record)?;
+            }
         }
         Ok(())
     };
+    let mut one = |synth: &mut Synthesizer, row: super::row::PrRow| -> Result<(), SynthError> { emit_kept(synth.push(row)) };
     match input {
         SynthInput::Rows { path, offset, limit } => {
             let rows = open_rows(path)?;
             let take = if *limit == 0 { usize::MAX } else { usize::try_from(*limit).unwrap_or(usize::MAX) };
             for r in rows.skip(usize::try_from(*offset).unwrap_or(usize::MAX)).take(take) {
                 match r {
-                    Ok(row) => one(&mut synth, &row)?,
+                    Ok(row) => one(&mut synth, row)?,
                     Err(errs) => synth.unreadable(errs.iter().map(ToString::to_string)),
                 }
             }
@@ -117,11 +132,13 @@ pub fn run(
             let repo = GitRepo::open(path)?;
             for pr in repo.prs(options)? {
                 match pr {
-                    Ok(pr) => one(&mut synth, &pr.row)?,
+                    Ok(pr) => one(&mut synth, pr.row)?,
                     Err(e) => synth.unreadable([e.to_string()]),
                 }
             }
         }
     }
+    let rest = synth.drain();
+    emit_kept(rest)?;
     Ok(synth.into_report())
 }

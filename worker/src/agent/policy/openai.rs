@@ -223,6 +223,39 @@ impl OpenAiPolicy {
         }
     }
 
+    /// One chat completion with this endpoint's retries, backoff and error mapping — a policy
+    /// turn without [`Policy::next`]'s `&mut self`, so one policy (one connection pool) can serve
+    /// many requests at once (the synthesis enhancer does). `tools` may be empty.
+    pub async fn complete(&self, messages: &[Message], tools: &[Value]) -> Result<Message, PolicyError> {
+        let body = self.request_body(messages, tools);
+        let mut retry = 0u32;
+        loop {
+            match self.attempt(&body).await {
+                Ok(message) => {
+                    debug!(policy = %self.name, retries = retry, tool_calls = message.tool_calls.len(), "policy turn");
+                    return Ok(message);
+                }
+                Err(Failure::Stop(e)) => return Err(e),
+                Err(Failure::Retry { reason, retry_after }) => {
+                    if retry >= self.config.max_retries {
+                        return Err(PolicyError::Transient(format!(
+                            "policy {}: gave up after {} attempts; the last failure: {reason}",
+                            self.name,
+                            retry + 1
+                        )));
+                    }
+                    let wait = match retry_after {
+                        Some(after) => after.min(Duration::from_secs(self.config.max_retry_after_s)),
+                        None => self.backoff(retry),
+                    };
+                    warn!(policy = %self.name, retry = retry + 1, wait_ms = wait.as_millis() as u64, "policy request failed, retrying: {reason}");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+            }
+        }
+    }
+
     /// The wait before retry number `retry` (0-based): exponential with equal jitter.
     fn backoff(&self, retry: u32) -> Duration {
         let initial = self.config.backoff_initial_ms.max(1);
@@ -257,33 +290,7 @@ impl Policy for OpenAiPolicy {
     }
 
     async fn next(&mut self, messages: &[Message], tools: &[Value]) -> Result<Message, PolicyError> {
-        let body = self.request_body(messages, tools);
-        let mut retry = 0u32;
-        loop {
-            match self.attempt(&body).await {
-                Ok(message) => {
-                    debug!(policy = %self.name, retries = retry, tool_calls = message.tool_calls.len(), "policy turn");
-                    return Ok(message);
-                }
-                Err(Failure::Stop(e)) => return Err(e),
-                Err(Failure::Retry { reason, retry_after }) => {
-                    if retry >= self.config.max_retries {
-                        return Err(PolicyError::Transient(format!(
-                            "policy {}: gave up after {} attempts; the last failure: {reason}",
-                            self.name,
-                            retry + 1
-                        )));
-                    }
-                    let wait = match retry_after {
-                        Some(after) => after.min(Duration::from_secs(self.config.max_retry_after_s)),
-                        None => self.backoff(retry),
-                    };
-                    warn!(policy = %self.name, retry = retry + 1, wait_ms = wait.as_millis() as u64, "policy request failed, retrying: {reason}");
-                    tokio::time::sleep(wait).await;
-                    retry += 1;
-                }
-            }
-        }
+        self.complete(messages, tools).await
     }
 }
 
