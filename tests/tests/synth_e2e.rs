@@ -64,6 +64,7 @@ async fn a_synthesis_job_through_the_coordinator_lands_ctx_records() {
     let mut worker = Command::new(binary("agentmill-worker"))
         .args(["--coordinator", &coord.addr, "--redis-url", &redis.url, "--stream", &stream, "--worker-id", &unique("w-synth")])
         .env("RUST_LOG", "warn")
+        .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{}", agentmill_tests::free_port()))
         .stdout(Stdio::null())
         .spawn()
         .expect("start worker");

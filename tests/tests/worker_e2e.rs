@@ -10,11 +10,12 @@ use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, dock
 use futures::StreamExt;
 use redis::AsyncCommands;
 
-struct WorkerProcess(Child);
+struct WorkerProcess(Child, u16);
 
 impl WorkerProcess {
     /// A worker whose episodes run as local processes (bubblewrap) with the repo's venv Python.
     fn start_process_backend(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str) -> WorkerProcess {
+        let metrics_port = agentmill_tests::free_port();
         let python = workspace().join(".venv/bin/python");
         assert!(python.is_file(), "{} is missing; run deploy/setup.sh", python.display());
         let child = Command::new(binary("agentmill-worker"))
@@ -22,20 +23,23 @@ impl WorkerProcess {
             .env("AGENTMILL_SANDBOX", "process")
             .env("AGENTMILL_PROCESS_PYTHON", &python)
             .env("RUST_LOG", "warn")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
             .stdout(Stdio::null())
             .spawn()
             .expect("start agentmill-worker");
-        WorkerProcess(child)
+        WorkerProcess(child, metrics_port)
     }
 
     fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32) -> WorkerProcess {
+        let metrics_port = agentmill_tests::free_port();
         let child = Command::new(binary("agentmill-worker"))
             .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", &episodes.to_string()])
             .env("RUST_LOG", "warn")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
             .stdout(Stdio::null())
             .spawn()
             .expect("start agentmill-worker");
-        WorkerProcess(child)
+        WorkerProcess(child, metrics_port)
     }
 
     fn kill(&mut self) {
@@ -111,6 +115,26 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
         assert!(r.timing.agent_ms > 0 && r.timing.grade_ms > 0 && r.timing.total_ms >= r.timing.agent_ms);
     }
     assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+
+    // The worker's Prometheus metrics count what happened.
+    let metrics = http_get(_worker.1, "/metrics").await;
+    for line in [
+        format!("agentmill_worker_episodes_total{{exit=\"submitted\"}} {}", tasks.len()),
+        format!("agentmill_worker_episodes_started_total {}", tasks.len()),
+        format!("agentmill_worker_stage_seconds_count{{stage=\"grade\"}} {}", tasks.len()),
+        "agentmill_worker_episodes_running 0".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "worker /metrics lacks {line}:\n{metrics}");
+    }
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to /metrics");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("send");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("read");
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

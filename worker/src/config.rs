@@ -83,6 +83,8 @@ pub struct WorkerConfig {
     pub capacity: CapacityConfig,
     /// Sandbox limits.
     pub limits: LimitsConfig,
+    /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// How often orphaned containers are looked for.
     #[serde(with = "humantime_serde")]
     pub reap_interval: Duration,
@@ -116,6 +118,7 @@ impl Default for WorkerConfig {
             process_python: "python3".into(),
             capacity: CapacityConfig::default(),
             limits: LimitsConfig::default(),
+            metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
             agent: AgentConfig::default(),
@@ -129,7 +132,7 @@ impl Default for WorkerConfig {
 pub use agentmill_proto::config::ConfigError;
 use agentmill_proto::config::EnvLayer;
 
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 13] = [
     "coordinator",
     "token",
     "worker_id",
@@ -142,6 +145,7 @@ const ENV_KEYS: [&str; 12] = [
     "drain_grace",
     "sandbox",
     "process_python",
+    "metrics_listen",
 ];
 
 impl WorkerConfig {

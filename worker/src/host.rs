@@ -96,6 +96,28 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     .start();
     let runner_env = env.clone();
     let runner: Runner = Arc::new(move |task, id, progress, cancel| Box::pin(run_episode(runner_env.clone(), task, id, move |s| progress(s), cancel)));
+    let metrics = Arc::new(crate::metrics::WorkerMetrics::new());
+    if let Some(addr) = cfg.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics_listen {addr} is not free"))?;
+        let m = metrics.clone();
+        let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { m.render() }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        info!("metrics on http://{addr}/metrics");
+    }
+    {
+        // The publisher's figures, copied into the metrics every second.
+        let (publisher, metrics) = (publisher.clone(), metrics.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Ok(s) = publisher.send(crate::actors::publisher::Observe).await else { break };
+                metrics.published.set(s.published as i64);
+                metrics.lag.set(s.lag as i64);
+                metrics.backpressured.set(i64::from(s.backpressured));
+            }
+        });
+    }
     let reap_interval = cfg.reap_interval;
     let synth = SynthSettings {
         config: cfg.synth.clone(),
@@ -103,7 +125,9 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     };
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));
-        HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval).with_synth(synth)
+        HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval)
+            .with_synth(synth)
+            .with_metrics(metrics)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
 

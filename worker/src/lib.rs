@@ -24,6 +24,7 @@ pub mod config;
 pub mod episode;
 pub mod grading;
 pub mod host;
+pub mod metrics;
 pub mod repo;
 pub mod sandbox;
 pub mod session;

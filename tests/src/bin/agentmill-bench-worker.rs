@@ -147,6 +147,7 @@ async fn throughput() {
         let mut worker = std::process::Command::new(binary("agentmill-worker"))
             .args(["--coordinator", &coord.addr, "--redis-url", &redis.url, "--stream", &stream, "--worker-id", &unique("bench-tp"), "--episodes", &k.to_string()])
             .env("RUST_LOG", "warn")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{}", free_port()))
             .spawn()
             .expect("worker");
         let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");

@@ -46,6 +46,8 @@ pub struct EpisodeFinished {
     pub lease_id: String,
     /// How it ended.
     pub exit: EpisodeExit,
+    /// Stage durations of the episode (synth jobs: none).
+    pub timing: Option<agentmill_proto::Timing>,
 }
 
 /// What the supervisor needs to hear about.
@@ -90,6 +92,7 @@ pub enum StageTag {
 /// One episode.
 pub struct EpisodeActor {
     lease_id: String,
+    timing: Option<agentmill_proto::Timing>,
     worker: String,
     task: Option<Task>,
     id: EpisodeId,
@@ -120,7 +123,7 @@ impl EpisodeActor {
         supervisor: Box<dyn FinishedSink>,
         cancel: CancellationToken,
     ) -> EpisodeActor {
-        EpisodeActor { lease_id, worker, task: Some(task), id, runner, session, publisher, supervisor, cancel }
+        EpisodeActor { lease_id, timing: None, worker, task: Some(task), id, runner, session, publisher, supervisor, cancel }
     }
 }
 
@@ -185,6 +188,7 @@ impl Actor for EpisodeActor {
             }
             .into_actor(self)
             .then(|(record, panicked), act, _ctx| {
+                act.timing = Some(record.timing.clone());
                 let cancelled = act.cancel.is_cancelled();
                 let publisher = act.publisher.clone();
                 let session = act.session.clone();
@@ -211,7 +215,7 @@ impl Actor for EpisodeActor {
                 .into_actor(act)
             })
             .map(|exit, act, ctx| {
-                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit });
+                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit, timing: act.timing.take() });
                 ctx.stop();
             }),
         );

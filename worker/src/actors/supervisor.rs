@@ -66,6 +66,7 @@ pub struct HostSupervisor {
     reap_interval: Duration,
     drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     synth: std::sync::Arc<SynthSettings>,
+    metrics: std::sync::Arc<crate::metrics::WorkerMetrics>,
 }
 
 impl std::fmt::Debug for HostSupervisor {
@@ -88,7 +89,14 @@ impl HostSupervisor {
             reap_interval,
             drain_waiters: Vec::new(),
             synth: Default::default(),
+            metrics: Default::default(),
         }
+    }
+
+    /// The metrics this supervisor sets (shared with the `/metrics` endpoint).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::WorkerMetrics>) -> HostSupervisor {
+        self.metrics = metrics;
+        self
     }
 
     /// How synthesis jobs (`kind = synth`) are run on this host.
@@ -108,6 +116,7 @@ impl HostSupervisor {
                 Ok(l) => l,
                 Err(e) => return warn!("listing containers for reaping failed: {e}"),
             };
+            act.metrics.containers_alive.set(list.len() as i64);
             let live: HashSet<&str> = act.running.values().map(|r| r.episode.as_str()).collect();
             let orphans: Vec<String> = list
                 .into_iter()
@@ -119,6 +128,7 @@ impl HostSupervisor {
             }
             info!(orphans = orphans.len(), "reaping orphaned containers");
             act.state.reaped += orphans.len() as u64;
+            act.metrics.reaped.inc_by(orphans.len() as u64);
             let Some(engine) = act.engine.clone() else { return };
             ctx.spawn(
                 async move {
@@ -163,6 +173,7 @@ impl HostSupervisor {
             )
             .start();
             self.state.started += 1;
+            self.metrics.started.inc();
             self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone() });
             self.state.running = self.running.len();
             return;
@@ -182,8 +193,10 @@ impl HostSupervisor {
         // The actor lives as long as its episode future; the token is how it is stopped.
         actor.start();
         self.state.started += 1;
+        self.metrics.started.inc();
         self.running.insert(lease, Running { cancel, episode: id.episode });
         self.state.running = self.running.len();
+        self.metrics.running.set(self.running.len() as i64);
     }
 
     /// Reports a lease that cannot run as an infra failure (the coordinator retries elsewhere).
@@ -241,6 +254,13 @@ impl Handler<EpisodeFinished> for HostSupervisor {
     fn handle(&mut self, msg: EpisodeFinished, _ctx: &mut Self::Context) {
         self.running.remove(&msg.lease_id);
         self.state.running = self.running.len();
+        self.metrics.running.set(self.running.len() as i64);
+        if let Some(t) = &msg.timing {
+            self.metrics.observe_timing(t);
+        }
+        if msg.exit == EpisodeExit::Success(ExitReason::SandboxError) {
+            self.metrics.sandbox_errors.inc();
+        }
         let key = match &msg.exit {
             EpisodeExit::Success(r) => r.as_str().to_string(),
             EpisodeExit::Cancelled => ExitReason::Cancelled.as_str().to_string(),
@@ -253,6 +273,7 @@ impl Handler<EpisodeFinished> for HostSupervisor {
                 "failure".to_string()
             }
         };
+        self.metrics.ended.with_label_values(&[&key]).inc();
         *self.state.ended.entry(key).or_default() += 1;
         self.maybe_drained();
     }

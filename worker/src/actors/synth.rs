@@ -151,7 +151,7 @@ impl Actor for SynthActor {
             }
             .into_actor(self)
             .map(|exit, act, ctx| {
-                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit });
+                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit, timing: None });
                 ctx.stop();
             }),
         );

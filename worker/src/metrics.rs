@@ -1,0 +1,103 @@
+//! The worker's Prometheus metrics, served at `/metrics` on `metrics_listen`.
+//!
+//! | name | type | meaning |
+//! |---|---|---|
+//! | `agentmill_worker_episodes_started_total` | counter | episodes (and synth jobs) started |
+//! | `agentmill_worker_episodes_total{exit}` | counter | episodes ended, by exit reason (`submitted`, `max_steps`, …, `sandbox_error`, `panicked`, `cancelled`) |
+//! | `agentmill_worker_episodes_running` | gauge | episodes running now |
+//! | `agentmill_worker_stage_seconds{stage}` | histogram | time in `init`, `run`, `grade` per episode |
+//! | `agentmill_worker_containers_alive` | gauge | this worker's containers at the last reaper pass |
+//! | `agentmill_worker_sandbox_errors_total` | counter | episodes ended by a sandbox error |
+//! | `agentmill_worker_orphans_reaped_total` | counter | containers removed that no episode owned |
+//! | `agentmill_worker_records_published_total` | gauge | records the publisher wrote (duplicates not counted) |
+//! | `agentmill_worker_learner_lag` | gauge | records waiting for the learner at the last reading |
+//! | `agentmill_worker_backpressured` | gauge | 1 while leases are paused for the learner |
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// Every metric the worker sets.
+#[derive(Debug, Clone)]
+pub struct WorkerMetrics {
+    registry: Registry,
+    /// Episodes started.
+    pub started: IntCounter,
+    /// Episodes ended, by exit.
+    pub ended: IntCounterVec,
+    /// Episodes running.
+    pub running: IntGauge,
+    /// Stage durations.
+    pub stage_seconds: HistogramVec,
+    /// Containers of this worker.
+    pub containers_alive: IntGauge,
+    /// Sandbox errors.
+    pub sandbox_errors: IntCounter,
+    /// Orphans reaped.
+    pub reaped: IntCounter,
+    /// Records published.
+    pub published: IntGauge,
+    /// Learner lag.
+    pub lag: IntGauge,
+    /// Back-pressure flag.
+    pub backpressured: IntGauge,
+}
+
+impl Default for WorkerMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WorkerMetrics {
+    /// Creates and registers every metric.
+    pub fn new() -> WorkerMetrics {
+        let registry = Registry::new();
+        let p = "agentmill_worker_";
+        let started = IntCounter::new(format!("{p}episodes_started_total"), "Episodes started").expect("valid metric");
+        let ended = IntCounterVec::new(Opts::new(format!("{p}episodes_total"), "Episodes ended by exit reason"), &["exit"]).expect("valid metric");
+        let running = IntGauge::new(format!("{p}episodes_running"), "Episodes running").expect("valid metric");
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new(format!("{p}stage_seconds"), "Time per episode stage")
+                .buckets(vec![0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
+            &["stage"],
+        )
+        .expect("valid metric");
+        let containers_alive = IntGauge::new(format!("{p}containers_alive"), "This worker's containers").expect("valid metric");
+        let sandbox_errors = IntCounter::new(format!("{p}sandbox_errors_total"), "Episodes ended by a sandbox error").expect("valid metric");
+        let reaped = IntCounter::new(format!("{p}orphans_reaped_total"), "Orphaned containers removed").expect("valid metric");
+        let published = IntGauge::new(format!("{p}records_published_total"), "Records published").expect("valid metric");
+        let lag = IntGauge::new(format!("{p}learner_lag"), "Records waiting for the learner").expect("valid metric");
+        let backpressured = IntGauge::new(format!("{p}backpressured"), "1 while leases are paused").expect("valid metric");
+        for c in [
+            Box::new(started.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(ended.clone()),
+            Box::new(running.clone()),
+            Box::new(stage_seconds.clone()),
+            Box::new(containers_alive.clone()),
+            Box::new(sandbox_errors.clone()),
+            Box::new(reaped.clone()),
+            Box::new(published.clone()),
+            Box::new(lag.clone()),
+            Box::new(backpressured.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, published, lag, backpressured }
+    }
+
+    /// Records the stage durations of a finished episode.
+    pub fn observe_timing(&self, t: &agentmill_proto::Timing) {
+        let secs = |ms: u64| ms as f64 / 1000.0;
+        self.stage_seconds.with_label_values(&["init"]).observe(secs(t.image_ms + t.start_ms));
+        self.stage_seconds.with_label_values(&["run"]).observe(secs(t.agent_ms));
+        if t.grade_ms > 0 {
+            self.stage_seconds.with_label_values(&["grade"]).observe(secs(t.grade_ms));
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
