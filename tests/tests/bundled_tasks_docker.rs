@@ -44,7 +44,7 @@ async fn grade(c: &DockerContainer, task: &Task, applied: &str) -> agentmill_pro
 async fn prepared(engine: &DockerEngine, task: &Task, tag: &str) -> DockerContainer {
     let episode = format!("{}-{tag}-{}", task.instance_id, std::process::id());
     let mut spec = SandboxSpec::new(SANDBOX_IMAGE, task.workdir.clone(), WORKER, episode);
-    spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(1 << 30), pids: Some(256) };
+    spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(1 << 30), pids: Some(256), disk_bytes: None };
     let c = engine.start(&spec).await.expect("start sandbox");
     let Source::Archive { path, .. } = &task.source else { panic!("{}: bundled tasks ship archives", task.instance_id) };
     let archive = std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"));

@@ -115,8 +115,8 @@ async fn a_synthesis_job_through_the_coordinator_lands_ctx_records() {
     let _ = worker.kill();
     let _ = worker.wait();
 
-    // The same job offline writes the same PRs as JSONL.
-    let out = Command::new(binary("agentmill-worker")).args(["synth", "--git"]).arg(&repo).args(["--repo", "dev/calc"]).output().expect("offline synth");
+    // The same job offline (`agentmill synth --offline` runs it here) writes the same PRs as JSONL.
+    let out = Command::new(binary("agentmill")).args(["synth", "--offline", "--git"]).arg(&repo).args(["--repo", "dev/calc"]).output().expect("offline synth");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let offline: Vec<TrajectoryRecord> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a record per line")).collect();
     assert_eq!(offline.len(), 2);

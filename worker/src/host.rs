@@ -69,6 +69,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             cpus: Some(cfg.limits.cpus),
             memory_bytes: agentmill_proto::parse_size(&cfg.limits.memory),
             pids: Some(cfg.limits.pids),
+            disk_bytes: None,
         },
         test_timeout: cfg.limits.test_timeout,
     });

@@ -119,7 +119,44 @@ enum Command {
         /// Priority of the job.
         #[arg(long, default_value_t = 0)]
         priority: i32,
+        /// Run the job here instead of submitting it: ctx records as JSONL on stdout (or --out),
+        /// the drop report on stderr. Runs `agentmill-worker synth` (which holds the synthesis
+        /// code) from beside this program or from PATH.
+        #[arg(long)]
+        offline: bool,
+        /// With --offline: write the records to this file.
+        #[arg(long, requires = "offline")]
+        out: Option<PathBuf>,
     },
+}
+
+/// `agentmill synth --offline`: the same job run here by `agentmill-worker synth`.
+fn synth_offline(command: &Command) -> anyhow::Result<i32> {
+    let Command::Synth { git, rows, from, to, single_commits, repo, issues, out, .. } = command else { return Ok(2) };
+    let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("agentmill-worker"))).filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("agentmill-worker"));
+    let mut cmd = std::process::Command::new(&program);
+    cmd.arg("synth");
+    if let Some(g) = git {
+        cmd.arg("--git").arg(g).args(["--from", from, "--to", to]);
+        if *single_commits {
+            cmd.arg("--single-commits");
+        }
+        if let Some(i) = issues {
+            cmd.arg("--issues").arg(i);
+        }
+    }
+    if let Some(r) = rows {
+        cmd.arg("--rows").arg(r);
+    }
+    if !repo.is_empty() {
+        cmd.args(["--repo", repo]);
+    }
+    if let Some(o) = out {
+        cmd.arg("--out").arg(o);
+    }
+    let status = cmd.status().with_context(|| format!("running {} (install agentmill-worker beside agentmill or on PATH)", program.display()))?;
+    Ok(status.code().unwrap_or(1))
 }
 
 fn absolute(p: &std::path::Path) -> anyhow::Result<String> {
@@ -228,6 +265,9 @@ async fn main() {
 
 async fn run() -> anyhow::Result<i32> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Synth { offline: true, .. }) {
+        return synth_offline(&cli.command);
+    }
     let cfg = client_config(&cli)?;
     let mut client = client::connect(&cfg).await?;
     let stdout = std::io::stdout();
@@ -347,7 +387,7 @@ async fn run() -> anyhow::Result<i32> {
                 }
             }
         }
-        Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority } => {
+        Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority, .. } => {
             let tasks = synth_rows(git, rows, from, to, *single_commits, repo, issues, *shard_size, id, *priority)?;
             let req = v1::SubmitTasksRequest {
                 tasks: tasks.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(t.to_string())) }).collect(),

@@ -117,6 +117,7 @@ fn limits_for(env: &EpisodeEnv, task: &Task) -> SandboxLimits {
         cpus: task.limits.cpus.or(env.default_limits.cpus),
         memory_bytes: task.limits.memory.or(env.default_limits.memory_bytes),
         pids: task.limits.pids.or(env.default_limits.pids),
+        disk_bytes: task.limits.disk.or(env.default_limits.disk_bytes),
     }
 }
 

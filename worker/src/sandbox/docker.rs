@@ -84,6 +84,7 @@ impl DockerEngine {
             // Swap would let a memory hog crawl instead of dying: pin it to the memory limit.
             memory_swap: spec.limits.memory_bytes.map(|m| m as i64),
             pids_limit: spec.limits.pids.map(i64::from),
+            storage_opt: spec.limits.disk_bytes.map(|d| [("size".to_string(), d.to_string())].into_iter().collect()),
             init: Some(true),
             ..Default::default()
         };

@@ -33,6 +33,10 @@ pub struct SandboxLimits {
     pub memory_bytes: Option<u64>,
     /// Processes.
     pub pids: Option<u32>,
+    /// Writable-layer size in bytes (Docker `--storage-opt size=`; needs overlay2 on xfs with
+    /// `pquota` — an engine without it refuses the container, which is reported as a sandbox error
+    /// naming the engine's reason). Ignored by the process backend.
+    pub disk_bytes: Option<u64>,
 }
 
 /// What to start.

@@ -86,7 +86,7 @@ pub fn episode(tag: &str) -> String {
 /// Starts a small container of the sandbox image with `workdir`.
 pub async fn start(engine: &DockerEngine, worker: &str, workdir: &str, tag: &str) -> Guard {
     let mut spec = SandboxSpec::new(SANDBOX_IMAGE, workdir, worker, episode(tag));
-    spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(512 << 20), pids: Some(256) };
+    spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(512 << 20), pids: Some(256), disk_bytes: None };
     Guard(engine.start(&spec).await.expect("start a sandbox container"))
 }
 

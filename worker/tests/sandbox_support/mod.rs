@@ -98,7 +98,7 @@ impl Drop for Reaper {
 
 /// Small limits, so that abuse ends fast: 256 MiB, 64 processes, half a CPU.
 pub fn small_limits() -> SandboxLimits {
-    SandboxLimits { cpus: Some(0.5), memory_bytes: Some(256 << 20), pids: Some(64) }
+    SandboxLimits { cpus: Some(0.5), memory_bytes: Some(256 << 20), pids: Some(64), disk_bytes: None }
 }
 
 /// Starts a container of the sandbox image with `task`'s repository at its base commit.
