@@ -184,3 +184,58 @@ impl Drop for CoordinatorProcess {
         self.kill();
     }
 }
+
+/// Every record in a trajectory stream, decoded from its wire form, oldest first.
+pub async fn stream_records(redis_url: &str, stream: &str) -> Vec<agentmill_proto::TrajectoryRecord> {
+    use agentmill_proto::wire;
+    use redis::AsyncCommands;
+    let client = redis::Client::open(redis_url).expect("redis url");
+    let mut con = client.get_multiplexed_async_connection().await.expect("connect to redis");
+    let reply: redis::streams::StreamRangeReply = con.xrange_all(stream).await.expect("XRANGE");
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            let codec: String = e.get(wire::FIELD_CODEC).expect("codec field");
+            let data: Vec<u8> = e.get(wire::FIELD_DATA).expect("data field");
+            wire::decode(&codec, &data).expect("decode record")
+        })
+        .collect()
+}
+
+/// A minimal `submitted` episode record (no messages, no grading), for tests and benchmarks
+/// whose episodes do no agent work.
+pub fn noop_record(task_id: &str, rollout: u32, attempt: u32, worker: &str) -> agentmill_proto::TrajectoryRecord {
+    use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Timing, TrajectoryRecord};
+    TrajectoryRecord {
+        schema: RECORD_SCHEMA.into(),
+        record_id: TrajectoryRecord::episode_record_id(task_id, rollout, attempt),
+        kind: RecordKind::Env,
+        task_id: task_id.to_string(),
+        attempt,
+        rollout,
+        worker: worker.to_string(),
+        created_at: String::new(),
+        versions: Default::default(),
+        provenance: Default::default(),
+        tools: vec![],
+        messages: vec![],
+        exit_reason: Some(ExitReason::Submitted),
+        error: None,
+        model_patch: Some(String::new()),
+        grading: None,
+        reward: Some(0.0),
+        timing: Timing::default(),
+        ctx: None,
+    }
+}
+
+/// A plain HTTP/1.0 GET on loopback (a `/metrics` endpoint); returns the body.
+pub async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to the HTTP endpoint");
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("send");
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.expect("read");
+    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(body)
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, http_get};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -46,15 +46,6 @@ async fn wait_state(c: &mut Client, id: &str, state: TaskState, within: Duration
     }
 }
 
-/// A plain HTTP GET on loopback (the metrics endpoint), body only.
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to /metrics");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("send");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("read");
-    body.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or(body)
-}
 
 /// An in-process worker that completes every lease after `episode`, resolved.
 fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &[(&str, &str)]) -> mpsc::UnboundedReceiver<String> {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use actix::{Actor, AsyncContext};
 use agentmill_coordinator::client::{self, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
-use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Timing, TrajectoryRecord, v1};
-use agentmill_tests::{SANDBOX_IMAGE, TestRedis, docker_or_skip, free_port, unique};
+use agentmill_proto::v1;
+use agentmill_tests::{SANDBOX_IMAGE, TestRedis, docker_or_skip, free_port, noop_record, unique};
 use agentmill_worker::actors::episode::Runner;
 use agentmill_worker::actors::publisher::{Publisher, PublisherConfig};
 use agentmill_worker::actors::supervisor::{HostSupervisor, ObserveHost};
@@ -55,27 +55,7 @@ async fn a_panicking_episode_is_an_infra_error_its_container_goes_and_the_host_g
                 let _held = c;
                 panic!("the episode hit a bug");
             }
-            TrajectoryRecord {
-                schema: RECORD_SCHEMA.into(),
-                record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
-                kind: RecordKind::Env,
-                task_id: task.instance_id.clone(),
-                attempt: id.attempt,
-                rollout: id.rollout,
-                worker,
-                created_at: String::new(),
-                versions: Default::default(),
-                provenance: Default::default(),
-                tools: vec![],
-                messages: vec![],
-                exit_reason: Some(ExitReason::Submitted),
-                error: None,
-                model_patch: Some(String::new()),
-                grading: None,
-                reward: Some(0.0),
-                timing: Timing::default(),
-                ctx: None,
-            }
+            noop_record(&task.instance_id, id.rollout, id.attempt, &worker)
         })
     });
     let (sup_worker, sup_engine) = (worker_id.clone(), engine.clone());

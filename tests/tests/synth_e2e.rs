@@ -6,9 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, ClientConfig};
-use agentmill_proto::{RecordKind, TrajectoryRecord, v1, wire};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, docker_or_skip, unique};
-use redis::AsyncCommands;
+use agentmill_proto::{RecordKind, TrajectoryRecord, v1};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, docker_or_skip, stream_records, unique};
 
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
@@ -92,14 +91,7 @@ async fn a_synthesis_job_through_the_coordinator_lands_ctx_records() {
     assert_eq!(result.exit_reason, v1::ExitReason::Submitted as i32, "{status:?}");
     assert_eq!(result.records_published, 2);
 
-    let client = redis::Client::open(redis.url.as_str()).expect("url");
-    let mut con = client.get_multiplexed_async_connection().await.expect("redis");
-    let reply: redis::streams::StreamRangeReply = con.xrange_all(&stream).await.expect("XRANGE");
-    let records: Vec<TrajectoryRecord> = reply
-        .ids
-        .iter()
-        .map(|e| wire::decode(&e.get::<String>(wire::FIELD_CODEC).expect("codec"), &e.get::<Vec<u8>>(wire::FIELD_DATA).expect("data")).expect("decode"))
-        .collect();
+    let records = stream_records(&redis.url, &stream).await;
     assert_eq!(records.len(), 2);
     let mut titles = Vec::new();
     for r in &records {

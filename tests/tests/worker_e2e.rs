@@ -5,10 +5,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, Client, ClientConfig};
-use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1, wire};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, docker_or_skip, unique, workspace};
+use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
 use futures::StreamExt;
-use redis::AsyncCommands;
 
 struct WorkerProcess(Child, u16);
 
@@ -54,16 +53,6 @@ impl Drop for WorkerProcess {
     }
 }
 
-async fn records(redis: &str, stream: &str) -> Vec<TrajectoryRecord> {
-    let client = redis::Client::open(redis).expect("url");
-    let mut con = client.get_multiplexed_async_connection().await.expect("redis");
-    let reply: redis::streams::StreamRangeReply = con.xrange_all(stream).await.expect("XRANGE");
-    reply
-        .ids
-        .iter()
-        .map(|e| wire::decode(&e.get::<String>(wire::FIELD_CODEC).expect("codec"), &e.get::<Vec<u8>>(wire::FIELD_DATA).expect("data")).expect("decode"))
-        .collect()
-}
 
 async fn wait_all_done(c: &mut Client, n: u64, within: Duration) {
     let deadline = Instant::now() + within;
@@ -97,7 +86,7 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
         assert_eq!(res.resolution, v1::Resolution::Full as i32, "{}: {res:?}", t.instance_id);
         assert!(!res.stream_id.is_empty());
     }
-    let recs = records(&redis.url, &stream).await;
+    let recs = stream_records(&redis.url, &stream).await;
     assert_eq!(recs.len(), tasks.len(), "one record per episode");
     for r in &recs {
         assert_eq!(r.exit_reason, Some(ExitReason::Submitted), "{}", r.task_id);
@@ -128,14 +117,6 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
     }
 }
 
-async fn http_get(port: u16, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect to /metrics");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.expect("send");
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.expect("read");
-    body
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_container() {
@@ -166,7 +147,7 @@ async fn a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_c
     wait_all_done(&mut c, 1, Duration::from_secs(300)).await;
     let st = c.get_task(v1::GetTaskRequest { task_id: task.instance_id.clone() }).await.expect("get").into_inner();
     assert_eq!(st.rollouts[0].attempt, 2, "re-leased after the lease expired: {st:?}");
-    let recs = records(&redis.url, &stream).await;
+    let recs = stream_records(&redis.url, &stream).await;
     let for_rollout: Vec<&TrajectoryRecord> = recs.iter().filter(|r| r.task_id == task.instance_id && r.rollout == 0).collect();
     assert_eq!(for_rollout.len(), 1, "exactly one record for the rollout");
     assert_eq!(for_rollout[0].attempt, 2);
@@ -221,7 +202,7 @@ async fn the_process_sandbox_backend_resolves_bundled_tasks_without_docker() {
     let rows = picked.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(serde_json::to_string(t).expect("row"))) }).collect();
     c.submit_tasks(v1::SubmitTasksRequest { tasks: rows, base_dir: String::new() }).await.expect("submit");
     wait_all_done(&mut c, 2, Duration::from_secs(300)).await;
-    let recs = records(&redis.url, &stream).await;
+    let recs = stream_records(&redis.url, &stream).await;
     assert_eq!(recs.len(), 2);
     for r in &recs {
         let g = r.grading.as_ref().unwrap_or_else(|| panic!("{} was not graded: {:?}", r.task_id, r.error));

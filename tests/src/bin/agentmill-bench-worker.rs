@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use actix::{Actor, AsyncContext};
 use agentmill_coordinator::client::{self, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
-use agentmill_proto::{ExitReason, RECORD_SCHEMA, RecordKind, Timing, TrajectoryRecord, v1, wire};
-use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, bundled_tasks, free_port, unique, workspace};
+use agentmill_proto::v1;
+use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, bundled_tasks, free_port, noop_record, stream_records, unique, workspace};
 use agentmill_worker::actors::episode::Runner;
 use agentmill_worker::actors::publisher::{Publisher, PublisherConfig};
 use agentmill_worker::actors::supervisor::HostSupervisor;
@@ -85,27 +85,9 @@ async fn overhead() {
             let c = engine.start(&SandboxSpec::new(SANDBOX_IMAGE, "/testbed", &worker, &id.episode)).await.expect("start");
             let out = c.exec(&ExecRequest::new("true")).await.expect("exec");
             c.remove().await;
-            TrajectoryRecord {
-                schema: RECORD_SCHEMA.into(),
-                record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
-                kind: RecordKind::Env,
-                task_id: task.instance_id.clone(),
-                attempt: id.attempt,
-                rollout: id.rollout,
-                worker,
-                created_at: String::new(),
-                versions: Default::default(),
-                provenance: Default::default(),
-                tools: vec![],
-                messages: vec![agentmill_proto::Message::text(agentmill_proto::Role::Tool, out.output)],
-                exit_reason: Some(ExitReason::Submitted),
-                error: None,
-                model_patch: Some(String::new()),
-                grading: None,
-                reward: Some(0.0),
-                timing: Timing::default(),
-                ctx: None,
-            }
+            let mut record = noop_record(&task.instance_id, id.rollout, id.attempt, &worker);
+            record.messages = vec![agentmill_proto::Message::text(agentmill_proto::Role::Tool, out.output)];
+            record
         })
     });
     let sup_worker = worker_id.clone();
@@ -162,11 +144,9 @@ async fn throughput() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let secs = t.elapsed().as_secs_f64();
-        let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("redis");
-        let reply: redis::streams::StreamRangeReply = con.xrange_all(&stream).await.expect("XRANGE");
+        let records = stream_records(&redis.url, &stream).await;
         let (mut init, mut run, mut grade) = (0u64, 0u64, 0u64);
-        for e in &reply.ids {
-            let r = wire::decode(&e.get::<String>(wire::FIELD_CODEC).expect("codec"), &e.get::<Vec<u8>>(wire::FIELD_DATA).expect("data")).expect("decode");
+        for r in &records {
             init += r.timing.image_ms + r.timing.start_ms;
             run += r.timing.agent_ms;
             grade += r.timing.grade_ms;
