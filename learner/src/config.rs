@@ -125,6 +125,10 @@ pub struct LearnerConfig {
     pub log_every: u64,
     /// Peak dense bf16 TFLOP/s of one GPU, for MFU (989: H100 SXM; 1979 would count sparsity).
     pub peak_tflops: f64,
+    /// The learner's status report (`<stream>:learner` in Redis, for the coordinator and
+    /// `agentmill top`) is rewritten this often while it trains.
+    #[serde(with = "humantime_serde")]
+    pub status_interval: Duration,
 
     /// The mix, stage by stage (default: the paper's, env-pass ×3).
     pub stages: Recipe,
@@ -170,6 +174,7 @@ impl Default for LearnerConfig {
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9465))),
             log_every: 10,
             peak_tflops: 989.0,
+            status_interval: Duration::from_secs(2),
             stages: Recipe::paper(),
         }
     }
@@ -190,7 +195,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 37] = [
+const LEARNER_ENV_KEYS: [&str; 38] = [
     "redis_url",
     "stream",
     "group",
@@ -228,6 +233,7 @@ const LEARNER_ENV_KEYS: [&str; 37] = [
     "metrics_listen",
     "log_every",
     "peak_tflops",
+    "status_interval",
 ];
 
 impl LearnerConfig {
@@ -296,6 +302,18 @@ impl LearnerConfig {
         }
         if self.peak_tflops.is_nan() || self.peak_tflops <= 0.0 {
             return bad("peak_tflops", "must be positive (989 for an H100 SXM's dense bf16)");
+        }
+        if self.status_interval.is_zero() {
+            return bad("status_interval", "must be positive (e.g. \"2s\")");
+        }
+        if self.status_interval.as_secs() >= agentmill_proto::stream::LEARNER_STATUS_TTL_SECS {
+            return bad(
+                "status_interval",
+                &format!(
+                    "must be shorter than the report's {}s expiry, or the learner drops out of view between reports",
+                    agentmill_proto::stream::LEARNER_STATUS_TTL_SECS
+                ),
+            );
         }
         self.stages.validate()?;
         Ok(())

@@ -51,8 +51,13 @@
 //! Redis: the learner reads the stream `agentmill:trajectories` (`stream`; written by workers)
 //! through the consumer group `learner` (`group`; created by the learner at its first start,
 //! owned by that learner job; its lag is the workers' back-pressure signal). It never writes,
-//! trims or deletes stream entries; it only acknowledges them (`XACK`). The offline tools read
-//! with `XRANGE` and leave the group alone.
+//! trims or deletes stream entries; it only acknowledges them (`XACK`). While it trains it
+//! writes one key of its own, `<stream>:learner` (`agentmill:trajectories:learner` by default):
+//! its status (an `agentmill_proto::stream::LearnerStatus` as JSON: step, tokens, tokens/s, loss,
+//! LR, grad norm, MFU, records trained by kind, packing efficiency) every `status_interval`
+//! (2 s) and once more with the final figures, `SET` with a 60 s expiry, which the coordinator
+//! serves to `agentmill top` and the status page. The offline tools read with `XRANGE` and leave
+//! the group alone.
 //!
 //! Modules: [`model`] (Qwen2 and its `config.json`), [`pack`], [`train`] (the step and
 //! resumable checkpoints), [`optim`] (AdamW), [`schedule`] (learning rate), [`checkpoint`]

@@ -29,6 +29,12 @@
 //!   pad the packer's last rows, final checkpoint), the recipe's last budget (likewise), or
 //!   SIGTERM / Ctrl-C (a checkpoint at the last step handed to the trainer). A crash or
 //!   SIGKILL loses nothing: the next start resumes.
+//! * **Status.** Every `status_interval` while it trains, and once more with the final figures,
+//!   the service writes its [`LearnerStatus`](agentmill_proto::stream::LearnerStatus) (JSON)
+//!   to the Redis key `<stream>:learner` with a 60 s expiry, for the coordinator, `agentmill
+//!   top` and the status page (`status` module: a tokio task reading a snapshot that the trainer
+//!   thread and the consumer update where they set the Prometheus metrics). A Redis error
+//!   there is logged at most once a minute and never stops training.
 //! * **Entries with no training effect** (infra failures, cancelled episodes, undecodable
 //!   entries, records the recipe leaves out, duplicates) are acknowledged with the next
 //!   checkpoint; when none will follow (the run stops right after one) they are acknowledged
@@ -41,6 +47,7 @@
 pub mod position;
 
 mod feed;
+mod status;
 mod train_loop;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -62,6 +69,7 @@ use self::feed::{Emitted, FeedSettings, Feeder, Pushed};
 use self::position::{
     CHECKPOINTS_DIR, Counters, DATA_POSITION_FORMAT, DATA_STATE_FILE, DataPosition, PositionError, TOKENIZER_FILE,
 };
+use self::status::{Identity, Live, Reporter, Target};
 use self::train_loop::{CheckpointWork, Event, ModelInit, Progress, TrainReport, TrainerSetup, Work};
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::LearnerConfig;
@@ -413,6 +421,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
     let (tx, rx) = mpsc::channel(cfg.queue_steps);
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let progress = Arc::new(Progress::default());
+    let live = Arc::new(Live::default());
     let setup = TrainerSetup {
         init,
         train,
@@ -425,6 +434,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         peak_tflops: cfg.peak_tflops,
         metrics: metrics.clone(),
         progress: progress.clone(),
+        live: live.clone(),
     };
     let trainer = train_loop::spawn(setup, rx, events_tx).map_err(io_err("starting the trainer thread", &output))?;
     match events.recv().await {
@@ -447,10 +457,15 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         tokenizer_path,
         metrics,
         progress,
+        live: live.clone(),
         report: None,
         last_lag: None,
         rate: (Instant::now(), BTreeMap::new()),
     };
+    // The first report shows a resumed run's counts.
+    consumer.count_outcomes();
+    let target = Target { redis_url: cfg.redis_url.clone(), stream: cfg.stream.clone(), interval: cfg.status_interval };
+    let reporter = Reporter::start(target, Identity::new(device, cfg.peak_tflops), live.clone());
     let stop_reason = consumer.serve(stop, buffered).await?;
     let report = consumer.finish().await?;
     if trainer.join().is_err() {
@@ -492,6 +507,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         tok_s = format!("{:.0}", summary.tokens_per_second),
         "learner stopped"
     );
+    reporter.finish(&live, &summary).await;
     Ok(summary)
 }
 
@@ -609,6 +625,8 @@ struct Consumer<'a> {
     tokenizer_path: PathBuf,
     metrics: Arc<Metrics>,
     progress: Arc<Progress>,
+    /// The status report's snapshot (record counts, packing).
+    live: Arc<Live>,
     report: Option<TrainReport>,
     last_lag: Option<Instant>,
     /// Start of the records/s window and admissions by kind in it.
@@ -871,7 +889,9 @@ impl Consumer<'_> {
             }
             self.metrics.records.with_label_values(&[kind, outcome.as_str()]).inc();
         }
-        self.metrics.packing_efficiency.set(self.feeder.packing_efficiency());
+        let packing = self.feeder.packing_efficiency();
+        self.metrics.packing_efficiency.set(packing);
+        self.live.counted(self.feeder.counters(), packing);
     }
 
     async fn refresh_lag(&mut self) {

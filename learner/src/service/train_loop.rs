@@ -16,6 +16,7 @@ use tch::Device;
 use tokio::sync::mpsc;
 
 use super::position::{self, DataPosition, LossTrace};
+use super::status::Live;
 use crate::metrics::{self, Metrics};
 use crate::model::Qwen2Config;
 use crate::pack::PackedRow;
@@ -46,6 +47,8 @@ pub(crate) struct TrainerSetup {
     pub peak_tflops: f64,
     pub metrics: Arc<Metrics>,
     pub progress: Arc<Progress>,
+    /// The status report's snapshot (step, tokens, loss, lr, grad norm).
+    pub live: Arc<Live>,
 }
 
 /// Numbers the consumer updates for the trainer's progress line.
@@ -162,6 +165,7 @@ fn run(
     let parameters = trainer.model().config().num_parameters() as u64;
     let mut report = TrainReport { step: trainer.step(), parameters, ..Default::default() };
     setup.metrics.step.set(trainer.step() as i64);
+    setup.live.ready(trainer.step(), trainer.tokens_seen(), loss.last, parameters);
     let _ = events.send(Event::Ready { step: trainer.step() });
     tracing::info!(
         step = trainer.step(),
@@ -205,6 +209,7 @@ fn run(
                 m.loss.set(stats.loss);
                 m.learning_rate.set(stats.lr);
                 m.grad_norm.set(stats.grad_norm);
+                setup.live.stepped(&stats, trainer.tokens_seen());
                 window.1 += stats.tokens;
                 if stats.step % setup.log_every == 0 {
                     let secs = window.0.elapsed().as_secs_f64().max(1e-9);
