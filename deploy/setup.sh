@@ -6,7 +6,8 @@
 #   AGENTMILL_NO_DOCKER=1 ...  # skip the sandbox image (hosts without a Docker engine)
 #
 # What it sets up:
-#   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch.
+#   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch,
+#      chromium (the status page test renders it headless).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0, ...),
 #      and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
@@ -27,7 +28,7 @@ as_root() {
 }
 
 # --- 1. Debian packages ---------------------------------------------------------------------
-DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates)
+DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

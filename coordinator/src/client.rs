@@ -15,6 +15,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Status};
 
+use crate::report::RowOverrides;
+
 /// Where and how to reach the coordinator (from flags, `AGENTMILL_*` variables or the CLI's
 /// config file `~/.config/agentmill/cli.toml`).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,9 +104,10 @@ pub struct SubmitSummary {
     pub rejected: Vec<RejectedLine>,
 }
 
-/// Submits a JSONL file in batches of `batch` rows; relative archive paths resolve against the
-/// file's folder. `progress` is told how many rows have been sent.
-pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, mut progress: impl FnMut(u64)) -> anyhow::Result<SubmitSummary> {
+/// Submits a JSONL file in batches of `batch` rows, with `overrides` applied to each row;
+/// relative archive paths resolve against the file's folder. `progress` is told how many rows
+/// have been sent.
+pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrides: &RowOverrides, mut progress: impl FnMut(u64)) -> anyhow::Result<SubmitSummary> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let base_dir = std::fs::canonicalize(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
     let mut summary = SubmitSummary::default();
@@ -117,7 +120,7 @@ pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, mut pro
             if line.trim().is_empty() {
                 continue;
             }
-            rows.push((i + 1, line));
+            rows.push((i + 1, overrides.apply(&line)));
             if rows.len() == batch {
                 break;
             }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 pub struct CoordinatorConfig {
     /// Address of the gRPC server.
     pub listen: SocketAddr,
-    /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
+    /// Address of the HTTP server: the status page (`/`), its JSON (`/api/stats`,
+    /// `/api/history`) and `/metrics` (Prometheus); `None` disables it.
     pub metrics_listen: Option<SocketAddr>,
     /// Redis holding the task store and leases.
     pub redis_url: String,
@@ -41,6 +42,15 @@ pub struct CoordinatorConfig {
     pub tls_key: Option<PathBuf>,
     /// Events a watcher may fall behind before it skips (and is told how many it missed).
     pub watch_buffer: usize,
+    /// The trajectory stream whose length and learner lag the coordinator reports.
+    pub stream: String,
+    /// The learner's consumer group on `stream` (its lag is the cluster's backlog).
+    pub learner_group: String,
+    /// How often the stream, the learner and the task counts are sampled into the history.
+    #[serde(with = "humantime_serde")]
+    pub history_interval: Duration,
+    /// Samples kept in the history (the oldest is dropped first).
+    pub history_len: usize,
 }
 
 impl Default for CoordinatorConfig {
@@ -59,6 +69,10 @@ impl Default for CoordinatorConfig {
             tls_cert: None,
             tls_key: None,
             watch_buffer: 4096,
+            stream: agentmill_proto::wire::DEFAULT_STREAM.into(),
+            learner_group: "learner".into(),
+            history_interval: Duration::from_secs(2),
+            history_len: 1800,
         }
     }
 }
@@ -95,6 +109,15 @@ impl CoordinatorConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return bad("tls_cert", "tls_cert and tls_key go together: set both or neither");
         }
+        if self.stream.is_empty() {
+            return bad("stream", "is empty; name the trajectory stream, e.g. \"agentmill:trajectories\"");
+        }
+        if self.history_interval.is_zero() {
+            return bad("history_interval", "must be longer than zero, e.g. \"2s\"");
+        }
+        if self.history_len == 0 {
+            return bad("history_len", "must be at least 1");
+        }
         if self.token.as_deref().is_some_and(str::is_empty) {
             return bad("token", "is empty; remove it to run without a token");
         }
@@ -104,7 +127,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 17] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -118,6 +141,10 @@ const ENV_KEYS: [&str; 13] = [
     "tls_cert",
     "tls_key",
     "watch_buffer",
+    "stream",
+    "learner_group",
+    "history_interval",
+    "history_len",
 ];
 
 #[cfg(test)]
@@ -134,5 +161,15 @@ mod tests {
         let cfg = CoordinatorConfig { lease_ttl: Duration::from_secs(1), ..Default::default() };
         let err = cfg.validate().expect_err("refused").to_string();
         assert!(err.contains("lease_ttl"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_history_is_refused() {
+        let cfg = CoordinatorConfig { history_len: 0, ..Default::default() };
+        let err = cfg.validate().expect_err("refused").to_string();
+        assert!(err.contains("history_len"), "{err}");
+        let cfg = CoordinatorConfig { history_interval: Duration::ZERO, ..Default::default() };
+        let err = cfg.validate().expect_err("refused").to_string();
+        assert!(err.contains("history_interval"), "{err}");
     }
 }

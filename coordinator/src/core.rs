@@ -812,6 +812,8 @@ impl Core {
             leases_granted: self.stats.leases_granted,
             leases_expired: self.stats.leases_expired,
             stale_results_refused: self.stats.stale_results,
+            // The stream and learner figures are filled in by the observer (observe.rs).
+            ..Default::default()
         }
     }
 

@@ -6,9 +6,14 @@
 //!   batches and group-commits them to Redis before answering.
 //! - [`state`]: the compact in-memory task table, priority queues (one per worker selector) and
 //!   leases; [`keys`] documents every Redis key.
-//! - [`server`]: wiring (health, reflection, bearer auth, TLS, size limits, `/metrics`);
-//!   [`config`]: the TOML / environment / flag configuration.
-//! - [`client`]: the `agentmill` CLI's commands, usable as a library.
+//! - [`server`]: wiring (health, reflection, bearer auth, TLS, size limits) and the HTTP server:
+//!   the status page, its JSON and `/metrics`; [`config`]: the TOML / environment / flag
+//!   configuration.
+//! - [`observe`]: the cluster's live view — the trajectory stream, the learner's report and a
+//!   history of the figures, sampled in the background.
+//! - [`client`]: the `agentmill` CLI's commands, usable as a library; [`report`]: row
+//!   overrides, waiting for tasks to finish and the end-of-run report.
+//! - [`top`]: `agentmill top`, the operators' live terminal view of [`client`]'s `ClusterStats`.
 //!
 //! Run it: `agentmill-coordinator --config deploy/config/coordinator.toml`.
 
@@ -18,6 +23,9 @@ pub mod config;
 pub mod core;
 pub mod keys;
 pub mod metrics;
+pub mod observe;
+pub mod report;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod top;

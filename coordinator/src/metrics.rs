@@ -1,5 +1,8 @@
 //! The coordinator's Prometheus metrics, served at `/metrics` on `metrics_listen`.
 //!
+//! The stream and learner gauges are set by the observer ([`crate::observe`]) every
+//! `history_interval`; while Redis does not answer they keep their last values.
+//!
 //! | name | type | meaning |
 //! |---|---|---|
 //! | `agentmill_coordinator_tasks{state}` | gauge | tasks by state (refreshed every second) |
@@ -13,8 +16,12 @@
 //! | `agentmill_coordinator_submitted_tasks_total` | counter | tasks accepted |
 //! | `agentmill_coordinator_results_total{resolution,exit_reason}` | counter | finished episodes |
 //! | `agentmill_coordinator_store_flush_seconds` | histogram | time of one group-commit write to Redis |
+//! | `agentmill_coordinator_stream_length` | gauge | entries in the trajectory stream (`XLEN`) |
+//! | `agentmill_coordinator_stream_lag` | gauge | entries the learner group has not yet acknowledged (undelivered + pending) |
+//! | `agentmill_coordinator_learner_tokens_per_second` | gauge | the learner's reported training throughput; 0 when no report is younger than a minute |
+//! | `agentmill_coordinator_learner_loss` | gauge | the learner's last reported loss (kept when its reports stop) |
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Every metric the coordinator sets, registered in its own registry.
 #[derive(Debug, Clone)]
@@ -42,6 +49,14 @@ pub struct Metrics {
     pub results: IntCounterVec,
     /// Group-commit write time.
     pub flush_seconds: Histogram,
+    /// Trajectory stream length.
+    pub stream_length: IntGauge,
+    /// Entries the learner group has not acknowledged.
+    pub stream_lag: IntGauge,
+    /// The learner's tokens/s.
+    pub learner_tokens_per_second: Gauge,
+    /// The learner's loss.
+    pub learner_loss: Gauge,
 }
 
 impl Default for Metrics {
@@ -75,6 +90,10 @@ impl Metrics {
                 .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0]),
         )
         .expect("valid metric");
+        let stream_length = IntGauge::new(format!("{p}stream_length"), "Entries in the trajectory stream").expect("valid metric");
+        let stream_lag = IntGauge::new(format!("{p}stream_lag"), "Stream entries the learner group has not acknowledged").expect("valid metric");
+        let learner_tokens_per_second = Gauge::new(format!("{p}learner_tokens_per_second"), "The learner's reported training throughput").expect("valid metric");
+        let learner_loss = Gauge::new(format!("{p}learner_loss"), "The learner's last reported loss").expect("valid metric");
         for c in [
             Box::new(tasks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(queued_rollouts.clone()),
@@ -87,6 +106,10 @@ impl Metrics {
             Box::new(submitted.clone()),
             Box::new(results.clone()),
             Box::new(flush_seconds.clone()),
+            Box::new(stream_length.clone()),
+            Box::new(stream_lag.clone()),
+            Box::new(learner_tokens_per_second.clone()),
+            Box::new(learner_loss.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -103,6 +126,10 @@ impl Metrics {
             submitted,
             results,
             flush_seconds,
+            stream_length,
+            stream_lag,
+            learner_tokens_per_second,
+            learner_loss,
         }
     }
 

@@ -1,11 +1,23 @@
-//! Starting the coordinator: Redis, the core, the gRPC server (with health, reflection, the
-//! bearer check, TLS and size limits) and the metrics endpoint.
+//! Starting the coordinator: Redis, the core, the observer, the gRPC server (with health,
+//! reflection, the bearer check, TLS and size limits) and the HTTP server on `metrics_listen`:
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /` | the status page (one self-contained HTML file, no external resources) |
+//! | `GET /api/stats` | `ClusterStats` as canonical proto3 JSON (what `agentmill stats --json` prints) |
+//! | `GET /api/history[?since=T]` | `{interval_ms, capacity, samples}`: the sampled figures, oldest first (those after Unix ms `T`) |
+//! | `GET /metrics` | Prometheus text format ([`crate::metrics`]) |
+//!
+//! The HTTP server has no bearer check: like `/metrics`, bind it where only operators reach it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use agentmill_proto::v1::coordinator_server::CoordinatorServer;
 use anyhow::Context;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -15,7 +27,11 @@ use crate::auth::BearerAuth;
 use crate::config::CoordinatorConfig;
 use crate::core::{self, CoreConfig, CoreHandle};
 use crate::metrics::Metrics;
+use crate::observe::{self, ClusterView, ObserveConfig};
 use crate::service::CoordinatorService;
+
+/// The status page served at `/`.
+pub const STATUS_PAGE: &str = include_str!("status_page.html");
 
 /// A started coordinator.
 #[derive(Debug)]
@@ -26,6 +42,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// The core, for in-process callers (tests, benches).
     pub core: CoreHandle,
+    /// The live view the observer keeps (stream, learner, history).
+    pub view: ClusterView,
     /// Ends when the server stops.
     pub handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -33,7 +51,7 @@ pub struct Running {
 /// Connects to Redis, loads the task store and serves until `shutdown` resolves.
 pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<Running> {
     let client = redis::Client::open(cfg.redis_url.as_str()).with_context(|| format!("redis_url {:?} is not a Redis URL", cfg.redis_url))?;
-    let redis = redis::aio::ConnectionManager::new(client)
+    let redis = redis::aio::ConnectionManager::new(client.clone())
         .await
         .with_context(|| format!("cannot reach Redis at {} (start redis-server or set redis_url / AGENTMILL_REDIS_URL)", cfg.redis_url))?;
     let metrics = Arc::new(Metrics::new());
@@ -51,20 +69,31 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
     .await
     .context("loading the task store from Redis")?;
 
+    let view = ClusterView::new(cfg.history_interval, cfg.history_len);
+    observe::spawn(
+        ObserveConfig {
+            stream: cfg.stream.clone(),
+            learner_group: cfg.learner_group.clone(),
+            interval: cfg.history_interval,
+        },
+        client,
+        core.clone(),
+        view.clone(),
+    );
+
     let metrics_addr = match cfg.metrics_listen {
         Some(addr) => {
             let listener = TcpListener::bind(addr).await.with_context(|| format!("metrics_listen {addr} is not free"))?;
             let local = listener.local_addr()?;
-            let m = metrics.clone();
-            let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { m.render() }));
+            let app = http_app(HttpState { core: core.clone(), view: view.clone(), metrics: metrics.clone() });
             tokio::spawn(async move { axum::serve(listener, app).await });
-            info!("metrics on http://{local}/metrics");
+            info!("status page on http://{local}/ (metrics at /metrics)");
             Some(local)
         }
         None => None,
     };
 
-    let service = CoordinatorService::new(core.clone(), cfg.max_batch);
+    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone());
     let auth = BearerAuth::new(cfg.token.clone());
     let grpc = CoordinatorServer::new(service)
         .max_decoding_message_size(cfg.max_message_bytes)
@@ -97,5 +126,54 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
         router.serve_with_incoming_shutdown(incoming, shutdown).await.context("gRPC server")?;
         Ok(())
     });
-    Ok(Running { addr, metrics_addr, core, handle })
+    Ok(Running { addr, metrics_addr, core, view, handle })
+}
+
+/// What the HTTP handlers read.
+#[derive(Debug, Clone)]
+struct HttpState {
+    core: CoreHandle,
+    view: ClusterView,
+    metrics: Arc<Metrics>,
+}
+
+/// The HTTP server's routes (see the module doc).
+fn http_app(state: HttpState) -> axum::Router {
+    use axum::routing::get;
+    axum::Router::new()
+        .route("/", get(|| async { Html(STATUS_PAGE) }))
+        .route("/api/stats", get(api_stats))
+        .route("/api/history", get(api_history))
+        .route("/metrics", get(|State(s): State<HttpState>| async move { s.metrics.render() }))
+        .with_state(state)
+}
+
+/// A JSON body the browser must not cache (the page polls it).
+fn json_body(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
+async fn api_stats(State(s): State<HttpState>) -> Response {
+    let stats = match observe::cluster_stats(&s.core, &s.view).await {
+        Ok(stats) => stats,
+        Err(status) => return (StatusCode::SERVICE_UNAVAILABLE, status.message().to_string()).into_response(),
+    };
+    match crate::client::to_json(&stats) {
+        Ok(json) => json_body(json.to_string()),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ClusterStats as JSON: {e:#}")).into_response(),
+    }
+}
+
+/// `/api/history`'s query.
+#[derive(Debug, serde::Deserialize)]
+struct HistoryQuery {
+    /// Only samples taken after this Unix ms.
+    since: Option<i64>,
+}
+
+async fn api_history(State(s): State<HttpState>, Query(q): Query<HistoryQuery>) -> Response {
+    match s.view.history_json(q.since) {
+        Ok(body) => json_body(body),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("history as JSON: {e}")).into_response(),
+    }
 }

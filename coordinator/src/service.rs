@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
 use crate::core::{Command, CoreHandle, NewTask};
+use crate::observe::ClusterView;
 use crate::state::TaskMeta;
 
 /// Tasks the core stores in one go; a bigger batch is stored slice by slice.
@@ -27,12 +28,21 @@ pub struct CoordinatorService {
     core: CoreHandle,
     max_batch: usize,
     next_session: Arc<AtomicU64>,
+    view: Option<ClusterView>,
 }
 
 impl CoordinatorService {
-    /// A service over a running core.
+    /// A service over a running core. Its `ClusterStats` reports no stream or learner figures
+    /// until it is given the observer's view ([`with_view`](Self::with_view)).
     pub fn new(core: CoreHandle, max_batch: usize) -> Self {
-        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)) }
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None }
+    }
+
+    /// Serves the stream and learner figures of `view` (fed by [`crate::observe::spawn`]) in
+    /// `ClusterStats`.
+    pub fn with_view(mut self, view: ClusterView) -> Self {
+        self.view = Some(view);
+        self
     }
 }
 
@@ -173,7 +183,11 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cluster_stats(&self, _request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
-        self.core.ask(Command::Stats).await.map(Response::new)
+        let stats = self.core.ask(Command::Stats).await?;
+        Ok(Response::new(match &self.view {
+            Some(view) => view.merge(stats),
+            None => stats,
+        }))
     }
 
     type AttachStream = BoxStream<v1::CoordinatorMessage>;

@@ -75,7 +75,7 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
     let worker_id = unique("w-replay");
     let _worker = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 2);
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
-    let summary = client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, |_| {}).await.expect("submit");
+    let summary = client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, &Default::default(), |_| {}).await.expect("submit");
     let tasks = bundled_tasks();
     assert_eq!(summary.accepted.len(), tasks.len());
     wait_all_done(&mut c, tasks.len() as u64, Duration::from_secs(600)).await;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use agentmill_coordinator::client::{self, ClientConfig, print_json, to_json};
 use agentmill_coordinator::core::state_name;
+use agentmill_coordinator::report;
 use agentmill_proto::v1::{self, TaskState};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,41 @@ enum Command {
         /// Rows per SubmitTasks call.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
+        /// Rollouts per task, over the rows' own `rollouts`.
+        #[arg(long)]
+        rollouts: Option<u32>,
+        /// The policy of every task ("replay" or an endpoint the workers know), over the rows'.
+        #[arg(long)]
+        policy: Option<String>,
+        /// A label added to every task (key=value); repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// A worker label every task requires (key=value, merged into worker_selector); repeatable.
+        #[arg(long = "selector")]
+        selectors: Vec<String>,
+    },
+    /// Wait until every task (or every task with the given labels) is done, failed or
+    /// cancelled, with a progress line. Exits 0 when they all finished, 1 on --timeout.
+    Wait {
+        /// Only tasks carrying this label (key=value); repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Give up after this long (e.g. 90s, 10m).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        timeout: std::time::Duration,
+        /// How often to ask.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        poll: std::time::Duration,
+    },
+    /// The end-of-run report: tasks by resolution, rollouts by exit, synthesis, the stream and,
+    /// given the learner's output directory, records trained by kind, tokens, loss first → last.
+    Report {
+        /// Only tasks carrying this label (key=value); repeatable.
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// The learner's output directory (or its summary.json).
+        #[arg(long)]
+        learner: Option<PathBuf>,
     },
     /// Show one task and its rollouts.
     Get {
@@ -85,6 +121,24 @@ enum Command {
     },
     /// Cluster counts and rates.
     Stats,
+    /// A live terminal view for operators: tasks by state, throughput, the learner, the stream
+    /// and the workers, refreshed every --interval; q, Esc or Ctrl-C quits. A failed poll shows
+    /// in the header and is retried. With --once, one frame is printed as text (exit 1 when the
+    /// poll failed).
+    Top {
+        /// How often to ask the coordinator (e.g. 1s, 500ms).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        interval: std::time::Duration,
+        /// Print one frame as plain text and exit (for scripts and CI logs).
+        #[arg(long)]
+        once: bool,
+        /// With --once: the frame's width in columns.
+        #[arg(long, default_value_t = 120, requires = "once", value_parser = clap::value_parser!(u16).range(40..=1000))]
+        width: u16,
+        /// With --once: the frame's height in rows.
+        #[arg(long, default_value_t = 40, requires = "once", value_parser = clap::value_parser!(u16).range(10..=1000))]
+        height: u16,
+    },
     /// Submit a contextual-synthesis job: a git history (first-parent merges become PRs) or a
     /// file of PR rows, split into shards that workers take like episodes. Records land in the
     /// trajectory stream as kind "ctx". (To run one offline, see `agentmill-worker synth`.)
@@ -273,7 +327,7 @@ async fn run() -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.command {
-        Command::Submit { file, batch } => {
+        Command::Submit { file, batch, rollouts, policy, labels, selectors } => {
             if *batch == 0 {
                 bail!("--batch must be at least 1");
             }
@@ -283,7 +337,13 @@ async fn run() -> anyhow::Result<i32> {
             if cli.json {
                 bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
-            let summary = client::submit_file(&mut client, file, (*batch).min(10_000), |n| bar.inc(n)).await?;
+            let overrides = report::RowOverrides {
+                rollouts: *rollouts,
+                policy: policy.clone(),
+                labels: report::parse_pairs("--label", labels)?,
+                worker_selector: report::parse_pairs("--selector", selectors)?,
+            };
+            let summary = client::submit_file(&mut client, file, (*batch).min(10_000), &overrides, |n| bar.inc(n)).await?;
             bar.finish_and_clear();
             if cli.json {
                 let v = serde_json::json!({
@@ -406,6 +466,54 @@ async fn run() -> anyhow::Result<i32> {
                 }
             }
             return Ok(if resp.rejected.is_empty() { 0 } else { 2 });
+        }
+        Command::Wait { labels, timeout, poll } => {
+            let labels = report::parse_pairs("--label", labels)?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} rollouts  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            if cli.json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let tasks = report::wait_finished(&mut client, &labels, *poll, *timeout, |p, s| {
+                bar.set_length(p.rollouts);
+                bar.set_position(p.rollouts_finished);
+                let learner = s.learner.as_ref().map(|l| format!("  learner step {} loss {:.3} {:.0} tok/s", l.step, l.loss, l.tokens_per_s)).unwrap_or_default();
+                bar.set_message(format!("{}/{} tasks  {:.2} episodes/s  stream {} (lag {}){learner}", p.tasks_finished, p.tasks, s.episodes_per_s_1m, s.stream_length, s.stream_lag));
+                bar.tick();
+            })
+            .await;
+            bar.finish();
+            let tasks = tasks?;
+            let p = report::Progress::of(&tasks);
+            if cli.json {
+                print_json(&mut out, &serde_json::json!({"tasks": p.tasks, "rollouts": p.rollouts}))?;
+            } else {
+                writeln!(out, "{} tasks ({} rollouts) finished", p.tasks, p.rollouts)?;
+            }
+        }
+        Command::Report { labels, learner } => {
+            let labels = report::parse_pairs("--label", labels)?;
+            let learner = learner.as_deref().map(report::LearnerReport::read).transpose()?;
+            let tasks = report::list_all(&mut client, &labels).await?;
+            let stats = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
+            let r = report::Report::build(&tasks, &stats, learner);
+            if cli.json {
+                print_json(&mut out, &serde_json::to_value(&r)?)?;
+            } else {
+                r.print(&mut out)?;
+            }
+        }
+        Command::Top { interval, once, width, height } => {
+            let addr = cfg.addr.clone().unwrap_or_else(|| client::DEFAULT_ADDR.to_string());
+            if *once {
+                let app = agentmill_coordinator::top::snapshot(&mut client, &addr).await;
+                write!(out, "{}", agentmill_coordinator::top::render_text(&app, *width, *height))?;
+                return Ok(if app.error.is_some() { 1 } else { 0 });
+            }
+            // The live view draws to stdout itself.
+            drop(out);
+            agentmill_coordinator::top::run(client, addr, *interval).await?;
+            return Ok(0);
         }
         Command::Stats => {
             let s = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();

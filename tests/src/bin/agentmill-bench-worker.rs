@@ -135,7 +135,7 @@ async fn throughput() {
         let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
         tokio::time::sleep(Duration::from_millis(500)).await;
         let t = Instant::now();
-        client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, |_| {}).await.expect("submit");
+        client::submit_file(&mut c, &workspace().join("deploy/tasks/tasks.jsonl"), 100, &Default::default(), |_| {}).await.expect("submit");
         loop {
             let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
             if s.tasks_by_state.get("done").copied().unwrap_or(0) == tasks.len() as u64 {
