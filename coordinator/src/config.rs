@@ -51,6 +51,9 @@ pub struct CoordinatorConfig {
     pub history_interval: Duration,
     /// Samples kept in the history (the oldest is dropped first).
     pub history_len: usize,
+    /// Delete the stream's entries once every consumer group has acknowledged them (checked
+    /// every `history_interval`). Off: the stream keeps every record until trimmed by hand.
+    pub trim_acknowledged: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -73,6 +76,7 @@ impl Default for CoordinatorConfig {
             learner_group: "learner".into(),
             history_interval: Duration::from_secs(2),
             history_len: 1800,
+            trim_acknowledged: false,
         }
     }
 }
@@ -127,7 +131,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 17] = [
+const ENV_KEYS: [&str; 18] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -145,6 +149,7 @@ const ENV_KEYS: [&str; 17] = [
     "learner_group",
     "history_interval",
     "history_len",
+    "trim_acknowledged",
 ];
 
 #[cfg(test)]

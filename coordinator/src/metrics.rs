@@ -19,6 +19,7 @@
 //! | `agentmill_coordinator_stream_length` | gauge | entries in the trajectory stream (`XLEN`) |
 //! | `agentmill_coordinator_stream_lag` | gauge | entries the learner group has not yet acknowledged (undelivered + pending) |
 //! | `agentmill_coordinator_learner_tokens_per_second` | gauge | the learner's reported training throughput; 0 when no report is younger than a minute |
+//! | `agentmill_coordinator_stream_trimmed_total` | counter | stream entries deleted after every consumer group acknowledged them (`trim_acknowledged`) |
 //! | `agentmill_coordinator_learner_loss` | gauge | the learner's last reported loss (kept when its reports stop) |
 
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
@@ -53,6 +54,8 @@ pub struct Metrics {
     pub stream_length: IntGauge,
     /// Entries the learner group has not acknowledged.
     pub stream_lag: IntGauge,
+    /// Entries trimmed.
+    pub stream_trimmed: IntCounter,
     /// The learner's tokens/s.
     pub learner_tokens_per_second: Gauge,
     /// The learner's loss.
@@ -92,6 +95,7 @@ impl Metrics {
         .expect("valid metric");
         let stream_length = IntGauge::new(format!("{p}stream_length"), "Entries in the trajectory stream").expect("valid metric");
         let stream_lag = IntGauge::new(format!("{p}stream_lag"), "Stream entries the learner group has not acknowledged").expect("valid metric");
+        let stream_trimmed = IntCounter::new(format!("{p}stream_trimmed_total"), "Stream entries deleted once every consumer group acknowledged them").expect("valid metric");
         let learner_tokens_per_second = Gauge::new(format!("{p}learner_tokens_per_second"), "The learner's reported training throughput").expect("valid metric");
         let learner_loss = Gauge::new(format!("{p}learner_loss"), "The learner's last reported loss").expect("valid metric");
         for c in [
@@ -108,6 +112,7 @@ impl Metrics {
             Box::new(flush_seconds.clone()),
             Box::new(stream_length.clone()),
             Box::new(stream_lag.clone()),
+            Box::new(stream_trimmed.clone()),
             Box::new(learner_tokens_per_second.clone()),
             Box::new(learner_loss.clone()),
         ] {
@@ -128,6 +133,7 @@ impl Metrics {
             flush_seconds,
             stream_length,
             stream_lag,
+            stream_trimmed,
             learner_tokens_per_second,
             learner_loss,
         }

@@ -47,6 +47,8 @@ pub struct ObserveConfig {
     pub learner_group: String,
     /// Time between two samples.
     pub interval: Duration,
+    /// Delete the entries every consumer group has acknowledged, on every tick.
+    pub trim_acknowledged: bool,
 }
 
 /// The last figures read from Redis.
@@ -311,6 +313,10 @@ impl Observer {
             Some(con) => con,
             None => self.con.insert(ConnectionManager::new(self.redis.clone()).await?),
         };
+        if self.cfg.trim_acknowledged {
+            let trimmed = stream::trim_acknowledged(con, &self.cfg.stream).await?;
+            self.metrics.stream_trimmed.inc_by(trimmed);
+        }
         let stream_length = stream::stream_length(con, &self.cfg.stream).await?;
         let stream_lag = stream::group_lag(con, &self.cfg.stream, &self.cfg.learner_group).await?;
         let learner = stream::read_learner_status(con, &self.cfg.stream).await?;

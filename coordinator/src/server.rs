@@ -75,6 +75,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
             stream: cfg.stream.clone(),
             learner_group: cfg.learner_group.clone(),
             interval: cfg.history_interval,
+            trim_acknowledged: cfg.trim_acknowledged,
         },
         client,
         core.clone(),

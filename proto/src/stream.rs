@@ -96,3 +96,48 @@ pub async fn read_learner_status<C: redis::aio::ConnectionLike + Send>(con: &mut
 pub async fn stream_length<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str) -> redis::RedisResult<u64> {
     redis::cmd("XLEN").arg(stream).query_async(con).await
 }
+
+/// The first entry id that some consumer group of `stream` still needs: for each group, its
+/// oldest pending (delivered, unacknowledged) entry, else the entry after the last one it was
+/// given. `None` when the stream has no group (nobody has promised to read it: keep everything).
+pub async fn acknowledged_frontier<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str) -> redis::RedisResult<Option<(u64, u64)>> {
+    type Info = std::collections::HashMap<String, redis::Value>;
+    let groups: redis::RedisResult<Vec<Info>> = redis::cmd("XINFO").arg("GROUPS").arg(stream).query_async(con).await;
+    let groups = match groups {
+        Ok(g) => g,
+        Err(e) if e.to_string().contains("no such key") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let text = |g: &Info, k: &str| g.get(k).and_then(|v| redis::from_redis_value::<String>(v.clone()).ok()).unwrap_or_default();
+    let mut frontier: Option<(u64, u64)> = None;
+    for g in &groups {
+        let name = text(g, "name");
+        let pending: u64 = g.get("pending").and_then(|v| redis::from_redis_value(v.clone()).ok()).unwrap_or(0);
+        let needed = if pending > 0 {
+            // XPENDING summary: [count, smallest id, greatest id, consumers].
+            let (_, min, _, _): (u64, Option<String>, Option<String>, redis::Value) = redis::cmd("XPENDING").arg(stream).arg(&name).query_async(con).await?;
+            min.as_deref().and_then(parse_id)
+        } else {
+            parse_id(&text(g, "last-delivered-id")).map(|(ms, seq)| if seq == u64::MAX { (ms + 1, 0) } else { (ms, seq + 1) })
+        };
+        // A group whose position cannot be read holds everything back.
+        let needed = needed.unwrap_or((0, 0));
+        frontier = Some(frontier.map_or(needed, |f| f.min(needed)));
+    }
+    Ok(frontier)
+}
+
+/// Deletes the entries every consumer group has acknowledged (`XTRIM MINID` to
+/// [`acknowledged_frontier`]) and returns how many went. Nothing is deleted from a stream no
+/// group reads.
+pub async fn trim_acknowledged<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str) -> redis::RedisResult<u64> {
+    match acknowledged_frontier(con, stream).await? {
+        None | Some((0, 0)) => Ok(0),
+        Some((ms, seq)) => redis::cmd("XTRIM").arg(stream).arg("MINID").arg(format!("{ms}-{seq}")).query_async(con).await,
+    }
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}

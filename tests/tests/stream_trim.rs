@@ -1,0 +1,85 @@
+//! Stream retention: entries are deleted only once every consumer group has acknowledged them,
+//! by the shared helper and by a coordinator started with `trim_acknowledged = true`.
+
+use std::time::{Duration, Instant};
+
+use agentmill_proto::stream::{acknowledged_frontier, trim_acknowledged};
+use agentmill_tests::{CoordinatorProcess, TestRedis, http_get, unique};
+
+async fn add(con: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id: String = redis::cmd("XADD").arg(stream).arg("*").arg("i").arg(i).query_async(con).await.expect("XADD");
+        ids.push(id);
+    }
+    ids
+}
+
+async fn read(con: &mut redis::aio::MultiplexedConnection, stream: &str, group: &str, n: usize) {
+    let _: redis::Value = redis::cmd("XREADGROUP").arg("GROUP").arg(group).arg("c").arg("COUNT").arg(n).arg("STREAMS").arg(stream).arg(">").query_async(con).await.expect("XREADGROUP");
+}
+
+async fn ack(con: &mut redis::aio::MultiplexedConnection, stream: &str, group: &str, ids: &[String]) {
+    let _: u64 = redis::cmd("XACK").arg(stream).arg(group).arg(ids).query_async(con).await.expect("XACK");
+}
+
+async fn len(con: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
+    redis::cmd("XLEN").arg(stream).query_async(con).await.expect("XLEN")
+}
+
+#[tokio::test]
+async fn only_what_every_group_acknowledged_is_trimmed() {
+    let redis = TestRedis::start();
+    let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let stream = unique("test:trim");
+    assert_eq!(trim_acknowledged(&mut con, &stream).await.expect("trim"), 0, "no stream: nothing to do");
+    let ids = add(&mut con, &stream, 10).await;
+    assert_eq!(acknowledged_frontier(&mut con, &stream).await.expect("frontier"), None, "no group: keep everything");
+    assert_eq!(trim_acknowledged(&mut con, &stream).await.expect("trim"), 0);
+
+    // The learner took 6 and acknowledged the first 4: the 5th is the oldest it still needs.
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("learner").arg("0").query_async(&mut con).await.expect("group");
+    read(&mut con, &stream, "learner", 6).await;
+    ack(&mut con, &stream, "learner", &ids[..4]).await;
+    assert_eq!(trim_acknowledged(&mut con, &stream).await.expect("trim"), 4);
+    assert_eq!(len(&mut con, &stream).await, 6);
+
+    // Everything it was given acknowledged: the entries after the 6th stay (never delivered).
+    ack(&mut con, &stream, "learner", &ids[4..6]).await;
+    assert_eq!(trim_acknowledged(&mut con, &stream).await.expect("trim"), 2);
+    assert_eq!(len(&mut con, &stream).await, 4);
+
+    // A second group that has read nothing holds everything back.
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("archive").arg("0").query_async(&mut con).await.expect("group");
+    read(&mut con, &stream, "learner", 4).await;
+    ack(&mut con, &stream, "learner", &ids[6..]).await;
+    assert_eq!(trim_acknowledged(&mut con, &stream).await.expect("trim"), 0);
+    assert_eq!(len(&mut con, &stream).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
+    let redis = TestRedis::start();
+    let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let stream = unique("test:trim-coord");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, format!("stream = {stream:?}\nhistory_interval = \"200ms\"\ntrim_acknowledged = true\n")).expect("config");
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+
+    let ids = add(&mut con, &stream, 5).await;
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("learner").arg("0").query_async(&mut con).await.expect("group");
+    read(&mut con, &stream, "learner", 5).await;
+    ack(&mut con, &stream, "learner", &ids[..3]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while len(&mut con, &stream).await != 2 {
+        assert!(Instant::now() < deadline, "the coordinator did not trim the 3 acknowledged entries");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = http_get(coord.metrics_port, "/metrics").await;
+    assert!(metrics.contains("agentmill_coordinator_stream_trimmed_total 3"), "{metrics}");
+    // The unacknowledged two stay, however long it runs.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(len(&mut con, &stream).await, 2);
+}
