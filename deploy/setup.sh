@@ -7,7 +7,8 @@
 #
 # What it sets up:
 #   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch,
-#      chromium (the status page test renders it headless).
+#      chromium (the status page test renders it headless), docker-compose where Docker has no
+#      compose tool (the compose file is validated with it).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0, ...),
 #      and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
@@ -29,6 +30,10 @@ as_root() {
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium)
+# The compose file's check needs a compose tool: Debian's docker-compose where Docker has none.
+if [ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  DEB_PACKAGES+=(docker-compose)
+fi
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,196 @@
+//! The deployment files speak the learner's language: every `agentmill_learner_*` metric the
+//! Grafana dashboard (`deploy/grafana/agentmill.json`) charts is one the learner exports, with the
+//! labels it is queried by; every `AGENTMILL_LEARNER_*` variable the compose file, the Kubernetes
+//! manifests and the image entrypoint set names a learner key; and the learner's Kubernetes
+//! configuration loads. (The coordinator's and the worker's side: `tests/tests/deploy_files.rs`.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use agentmill_learner::config::LearnerConfig;
+use agentmill_learner::metrics::Metrics;
+use serde_json::Value;
+
+const PREFIX: &str = "agentmill_learner_";
+
+fn deploy(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(path)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Sample name → label names of what the learner exports. Vectors render only once a label set
+/// is used, and `mfu` only on CUDA: both are made to show.
+fn exported() -> BTreeMap<String, BTreeSet<String>> {
+    let m = Metrics::new(true);
+    m.records.with_label_values(&["env", "trained"]).inc();
+    m.records_per_second.with_label_values(&["ctx"]).set(1.0);
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in m.render().lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        let labels = out.entry(line[..name_end].to_string()).or_default();
+        if line[name_end..].starts_with('{') {
+            let close = line.find('}').unwrap_or(line.len());
+            for pair in line[name_end + 1..close].split(',') {
+                if let Some((k, _)) = pair.split_once('=') {
+                    labels.insert(k.trim().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `agentmill_learner_*` names in a PromQL expression, with the label names of their selectors.
+fn referenced(expr: &str) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find(PREFIX) {
+        let preceded = rest[..i].chars().next_back().is_some_and(ident_char);
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !ident_char(c)).unwrap_or(tail.len());
+        let mut labels = Vec::new();
+        if let Some(sel) = tail[end..].strip_prefix('{') {
+            let close = sel.find('}').unwrap_or(sel.len());
+            for m in sel[..close].split(',') {
+                let label = m.trim().split(['=', '!', '~']).next().unwrap_or_default().trim();
+                if !label.is_empty() {
+                    labels.push(label.to_string());
+                }
+            }
+        }
+        if !preceded {
+            out.push((tail[..end].to_string(), labels));
+        }
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// Label names in `by (...)` / `without (...)` / `on (...)` / `ignoring (...)` clauses.
+fn grouping_labels(expr: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for kw in ["by", "without", "on", "ignoring", "group_left", "group_right"] {
+        let mut rest = expr;
+        while let Some(i) = rest.find(kw) {
+            let before_ok = !rest[..i].chars().next_back().is_some_and(ident_char);
+            let after = &rest[i + kw.len()..];
+            let trimmed = after.trim_start();
+            if before_ok && !after.starts_with(ident_char) && trimmed.starts_with('(') {
+                let close = trimmed.find(')').unwrap_or(trimmed.len());
+                out.extend(trimmed[1..close].split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn dashboard_charts_only_metrics_the_learner_exports() {
+    let exported = exported();
+    let dashboard: Value =
+        serde_json::from_str(&read(&deploy("grafana/agentmill.json"))).expect("deploy/grafana/agentmill.json is JSON");
+    let mut texts = Vec::new();
+    strings(&dashboard, &mut texts);
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    for expr in &texts {
+        let refs = referenced(expr);
+        if refs.is_empty() {
+            continue;
+        }
+        let mut labels_here: BTreeSet<String> = ["instance", "job", "le"].into_iter().map(String::from).collect();
+        for (name, labels) in &refs {
+            seen.insert(name.clone());
+            match exported.get(name) {
+                None => errors.push(format!("{name} is not exported (in: {expr})")),
+                Some(known) => {
+                    labels_here.extend(known.iter().cloned());
+                    for l in labels.iter().filter(|l| *l != "instance" && *l != "job") {
+                        if !known.contains(l) {
+                            errors.push(format!("{name} has no label {l} (in: {expr})"));
+                        }
+                    }
+                }
+            }
+        }
+        for l in grouping_labels(expr) {
+            if !labels_here.contains(&l) {
+                errors.push(format!("`{l}` is grouped on but no metric of the expression has it (in: {expr})"));
+            }
+        }
+    }
+    assert!(errors.is_empty(), "deploy/grafana/agentmill.json references what the learner does not export:\n{}", errors.join("\n"));
+    // The panels the learner's figures need are there.
+    for family in ["tokens_per_second", "loss", "learning_rate", "grad_norm", "mfu", "stream_lag", "records_total", "packing_efficiency"] {
+        let name = format!("{PREFIX}{family}");
+        assert!(seen.contains(&name), "the dashboard charts {name}");
+    }
+    // And the check bites: a misspelt name is not exported.
+    assert!(!exported.contains_key("agentmill_learner_tokens_per_sec"));
+}
+
+/// The learner's top-level keys an `AGENTMILL_LEARNER_<KEY>` variable can set (scalars: the recipe
+/// comes from the file only).
+fn learner_keys() -> BTreeSet<String> {
+    let v = serde_json::to_value(LearnerConfig::default()).expect("config serializes");
+    v.as_object().expect("a table").iter().filter(|(_, v)| !v.is_object() && !v.is_array()).map(|(k, _)| k.clone()).collect()
+}
+
+#[test]
+fn deployment_files_set_only_learner_variables_that_exist() {
+    let keys = learner_keys();
+    let mut files = vec![deploy("compose.yaml"), deploy("images/agentmill-entrypoint")];
+    let k8s = deploy("k8s");
+    for e in std::fs::read_dir(&k8s).unwrap_or_else(|e| panic!("{}: {e}", k8s.display())) {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            files.push(p);
+        }
+    }
+    let mut found = 0;
+    for f in &files {
+        let text = read(f);
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("AGENTMILL_LEARNER_") {
+            let tail = &rest[i + "AGENTMILL_LEARNER_".len()..];
+            let end = tail.find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')).unwrap_or(tail.len());
+            let key = tail[..end].to_lowercase();
+            // A trailing underscore is prose about the prefix itself ("AGENTMILL_LEARNER_<KEY>").
+            if !key.is_empty() && !key.ends_with('_') {
+                assert!(keys.contains(&key), "{}: AGENTMILL_LEARNER_{} names no learner key (keys: {keys:?})", f.display(), key.to_uppercase());
+                found += 1;
+            }
+            rest = &tail[end..];
+        }
+    }
+    assert!(found > 0, "the deployment files set learner variables");
+}
+
+#[test]
+fn the_kubernetes_learner_config_loads() {
+    let path = deploy("k8s/config/learner.toml");
+    let cfg: LearnerConfig = agentmill_proto::config::load(Some(&path), &[], &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    cfg.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(cfg.output_dir, Path::new("/var/lib/agentmill/learner"), "the PVC's mount point (k8s/learner.yaml)");
+    assert_eq!(cfg.metrics_listen.map(|a| a.port()), Some(9465));
+    assert!(cfg.metrics_listen.is_some_and(|a| a.ip().is_unspecified()), "metrics reachable from Prometheus");
+    assert_eq!(cfg.redis_url, "redis://agentmill-redis:6379/");
+}
