@@ -20,7 +20,8 @@
 # Options:
 #   --quick             2 rollouts per task, the learner stops after 8 s without records
 #   --rollouts N        rollouts per task (default 3)
-#   --profile P         cargo profile of the binaries: release (default) or dev
+#   --profile P         cargo profile of the binaries: dev (default: the profile the tests build,
+#                       a few minutes on a fresh machine) or release (a longer first build)
 #   --run-dir DIR       where the run's files go (default runs/quickstart-<time>)
 #   --sandbox S         docker, process or auto (default auto: Docker when an engine answers)
 #   --no-setup          skip deploy/setup.sh (it is idempotent; this only saves its checks)
@@ -32,7 +33,7 @@ cd "$ROOT"
 
 ROLLOUTS=3
 IDLE=20
-PROFILE=release
+PROFILE=dev
 RUN_DIR=""
 SANDBOX=auto
 SETUP=1
@@ -71,7 +72,7 @@ if [ "$SETUP" = 1 ]; then
   deploy/setup.sh | sed 's/^/  /'
 fi
 say "building the binaries (cargo, profile $PROFILE)"
-cargo build --quiet --profile "$PROFILE" -p agentmill-coordinator -p agentmill-worker -p agentmill-learner --bins
+cargo build --profile "$PROFILE" -p agentmill-coordinator -p agentmill-worker -p agentmill-learner --bins
 for b in agentmill agentmill-coordinator agentmill-worker agentmill-learner; do
   [ -x "$BIN/$b" ] || die "$BIN/$b was not built"
 done
