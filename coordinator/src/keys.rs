@@ -5,8 +5,10 @@
 //! | key | type | contents |
 //! |---|---|---|
 //! | `{ns}:tasks` | sorted set | task id → submission sequence number: every accepted task, in submission order |
-//! | `{ns}:task:{id}` | hash | `spec`: the `agentmill.v1.TaskSpec` (protobuf); `seq`; `submitted_ms`; `r{n}`: the `agentmill.v1.RolloutStatus` (protobuf) of rollout n — state, attempt, worker, lease id, stage, result |
-//! | `{ns}:lease_deadline` | hash | lease id → deadline (unix ms) of every live lease, so a restarted coordinator knows when each expires |
+//! | `{ns}:task:{id}` | hash | `spec`: the `agentmill.v1.TaskSpec` (protobuf, written once); `meta`: what the scheduler needs, as JSON (`TaskMeta`: sequence, submission time, priority, image, labels, worker selector, rollouts); `status`: the `agentmill.v1.TaskStatus` (protobuf) with every rollout's state, attempt, worker, lease id, stage and result, rewritten on every change |
+//!
+//! Lease deadlines are not stored: a restarted coordinator gives every lease it reloads a fresh
+//! `lease_ttl`, which the owning worker renews by reattaching (or lets expire).
 //!
 //! Writes are group-committed: the coordinator applies a batch of requests in memory, writes their
 //! effects in one pipeline, and only then answers the requests or sends the leases. An answer a
@@ -32,15 +34,5 @@ impl Keys {
     /// The hash of one task.
     pub fn task(&self, id: &str) -> String {
         format!("{}:task:{id}", self.ns)
-    }
-
-    /// The hash of live lease deadlines.
-    pub fn lease_deadlines(&self) -> String {
-        format!("{}:lease_deadline", self.ns)
-    }
-
-    /// The field of rollout `n` in a task hash.
-    pub fn rollout_field(n: u32) -> String {
-        format!("r{n}")
     }
 }

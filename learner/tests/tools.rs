@@ -313,3 +313,15 @@ fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
     let groups: Vec<redis::Value> = redis::cmd("XINFO").arg("GROUPS").arg(&stream).query(&mut con).expect("XINFO");
     assert!(groups.is_empty(), "reading for an export creates no consumer group and acknowledges nothing");
 }
+
+#[test]
+fn doctor_names_a_missing_gpu_instead_of_crashing() {
+    let out = bin().args(["doctor", "--device", "cuda"]).output().expect("run doctor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if tch::Cuda::is_available() {
+        assert!(out.status.success(), "doctor on a GPU host: {stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "an error exit, not a panic: {stderr}");
+        assert!(stderr.contains("libtorch sees no CUDA device") && stderr.contains("--device cpu"), "{stderr}");
+    }
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, http_get};
+use agentmill_tests::{CoordinatorProcess, TestRedis, binary, http_get, unique};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -52,6 +52,7 @@ fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &
     let (handle, mut events) = WorkerSession::start(SessionConfig {
         addr: addr.to_string(),
         token: None,
+        ca_cert: None,
         worker_id: id.to_string(),
         host: "localhost".into(),
         capacity: v1::Capacity { episodes: capacity, ..Default::default() },
@@ -466,4 +467,54 @@ async fn tls_is_served_when_configured() {
     // Plain text to a TLS port fails.
     let mut plain = connect(&coord.addr, None).await;
     assert!(plain.cluster_stats(v1::ClusterStatsRequest {}).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_attaches_over_tls_with_its_ca_cert_and_says_why_it_cannot_without() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let (cert_path, key_path) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, format!("tls_cert = {:?}\ntls_key = {:?}\n", cert_path, key_path)).expect("write config");
+    let redis = TestRedis::start();
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let https = format!("https://localhost:{}", coord.port);
+
+    let worker = |id: &str, ca: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(binary("agentmill-worker"));
+        cmd.args(["--coordinator", &https, "--redis-url", &redis.url, "--worker-id", id])
+            .env("AGENTMILL_SANDBOX", "process")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{}", agentmill_tests::free_port()))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(ca) = ca {
+            cmd.env("AGENTMILL_CA_CERT", ca);
+        }
+        cmd.spawn().expect("start agentmill-worker")
+    };
+    let (trusted, untrusted) = (unique("tls-ok"), unique("tls-no-ca"));
+    let mut ok = worker(&trusted, Some(&cert_path));
+    let mut refused = worker(&untrusted, None);
+
+    let mut c = client::connect(&ClientConfig { addr: Some(https.clone()), token: None, ca_cert: Some(cert_path.clone()) }).await.expect("connect over TLS");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        let ids: Vec<&str> = s.workers.iter().map(|w| w.worker_id.as_str()).collect();
+        if ids.contains(&trusted.as_str()) {
+            assert!(!ids.contains(&untrusted.as_str()), "a worker without the CA must not attach: {ids:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker with ca_cert did not attach over TLS: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = ok.kill();
+    let _ = ok.wait();
+    let _ = refused.kill();
+    let out = refused.wait_with_output().expect("worker output");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("cannot attach to the coordinator"), "the failure is logged at the default level:\n{log}");
 }

@@ -35,6 +35,7 @@ async fn a_panicking_episode_is_an_infra_error_its_container_goes_and_the_host_g
     let (session, events) = WorkerSession::start(SessionConfig {
         addr: addr.clone(),
         token: None,
+        ca_cert: None,
         worker_id: worker_id.clone(),
         host: "test".into(),
         capacity: v1::Capacity { episodes: 2, ..Default::default() },

@@ -60,6 +60,8 @@ pub struct WorkerConfig {
     pub coordinator: String,
     /// Bearer token for the coordinator.
     pub token: Option<String>,
+    /// PEM CA certificate to trust for an `https://` coordinator (besides the system's roots).
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Stable id of this worker; empty = the host name.
     pub worker_id: String,
     /// Labels the coordinator matches task affinity against.
@@ -107,6 +109,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             coordinator: "http://127.0.0.1:50051".into(),
             token: None,
+            ca_cert: None,
             worker_id: String::new(),
             labels: BTreeMap::new(),
             redis_url: "redis://127.0.0.1:6379/".into(),
@@ -132,9 +135,10 @@ impl Default for WorkerConfig {
 pub use agentmill_proto::config::ConfigError;
 use agentmill_proto::config::EnvLayer;
 
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 14] = [
     "coordinator",
     "token",
+    "ca_cert",
     "worker_id",
     "redis_url",
     "stream",

@@ -76,6 +76,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let (session, events) = WorkerSession::start(SessionConfig {
         addr: cfg.coordinator.clone(),
         token: cfg.token.clone(),
+        ca_cert: cfg.ca_cert.clone(),
         worker_id: worker_id.clone(),
         host: std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default(),
         capacity: v1::Capacity { episodes: cfg.capacity.episodes, init: cfg.capacity.init, run: cfg.capacity.run, grade: cfg.capacity.grade, synth: 0 },

@@ -20,7 +20,7 @@ use agentmill_proto::v1::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::metadata::MetadataValue;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tracing::{debug, info, warn};
 
 /// How to reach the coordinator and what to tell it about this worker.
@@ -30,6 +30,8 @@ pub struct SessionConfig {
     pub addr: String,
     /// Bearer token, when the coordinator wants one.
     pub token: Option<String>,
+    /// PEM CA certificate to trust for an `https://` address (the system's roots are trusted too).
+    pub ca_cert: Option<std::path::PathBuf>,
     /// Stable id of this worker (survives restarts, so orphans can be found).
     pub worker_id: String,
     /// Host name, for operators.
@@ -145,11 +147,26 @@ impl WorkerSession {
 
     async fn run(mut self, mut cmds: mpsc::UnboundedReceiver<Cmd>) {
         let mut backoff = Duration::from_millis(100);
+        // A failing coordinator is reported when the error changes and then once a minute, so an
+        // unreachable address, a wrong token or a TLS mismatch is visible at the default level.
+        let mut last_warned: Option<(String, tokio::time::Instant)> = None;
         loop {
             match self.connect_once(&mut cmds).await {
                 Ok(Stop::HandleDropped) => return,
-                Ok(Stop::Disconnected) => backoff = Duration::from_millis(100),
-                Err(e) => debug!(worker = %self.cfg.worker_id, "coordinator session failed: {e}"),
+                Ok(Stop::Disconnected) => {
+                    backoff = Duration::from_millis(100);
+                    last_warned = None;
+                }
+                Err(e) => {
+                    let text = format!("{}: {}", e.code(), e.message());
+                    let repeat = last_warned.as_ref().is_some_and(|(t, at)| *t == text && at.elapsed() < Duration::from_secs(60));
+                    if repeat {
+                        debug!(worker = %self.cfg.worker_id, "coordinator session failed: {text}");
+                    } else {
+                        warn!(worker = %self.cfg.worker_id, coordinator = %self.cfg.addr, "cannot attach to the coordinator (retrying): {text}");
+                        last_warned = Some((text, tokio::time::Instant::now()));
+                    }
+                }
             }
             let jitter = Duration::from_millis(fastrand::u64(0..=backoff.as_millis() as u64 / 2));
             tokio::time::sleep(backoff + jitter).await;
@@ -158,10 +175,18 @@ impl WorkerSession {
     }
 
     async fn connect_once(&mut self, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Result<Stop, tonic::Status> {
-        let endpoint = Endpoint::from_shared(self.cfg.addr.clone())
+        let mut endpoint = Endpoint::from_shared(self.cfg.addr.clone())
             .map_err(|e| tonic::Status::invalid_argument(format!("coordinator address {:?}: {e}", self.cfg.addr)))?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
+        if self.cfg.addr.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new().with_enabled_roots();
+            if let Some(ca) = &self.cfg.ca_cert {
+                let pem = std::fs::read(ca).map_err(|e| tonic::Status::invalid_argument(format!("ca_cert {}: {e}", ca.display())))?;
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint.tls_config(tls).map_err(|e| tonic::Status::invalid_argument(format!("TLS settings: {e}")))?;
+        }
         let channel = endpoint.connect().await.map_err(|e| tonic::Status::unavailable(format!("connect: {e}")))?;
         let token: Option<MetadataValue<_>> = match &self.cfg.token {
             Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| tonic::Status::invalid_argument("token is not printable ASCII"))?),

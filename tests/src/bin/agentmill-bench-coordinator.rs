@@ -57,6 +57,7 @@ fn worker(addr: &str, id: String, capacity: u32, episode: impl Fn() -> Duration 
     let (handle, mut events) = WorkerSession::start(SessionConfig {
         addr: addr.to_string(),
         token: None,
+        ca_cert: None,
         worker_id: id,
         host: "bench".into(),
         capacity: v1::Capacity { episodes: capacity, ..Default::default() },

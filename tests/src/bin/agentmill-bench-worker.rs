@@ -65,6 +65,7 @@ async fn overhead() {
     let (session, events) = WorkerSession::start(SessionConfig {
         addr: addr.clone(),
         token: None,
+        ca_cert: None,
         worker_id: worker_id.clone(),
         host: "bench".into(),
         capacity: v1::Capacity { episodes: 1, ..Default::default() },

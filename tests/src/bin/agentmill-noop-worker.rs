@@ -45,6 +45,7 @@ async fn main() {
     let (handle, mut events) = WorkerSession::start(SessionConfig {
         addr: args.addr.clone(),
         token: args.token.clone(),
+        ca_cert: None,
         worker_id: args.worker_id.clone(),
         host: "localhost".into(),
         capacity: v1::Capacity { episodes: args.capacity, init: args.capacity, run: args.capacity, grade: args.capacity, synth: 0 },
