@@ -17,6 +17,7 @@ pub struct CoordinatorConfig {
     pub listen: SocketAddr,
     /// Address of the HTTP server: the status page (`/`), its JSON (`/api/stats`,
     /// `/api/history`) and `/metrics` (Prometheus); `None` disables it.
+    #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<SocketAddr>,
     /// Redis holding the task store and leases.
     pub redis_url: String,
@@ -166,6 +167,20 @@ mod tests {
         let cfg = CoordinatorConfig { lease_ttl: Duration::from_secs(1), ..Default::default() };
         let err = cfg.validate().expect_err("refused").to_string();
         assert!(err.contains("lease_ttl"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_metrics_listen_turns_the_http_server_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "metrics_listen = \"\"\n").expect("write");
+        let cfg = CoordinatorConfig::load(Some(&file), &Default::default()).expect("loads");
+        assert_eq!(cfg.metrics_listen, None);
+        std::fs::write(&file, "metrics_listen = \"0.0.0.0:9999\"\n").expect("write");
+        assert_eq!(CoordinatorConfig::load(Some(&file), &Default::default()).expect("loads").metrics_listen, Some(SocketAddr::from(([0, 0, 0, 0], 9999))));
+        std::fs::write(&file, "metrics_listen = \"port nine\"\n").expect("write");
+        let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("refused").to_string();
+        assert!(err.contains("is not host:port") && err.contains("use \"\" to turn it off"), "{err}");
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub struct LearnerConfig {
     pub flush_after_idle: Option<Duration>,
 
     /// Address of the HTTP server for `/metrics` (Prometheus); None disables it.
+    #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<SocketAddr>,
     /// A progress line every this many steps.
     pub log_every: u64,

@@ -59,3 +59,28 @@ pub fn load<T: Serialize + DeserializeOwned + Default>(file: Option<&Path>, env:
     }
     Ok(fig.merge(Serialized::globals(overrides.clone())).extract().map_err(Box::new)?)
 }
+
+/// Serde for an optional listen address where `""` (or `"off"`) turns the listener off — in a
+/// file, an `AGENTMILL_*` variable or a flag alike; use with `#[serde(with = "...")]`.
+pub mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the address, or `""` when off.
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(a) => s.collect_str(a),
+            None => s.serialize_str(""),
+        }
+    }
+
+    /// Reads `host:port`, or `""` / `"off"` for none.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.trim() {
+            "" | "off" => Ok(None),
+            t => t.parse().map(Some).map_err(|e| serde::de::Error::custom(format!("{t:?} is not host:port ({e}); use \"\" to turn it off"))),
+        }
+    }
+}

@@ -86,6 +86,7 @@ pub struct WorkerConfig {
     /// Sandbox limits.
     pub limits: LimitsConfig,
     /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
+    #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// How often orphaned containers are looked for.
     #[serde(with = "humantime_serde")]
