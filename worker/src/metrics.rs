@@ -9,11 +9,28 @@
 //! | `agentmill_worker_containers_alive` | gauge | this worker's containers at the last reaper pass |
 //! | `agentmill_worker_sandbox_errors_total` | counter | episodes ended by a sandbox error |
 //! | `agentmill_worker_orphans_reaped_total` | counter | containers removed that no episode owned |
+//! | `agentmill_worker_disk_limit_kills_total` | counter | containers the disk watchdog killed for outgrowing their disk limit (engines without `--storage-opt size`; process-wide) |
 //! | `agentmill_worker_records_published_total` | gauge | records the publisher wrote (duplicates not counted) |
 //! | `agentmill_worker_learner_lag` | gauge | records waiting for the learner at the last reading |
 //! | `agentmill_worker_backpressured` | gauge | 1 while leases are paused for the learner |
 
+use std::sync::OnceLock;
+
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// `agentmill_worker_disk_limit_kills_total`: containers the disk watchdog killed.
+///
+/// Process-wide rather than a plain field, because the watchdog lives in the sandbox code
+/// (`sandbox::docker`), which holds no [`WorkerMetrics`]: every `WorkerMetrics` registers this
+/// one counter, so it is counted where the kill happens without threading a handle through the
+/// engine.
+pub fn disk_limit_kills() -> &'static IntCounter {
+    static KILLS: OnceLock<IntCounter> = OnceLock::new();
+    KILLS.get_or_init(|| {
+        IntCounter::new("agentmill_worker_disk_limit_kills_total", "Containers killed by the disk watchdog for outgrowing their disk limit")
+            .expect("valid metric")
+    })
+}
 
 /// Every metric the worker sets.
 #[derive(Debug, Clone)]
@@ -33,6 +50,8 @@ pub struct WorkerMetrics {
     pub sandbox_errors: IntCounter,
     /// Orphans reaped.
     pub reaped: IntCounter,
+    /// Containers killed by the disk watchdog (the process-wide [`disk_limit_kills`]).
+    pub disk_limit_kills: IntCounter,
     /// Records published.
     pub published: IntGauge,
     /// Learner lag.
@@ -64,6 +83,7 @@ impl WorkerMetrics {
         let containers_alive = IntGauge::new(format!("{p}containers_alive"), "This worker's containers").expect("valid metric");
         let sandbox_errors = IntCounter::new(format!("{p}sandbox_errors_total"), "Episodes ended by a sandbox error").expect("valid metric");
         let reaped = IntCounter::new(format!("{p}orphans_reaped_total"), "Orphaned containers removed").expect("valid metric");
+        let disk_limit_kills = disk_limit_kills().clone();
         let published = IntGauge::new(format!("{p}records_published_total"), "Records published").expect("valid metric");
         let lag = IntGauge::new(format!("{p}learner_lag"), "Records waiting for the learner").expect("valid metric");
         let backpressured = IntGauge::new(format!("{p}backpressured"), "1 while leases are paused").expect("valid metric");
@@ -75,13 +95,14 @@ impl WorkerMetrics {
             Box::new(containers_alive.clone()),
             Box::new(sandbox_errors.clone()),
             Box::new(reaped.clone()),
+            Box::new(disk_limit_kills.clone()),
             Box::new(published.clone()),
             Box::new(lag.clone()),
             Box::new(backpressured.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, published, lag, backpressured }
+        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured }
     }
 
     /// Records the stage durations of a finished episode.

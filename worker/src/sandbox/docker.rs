@@ -5,19 +5,52 @@
 //! own it, so a worker can find and reap its orphans after a crash. Commands run through
 //! `docker exec` under GNU `timeout`, which kills the command's whole process group when the
 //! deadline passes; output past a cap is counted and dropped, never buffered.
+//!
+//! # Disk limits
+//!
+//! A task's disk limit is passed as `--storage-opt size=N`, which the engine enforces with a
+//! real ENOSPC inside the container — but only some storage drivers can (overlay2 over xfs with
+//! `pquota`, btrfs, zfs, devicemapper); the others (overlay2 over ext4, fuse-overlayfs, vfs, ...)
+//! refuse to create the container. When the engine refuses, the container is created again
+//! without it, the [`DockerEngine`] remembers that its engine cannot (later containers skip the
+//! failed attempt), and the limit is enforced in two other ways:
+//!
+//! - a per-file size limit (`RLIMIT_FSIZE`, the container's `fsize` ulimit) of the disk limit,
+//!   enforced by the kernel at once: no single file outgrows the limit, so a runaway `dd` stops
+//!   there (SIGXFSZ / EFBIG) however fast it writes;
+//! - a watchdog task per container that polls the writable layer's size (`SizeRw` of an
+//!   inspect with `size=true`) about every second and, once it passes the limit, kills and
+//!   removes the container, so a runaway writer cannot fill the host's disk. Every in-flight and
+//!   later operation on that sandbox then fails with [`SandboxError::DiskLimit`], which ends the
+//!   episode as `sandbox_error` (see there why not as a model result), and
+//!   [`crate::metrics::disk_limit_kills`] counts it.
+//!
+//! What the watchdog costs depends on the driver: where it measures the upper directory directly
+//! (overlay2 on most kernels) a poll grows with the files the container wrote; where it falls
+//! back to the naive diff (fuse-overlayfs, vfs, overlay2 with `redirect_dir`) the engine walks
+//! the whole container filesystem against its image (measured on Docker 20.10 with
+//! fuse-overlayfs and the ~270 MB sandbox image: 1.3–2.9 s and about one CPU-second of dockerd
+//! plus fuse-overlayfs per poll, whether the container wrote 3000 files or none). A poll is
+//! therefore never started sooner than its predecessor's own duration after it ended (at most
+//! half the time polling), and a slow poll is logged once per engine. Between polls a writer can
+//! still spread past the limit over many files at disk speed; the per-file limit bounds each file.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, InspectContainerOptionsBuilder, KillContainerOptionsBuilder,
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use super::{ExecOutput, ExecRequest, MAX_READ_FILE_BYTES, Sandbox, SandboxError, SandboxSpec, collect_output};
@@ -30,10 +63,27 @@ pub const LABEL_EPISODE: &str = "org.agentmill.episode";
 /// Label marking every agentmill container.
 pub const LABEL_MANAGED: &str = "org.agentmill.managed";
 
-/// A connection to a Docker engine.
+/// How often the disk watchdog looks at a container's writable layer (at most; see the module
+/// docs for how a slow poll stretches it).
+pub const DISK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A poll slower than this is worth one warning per engine: the driver computes sizes the slow way.
+const SLOW_DISK_POLL: Duration = Duration::from_millis(500);
+
+/// A connection to a Docker engine. Clones share what they learned about the engine.
 #[derive(Debug, Clone)]
 pub struct DockerEngine {
     docker: Docker,
+    learned: Arc<EngineFacts>,
+}
+
+/// What a [`DockerEngine`] learned about its engine while creating containers.
+#[derive(Debug, Default)]
+struct EngineFacts {
+    /// The engine refused `--storage-opt size`: disk limits go to the watchdog from then on.
+    storage_opt_unsupported: AtomicBool,
+    /// A disk poll was slow (warned once).
+    slow_poll_warned: AtomicBool,
 }
 
 impl DockerEngine {
@@ -43,7 +93,14 @@ impl DockerEngine {
         let docker = Docker::connect_with_local_defaults().map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
-        Ok(DockerEngine { docker })
+        Ok(DockerEngine { docker, learned: Arc::new(EngineFacts::default()) })
+    }
+
+    /// Whether this engine enforces disk limits with the watchdog (it refused `--storage-opt
+    /// size` once) rather than with the storage driver. False until a container with a disk
+    /// limit was created.
+    pub fn disk_limits_by_watchdog(&self) -> bool {
+        self.learned.storage_opt_unsupported.load(Ordering::Relaxed)
     }
 
     /// The bollard client, for callers that need an API this type does not wrap.
@@ -84,7 +141,6 @@ impl DockerEngine {
             // Swap would let a memory hog crawl instead of dying: pin it to the memory limit.
             memory_swap: spec.limits.memory_bytes.map(|m| m as i64),
             pids_limit: spec.limits.pids.map(i64::from),
-            storage_opt: spec.limits.disk_bytes.map(|d| [("size".to_string(), d.to_string())].into_iter().collect()),
             init: Some(true),
             ..Default::default()
         };
@@ -98,26 +154,85 @@ impl DockerEngine {
             network_disabled: Some(!spec.network),
             ..Default::default()
         };
-        let name = container_name(&spec.episode);
-        let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let created = self.docker.create_container(Some(options), body).await.map_err(|e| match e {
+        // The disk limit: the storage driver's where it can, else the watchdog's (module docs).
+        let mut watched: Option<u64> = None;
+        let created = match spec.limits.disk_bytes {
+            None => self.create(&spec.episode, body).await,
+            Some(limit) if self.disk_limits_by_watchdog() => {
+                watched = Some(limit);
+                self.create(&spec.episode, watchdog_body(body, limit)).await
+            }
+            Some(limit) => {
+                let mut with_opt = body.clone();
+                if let Some(h) = with_opt.host_config.as_mut() {
+                    h.storage_opt = Some([("size".to_string(), limit.to_string())].into_iter().collect());
+                }
+                match self.create(&spec.episode, with_opt).await {
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code, message })
+                        if status_code != 404 && refuses_storage_opt(&message) =>
+                    {
+                        self.storage_opt_refused(&message).await;
+                        watched = Some(limit);
+                        self.create(&spec.episode, watchdog_body(body, limit)).await
+                    }
+                    other => other,
+                }
+            }
+        };
+        let id = created.map_err(|e| match e {
             bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => {
                 SandboxError::ImageMissing(spec.image.clone())
             }
             other => SandboxError::Engine(format!("create container for {}: {other}", spec.image)),
         })?;
+        let disk = watched.map(|limit| Arc::new(DiskWatch::new(limit)));
         let container = DockerContainer {
             docker: self.docker.clone(),
-            id: created.id,
+            id,
             workdir: spec.workdir.clone(),
             episode: spec.episode.clone(),
+            disk: disk.clone(),
         };
         if let Err(e) = self.docker.start_container(&container.id, None).await {
             container.remove().await;
             return Err(SandboxError::Engine(format!("start container: {e}")));
         }
-        debug!(container = %container.id, image = %spec.image, "container started");
+        if let Some(watch) = disk {
+            // The task holds the client, the id and the shared state — never a `DockerContainer`
+            // — and ends when the container is removed (by `remove`, the reaper or itself) or
+            // stops, so it neither leaks nor keeps the container alive.
+            tokio::spawn(watch_disk(self.docker.clone(), container.id.clone(), watch, self.learned.clone()));
+        }
+        debug!(container = %container.id, image = %spec.image, disk_watchdog = container.disk.is_some(), "container started");
         Ok(container)
+    }
+
+    /// Creates a container (under a fresh name each time: a refused attempt leaves nothing, but
+    /// a retry must not depend on that); returns its id.
+    async fn create(&self, episode: &str, body: ContainerCreateBody) -> Result<String, bollard::errors::Error> {
+        let name = container_name(episode);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        Ok(self.docker.create_container(Some(options), body).await?.id)
+    }
+
+    /// Remembers that the engine refused `--storage-opt size` and says so once, naming the
+    /// storage driver.
+    async fn storage_opt_refused(&self, message: &str) {
+        if self.learned.storage_opt_unsupported.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let driver = match self.docker.info().await {
+            Ok(info) => info.driver.unwrap_or_else(|| "unknown".into()),
+            Err(e) => format!("unknown: {e}"),
+        };
+        warn!(
+            storage_driver = %driver,
+            "the Docker engine cannot limit a container's disk with its storage driver ({driver}: \"{}\"); \
+             disk limits are enforced by watching each container's writable layer (polled about every {:?}, \
+             the container killed past its limit) and by a per-file size limit",
+            message.trim(),
+            DISK_POLL_INTERVAL
+        );
     }
 
     /// Ids of the containers that carry `worker`'s label (running or not).
@@ -138,6 +253,140 @@ impl DockerEngine {
     }
 }
 
+/// Whether the engine's refusal of a container is its "this storage driver cannot do
+/// `--storage-opt`" answer, in any of its wordings across drivers and versions ("--storage-opt is
+/// not supported", "--storage-opt is supported only for overlay over xfs with 'pquota' mount
+/// option", "Storage option overlay2.size only supported for backingFS XFS", ...), as opposed
+/// to an unrelated failure (a name conflict, a bad image) that must not be retried without it.
+fn refuses_storage_opt(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    let about_storage =
+        ["storage-opt", "storage opt", "storage_opt", "storageopt", "storage option", "storage driver", "quota", "backingfs", "backing filesystem"]
+            .iter()
+            .any(|k| m.contains(k));
+    about_storage && (m.contains("support") || m.contains("quota"))
+}
+
+/// `body` made ready for the watchdog: no `storage_opt`, and a per-file size limit of `limit`.
+fn watchdog_body(mut body: ContainerCreateBody, limit: u64) -> ContainerCreateBody {
+    let host = body.host_config.get_or_insert_with(HostConfig::default);
+    host.storage_opt = None;
+    let fsize = i64::try_from(limit).unwrap_or(i64::MAX);
+    let ulimit = ResourcesUlimits { name: Some("fsize".into()), soft: Some(fsize), hard: Some(fsize) };
+    host.ulimits.get_or_insert_with(Vec::new).push(ulimit);
+    body
+}
+
+/// The disk watchdog's state, shared by a container's handles and its watchdog task.
+#[derive(Debug)]
+struct DiskWatch {
+    /// The limit in bytes.
+    limit: u64,
+    /// The writable layer's size when the limit was found exceeded.
+    tripped: OnceLock<u64>,
+    /// Fires once `tripped` is set (and before the container is killed).
+    trip: CancellationToken,
+    /// Fires when the container is removed through a handle: the watchdog ends.
+    stop: CancellationToken,
+    /// Set when the watchdog task has ended (for whatever reason).
+    ended: AtomicBool,
+}
+
+impl DiskWatch {
+    fn new(limit: u64) -> DiskWatch {
+        DiskWatch { limit, tripped: OnceLock::new(), trip: CancellationToken::new(), stop: CancellationToken::new(), ended: AtomicBool::new(false) }
+    }
+
+    fn error(&self) -> Option<SandboxError> {
+        self.tripped.get().map(|&written| SandboxError::DiskLimit { written, limit: self.limit })
+    }
+}
+
+/// Polls `id`'s writable layer until the container is gone, stopped, or past `watch.limit`; in
+/// the last case marks the sandbox tripped, then kills and removes the container.
+async fn watch_disk(docker: Docker, id: String, watch: Arc<DiskWatch>, learned: Arc<EngineFacts>) {
+    /// Marks the watchdog ended however its task ends (returned, or dropped with its runtime).
+    struct Ended(Arc<DiskWatch>);
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            self.0.ended.store(true, Ordering::Relaxed);
+        }
+    }
+    let _ended = Ended(watch.clone());
+    let options = InspectContainerOptionsBuilder::new().size(true).build();
+    let mut no_size_warned = false;
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let polled = tokio::select! {
+            biased;
+            _ = watch.stop.cancelled() => return,
+            r = docker.inspect_container(&id, Some(options.clone())) => r,
+        };
+        let cost = started.elapsed();
+        match polled {
+            Ok(info) => {
+                failures = 0;
+                if !info.state.as_ref().and_then(|s| s.running).unwrap_or(false) {
+                    // Stopped (or dying): nothing in it writes any more.
+                    debug!(container = %id, "disk watchdog: the container stopped; watchdog ends");
+                    return;
+                }
+                match info.size_rw {
+                    Some(written) if written > 0 && written as u64 > watch.limit => {
+                        trip(&docker, &id, &watch, written as u64).await;
+                        return;
+                    }
+                    Some(_) => {}
+                    None if !no_size_warned => {
+                        no_size_warned = true;
+                        warn!(container = %id, "the engine reports no writable-layer size; only the per-file limit bounds this container's disk");
+                    }
+                    None => {}
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
+                debug!(container = %id, "disk watchdog: the container is gone; watchdog ends");
+                return;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 5 {
+                    warn!(container = %id, "disk watchdog: 5 polls in a row failed, the last with: {e}");
+                } else {
+                    debug!(container = %id, "disk watchdog: poll failed: {e}");
+                }
+            }
+        }
+        if cost > SLOW_DISK_POLL && !learned.slow_poll_warned.swap(true, Ordering::Relaxed) {
+            warn!(
+                container = %id,
+                "one look at a container's writable-layer size took {cost:?} of the engine's time (its storage driver \
+                 diffs the whole filesystem); the disk watchdog polls each limited container no more often than that"
+            );
+        }
+        tokio::select! {
+            biased;
+            _ = watch.stop.cancelled() => return,
+            _ = tokio::time::sleep(DISK_POLL_INTERVAL.max(cost)) => {}
+        }
+    }
+}
+
+/// The limit is exceeded: fail every operation on the sandbox, then kill the container at once
+/// (a runaway writer stops now) and remove it (its writable layer leaves the host's disk).
+async fn trip(docker: &Docker, id: &str, watch: &DiskWatch, written: u64) {
+    let _ = watch.tripped.set(written);
+    watch.trip.cancel();
+    crate::metrics::disk_limit_kills().inc();
+    warn!(container = %id, written, limit = watch.limit, "the container outgrew its disk limit; killing it");
+    let kill = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+    if let Err(e) = docker.kill_container(id, Some(kill)).await {
+        debug!(container = %id, "kill after the disk limit: {e}");
+    }
+    remove_container(docker, id).await;
+}
+
 /// A running sandbox container. Call [`DockerContainer::remove`] on every path; the worker's
 /// reaper removes what a crash left behind.
 #[derive(Debug, Clone)]
@@ -146,6 +395,8 @@ pub struct DockerContainer {
     id: String,
     workdir: String,
     episode: String,
+    /// The disk watchdog's state, when it enforces this container's disk limit.
+    disk: Option<Arc<DiskWatch>>,
 }
 
 impl DockerContainer {
@@ -154,8 +405,45 @@ impl DockerContainer {
         &self.id
     }
 
+    /// Whether a disk watchdog enforces this container's disk limit (a limit on an engine whose
+    /// storage driver cannot).
+    pub fn has_disk_watchdog(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// Whether this container's disk watchdog task is still running (false without one). It
+    /// ends once the container is removed — through [`DockerContainer::remove`] at once, through
+    /// anything else (the reaper, `docker rm`) at its next poll — stops, or outgrows its limit.
+    pub fn disk_watchdog_running(&self) -> bool {
+        self.disk.as_ref().is_some_and(|w| !w.ended.load(Ordering::Relaxed))
+    }
+
+    /// Runs `op` unless the disk watchdog stopped the container, and fails it with
+    /// [`SandboxError::DiskLimit`] when the watchdog stops the container while it runs (the
+    /// container's death would otherwise surface as a confusing engine error or exit 137).
+    async fn guarded<T>(&self, op: impl Future<Output = Result<T, SandboxError>>) -> Result<T, SandboxError> {
+        let Some(watch) = &self.disk else { return op.await };
+        if let Some(e) = watch.error() {
+            return Err(e);
+        }
+        let result = tokio::select! {
+            biased;
+            _ = watch.trip.cancelled() => None,
+            r = op => Some(r),
+        };
+        match (watch.error(), result) {
+            (Some(e), _) => Err(e),
+            (None, Some(r)) => r,
+            (None, None) => Err(SandboxError::Engine("the disk watchdog fired without a size".into())),
+        }
+    }
+
     /// Extracts a tar archive (optionally gzip-compressed) at `dest` inside the container.
     pub async fn upload_tar(&self, dest: &str, tar: Vec<u8>) -> Result<(), SandboxError> {
+        self.guarded(self.upload_tar_unguarded(dest, tar)).await
+    }
+
+    async fn upload_tar_unguarded(&self, dest: &str, tar: Vec<u8>) -> Result<(), SandboxError> {
         let tar = if tar.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&tar[..]), &mut out)
@@ -177,6 +465,10 @@ impl DockerContainer {
     /// or volume mount would land beneath the mount, invisible to the container. agentmill's
     /// own files therefore go to [`super::AGENTMILL_DIR`], never to `/tmp`.
     pub async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        self.guarded(self.write_file_unguarded(path, contents)).await
+    }
+
+    async fn write_file_unguarded(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         let (dir, name) = path.rsplit_once('/').ok_or_else(|| SandboxError::Io(format!("{path} is not an absolute path")))?;
         let dir = if dir.is_empty() { "/" } else { dir };
         let mkdir = ExecRequest::new(format!("mkdir -p '{}'", dir.replace('\'', "'\\''")));
@@ -189,15 +481,20 @@ impl DockerContainer {
         header.set_cksum();
         builder.append_data(&mut header, name, contents).map_err(|e| SandboxError::Io(e.to_string()))?;
         let tar = builder.into_inner().map_err(|e| SandboxError::Io(e.to_string()))?;
-        self.upload_tar(dir, tar).await
+        self.upload_tar_unguarded(dir, tar).await
     }
 
     /// Runs `bash -c <command>` in the container and returns its real output and exit code.
     ///
     /// The deadline is enforced twice: GNU `timeout` in the container kills the command's process
     /// group (exit 137 plus `timed_out`), and a host-side timer a few seconds later abandons the
-    /// exec if the container itself stops answering.
+    /// exec if the container itself stops answering. On a container the disk watchdog stopped,
+    /// and for a command running when it does, the answer is [`SandboxError::DiskLimit`].
     pub async fn exec(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
+        self.guarded(self.exec_unguarded(req)).await
+    }
+
+    async fn exec_unguarded(&self, req: &ExecRequest) -> Result<ExecOutput, SandboxError> {
         let started = Instant::now();
         let secs = req.timeout.as_secs().max(1);
         let cmd = vec![
@@ -255,6 +552,9 @@ impl DockerContainer {
 
     /// Whether the container is still running (false once it died, e.g. OOM-killed as a whole).
     pub async fn is_running(&self) -> bool {
+        if self.disk.as_ref().is_some_and(|w| w.tripped.get().is_some()) {
+            return false;
+        }
         match self.docker.inspect_container(&self.id, None).await {
             Ok(info) => info.state.and_then(|s| s.running).unwrap_or(false),
             Err(_) => false,
@@ -264,12 +564,19 @@ impl DockerContainer {
     /// Force-removes the container and its anonymous volumes. Never fails: an error is logged and
     /// the reaper gets another chance.
     pub async fn remove(&self) {
+        if let Some(watch) = &self.disk {
+            watch.stop.cancel();
+        }
         remove_container(&self.docker, &self.id).await;
     }
 
     /// Reads one regular file out of the container through Docker's archive API (a tar stream
     /// holding the one file), following symlinks inside the container.
     pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
+        self.guarded(self.read_file_unguarded(path)).await
+    }
+
+    async fn read_file_unguarded(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
         let mut path = path.to_string();
         // A symlink comes back as a link entry; resolve it in the container (a chain resolves
         // at once with `readlink -f`, the loop only guards against a link that changes under us).
@@ -402,7 +709,7 @@ impl Sandbox for DockerContainer {
     }
 
     async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
-        self.write_file_in_place(path, contents).await
+        self.guarded(self.write_file_in_place(path, contents)).await
     }
 
     async fn is_alive(&self) -> bool {
@@ -486,5 +793,42 @@ impl DockerEngine {
     /// Force-removes a container by id (never fails; see [`DockerContainer::remove`]).
     pub async fn remove_by_id(&self, id: &str) {
         remove_container(&self.docker, id).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engines_storage_opt_refusals_are_recognised() {
+        for refusal in [
+            "--storage-opt is not supported",
+            "--storage-opt is supported only for overlay over xfs with 'pquota' mount option",
+            "Storage option overlay2.size only supported for backingFS XFS or ext4",
+            "Storage Opt size is not supported by the storage driver",
+            "storage-opt is not supported with the containerd image store",
+            "Filesystem does not support, or has not enabled quotas",
+        ] {
+            assert!(refuses_storage_opt(refusal), "{refusal}");
+        }
+        for other in [
+            "Conflict. The container name \"/agentmill-x\" is already in use",
+            "No such image: agentmill/sandbox-python:nope",
+            "invalid reference format",
+        ] {
+            assert!(!refuses_storage_opt(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_watched_container_has_no_storage_opt_and_a_per_file_limit() {
+        let storage_opt = Some([("size".to_string(), "1".to_string())].into_iter().collect());
+        let body = ContainerCreateBody { host_config: Some(HostConfig { storage_opt, ..Default::default() }), ..Default::default() };
+        let host = watchdog_body(body, 50 << 20).host_config.expect("a host config");
+        assert_eq!(host.storage_opt, None);
+        let ulimits = host.ulimits.expect("ulimits");
+        assert_eq!(ulimits.len(), 1);
+        assert_eq!((ulimits[0].name.as_deref(), ulimits[0].soft, ulimits[0].hard), (Some("fsize"), Some(50 << 20), Some(50 << 20)));
     }
 }

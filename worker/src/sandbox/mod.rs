@@ -33,9 +33,11 @@ pub struct SandboxLimits {
     pub memory_bytes: Option<u64>,
     /// Processes.
     pub pids: Option<u32>,
-    /// Writable-layer size in bytes (Docker `--storage-opt size=`; needs overlay2 on xfs with
-    /// `pquota` — an engine without it refuses the container, which is reported as a sandbox error
-    /// naming the engine's reason). Ignored by the process backend.
+    /// Writable-layer size in bytes. Docker `--storage-opt size=` where the engine's storage
+    /// driver supports it (overlay2 on xfs with `pquota`, btrfs, zfs, devicemapper: a real ENOSPC
+    /// in the container); on any other driver a watchdog that polls the writable layer and kills
+    /// the container past the limit, plus a per-file size limit (see [`docker`]). Ignored by the
+    /// process backend.
     pub disk_bytes: Option<u64>,
 }
 
@@ -175,6 +177,37 @@ pub enum SandboxError {
         /// What the sandbox said.
         reason: String,
     },
+    /// The container's writable layer outgrew the task's disk limit and the disk watchdog killed
+    /// and removed the container (engines whose storage driver cannot enforce `--storage-opt
+    /// size`). Every later — and in-flight — operation on that sandbox fails with this.
+    ///
+    /// Like every variant this ends the episode as `sandbox_error` (the exit reasons are fixed:
+    /// `submitted, max_steps, context_overflow, step_timeout, episode_timeout, policy_error,
+    /// sandbox_error, infra_error, cancelled`), with this message in the record's `error`. It is
+    /// not scored as a model result: the container was stopped to protect the host's disk, not
+    /// because the model's work was judged, and on an engine with `--storage-opt` the same write
+    /// would have been an ENOSPC the model could see and react to.
+    #[error("disk limit exceeded: the container wrote {}, its limit is {}; it was stopped to protect the host", human_bytes(*written), human_bytes(*limit))]
+    DiskLimit {
+        /// The writable layer's size when the watchdog saw it past the limit, in bytes.
+        written: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+}
+
+/// Bytes for a message: `812 bytes`, `3.5 KB`, `50 MB`, `1.2 GB` (binary units, as task limits
+/// such as `disk: 50m` are read).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GB"), (1 << 20, "MB"), (1 << 10, "KB")];
+    for (size, unit) in UNITS {
+        if n >= size {
+            let v = n as f64 / size as f64;
+            let rounded = (v * 10.0).round() / 10.0;
+            return if rounded.fract() == 0.0 { format!("{rounded:.0} {unit}") } else { format!("{rounded:.1} {unit}") };
+        }
+    }
+    format!("{n} bytes")
 }
 
 impl SandboxError {
@@ -290,6 +323,17 @@ mod tests {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("ok\n"))]);
         let (text, truncated, total) = collect_output(chunks, 8).await.unwrap();
         assert_eq!((text.as_str(), truncated, total), ("ok\n", false, 3));
+    }
+
+    #[test]
+    fn disk_limit_message_names_what_was_written_and_the_limit() {
+        let e = SandboxError::DiskLimit { written: 212 << 20, limit: 50 << 20 };
+        assert!(e.to_string().starts_with("disk limit exceeded: the container wrote 212 MB, its limit is 50 MB"), "{e}");
+        assert!(!e.is_path_error());
+        assert_eq!(human_bytes(812), "812 bytes");
+        assert_eq!(human_bytes(2560), "2.5 KB");
+        assert_eq!(human_bytes((70 << 20) + (1 << 19)), "70.5 MB");
+        assert_eq!(human_bytes(3 << 30), "3 GB");
     }
 
     #[test]
