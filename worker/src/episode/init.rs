@@ -121,6 +121,14 @@ pub async fn prepare(backend: &Backend, task: &Task, worker: &str, episode: &str
             if let Some(py) = python {
                 pspec = pspec.with_python(py);
             }
+            if let Source::Git { url } = &task.source
+                && let Some(dir) = local_git_dir(url)
+            {
+                // A repository on this host: bubblewrap shows the sandbox only its own folders,
+                // so the clone needs it bound (read-only, at the same path), and no network.
+                pspec.ro_binds.push(dir);
+                pspec.network = task.allow_network;
+            }
             PreparedSandbox::Process(ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?)
         }
     };
@@ -188,6 +196,14 @@ async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The folder of a git URL that names a repository on this host (`file:///path` or `/path`)
+/// when that folder exists; `None` for remote URLs and for folders that are not there (the
+/// clone then fails with git's own message).
+fn local_git_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
+    (path.is_absolute() && path.is_dir()).then(|| path.to_path_buf())
 }
 
 fn hex(bytes: &[u8]) -> String {
