@@ -4,6 +4,8 @@
 //! Nothing here is mocked. A test that needs Docker fails loudly where no engine answers; only
 //! an explicit `AGENTMILL_NO_DOCKER=1` in the environment turns those tests into announced skips.
 
+pub mod guide_check;
+
 use std::path::{Path, PathBuf};
 
 use agentmill_proto::{Task, read_jsonl_file};
