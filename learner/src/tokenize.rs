@@ -37,6 +37,9 @@ pub enum TokenizeError {
     Tokenizers(String),
 }
 
+/// Token ids and, for each, whether it is trained (the assistant mask).
+pub type MaskedTokens = (Vec<u32>, Vec<bool>);
+
 /// A tokenizer with the ids the learner needs.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
@@ -129,7 +132,7 @@ impl TextTokenizer {
 
     /// [`TextTokenizer::encode_with_mask`] for many records at once, encoded in parallel on the
     /// tokenizers crate's thread pool (what a feeder uses for a batch read from the stream).
-    pub fn encode_batch_with_mask(&self, rendered: &[Rendered]) -> Result<Vec<(Vec<u32>, Vec<bool>)>, TokenizeError> {
+    pub fn encode_batch_with_mask(&self, rendered: &[Rendered]) -> Result<Vec<MaskedTokens>, TokenizeError> {
         let texts: Vec<&str> = rendered.iter().map(|r| r.text.as_str()).collect();
         let encs = self.inner.encode_batch(texts, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
         Ok(encs.iter().zip(rendered).map(|(enc, r)| self.with_mask(enc, r)).collect())

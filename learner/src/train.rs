@@ -363,6 +363,7 @@ impl Trainer {
             ));
         }
         let lr = self.config.schedule.lr_at(self.step);
+        // Zeroed here only, not again after the update: one pass over the gradients per step.
         self.optimizer.zero_grad();
         let mut loss_sum: Option<Tensor> = None;
         for (i, batch) in micro_batches.iter().enumerate() {
@@ -389,7 +390,6 @@ impl Trainer {
             return Err(TrainError::NonFinite { step: self.step, loss, grad_norm });
         }
         self.optimizer.step(lr).map_err(torch_err("AdamW update"))?;
-        self.optimizer.zero_grad();
         let tokens: u64 = micro_batches.iter().map(|b| b.real_tokens).sum();
         tracing::debug!(step = self.step + 1, loss, lr, grad_norm, tokens, targets, "optimizer step");
         self.step += 1;

@@ -3,7 +3,9 @@
 //! 1. One training step (forward, loss, backward, clipping, AdamW) of a small Qwen2 in fp32 on
 //!    the CPU, against the same step in PyTorch eager + transformers (`learner/benches/torch_step.py`):
 //!    same config.json, same initial weights (written by this binary), same batch, same AdamW
-//!    hyper-parameters, same thread count.
+//!    hyper-parameters, same thread count. The baseline is `torch.optim.AdamW` as PyTorch runs
+//!    it by default (the goal's ratio); a second run of the same script with
+//!    `AdamW(fused=True)`, PyTorch's fastest optimizer on the CPU, gives a second ratio.
 //! 2. Render + tokenize (with the assistant mask) + pack of synthetic env records, against HF
 //!    `tokenizers`' `encode_batch` in Python (`learner/benches/hf_tokenize.py`) over the same
 //!    rendered texts with the same tokenizer.json.
@@ -17,6 +19,11 @@
 //!
 //! Environment: `AGENTMILL_BENCH_PYTHON` (default `<workspace>/.venv/bin/python`),
 //! `AGENTMILL_BENCH_THREADS` (default: available parallelism), `AGENTMILL_BENCH_STEPS` (20).
+//! `AGENTMILL_BENCH_BREAKDOWN=1` runs neither comparison: it prints the median time of each
+//! phase of the Rust step (forward, loss + backward, clipping, AdamW), for profiling.
+//!
+//! The machine's other load moves these figures by several percent from run to run: compare
+//! medians of several runs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -192,45 +199,62 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let rust_min = times.iter().copied().fold(f64::INFINITY, f64::min);
     let rust_median = median(&mut times.clone());
 
-    let py = run_python(
-        "torch_step.py",
-        &[
-            "--model-dir".into(),
-            model_dir.display().to_string(),
-            "--batch".into(),
-            batch_path.display().to_string(),
-            "--threads".into(),
-            threads.to_string(),
-            "--warmup".into(),
-            WARMUP_STEPS.to_string(),
-            "--steps".into(),
-            steps.to_string(),
-            "--lr".into(),
-            LR.to_string(),
-            "--beta1".into(),
-            adamw.beta1.to_string(),
-            "--beta2".into(),
-            adamw.beta2.to_string(),
-            "--eps".into(),
-            adamw.eps.to_string(),
-            "--weight-decay".into(),
-            adamw.weight_decay.to_string(),
-            "--max-grad-norm".into(),
-            config.max_grad_norm.to_string(),
-        ],
-        threads,
-    )?;
-    let py_mean = py["mean_step_s"].as_f64().context("mean_step_s")?;
-    let py_min = py["min_step_s"].as_f64().unwrap_or(f64::NAN);
-    let py_median = py["median_step_s"].as_f64().unwrap_or(f64::NAN);
+    let mut args: Vec<String> = vec![
+        "--model-dir".into(),
+        model_dir.display().to_string(),
+        "--batch".into(),
+        batch_path.display().to_string(),
+        "--threads".into(),
+        threads.to_string(),
+        "--warmup".into(),
+        WARMUP_STEPS.to_string(),
+        "--steps".into(),
+        steps.to_string(),
+        "--lr".into(),
+        LR.to_string(),
+        "--beta1".into(),
+        adamw.beta1.to_string(),
+        "--beta2".into(),
+        adamw.beta2.to_string(),
+        "--eps".into(),
+        adamw.eps.to_string(),
+        "--weight-decay".into(),
+        adamw.weight_decay.to_string(),
+        "--max-grad-norm".into(),
+        config.max_grad_norm.to_string(),
+    ];
+    let py = run_python("torch_step.py", &args, threads)?;
     println!(
         "agentmill  mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {first_loss:.4} last {last_loss:.4}",
         ms(rust_mean),
         ms(rust_median),
         ms(rust_min)
     );
+    let rust = [rust_mean, rust_median, rust_min];
+    report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust)?;
+    // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
+    args.push("--fused".into());
+    match run_python("torch_step.py", &args, threads) {
+        Ok(py) => report_python("pt fused  ", "ratio rust/pytorch(fused AdamW):", "", &py, steps, rust)?,
+        Err(e) => println!("pytorch with AdamW(fused=True) did not run: {e:#}"),
+    }
+    Ok(())
+}
+
+/// Prints one Python baseline's step times and the ratios of `rust` (mean, median, min) to them.
+fn report_python(
+    label: &str,
+    ratio_label: &str,
+    note: &str,
+    py: &serde_json::Value,
+    steps: usize,
+    rust: [f64; 3],
+) -> Result<()> {
+    let py_mean = py["mean_step_s"].as_f64().context("mean_step_s")?;
+    let py_min = py["min_step_s"].as_f64().unwrap_or(f64::NAN);
+    let py_median = py["median_step_s"].as_f64().unwrap_or(f64::NAN);
     println!(
-        "pytorch    mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {:.4} last {:.4} (torch {})",
+        "{label} mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {:.4} last {:.4} (torch {})",
         ms(py_mean),
         ms(py_median),
         ms(py_min),
@@ -239,11 +263,58 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         py["torch"].as_str().unwrap_or("?"),
     );
     println!(
-        "ratio rust/pytorch: mean {:.3}, median {:.3}, min {:.3}  (goal <= 1.0)",
-        rust_mean / py_mean,
-        rust_median / py_median,
-        rust_min / py_min
+        "{ratio_label} mean {:.3}, median {:.3}, min {:.3}  {note}",
+        rust[0] / py_mean,
+        rust[1] / py_median,
+        rust[2] / py_min
     );
+    Ok(())
+}
+
+/// Per-phase medians of the Rust step (`AGENTMILL_BENCH_BREAKDOWN=1`), for profiling: the phases
+/// of `Trainer::train_step`, timed one by one on the bench model and batch.
+fn bench_breakdown(threads: usize, steps: usize) -> Result<()> {
+    use agentmill_learner::model::Qwen2ForCausalLM;
+    use agentmill_learner::optim::AdamW;
+    use agentmill_learner::train::token_loss_sum;
+    let device = Device::Cpu;
+    let cfg = bench_config();
+    let config = TrainConfig::paper(1000, device);
+    let vs = tch::nn::VarStore::new(device);
+    let model = agentmill_learner::seed::with_seed(config.seed, || Qwen2ForCausalLM::new(&vs.root(), &cfg))?;
+    let mut opt = AdamW::new(&vs, config.adamw)?;
+    let mut rng = Rng(42);
+    let docs: Vec<Document> = (0..ROWS)
+        .map(|_| Document::new((0..SEQ_LEN).map(|_| rng.below(cfg.vocab_size) as u32).collect()))
+        .collect();
+    let packed = pack(&docs, PackConfig { seq_len: SEQ_LEN, pad_id: 0, loss_mask: LossMask::None })?;
+    let batch = Batch::from_rows(&packed.rows, device)?;
+    println!("== training step of agentmill, phase by phase ({ROWS} x {SEQ_LEN}, {threads} threads) ==");
+    let names = ["zero_grad", "forward", "loss + backward", "clip_grad_norm", "adamw step"];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for i in 0..WARMUP_STEPS + steps {
+        let mut marks = vec![Instant::now()];
+        opt.zero_grad();
+        marks.push(Instant::now());
+        let logits = model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
+        marks.push(Instant::now());
+        let sum = token_loss_sum(&logits, &batch.labels)?;
+        sum.f_div_scalar(batch.target_tokens() as f64)?.f_backward()?;
+        let _ = sum.f_double_value(&[])?;
+        marks.push(Instant::now());
+        opt.clip_grad_norm(config.max_grad_norm)?;
+        marks.push(Instant::now());
+        opt.step(LR)?;
+        marks.push(Instant::now());
+        if i >= WARMUP_STEPS {
+            for (t, w) in times.iter_mut().zip(marks.windows(2)) {
+                t.push((w[1] - w[0]).as_secs_f64());
+            }
+        }
+    }
+    for (name, mut t) in names.iter().zip(times) {
+        println!("{name:>16}: median {} over {steps} steps", ms(median(&mut t)));
+    }
     Ok(())
 }
 
@@ -432,6 +503,9 @@ fn main() -> Result<()> {
     );
     let steps = env_usize("AGENTMILL_BENCH_STEPS", 20);
     tch::set_num_threads(threads as i32);
+    if std::env::var_os("AGENTMILL_BENCH_BREAKDOWN").is_some() {
+        return bench_breakdown(threads, steps);
+    }
     let dir = std::env::temp_dir().join(format!("agentmill-bench-learner-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!("agentmill-bench-learner: python {}, scratch {}", python().display(), dir.display());

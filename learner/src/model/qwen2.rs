@@ -94,7 +94,8 @@ impl RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let input_kind = x.kind();
         let xf = cast(x, Kind::Float)?;
-        let variance = xf.f_pow_tensor_scalar(2)?.f_mean_dim(-1, true, Kind::Float)?;
+        // `x * x` rather than `pow(2)`: the same values (pow computes x·x), and a cheaper backward.
+        let variance = xf.f_mul(&xf)?.f_mean_dim(-1, true, Kind::Float)?;
         let normed = xf.f_mul(&variance.f_add_scalar(self.eps)?.f_rsqrt()?)?;
         self.weight.f_mul(&cast(&normed, input_kind)?)
     }
@@ -118,21 +119,27 @@ impl Rotary {
         Ok(Rotary { inv_freq })
     }
 
-    /// `(cos, sin)` of shape `[B, 1, T, head_dim]` for the given positions, in `kind`.
+    /// `(cos, signed sin)` of shape `[B, 1, T, head_dim]` for the given positions, in `kind`,
+    /// where the signed sine is `sin` with its first half negated (see [`apply_rotary`]).
     fn cos_sin(&self, position_ids: &Tensor, kind: Kind) -> Result<(Tensor, Tensor), TchError> {
         let freqs = position_ids.f_to_kind(Kind::Float)?.f_unsqueeze(-1)?.f_mul(&self.inv_freq)?;
         let emb = Tensor::f_cat(&[&freqs, &freqs], -1)?.f_unsqueeze(1)?;
-        Ok((emb.f_cos()?.f_to_kind(kind)?, emb.f_sin()?.f_to_kind(kind)?))
+        // Sines of the doubled frequencies, as transformers computes them, then signed.
+        let sin = emb.f_sin()?;
+        let half = sin.size().last().copied().unwrap_or(0) / 2;
+        let signed_sin = Tensor::f_cat(&[&sin.f_narrow(-1, 0, half)?.f_neg()?, &sin.f_narrow(-1, half, half)?], -1)?;
+        Ok((emb.f_cos()?.f_to_kind(kind)?, signed_sin.f_to_kind(kind)?))
     }
 }
 
-/// `x * cos + rotate_half(x) * sin` for `x` of shape `[B, heads, T, head_dim]`.
-fn apply_rotary(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor, TchError> {
+/// transformers' `x * cos + rotate_half(x) * sin` for `x` of shape `[B, heads, T, head_dim]`,
+/// where `rotate_half(x) = cat(-x₂, x₁)`. Computed as `x * cos + roll(x, half) * signed_sin`
+/// with `roll(x, half) = cat(x₂, x₁)` and `signed_sin = cat(-sin₁, sin₂)`: the same products
+/// (negating a factor is exact), in fewer kernels forward and backward.
+fn apply_rotary(x: &Tensor, cos: &Tensor, signed_sin: &Tensor) -> Result<Tensor, TchError> {
     let half = x.size().last().copied().unwrap_or(0) / 2;
-    let x1 = x.f_narrow(-1, 0, half)?;
-    let x2 = x.f_narrow(-1, half, half)?;
-    let rotated = Tensor::f_cat(&[&x2.f_neg()?, &x1], -1)?;
-    x.f_mul(cos)?.f_add(&rotated.f_mul(sin)?)
+    let rotated = x.f_roll([half], [-1])?;
+    x.f_mul(cos)?.f_add(&rotated.f_mul(signed_sin)?)
 }
 
 /// Grouped-query attention with q/k/v biases and no output bias, as Qwen2 has.
@@ -175,13 +182,32 @@ impl Attention {
         let q = apply_rotary(&heads(&self.q_proj, self.num_heads)?, &rope.0, &rope.1)?;
         let k = apply_rotary(&heads(&self.k_proj, self.num_kv_heads)?, &rope.0, &rope.1)?;
         let v = heads(&self.v_proj, self.num_kv_heads)?;
-        // Repeat the key/value heads explicitly rather than passing enable_gqa: every SDPA
-        // backend (math, memory-efficient with an arbitrary mask, flash) accepts the result.
-        let k = self.repeat_kv(&k)?;
-        let v = self.repeat_kv(&v)?;
         let out = match mask {
-            Some(mask) => Tensor::f_scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, None, false)?,
-            None => Tensor::f_scaled_dot_product_attention(&q, &k, &v, None::<&Tensor>, 0.0, true, None, false)?,
+            // With a mask, repeat the key/value heads explicitly rather than passing enable_gqa:
+            // the SDPA backends that take an arbitrary mask (math, memory-efficient) accept it.
+            Some(mask) => Tensor::f_scaled_dot_product_attention(
+                &q,
+                &self.repeat_kv(&k)?,
+                &self.repeat_kv(&v)?,
+                Some(mask),
+                0.0,
+                false,
+                None,
+                false,
+            )?,
+            // Plain causal attention: SDPA takes the grouped heads as they are (enable_gqa,
+            // which transformers passes too when there is no mask; the CPU flash kernel
+            // supports it), saving the copies of repeated keys and values and their gradients.
+            None => Tensor::f_scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                None::<&Tensor>,
+                0.0,
+                true,
+                None,
+                self.num_heads != self.num_kv_heads,
+            )?,
         };
         let out = out.f_transpose(1, 2)?.f_reshape([b, t, self.num_heads * self.head_dim])?;
         self.o_proj.forward(&out, kind)

@@ -32,7 +32,13 @@ pub fn python() -> PathBuf {
 
 /// Runs learner/tests/parity/make_tiny_qwen2.py with `args`, failing with its output.
 pub fn run_reference(args: &[&str]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/make_tiny_qwen2.py");
+    run_parity_script("make_tiny_qwen2.py", args);
+}
+
+/// Runs the reference script learner/tests/parity/`name` with `args` (offline, quiet, one
+/// thread), failing with its output.
+pub fn run_parity_script<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(name: &str, args: &[S]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity").join(name);
     let output = Command::new(python())
         .arg(&script)
         .args(args)
