@@ -19,6 +19,7 @@
 //! | `agentmill_learner_checkpoint_seconds` | histogram | time to write one checkpoint |
 //! | `agentmill_learner_trainer_wait_seconds_total` | counter | time the trainer waited for data (high: the stream or tokenization is the bottleneck) |
 //! | `agentmill_learner_queued_steps` | gauge | optimizer steps of data waiting for the trainer |
+//! | `agentmill_learner_group_recreated_total` | counter | times the consumer group was found gone (Redis lost its data) and created again |
 
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -63,6 +64,8 @@ pub struct Metrics {
     pub trainer_wait_seconds: Counter,
     /// Steps queued for the trainer.
     pub queued_steps: IntGauge,
+    /// Consumer group recreations.
+    pub group_recreated: IntCounter,
 }
 
 impl Metrics {
@@ -104,6 +107,11 @@ impl Metrics {
                 .expect("valid metric");
         let queued_steps = IntGauge::new(format!("{p}queued_steps"), "Optimizer steps of data waiting for the trainer")
             .expect("valid metric");
+        let group_recreated = IntCounter::new(
+            format!("{p}group_recreated_total"),
+            "Times the consumer group was gone (Redis lost its data) and was created again",
+        )
+        .expect("valid metric");
         let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(step.clone()),
             Box::new(tokens.clone()),
@@ -121,6 +129,7 @@ impl Metrics {
             Box::new(checkpoint_seconds.clone()),
             Box::new(trainer_wait_seconds.clone()),
             Box::new(queued_steps.clone()),
+            Box::new(group_recreated.clone()),
         ];
         if with_mfu {
             collectors.push(Box::new(mfu.clone()));
@@ -147,6 +156,7 @@ impl Metrics {
             checkpoint_seconds,
             trainer_wait_seconds,
             queued_steps,
+            group_recreated,
         }
     }
 

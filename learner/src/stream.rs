@@ -61,6 +61,25 @@ pub enum StreamError {
         /// The error.
         source: redis::RedisError,
     },
+    /// The consumer group was gone and has been created again; reading goes on.
+    #[error(
+        "consumer group {group} of stream {stream} was gone (Redis lost its data, or the group or stream was \
+         deleted); created it again, reading from the stream's start: records trained before are skipped by \
+         record_id, and what Redis lost must be published again (resubmit the tasks)"
+    )]
+    GroupRecreated {
+        /// The stream.
+        stream: String,
+        /// The group.
+        group: String,
+    },
+}
+
+impl StreamError {
+    /// Whether reading can go on at once (the group was recreated) rather than after a pause.
+    pub fn recovered(&self) -> bool {
+        matches!(self, StreamError::GroupRecreated { .. })
+    }
 }
 
 /// A consumer of the trajectory stream.
@@ -87,21 +106,28 @@ impl StreamReader {
         // timeout (500 ms) would cut every longer read off as an error.
         let config =
             redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(cfg.block + Duration::from_secs(10)));
-        let mut con = ConnectionManager::new_with_config(client, config).await.map_err(err)?;
+        let con = ConnectionManager::new_with_config(client, config).await.map_err(err)?;
+        let mut reader = StreamReader { cfg, con, replay_cursor: Some("0".into()), claim_cursor: "0-0".into() };
+        reader.create_group().await?;
+        Ok(reader)
+    }
+
+    /// Creates the group, reading from the stream's beginning (and the stream, when missing);
+    /// a group that exists is left as it is.
+    async fn create_group(&mut self) -> Result<(), StreamError> {
         let created: redis::RedisResult<()> = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(&cfg.stream)
-            .arg(&cfg.group)
+            .arg(&self.cfg.stream)
+            .arg(&self.cfg.group)
             .arg("0")
             .arg("MKSTREAM")
-            .query_async(&mut con)
+            .query_async(&mut self.con)
             .await;
         match created {
-            Ok(()) => {}
-            Err(e) if e.code() == Some("BUSYGROUP") => {}
-            Err(e) => return Err(err(e)),
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(self.err(e)),
         }
-        Ok(StreamReader { cfg, con, replay_cursor: Some("0".into()), claim_cursor: "0-0".into() })
     }
 
     fn err(&self, source: redis::RedisError) -> StreamError {
@@ -111,7 +137,23 @@ impl StreamReader {
     /// The next entries: this consumer's unacknowledged ones first (after a restart), then
     /// entries idle on other consumers, then new ones (waiting up to `block`). Empty when nothing
     /// arrived in time.
+    ///
+    /// When the group is gone (`NOGROUP`: Redis restarted without its data, or someone deleted
+    /// the stream or the group), creates it again and answers [`StreamError::GroupRecreated`]
+    /// once; the next call reads the new group from the stream's start.
     pub async fn next_batch(&mut self) -> Result<Vec<Entry>, StreamError> {
+        match self.read().await {
+            Err(StreamError::Redis { source, .. }) if source.code() == Some("NOGROUP") => {
+                self.create_group().await?;
+                self.replay_cursor = Some("0".into());
+                self.claim_cursor = "0-0".into();
+                Err(StreamError::GroupRecreated { stream: self.cfg.stream.clone(), group: self.cfg.group.clone() })
+            }
+            other => other,
+        }
+    }
+
+    async fn read(&mut self) -> Result<Vec<Entry>, StreamError> {
         if let Some(cursor) = self.replay_cursor.clone() {
             // Pending entries stay pending until acknowledged, so the cursor walks past the
             // ones returned instead of reading the same first page again.

@@ -245,6 +245,52 @@ async fn each_stop_condition_checkpoints_and_the_next_run_continues() {
     assert!(tokenizer.contains("<|im_end|>"), "the learned tokenizer carries the ChatML tokens");
 }
 
+/// Redis loses the stream and with it the consumer group while the learner runs (a restart
+/// without persistence, or the key deleted): the learner creates the group again and trains
+/// what is published after, without a restart; records it trained before and that come again
+/// are skipped as duplicates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_consumer_group_is_recreated_and_training_goes_on() {
+    let redis = TestRedis::start();
+    let mut con = redis.connection();
+    let stream = common::unique("learner-lost-group");
+    let out = tempfile::tempdir().expect("tempdir");
+    let before = mixed_records("a", 20);
+    publish(&mut con, &stream, &before);
+    let mut cfg = common::learner_config(&redis.url, &stream, out.path());
+    cfg.tokenizer_bootstrap_records = 10;
+    cfg.flush_after_idle = Some(Duration::from_millis(300));
+    cfg.until_idle = Some(Duration::from_secs(4));
+    let service = tokio::spawn(service::run(cfg, std::future::pending()));
+
+    // Once everything published so far is trained and acknowledged, the data is lost.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while common::unacknowledged(&mut con, &stream, "learner") > 0 {
+        assert!(Instant::now() < deadline, "the first records were never acknowledged");
+        assert!(!service.is_finished(), "the learner stopped before the data was lost");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _: u64 = redis::cmd("DEL").arg(&stream).query(&mut con).expect("DEL");
+    // New records, and three of the trained ones published again (a worker's retry).
+    let after = mixed_records("b", 14);
+    publish(&mut con, &stream, &after);
+    publish(&mut con, &stream, &before[..3]);
+
+    let summary = tokio::time::timeout(Duration::from_secs(120), service)
+        .await
+        .expect("the learner kept reading after the group was lost (a NOGROUP loop never goes idle)")
+        .expect("join")
+        .expect("the service runs");
+    assert_eq!(summary.stop_reason, StopReason::UntilIdle);
+    assert_eq!(summary.records.deduped, 3, "{:?}", summary.records);
+    let all: Vec<TrajectoryRecord> = before.iter().chain(&after).cloned().collect();
+    assert_exactly_once(out.path(), &all);
+    // The new group holds the new entries, all acknowledged.
+    assert_eq!(common::unacknowledged(&mut con, &stream, "learner"), 0);
+    let length: u64 = redis::cmd("XLEN").arg(&stream).query(&mut con).expect("XLEN");
+    assert_eq!(length, 17);
+}
+
 /// The real binary, with a test's arguments.
 fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_agentmill-learner"))

@@ -568,6 +568,10 @@ async fn bootstrap_tokenizer(
         }
         let batch = match reader.next_batch().await {
             Ok(b) => b,
+            Err(e) if e.recovered() => {
+                tracing::warn!("{e}");
+                continue;
+            }
             Err(e) => {
                 tracing::warn!("{e}; retrying in 1s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
@@ -653,6 +657,11 @@ impl Consumer<'_> {
             let entries: Vec<Entry> = if buffered.is_empty() {
                 match self.reader.next_batch().await {
                     Ok(e) => e,
+                    Err(e) if e.recovered() => {
+                        tracing::warn!("{e}");
+                        self.metrics.group_recreated.inc();
+                        continue;
+                    }
                     Err(e) => {
                         tracing::warn!("{e}; retrying in 1s");
                         tokio::time::sleep(Duration::from_secs(1)).await;
