@@ -128,6 +128,8 @@ struct Session {
     connected_ms: i64,
     last_heartbeat_ms: i64,
     backpressured: bool,
+    /// Shutting down: sent no new leases.
+    draining: bool,
 }
 
 enum Output {
@@ -277,7 +279,7 @@ impl Core {
                                 let deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
                                 self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, deadline_ms });
                             } else {
-                                self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, ..Rollout::queued(now) };
+                                self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, failures: r.failures, ..Rollout::queued(now) };
                                 self.table.enqueue(idx, n);
                             }
                         }
@@ -533,6 +535,7 @@ impl Core {
             connected_ms: now,
             last_heartbeat_ms: now,
             backpressured: false,
+            draining: false,
         };
         txn.outputs.push(Output::Send(
             sid,
@@ -581,6 +584,7 @@ impl Core {
                 let Some(s) = self.sessions.get_mut(&sid) else { return };
                 s.last_heartbeat_ms = now;
                 s.backpressured = hb.backpressured;
+                s.draining = hb.draining;
                 if !hb.cached_images.is_empty() {
                     s.cached_images = hb.cached_images.into_iter().collect();
                 }
@@ -685,8 +689,8 @@ impl Core {
         self.event(txn, idx, n, previous, "result");
     }
 
-    /// Puts a rollout back in the queue with the next attempt, or fails it when `counts` and
-    /// the attempts are used up.
+    /// Puts a rollout back in the queue with the next attempt, or fails it when `counts` (the
+    /// attempt failed, rather than being handed back) and `max_attempts` attempts have failed.
     fn requeue(&mut self, idx: TaskIdx, n: u32, reason: &str, counts: bool, txn: &mut Txn) {
         let now = now_ms();
         let max = self.cfg.max_attempts;
@@ -695,9 +699,12 @@ impl Core {
         r.lease = None;
         r.stage = Stage::Unspecified;
         r.last_error = Some(reason.to_string().into_boxed_str());
-        if counts && r.attempt >= max {
+        if counts {
+            r.failures += 1;
+        }
+        if counts && r.failures >= max {
             r.state = TaskState::Failed;
-            let why = format!("failed after {} attempts; last: {reason}", r.attempt);
+            let why = format!("failed after {} attempts; last: {reason}", r.failures);
             r.last_error = Some(why.clone().into_boxed_str());
             self.touch(txn, idx);
             self.event(txn, idx, n, previous, &why);
@@ -738,7 +745,7 @@ impl Core {
         }
         let now = now_ms();
         let ttl = self.cfg.lease_ttl.as_millis() as i64;
-        let mut eligible: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.credits > 0 && !s.backpressured).map(|(id, _)| *id).collect();
+        let mut eligible: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.credits > 0 && !s.backpressured && !s.draining).map(|(id, _)| *id).collect();
         while !eligible.is_empty() && !self.table.queues.is_empty() {
             eligible.retain(|sid| {
                 let Some(s) = self.sessions.get_mut(sid) else { return false };
@@ -801,7 +808,7 @@ impl Core {
                     credits: s.credits,
                     connected_at_unix_ms: s.connected_ms,
                     last_heartbeat_unix_ms: s.last_heartbeat_ms,
-                    draining: false,
+                    draining: s.draining,
                     backpressured: s.backpressured,
                 })
                 .collect(),

@@ -20,6 +20,7 @@
 //! | `agentmill_coordinator_stream_lag` | gauge | entries the learner group has not yet acknowledged (undelivered + pending) |
 //! | `agentmill_coordinator_learner_tokens_per_second` | gauge | the learner's reported training throughput; 0 when no report is younger than a minute |
 //! | `agentmill_coordinator_stream_trimmed_total` | counter | stream entries deleted after every consumer group acknowledged them (`trim_acknowledged`) |
+//! | `agentmill_coordinator_publish_index_pruned_total` | counter | fields of the workers' publish index `<stream>:ids` deleted because their entries were trimmed (`trim_acknowledged`) |
 //! | `agentmill_coordinator_learner_loss` | gauge | the learner's last reported loss (kept when its reports stop) |
 
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
@@ -56,6 +57,8 @@ pub struct Metrics {
     pub stream_lag: IntGauge,
     /// Entries trimmed.
     pub stream_trimmed: IntCounter,
+    /// Publish index fields deleted.
+    pub publish_index_pruned: IntCounter,
     /// The learner's tokens/s.
     pub learner_tokens_per_second: Gauge,
     /// The learner's loss.
@@ -96,6 +99,7 @@ impl Metrics {
         let stream_length = IntGauge::new(format!("{p}stream_length"), "Entries in the trajectory stream").expect("valid metric");
         let stream_lag = IntGauge::new(format!("{p}stream_lag"), "Stream entries the learner group has not acknowledged").expect("valid metric");
         let stream_trimmed = IntCounter::new(format!("{p}stream_trimmed_total"), "Stream entries deleted once every consumer group acknowledged them").expect("valid metric");
+        let publish_index_pruned = IntCounter::new(format!("{p}publish_index_pruned_total"), "Publish index fields deleted once their entries were trimmed").expect("valid metric");
         let learner_tokens_per_second = Gauge::new(format!("{p}learner_tokens_per_second"), "The learner's reported training throughput").expect("valid metric");
         let learner_loss = Gauge::new(format!("{p}learner_loss"), "The learner's last reported loss").expect("valid metric");
         for c in [
@@ -113,6 +117,7 @@ impl Metrics {
             Box::new(stream_length.clone()),
             Box::new(stream_lag.clone()),
             Box::new(stream_trimmed.clone()),
+            Box::new(publish_index_pruned.clone()),
             Box::new(learner_tokens_per_second.clone()),
             Box::new(learner_loss.clone()),
         ] {
@@ -134,6 +139,7 @@ impl Metrics {
             stream_length,
             stream_lag,
             stream_trimmed,
+            publish_index_pruned,
             learner_tokens_per_second,
             learner_loss,
         }

@@ -265,7 +265,7 @@ pub async fn cluster_stats(core: &CoreHandle, view: &ClusterView) -> Result<v1::
 /// It opens its own connection from `redis` (lazily, and again after a failure).
 pub fn spawn(cfg: ObserveConfig, redis: redis::Client, core: CoreHandle, view: ClusterView) -> JoinHandle<()> {
     let metrics = core.metrics.clone();
-    let observer = Observer { cfg, redis, con: None, core, view, metrics, errors: ErrorLog::default() };
+    let observer = Observer { cfg, redis, con: None, core, view, metrics, errors: ErrorLog::default(), prune_cursor: 0, prune_needed: false };
     tokio::spawn(observer.run())
 }
 
@@ -278,7 +278,15 @@ struct Observer {
     view: ClusterView,
     metrics: Arc<Metrics>,
     errors: ErrorLog,
+    /// Where pruning the publish index goes on at the next sample (`HSCAN` cursor; 0: no pass
+    /// under way).
+    prune_cursor: u64,
+    /// Entries were trimmed since the last pass of the publish index began.
+    prune_needed: bool,
 }
+
+/// Fields of the publish index looked at per sample (`HSCAN … COUNT`).
+const PRUNE_STEP: usize = 2000;
 
 impl Observer {
     async fn run(mut self) {
@@ -314,8 +322,23 @@ impl Observer {
             None => self.con.insert(ConnectionManager::new(self.redis.clone()).await?),
         };
         if self.cfg.trim_acknowledged {
-            let trimmed = stream::trim_acknowledged(con, &self.cfg.stream).await?;
+            let (trimmed, frontier) = stream::trim_acknowledged_below(con, &self.cfg.stream).await?;
             self.metrics.stream_trimmed.inc_by(trimmed);
+            self.prune_needed |= trimmed > 0;
+            if let Some(frontier) = frontier
+                && (self.prune_cursor != 0 || self.prune_needed)
+            {
+                // The publish index, a bounded step per sample: the entries of trimmed records.
+                // A pass that starts now covers everything trimmed so far; once it ends, the
+                // index is left alone until something more is trimmed.
+                let starting = self.prune_cursor == 0;
+                let (next, pruned) = stream::prune_publish_index(con, &self.cfg.stream, frontier, self.prune_cursor, PRUNE_STEP).await?;
+                if starting {
+                    self.prune_needed = false;
+                }
+                self.prune_cursor = next;
+                self.metrics.publish_index_pruned.inc_by(pruned);
+            }
         }
         let stream_length = stream::stream_length(con, &self.cfg.stream).await?;
         let stream_lag = stream::group_lag(con, &self.cfg.stream, &self.cfg.learner_group).await?;

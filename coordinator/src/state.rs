@@ -45,6 +45,8 @@ pub struct Rollout {
     pub state: TaskState,
     /// 1-based attempt; rises with each new lease after a lost lease, an infra failure or a release.
     pub attempt: u32,
+    /// Attempts that failed (lost lease, infra failure); hand-backs are not counted.
+    pub failures: u32,
     /// Stage the episode last reported.
     pub stage: Stage,
     /// Worker holding it.
@@ -65,6 +67,7 @@ impl Rollout {
         Rollout {
             state: TaskState::Queued,
             attempt: 1,
+            failures: 0,
             stage: Stage::Unspecified,
             worker: None,
             lease: None,
@@ -85,6 +88,7 @@ impl Rollout {
             rollout: n,
             state: self.state as i32,
             attempt: self.attempt,
+            failures: self.failures,
             worker_id: self.worker.as_deref().unwrap_or_default().to_string(),
             lease_id: self.lease.as_deref().unwrap_or_default().to_string(),
             stage: self.stage as i32,
@@ -99,6 +103,7 @@ impl Rollout {
         Rollout {
             state: TaskState::try_from(p.state).unwrap_or(TaskState::Queued),
             attempt: p.attempt.max(1),
+            failures: p.failures,
             stage: Stage::try_from(p.stage).unwrap_or(Stage::Unspecified),
             worker: non_empty(&p.worker_id).map(Arc::from),
             lease: non_empty(&p.lease_id).map(Arc::from),

@@ -131,10 +131,45 @@ pub async fn acknowledged_frontier<C: redis::aio::ConnectionLike + Send>(con: &m
 /// [`acknowledged_frontier`]) and returns how many went. Nothing is deleted from a stream no
 /// group reads.
 pub async fn trim_acknowledged<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str) -> redis::RedisResult<u64> {
+    Ok(trim_acknowledged_below(con, stream).await?.0)
+}
+
+/// [`trim_acknowledged`], also answering the frontier it trimmed below (`None`: nothing).
+pub async fn trim_acknowledged_below<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str) -> redis::RedisResult<(u64, Option<(u64, u64)>)> {
     match acknowledged_frontier(con, stream).await? {
-        None | Some((0, 0)) => Ok(0),
-        Some((ms, seq)) => redis::cmd("XTRIM").arg(stream).arg("MINID").arg(format!("{ms}-{seq}")).query_async(con).await,
+        None | Some((0, 0)) => Ok((0, None)),
+        Some((ms, seq)) => {
+            let trimmed = redis::cmd("XTRIM").arg(stream).arg("MINID").arg(format!("{ms}-{seq}")).query_async(con).await?;
+            Ok((trimmed, Some((ms, seq))))
+        }
     }
+}
+
+/// The workers' publish index of `stream`: record id → stream entry id.
+pub fn publish_index_key(stream: &str) -> String {
+    format!("{stream}:ids")
+}
+
+/// One step of pruning the publish index ([`publish_index_key`]): scans about `count` of its
+/// fields from `cursor` (`HSCAN`) and deletes those whose entry lies below `frontier` (trimmed
+/// from the stream, so no longer needed to recognise a republished record once its groups have
+/// acknowledged it). Returns the next cursor (0: a full pass ended) and how many fields went.
+/// Called a step at a time, it bounds the work of each call however large the index grows.
+pub async fn prune_publish_index<C: redis::aio::ConnectionLike + Send>(
+    con: &mut C,
+    stream: &str,
+    frontier: (u64, u64),
+    cursor: u64,
+    count: usize,
+) -> redis::RedisResult<(u64, u64)> {
+    let key = publish_index_key(stream);
+    let (next, pairs): (u64, Vec<(String, String)>) = redis::cmd("HSCAN").arg(&key).arg(cursor).arg("COUNT").arg(count).query_async(con).await?;
+    let below: Vec<String> = pairs.into_iter().filter(|(_, id)| parse_id(id).is_some_and(|id| id < frontier)).map(|(record, _)| record).collect();
+    if below.is_empty() {
+        return Ok((next, 0));
+    }
+    let removed: u64 = redis::cmd("HDEL").arg(&key).arg(&below).query_async(con).await?;
+    Ok((next, removed))
 }
 
 fn parse_id(id: &str) -> Option<(u64, u64)> {

@@ -46,10 +46,9 @@ async fn wait_state(c: &mut Client, id: &str, state: TaskState, within: Duration
     }
 }
 
-
-/// An in-process worker that completes every lease after `episode`, resolved.
-fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &[(&str, &str)]) -> mpsc::UnboundedReceiver<String> {
-    let (handle, mut events) = WorkerSession::start(SessionConfig {
+/// A worker session's settings for tests: plain HTTP, no token, quick reconnects.
+fn session_config(addr: &str, id: &str, capacity: u32, labels: &[(&str, &str)]) -> SessionConfig {
+    SessionConfig {
         addr: addr.to_string(),
         token: None,
         ca_cert: None,
@@ -59,7 +58,27 @@ fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &
         labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         cached_images: vec![],
         max_backoff: Duration::from_millis(200),
-    });
+    }
+}
+
+/// A coordinator in this process on a free port and a fresh namespace, with `cfg`'s other
+/// settings; answers the server (stopped when dropped) and its `http://` address.
+async fn in_process(redis: &TestRedis, prefix: &str, cfg: agentmill_coordinator::config::CoordinatorConfig) -> (agentmill_coordinator::server::Running, String) {
+    let cfg = agentmill_coordinator::config::CoordinatorConfig {
+        listen: format!("127.0.0.1:{}", agentmill_tests::free_port()).parse().expect("addr"),
+        metrics_listen: None,
+        redis_url: redis.url.clone(),
+        namespace: unique(prefix),
+        ..cfg
+    };
+    let running = agentmill_coordinator::server::start(cfg, futures::future::pending()).await.expect("coordinator");
+    let addr = format!("http://{}", running.addr);
+    (running, addr)
+}
+
+/// An in-process worker that completes every lease after `episode`, resolved.
+fn noop_worker(addr: &str, id: &str, capacity: u32, episode: Duration, labels: &[(&str, &str)]) -> mpsc::UnboundedReceiver<String> {
+    let (handle, mut events) = WorkerSession::start(session_config(addr, id, capacity, labels));
     let (log_tx, log_rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -517,4 +536,99 @@ async fn a_worker_attaches_over_tls_with_its_ca_cert_and_says_why_it_cannot_with
     let out = refused.wait_with_output().expect("worker output");
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("cannot attach to the coordinator"), "the failure is logged at the default level:\n{log}");
+}
+
+/// A worker that starts draining says so at once (not at its next heartbeat, 30 s away here):
+/// ClusterStats shows it draining, and the coordinator sends it no new lease even though it
+/// has credits; queued work waits for another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_worker_is_shown_at_once_and_sent_no_new_lease() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let cfg = CoordinatorConfig { heartbeat_interval: Duration::from_secs(30), lease_ttl: Duration::from_secs(90), ..Default::default() };
+    let (_running, addr) = in_process(&redis, "test-drain", cfg).await;
+    let mut c = connect(&addr, None).await;
+    let (draining, mut events) = WorkerSession::start(session_config(&addr, "w-drain", 2, &[]));
+    let worker = |stats: &v1::ClusterStatsResponse| stats.workers.iter().find(|w| w.worker_id == "w-drain").cloned();
+    let stats_until = |c: &mut Client, what: &'static str, ok: fn(&v1::WorkerInfo) -> bool| {
+        let mut c = c.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+                if let Some(w) = worker(&stats).filter(ok) {
+                    return w;
+                }
+                assert!(Instant::now() < deadline, "w-drain never {what}: {stats:#?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let w = stats_until(&mut c, "attached with its credits", |w| w.credits == 2).await;
+    assert!(!w.draining, "{w:?}");
+
+    draining.drain();
+    let w = stats_until(&mut c, "showed as draining", |w| w.draining).await;
+    assert_eq!(w.credits, 2, "its credits are still there, and still no lease may use them");
+    submit(&mut c, vec![row("drain-task", serde_json::json!({}))]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(get(&mut c, "drain-task").await.state, TaskState::Queued as i32, "the task was leased to a draining worker");
+
+    // Another worker takes it; the draining one never sees a lease.
+    let mut ran = noop_worker(&addr, "w-fresh", 1, Duration::from_millis(10), &[]);
+    wait_state(&mut c, "drain-task", TaskState::Done, Duration::from_secs(20)).await;
+    assert_eq!(ran.recv().await.as_deref(), Some("drain-task/0"));
+    while let Ok(ev) = events.try_recv() {
+        assert!(!matches!(ev, SessionEvent::Lease(_)), "the draining worker got a lease: {ev:?}");
+    }
+}
+
+/// Hand-backs (a worker releasing a lease it will not run) take the next attempt number but are
+/// not failures: with max_attempts = 2, a rollout handed back twice still gets two real tries,
+/// and fails only after the second infrastructure error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hand_backs_do_not_use_up_attempts() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let (_running, addr) = in_process(&redis, "test-handback", CoordinatorConfig { max_attempts: 2, ..Default::default() }).await;
+    let mut c = connect(&addr, None).await;
+    let (handle, mut events) = WorkerSession::start(session_config(&addr, "w-handback", 1, &[]));
+    submit(&mut c, vec![row("handback-task", serde_json::json!({}))]).await;
+    // Leases 1 and 2 are handed back; 3 and 4 end in sandbox errors.
+    let mut attempts = Vec::new();
+    while attempts.len() < 4 {
+        let ev = tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("a lease within 20 s").expect("session open");
+        let SessionEvent::Lease(g) = ev else { continue };
+        attempts.push(g.attempt);
+        if attempts.len() <= 2 {
+            handle.release(&g.lease_id, "the worker is draining");
+        } else {
+            let error = v1::EpisodeResult {
+                record_id: agentmill_proto::TrajectoryRecord::episode_record_id("handback-task", g.rollout, g.attempt),
+                exit_reason: v1::ExitReason::SandboxError as i32,
+                error: format!("docker went away (try {})", attempts.len() - 2),
+                ..Default::default()
+            };
+            handle.result(&g.lease_id, error);
+        }
+        if attempts.len() == 3 {
+            // After one failure the rollout is queued again, not failed. (Waiting for a state
+            // would race: attempt 3 is itself `leased` until its result lands.)
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let t = loop {
+                let t = get(&mut c, "handback-task").await;
+                if t.rollouts[0].failures == 1 {
+                    break t;
+                }
+                assert!(Instant::now() < deadline, "the sandbox error was never counted: {t:#?}");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            };
+            assert_ne!(t.rollouts[0].state, TaskState::Failed as i32, "one failure of two failed it: {t:#?}");
+        }
+    }
+    assert_eq!(attempts, [1, 2, 3, 4], "every lease takes the next attempt number");
+    let t = wait_state(&mut c, "handback-task", TaskState::Failed, Duration::from_secs(20)).await;
+    let r = &t.rollouts[0];
+    assert_eq!((r.attempt, r.failures), (4, 2), "{r:#?}");
+    assert!(r.last_error.starts_with("failed after 2 attempts; last: sandbox_error: docker went away (try 2)"), "{}", r.last_error);
 }

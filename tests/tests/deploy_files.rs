@@ -221,7 +221,7 @@ fn find<'a>(objs: &'a [Value], kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} {name} in deploy/k8s"))
 }
 
-fn container<'a>(workload: &'a Value) -> &'a Value {
+fn container(workload: &Value) -> &Value {
     &workload["spec"]["template"]["spec"]["containers"][0]
 }
 

@@ -1,9 +1,10 @@
 //! Stream retention: entries are deleted only once every consumer group has acknowledged them,
-//! by the shared helper and by a coordinator started with `trim_acknowledged = true`.
+//! by the shared helper and by a coordinator started with `trim_acknowledged = true`, and the
+//! workers' publish index forgets the records whose entries went.
 
 use std::time::{Duration, Instant};
 
-use agentmill_proto::stream::{acknowledged_frontier, trim_acknowledged};
+use agentmill_proto::stream::{acknowledged_frontier, prune_publish_index, publish_index_key, trim_acknowledged, trim_acknowledged_below};
 use agentmill_tests::{CoordinatorProcess, TestRedis, http_get, unique};
 
 async fn add(con: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize) -> Vec<String> {
@@ -21,6 +22,19 @@ async fn read(con: &mut redis::aio::MultiplexedConnection, stream: &str, group: 
 
 async fn ack(con: &mut redis::aio::MultiplexedConnection, stream: &str, group: &str, ids: &[String]) {
     let _: u64 = redis::cmd("XACK").arg(stream).arg(group).arg(ids).query_async(con).await.expect("XACK");
+}
+
+/// Indexes each entry under a record id `r<i>`, as the workers' publish script does.
+async fn index(con: &mut redis::aio::MultiplexedConnection, stream: &str, ids: &[String]) {
+    for (i, id) in ids.iter().enumerate() {
+        let _: u64 = redis::cmd("HSET").arg(publish_index_key(stream)).arg(format!("r{i}")).arg(id).query_async(con).await.expect("HSET");
+    }
+}
+
+async fn indexed(con: &mut redis::aio::MultiplexedConnection, stream: &str) -> Vec<String> {
+    let mut fields: Vec<String> = redis::cmd("HKEYS").arg(publish_index_key(stream)).query_async(con).await.expect("HKEYS");
+    fields.sort_by_key(|f| f[1..].parse::<u32>().unwrap_or(u32::MAX));
+    fields
 }
 
 async fn len(con: &mut redis::aio::MultiplexedConnection, stream: &str) -> u64 {
@@ -57,6 +71,40 @@ async fn only_what_every_group_acknowledged_is_trimmed() {
     assert_eq!(len(&mut con, &stream).await, 4);
 }
 
+#[tokio::test]
+async fn the_publish_index_forgets_trimmed_records_a_step_at_a_time() {
+    let redis = TestRedis::start();
+    let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let stream = unique("test:prune");
+    // More fields than Redis keeps in a listpack (512 on Debian), which HSCAN returns whole.
+    let ids = add(&mut con, &stream, 1000).await;
+    index(&mut con, &stream, &ids).await;
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("learner").arg("0").query_async(&mut con).await.expect("group");
+    read(&mut con, &stream, "learner", 1000).await;
+    ack(&mut con, &stream, "learner", &ids[..900]).await;
+    let (trimmed, frontier) = trim_acknowledged_below(&mut con, &stream).await.expect("trim");
+    assert_eq!(trimmed, 900);
+    let frontier = frontier.expect("a frontier");
+    // Small steps, as the coordinator takes them per sample, until a pass ends.
+    let (mut cursor, mut pruned, mut steps) = (0, 0, 0);
+    loop {
+        let (next, n) = prune_publish_index(&mut con, &stream, frontier, cursor, 100).await.expect("prune");
+        pruned += n;
+        steps += 1;
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    assert_eq!(pruned, 900);
+    assert!(steps >= 5, "a 1000-field index pruned ~100 at a time takes several steps: {steps}");
+    let want: Vec<String> = (900..1000).map(|i| format!("r{i}")).collect();
+    assert_eq!(indexed(&mut con, &stream).await, want, "exactly the records still in the stream stay indexed");
+    // Another pass finds nothing more.
+    let (_, again) = prune_publish_index(&mut con, &stream, frontier, 0, 1000).await.expect("prune");
+    assert_eq!(again, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
     let redis = TestRedis::start();
@@ -68,6 +116,7 @@ async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
     let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
 
     let ids = add(&mut con, &stream, 5).await;
+    index(&mut con, &stream, &ids).await;
     let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("learner").arg("0").query_async(&mut con).await.expect("group");
     read(&mut con, &stream, "learner", 5).await;
     ack(&mut con, &stream, "learner", &ids[..3]).await;
@@ -77,8 +126,14 @@ async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
         assert!(Instant::now() < deadline, "the coordinator did not trim the 3 acknowledged entries");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    while indexed(&mut con, &stream).await.len() != 2 {
+        assert!(Instant::now() < deadline, "the coordinator did not prune the publish index");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(indexed(&mut con, &stream).await, ["r3", "r4"]);
     let metrics = http_get(coord.metrics_port, "/metrics").await;
     assert!(metrics.contains("agentmill_coordinator_stream_trimmed_total 3"), "{metrics}");
+    assert!(metrics.contains("agentmill_coordinator_publish_index_pruned_total 3"), "{metrics}");
     // The unacknowledged two stay, however long it runs.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(len(&mut con, &stream).await, 2);

@@ -115,6 +115,18 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
     ] {
         assert!(metrics.contains(&line), "worker /metrics lacks {line}:\n{metrics}");
     }
+    // The publisher's count reaches the counter within a sampling period (one second).
+    let published = format!("agentmill_worker_records_published_total {}", tasks.len());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http_get(_worker.1, "/metrics").await;
+        if metrics.contains(&published) {
+            assert!(metrics.contains("# TYPE agentmill_worker_records_published_total counter"), "{metrics}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker /metrics never showed {published}:\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 

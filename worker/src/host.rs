@@ -114,7 +114,8 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             loop {
                 tick.tick().await;
                 let Ok(s) = publisher.send(crate::actors::publisher::Observe).await else { break };
-                metrics.published.set(s.published as i64);
+                // The publisher's count only grows: the counter takes the difference.
+                metrics.published.inc_by(s.published.saturating_sub(metrics.published.get()));
                 metrics.lag.set(s.lag as i64);
                 metrics.backpressured.set(i64::from(s.backpressured));
             }

@@ -10,7 +10,7 @@
 //! | `agentmill_worker_sandbox_errors_total` | counter | episodes ended by a sandbox error |
 //! | `agentmill_worker_orphans_reaped_total` | counter | containers removed that no episode owned |
 //! | `agentmill_worker_disk_limit_kills_total` | counter | containers the disk watchdog killed for outgrowing their disk limit (engines without `--storage-opt size`; process-wide) |
-//! | `agentmill_worker_records_published_total` | gauge | records the publisher wrote (duplicates not counted) |
+//! | `agentmill_worker_records_published_total` | counter | records the publisher wrote (duplicates not counted) |
 //! | `agentmill_worker_learner_lag` | gauge | records waiting for the learner at the last reading |
 //! | `agentmill_worker_backpressured` | gauge | 1 while leases are paused for the learner |
 
@@ -53,7 +53,7 @@ pub struct WorkerMetrics {
     /// Containers killed by the disk watchdog (the process-wide [`disk_limit_kills`]).
     pub disk_limit_kills: IntCounter,
     /// Records published.
-    pub published: IntGauge,
+    pub published: IntCounter,
     /// Learner lag.
     pub lag: IntGauge,
     /// Back-pressure flag.
@@ -84,7 +84,7 @@ impl WorkerMetrics {
         let sandbox_errors = IntCounter::new(format!("{p}sandbox_errors_total"), "Episodes ended by a sandbox error").expect("valid metric");
         let reaped = IntCounter::new(format!("{p}orphans_reaped_total"), "Orphaned containers removed").expect("valid metric");
         let disk_limit_kills = disk_limit_kills().clone();
-        let published = IntGauge::new(format!("{p}records_published_total"), "Records published").expect("valid metric");
+        let published = IntCounter::new(format!("{p}records_published_total"), "Records published").expect("valid metric");
         let lag = IntGauge::new(format!("{p}learner_lag"), "Records waiting for the learner").expect("valid metric");
         let backpressured = IntGauge::new(format!("{p}backpressured"), "1 while leases are paused").expect("valid metric");
         for c in [

@@ -64,6 +64,7 @@ enum Cmd {
     Result(String, v1::EpisodeResult),
     Release(String, String),
     Backpressure(bool),
+    Drain,
 }
 
 /// Reports from the worker's episodes to the coordinator. Cheap to clone.
@@ -79,6 +80,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::Result(l, _) => write!(f, "Result({l})"),
             Cmd::Release(l, _) => write!(f, "Release({l})"),
             Cmd::Backpressure(b) => write!(f, "Backpressure({b})"),
+            Cmd::Drain => write!(f, "Drain"),
         }
     }
 }
@@ -103,6 +105,13 @@ impl SessionHandle {
     pub fn set_backpressured(&self, on: bool) {
         let _ = self.tx.send(Cmd::Backpressure(on));
     }
+
+    /// Stop taking leases for good (the worker is shutting down): no more credits, and the
+    /// coordinator is told at once (a heartbeat with `draining`), so it sends no lease that
+    /// would only be handed back.
+    pub fn drain(&self) {
+        let _ = self.tx.send(Cmd::Drain);
+    }
 }
 
 /// The session's background task.
@@ -114,6 +123,8 @@ pub struct WorkerSession {
     /// Results sent but not acknowledged, by lease.
     unacked: HashMap<String, v1::EpisodeResult>,
     backpressured: bool,
+    /// Draining: credits are held back for good.
+    draining: bool,
     /// Credits held back while back-pressured, given when it clears.
     owed: u32,
     events: mpsc::UnboundedSender<SessionEvent>,
@@ -124,7 +135,7 @@ impl WorkerSession {
     pub fn start(cfg: SessionConfig) -> (SessionHandle, mpsc::UnboundedReceiver<SessionEvent>) {
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let session = WorkerSession { cfg, active: HashSet::new(), unacked: HashMap::new(), backpressured: false, owed: 0, events: ev_tx };
+        let session = WorkerSession { cfg, active: HashSet::new(), unacked: HashMap::new(), backpressured: false, draining: false, owed: 0, events: ev_tx };
         tokio::spawn(session.run(cmd_rx));
         (SessionHandle { tx: cmd_tx }, ev_rx)
     }
@@ -138,10 +149,20 @@ impl WorkerSession {
         if n == 0 {
             return;
         }
-        if self.backpressured {
+        if self.backpressured || self.draining {
             self.owed += n;
         } else {
             send(In::Credit(v1::Credit { n }));
+        }
+    }
+
+    /// The heartbeat: leases to renew and whether to send more.
+    fn heartbeat(&self) -> v1::Heartbeat {
+        v1::Heartbeat {
+            active_leases: self.active.iter().chain(self.unacked.keys()).cloned().collect(),
+            backpressured: self.backpressured,
+            cached_images: Vec::new(),
+            draining: self.draining,
         }
     }
 
@@ -277,20 +298,28 @@ impl WorkerSession {
                             }
                         }
                         Cmd::Backpressure(on) => {
+                            let changed = self.backpressured != on;
                             self.backpressured = on;
+                            if changed && registered {
+                                // Told at once rather than at the next tick: no lease in between.
+                                send(In::Heartbeat(self.heartbeat()));
+                            }
                             if !on {
                                 let owed = std::mem::take(&mut self.owed);
                                 self.credit(owed, &send);
                             }
                         }
+                        Cmd::Drain => {
+                            let changed = !self.draining;
+                            self.draining = true;
+                            if changed && registered {
+                                send(In::Heartbeat(self.heartbeat()));
+                            }
+                        }
                     }
                 }
                 _ = heartbeat.tick(), if registered => {
-                    send(In::Heartbeat(v1::Heartbeat {
-                        active_leases: self.active.iter().chain(self.unacked.keys()).cloned().collect(),
-                        backpressured: self.backpressured,
-                        cached_images: Vec::new(),
-                    }));
+                    send(In::Heartbeat(self.heartbeat()));
                 }
             }
         }

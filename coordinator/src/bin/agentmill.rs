@@ -292,6 +292,9 @@ fn print_task(out: &mut impl Write, t: &v1::TaskStatus) -> std::io::Result<()> {
     writeln!(out, "{id}  {}", state_of(t.state))?;
     for r in &t.rollouts {
         write!(out, "  rollout {}  {}  attempt {}", r.rollout, state_of(r.state), r.attempt)?;
+        if r.failures > 0 {
+            write!(out, " ({} failed)", r.failures)?;
+        }
         if !r.worker_id.is_empty() {
             write!(out, "  worker {}", r.worker_id)?;
         }
@@ -531,7 +534,7 @@ async fn run() -> anyhow::Result<i32> {
                 writeln!(out, "workers: {}", s.workers.len())?;
                 for w in &s.workers {
                     let cap = w.capacity.map(|c| c.episodes).unwrap_or(0);
-                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, if w.backpressured { "  back-pressured" } else { "" })?;
+                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, if w.draining { "  draining" } else if w.backpressured { "  back-pressured" } else { "" })?;
                 }
             }
         }

@@ -184,7 +184,7 @@ impl Handler<Publish> for Publisher {
             let len = data.len() as u64;
             let (stream_id, dup): (String, i64) = script
                 .key(&stream)
-                .key(format!("{stream}:ids"))
+                .key(agentmill_proto::stream::publish_index_key(&stream))
                 .arg(&id)
                 .arg(record.kind.as_str())
                 .arg(wire::CODEC_ZSTD_JSON)

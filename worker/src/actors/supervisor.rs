@@ -293,7 +293,7 @@ impl Handler<Drain> for HostSupervisor {
     fn handle(&mut self, msg: Drain, ctx: &mut Self::Context) -> Self::Result {
         info!(running = self.running.len(), grace = ?msg.grace, "draining: no new leases");
         self.state.draining = true;
-        self.session.set_backpressured(true);
+        self.session.drain();
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.drain_waiters.push(tx);
         self.maybe_drained();
