@@ -107,7 +107,8 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A running `agentmill-coordinator` process, killed when dropped.
+/// A running `agentmill-coordinator` process, killed when dropped. It logs to the test's stderr at
+/// `warn`, or with the filter in `AGENTMILL_TEST_LOG` (e.g. `info,agentmill_coordinator=debug`).
 #[derive(Debug)]
 pub struct CoordinatorProcess {
     /// `http://127.0.0.1:port`.
@@ -147,7 +148,7 @@ impl CoordinatorProcess {
             .args(["--metrics-listen", &format!("127.0.0.1:{}", self.metrics_port)])
             .args(["--redis-url", &self.redis_url, "--namespace", &self.namespace])
             .args(&self.extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("AGENTMILL_TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .spawn()
             .expect("start agentmill-coordinator");
         self.child = Some(child);

@@ -272,7 +272,31 @@ async fn cancelling_a_queued_and_a_leased_task() {
     assert_eq!(again.already_finished, ["cx-queued"]);
 }
 
-fn spawn_noop_process(addr: &str, id: &str, capacity: u32, episode_ms: u64) -> (Child, mpsc::UnboundedReceiver<String>) {
+/// A child process SIGKILLed when dropped, so a failing test leaves no worker behind (one would
+/// also hold the test's output pipe open).
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+fn spawn_noop_process(addr: &str, id: &str, capacity: u32, episode_ms: u64) -> (Reaped, mpsc::UnboundedReceiver<String>) {
     let mut child = Command::new(binary("agentmill-noop-worker"))
         .args(["--addr", addr, "--worker-id", id, "--capacity", &capacity.to_string(), "--episode-ms", &episode_ms.to_string()])
         .stdout(Stdio::piped())
@@ -285,7 +309,7 @@ fn spawn_noop_process(addr: &str, id: &str, capacity: u32, episode_ms: u64) -> (
             let _ = tx.send(line);
         }
     });
-    (child, rx)
+    (Reaped(child), rx)
 }
 
 async fn line_starting(rx: &mut mpsc::UnboundedReceiver<String>, prefix: &str) -> String {
@@ -381,7 +405,8 @@ async fn a_coordinator_killed_mid_run_loses_nothing_and_finishes_every_task_once
         let r = &t.rollouts[0];
         assert!(r.result.is_some(), "{id} has no result");
     }
-    // The worker finished each rollout once: results it reported, minus the ones refused.
+    // The worker ran each rollout once. A result recorded just before the kill whose ack was lost
+    // is resent and refused as a copy (a `refused` line): it is not run again.
     while let Ok(Some(l)) = tokio::time::timeout(Duration::from_millis(300), out.recv()).await {
         seen.push(l);
     }
@@ -389,11 +414,70 @@ async fn a_coordinator_killed_mid_run_loses_nothing_and_finishes_every_task_once
     for l in seen.iter().filter(|l| l.starts_with("result ")) {
         *finished.entry(l.split(' ').nth(2).unwrap_or_default().to_string()).or_default() += 1;
     }
-    let refused = seen.iter().filter(|l| l.starts_with("refused ")).count();
     assert_eq!(finished.len(), 40, "every task was run");
-    assert_eq!(finished.values().sum::<usize>() - refused, 40, "accepted results: exactly one per task");
+    let twice: Vec<_> = finished.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "tasks the worker ran more than once: {twice:?}");
     worker.kill().expect("kill worker");
     worker.wait().expect("reap");
+}
+
+/// A result in flight when the coordinator dies, on a lease the next coordinator does not hold
+/// (it recorded the result but the ack was lost in the kill, or it lost the lease): the new
+/// coordinator cancels the lease and refuses the resent result, and the worker's slot comes
+/// back. It used to be lost for good: the cancel dropped the pending result, so the refusal that
+/// followed returned no credit, and a worker of capacity 1 never took another task. Here the new
+/// coordinator has a fresh namespace, so it knows nothing of the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() {
+    let redis = TestRedis::start();
+    let mut coord = CoordinatorProcess::start(&redis.url, &["--heartbeat-interval", "500ms"]).await;
+    let mut c = connect(&coord.addr, None).await;
+    submit(&mut c, vec![row("lost-1", serde_json::json!({}))]).await;
+    let (worker, mut events) = WorkerSession::start(session_config(&coord.addr, "w-one", 1, &[]));
+    let grant = loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("a lease in time").expect("session") {
+            SessionEvent::Lease(g) => break g,
+            _ => continue,
+        }
+    };
+
+    // The coordinator freezes; the worker reports its result into the void and then the
+    // coordinator is SIGKILLed and replaced by one that never heard of the lease.
+    let stop = Command::new("kill").args(["-STOP", &coord.pid().to_string()]).status().expect("kill -STOP");
+    assert!(stop.success());
+    worker.result(&grant.lease_id, v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, resolved: true, ..Default::default() });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    coord.namespace = unique("test-forgot");
+    coord.restart().await;
+    let mut c = connect(&coord.addr, None).await;
+
+    // The worker is back with its one credit, and takes the next task.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if stats.workers.iter().any(|w| w.worker_id == "w-one" && w.credits == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w-one never came back with its credit: {:#?}", stats.workers);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    submit(&mut c, vec![row("next-1", serde_json::json!({}))]).await;
+    let mut refused = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("the next lease in time").expect("session") {
+            SessionEvent::Lease(g) => {
+                assert_eq!(g.task.map(|t| t.instance_id).as_deref(), Some("next-1"));
+                break;
+            }
+            SessionEvent::Refused { lease_id, .. } => {
+                assert_eq!(lease_id, grant.lease_id, "only the forgotten lease's result is refused");
+                refused = true;
+            }
+            SessionEvent::Cancel(cancel) => panic!("nothing runs to cancel: {cancel:?}"),
+            SessionEvent::Connected { .. } => continue,
+        }
+    }
+    assert!(refused, "the worker was told its result was not recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

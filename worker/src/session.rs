@@ -264,11 +264,19 @@ impl WorkerSession {
                             let _ = self.events.send(SessionEvent::Lease(grant));
                         }
                         Out::Cancel(c) => {
-                            let was_active = self.active.remove(&c.lease_id);
-                            self.unacked.remove(&c.lease_id);
-                            let _ = self.events.send(SessionEvent::Cancel(c));
-                            if was_active {
+                            // A cancel of a lease whose result waits for its ack (a coordinator
+                            // restarted without the lease) is that result's refusal: the refusal
+                            // that follows finds nothing pending, so the slot comes back here.
+                            if self.unacked.remove(&c.lease_id).is_some() {
+                                warn!(lease = %c.lease_id, "coordinator dropped a result: {}", c.reason);
+                                let _ = self.events.send(SessionEvent::Refused { lease_id: c.lease_id, reason: c.reason });
                                 self.credit(1, &send);
+                            } else {
+                                let was_active = self.active.remove(&c.lease_id);
+                                let _ = self.events.send(SessionEvent::Cancel(c));
+                                if was_active {
+                                    self.credit(1, &send);
+                                }
                             }
                         }
                         Out::Ack(ack) => {

@@ -41,6 +41,10 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
+    // Logs (the worker session's) go to stderr, at RUST_LOG's level; off unless it is set.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    }
     let labels = args.labels.iter().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let (handle, mut events) = WorkerSession::start(SessionConfig {
         addr: args.addr.clone(),
