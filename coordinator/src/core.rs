@@ -810,6 +810,7 @@ impl Core {
                     last_heartbeat_unix_ms: s.last_heartbeat_ms,
                     draining: s.draining,
                     backpressured: s.backpressured,
+                    cached_images: s.cached_images.len() as u32,
                 })
                 .collect(),
             episodes_per_s_1m: self.stats.rate(now, 60),

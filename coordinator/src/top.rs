@@ -572,6 +572,7 @@ mod tests {
             last_heartbeat_unix_ms: T0 - 3_000,
             draining,
             backpressured,
+            cached_images: 3,
         };
         v1::ClusterStatsResponse {
             tasks_by_state: [("queued", 4), ("running", 2), ("done", 17), ("failed", 1)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),

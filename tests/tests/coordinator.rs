@@ -480,6 +480,47 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
     assert!(refused, "the worker was told its result was not recorded");
 }
 
+/// Images that appear on a worker's host after it registered are reported at once, and the
+/// scheduler then prefers that worker for tasks on them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_reported_after_registration_steer_the_scheduler() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let cfg = CoordinatorConfig { heartbeat_interval: Duration::from_secs(30), ..Default::default() };
+    let (_running, addr) = in_process(&redis, "test-images", cfg).await;
+    let mut c = connect(&addr, None).await;
+    let (worker, mut events) = WorkerSession::start(SessionConfig { cached_images: vec!["base:1".into()], ..session_config(&addr, "w-img", 1, &[]) });
+    let images_of = |c: &mut Client, want: u32| {
+        let mut c = c.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+                if stats.workers.iter().any(|w| w.worker_id == "w-img" && w.cached_images == want && w.credits == 1) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "w-img never showed {want} images with its credit: {:#?}", stats.workers);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    images_of(&mut c, 1).await;
+    // The heartbeat interval is 30 s: only the immediate report can pass.
+    worker.set_cached_images(vec!["late:2".into(), "base:1".into(), "late:2".into()]);
+    images_of(&mut c, 2).await;
+
+    // Two tasks queued in one call, the other image first: the worker's one credit goes to the
+    // task on the image it now has.
+    submit(&mut c, vec![row("img-other", serde_json::json!({"image": "other:9"})), row("img-late", serde_json::json!({"image": "late:2"}))]).await;
+    let grant = loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("a lease in time").expect("session") {
+            SessionEvent::Lease(g) => break g,
+            _ => continue,
+        }
+    };
+    assert_eq!(grant.task.map(|t| t.instance_id).as_deref(), Some("img-late"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_without_the_token_are_refused() {
     let redis = TestRedis::start();
@@ -601,6 +642,15 @@ async fn a_worker_attaches_over_tls_with_its_ca_cert_and_says_why_it_cannot_with
     let (trusted, untrusted) = (unique("tls-ok"), unique("tls-no-ca"));
     let mut ok = worker(&trusted, Some(&cert_path));
     let mut refused = worker(&untrusted, None);
+    // The refused worker's log, line by line: its first attach attempt may come after the
+    // trusted one has attached.
+    let (log_tx, log_rx) = std::sync::mpsc::channel::<String>();
+    let stderr = refused.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = log_tx.send(line);
+        }
+    });
 
     let mut c = client::connect(&ClientConfig { addr: Some(https.clone()), token: None, ca_cert: Some(cert_path.clone()) }).await.expect("connect over TLS");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -614,12 +664,20 @@ async fn a_worker_attaches_over_tls_with_its_ca_cert_and_says_why_it_cannot_with
         assert!(std::time::Instant::now() < deadline, "the worker with ca_cert did not attach over TLS: {ids:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let mut log = Vec::new();
+    let why = loop {
+        match log_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) if line.contains("cannot attach to the coordinator") => break line,
+            Ok(line) => log.push(line),
+            Err(e) => panic!("the failure is logged at the default level ({e}); the log:\n{}", log.join("\n")),
+        }
+    };
+    let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    assert!(!s.workers.iter().any(|w| w.worker_id == untrusted), "a worker without the CA must not attach: {why}");
     let _ = ok.kill();
     let _ = ok.wait();
     let _ = refused.kill();
-    let out = refused.wait_with_output().expect("worker output");
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(log.contains("cannot attach to the coordinator"), "the failure is logged at the default level:\n{log}");
+    let _ = refused.wait();
 }
 
 /// A worker that starts draining says so at once (not at its next heartbeat, 30 s away here):

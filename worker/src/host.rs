@@ -48,6 +48,9 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
     })
 }
 
+/// How often the worker lists the host's images to report the ones that appeared.
+const IMAGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs the worker until SIGTERM or Ctrl-C, then drains. Must run inside an actix `System`.
 pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let worker_id = cfg.worker_id();
@@ -118,6 +121,23 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
                 metrics.published.inc_by(s.published.saturating_sub(metrics.published.get()));
                 metrics.lag.set(s.lag as i64);
                 metrics.backpressured.set(i64::from(s.backpressured));
+            }
+        });
+    }
+    if let Some(engine) = backend.engine().cloned() {
+        // Images pulled, loaded or built since the start: the coordinator prefers this worker
+        // for tasks on them. A failed listing is skipped; the next one reports.
+        let session = session.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(IMAGE_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match engine.local_images().await {
+                    Ok(images) => session.set_cached_images(images),
+                    Err(e) => tracing::debug!("listing the host's images failed: {e}"),
+                }
             }
         });
     }

@@ -65,6 +65,7 @@ enum Cmd {
     Release(String, String),
     Backpressure(bool),
     Drain,
+    CachedImages(Vec<String>),
 }
 
 /// Reports from the worker's episodes to the coordinator. Cheap to clone.
@@ -81,6 +82,7 @@ impl std::fmt::Debug for Cmd {
             Cmd::Release(l, _) => write!(f, "Release({l})"),
             Cmd::Backpressure(b) => write!(f, "Backpressure({b})"),
             Cmd::Drain => write!(f, "Drain"),
+            Cmd::CachedImages(images) => write!(f, "CachedImages({})", images.len()),
         }
     }
 }
@@ -112,6 +114,12 @@ impl SessionHandle {
     pub fn drain(&self) {
         let _ = self.tx.send(Cmd::Drain);
     }
+
+    /// The images now present on the host. When they differ from the last report, the
+    /// coordinator is told at once (a heartbeat), so its scheduler prefers this worker for them.
+    pub fn set_cached_images(&self, images: Vec<String>) {
+        let _ = self.tx.send(Cmd::CachedImages(images));
+    }
 }
 
 /// The session's background task.
@@ -125,6 +133,8 @@ pub struct WorkerSession {
     backpressured: bool,
     /// Draining: credits are held back for good.
     draining: bool,
+    /// `cfg.cached_images` changed since the coordinator last heard them.
+    images_changed: bool,
     /// Credits held back while back-pressured, given when it clears.
     owed: u32,
     events: mpsc::UnboundedSender<SessionEvent>,
@@ -132,10 +142,12 @@ pub struct WorkerSession {
 
 impl WorkerSession {
     /// Starts the session in the background.
-    pub fn start(cfg: SessionConfig) -> (SessionHandle, mpsc::UnboundedReceiver<SessionEvent>) {
+    pub fn start(mut cfg: SessionConfig) -> (SessionHandle, mpsc::UnboundedReceiver<SessionEvent>) {
+        cfg.cached_images.sort();
+        cfg.cached_images.dedup();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-        let session = WorkerSession { cfg, active: HashSet::new(), unacked: HashMap::new(), backpressured: false, draining: false, owed: 0, events: ev_tx };
+        let session = WorkerSession { cfg, active: HashSet::new(), unacked: HashMap::new(), backpressured: false, draining: false, images_changed: false, owed: 0, events: ev_tx };
         tokio::spawn(session.run(cmd_rx));
         (SessionHandle { tx: cmd_tx }, ev_rx)
     }
@@ -156,12 +168,14 @@ impl WorkerSession {
         }
     }
 
-    /// The heartbeat: leases to renew and whether to send more.
-    fn heartbeat(&self) -> v1::Heartbeat {
+    /// The heartbeat: leases to renew, whether to send more, and the host's images when they
+    /// changed since the last report.
+    fn heartbeat(&mut self) -> v1::Heartbeat {
+        let cached_images = if std::mem::take(&mut self.images_changed) { self.cfg.cached_images.clone() } else { Vec::new() };
         v1::Heartbeat {
             active_leases: self.active.iter().chain(self.unacked.keys()).cloned().collect(),
             backpressured: self.backpressured,
-            cached_images: Vec::new(),
+            cached_images,
             draining: self.draining,
         }
     }
@@ -226,8 +240,10 @@ impl WorkerSession {
         let send = |m: In| {
             let _ = out_tx.send(WorkerMessage { msg: Some(m) });
         };
-        // Credits are per session: a new session starts from zero at the coordinator.
+        // Credits are per session: a new session starts from zero at the coordinator. The images
+        // go with the registration.
         self.owed = 0;
+        self.images_changed = false;
         send(In::Register(v1::Register {
             worker_id: self.cfg.worker_id.clone(),
             host: self.cfg.host.clone(),
@@ -322,6 +338,19 @@ impl WorkerSession {
                             self.draining = true;
                             if changed && registered {
                                 send(In::Heartbeat(self.heartbeat()));
+                            }
+                        }
+                        Cmd::CachedImages(mut images) => {
+                            images.sort();
+                            images.dedup();
+                            // An empty list in a heartbeat means "unchanged": a host with no
+                            // images left keeps its last report until it has one again.
+                            if images != self.cfg.cached_images && !images.is_empty() {
+                                self.cfg.cached_images = images;
+                                self.images_changed = true;
+                                if registered {
+                                    send(In::Heartbeat(self.heartbeat()));
+                                }
                             }
                         }
                     }

@@ -19,3 +19,14 @@ fn a_misspelt_key_is_named() {
     let err = WorkerConfig::load(Some(&path), &Default::default()).expect_err("refused").to_string();
     assert!(err.contains("episodez"), "{err}");
 }
+
+#[test]
+fn a_misspelt_key_in_any_synth_section_is_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.toml");
+    for (section, key) in [("synth", "templte"), ("synth.filter", "max_tokenz"), ("synth.edits", "growth"), ("synth.render", "colour"), ("synth.enhance", "enabeld")] {
+        std::fs::write(&path, format!("[{section}]\n{key} = 1\n")).expect("write");
+        let err = WorkerConfig::load(Some(&path), &Default::default()).expect_err(section).to_string();
+        assert!(err.contains(key), "[{section}] {key}: {err}");
+    }
+}

@@ -534,7 +534,7 @@ async fn run() -> anyhow::Result<i32> {
                 writeln!(out, "workers: {}", s.workers.len())?;
                 for w in &s.workers {
                     let cap = w.capacity.map(|c| c.episodes).unwrap_or(0);
-                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, if w.draining { "  draining" } else if w.backpressured { "  back-pressured" } else { "" })?;
+                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}  images {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, w.cached_images, if w.draining { "  draining" } else if w.backpressured { "  back-pressured" } else { "" })?;
                 }
             }
         }

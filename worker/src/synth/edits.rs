@@ -167,7 +167,7 @@ impl EditStats {
 
 /// How edits are built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct EditOptions {
     /// Growth steps (one line above and one below each) allowed to make a search block unique.
     pub max_context_growth: usize,

@@ -52,7 +52,7 @@ pub const DEFAULT_BOT_LOGINS: [&str; 12] = [
 
 /// The filters' settings. A limit of 0 switches its check off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct FilterConfig {
     /// Drop PRs whose row says `merged: false` (absent counts as merged).
     pub merged_only: bool,

@@ -163,7 +163,7 @@ impl Template {
 
 /// Rendering options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RenderOptions {
     /// Relevant files shown at most.
     pub max_files: usize,

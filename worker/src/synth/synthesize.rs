@@ -38,7 +38,7 @@ pub enum TemplateChoice {
 
 /// Everything that decides what a row becomes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SynthConfig {
     /// The template.
     pub template: TemplateChoice,
