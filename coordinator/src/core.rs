@@ -76,6 +76,8 @@ pub enum Command {
     List(v1::ListTasksRequest, oneshot::Sender<Result<v1::ListTasksResponse, Status>>),
     /// Cancel tasks.
     Cancel(Vec<String>, String, oneshot::Sender<v1::CancelTasksResponse>),
+    /// Run failed and cancelled rollouts again.
+    Retry(Vec<String>, String, oneshot::Sender<v1::RetryTasksResponse>),
     /// Counts and rates.
     Stats(oneshot::Sender<v1::ClusterStatsResponse>),
     /// A worker registered on a new session.
@@ -138,6 +140,7 @@ enum Output {
     Get { reply: oneshot::Sender<Result<v1::TaskStatus, Status>>, status: v1::TaskStatus, read: usize },
     List { reply: oneshot::Sender<Result<v1::ListTasksResponse, Status>>, resp: v1::ListTasksResponse, reads: Vec<usize> },
     Cancel(oneshot::Sender<v1::CancelTasksResponse>, v1::CancelTasksResponse),
+    Retry(oneshot::Sender<v1::RetryTasksResponse>, v1::RetryTasksResponse),
     Send(u64, Out),
 }
 
@@ -361,6 +364,7 @@ impl Core {
             },
             Command::List(req, reply) => self.list(req, reply, txn),
             Command::Cancel(ids, reason, reply) => self.cancel(ids, reason, reply, txn),
+            Command::Retry(ids, reason, reply) => self.retry(ids, reason, reply, txn),
             Command::Stats(reply) => {
                 let _ = reply.send(self.cluster_stats());
             }
@@ -513,6 +517,46 @@ impl Core {
             resp.cancelled.push(id);
         }
         txn.outputs.push(Output::Cancel(reply, resp));
+    }
+
+    /// Puts every failed or cancelled rollout of the tasks back in the queue with the next attempt
+    /// and no failures counted; done and in-flight rollouts are left as they are.
+    fn retry(&mut self, ids: Vec<String>, reason: String, reply: oneshot::Sender<v1::RetryTasksResponse>, txn: &mut Txn) {
+        let reason = if reason.is_empty() { "retried by a client".to_string() } else { format!("retried: {reason}") };
+        let now = now_ms();
+        let mut resp = v1::RetryTasksResponse::default();
+        for id in ids {
+            let Some(&idx) = self.table.by_id.get(id.as_str()) else {
+                resp.not_found.push(id);
+                continue;
+            };
+            let mut retried = false;
+            for n in 0..self.table.tasks[idx as usize].rollouts.len() as u32 {
+                let r = &mut self.table.tasks[idx as usize].rollouts[n as usize];
+                let previous = r.state;
+                if !matches!(previous, TaskState::Failed | TaskState::Cancelled) {
+                    continue;
+                }
+                r.state = TaskState::Queued;
+                r.attempt += 1;
+                r.failures = 0;
+                r.stage = Stage::Unspecified;
+                r.worker = None;
+                r.lease = None;
+                r.queued_ms = now;
+                r.last_error = Some(reason.clone().into_boxed_str());
+                self.table.enqueue(idx, n);
+                self.event(txn, idx, n, previous, &reason);
+                retried = true;
+            }
+            if retried {
+                self.touch(txn, idx);
+                resp.retried.push(id);
+            } else {
+                resp.nothing_to_retry.push(id);
+            }
+        }
+        txn.outputs.push(Output::Retry(reply, resp));
     }
 
     fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, txn: &mut Txn) {
@@ -887,6 +931,9 @@ impl Core {
                     let _ = reply.send(Ok(resp));
                 }
                 Output::Cancel(reply, resp) => {
+                    let _ = reply.send(resp);
+                }
+                Output::Retry(reply, resp) => {
                     let _ = reply.send(resp);
                 }
                 Output::Send(session, msg) => self.send(session, msg),

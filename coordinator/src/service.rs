@@ -157,6 +157,14 @@ impl Coordinator for CoordinatorService {
         self.core.ask(|tx| Command::Cancel(req.task_ids, req.reason, tx)).await.map(Response::new)
     }
 
+    async fn retry_tasks(&self, request: Request<v1::RetryTasksRequest>) -> Result<Response<v1::RetryTasksResponse>, Status> {
+        let req = request.into_inner();
+        if req.task_ids.is_empty() {
+            return Err(Status::invalid_argument("task_ids: is empty; name the tasks to retry"));
+        }
+        self.core.ask(|tx| Command::Retry(req.task_ids, req.reason, tx)).await.map(Response::new)
+    }
+
     type WatchEventsStream = BoxStream<v1::TaskEvent>;
 
     async fn watch_events(&self, request: Request<v1::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {

@@ -63,6 +63,12 @@ async fn the_cli_end_to_end() {
     assert!(s.starts_with("tasks: cancelled 1, queued 1\n"), "{s}");
     assert!(s.contains("workers: 0\n"), "{s}");
 
+    let retry = agentmill(&coord.addr, &["retry", "cli-1", "cli-2", "nope"]);
+    assert_eq!(retry.status.code(), Some(2));
+    assert_eq!(text(&retry), "retried: 1\n  cli-2: nothing to retry (no failed or cancelled rollout)\n  nope: not found\n");
+    let get = agentmill(&coord.addr, &["get", "cli-1"]);
+    assert_eq!(text(&get), "cli-1  queued\n  rollout 0  queued  attempt 2  (retried by a client)\n");
+
     let unreachable = agentmill("http://127.0.0.1:1", &["stats"]);
     assert_eq!(unreachable.status.code(), Some(1));
     let err = String::from_utf8_lossy(&unreachable.stderr);

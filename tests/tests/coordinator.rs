@@ -434,12 +434,7 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
     let mut c = connect(&coord.addr, None).await;
     submit(&mut c, vec![row("lost-1", serde_json::json!({}))]).await;
     let (worker, mut events) = WorkerSession::start(session_config(&coord.addr, "w-one", 1, &[]));
-    let grant = loop {
-        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("a lease in time").expect("session") {
-            SessionEvent::Lease(g) => break g,
-            _ => continue,
-        }
-    };
+    let grant = next_lease(&mut events).await;
 
     // The coordinator freezes; the worker reports its result into the void and then the
     // coordinator is SIGKILLed and replaced by one that never heard of the lease.
@@ -480,6 +475,56 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
     assert!(refused, "the worker was told its result was not recorded");
 }
 
+/// The session's next lease, within 20 s.
+async fn next_lease(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> v1::LeaseGrant {
+    let lease = async {
+        loop {
+            if let SessionEvent::Lease(g) = events.recv().await.expect("session open") {
+                return g;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), lease).await.expect("a lease within 20 s")
+}
+
+/// A failed rollout is run again on request, under the next attempt (its own record id) and with
+/// a fresh allowance of failures; done rollouts are not touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_runs_a_failed_rollout_again_with_a_fresh_allowance() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let (_running, addr) = in_process(&redis, "test-retry", CoordinatorConfig { max_attempts: 1, ..Default::default() }).await;
+    let mut c = connect(&addr, None).await;
+    let (handle, mut events) = WorkerSession::start(session_config(&addr, "w-retry", 1, &[]));
+    submit(&mut c, vec![row("retry-task", serde_json::json!({}))]).await;
+    let first = next_lease(&mut events).await;
+    handle.result(&first.lease_id, v1::EpisodeResult { exit_reason: v1::ExitReason::SandboxError as i32, error: "the disk filled up".into(), ..Default::default() });
+    let failed = wait_state(&mut c, "retry-task", TaskState::Failed, Duration::from_secs(20)).await;
+    assert_eq!((failed.rollouts[0].attempt, failed.rollouts[0].failures), (1, 1));
+
+    let empty = c.retry_tasks(v1::RetryTasksRequest::default()).await.expect_err("no ids");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    let resp = c
+        .retry_tasks(v1::RetryTasksRequest { task_ids: vec!["retry-task".into(), "no-such-task".into()], reason: "disk cleaned".into() })
+        .await
+        .expect("retry")
+        .into_inner();
+    assert_eq!((resp.retried, resp.not_found, resp.nothing_to_retry), (vec!["retry-task".to_string()], vec!["no-such-task".to_string()], vec![]));
+    let second = next_lease(&mut events).await;
+    assert_eq!(second.attempt, 2, "the retry takes the next attempt");
+    let t = get(&mut c, "retry-task").await;
+    assert_eq!(t.rollouts[0].failures, 0, "a fresh allowance: {t:#?}");
+    assert_eq!(t.rollouts[0].last_error, "retried: disk cleaned");
+    let record_id = agentmill_proto::TrajectoryRecord::episode_record_id("retry-task", 0, second.attempt);
+    handle.result(&second.lease_id, v1::EpisodeResult { record_id: record_id.clone(), exit_reason: v1::ExitReason::Submitted as i32, resolution: v1::Resolution::Full as i32, resolved: true, ..Default::default() });
+    let done = wait_state(&mut c, "retry-task", TaskState::Done, Duration::from_secs(20)).await;
+    assert_eq!(done.rollouts[0].result.as_ref().map(|r| r.record_id.as_str()), Some(record_id.as_str()));
+
+    let again = c.retry_tasks(v1::RetryTasksRequest { task_ids: vec!["retry-task".into()], reason: String::new() }).await.expect("retry").into_inner();
+    assert_eq!(again.nothing_to_retry, ["retry-task"], "a done rollout is kept");
+    assert_eq!(get(&mut c, "retry-task").await.state, TaskState::Done as i32);
+}
+
 /// Images that appear on a worker's host after it registered are reported at once, and the
 /// scheduler then prefers that worker for tasks on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -512,12 +557,7 @@ async fn images_reported_after_registration_steer_the_scheduler() {
     // Two tasks queued in one call, the other image first: the worker's one credit goes to the
     // task on the image it now has.
     submit(&mut c, vec![row("img-other", serde_json::json!({"image": "other:9"})), row("img-late", serde_json::json!({"image": "late:2"}))]).await;
-    let grant = loop {
-        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await.expect("a lease in time").expect("session") {
-            SessionEvent::Lease(g) => break g,
-            _ => continue,
-        }
-    };
+    let grant = next_lease(&mut events).await;
     assert_eq!(grant.task.map(|t| t.instance_id).as_deref(), Some("img-late"));
 }
 

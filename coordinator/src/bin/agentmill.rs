@@ -111,6 +111,15 @@ enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Run failed and cancelled rollouts again (next attempt, failures reset); done ones are kept.
+    Retry {
+        /// Task ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Why (recorded with the task).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Follow state changes live (all tasks, or the ones named).
     Watch {
         /// Task ids to follow.
@@ -413,6 +422,25 @@ async fn run() -> anyhow::Result<i32> {
                 writeln!(out, "cancelled: {}", r.cancelled.len())?;
                 for id in &r.already_finished {
                     writeln!(out, "  {id}: already finished")?;
+                }
+                for id in &r.not_found {
+                    writeln!(out, "  {id}: not found")?;
+                }
+            }
+            return Ok(if r.not_found.is_empty() { 0 } else { 2 });
+        }
+        Command::Retry { ids, reason } => {
+            let r = client
+                .retry_tasks(v1::RetryTasksRequest { task_ids: ids.clone(), reason: reason.clone() })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                .into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&r)?)?;
+            } else {
+                writeln!(out, "retried: {}", r.retried.len())?;
+                for id in &r.nothing_to_retry {
+                    writeln!(out, "  {id}: nothing to retry (no failed or cancelled rollout)")?;
                 }
                 for id in &r.not_found {
                     writeln!(out, "  {id}: not found")?;
