@@ -2,14 +2,18 @@
 //! Grafana dashboard (`deploy/grafana/agentmill.json`) charts is one the learner exports, with the
 //! labels it is queried by; every `AGENTMILL_LEARNER_*` variable the compose file, the Kubernetes
 //! manifests and the image entrypoint set names a learner key; and the learner's Kubernetes
-//! configuration loads. (The coordinator's and the worker's side: `tests/tests/deploy_files.rs`.)
+//! configuration loads. (The coordinator's and the worker's side: `tests/tests/deploy_files.rs`;
+//! the dashboard checks themselves: `tests/src/dashboard_check.rs`, included here by path.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+#[path = "../../tests/src/dashboard_check.rs"]
+mod dashboard_check;
+
 use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::metrics::Metrics;
-use serde_json::Value;
+use dashboard_check::{check_dashboard, exposition};
 
 const PREFIX: &str = "agentmill_learner_";
 
@@ -21,122 +25,19 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-fn ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
 /// Sample name → label names of what the learner exports. Vectors render only once a label set
 /// is used, and `mfu` only on CUDA: both are made to show.
 fn exported() -> BTreeMap<String, BTreeSet<String>> {
     let m = Metrics::new(true);
     m.records.with_label_values(&["env", "trained"]).inc();
     m.records_per_second.with_label_values(&["ctx"]).set(1.0);
-    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for line in m.render().lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let labels = out.entry(line[..name_end].to_string()).or_default();
-        if line[name_end..].starts_with('{') {
-            let close = line.find('}').unwrap_or(line.len());
-            for pair in line[name_end + 1..close].split(',') {
-                if let Some((k, _)) = pair.split_once('=') {
-                    labels.insert(k.trim().to_string());
-                }
-            }
-        }
-    }
-    out
-}
-
-/// `agentmill_learner_*` names in a PromQL expression, with the label names of their selectors.
-fn referenced(expr: &str) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find(PREFIX) {
-        let preceded = rest[..i].chars().next_back().is_some_and(ident_char);
-        let tail = &rest[i..];
-        let end = tail.find(|c: char| !ident_char(c)).unwrap_or(tail.len());
-        let mut labels = Vec::new();
-        if let Some(sel) = tail[end..].strip_prefix('{') {
-            let close = sel.find('}').unwrap_or(sel.len());
-            for m in sel[..close].split(',') {
-                let label = m.trim().split(['=', '!', '~']).next().unwrap_or_default().trim();
-                if !label.is_empty() {
-                    labels.push(label.to_string());
-                }
-            }
-        }
-        if !preceded {
-            out.push((tail[..end].to_string(), labels));
-        }
-        rest = &tail[end..];
-    }
-    out
-}
-
-/// Label names in `by (...)` / `without (...)` / `on (...)` / `ignoring (...)` clauses.
-fn grouping_labels(expr: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for kw in ["by", "without", "on", "ignoring", "group_left", "group_right"] {
-        let mut rest = expr;
-        while let Some(i) = rest.find(kw) {
-            let before_ok = !rest[..i].chars().next_back().is_some_and(ident_char);
-            let after = &rest[i + kw.len()..];
-            let trimmed = after.trim_start();
-            if before_ok && !after.starts_with(ident_char) && trimmed.starts_with('(') {
-                let close = trimmed.find(')').unwrap_or(trimmed.len());
-                out.extend(trimmed[1..close].split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
-            }
-            rest = after;
-        }
-    }
-    out
-}
-
-fn strings(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::String(s) => out.push(s.clone()),
-        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-        Value::Object(m) => m.values().for_each(|x| strings(x, out)),
-        _ => {}
-    }
+    exposition(&m.render())
 }
 
 #[test]
 fn dashboard_charts_only_metrics_the_learner_exports() {
     let exported = exported();
-    let dashboard: Value =
-        serde_json::from_str(&read(&deploy("grafana/agentmill.json"))).expect("deploy/grafana/agentmill.json is JSON");
-    let mut texts = Vec::new();
-    strings(&dashboard, &mut texts);
-    let mut errors = Vec::new();
-    let mut seen = BTreeSet::new();
-    for expr in &texts {
-        let refs = referenced(expr);
-        if refs.is_empty() {
-            continue;
-        }
-        let mut labels_here: BTreeSet<String> = ["instance", "job", "le"].into_iter().map(String::from).collect();
-        for (name, labels) in &refs {
-            seen.insert(name.clone());
-            match exported.get(name) {
-                None => errors.push(format!("{name} is not exported (in: {expr})")),
-                Some(known) => {
-                    labels_here.extend(known.iter().cloned());
-                    for l in labels.iter().filter(|l| *l != "instance" && *l != "job") {
-                        if !known.contains(l) {
-                            errors.push(format!("{name} has no label {l} (in: {expr})"));
-                        }
-                    }
-                }
-            }
-        }
-        for l in grouping_labels(expr) {
-            if !labels_here.contains(&l) {
-                errors.push(format!("`{l}` is grouped on but no metric of the expression has it (in: {expr})"));
-            }
-        }
-    }
-    assert!(errors.is_empty(), "deploy/grafana/agentmill.json references what the learner does not export:\n{}", errors.join("\n"));
+    let seen = check_dashboard(PREFIX, &exported);
     // The panels the learner's figures need are there.
     for family in ["tokens_per_second", "loss", "learning_rate", "grad_norm", "mfu", "stream_lag", "records_total", "packing_efficiency"] {
         let name = format!("{PREFIX}{family}");

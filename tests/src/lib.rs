@@ -4,6 +4,7 @@
 //! Nothing here is mocked. A test that needs Docker fails loudly where no engine answers; only
 //! an explicit `AGENTMILL_NO_DOCKER=1` in the environment turns those tests into announced skips.
 
+pub mod dashboard_check;
 pub mod guide_check;
 
 use std::path::{Path, PathBuf};
