@@ -633,8 +633,9 @@ async fn health_reflection_and_size_limits_are_served() {
     assert!(err.message().contains("at most 10000"), "{}", err.message());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_is_served_when_configured() {
+/// A coordinator process serving TLS with a fresh self-signed certificate for `localhost`:
+/// the directory holding it (removed when dropped), the certificate's path and the process.
+async fn tls_coordinator(redis: &TestRedis) -> (tempfile::TempDir, std::path::PathBuf, CoordinatorProcess) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
     let (cert_path, key_path) = (dir.path().join("server.crt"), dir.path().join("server.key"));
@@ -642,9 +643,14 @@ async fn tls_is_served_when_configured() {
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
     let config = dir.path().join("coordinator.toml");
     std::fs::write(&config, format!("tls_cert = {:?}\ntls_key = {:?}\n", cert_path, key_path)).expect("write config");
-
-    let redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+    (dir, cert_path, coord)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_when_configured() {
+    let redis = TestRedis::start();
+    let (_dir, cert_path, coord) = tls_coordinator(&redis).await;
     let https = format!("https://localhost:{}", coord.port);
     let mut c = client::connect(&ClientConfig { addr: Some(https), token: None, ca_cert: Some(cert_path) }).await.expect("connect over TLS");
     c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("a call over TLS");
@@ -655,15 +661,8 @@ async fn tls_is_served_when_configured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_attaches_over_tls_with_its_ca_cert_and_says_why_it_cannot_without() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-    let (cert_path, key_path) = (dir.path().join("server.crt"), dir.path().join("server.key"));
-    std::fs::write(&cert_path, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("write key");
-    let config = dir.path().join("coordinator.toml");
-    std::fs::write(&config, format!("tls_cert = {:?}\ntls_key = {:?}\n", cert_path, key_path)).expect("write config");
     let redis = TestRedis::start();
-    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let (_dir, cert_path, coord) = tls_coordinator(&redis).await;
     let https = format!("https://localhost:{}", coord.port);
 
     let worker = |id: &str, ca: Option<&std::path::Path>| {
