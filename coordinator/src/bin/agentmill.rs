@@ -296,6 +296,30 @@ fn state_of(s: i32) -> String {
     TaskState::try_from(s).map(state_name).unwrap_or_else(|_| "?".into())
 }
 
+/// The answer to a call on a list of task ids (cancel, retry): `<verb>: N`, then each id left
+/// alone with why and each unknown id; or the reply as JSON. Exit code 2 when an id is unknown.
+fn batch_reply<'a, M: prost::Message + client::ProtoName>(
+    out: &mut impl Write,
+    json: bool,
+    reply: &M,
+    (verb, acted_on): (&str, usize),
+    skipped: impl Iterator<Item = (&'a String, &'a str)>,
+    not_found: &[String],
+) -> anyhow::Result<i32> {
+    if json {
+        print_json(out, &to_json(reply)?)?;
+    } else {
+        writeln!(out, "{verb}: {acted_on}")?;
+        for (id, why) in skipped {
+            writeln!(out, "  {id}: {why}")?;
+        }
+        for id in not_found {
+            writeln!(out, "  {id}: not found")?;
+        }
+    }
+    Ok(if not_found.is_empty() { 0 } else { 2 })
+}
+
 fn print_task(out: &mut impl Write, t: &v1::TaskStatus) -> std::io::Result<()> {
     let id = t.task.as_ref().map(|s| s.instance_id.as_str()).unwrap_or("?");
     writeln!(out, "{id}  {}", state_of(t.state))?;
@@ -416,18 +440,8 @@ async fn run() -> anyhow::Result<i32> {
                 .await
                 .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
                 .into_inner();
-            if cli.json {
-                print_json(&mut out, &to_json(&r)?)?;
-            } else {
-                writeln!(out, "cancelled: {}", r.cancelled.len())?;
-                for id in &r.already_finished {
-                    writeln!(out, "  {id}: already finished")?;
-                }
-                for id in &r.not_found {
-                    writeln!(out, "  {id}: not found")?;
-                }
-            }
-            return Ok(if r.not_found.is_empty() { 0 } else { 2 });
+            let skipped = r.already_finished.iter().map(|id| (id, "already finished"));
+            return batch_reply(&mut out, cli.json, &r, ("cancelled", r.cancelled.len()), skipped, &r.not_found);
         }
         Command::Retry { ids, reason } => {
             let r = client
@@ -435,18 +449,8 @@ async fn run() -> anyhow::Result<i32> {
                 .await
                 .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
                 .into_inner();
-            if cli.json {
-                print_json(&mut out, &to_json(&r)?)?;
-            } else {
-                writeln!(out, "retried: {}", r.retried.len())?;
-                for id in &r.nothing_to_retry {
-                    writeln!(out, "  {id}: nothing to retry (no failed or cancelled rollout)")?;
-                }
-                for id in &r.not_found {
-                    writeln!(out, "  {id}: not found")?;
-                }
-            }
-            return Ok(if r.not_found.is_empty() { 0 } else { 2 });
+            let skipped = r.nothing_to_retry.iter().map(|id| (id, "nothing to retry (no failed or cancelled rollout)"));
+            return batch_reply(&mut out, cli.json, &r, ("retried", r.retried.len()), skipped, &r.not_found);
         }
         Command::Watch { ids, count } => {
             let mut stream = client.watch_events(v1::WatchEventsRequest { task_ids: ids.clone() }).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
