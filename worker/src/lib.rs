@@ -14,6 +14,7 @@
 //! - [`sandbox`]: where commands really run ([`sandbox::docker`] through bollard): limits,
 //!   labels for reaping, timeouts that kill the process group, capped output.
 //! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
+//! - [`diff`]: unified diffs parsed by hand, byte-exact, for the replay policy and synthesis.
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
 //! - [`synth`]: contextual synthesis — pull requests and commit histories rebuilt as an agent's
 //!   information flow (`ctx` records).
@@ -21,6 +22,7 @@
 pub mod actors;
 pub mod agent;
 pub mod config;
+pub mod diff;
 pub mod episode;
 pub mod grading;
 pub mod host;

@@ -32,7 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod diff;
+pub use crate::diff;
 pub mod edits;
 pub mod enhance;
 pub mod filter;

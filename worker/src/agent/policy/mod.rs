@@ -14,7 +14,6 @@
 //! A [`PolicyFactory`] built from [`PolicyConfig`] picks the policy per task (`task.policy`) or
 //! the worker's default.
 
-mod diff;
 pub mod openai;
 pub mod replay;
 

@@ -18,8 +18,8 @@ use agentmill_proto::{FunctionCall, Message, PolicyInfo, Role, Task, ToolCall};
 use serde_json::{Value, json};
 use tracing::debug;
 
-use super::diff::{self, FilePatch, Hunk};
 use super::{Policy, PolicyError, REPLAY};
+use crate::diff::{self, Change, FilePatch, Hunk, LineKind};
 use crate::shell::quote;
 
 /// Context lines added each side, in turn, while old_str is not unique.
@@ -70,13 +70,19 @@ struct Replace {
 
 impl ReplayPolicy {
     /// Plans the episode from the task's gold patch. Fails when the patch is empty, unreadable,
-    /// or holds a change the editor cannot make (a binary file).
+    /// holds a change the editor cannot make (a binary file), or copies a file.
     pub fn new(task: &Task) -> Result<ReplayPolicy, PolicyError> {
         let fatal = |why: String| PolicyError::Fatal(format!("replay of task {}: {why}", task.instance_id));
         if task.patch.trim().is_empty() {
             return Err(fatal("the task has no gold patch (`patch`) to replay".into()));
         }
-        let files = diff::parse(&task.patch).map_err(|e| fatal(format!("the gold patch is not a unified diff: {e}")))?;
+        let files = diff::parse_diff(&task.patch).map_err(|e| fatal(format!("the gold patch is not a unified diff: {e}")))?;
+        if let Some(copy) = files.iter().find(|f| f.change == Some(Change::Copied)) {
+            return Err(fatal(format!(
+                "the gold patch is not a unified diff: {}: copies are not supported; re-create the diff without --find-copies",
+                copy.path()
+            )));
+        }
         if files.is_empty() {
             return Err(fatal("the gold patch changes no file".into()));
         }
@@ -197,7 +203,7 @@ fn plan_file(file: &FilePatch, abs: &dyn Fn(&str) -> String, queue: &mut VecDequ
             });
             let text = match file.hunks.as_slice() {
                 [] => String::new(),
-                [hunk] => hunk.post(),
+                [hunk] => hunk.new_text(),
                 _ => return Err(format!("the new file {new} has several hunks")),
             };
             queue.push_back(Action::Create { say: format!("Now I'll create {new}."), path: abs(new), text });
@@ -250,9 +256,9 @@ fn plan_file(file: &FilePatch, abs: &dyn Fn(&str) -> String, queue: &mut VecDequ
 
 /// Plans the view and the edit of one hunk.
 fn plan_hunk(hunk: &Hunk, rel: &str, path: &str, label: String, queue: &mut VecDeque<Action>) {
-    let pre = hunk.pre();
-    let post = hunk.post();
-    let pre_lines = hunk.lines.iter().filter(|l| l.kind != diff::LineKind::Added).count();
+    let pre = hunk.old_text();
+    let post = hunk.new_text();
+    let pre_lines = hunk.old_lines().count();
     if pre_lines == 0 {
         // Nothing to match: insert after the line the hunk follows. Earlier hunks of the file
         // are applied, so the position is in the new file's numbering.
@@ -340,7 +346,7 @@ fn parse_view(view: &str) -> BTreeMap<usize, String> {
 fn probe(hunks: &[Hunk]) -> Option<String> {
     let hunk = hunks.first()?;
     let pick = |kind| hunk.lines.iter().filter(|l| l.kind == kind).map(|l| l.text.trim()).find(|t| t.len() >= 4);
-    let line = pick(diff::LineKind::Removed).or_else(|| pick(diff::LineKind::Context))?;
+    let line = pick(LineKind::Removed).or_else(|| pick(LineKind::Context))?;
     Some(line.chars().take(60).collect())
 }
 

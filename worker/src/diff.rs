@@ -1,13 +1,17 @@
-//! Unified diffs, parsed by hand: the real output of `git diff` and the hunk-only `patch` fields of
-//! GitHub's API (and so of daVinci-Dev's rows).
+//! Unified diffs, parsed by hand: the real output of `git diff`, plain `diff -u`, and the
+//! hunk-only `patch` fields of GitHub's API (and so of daVinci-Dev's rows). Contextual synthesis
+//! reads commits with it (and re-exports it as `synth::diff`); the replay policy reads the gold
+//! patch with it.
 //!
-//! Two entry points:
+//! Three entry points:
 //! - [`split_git_diff`] cuts the raw bytes of a multi-file `git diff` into one section per file.
 //!   It works on bytes because a diff of a Latin-1 file is not UTF-8, and it counts hunk lines by
 //!   the `@@ -a,b +c,d @@` header, so a content line that happens to read `diff --git …` cannot
 //!   start a new file.
 //! - [`parse_file_patch`] reads one file's section (or a header-less run of hunks) into a
-//!   [`FilePatch`]: paths, what happened to the file, and its [`Hunk`]s.
+//!   [`FilePatch`]: paths, what happened to the file, its mode, and its [`Hunk`]s.
+//! - [`parse_diff`] reads a whole multi-file diff, `git diff` output or plain `diff -u` output
+//!   whose files start at their `---`/`+++` lines, into one [`FilePatch`] per file.
 //!
 //! Lines are split on `\n` only. Everything else — `\r`, form feeds, `\x85`, `\u2028` — is part of
 //! a line's content, as it is for git. Each [`HunkLine`] keeps its terminator, so joining lines
@@ -71,6 +75,12 @@ pub enum DiffError {
     BadGitHeader {
         /// The offending line (cut to 80 characters).
         text: String,
+    },
+    /// In a multi-file diff, a hunk that comes before any file's headers.
+    #[error("line {line}: a hunk before any file header; each file needs a `diff --git` line or `---`/`+++` lines")]
+    NoFileHeader {
+        /// 1-based line of the hunk header.
+        line: usize,
     },
 }
 
@@ -156,6 +166,8 @@ pub struct FilePatch {
     /// What happened, from git's extended headers; `None` for a header-less run of hunks, whose
     /// meaning depends on whether the file exists (the caller decides).
     pub change: Option<Change>,
+    /// The mode after the change, when git states one (`new file mode 100755`, `new mode 100755`).
+    pub new_mode: Option<String>,
     /// Git reported the file as binary (`Binary files … differ` or `GIT binary patch`).
     pub binary: bool,
     /// The hunks in order.
@@ -216,25 +228,80 @@ pub fn split_git_diff(diff: &[u8]) -> Result<Vec<&[u8]>, DiffError> {
 /// Parses one file's patch: a `git diff` section (headers, then hunks) or a header-less run of
 /// hunks as GitHub's API gives them, in which case `path_hint` names the file.
 pub fn parse_file_patch(patch: &str, path_hint: &str) -> Result<FilePatch, DiffError> {
+    let lines = split_lines(patch);
+    let (mut fp, i) = read_headers(&lines, 0, path_hint)?;
+    let i = read_hunks(&lines, i, &mut fp)?;
+    if lines[i..].iter().any(|l| !l.is_empty()) {
+        return Err(DiffError::Trailing { path: fp.path().to_string(), line: i + 1, text: cut(lines[i]) });
+    }
+    Ok(fp)
+}
+
+/// Parses a whole unified diff of any number of files: `git diff` output, or plain `diff -u`
+/// output, where a file starts at its `---` line. Text outside the files' headers and hunks (a
+/// commit message before the first file, `diff -ruN …` or `Only in …` lines) is skipped; a hunk
+/// belongs to the last file whose headers came before it. Line numbers in errors count from 1
+/// over the whole diff.
+pub fn parse_diff(patch: &str) -> Result<Vec<FilePatch>, DiffError> {
+    let lines = split_lines(patch);
+    let mut files: Vec<FilePatch> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].starts_with("diff --git ") || starts_plain_header(&lines, i) {
+            let (fp, next) = read_headers(&lines, i, "")?;
+            files.push(fp);
+            i = next;
+        } else if lines[i].starts_with("@@") {
+            let fp = files.last_mut().ok_or(DiffError::NoFileHeader { line: i + 1 })?;
+            i = read_hunks(&lines, i, fp)?;
+        } else {
+            i += 1;
+        }
+    }
+    Ok(files)
+}
+
+/// The lines of a patch, split on `\n`; a final `\n` ends the last line rather than starting an
+/// empty one.
+fn split_lines(patch: &str) -> Vec<&str> {
     let mut lines: Vec<&str> = patch.split('\n').collect();
     if patch.ends_with('\n') {
         lines.pop();
     }
-    let mut fp = FilePatch { old_path: None, new_path: None, change: None, binary: false, hunks: Vec::new() };
+    lines
+}
+
+/// Whether `lines[i]` is a `---` line followed by a `+++` line.
+fn starts_plain_header(lines: &[&str], i: usize) -> bool {
+    lines[i].starts_with("--- ") && lines.get(i + 1).is_some_and(|l| l.starts_with("+++ "))
+}
+
+/// Reads one file's headers from `lines[start]` on, up to its first hunk or the next file's
+/// headers (another `diff --git` line, or `---`/`+++` lines after this file's own); returns the
+/// file without hunks and the index of the line that ended the headers.
+fn read_headers(lines: &[&str], start: usize, path_hint: &str) -> Result<(FilePatch, usize), DiffError> {
+    let mut fp = FilePatch { old_path: None, new_path: None, change: None, new_mode: None, binary: false, hunks: Vec::new() };
     let mut git_header: Option<&str> = None;
     let (mut minus, mut plus): (Option<Option<String>>, Option<Option<String>>) = (None, None);
     let (mut rename_from, mut rename_to) = (None, None);
-    let mut i = 0;
+    let mut i = start;
     // Extended headers, up to the first hunk.
     while i < lines.len() && !lines[i].starts_with("@@") {
         let l = lines[i];
+        let seen_sides = minus.is_some() || plus.is_some();
+        if (l.starts_with("diff --git ") && (git_header.is_some() || seen_sides)) || (seen_sides && starts_plain_header(lines, i)) {
+            break;
+        }
         if let Some(rest) = l.strip_prefix("diff --git ") {
             git_header = Some(rest);
             fp.change = Some(Change::Modified);
-        } else if l.starts_with("new file mode") {
+        } else if let Some(mode) = l.strip_prefix("new file mode ") {
             fp.change = Some(Change::Added);
+            fp.new_mode = Some(mode.trim().to_string());
         } else if l.starts_with("deleted file mode") {
             fp.change = Some(Change::Deleted);
+        } else if let Some(mode) = l.strip_prefix("new mode ") {
+            fp.new_mode = Some(mode.trim().to_string());
         } else if let Some(p) = l.strip_prefix("rename from ") {
             rename_from = Some(unquote(p));
             fp.change = Some(Change::Renamed);
@@ -251,10 +318,10 @@ pub fn parse_file_patch(patch: &str, path_hint: &str) -> Result<FilePatch, DiffE
             minus = Some(side_path(p, "a/"));
         } else if let Some(p) = l.strip_prefix("+++ ") {
             plus = Some(side_path(p, "b/"));
-        } else if l.starts_with("Binary files ") || l == "GIT binary patch" {
+        } else if l.starts_with("Binary files ") || l.starts_with("GIT binary patch") {
             fp.binary = true;
         }
-        // `index`, `old mode`, `new mode`, `similarity index`, … carry nothing we need.
+        // `index`, `old mode`, `similarity index`, … carry nothing we need.
         i += 1;
     }
     // Paths: rename/copy headers, then ---/+++, then the `diff --git` line.
@@ -289,17 +356,14 @@ pub fn parse_file_patch(patch: &str, path_hint: &str) -> Result<FilePatch, DiffE
         }
         _ => {}
     }
-    let path = fp.path().to_string();
+    Ok((fp, i))
+}
 
-    // Hunks.
-    while i < lines.len() {
-        let l = lines[i];
-        if !l.starts_with("@@") {
-            if l.is_empty() && lines[i..].iter().all(|l| l.is_empty()) {
-                break;
-            }
-            return Err(DiffError::Trailing { path, line: i + 1, text: cut(l) });
-        }
+/// Reads the hunks that start at `lines[i]` into `fp`, up to the first line after a hunk that is
+/// not another hunk's header; returns that line's index.
+fn read_hunks(lines: &[&str], mut i: usize, fp: &mut FilePatch) -> Result<usize, DiffError> {
+    let path = fp.path().to_string();
+    while let Some(&l) = lines.get(i).filter(|l| l.starts_with("@@")) {
         let header_line = i + 1;
         let (old_start, old_len, new_start, new_len) =
             parse_hunk_header(l).ok_or_else(|| DiffError::BadHunkHeader { path: path.clone(), line: i + 1, text: cut(l) })?;
@@ -342,7 +406,7 @@ pub fn parse_file_patch(patch: &str, path_hint: &str) -> Result<FilePatch, DiffE
         }
         fp.hunks.push(hunk);
     }
-    Ok(fp)
+    Ok(i)
 }
 
 /// `\ No newline at end of file`: the line before it has no terminator.
@@ -370,10 +434,12 @@ pub fn parse_hunk_header(line: &str) -> Option<(usize, usize, usize, usize)> {
     Some((a, b, c, d))
 }
 
-/// A `---`/`+++` name: `None` for `/dev/null`, else the path without its `a/`/`b/` prefix. Git
-/// adds a tab after a name with a space in it; that tab is not part of the name.
+/// A `---`/`+++` name: `None` for `/dev/null`, else the path without its `a/`/`b/` prefix. A tab
+/// ends the name: git adds one after a name with a space in it, plain `diff -u` one before the
+/// file's timestamp (git quotes a name that holds a tab). A `\r` at the end of a CRLF diff's line
+/// is not part of the name either.
 fn side_path(raw: &str, prefix: &str) -> Option<String> {
-    let raw = raw.strip_suffix('\t').unwrap_or(raw);
+    let raw = raw.split('\t').next().unwrap_or(raw).trim_end_matches('\r');
     let name = unquote(raw);
     if name == "/dev/null" {
         return None;
@@ -513,5 +579,120 @@ mod tests {
         assert_eq!(fp.hunks[0].new_text(), "a\nc\n");
         assert!(matches!(parse_file_patch("@@ -1,3 +1,3 @@\n a\n-b\n", "m.py"), Err(DiffError::Truncated { .. })));
         assert!(matches!(parse_file_patch("@@@ -1 -1 +1 @@@\n", "m.py"), Err(DiffError::BadHunkHeader { .. })));
+    }
+
+    const GIT_DIFF: &str = r#"diff --git a/pkg/m.py b/pkg/m.py
+index 1..2 100644
+--- a/pkg/m.py
++++ b/pkg/m.py
+@@ -1,3 +1,3 @@
+ a
+-b
++B
+ c
+@@ -9,2 +9,3 @@ def f():
+ x
+-y
+\ No newline at end of file
++y
++z
+\ No newline at end of file
+diff --git a/new.py b/new.py
+new file mode 100755
+index 0000000..1111111
+--- /dev/null
++++ b/new.py
+@@ -0,0 +1 @@
++print(1)
+diff --git a/old.py b/old.py
+deleted file mode 100644
+--- a/old.py
++++ /dev/null
+@@ -1 +0,0 @@
+-gone
+diff --git a/r1.py b/r2.py
+similarity index 100%
+rename from r1.py
+rename to r2.py
+diff --git a/run.sh b/run.sh
+old mode 100644
+new mode 100755
+"#;
+
+    #[test]
+    fn a_whole_git_diff_reads_modify_create_delete_rename_mode_and_missing_newlines() {
+        let files = parse_diff(GIT_DIFF).expect("parses");
+        assert_eq!(files.len(), 5);
+        let m = &files[0];
+        assert_eq!((m.old_path.as_deref(), m.new_path.as_deref(), m.change), (Some("pkg/m.py"), Some("pkg/m.py"), Some(Change::Modified)));
+        assert_eq!(m.hunks.len(), 2);
+        assert_eq!((m.hunks[0].old_text(), m.hunks[0].new_text()), ("a\nb\nc\n".to_string(), "a\nB\nc\n".to_string()));
+        assert_eq!((m.hunks[1].old_text(), m.hunks[1].new_text()), ("x\ny".to_string(), "x\ny\nz".to_string()));
+        let new = &files[1];
+        assert_eq!((new.old_path.as_deref(), new.path(), new.change), (None, "new.py", Some(Change::Added)));
+        assert_eq!(new.new_mode.as_deref(), Some("100755"));
+        assert_eq!(new.hunks[0].new_text(), "print(1)\n");
+        assert_eq!((files[2].new_path.as_deref(), files[2].path(), files[2].change), (None, "old.py", Some(Change::Deleted)));
+        let renamed = &files[3];
+        assert_eq!((renamed.old_path.as_deref(), renamed.new_path.as_deref()), (Some("r1.py"), Some("r2.py")));
+        assert_eq!(renamed.change, Some(Change::Renamed));
+        assert!(renamed.hunks.is_empty());
+        assert_eq!((files[4].path(), files[4].new_mode.as_deref(), files[4].hunks.len()), ("run.sh", Some("100755"), 0));
+        // One file's section reads the same alone.
+        let sections = split_git_diff(GIT_DIFF.as_bytes()).expect("splits");
+        let alone = parse_file_patch(std::str::from_utf8(sections[1]).expect("utf8"), "").expect("parses");
+        assert_eq!(&alone, new);
+    }
+
+    #[test]
+    fn a_plain_diff_u_reads_its_files_and_skips_what_lies_between() {
+        let diff = "Only in a: junk\n\
+                    diff -ruN a/x.py b/x.py\n\
+                    --- a/x.py\t2024-01-01 10:00:00.000000000 +0000\n\
+                    +++ b/x.py\t2024-01-02 10:00:00.000000000 +0000\n\
+                    @@ -1 +1 @@\n-old\n+new\n\
+                    diff -ruN a/y.py b/y.py\n\
+                    --- a/y.py\t2024-01-01 10:00:00.000000000 +0000\n\
+                    +++ b/y.py\t2024-01-02 10:00:00.000000000 +0000\n\
+                    @@ -1,2 +1 @@\n keep\n-drop\n\
+                    --- /dev/null\n\
+                    +++ b/z.py\n\
+                    @@ -0,0 +1 @@\n+z\n";
+        let files = parse_diff(diff).expect("parses");
+        let got: Vec<_> = files.iter().map(|f| (f.old_path.as_deref(), f.new_path.as_deref(), f.change, f.hunks.len())).collect();
+        assert_eq!(
+            got,
+            [
+                (Some("x.py"), Some("x.py"), Some(Change::Modified), 1),
+                (Some("y.py"), Some("y.py"), Some(Change::Modified), 1),
+                (None, Some("z.py"), Some(Change::Added), 1),
+            ]
+        );
+        assert_eq!((files[1].hunks[0].old_text(), files[1].hunks[0].new_text()), ("keep\ndrop\n".to_string(), "keep\n".to_string()));
+    }
+
+    #[test]
+    fn a_copy_is_read_as_a_copy() {
+        let files = parse_diff("diff --git a/a.py b/b.py\nsimilarity index 100%\ncopy from a.py\ncopy to b.py\n").expect("parses");
+        assert_eq!((files[0].old_path.as_deref(), files[0].new_path.as_deref()), (Some("a.py"), Some("b.py")));
+        assert_eq!(files[0].change, Some(Change::Copied));
+    }
+
+    #[test]
+    fn side_paths_are_unquoted_and_lose_timestamps() {
+        assert_eq!(side_path("\"b/t\\303\\251st.py\"", "b/"), Some("tést.py".to_string()));
+        assert_eq!(side_path("a/x.py\t2024-01-01", "a/"), Some("x.py".to_string()));
+        assert_eq!(side_path("b/y z.py\t", "b/"), Some("y z.py".to_string()));
+        assert_eq!(side_path("a/w.py\r", "a/"), Some("w.py".to_string()));
+        assert_eq!(side_path("/dev/null", "a/"), None);
+    }
+
+    #[test]
+    fn whole_diff_errors_name_the_line_of_the_whole_diff() {
+        let short = parse_diff("--- a/x\n+++ b/x\n@@ -1,3 +1,3 @@\n a\n");
+        assert_eq!(short, Err(DiffError::Truncated { path: "x".into(), line: 3, missing_old: 2, missing_new: 2 }));
+        let bad = parse_diff("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n--- a/y\n+++ b/y\n@@ -1 +1 @@\n-a\n?b\n");
+        assert_eq!(bad, Err(DiffError::BadHunkLine { path: "y".into(), line: 10, text: "?b".into() }));
+        assert_eq!(parse_diff("intro\n@@ -1 +1 @@\n-a\n+b\n"), Err(DiffError::NoFileHeader { line: 2 }));
     }
 }
