@@ -525,6 +525,51 @@ async fn retry_runs_a_failed_rollout_again_with_a_fresh_allowance() {
     assert_eq!(get(&mut c, "retry-task").await.state, TaskState::Done as i32);
 }
 
+/// A result reported on a lease the coordinator has cancelled is not sent: the cancel already
+/// returned the slot, and the refusal of the result would return it a second time, so the worker
+/// would be sent more leases than it has slots.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_on_a_cancelled_lease_does_not_return_its_slot_twice() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let (_running, addr) = in_process(&redis, "test-late", CoordinatorConfig::default()).await;
+    let mut c = connect(&addr, None).await;
+    let (handle, mut events) = WorkerSession::start(session_config(&addr, "w-late", 1, &[]));
+    submit(&mut c, vec![row("late-task", serde_json::json!({}))]).await;
+    let grant = next_lease(&mut events).await;
+    c.cancel_tasks(v1::CancelTasksRequest { task_ids: vec!["late-task".into()], reason: "changed my mind".into() }).await.expect("cancel");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("the cancel in time").expect("session") {
+            SessionEvent::Cancel(cancel) => {
+                assert_eq!(cancel.lease_id, grant.lease_id);
+                break;
+            }
+            _ => continue,
+        }
+    }
+    // The episode did not notice in time and reports anyway.
+    handle.result(&grant.lease_id, v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, ..Default::default() });
+    let credits = |c: &mut Client| {
+        let mut c = c.clone();
+        async move {
+            let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+            stats.workers.iter().find(|w| w.worker_id == "w-late").map(|w| w.credits)
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while credits(&mut c).await.unwrap_or(0) < 1 {
+        assert!(Instant::now() < deadline, "the cancel never returned the slot");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // A refusal would come back within milliseconds; a second returned slot would show here.
+    let watch_until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < watch_until {
+        assert_eq!(credits(&mut c).await, Some(1), "a worker of one slot holds more than one credit");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner().stale_results_refused, 0, "the late result was sent");
+}
+
 /// Images that appear on a worker's host after it registered are reported at once, and the
 /// scheduler then prefers that worker for tasks on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

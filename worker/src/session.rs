@@ -311,9 +311,15 @@ impl WorkerSession {
                     match cmd {
                         Cmd::Progress(p) => send(In::Progress(p)),
                         Cmd::Result(lease_id, result) => {
-                            self.active.remove(&lease_id);
-                            self.unacked.insert(lease_id.clone(), result.clone());
-                            send(In::Result(v1::Result { lease_id, result: Some(result) }));
+                            // A lease no longer active was cancelled (its slot already came back)
+                            // or handed back: the coordinator would refuse the result, and its
+                            // refusal would return the slot a second time.
+                            if self.active.remove(&lease_id) {
+                                self.unacked.insert(lease_id.clone(), result.clone());
+                                send(In::Result(v1::Result { lease_id, result: Some(result) }));
+                            } else {
+                                debug!(lease = %lease_id, "result on a cancelled lease not sent");
+                            }
                         }
                         Cmd::Release(lease_id, reason) => {
                             if self.active.remove(&lease_id) {
