@@ -85,25 +85,31 @@ pub fn parse_pairs(flag: &str, pairs: &[String]) -> anyhow::Result<BTreeMap<Stri
 
 /// Every task the coordinator holds, oldest first (all pages).
 pub async fn list_all(client: &mut Client, labels: &BTreeMap<String, String>) -> anyhow::Result<Vec<v1::TaskStatus>> {
+    list(client, &[], labels, usize::MAX).await
+}
+
+/// Up to `limit` tasks in `states` (empty: any) carrying `labels`, oldest first, following pages.
+pub async fn list(client: &mut Client, states: &[i32], labels: &BTreeMap<String, String>, limit: usize) -> anyhow::Result<Vec<v1::TaskStatus>> {
     let mut out = Vec::new();
     let mut token = String::new();
-    loop {
+    while out.len() < limit {
         let resp = client
             .list_tasks(v1::ListTasksRequest {
-                states: vec![],
+                states: states.to_vec(),
                 labels: labels.clone().into_iter().collect(),
-                page_size: 1000,
-                page_token: token.clone(),
+                page_size: (limit - out.len()).min(1000) as u32,
+                page_token: token,
             })
             .await
             .map_err(|s| anyhow::anyhow!("ListTasks: {}: {}", s.code(), s.message()))?
             .into_inner();
         out.extend(resp.tasks);
         if resp.next_page_token.is_empty() {
-            return Ok(out);
+            break;
         }
         token = resp.next_page_token;
     }
+    Ok(out)
 }
 
 /// True for done, failed and cancelled.

@@ -496,7 +496,7 @@ async fn retry_runs_a_failed_rollout_again_with_a_fresh_allowance() {
     let (_running, addr) = in_process(&redis, "test-retry", CoordinatorConfig { max_attempts: 1, ..Default::default() }).await;
     let mut c = connect(&addr, None).await;
     let (handle, mut events) = WorkerSession::start(session_config(&addr, "w-retry", 1, &[]));
-    submit(&mut c, vec![row("retry-task", serde_json::json!({}))]).await;
+    submit(&mut c, vec![row("retry-task", serde_json::json!({"labels": {"team": "core"}}))]).await;
     let first = next_lease(&mut events).await;
     handle.result(&first.lease_id, v1::EpisodeResult { exit_reason: v1::ExitReason::SandboxError as i32, error: "the disk filled up".into(), ..Default::default() });
     let failed = wait_state(&mut c, "retry-task", TaskState::Failed, Duration::from_secs(20)).await;
@@ -504,12 +504,19 @@ async fn retry_runs_a_failed_rollout_again_with_a_fresh_allowance() {
 
     let empty = c.retry_tasks(v1::RetryTasksRequest::default()).await.expect_err("no ids");
     assert_eq!(empty.code(), tonic::Code::InvalidArgument);
-    let resp = c
-        .retry_tasks(v1::RetryTasksRequest { task_ids: vec!["retry-task".into(), "no-such-task".into()], reason: "disk cleaned".into() })
-        .await
-        .expect("retry")
-        .into_inner();
-    assert_eq!((resp.retried, resp.not_found, resp.nothing_to_retry), (vec!["retry-task".to_string()], vec!["no-such-task".to_string()], vec![]));
+    let unknown = c.retry_tasks(v1::RetryTasksRequest { task_ids: vec!["no-such-task".into()], reason: String::new() }).await.expect("retry").into_inner();
+    assert_eq!((unknown.retried.len(), unknown.not_found), (0, vec!["no-such-task".to_string()]));
+    // The operator's way: every failed task, narrowed by label.
+    let cli = |args: &[&str]| {
+        let out = Command::new(binary("agentmill")).arg("--addr").arg(&addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(cli(&["retry", "--failed", "--label", "team=other"]), (Some(0), "retried: 0\n".into(), String::new()));
+    let (code, _, err) = cli(&["retry", "--label", "team=core"]);
+    assert_eq!(code, Some(2), "a usage error");
+    assert!(err.contains("--failed"), "the error names the missing flag: {err}");
+    assert_eq!(get(&mut c, "retry-task").await.state, TaskState::Failed as i32, "nothing was retried yet");
+    assert_eq!(cli(&["retry", "--failed", "--label", "team=core", "--reason", "disk cleaned"]), (Some(0), "retried: 1\n".into(), String::new()));
     let second = next_lease(&mut events).await;
     assert_eq!(second.attempt, 2, "the retry takes the next attempt");
     let t = get(&mut c, "retry-task").await;

@@ -114,8 +114,14 @@ enum Command {
     /// Run failed and cancelled rollouts again (next attempt, failures reset); done ones are kept.
     Retry {
         /// Task ids.
-        #[arg(required = true)]
+        #[arg(required_unless_present = "failed")]
         ids: Vec<String>,
+        /// Every failed task (with --label: those carrying the labels).
+        #[arg(long)]
+        failed: bool,
+        /// With --failed: only tasks carrying this label (key=value); repeatable.
+        #[arg(long = "label", requires = "failed")]
+        labels: Vec<String>,
         /// Why (recorded with the task).
         #[arg(long, default_value = "")]
         reason: String,
@@ -407,31 +413,12 @@ async fn run() -> anyhow::Result<i32> {
         }
         Command::List { states, labels, limit } => {
             let states = states.iter().map(|s| parse_state(s)).collect::<anyhow::Result<Vec<_>>>()?;
-            let labels: std::collections::HashMap<String, String> = labels
-                .iter()
-                .map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--label {l:?}: write key=value")))
-                .collect::<anyhow::Result<_>>()?;
-            let mut token = String::new();
-            let mut shown = 0;
-            loop {
-                let page_size = (*limit - shown).min(1000) as u32;
-                let resp = client
-                    .list_tasks(v1::ListTasksRequest { states: states.clone(), labels: labels.clone(), page_size, page_token: token.clone() })
-                    .await
-                    .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-                    .into_inner();
-                for t in &resp.tasks {
-                    if cli.json {
-                        print_json(&mut out, &to_json(t)?)?;
-                    } else {
-                        print_task(&mut out, t)?;
-                    }
+            for t in report::list(&mut client, &states, &report::parse_pairs("--label", labels)?, *limit).await? {
+                if cli.json {
+                    print_json(&mut out, &to_json(&t)?)?;
+                } else {
+                    print_task(&mut out, &t)?;
                 }
-                shown += resp.tasks.len();
-                if resp.next_page_token.is_empty() || shown >= *limit {
-                    break;
-                }
-                token = resp.next_page_token;
             }
         }
         Command::Cancel { ids, reason } => {
@@ -443,12 +430,28 @@ async fn run() -> anyhow::Result<i32> {
             let skipped = r.already_finished.iter().map(|id| (id, "already finished"));
             return batch_reply(&mut out, cli.json, &r, ("cancelled", r.cancelled.len()), skipped, &r.not_found);
         }
-        Command::Retry { ids, reason } => {
-            let r = client
-                .retry_tasks(v1::RetryTasksRequest { task_ids: ids.clone(), reason: reason.clone() })
-                .await
-                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-                .into_inner();
+        Command::Retry { ids, failed, labels, reason } => {
+            let mut ids = ids.clone();
+            if *failed {
+                let labels = report::parse_pairs("--label", labels)?;
+                let listed = report::list(&mut client, &[TaskState::Failed as i32], &labels, usize::MAX).await?;
+                ids.extend(listed.into_iter().filter_map(|t| t.task.map(|spec| spec.instance_id)));
+            }
+            if ids.is_empty() {
+                writeln!(out, "retried: 0")?;
+                return Ok(0);
+            }
+            let mut r = v1::RetryTasksResponse::default();
+            for batch in ids.chunks(1000) {
+                let part = client
+                    .retry_tasks(v1::RetryTasksRequest { task_ids: batch.to_vec(), reason: reason.clone() })
+                    .await
+                    .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                    .into_inner();
+                r.retried.extend(part.retried);
+                r.not_found.extend(part.not_found);
+                r.nothing_to_retry.extend(part.nothing_to_retry);
+            }
             let skipped = r.nothing_to_retry.iter().map(|id| (id, "nothing to retry (no failed or cancelled rollout)"));
             return batch_reply(&mut out, cli.json, &r, ("retried", r.retried.len()), skipped, &r.not_found);
         }
