@@ -561,10 +561,21 @@ impl Core {
 
     fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, txn: &mut Txn) {
         let worker: Arc<str> = Arc::from(reg.worker_id.as_str());
-        // A worker that reconnects replaces its old session.
+        // A worker that reconnects replaces its old session. From another host it is a second
+        // worker with the same id: the two replace each other's sessions, so say so loudly.
         let old: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.worker == worker).map(|(id, _)| *id).collect();
         for id in old {
-            self.sessions.remove(&id);
+            let Some(s) = self.sessions.remove(&id) else { continue };
+            if s.host != reg.host {
+                self.metrics.worker_id_conflicts.inc();
+                warn!(
+                    worker = %worker,
+                    "worker id {worker} attached from host {:?} while its session from host {:?} was open: two workers share \
+                     this id and each replaces the other's session; give each worker its own worker_id",
+                    reg.host,
+                    s.host
+                );
+            }
         }
         let now = now_ms();
         let mut session = Session {

@@ -12,6 +12,7 @@
 //! | `agentmill_coordinator_leases_expired_total` | counter | leases lost to missed heartbeats |
 //! | `agentmill_coordinator_stale_results_total` | counter | results refused (expired, superseded or cancelled lease) |
 //! | `agentmill_coordinator_workers_connected` | gauge | attached worker sessions |
+//! | `agentmill_coordinator_worker_id_conflicts_total` | counter | sessions replaced by a session of the same `worker_id` from another host (two workers share an id) |
 //! | `agentmill_coordinator_submit_rejected_rows_total` | counter | task rows refused by validation |
 //! | `agentmill_coordinator_submitted_tasks_total` | counter | tasks accepted |
 //! | `agentmill_coordinator_results_total{resolution,exit_reason}` | counter | finished episodes |
@@ -43,6 +44,8 @@ pub struct Metrics {
     pub stale_results: IntCounter,
     /// Sessions.
     pub workers_connected: IntGauge,
+    /// Sessions replaced by the same worker id from another host.
+    pub worker_id_conflicts: IntCounter,
     /// Rows refused.
     pub submit_rejected: IntCounter,
     /// Tasks accepted.
@@ -87,6 +90,7 @@ impl Metrics {
         let leases_expired = IntCounter::new(format!("{p}leases_expired_total"), "Leases lost to missed heartbeats").expect("valid metric");
         let stale_results = IntCounter::new(format!("{p}stale_results_total"), "Results refused on a dead lease").expect("valid metric");
         let workers_connected = IntGauge::new(format!("{p}workers_connected"), "Attached worker sessions").expect("valid metric");
+        let worker_id_conflicts = IntCounter::new(format!("{p}worker_id_conflicts_total"), "Sessions replaced by the same worker id from another host").expect("valid metric");
         let submit_rejected = IntCounter::new(format!("{p}submit_rejected_rows_total"), "Task rows refused").expect("valid metric");
         let submitted = IntCounter::new(format!("{p}submitted_tasks_total"), "Tasks accepted").expect("valid metric");
         let results = IntCounterVec::new(Opts::new(format!("{p}results_total"), "Finished episodes"), &["resolution", "exit_reason"])
@@ -110,6 +114,7 @@ impl Metrics {
             Box::new(leases_expired.clone()),
             Box::new(stale_results.clone()),
             Box::new(workers_connected.clone()),
+            Box::new(worker_id_conflicts.clone()),
             Box::new(submit_rejected.clone()),
             Box::new(submitted.clone()),
             Box::new(results.clone()),
@@ -132,6 +137,7 @@ impl Metrics {
             leases_expired,
             stale_results,
             workers_connected,
+            worker_id_conflicts,
             submit_rejected,
             submitted,
             results,

@@ -577,6 +577,36 @@ async fn a_result_on_a_cancelled_lease_does_not_return_its_slot_twice() {
     assert_eq!(c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner().stale_results_refused, 0, "the late result was sent");
 }
 
+/// Two workers sharing one id from different hosts are counted (and warned about); the same
+/// worker reconnecting from its own host is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_with_one_worker_id_are_counted_as_a_conflict() {
+    use agentmill_coordinator::config::CoordinatorConfig;
+    let redis = TestRedis::start();
+    let (running, addr) = in_process(&redis, "test-dup-id", CoordinatorConfig::default()).await;
+    let mut c = connect(&addr, None).await;
+    let attach = |c: &mut Client, host: &str| {
+        let (tx, out) = mpsc::unbounded_channel();
+        let reg = v1::Register { worker_id: "w-twin".into(), host: host.into(), capacity: Some(v1::Capacity { episodes: 1, ..Default::default() }), ..Default::default() };
+        tx.send(v1::WorkerMessage { msg: Some(In::Register(reg)) }).expect("send");
+        let mut c = c.clone();
+        async move {
+            let mut rx = c.attach(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await.expect("attach").into_inner();
+            let first = rx.message().await.expect("stream").and_then(|m| m.msg);
+            assert!(matches!(first, Some(Out::Registered(_))), "{first:?}");
+            (tx, rx)
+        }
+    };
+    let _a = attach(&mut c, "host-a").await;
+    let _a_again = attach(&mut c, "host-a").await;
+    assert_eq!(running.core.metrics.worker_id_conflicts.get(), 0, "a reconnect from the same host is no conflict");
+    let _b = attach(&mut c, "host-b").await;
+    assert_eq!(running.core.metrics.worker_id_conflicts.get(), 1);
+    let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    let twins: Vec<&str> = stats.workers.iter().filter(|w| w.worker_id == "w-twin").map(|w| w.host.as_str()).collect();
+    assert_eq!(twins, ["host-b"], "one session per worker id: the latest");
+}
+
 /// Images that appear on a worker's host after it registered are reported at once, and the
 /// scheduler then prefers that worker for tasks on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
