@@ -165,7 +165,7 @@ pub trait ProtoName {
 macro_rules! proto_names {
     ($($t:ident),*) => { $(impl ProtoName for v1::$t { const FULL_NAME: &'static str = concat!("agentmill.v1.", stringify!($t)); })* };
 }
-proto_names!(TaskStatus, TaskEvent, ClusterStatsResponse, CancelTasksResponse, RetryTasksResponse, SubmitTasksResponse, ListTasksResponse);
+proto_names!(TaskStatus, TaskEvent, ClusterStatsResponse, CancelTasksResponse, RetryTasksResponse, CordonWorkersResponse, SubmitTasksResponse, ListTasksResponse);
 
 /// A message as canonical proto3 JSON (the same mapping grpcurl and every gRPC JSON gateway use).
 pub fn to_json<M: prost::Message + ProtoName>(msg: &M) -> anyhow::Result<serde_json::Value> {

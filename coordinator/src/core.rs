@@ -7,7 +7,7 @@
 //! client or worker was told can be lost by a crash, and one Redis round trip serves thousands
 //! of requests. Specs stay in Redis and are read in the same pipeline that grants their lease.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,6 +78,8 @@ pub enum Command {
     Cancel(Vec<String>, String, oneshot::Sender<v1::CancelTasksResponse>),
     /// Run failed and cancelled rollouts again.
     Retry(Vec<String>, String, oneshot::Sender<v1::RetryTasksResponse>),
+    /// Cordon (or, with `true`, uncordon) worker ids.
+    Cordon(Vec<String>, bool, oneshot::Sender<v1::CordonWorkersResponse>),
     /// Counts and rates.
     Stats(oneshot::Sender<v1::ClusterStatsResponse>),
     /// A worker registered on a new session.
@@ -141,6 +143,7 @@ enum Output {
     List { reply: oneshot::Sender<Result<v1::ListTasksResponse, Status>>, resp: v1::ListTasksResponse, reads: Vec<usize> },
     Cancel(oneshot::Sender<v1::CancelTasksResponse>, v1::CancelTasksResponse),
     Retry(oneshot::Sender<v1::RetryTasksResponse>, v1::RetryTasksResponse),
+    Cordon(oneshot::Sender<v1::CordonWorkersResponse>, v1::CordonWorkersResponse),
     Send(u64, Out),
 }
 
@@ -210,6 +213,8 @@ struct Core {
     event_seq: u64,
     stats: Stats,
     metrics: Arc<Metrics>,
+    /// Worker ids sent no new leases (`{ns}:cordoned`).
+    cordoned: BTreeSet<Arc<str>>,
 }
 
 fn now_ms() -> i64 {
@@ -231,6 +236,7 @@ pub async fn start(cfg: CoreConfig, redis: ConnectionManager, metrics: Arc<Metri
         event_seq: 0,
         stats: Stats::default(),
         metrics: metrics.clone(),
+        cordoned: BTreeSet::new(),
     };
     let started = Instant::now();
     core.load().await?;
@@ -252,6 +258,8 @@ impl Core {
     async fn load(&mut self) -> Result<(), redis::RedisError> {
         const CHUNK: isize = 2000;
         let now = now_ms();
+        let cordoned: Vec<String> = redis::cmd("SMEMBERS").arg(self.keys.cordoned()).query_async(&mut self.redis).await?;
+        self.cordoned = cordoned.iter().map(|w| Arc::from(w.as_str())).collect();
         let mut start: isize = 0;
         loop {
             let ids: Vec<String> = redis::cmd("ZRANGE").arg(self.keys.tasks()).arg(start).arg(start + CHUNK - 1).query_async(&mut self.redis).await?;
@@ -365,6 +373,21 @@ impl Core {
             Command::List(req, reply) => self.list(req, reply, txn),
             Command::Cancel(ids, reason, reply) => self.cancel(ids, reason, reply, txn),
             Command::Retry(ids, reason, reply) => self.retry(ids, reason, reply, txn),
+            Command::Cordon(ids, uncordon, reply) => {
+                let key = self.keys.cordoned();
+                for id in ids {
+                    if uncordon {
+                        self.cordoned.remove(id.as_str());
+                        txn.pipe.srem(&key, &id).ignore();
+                    } else {
+                        txn.pipe.sadd(&key, &id).ignore();
+                        self.cordoned.insert(Arc::from(id.as_str()));
+                    }
+                    txn.writes += 1;
+                }
+                let resp = v1::CordonWorkersResponse { cordoned: self.cordoned.iter().map(|w| w.to_string()).collect() };
+                txn.outputs.push(Output::Cordon(reply, resp));
+            }
             Command::Stats(reply) => {
                 let _ = reply.send(self.cluster_stats());
             }
@@ -800,7 +823,12 @@ impl Core {
         }
         let now = now_ms();
         let ttl = self.cfg.lease_ttl.as_millis() as i64;
-        let mut eligible: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.credits > 0 && !s.backpressured && !s.draining).map(|(id, _)| *id).collect();
+        let mut eligible: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.credits > 0 && !s.backpressured && !s.draining && !self.cordoned.contains(&s.worker))
+            .map(|(id, _)| *id)
+            .collect();
         while !eligible.is_empty() && !self.table.queues.is_empty() {
             eligible.retain(|sid| {
                 let Some(s) = self.sessions.get_mut(sid) else { return false };
@@ -866,8 +894,10 @@ impl Core {
                     draining: s.draining,
                     backpressured: s.backpressured,
                     cached_images: s.cached_images.len() as u32,
+                    cordoned: self.cordoned.contains(&s.worker),
                 })
                 .collect(),
+            cordoned_workers: self.cordoned.iter().map(|w| w.to_string()).collect(),
             episodes_per_s_1m: self.stats.rate(now, 60),
             episodes_per_s_10m: self.stats.rate(now, 600),
             results_by_resolution: self.stats.by_resolution.clone().into_iter().collect(),
@@ -945,6 +975,9 @@ impl Core {
                     let _ = reply.send(resp);
                 }
                 Output::Retry(reply, resp) => {
+                    let _ = reply.send(resp);
+                }
+                Output::Cordon(reply, resp) => {
                     let _ = reply.send(resp);
                 }
                 Output::Send(session, msg) => self.send(session, msg),

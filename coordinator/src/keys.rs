@@ -5,6 +5,7 @@
 //! | key | type | contents |
 //! |---|---|---|
 //! | `{ns}:tasks` | sorted set | task id → submission sequence number: every accepted task, in submission order |
+//! | `{ns}:cordoned` | set | worker ids an operator cordoned (`CordonWorkers`): sent no new leases until uncordoned |
 //! | `{ns}:task:{id}` | hash | `spec`: the `agentmill.v1.TaskSpec` (protobuf, written once); `meta`: what the scheduler needs, as JSON (`TaskMeta`: sequence, submission time, priority, image, labels, worker selector, rollouts); `status`: the `agentmill.v1.TaskStatus` (protobuf) with every rollout's state, attempt, worker, lease id, stage and result, rewritten on every change |
 //!
 //! Lease deadlines are not stored: a restarted coordinator gives every lease it reloads a fresh
@@ -29,6 +30,11 @@ impl Keys {
     /// The sorted set of every task id by submission sequence.
     pub fn tasks(&self) -> String {
         format!("{}:tasks", self.ns)
+    }
+
+    /// The set of cordoned worker ids.
+    pub fn cordoned(&self) -> String {
+        format!("{}:cordoned", self.ns)
     }
 
     /// The hash of one task.

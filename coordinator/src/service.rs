@@ -165,6 +165,14 @@ impl Coordinator for CoordinatorService {
         self.core.ask(|tx| Command::Retry(req.task_ids, req.reason, tx)).await.map(Response::new)
     }
 
+    async fn cordon_workers(&self, request: Request<v1::CordonWorkersRequest>) -> Result<Response<v1::CordonWorkersResponse>, Status> {
+        let req = request.into_inner();
+        if let Some(i) = req.worker_ids.iter().position(|w| w.trim().is_empty()) {
+            return Err(Status::invalid_argument(format!("worker_ids[{i}]: is empty; name the workers (their worker_id, as `agentmill stats` shows it)")));
+        }
+        self.core.ask(|tx| Command::Cordon(req.worker_ids, req.uncordon, tx)).await.map(Response::new)
+    }
+
     type WatchEventsStream = BoxStream<v1::TaskEvent>;
 
     async fn watch_events(&self, request: Request<v1::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {

@@ -376,6 +376,9 @@ fn render_workers(frame: &mut Frame<'_>, area: Rect, app: &App, stats: &v1::Clus
             let capacity = w.capacity.map(|c| c.episodes).unwrap_or(0);
             let heartbeat = if w.last_heartbeat_unix_ms > 0 { format!("{} ago", age(app.now_unix_ms - w.last_heartbeat_unix_ms)) } else { "-".into() };
             let mut flags = Vec::new();
+            if w.cordoned {
+                flags.push(Span::styled("cordoned ", Style::new().fg(Color::Yellow)));
+            }
             if w.draining {
                 flags.push(Span::styled("draining ", Style::new().fg(Color::Yellow)));
             }
@@ -573,6 +576,7 @@ mod tests {
             draining,
             backpressured,
             cached_images: 3,
+            cordoned: false,
         };
         v1::ClusterStatsResponse {
             tasks_by_state: [("queued", 4), ("running", 2), ("done", 17), ("failed", 1)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
@@ -586,6 +590,7 @@ mod tests {
             stale_results_refused: 1,
             stream_length: 1234,
             stream_lag: 56,
+            cordoned_workers: vec![],
             learner: Some(v1::LearnerStatus {
                 learner_id: "trainer-1:4242".into(),
                 device: "Cpu".into(),

@@ -607,6 +607,46 @@ async fn two_hosts_with_one_worker_id_are_counted_as_a_conflict() {
     assert_eq!(twins, ["host-b"], "one session per worker id: the latest");
 }
 
+/// A cordoned worker is sent no new lease, the cordon outlives a coordinator restart (it is in
+/// Redis), and uncordoning lets the queued work through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cordoned_worker_gets_no_lease_across_a_restart_until_uncordoned() {
+    let redis = TestRedis::start();
+    let mut coord = CoordinatorProcess::start(&redis.url, &["--heartbeat-interval", "500ms"]).await;
+    let mut c = connect(&coord.addr, None).await;
+    let cli = |addr: &str, args: &[&str]| {
+        let out = Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    // Cordoned before it ever attached: the cordon is by id.
+    assert_eq!(cli(&coord.addr, &["cordon", "w-cordon", "w-other"]), (Some(0), "cordoned: w-cordon, w-other\n".into()));
+    let blank = c.cordon_workers(v1::CordonWorkersRequest { worker_ids: vec![" ".into()], uncordon: false }).await.expect_err("a blank id");
+    assert_eq!(blank.code(), tonic::Code::InvalidArgument);
+
+    coord.kill();
+    coord.restart().await;
+    let mut c = connect(&coord.addr, None).await;
+    let (_handle, mut events) = WorkerSession::start(session_config(&coord.addr, "w-cordon", 1, &[]));
+    submit(&mut c, vec![row("cordon-task", serde_json::json!({}))]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let w = loop {
+        let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if let Some(w) = stats.workers.iter().find(|w| w.worker_id == "w-cordon" && w.credits == 1) {
+            assert_eq!(stats.cordoned_workers, ["w-cordon", "w-other"], "the cordons came back from Redis");
+            break w.clone();
+        }
+        assert!(Instant::now() < deadline, "w-cordon never attached: {:#?}", stats.workers);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(w.cordoned, "{w:?}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(get(&mut c, "cordon-task").await.state, TaskState::Queued as i32, "a cordoned worker was sent a lease");
+
+    assert_eq!(cli(&coord.addr, &["uncordon", "w-cordon"]), (Some(0), "cordoned: w-other\n".into()));
+    let grant = next_lease(&mut events).await;
+    assert_eq!(grant.task.map(|t| t.instance_id).as_deref(), Some("cordon-task"));
+}
+
 /// Images that appear on a worker's host after it registered are reported at once, and the
 /// scheduler then prefers that worker for tasks on them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

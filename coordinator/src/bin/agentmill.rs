@@ -126,6 +126,17 @@ enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Send no new leases to these workers (by worker id); what they run finishes.
+    Cordon {
+        /// Worker ids (as `agentmill stats` shows them); none: list the cordoned ones.
+        ids: Vec<String>,
+    },
+    /// Lift a cordon.
+    Uncordon {
+        /// Worker ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
     /// Follow state changes live (all tasks, or the ones named).
     Watch {
         /// Task ids to follow.
@@ -455,6 +466,21 @@ async fn run() -> anyhow::Result<i32> {
             let skipped = r.nothing_to_retry.iter().map(|id| (id, "nothing to retry (no failed or cancelled rollout)"));
             return batch_reply(&mut out, cli.json, &r, ("retried", r.retried.len()), skipped, &r.not_found);
         }
+        Command::Cordon { ids } | Command::Uncordon { ids } => {
+            let uncordon = matches!(cli.command, Command::Uncordon { .. });
+            let r = client
+                .cordon_workers(v1::CordonWorkersRequest { worker_ids: ids.clone(), uncordon })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                .into_inner();
+            if cli.json {
+                print_json(&mut out, &to_json(&r)?)?;
+            } else if r.cordoned.is_empty() {
+                writeln!(out, "cordoned: none")?;
+            } else {
+                writeln!(out, "cordoned: {}", r.cordoned.join(", "))?;
+            }
+        }
         Command::Watch { ids, count } => {
             let mut stream = client.watch_events(v1::WatchEventsRequest { task_ids: ids.clone() }).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
             let mut n = 0;
@@ -569,7 +595,10 @@ async fn run() -> anyhow::Result<i32> {
                 writeln!(out, "workers: {}", s.workers.len())?;
                 for w in &s.workers {
                     let cap = w.capacity.map(|c| c.episodes).unwrap_or(0);
-                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}  images {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, w.cached_images, if w.draining { "  draining" } else if w.backpressured { "  back-pressured" } else { "" })?;
+                    writeln!(out, "  {} ({})  {}/{} episodes  credits {}  images {}{}", w.worker_id, w.host, w.active_leases, cap, w.credits, w.cached_images, if w.cordoned { "  cordoned" } else if w.draining { "  draining" } else if w.backpressured { "  back-pressured" } else { "" })?;
+                }
+                if !s.cordoned_workers.is_empty() {
+                    writeln!(out, "cordoned: {}", s.cordoned_workers.join(", "))?;
                 }
             }
         }
