@@ -475,6 +475,12 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
     assert!(refused, "the worker was told its result was not recorded");
 }
 
+/// Runs the `agentmill` CLI against `addr`: exit code, stdout, stderr.
+fn agentmill_cli(addr: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// The session's next lease, within 20 s.
 async fn next_lease(events: &mut mpsc::UnboundedReceiver<SessionEvent>) -> v1::LeaseGrant {
     let lease = async {
@@ -507,10 +513,7 @@ async fn retry_runs_a_failed_rollout_again_with_a_fresh_allowance() {
     let unknown = c.retry_tasks(v1::RetryTasksRequest { task_ids: vec!["no-such-task".into()], reason: String::new() }).await.expect("retry").into_inner();
     assert_eq!((unknown.retried.len(), unknown.not_found), (0, vec!["no-such-task".to_string()]));
     // The operator's way: every failed task, narrowed by label.
-    let cli = |args: &[&str]| {
-        let out = Command::new(binary("agentmill")).arg("--addr").arg(&addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    };
+    let cli = |args: &[&str]| agentmill_cli(&addr, args);
     assert_eq!(cli(&["retry", "--failed", "--label", "team=other"]), (Some(0), "retried: 0\n".into(), String::new()));
     let (code, _, err) = cli(&["retry", "--label", "team=core"]);
     assert_eq!(code, Some(2), "a usage error");
@@ -614,12 +617,8 @@ async fn a_cordoned_worker_gets_no_lease_across_a_restart_until_uncordoned() {
     let redis = TestRedis::start();
     let mut coord = CoordinatorProcess::start(&redis.url, &["--heartbeat-interval", "500ms"]).await;
     let mut c = connect(&coord.addr, None).await;
-    let cli = |addr: &str, args: &[&str]| {
-        let out = Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill");
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
-    };
     // Cordoned before it ever attached: the cordon is by id.
-    assert_eq!(cli(&coord.addr, &["cordon", "w-cordon", "w-other"]), (Some(0), "cordoned: w-cordon, w-other\n".into()));
+    assert_eq!(agentmill_cli(&coord.addr, &["cordon", "w-cordon", "w-other"]), (Some(0), "cordoned: w-cordon, w-other\n".into(), String::new()));
     let blank = c.cordon_workers(v1::CordonWorkersRequest { worker_ids: vec![" ".into()], uncordon: false }).await.expect_err("a blank id");
     assert_eq!(blank.code(), tonic::Code::InvalidArgument);
 
@@ -642,7 +641,7 @@ async fn a_cordoned_worker_gets_no_lease_across_a_restart_until_uncordoned() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(get(&mut c, "cordon-task").await.state, TaskState::Queued as i32, "a cordoned worker was sent a lease");
 
-    assert_eq!(cli(&coord.addr, &["uncordon", "w-cordon"]), (Some(0), "cordoned: w-other\n".into()));
+    assert_eq!(agentmill_cli(&coord.addr, &["uncordon", "w-cordon"]), (Some(0), "cordoned: w-other\n".into(), String::new()));
     let grant = next_lease(&mut events).await;
     assert_eq!(grant.task.map(|t| t.instance_id).as_deref(), Some("cordon-task"));
 }
