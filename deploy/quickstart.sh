@@ -124,7 +124,9 @@ trap 'say "interrupted: stopping everything"; exit 130' INT TERM
 free_port() {
   local p
   for _ in $(seq 200); do
-    p=$((20000 + RANDOM % 40000))
+    # Below the kernel's ephemeral range (32768 and up by default), so no outgoing connection
+    # takes the port between this check and the service's bind.
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
   done
   die "no free TCP port found"
@@ -134,7 +136,11 @@ wait_for() { # what seconds command...
   for _ in $(seq $((secs * 5))); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   die "$what did not come up within ${secs}s (log: $LOGS)"
 }
-alive() { kill -0 "${PIDS[$1]}" 2>/dev/null || die "$1 exited early; its log: $LOGS/$1.log"; }
+alive() {
+  kill -0 "${PIDS[$1]}" 2>/dev/null && return 0
+  tail -n 20 "$LOGS/$1.log" >&2 || true
+  die "$1 exited early; its log: $LOGS/$1.log"
+}
 
 REDIS_PORT=$(free_port); GRPC_PORT=$(free_port); COORD_METRICS=$(free_port)
 WORKER_METRICS=$(free_port); LEARNER_METRICS=$(free_port)

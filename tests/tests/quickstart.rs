@@ -147,7 +147,11 @@ fn ctrl_c_stops_everything_the_quickstart_started() {
             }
             Err(_) => {
                 if let Some(status) = child.try_wait().expect("try_wait") {
-                    panic!("quickstart exited ({status}) before its episodes ran:\n{}", seen.join("\n"));
+                    let logs: Vec<String> = ["coordinator", "worker", "learner"]
+                        .iter()
+                        .map(|name| format!("--- {name} log tail:\n{}", tail(&std::fs::read_to_string(run_dir.join("logs").join(format!("{name}.log"))).unwrap_or_default(), 40)))
+                        .collect();
+                    panic!("quickstart exited ({status}) before its episodes ran:\n{}\n{}", seen.join("\n"), logs.join("\n"));
                 }
                 assert!(Instant::now() < deadline, "quickstart never started its episodes:\n{}", seen.join("\n"));
             }
