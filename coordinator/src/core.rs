@@ -137,14 +137,20 @@ struct Session {
 }
 
 enum Output {
-    Submit(oneshot::Sender<SubmitOutcome>, SubmitOutcome),
+    /// An answer ready before the write, sent once the write landed.
+    Reply(Box<dyn FnOnce() + Send>),
     Lease { session: u64, grant: v1::LeaseGrant, read: usize },
     Get { reply: oneshot::Sender<Result<v1::TaskStatus, Status>>, status: v1::TaskStatus, read: usize },
     List { reply: oneshot::Sender<Result<v1::ListTasksResponse, Status>>, resp: v1::ListTasksResponse, reads: Vec<usize> },
-    Cancel(oneshot::Sender<v1::CancelTasksResponse>, v1::CancelTasksResponse),
-    Retry(oneshot::Sender<v1::RetryTasksResponse>, v1::RetryTasksResponse),
-    Cordon(oneshot::Sender<v1::CordonWorkersResponse>, v1::CordonWorkersResponse),
     Send(u64, Out),
+}
+
+impl Output {
+    fn reply<T: Send + 'static>(to: oneshot::Sender<T>, answer: T) -> Output {
+        Output::Reply(Box::new(move || {
+            let _ = to.send(answer);
+        }))
+    }
 }
 
 /// The effects of one batch, written in one pipeline.
@@ -373,21 +379,7 @@ impl Core {
             Command::List(req, reply) => self.list(req, reply, txn),
             Command::Cancel(ids, reason, reply) => self.cancel(ids, reason, reply, txn),
             Command::Retry(ids, reason, reply) => self.retry(ids, reason, reply, txn),
-            Command::Cordon(ids, uncordon, reply) => {
-                let key = self.keys.cordoned();
-                for id in ids {
-                    if uncordon {
-                        self.cordoned.remove(id.as_str());
-                        txn.pipe.srem(&key, &id).ignore();
-                    } else {
-                        txn.pipe.sadd(&key, &id).ignore();
-                        self.cordoned.insert(Arc::from(id.as_str()));
-                    }
-                    txn.writes += 1;
-                }
-                let resp = v1::CordonWorkersResponse { cordoned: self.cordoned.iter().map(|w| w.to_string()).collect() };
-                txn.outputs.push(Output::Cordon(reply, resp));
-            }
+            Command::Cordon(ids, uncordon, reply) => self.cordon(ids, uncordon, reply, txn),
             Command::Stats(reply) => {
                 let _ = reply.send(self.cluster_stats());
             }
@@ -457,7 +449,7 @@ impl Core {
             self.metrics.submitted.inc();
             outcome.accepted.push(nt.id);
         }
-        txn.outputs.push(Output::Submit(reply, outcome));
+        txn.outputs.push(Output::reply(reply, outcome));
     }
 
     fn list(&mut self, req: v1::ListTasksRequest, reply: oneshot::Sender<Result<v1::ListTasksResponse, Status>>, txn: &mut Txn) {
@@ -539,7 +531,7 @@ impl Core {
             self.touch(txn, idx);
             resp.cancelled.push(id);
         }
-        txn.outputs.push(Output::Cancel(reply, resp));
+        txn.outputs.push(Output::reply(reply, resp));
     }
 
     /// Puts every failed or cancelled rollout of the tasks back in the queue with the next attempt
@@ -579,7 +571,24 @@ impl Core {
                 resp.nothing_to_retry.push(id);
             }
         }
-        txn.outputs.push(Output::Retry(reply, resp));
+        txn.outputs.push(Output::reply(reply, resp));
+    }
+
+    /// Cordons (or uncordons) worker ids, in memory and in `{ns}:cordoned`.
+    fn cordon(&mut self, ids: Vec<String>, uncordon: bool, reply: oneshot::Sender<v1::CordonWorkersResponse>, txn: &mut Txn) {
+        let key = self.keys.cordoned();
+        for id in ids {
+            if uncordon {
+                self.cordoned.remove(id.as_str());
+                txn.pipe.srem(&key, &id).ignore();
+            } else {
+                txn.pipe.sadd(&key, &id).ignore();
+                self.cordoned.insert(Arc::from(id.as_str()));
+            }
+            txn.writes += 1;
+        }
+        let resp = v1::CordonWorkersResponse { cordoned: self.cordoned.iter().map(|w| w.to_string()).collect() };
+        txn.outputs.push(Output::reply(reply, resp));
     }
 
     fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, txn: &mut Txn) {
@@ -951,9 +960,7 @@ impl Core {
         let spec = |i: usize| -> Option<v1::TaskSpec> { specs.get(i).and_then(|b| b.as_deref()).and_then(|b| v1::TaskSpec::decode(b).ok()) };
         for out in txn.outputs {
             match out {
-                Output::Submit(reply, outcome) => {
-                    let _ = reply.send(outcome);
-                }
+                Output::Reply(send) => send(),
                 Output::Lease { session, mut grant, read } => {
                     grant.task = spec(read);
                     if grant.task.is_none() {
@@ -970,15 +977,6 @@ impl Core {
                         t.task = spec(read);
                     }
                     let _ = reply.send(Ok(resp));
-                }
-                Output::Cancel(reply, resp) => {
-                    let _ = reply.send(resp);
-                }
-                Output::Retry(reply, resp) => {
-                    let _ = reply.send(resp);
-                }
-                Output::Cordon(reply, resp) => {
-                    let _ = reply.send(resp);
                 }
                 Output::Send(session, msg) => self.send(session, msg),
             }

@@ -447,15 +447,7 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
     let mut c = connect(&coord.addr, None).await;
 
     // The worker is back with its one credit, and takes the next task.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-        if stats.workers.iter().any(|w| w.worker_id == "w-one" && w.credits == 1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "w-one never came back with its credit: {:#?}", stats.workers);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    worker_until(&mut c, "w-one", "came back with its credit", |w| w.credits == 1).await;
     submit(&mut c, vec![row("next-1", serde_json::json!({}))]).await;
     let mut refused = false;
     loop {
@@ -473,6 +465,24 @@ async fn a_result_the_restarted_coordinator_does_not_know_gives_its_slot_back() 
         }
     }
     assert!(refused, "the worker was told its result was not recorded");
+}
+
+async fn stats(c: &mut Client) -> v1::ClusterStatsResponse {
+    c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner()
+}
+
+/// Polls ClusterStats until worker `id` is attached and `ok` holds for it (20 s at most); panics
+/// naming `what` it never did.
+async fn worker_until(c: &mut Client, id: &str, what: &str, ok: impl Fn(&v1::WorkerInfo) -> bool) -> v1::WorkerInfo {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = stats(c).await;
+        if let Some(w) = s.workers.iter().find(|w| w.worker_id == id && ok(w)) {
+            return w.clone();
+        }
+        assert!(Instant::now() < deadline, "{id} never {what}: {:#?}", s.workers);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// Runs the `agentmill` CLI against `addr`: exit code, stdout, stderr.
@@ -559,25 +569,15 @@ async fn a_result_on_a_cancelled_lease_does_not_return_its_slot_twice() {
     }
     // The episode did not notice in time and reports anyway.
     handle.result(&grant.lease_id, v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, ..Default::default() });
-    let credits = |c: &mut Client| {
-        let mut c = c.clone();
-        async move {
-            let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-            stats.workers.iter().find(|w| w.worker_id == "w-late").map(|w| w.credits)
-        }
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while credits(&mut c).await.unwrap_or(0) < 1 {
-        assert!(Instant::now() < deadline, "the cancel never returned the slot");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    worker_until(&mut c, "w-late", "got its slot back from the cancel", |w| w.credits >= 1).await;
     // A refusal would come back within milliseconds; a second returned slot would show here.
     let watch_until = Instant::now() + Duration::from_secs(1);
     while Instant::now() < watch_until {
-        assert_eq!(credits(&mut c).await, Some(1), "a worker of one slot holds more than one credit");
+        let credits = stats(&mut c).await.workers.iter().find(|w| w.worker_id == "w-late").map(|w| w.credits);
+        assert_eq!(credits, Some(1), "a worker of one slot holds more than one credit");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner().stale_results_refused, 0, "the late result was sent");
+    assert_eq!(stats(&mut c).await.stale_results_refused, 0, "the late result was sent");
 }
 
 /// Two workers sharing one id from different hosts are counted (and warned about); the same
@@ -627,17 +627,9 @@ async fn a_cordoned_worker_gets_no_lease_across_a_restart_until_uncordoned() {
     let mut c = connect(&coord.addr, None).await;
     let (_handle, mut events) = WorkerSession::start(session_config(&coord.addr, "w-cordon", 1, &[]));
     submit(&mut c, vec![row("cordon-task", serde_json::json!({}))]).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let w = loop {
-        let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-        if let Some(w) = stats.workers.iter().find(|w| w.worker_id == "w-cordon" && w.credits == 1) {
-            assert_eq!(stats.cordoned_workers, ["w-cordon", "w-other"], "the cordons came back from Redis");
-            break w.clone();
-        }
-        assert!(Instant::now() < deadline, "w-cordon never attached: {:#?}", stats.workers);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let w = worker_until(&mut c, "w-cordon", "attached with its credit", |w| w.credits == 1).await;
     assert!(w.cordoned, "{w:?}");
+    assert_eq!(stats(&mut c).await.cordoned_workers, ["w-cordon", "w-other"], "the cordons came back from Redis");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(get(&mut c, "cordon-task").await.state, TaskState::Queued as i32, "a cordoned worker was sent a lease");
 
@@ -656,24 +648,10 @@ async fn images_reported_after_registration_steer_the_scheduler() {
     let (_running, addr) = in_process(&redis, "test-images", cfg).await;
     let mut c = connect(&addr, None).await;
     let (worker, mut events) = WorkerSession::start(SessionConfig { cached_images: vec!["base:1".into()], ..session_config(&addr, "w-img", 1, &[]) });
-    let images_of = |c: &mut Client, want: u32| {
-        let mut c = c.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-                if stats.workers.iter().any(|w| w.worker_id == "w-img" && w.cached_images == want && w.credits == 1) {
-                    return;
-                }
-                assert!(Instant::now() < deadline, "w-img never showed {want} images with its credit: {:#?}", stats.workers);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    images_of(&mut c, 1).await;
+    worker_until(&mut c, "w-img", "showed 1 image with its credit", |w| w.cached_images == 1 && w.credits == 1).await;
     // The heartbeat interval is 30 s: only the immediate report can pass.
     worker.set_cached_images(vec!["late:2".into(), "base:1".into(), "late:2".into()]);
-    images_of(&mut c, 2).await;
+    worker_until(&mut c, "w-img", "showed 2 images with its credit", |w| w.cached_images == 2 && w.credits == 1).await;
 
     // Two tasks queued in one call, the other image first: the worker's one credit goes to the
     // task on the image it now has.
@@ -851,26 +829,11 @@ async fn a_draining_worker_is_shown_at_once_and_sent_no_new_lease() {
     let (_running, addr) = in_process(&redis, "test-drain", cfg).await;
     let mut c = connect(&addr, None).await;
     let (draining, mut events) = WorkerSession::start(session_config(&addr, "w-drain", 2, &[]));
-    let worker = |stats: &v1::ClusterStatsResponse| stats.workers.iter().find(|w| w.worker_id == "w-drain").cloned();
-    let stats_until = |c: &mut Client, what: &'static str, ok: fn(&v1::WorkerInfo) -> bool| {
-        let mut c = c.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let stats = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-                if let Some(w) = worker(&stats).filter(ok) {
-                    return w;
-                }
-                assert!(Instant::now() < deadline, "w-drain never {what}: {stats:#?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-    let w = stats_until(&mut c, "attached with its credits", |w| w.credits == 2).await;
+    let w = worker_until(&mut c, "w-drain", "attached with its credits", |w| w.credits == 2).await;
     assert!(!w.draining, "{w:?}");
 
     draining.drain();
-    let w = stats_until(&mut c, "showed as draining", |w| w.draining).await;
+    let w = worker_until(&mut c, "w-drain", "showed as draining", |w| w.draining).await;
     assert_eq!(w.credits, 2, "its credits are still there, and still no lease may use them");
     submit(&mut c, vec![row("drain-task", serde_json::json!({}))]).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;

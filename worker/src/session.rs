@@ -308,6 +308,9 @@ impl WorkerSession {
                 }
                 cmd = cmds.recv() => {
                     let Some(cmd) = cmd else { return Ok(Stop::HandleDropped) };
+                    // A change the coordinator must hear before its next lease grant goes out in
+                    // a heartbeat at once, not at the next tick.
+                    let mut tell_now = false;
                     match cmd {
                         Cmd::Progress(p) => send(In::Progress(p)),
                         Cmd::Result(lease_id, result) => {
@@ -328,23 +331,16 @@ impl WorkerSession {
                             }
                         }
                         Cmd::Backpressure(on) => {
-                            let changed = self.backpressured != on;
+                            tell_now = self.backpressured != on;
                             self.backpressured = on;
-                            if changed && registered {
-                                // Told at once rather than at the next tick: no lease in between.
-                                send(In::Heartbeat(self.heartbeat()));
-                            }
                             if !on {
                                 let owed = std::mem::take(&mut self.owed);
                                 self.credit(owed, &send);
                             }
                         }
                         Cmd::Drain => {
-                            let changed = !self.draining;
+                            tell_now = !self.draining;
                             self.draining = true;
-                            if changed && registered {
-                                send(In::Heartbeat(self.heartbeat()));
-                            }
                         }
                         Cmd::CachedImages(mut images) => {
                             images.sort();
@@ -354,11 +350,12 @@ impl WorkerSession {
                             if images != self.cfg.cached_images && !images.is_empty() {
                                 self.cfg.cached_images = images;
                                 self.images_changed = true;
-                                if registered {
-                                    send(In::Heartbeat(self.heartbeat()));
-                                }
+                                tell_now = true;
                             }
                         }
+                    }
+                    if tell_now && registered {
+                        send(In::Heartbeat(self.heartbeat()));
                     }
                 }
                 _ = heartbeat.tick(), if registered => {
