@@ -448,10 +448,6 @@ async fn run() -> anyhow::Result<i32> {
                 let listed = report::list(&mut client, &[TaskState::Failed as i32], &labels, usize::MAX).await?;
                 ids.extend(listed.into_iter().filter_map(|t| t.task.map(|spec| spec.instance_id)));
             }
-            if ids.is_empty() {
-                writeln!(out, "retried: 0")?;
-                return Ok(0);
-            }
             let mut r = v1::RetryTasksResponse::default();
             for batch in ids.chunks(1000) {
                 let part = client
