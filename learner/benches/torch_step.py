@@ -7,7 +7,13 @@ Prints one JSON object on stdout.
 The optimizer is torch.optim.AdamW with PyTorch's default implementation (on the CPU, the
 single-tensor for-loop). With --fused it is AdamW(fused=True) instead, PyTorch's fastest option
 (one fused kernel per parameter group), everything else unchanged.
+
+With --device cuda --bf16 it is the GPU baseline: fp32 master weights and optimizer, matrix
+products in bf16 under torch.autocast (the learner's `bf16_mixed`), timed with the device
+synchronised (`loss.item()` waits for the step).
 """
+
+import contextlib
 
 import argparse
 import json
@@ -31,14 +37,20 @@ def main():
     p.add_argument("--weight-decay", type=float, default=0.1)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--fused", action="store_true", help="AdamW(fused=True) instead of the default implementation")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast around forward and loss (fp32 weights)")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM.from_pretrained(a.model_dir, attn_implementation="sdpa", dtype=torch.float32)
+    device = torch.device(a.device)
+    model = Qwen2ForCausalLM.from_pretrained(a.model_dir, attn_implementation="sdpa", dtype=torch.float32).to(device)
     model.train()
     with open(a.batch) as f:
-        ids = torch.tensor(json.load(f)["input_ids"], dtype=torch.long)
+        ids = torch.tensor(json.load(f)["input_ids"], dtype=torch.long, device=device)
+    autocast = (
+        lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    ) if a.bf16 else contextlib.nullcontext
     # The Rust optimizer decays matrices only; do the same with two groups.
     decay = [p_ for p_ in model.parameters() if p_.requires_grad and p_.dim() >= 2]
     no_decay = [p_ for p_ in model.parameters() if p_.requires_grad and p_.dim() < 2]
@@ -53,7 +65,8 @@ def main():
     )
 
     def step():
-        out = model(input_ids=ids, labels=ids)  # transformers shifts the labels itself
+        with autocast():
+            out = model(input_ids=ids, labels=ids)  # transformers shifts the labels itself
         out.loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), a.max_grad_norm)
         opt.step()
@@ -78,6 +91,8 @@ def main():
         "last_loss": loss,
         "threads": torch.get_num_threads(),
         "fused": a.fused,
+        "device": str(device),
+        "bf16": a.bf16,
         "torch": torch.__version__,
     }))
 

@@ -26,6 +26,8 @@ use prometheus::{
     TextEncoder,
 };
 
+use crate::model::Qwen2Config;
+
 /// Every metric the learner sets, registered in its own registry.
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -171,7 +173,19 @@ impl Metrics {
 /// Model FLOPs utilisation: training FLOPs per second (6 per parameter per token: forward 2,
 /// backward 4; attention's own FLOPs are left out, as in the usual estimate) over the peak.
 pub fn mfu(parameters: u64, tokens_per_second: f64, peak_tflops: f64) -> f64 {
-    6.0 * parameters as f64 * tokens_per_second / (peak_tflops * 1e12)
+    mfu_with(parameters, 0.0, tokens_per_second, peak_tflops)
+}
+
+/// [`mfu`] counting `extra_flops_per_token` more per token (see [`attention_flops_per_token`]).
+pub fn mfu_with(parameters: u64, extra_flops_per_token: f64, tokens_per_second: f64, peak_tflops: f64) -> f64 {
+    (6.0 * parameters as f64 + extra_flops_per_token) * tokens_per_second / (peak_tflops * 1e12)
+}
+
+/// Attention's own training FLOPs per token with a context of `seq_len` tokens, as PaLM's
+/// appendix B counts them: the score and value products of every layer over the whole context,
+/// forward and backward, `12 · layers · heads · head_dim · seq_len` (causal masking not credited).
+pub fn attention_flops_per_token(config: &Qwen2Config, seq_len: usize) -> f64 {
+    12.0 * (config.num_hidden_layers * config.num_attention_heads * config.head_dim) as f64 * seq_len as f64
 }
 
 #[cfg(test)]
@@ -197,5 +211,10 @@ mod tests {
     fn mfu_of_a_known_case() {
         // 1B parameters at 100k tokens/s = 6e14 FLOP/s, against 1000 TFLOP/s = 60%.
         assert!((mfu(1_000_000_000, 100_000.0, 1000.0) - 0.6).abs() < 1e-12);
+        // Qwen2.5-0.5B's 24 layers of 14 x 64 at 2,048 tokens: 12·24·896·2048 ≈ 0.53 GFLOP a token.
+        let cfg = Qwen2Config { num_hidden_layers: 24, num_attention_heads: 14, head_dim: 64, ..Qwen2Config::tiny() };
+        assert_eq!(attention_flops_per_token(&cfg, 2048), 528_482_304.0);
+        // 1B parameters plus 4 GFLOP of attention a token: 10 GFLOP a token at 100k tokens/s = 100%.
+        assert!((mfu_with(1_000_000_000, 4e9, 100_000.0, 1000.0) - 1.0).abs() < 1e-12);
     }
 }

@@ -9,6 +9,10 @@
 //! 2. Render + tokenize (with the assistant mask) + pack of synthetic env records, against HF
 //!    `tokenizers`' `encode_batch` in Python (`learner/benches/hf_tokenize.py`) over the same
 //!    rendered texts with the same tokenizer.json.
+//! 3. Where libtorch sees a CUDA device: one training step of a ~0.5B Qwen2 (Qwen2.5-0.5B's
+//!    shape) in bf16 mixed precision, as tokens/s and MFU, against the same step in PyTorch
+//!    eager under bf16 autocast on the same GPU (`torch_step.py --device cuda --bf16`). It
+//!    prints `tch::Cuda::is_available()` first, and says it skipped where that is false.
 //!
 //! Prints figures only; nothing is asserted about time.
 //!
@@ -19,8 +23,9 @@
 //!
 //! Environment: `AGENTMILL_BENCH_PYTHON` (default `<workspace>/.venv/bin/python`),
 //! `AGENTMILL_BENCH_THREADS` (default: available parallelism), `AGENTMILL_BENCH_STEPS` (20).
-//! `AGENTMILL_BENCH_BREAKDOWN=1` runs neither comparison: it prints the median time of each
-//! phase of the Rust step (forward, loss + backward, clipping, AdamW), for profiling.
+//! `AGENTMILL_BENCH_ONLY=step,tokenize,gpu` picks sections (all by default); section 3's own
+//! settings are on [`bench_gpu`]. `AGENTMILL_BENCH_BREAKDOWN=1` runs no comparison: it prints
+//! the median time of each phase of the Rust step (forward, loss + backward, clipping, AdamW).
 //!
 //! The machine's other load moves these figures by several percent from run to run: compare
 //! medians of several runs.
@@ -31,12 +36,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use agentmill_learner::checkpoint::save_pretrained;
+use agentmill_learner::device::{DeviceReport, parse_device};
+use agentmill_learner::metrics;
 use agentmill_learner::model::Qwen2Config;
-use agentmill_learner::pack::{Document, LossMask, PackConfig, pack};
+use agentmill_learner::pack::{Document, IGNORE_INDEX, LossMask, PackConfig, PackedRow, pack};
 use agentmill_learner::render::{Rendered, Template, render};
 use agentmill_learner::schedule::LrSchedule;
 use agentmill_learner::tokenize::TextTokenizer;
-use agentmill_learner::train::{Batch, TrainConfig, Trainer};
+use agentmill_learner::train::{Batch, Precision, TrainConfig, Trainer};
 use agentmill_proto::{
     ExitReason, FunctionCall, Message, Provenance, RECORD_SCHEMA, RecordKind, Role, Timing, ToolCall, TrajectoryRecord,
 };
@@ -143,46 +150,27 @@ fn bench_config() -> Qwen2Config {
     }
 }
 
-fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
-    println!("== 1. training step: agentmill (tch) vs PyTorch eager + transformers (sdpa) ==");
-    let device = Device::Cpu;
-    let cfg = bench_config();
-    let mut config = TrainConfig::paper(1000, device);
-    // A constant learning rate, the same as the Python side's.
-    config.schedule = LrSchedule { peak_lr: LR, warmup_steps: 0, total_steps: 0, final_lr_ratio: 1.0 };
-    let adamw = config.adamw;
-    let mut trainer = Trainer::new(&cfg, config, device)?;
-    let model_dir = dir.join("model");
-    save_pretrained(&model_dir, &cfg, trainer.var_store())?;
-    std::fs::write(model_dir.join("config.json"), serde_json::to_string_pretty(&cfg.to_hf_json())?)?;
+/// Median, mean and minimum of one side's step times, with the losses of its first and last step.
+struct StepTimes {
+    mean: f64,
+    median: f64,
+    min: f64,
+    first_loss: f64,
+    last_loss: f64,
+}
 
-    // One random document per row; pack() turns each into a row whose labels are the next token.
-    let mut rng = Rng(42);
-    let docs: Vec<Document> = (0..ROWS)
-        .map(|_| Document::new((0..SEQ_LEN).map(|_| rng.below(cfg.vocab_size) as u32).collect()))
-        .collect();
-    let packed = pack(&docs, PackConfig { seq_len: SEQ_LEN, pad_id: 0, loss_mask: LossMask::None })?;
-    if packed.rows.len() != ROWS {
-        bail!("expected {ROWS} rows, packed {}", packed.rows.len());
+impl StepTimes {
+    fn as_array(&self) -> [f64; 3] {
+        [self.mean, self.median, self.min]
     }
-    let ids: Vec<Vec<u32>> = docs.iter().map(|d| d.tokens.clone()).collect();
-    let batch_path = dir.join("batch.json");
-    std::fs::write(&batch_path, serde_json::to_string(&serde_json::json!({ "input_ids": ids }))?)?;
-    let batch = Batch::from_rows(&packed.rows, device)?;
+}
 
-    println!(
-        "model: vocab {} hidden {} inter {} layers {} heads {}/{} ({:.2} M params); batch {ROWS} x {SEQ_LEN}; fp32 CPU; {threads} threads",
-        cfg.vocab_size,
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.num_hidden_layers,
-        cfg.num_attention_heads,
-        cfg.num_key_value_heads,
-        cfg.num_parameters() as f64 / 1e6,
-    );
+/// Runs `WARMUP_STEPS` untimed steps, then `steps` timed ones (each ends by reading the loss, so
+/// on CUDA the time includes the device's work).
+fn time_steps(trainer: &mut Trainer, batch: &Batch, steps: usize) -> Result<StepTimes> {
     let mut first_loss = f64::NAN;
     for i in 0..WARMUP_STEPS {
-        let s = trainer.train_step(std::slice::from_ref(&batch))?;
+        let s = trainer.train_step(std::slice::from_ref(batch))?;
         if i == 0 {
             first_loss = s.loss;
         }
@@ -191,54 +179,248 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let mut last_loss = f64::NAN;
     for _ in 0..steps {
         let t0 = Instant::now();
-        let s = trainer.train_step(std::slice::from_ref(&batch))?;
+        let s = trainer.train_step(std::slice::from_ref(batch))?;
         times.push(t0.elapsed().as_secs_f64());
         last_loss = s.loss;
     }
-    let rust_mean = times.iter().sum::<f64>() / times.len() as f64;
-    let rust_min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let rust_median = median(&mut times.clone());
+    Ok(StepTimes {
+        mean: times.iter().sum::<f64>() / times.len() as f64,
+        min: times.iter().copied().fold(f64::INFINITY, f64::min),
+        median: median(&mut times),
+        first_loss,
+        last_loss,
+    })
+}
 
-    let mut args: Vec<String> = vec![
-        "--model-dir".into(),
-        model_dir.display().to_string(),
-        "--batch".into(),
-        batch_path.display().to_string(),
-        "--threads".into(),
-        threads.to_string(),
-        "--warmup".into(),
-        WARMUP_STEPS.to_string(),
-        "--steps".into(),
-        steps.to_string(),
-        "--lr".into(),
-        LR.to_string(),
-        "--beta1".into(),
-        adamw.beta1.to_string(),
-        "--beta2".into(),
-        adamw.beta2.to_string(),
-        "--eps".into(),
-        adamw.eps.to_string(),
-        "--weight-decay".into(),
-        adamw.weight_decay.to_string(),
-        "--max-grad-norm".into(),
-        config.max_grad_norm.to_string(),
-    ];
-    let py = run_python("torch_step.py", &args, threads)?;
+/// `rows` random documents of `seq_len` tokens, packed one per row (so plain causal attention
+/// is what both sides run).
+fn random_rows(cfg: &Qwen2Config, rows: usize, seq_len: usize) -> Result<(Vec<Document>, Vec<PackedRow>)> {
+    let mut rng = Rng(42);
+    let docs: Vec<Document> =
+        (0..rows).map(|_| Document::new((0..seq_len).map(|_| rng.below(cfg.vocab_size) as u32).collect())).collect();
+    let packed = pack(&docs, PackConfig { seq_len, pad_id: 0, loss_mask: LossMask::None })?;
+    if packed.rows.len() != rows {
+        bail!("expected {rows} rows, packed {}", packed.rows.len());
+    }
+    Ok((docs, packed.rows))
+}
+
+/// [`random_rows`], with the documents also written as `batch.json` for the Python side.
+fn random_rows_for_python(
+    cfg: &Qwen2Config,
+    rows: usize,
+    seq_len: usize,
+    dir: &Path,
+) -> Result<(Vec<PackedRow>, PathBuf)> {
+    let (docs, rows) = random_rows(cfg, rows, seq_len)?;
+    let ids: Vec<&Vec<u32>> = docs.iter().map(|d| &d.tokens).collect();
+    let batch_path = dir.join("batch.json");
+    std::fs::write(&batch_path, serde_json::to_string(&serde_json::json!({ "input_ids": ids }))?)?;
+    Ok((rows, batch_path))
+}
+
+/// Writes the initial weights of `cfg` (seeded, as the trainer draws them) as a Hugging Face
+/// checkpoint both sides start from.
+fn write_initial_model(cfg: &Qwen2Config, config: TrainConfig, model_dir: &Path) -> Result<()> {
+    let trainer = Trainer::new(cfg, config, Device::Cpu)?;
+    save_pretrained(model_dir, cfg, trainer.var_store())?;
+    std::fs::write(model_dir.join("config.json"), serde_json::to_string_pretty(&cfg.to_hf_json())?)?;
+    Ok(())
+}
+
+/// `torch_step.py`'s arguments for the same model, batch and optimisation as `config`.
+fn torch_step_args(model_dir: &Path, batch_path: &Path, threads: usize, steps: usize, config: &TrainConfig) -> Vec<String> {
+    let adamw = config.adamw;
+    [
+        ("--model-dir", model_dir.display().to_string()),
+        ("--batch", batch_path.display().to_string()),
+        ("--threads", threads.to_string()),
+        ("--warmup", WARMUP_STEPS.to_string()),
+        ("--steps", steps.to_string()),
+        ("--lr", LR.to_string()),
+        ("--beta1", adamw.beta1.to_string()),
+        ("--beta2", adamw.beta2.to_string()),
+        ("--eps", adamw.eps.to_string()),
+        ("--weight-decay", adamw.weight_decay.to_string()),
+        ("--max-grad-norm", config.max_grad_norm.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_string(), value])
+    .collect()
+}
+
+/// The paper's optimisation at a constant learning rate (the Python side's), in `precision`.
+fn bench_train_config(precision: Precision) -> TrainConfig {
+    let mut config = TrainConfig::paper(1000, Device::Cpu);
+    config.schedule = LrSchedule { peak_lr: LR, warmup_steps: 0, total_steps: 0, final_lr_ratio: 1.0 };
+    config.precision = precision;
+    config
+}
+
+fn describe(cfg: &Qwen2Config) -> String {
+    format!(
+        "vocab {} hidden {} inter {} layers {} heads {}/{} ({:.2} M params)",
+        cfg.vocab_size,
+        cfg.hidden_size,
+        cfg.intermediate_size,
+        cfg.num_hidden_layers,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.num_parameters() as f64 / 1e6,
+    )
+}
+
+fn print_rust(label: &str, t: &StepTimes, steps: usize) {
     println!(
-        "agentmill  mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {first_loss:.4} last {last_loss:.4}",
-        ms(rust_mean),
-        ms(rust_median),
-        ms(rust_min)
+        "{label} mean {} (median {}, min {}) over {steps} steps after {WARMUP_STEPS} warm-up; loss first {:.4} last {:.4}",
+        ms(t.mean),
+        ms(t.median),
+        ms(t.min),
+        t.first_loss,
+        t.last_loss
     );
-    let rust = [rust_mean, rust_median, rust_min];
-    report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust)?;
+}
+
+fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
+    println!("== 1. training step: agentmill (tch) vs PyTorch eager + transformers (sdpa) ==");
+    let device = Device::Cpu;
+    let cfg = bench_config();
+    let config = bench_train_config(Precision::Fp32);
+    let model_dir = dir.join("model");
+    write_initial_model(&cfg, config, &model_dir)?;
+    let mut trainer = Trainer::from_pretrained(&model_dir, config, device)?;
+    let (rows, batch_path) = random_rows_for_python(&cfg, ROWS, SEQ_LEN, dir)?;
+    let batch = Batch::from_rows(&rows, device)?;
+    println!("model: {}; batch {ROWS} x {SEQ_LEN}; fp32 CPU; {threads} threads", describe(&cfg));
+    let rust = time_steps(&mut trainer, &batch, steps)?;
+    let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
+    let py = run_python("torch_step.py", &args, threads)?;
+    print_rust("agentmill ", &rust, steps);
+    report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust.as_array())?;
     // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
     args.push("--fused".into());
     match run_python("torch_step.py", &args, threads) {
-        Ok(py) => report_python("pt fused  ", "ratio rust/pytorch(fused AdamW):", "", &py, steps, rust)?,
+        Ok(py) => report_python("pt fused  ", "ratio rust/pytorch(fused AdamW):", "", &py, steps, rust.as_array())?,
         Err(e) => println!("pytorch with AdamW(fused=True) did not run: {e:#}"),
     }
     Ok(())
+}
+
+/// Qwen2.5-0.5B's shape (494 M parameters, tied embeddings), as its config.json gives it.
+fn qwen25_half_b() -> Qwen2Config {
+    Qwen2Config {
+        vocab_size: 151_936,
+        hidden_size: 896,
+        intermediate_size: 4864,
+        num_hidden_layers: 24,
+        num_attention_heads: 14,
+        num_key_value_heads: 2,
+        head_dim: 64,
+        max_position_embeddings: 32_768,
+        rms_norm_eps: 1e-6,
+        rope_theta: 1_000_000.0,
+        ..Qwen2Config::tiny()
+    }
+}
+
+/// 3. On a GPU: a ~0.5B Qwen2 in bf16 mixed precision, tokens/s and MFU, next to PyTorch eager
+/// with bf16 autocast on the same device.
+///
+/// Skipped (saying so) where libtorch sees no CUDA device. `AGENTMILL_BENCH_GPU_DEVICE` forces a
+/// device (`cpu` runs the same code on the CPU, with `AGENTMILL_BENCH_GPU_MODEL=bench` to keep it
+/// small), `AGENTMILL_BENCH_GPU_ROWS` / `AGENTMILL_BENCH_GPU_SEQ` set the batch (4 x 2048),
+/// `AGENTMILL_BENCH_PEAK_TFLOPS` the GPU's dense bf16 peak for MFU (989, an H100 SXM).
+fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
+    println!("== 3. GPU: a ~0.5B Qwen2 in bf16 mixed precision, tokens/s and MFU ==");
+    let report = DeviceReport::probe();
+    println!(
+        "libtorch: tch::Cuda::is_available() = {}, {} CUDA device(s), cudnn {}",
+        report.cuda_available, report.cuda_devices, report.cudnn_available
+    );
+    let device = match std::env::var("AGENTMILL_BENCH_GPU_DEVICE") {
+        Ok(name) => parse_device(&name).map_err(anyhow::Error::msg)?,
+        Err(_) if report.cuda_available => Device::Cuda(0),
+        Err(_) => {
+            println!("skipped: libtorch sees no CUDA device here (AGENTMILL_BENCH_GPU_DEVICE=cpu runs it on the CPU)");
+            return Ok(());
+        }
+    };
+    let cfg = match std::env::var("AGENTMILL_BENCH_GPU_MODEL").as_deref() {
+        Err(_) | Ok("0.5b") => qwen25_half_b(),
+        Ok("bench") => bench_config(),
+        Ok(other) => bail!("AGENTMILL_BENCH_GPU_MODEL={other:?}: use 0.5b (the default) or bench"),
+    };
+    let rows = env_usize("AGENTMILL_BENCH_GPU_ROWS", 4);
+    let seq_len = env_usize("AGENTMILL_BENCH_GPU_SEQ", 2048);
+    let peak_tflops = std::env::var("AGENTMILL_BENCH_PEAK_TFLOPS").ok().and_then(|v| v.parse().ok()).unwrap_or(989.0);
+    let config = bench_train_config(Precision::Bf16Mixed);
+    println!("model: {}; batch {rows} x {seq_len}; bf16 mixed on {device:?}", describe(&cfg));
+
+    let model_dir = dir.join("model-gpu");
+    write_initial_model(&cfg, config, &model_dir)?;
+    let (packed_rows, batch_path) = random_rows_for_python(&cfg, rows, seq_len, dir)?;
+    let (rust, rust_packed) = {
+        // In a scope: the trainer's memory goes back before PyTorch needs the device.
+        let mut trainer = Trainer::from_pretrained(&model_dir, config, device)?;
+        let batch = Batch::from_rows(&packed_rows, device)?;
+        let rust = time_steps(&mut trainer, &batch, steps)?;
+        // Training rows hold several documents: the same tokens as 4 documents per row, so
+        // attention runs under the document mask (the Python side has no equivalent).
+        let docs_per_row = 4;
+        let split: Vec<PackedRow> = packed_rows.iter().map(|r| split_documents(r, docs_per_row)).collect();
+        let packed = Batch::from_rows(&split, device)?;
+        (rust, time_steps(&mut trainer, &packed, steps)?)
+    };
+    let tokens = (rows * seq_len) as f64;
+    let parameters = cfg.num_parameters() as u64;
+    let attention = metrics::attention_flops_per_token(&cfg, seq_len);
+    let line = |label: &str, t: &StepTimes| {
+        print_rust(label, t, steps);
+        let tps = tokens / t.median;
+        let mfu = if device.is_cuda() {
+            format!(
+                "; MFU {:.1}% (6N), {:.1}% with attention (6N + 12·L·H·T), of {peak_tflops} TFLOP/s",
+                100.0 * metrics::mfu(parameters, tps, peak_tflops),
+                100.0 * metrics::mfu_with(parameters, attention, tps, peak_tflops)
+            )
+        } else {
+            String::new()
+        };
+        println!("{:>10} {tps:.0} tokens/s at the median step{mfu}", "");
+    };
+    line("agentmill ", &rust);
+    line("  packed  ", &rust_packed);
+    let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
+    let device_arg = match device {
+        Device::Cuda(n) => format!("cuda:{n}"),
+        _ => "cpu".to_string(),
+    };
+    args.extend(["--device".to_string(), device_arg, "--bf16".to_string()]);
+    match run_python("torch_step.py", &args, threads) {
+        Ok(py) => {
+            report_python("pytorch   ", "ratio rust/pytorch (step time):", "(goal <= 1.0)", &py, steps, rust.as_array())?;
+            let py_median = py["median_step_s"].as_f64().unwrap_or(f64::NAN);
+            println!("{:>10} {:.0} tokens/s at the median step", "", tokens / py_median);
+        }
+        Err(e) => println!("the PyTorch baseline did not run (set AGENTMILL_BENCH_PYTHON to a python with torch + transformers): {e:#}"),
+    }
+    Ok(())
+}
+
+/// `row` (one document) relabelled as `n` documents of equal length, positions restarting in
+/// each, the first token of each later document no longer a target of the one before.
+fn split_documents(row: &PackedRow, n: usize) -> PackedRow {
+    let len = row.input_ids.len();
+    let part = len.div_ceil(n).max(1);
+    let mut out = row.clone();
+    for i in 0..len {
+        out.doc_ids[i] = (i / part) as i64;
+        out.position_ids[i] = (i % part) as i64;
+        if (i + 1) % part == 0 {
+            out.labels[i] = IGNORE_INDEX;
+        }
+    }
+    out
 }
 
 /// Prints one Python baseline's step times and the ratios of `rust` (mean, median, min) to them.
@@ -283,12 +465,8 @@ fn bench_breakdown(threads: usize, steps: usize) -> Result<()> {
     let vs = tch::nn::VarStore::new(device);
     let model = agentmill_learner::seed::with_seed(config.seed, || Qwen2ForCausalLM::new(&vs.root(), &cfg))?;
     let mut opt = AdamW::new(&vs, config.adamw)?;
-    let mut rng = Rng(42);
-    let docs: Vec<Document> = (0..ROWS)
-        .map(|_| Document::new((0..SEQ_LEN).map(|_| rng.below(cfg.vocab_size) as u32).collect()))
-        .collect();
-    let packed = pack(&docs, PackConfig { seq_len: SEQ_LEN, pad_id: 0, loss_mask: LossMask::None })?;
-    let batch = Batch::from_rows(&packed.rows, device)?;
+    let (_, rows) = random_rows(&cfg, ROWS, SEQ_LEN)?;
+    let batch = Batch::from_rows(&rows, device)?;
     println!("== training step of agentmill, phase by phase ({ROWS} x {SEQ_LEN}, {threads} threads) ==");
     let names = ["zero_grad", "forward", "loss + backward", "clip_grad_norm", "adamw step"];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
@@ -506,10 +684,29 @@ fn main() -> Result<()> {
     if std::env::var_os("AGENTMILL_BENCH_BREAKDOWN").is_some() {
         return bench_breakdown(threads, steps);
     }
+    let only = std::env::var("AGENTMILL_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w.trim() == name));
+    if let Some(o) = &only
+        && !o.split(',').all(|w| ["step", "tokenize", "gpu"].contains(&w.trim()))
+    {
+        bail!("AGENTMILL_BENCH_ONLY={o:?}: name sections from step, tokenize, gpu (comma-separated)");
+    }
     let dir = std::env::temp_dir().join(format!("agentmill-bench-learner-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     println!("agentmill-bench-learner: python {}, scratch {}", python().display(), dir.display());
-    let result = bench_train_step(&dir, threads, steps).and_then(|()| bench_tokenize(&dir, threads));
+    let run = || -> Result<()> {
+        if wanted("step") {
+            bench_train_step(&dir, threads, steps)?;
+        }
+        if wanted("tokenize") {
+            bench_tokenize(&dir, threads)?;
+        }
+        if wanted("gpu") {
+            bench_gpu(&dir, threads, steps)?;
+        }
+        Ok(())
+    };
+    let result = run();
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
