@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh clone: installs what is missing (deploy/setup.sh), starts a
-# private redis-server on a free port, checks the bundled corpus is in sync with its sources, and
-# runs every crate's tests against the real services. Whatever it started is stopped on exit,
+# private redis-server on a free port, checks the bundled corpus is in sync with its sources,
+# runs clippy (a full run only), and runs every crate's tests against the real services. Whatever it started is stopped on exit,
 # also on failure or Ctrl-C.
 #
 #   deploy/test.sh                 # everything
@@ -43,6 +43,14 @@ export AGENTMILL_TEST_REDIS_URL="redis://127.0.0.1:$port/"
 echo "test: redis-server on 127.0.0.1:$port"
 
 deploy/tasks/build.sh --check
+
+# Lints (the workspace's [lints] plus clippy's defaults), on the whole suite only: a warning fails
+# the run, so main stays clean for the next reader.
+if [ "$#" -eq 0 ]; then
+  cargo clippy --version >/dev/null 2>&1 || { echo "test: cargo clippy is missing; install it with: rustup component add clippy" >&2; exit 1; }
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+  echo "test: clippy clean"
+fi
 
 # The cross-process tests run the real binaries: build them first.
 cargo build --workspace --bins

@@ -54,8 +54,8 @@ mod tests {
     fn only_the_right_token_passes() {
         let auth = BearerAuth::new(Some("s3cret".into()));
         assert!(auth.check(req(Some("Bearer s3cret"))).is_ok());
-        assert_eq!(auth.check(req(Some("Bearer nope"))).unwrap_err().code(), tonic::Code::Unauthenticated);
-        assert_eq!(auth.check(req(None)).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(auth.check(req(Some("Bearer nope"))).expect_err("wrong token").code(), tonic::Code::Unauthenticated);
+        assert_eq!(auth.check(req(None)).expect_err("no token").code(), tonic::Code::Unauthenticated);
         assert!(BearerAuth::new(None).check(req(None)).is_ok());
     }
 }

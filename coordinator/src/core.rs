@@ -276,7 +276,8 @@ impl Core {
             for id in &ids {
                 pipe.cmd("HMGET").arg(self.keys.task(id)).arg("meta").arg("status");
             }
-            let rows: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = pipe.query_async(&mut self.redis).await?;
+            type MetaAndStatus = (Option<Vec<u8>>, Option<Vec<u8>>);
+            let rows: Vec<MetaAndStatus> = pipe.query_async(&mut self.redis).await?;
             for (id, (meta, status)) in ids.iter().zip(rows) {
                 let (Some(meta), Some(status)) = (meta, status) else {
                     warn!(task = %id, "task hash is incomplete in Redis; skipped");
@@ -509,15 +510,14 @@ impl Core {
                 match previous {
                     TaskState::Queued | TaskState::Unspecified => self.table.dequeue(idx, n),
                     TaskState::Leased | TaskState::Running => {
-                        if let Some(lease_id) = r.lease.clone() {
-                            if let Some(lease) = self.table.leases.remove(&lease_id) {
-                                if let Some(sid) = lease.session {
-                                    if let Some(s) = self.sessions.get_mut(&sid) {
-                                        s.leases.remove(&lease_id);
-                                    }
-                                    txn.outputs.push(Output::Send(sid, Out::Cancel(v1::CancelLease { lease_id: lease_id.to_string(), reason: reason.clone() })));
-                                }
+                        if let Some(lease_id) = r.lease.clone()
+                            && let Some(lease) = self.table.leases.remove(&lease_id)
+                            && let Some(sid) = lease.session
+                        {
+                            if let Some(s) = self.sessions.get_mut(&sid) {
+                                s.leases.remove(&lease_id);
                             }
+                            txn.outputs.push(Output::Send(sid, Out::Cancel(v1::CancelLease { lease_id: lease_id.to_string(), reason: reason.clone() })));
                         }
                     }
                     _ => continue,
@@ -987,10 +987,10 @@ impl Core {
     }
 
     fn send(&mut self, session: u64, msg: Out) {
-        if let Some(s) = self.sessions.get(&session) {
-            if s.tx.send(Ok(CoordinatorMessage { msg: Some(msg) })).is_err() {
-                debug!(session, "session closed before a message could be sent");
-            }
+        if let Some(s) = self.sessions.get(&session)
+            && s.tx.send(Ok(CoordinatorMessage { msg: Some(msg) })).is_err()
+        {
+            debug!(session, "session closed before a message could be sent");
         }
     }
 }

@@ -406,7 +406,6 @@ mod tests {
             rollouts,
             submitted_at_unix_ms: 1_000,
             updated_at_unix_ms: 11_000,
-            ..Default::default()
         };
         let mut synth = rollout(false, v1::Resolution::Unspecified, 0);
         if let Some(r) = synth.result.as_mut() {

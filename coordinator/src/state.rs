@@ -294,10 +294,10 @@ impl TaskTable {
             if !selector.iter().all(|(k, v)| worker_labels.get(k) == Some(v)) {
                 continue;
             }
-            if let Some(first) = q.first() {
-                if best.as_ref().is_none_or(|(b, _)| first < b) {
-                    best = Some((*first, selector.clone()));
-                }
+            if let Some(first) = q.first()
+                && best.as_ref().is_none_or(|(b, _)| first < b)
+            {
+                best = Some((*first, selector.clone()));
             }
         }
         let (head, selector) = best?;

@@ -29,23 +29,13 @@ fn transformers_4_and_5_configs_parse_to_the_same_config() {
     assert_eq!(
         v4,
         Qwen2Config {
-            vocab_size: 151_936,
-            hidden_size: 896,
-            intermediate_size: 4864,
-            num_hidden_layers: 24,
-            num_attention_heads: 14,
-            num_key_value_heads: 2,
-            head_dim: 64,
-            max_position_embeddings: 32_768,
-            rms_norm_eps: 1e-6,
-            rope_theta: 1_000_000.0,
-            tie_word_embeddings: true,
-            initializer_range: 0.02,
             bos_token_id: Some(151_643),
             eos_token_id: Some(TokenIds::One(151_643)),
             pad_token_id: None,
             dtype: Some("bfloat16".to_string()),
-        }
+            ..Qwen2Config::qwen2_5_0_5b()
+        },
+        "the published config is the shape Qwen2Config::qwen2_5_0_5b() gives"
     );
     assert_eq!(v4.num_parameters(), 494_032_768, "Qwen2.5-0.5B's published size");
     // What we write reads back the same, and carries both generations' spellings.

@@ -306,25 +306,8 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     Ok(())
 }
 
-/// Qwen2.5-0.5B's shape (494 M parameters, tied embeddings), as its config.json gives it.
-fn qwen25_half_b() -> Qwen2Config {
-    Qwen2Config {
-        vocab_size: 151_936,
-        hidden_size: 896,
-        intermediate_size: 4864,
-        num_hidden_layers: 24,
-        num_attention_heads: 14,
-        num_key_value_heads: 2,
-        head_dim: 64,
-        max_position_embeddings: 32_768,
-        rms_norm_eps: 1e-6,
-        rope_theta: 1_000_000.0,
-        ..Qwen2Config::tiny()
-    }
-}
-
-/// 3. On a GPU: a ~0.5B Qwen2 in bf16 mixed precision, tokens/s and MFU, next to PyTorch eager
-/// with bf16 autocast on the same device.
+/// Section 3, on a GPU: a ~0.5B Qwen2 in bf16 mixed precision, tokens/s and MFU, next to
+/// PyTorch eager with bf16 autocast on the same device.
 ///
 /// Skipped (saying so) where libtorch sees no CUDA device. `AGENTMILL_BENCH_GPU_DEVICE` forces a
 /// device (`cpu` runs the same code on the CPU, with `AGENTMILL_BENCH_GPU_MODEL=bench` to keep it
@@ -346,7 +329,7 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         }
     };
     let cfg = match std::env::var("AGENTMILL_BENCH_GPU_MODEL").as_deref() {
-        Err(_) | Ok("0.5b") => qwen25_half_b(),
+        Err(_) | Ok("0.5b") => Qwen2Config::qwen2_5_0_5b(),
         Ok("bench") => bench_config(),
         Ok(other) => bail!("AGENTMILL_BENCH_GPU_MODEL={other:?}: use 0.5b (the default) or bench"),
     };

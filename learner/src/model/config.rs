@@ -160,6 +160,24 @@ impl Qwen2Config {
         }
     }
 
+    /// The shape of Qwen2.5-0.5B (494 M parameters, tied embeddings) as its `config.json` gives
+    /// it, without its token ids; for benchmarks and memory planning at a real size.
+    pub fn qwen2_5_0_5b() -> Qwen2Config {
+        Qwen2Config {
+            vocab_size: 151_936,
+            hidden_size: 896,
+            intermediate_size: 4864,
+            num_hidden_layers: 24,
+            num_attention_heads: 14,
+            num_key_value_heads: 2,
+            head_dim: 64,
+            max_position_embeddings: 32_768,
+            rms_norm_eps: 1e-6,
+            rope_theta: 1_000_000.0,
+            ..Qwen2Config::tiny()
+        }
+    }
+
     /// Query heads that share one key/value head.
     pub fn kv_groups(&self) -> usize {
         self.num_attention_heads / self.num_key_value_heads
@@ -411,16 +429,6 @@ mod tests {
     #[test]
     fn parameter_count_matches_shapes() {
         // Qwen2.5-0.5B: 494,032,768 parameters with tied embeddings.
-        let c = Qwen2Config {
-            vocab_size: 151_936,
-            hidden_size: 896,
-            intermediate_size: 4864,
-            num_hidden_layers: 24,
-            num_attention_heads: 14,
-            num_key_value_heads: 2,
-            head_dim: 64,
-            ..Qwen2Config::tiny()
-        };
-        assert_eq!(c.num_parameters(), 494_032_768);
+        assert_eq!(Qwen2Config::qwen2_5_0_5b().num_parameters(), 494_032_768);
     }
 }

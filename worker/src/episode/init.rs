@@ -138,14 +138,14 @@ pub async fn prepare(backend: &Backend, task: &Task, worker: &str, episode: &str
         sandbox.remove().await;
         return Err(e);
     }
-    if let (Backend::Docker(engine), PreparedSandbox::Docker(container)) = (backend, &sandbox) {
-        if matches!(task.source, Source::Git { .. }) && !task.allow_network {
-            // The clone needed the network; the episode does not get it.
-            if let Err(e) = engine.disconnect_all_networks(container).await {
-                sandbox.remove().await;
-                return Err(e);
-            }
-        }
+    // The clone needed the network; the episode does not get it.
+    if let (Backend::Docker(engine), PreparedSandbox::Docker(container)) = (backend, &sandbox)
+        && matches!(task.source, Source::Git { .. })
+        && !task.allow_network
+        && let Err(e) = engine.disconnect_all_networks(container).await
+    {
+        sandbox.remove().await;
+        return Err(e);
     }
     Ok(Prepared { sandbox, image_ms, start_ms: t1.elapsed().as_millis() as u64 })
 }

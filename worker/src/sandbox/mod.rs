@@ -311,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn output_past_the_cap_is_counted_and_marked() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("hello ")), Ok(Bytes::from("world"))]);
-        let (text, truncated, total) = collect_output(chunks, 8).await.unwrap();
+        let (text, truncated, total) = collect_output(chunks, 8).await.expect("collected");
         assert!(truncated);
         assert_eq!(total, 11);
         assert!(text.starts_with("hello wo"));
@@ -321,7 +321,7 @@ mod tests {
     #[tokio::test]
     async fn output_under_the_cap_is_kept_whole() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("ok\n"))]);
-        let (text, truncated, total) = collect_output(chunks, 8).await.unwrap();
+        let (text, truncated, total) = collect_output(chunks, 8).await.expect("collected");
         assert_eq!((text.as_str(), truncated, total), ("ok\n", false, 3));
     }
 
@@ -348,7 +348,7 @@ mod tests {
     #[tokio::test]
     async fn a_cut_inside_a_multibyte_char_leaves_no_replacement_char() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("aé"))]);
-        let (text, truncated, _) = collect_output(chunks, 2).await.unwrap();
+        let (text, truncated, _) = collect_output(chunks, 2).await.expect("collected");
         assert!(truncated);
         assert!(text.starts_with('a') && !text.contains('\u{FFFD}'), "{text:?}");
     }
