@@ -672,7 +672,7 @@ impl Core {
                 s.last_heartbeat_ms = now;
                 s.backpressured = hb.backpressured;
                 s.draining = hb.draining;
-                if !hb.cached_images.is_empty() {
+                if hb.cached_images_sent || !hb.cached_images.is_empty() {
                     s.cached_images = hb.cached_images.into_iter().collect();
                 }
                 let worker = s.worker.clone();

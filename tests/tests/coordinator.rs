@@ -658,6 +658,10 @@ async fn images_reported_after_registration_steer_the_scheduler() {
     submit(&mut c, vec![row("img-other", serde_json::json!({"image": "other:9"})), row("img-late", serde_json::json!({"image": "late:2"}))]).await;
     let grant = next_lease(&mut events).await;
     assert_eq!(grant.task.map(|t| t.instance_id).as_deref(), Some("img-late"));
+
+    // Every image removed from the host: the empty list is a report too, not "unchanged".
+    worker.set_cached_images(Vec::new());
+    worker_until(&mut c, "w-img", "showed no image after they were all removed", |w| w.cached_images == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,6 +123,13 @@ impl SessionHandle {
     }
 }
 
+/// Image names sorted and without repeats, so two listings compare equal when they hold the same.
+fn normalized(mut images: Vec<String>) -> Vec<String> {
+    images.sort();
+    images.dedup();
+    images
+}
+
 /// The session's background task.
 #[derive(Debug)]
 pub struct WorkerSession {
@@ -144,8 +151,7 @@ pub struct WorkerSession {
 impl WorkerSession {
     /// Starts the session in the background.
     pub fn start(mut cfg: SessionConfig) -> (SessionHandle, mpsc::UnboundedReceiver<SessionEvent>) {
-        cfg.cached_images.sort();
-        cfg.cached_images.dedup();
+        cfg.cached_images = normalized(cfg.cached_images);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let session = WorkerSession { cfg, active: HashSet::new(), unacked: HashMap::new(), backpressured: false, draining: false, images_changed: false, owed: 0, events: ev_tx };
@@ -172,12 +178,13 @@ impl WorkerSession {
     /// The heartbeat: leases to renew, whether to send more, and the host's images when they
     /// changed since the last report.
     fn heartbeat(&mut self) -> v1::Heartbeat {
-        let cached_images = if std::mem::take(&mut self.images_changed) { self.cfg.cached_images.clone() } else { Vec::new() };
+        let cached_images_sent = std::mem::take(&mut self.images_changed);
         v1::Heartbeat {
             active_leases: self.active.iter().chain(self.unacked.keys()).cloned().collect(),
             backpressured: self.backpressured,
-            cached_images,
+            cached_images: if cached_images_sent { self.cfg.cached_images.clone() } else { Vec::new() },
             draining: self.draining,
+            cached_images_sent,
         }
     }
 
@@ -343,12 +350,9 @@ impl WorkerSession {
                             tell_now = !self.draining;
                             self.draining = true;
                         }
-                        Cmd::CachedImages(mut images) => {
-                            images.sort();
-                            images.dedup();
-                            // An empty list in a heartbeat means "unchanged": a host with no
-                            // images left keeps its last report until it has one again.
-                            if images != self.cfg.cached_images && !images.is_empty() {
+                        Cmd::CachedImages(images) => {
+                            let images = normalized(images);
+                            if images != self.cfg.cached_images {
                                 self.cfg.cached_images = images;
                                 self.images_changed = true;
                                 tell_now = true;
