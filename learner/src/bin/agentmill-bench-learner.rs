@@ -21,7 +21,8 @@
 //! target/release/agentmill-bench-learner
 //! ```
 //!
-//! Environment: `AGENTMILL_BENCH_PYTHON` (default `<workspace>/.venv/bin/python`),
+//! Environment: `AGENTMILL_BENCH_PYTHON` (default: the workspace's `.venv/bin/python`, else
+//! `python3`; the Python scripts are inside the binary, which runs from any directory),
 //! `AGENTMILL_BENCH_THREADS` (default: available parallelism), `AGENTMILL_BENCH_STEPS` (20).
 //! `AGENTMILL_BENCH_ONLY=step,tokenize,gpu` picks sections (all by default); section 3's own
 //! settings are on [`bench_gpu`]. `AGENTMILL_BENCH_BREAKDOWN=1` runs no comparison: it prints
@@ -92,23 +93,33 @@ impl Rng {
     }
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."))
-}
+/// The Python baselines, carried inside the binary so that it runs from any directory (a GPU
+/// host can be given the binary alone).
+const SCRIPTS: &[(&str, &str)] = &[
+    ("torch_step.py", include_str!("../../benches/torch_step.py")),
+    ("hf_tokenize.py", include_str!("../../benches/hf_tokenize.py")),
+];
 
+/// `AGENTMILL_BENCH_PYTHON`, else the workspace's `.venv` (deploy/setup.sh's) where the binary
+/// was built, else `python3` on PATH.
 fn python() -> PathBuf {
-    std::env::var_os("AGENTMILL_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv/bin/python"))
+    if let Some(p) = std::env::var_os("AGENTMILL_BENCH_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if venv.exists() { venv } else { PathBuf::from("python3") }
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// Runs a Python helper and parses the last line of its stdout as JSON.
-fn run_python(script: &str, args: &[String], threads: usize) -> Result<serde_json::Value> {
-    let script = workspace_root().join("learner/benches").join(script);
+/// Runs a Python baseline (written into `dir` from [`SCRIPTS`]) and parses the last line of its
+/// stdout as JSON.
+fn run_python(dir: &Path, name: &str, args: &[String], threads: usize) -> Result<serde_json::Value> {
+    let (_, source) = SCRIPTS.iter().find(|(n, _)| *n == name).with_context(|| format!("no script {name}"))?;
+    let script = dir.join(name);
+    std::fs::write(&script, source).with_context(|| format!("writing {}", script.display()))?;
     let py = python();
     let out = Command::new(&py)
         .arg(&script)
@@ -294,12 +305,12 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     println!("model: {}; batch {ROWS} x {SEQ_LEN}; fp32 CPU; {threads} threads", describe(&cfg));
     let rust = time_steps(&mut trainer, &batch, steps)?;
     let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
-    let py = run_python("torch_step.py", &args, threads)?;
+    let py = run_python(dir, "torch_step.py", &args, threads)?;
     print_rust("agentmill ", &rust, steps);
     report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust.as_array())?;
     // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
     args.push("--fused".into());
-    match run_python("torch_step.py", &args, threads) {
+    match run_python(dir, "torch_step.py", &args, threads) {
         Ok(py) => report_python("pt fused  ", "ratio rust/pytorch(fused AdamW):", "", &py, steps, rust.as_array())?,
         Err(e) => println!("pytorch with AdamW(fused=True) did not run: {e:#}"),
     }
@@ -379,7 +390,7 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         _ => "cpu".to_string(),
     };
     args.extend(["--device".to_string(), device_arg, "--bf16".to_string()]);
-    match run_python("torch_step.py", &args, threads) {
+    match run_python(dir, "torch_step.py", &args, threads) {
         Ok(py) => {
             report_python("pytorch   ", "ratio rust/pytorch (step time):", "(goal <= 1.0)", &py, steps, rust.as_array())?;
             let py_median = py["median_step_s"].as_f64().unwrap_or(f64::NAN);
@@ -621,6 +632,7 @@ fn bench_tokenize(dir: &Path, threads: usize) -> Result<()> {
     let rust_encode_tps = tokens as f64 / best_encode.as_secs_f64();
 
     let py = run_python(
+        dir,
         "hf_tokenize.py",
         &[
             "--tokenizer".into(),
