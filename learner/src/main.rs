@@ -377,6 +377,7 @@ async fn export(args: ExportArgs) -> Result<()> {
 fn doctor(device: &str) -> Result<()> {
     let report = agentmill_learner::device::DeviceReport::probe();
     let device = agentmill_learner::device::parse_device(device).map_err(anyhow::Error::msg)?;
+    println!("cuda_backend: {}", report.cuda_backend());
     println!("cuda_available: {}", report.cuda_available);
     println!("cuda_devices: {}", report.cuda_devices);
     println!("cudnn_available: {}", report.cudnn_available);

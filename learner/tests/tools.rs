@@ -314,6 +314,23 @@ fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
     assert!(groups.is_empty(), "reading for an export creates no consumer group and acknowledges nothing");
 }
 
+/// DESIGN §9: a CUDA libtorch's `libtorch_cuda.so` is dropped by `--as-needed` unless linked on
+/// purpose, and then no GPU host's driver helps. The binary must carry the CUDA backend whenever
+/// the libtorch it was built against has one, which this machine shows without a GPU.
+#[test]
+fn the_learner_carries_the_cuda_backend_of_a_cuda_libtorch() {
+    let libtorch_cuda = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/libtorch/lib/libtorch_cuda.so");
+    let out = bin().args(["doctor", "--device", "cpu"]).output().expect("run doctor");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "doctor --device cpu: {}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with("cuda_backend: ")).unwrap_or_else(|| panic!("no cuda_backend line in\n{stdout}"));
+    if libtorch_cuda.exists() && option_env!("AGENTMILL_CPU_ONLY") != Some("1") {
+        assert!(line.starts_with("cuda_backend: linked (CUDA runtime "), "{line}");
+    } else {
+        assert!(line.starts_with("cuda_backend: none"), "{line}");
+    }
+}
+
 #[test]
 fn doctor_names_a_missing_gpu_instead_of_crashing() {
     let out = bin().args(["doctor", "--device", "cuda"]).output().expect("run doctor");

@@ -328,8 +328,11 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     println!("== 3. GPU: a ~0.5B Qwen2 in bf16 mixed precision, tokens/s and MFU ==");
     let report = DeviceReport::probe();
     println!(
-        "libtorch: tch::Cuda::is_available() = {}, {} CUDA device(s), cudnn {}",
-        report.cuda_available, report.cuda_devices, report.cudnn_available
+        "libtorch: tch::Cuda::is_available() = {}, {} CUDA device(s), cudnn {}, CUDA backend {}",
+        report.cuda_available,
+        report.cuda_devices,
+        report.cudnn_available,
+        report.cuda_backend()
     );
     let device = match std::env::var("AGENTMILL_BENCH_GPU_DEVICE") {
         Ok(name) => parse_device(&name).map_err(anyhow::Error::msg)?,
