@@ -340,6 +340,12 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         tracing::warn!(dir = %dir.display(), "removed a checkpoint a crash left half-written");
     }
     let device = crate::device::parse_device(&cfg.device).map_err(ServiceError::Device)?;
+    if cfg.device == "auto" && !device.is_cuda() {
+        tracing::info!(
+            cuda_backend = %crate::device::DeviceReport::probe().cuda_backend(),
+            "device auto: libtorch sees no CUDA device, training on the CPU (on a GPU host, set device = \"cuda\" so that a missing GPU stops the learner)"
+        );
+    }
     let metrics = Arc::new(Metrics::new(device.is_cuda()));
     if let Some(addr) = cfg.metrics_listen {
         serve_metrics(addr, metrics.clone()).await?;
