@@ -263,7 +263,7 @@ async fn main() -> Result<()> {
             checkpoint::init_pretrained(&out, &config, seed)?;
             println!("wrote {} ({} parameters)", out.display(), config.num_parameters());
         }
-        Command::Inspect { dir } => print!("{}", inspect::describe_checkpoint(&dir)?),
+        Command::Inspect { dir } => emit(&inspect::describe_checkpoint(&dir)?)?,
         Command::InspectRecord { file, index, tokenizer, loss_mask, plain } => {
             let record = JsonlRecords::open(&file)?
                 .nth(index)
@@ -271,11 +271,21 @@ async fn main() -> Result<()> {
             let tokenizer = tokenizer.as_deref().map(TextTokenizer::from_file).transpose()?;
             let marking = if plain { Marking::Plain } else { Marking::Ansi };
             let shown = inspect::annotate(&record, Template::default(), tokenizer.as_ref(), loss_mask, marking)?;
-            println!("{}\n", shown.header);
-            print!("{}", shown.text);
+            emit(&format!("{}\n\n{}", shown.header, shown.text))?;
         }
     }
     Ok(())
+}
+
+/// Writes `text` to stdout. A reader that went away early (`| head`, a closed pager) ends the
+/// output quietly, where `print!` would panic.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
 }
 
 async fn train(args: TrainArgs) -> Result<()> {

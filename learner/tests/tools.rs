@@ -271,6 +271,20 @@ fn inspect_record_marks_the_trained_tokens() {
     let infra = s.corpus.iter().position(|r| r.record_id == "infra-0").expect("infra-0");
     let shown = run(bin().arg("inspect-record").arg(&s.records).args(["--index", &infra.to_string(), "--plain"]));
     assert!(shown.contains("not trained: sandbox_error"), "{shown}");
+
+    // A reader that is gone before the output comes (`| head`): a quiet success, not a panic.
+    let mut child = bin()
+        .arg("inspect-record")
+        .arg(&s.records)
+        .args(["--index", &index.to_string(), "--plain"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn inspect-record");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("inspect-record ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
 }
 
 #[test]

@@ -62,6 +62,18 @@ async fn the_cli_end_to_end() {
     let s = text(&stats);
     assert!(s.starts_with("tasks: cancelled 1, queued 1\n"), "{s}");
     assert!(s.contains("workers: 0\n"), "{s}");
+    // A reader gone before the output comes (`agentmill stats | head -0`): quiet, exit 0.
+    let mut gone = Command::new(binary("agentmill"))
+        .arg("--addr")
+        .arg(&coord.addr)
+        .arg("stats")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run agentmill");
+    drop(gone.stdout.take());
+    let gone = gone.wait_with_output().expect("agentmill ends");
+    assert_eq!((gone.status.code(), String::from_utf8_lossy(&gone.stderr).as_ref()), (Some(0), ""));
 
     let retry = agentmill(&coord.addr, &["retry", "cli-1", "cli-2", "nope"]);
     assert_eq!(retry.status.code(), Some(2));

@@ -363,6 +363,8 @@ fn print_task(out: &mut impl Write, t: &v1::TaskStatus) -> std::io::Result<()> {
 async fn main() {
     match run().await {
         Ok(code) => std::process::exit(code),
+        // The reader went away (`agentmill list | head`): what it wanted was written.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => std::process::exit(0),
         Err(e) => {
             eprintln!("agentmill: {e:#}");
             std::process::exit(1);
