@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use agentmill_learner::checkpoint::save_pretrained;
+use agentmill_learner::checkpoint::init_pretrained;
 use agentmill_learner::device::{DeviceReport, parse_device};
 use agentmill_learner::metrics;
 use agentmill_learner::model::Qwen2Config;
@@ -230,15 +230,6 @@ fn random_rows_for_python(
     Ok((rows, batch_path))
 }
 
-/// Writes the initial weights of `cfg` (seeded, as the trainer draws them) as a Hugging Face
-/// checkpoint both sides start from.
-fn write_initial_model(cfg: &Qwen2Config, config: TrainConfig, model_dir: &Path) -> Result<()> {
-    let trainer = Trainer::new(cfg, config, Device::Cpu)?;
-    save_pretrained(model_dir, cfg, trainer.var_store())?;
-    std::fs::write(model_dir.join("config.json"), serde_json::to_string_pretty(&cfg.to_hf_json())?)?;
-    Ok(())
-}
-
 /// `torch_step.py`'s arguments for the same model, batch and optimisation as `config`.
 fn torch_step_args(model_dir: &Path, batch_path: &Path, threads: usize, steps: usize, config: &TrainConfig) -> Vec<String> {
     let adamw = config.adamw;
@@ -298,7 +289,7 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let cfg = bench_config();
     let config = bench_train_config(Precision::Fp32);
     let model_dir = dir.join("model");
-    write_initial_model(&cfg, config, &model_dir)?;
+    init_pretrained(&model_dir, &cfg, config.seed)?;
     let mut trainer = Trainer::from_pretrained(&model_dir, config, device)?;
     let (rows, batch_path) = random_rows_for_python(&cfg, ROWS, SEQ_LEN, dir)?;
     let batch = Batch::from_rows(&rows, device)?;
@@ -354,7 +345,7 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     println!("model: {}; batch {rows} x {seq_len}; bf16 mixed on {device:?}", describe(&cfg));
 
     let model_dir = dir.join("model-gpu");
-    write_initial_model(&cfg, config, &model_dir)?;
+    init_pretrained(&model_dir, &cfg, config.seed)?;
     let (packed_rows, batch_path) = random_rows_for_python(&cfg, rows, seq_len, dir)?;
     let (rust, rust_packed) = {
         // In a scope: the trainer's memory goes back before PyTorch needs the device.
