@@ -242,6 +242,12 @@ pub struct LearnerReport {
     pub device: String,
     /// The newest checkpoint.
     pub checkpoint: Option<PathBuf>,
+    /// Records held out for evaluation.
+    pub held_out: u64,
+    /// Held-out loss at the first and the last evaluation.
+    pub eval_loss: Option<(f64, f64)>,
+    /// Target tokens the last evaluation measured.
+    pub eval_tokens: u64,
 }
 
 impl LearnerReport {
@@ -265,6 +271,9 @@ impl LearnerReport {
             mfu: f("/mfu"),
             device: v.pointer("/device").and_then(serde_json::Value::as_str).unwrap_or_default().to_string(),
             checkpoint: v.pointer("/checkpoint").and_then(serde_json::Value::as_str).map(PathBuf::from),
+            held_out: u("/records/held_out"),
+            eval_loss: f("/eval/loss").map(|last| (f("/eval_loss_first").unwrap_or(last), last)),
+            eval_tokens: u("/eval/tokens"),
         })
     }
 }
@@ -344,6 +353,9 @@ impl Report {
                 writeln!(out, "learner    {} steps on {}, {} tokens trained ({:.0} tokens/s, packing {:.1}%{}), stopped: {}", l.steps, l.device, l.tokens_trained, l.tokens_per_second, l.packing_efficiency * 100.0, l.mfu.map(|m| format!(", MFU {:.1}%", m * 100.0)).unwrap_or_default(), l.stop_reason)?;
                 writeln!(out, "           records trained: {}", join(&l.records))?;
                 writeln!(out, "           loss {} → {}", loss(l.loss_first), loss(l.loss_last))?;
+                if let Some((first, last)) = l.eval_loss {
+                    writeln!(out, "           held-out loss {first:.3} → {last:.3} ({} records held out, {} tokens measured)", l.held_out, l.eval_tokens)?;
+                }
                 if let Some(c) = &l.checkpoint {
                     writeln!(out, "           checkpoint {}", c.display())?;
                 }
@@ -443,6 +455,14 @@ mod tests {
         assert_eq!((l.steps, l.tokens_trained, l.loss_first, l.loss_last), (12, 4096, Some(9.1), Some(4.2)));
         assert_eq!(l.records["ctx"], 2);
         assert_eq!(l.stop_reason, "idle");
+        assert_eq!(l.eval_loss, None, "no evaluation ran");
+        std::fs::write(
+            dir.path().join("summary.json"),
+            r#"{"steps":12,"records":{"held_out":4},"eval_loss_first":9.5,"eval":{"step":12,"loss":5.25,"tokens":800,"by_source":{}}}"#,
+        )
+        .expect("write");
+        let l = LearnerReport::read(dir.path()).expect("read");
+        assert_eq!((l.held_out, l.eval_loss, l.eval_tokens), (4, Some((9.5, 5.25)), 800));
         let e = LearnerReport::read(&dir.path().join("nope")).expect_err("missing").to_string();
         assert!(e.contains("did the learner finish?"), "{e}");
     }

@@ -324,7 +324,12 @@ fn render_learner(frame: &mut Frame<'_>, area: Rect, app: &App, stats: &v1::Clus
     let [left, right] = split(rows[3]);
     text(frame, left, vec![label(" loss "), Span::styled(format!("{:.4}", l.loss), Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD))]);
     frame.render_widget(Sparkline::default().data(bars(&app.loss, right.width, true)).max(100).style(Style::new().fg(Color::Magenta)), right);
-    text(frame, rows[4], vec![label(" lr "), Span::raw(format!("{:.2e}", l.lr)), label("  grad norm "), Span::raw(format!("{:.3}", l.grad_norm))]);
+    let mut spans = vec![label(" lr "), Span::raw(format!("{:.2e}", l.lr)), label("  grad norm "), Span::raw(format!("{:.3}", l.grad_norm))];
+    if let Some(eval) = l.eval_loss {
+        // The held-out loss (eval_fraction), short enough for the panel's width.
+        spans.extend([label("  eval "), Span::raw(format!("{eval:.3}"))]);
+    }
+    text(frame, rows[4], spans);
     let mfu = if l.device.to_ascii_lowercase().contains("cpu") {
         "n/a on CPU".to_string()
     } else if l.mfu > 0.0 {
@@ -604,6 +609,7 @@ mod tests {
                 records_by_kind: [("env_pass", 9), ("env_fail", 8), ("ctx", 30)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
                 packing_efficiency: 0.935,
                 updated_unix_ms: T0 - 2_000,
+                eval_loss: Some(2.5),
             }),
         }
     }
@@ -642,7 +648,7 @@ mod tests {
     #[test]
     fn the_learner_panel_shows_its_report_and_no_mfu_on_cpu() {
         let f = flat(&render_text(&app_with(stats()), 120, 40));
-        for want in ["id trainer-1:4242 on Cpu", "step 1200 tokens trained 3.46M", "tokens/s 1.5k", "loss 2.3457", "lr 1.00e-5 grad norm 0.875", "MFU n/a on CPU packing 93.5%", "records ctx 30 · env_fail 8 · env_pass 9", "reported 2s ago"] {
+        for want in ["id trainer-1:4242 on Cpu", "step 1200 tokens trained 3.46M", "tokens/s 1.5k", "loss 2.3457", "lr 1.00e-5 grad norm 0.875 eval 2.500", "MFU n/a on CPU packing 93.5%", "records ctx 30 · env_fail 8 · env_pass 9", "reported 2s ago"] {
             assert!(f.contains(want), "{want:?} missing from\n{f}");
         }
         let mut gpu = stats();

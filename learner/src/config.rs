@@ -131,6 +131,14 @@ pub struct LearnerConfig {
     #[serde(with = "humantime_serde")]
     pub status_interval: Duration,
 
+    /// Share of the stream held out for evaluation, by task (env) or pull request (ctx); 0: none.
+    /// Fixed for a run: a resumed run must keep it.
+    pub eval_fraction: f64,
+    /// Tokens of held-out records the evaluation set keeps at most.
+    pub eval_tokens: u64,
+    /// An evaluation every this many optimizer steps (0: only after the last step).
+    pub eval_every: u64,
+
     /// The mix, stage by stage (default: the paper's, env-pass ×3).
     pub stages: Recipe,
 }
@@ -176,6 +184,9 @@ impl Default for LearnerConfig {
             log_every: 10,
             peak_tflops: 989.0,
             status_interval: Duration::from_secs(2),
+            eval_fraction: 0.0,
+            eval_tokens: 65_536,
+            eval_every: 100,
             stages: Recipe::paper(),
         }
     }
@@ -196,7 +207,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 38] = [
+const LEARNER_ENV_KEYS: [&str; 41] = [
     "redis_url",
     "stream",
     "group",
@@ -235,6 +246,9 @@ const LEARNER_ENV_KEYS: [&str; 38] = [
     "log_every",
     "peak_tflops",
     "status_interval",
+    "eval_fraction",
+    "eval_tokens",
+    "eval_every",
 ];
 
 impl LearnerConfig {
@@ -316,6 +330,12 @@ impl LearnerConfig {
                 ),
             );
         }
+        if !(0.0..1.0).contains(&self.eval_fraction) {
+            return bad("eval_fraction", "must be in [0, 1): the share of tasks held out for evaluation (0: none)");
+        }
+        if self.eval_fraction > 0.0 && self.eval_tokens < 2 {
+            return bad("eval_tokens", "must be at least 2 when eval_fraction is set (a document needs 2 tokens)");
+        }
         self.stages.validate()?;
         Ok(())
     }
@@ -375,6 +395,8 @@ mod tests {
         assert!(cfg.validate().expect_err("refused").to_string().contains("checkpoint_every"));
         let cfg = LearnerConfig { model: Some("a".into()), model_config: Some("b".into()), ..Default::default() };
         assert!(cfg.validate().expect_err("refused").to_string().contains("not both"));
+        let cfg = LearnerConfig { eval_fraction: 1.0, ..Default::default() };
+        assert!(cfg.validate().expect_err("refused").to_string().contains("eval_fraction"));
     }
 
     #[test]

@@ -64,11 +64,13 @@
 //! (Hugging Face layout), [`seed`] (reproducible initialisation), [`device`] (what libtorch sees),
 //! [`stream`] (the Redis consumer), [`render`] (records → text), [`tokenize`] (text → ids),
 //! [`records`] (JSONL files of records), [`mix`], [`service`], [`config`], [`metrics`],
-//! [`export`] (Megatron `.bin/.idx` and Parquet shards), [`inspect`] (views for people).
+//! [`export`] (Megatron `.bin/.idx` and Parquet shards), [`inspect`] (views for people), [`eval`]
+//! (held-out loss).
 
 pub mod checkpoint;
 pub mod config;
 pub mod device;
+pub mod eval;
 pub mod export;
 pub mod inspect;
 pub mod metrics;

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::export::{ExportConfig, Exporter, Layout};
 use agentmill_learner::inspect::{self, Marking};
+use agentmill_learner::eval;
+use agentmill_learner::mix::Source;
 use agentmill_learner::model::Qwen2Config;
 use agentmill_learner::pack::LossMask;
 use agentmill_learner::records::{JsonlRecords, RecordSource};
-use agentmill_learner::render::Template;
+use agentmill_learner::render::{self, Template};
 use agentmill_learner::tokenize::TextTokenizer;
+use agentmill_learner::train::Precision;
 use agentmill_learner::{checkpoint, service};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -61,6 +64,8 @@ enum Command {
         /// The checkpoint directory.
         dir: PathBuf,
     },
+    /// Measure a checkpoint's next-token loss on records, by source (env-pass, env-fail, ctx).
+    Eval(EvalArgs),
     /// Show a record as the model sees it, with the tokens it is trained on marked.
     InspectRecord {
         /// A JSONL file of records.
@@ -224,6 +229,33 @@ struct ExportArgs {
     config: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// A checkpoint directory (config.json + model.safetensors), e.g. output_dir/checkpoints/step-00000100.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    input: RecordInput,
+    /// The tokenizer.json (default: the checkpoint's own).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Only the records a run with this eval_fraction holds out (default: every trainable record).
+    #[arg(long, value_name = "FRACTION")]
+    held_out: Option<f64>,
+    /// Tokens per packed row.
+    #[arg(long, default_value_t = 1024)]
+    seq_len: usize,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 4)]
+    micro_batch_rows: usize,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     Megatron,
@@ -251,6 +283,7 @@ async fn main() -> Result<()> {
             println!("wrote {} ({} tokens, learned from {n} records)", out.display(), tokenizer.vocab_size());
         }
         Command::Export(args) => export(args).await?,
+        Command::Eval(args) => evaluate(args).await?,
         Command::Doctor { device } => doctor(&device)?,
         Command::Init { out, config, seed } => {
             let config = match config {
@@ -382,6 +415,54 @@ async fn export(args: ExportArgs) -> Result<()> {
         args.out.join(format!("{}.json", args.prefix)).display()
     );
     Ok(())
+}
+
+async fn evaluate(args: EvalArgs) -> Result<()> {
+    if let Some(f) = args.held_out {
+        anyhow::ensure!((0.0..1.0).contains(&f) && f > 0.0, "--held-out {f}: give the run's eval_fraction, in (0, 1)");
+    }
+    anyhow::ensure!(args.seq_len >= 2, "--seq-len {}: a row needs at least 2 tokens", args.seq_len);
+    let tokenizer_path = args.tokenizer.clone().unwrap_or_else(|| args.checkpoint.join(service::position::TOKENIZER_FILE));
+    let tokenizer = TextTokenizer::from_file(&tokenizer_path).with_context(|| {
+        format!("the tokenizer {}: pass --tokenizer (the run's output_dir/tokenizer.json)", tokenizer_path.display())
+    })?;
+    let records = args.input.source().collect(args.input.limit.unwrap_or(usize::MAX)).await?;
+    let read = records.len();
+    let held = args.held_out;
+    let mut seen = std::collections::HashSet::new();
+    let chosen: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.is_trainable() && held.is_none_or(|f| eval::held_out(r, f)))
+        .filter(|r| seen.insert(r.record_id.clone())) // a record published twice counts once
+        .collect();
+    anyhow::ensure!(
+        !chosen.is_empty(),
+        "none of the {read} records read is trainable{}; nothing to measure",
+        if held.is_some() { " and held out at that fraction" } else { "" }
+    );
+    let mut set = eval::EvalSet::new(held.unwrap_or(0.0));
+    for record in &chosen {
+        let Some(rendered) = render::render(record, Template::default()) else { continue };
+        // As the service tokenizes: the rendered text, then end-of-text.
+        let (tokens, _) = tokenizer.encode_with_mask(&rendered)?;
+        let doc = eval::EvalDoc { record_id: record.record_id.clone(), source: Source::of(record), tokens };
+        set.offer(doc, u64::MAX);
+    }
+    let groups = set.rows(args.seq_len, tokenizer.pad_id)?;
+    anyhow::ensure!(!groups.is_empty(), "the {} records chosen render to no tokens", chosen.len());
+    let device = agentmill_learner::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    let (_vs, mut model) = checkpoint::load_pretrained(&args.checkpoint, device)?;
+    model.set_compute_kind(Precision::default_for(device).compute_kind());
+    // A checkpoint of a run knows its step; a plain Hugging Face directory counts as step 0.
+    let state = args.checkpoint.join(agentmill_learner::train::TRAINER_STATE_FILE);
+    let step = checkpoint::read_json_file::<agentmill_learner::train::TrainerState>(&state).map(|s| s.step).unwrap_or(0);
+    let result = eval::evaluate_rows(&model, &groups, args.micro_batch_rows, device, step)?;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&result)?))
+    } else {
+        let head = format!("{} on {} of {read} records ({device:?})\n", args.checkpoint.display(), set.docs.len());
+        emit(&format!("{head}{}", result.table()))
+    }
 }
 
 fn doctor(device: &str) -> Result<()> {

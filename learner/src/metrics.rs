@@ -10,7 +10,7 @@
 //! | `agentmill_learner_grad_norm` | gauge | global gradient norm of the last step (before clipping) |
 //! | `agentmill_learner_mfu` | gauge | model FLOPs utilisation, 0–1: 6·parameters·tokens/s ÷ (`peak_tflops`·10¹²); CUDA only, absent on the CPU |
 //! | `agentmill_learner_stream_lag` | gauge | entries of the stream not yet delivered to the group plus delivered and unacknowledged |
-//! | `agentmill_learner_records_total{kind,outcome}` | counter | records read, by kind (`env`, `ctx`, `unknown`) and what became of them: `trained` (in a checkpoint), `infra` / `cancelled` (skipped: not the model's doing), `excluded` (rate 0 in the stage), `no_targets` (nothing to train under the loss mask), `invalid` (undecodable) |
+//! | `agentmill_learner_records_total{kind,outcome}` | counter | records read, by kind (`env`, `ctx`, `unknown`) and what became of them: `trained` (in a checkpoint), `infra` / `cancelled` (skipped: not the model's doing), `excluded` (rate 0 in the stage), `no_targets` (nothing to train under the loss mask), `invalid` (undecodable), `held_out` (kept for evaluation, never trained) |
 //! | `agentmill_learner_records_per_second{kind}` | gauge | records admitted for training per second, by kind (over ~10 s) |
 //! | `agentmill_learner_records_deduped_total` | counter | entries whose `record_id` was already trained or in flight (published twice) |
 //! | `agentmill_learner_packing_efficiency` | gauge | real tokens ÷ token slots of the rows packed so far |
@@ -20,6 +20,8 @@
 //! | `agentmill_learner_trainer_wait_seconds_total` | counter | time the trainer waited for data (high: the stream or tokenization is the bottleneck) |
 //! | `agentmill_learner_queued_steps` | gauge | optimizer steps of data waiting for the trainer |
 //! | `agentmill_learner_group_recreated_total` | counter | times the consumer group was found gone (Redis lost its data) and created again |
+//! | `agentmill_learner_eval_loss{source}` | gauge | mean next-token loss on the held-out set at the last evaluation, by source (`env-pass`, `env-fail`, `ctx`) and `all`; absent until the first evaluation (`eval_fraction`) |
+//! | `agentmill_learner_eval_tokens` | gauge | target tokens the last evaluation measured |
 
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -68,6 +70,10 @@ pub struct Metrics {
     pub queued_steps: IntGauge,
     /// Consumer group recreations.
     pub group_recreated: IntCounter,
+    /// Held-out loss by source (and `all`).
+    pub eval_loss: GaugeVec,
+    /// Target tokens of the last evaluation.
+    pub eval_tokens: IntGauge,
 }
 
 impl Metrics {
@@ -114,6 +120,13 @@ impl Metrics {
             "Times the consumer group was gone (Redis lost its data) and was created again",
         )
         .expect("valid metric");
+        let eval_loss = GaugeVec::new(
+            Opts::new(format!("{p}eval_loss"), "Mean next-token loss on the held-out set at the last evaluation"),
+            &["source"],
+        )
+        .expect("valid metric");
+        let eval_tokens = IntGauge::new(format!("{p}eval_tokens"), "Target tokens of the last evaluation")
+            .expect("valid metric");
         let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(step.clone()),
             Box::new(tokens.clone()),
@@ -132,6 +145,8 @@ impl Metrics {
             Box::new(trainer_wait_seconds.clone()),
             Box::new(queued_steps.clone()),
             Box::new(group_recreated.clone()),
+            Box::new(eval_loss.clone()),
+            Box::new(eval_tokens.clone()),
         ];
         if with_mfu {
             collectors.push(Box::new(mfu.clone()));
@@ -159,6 +174,8 @@ impl Metrics {
             trainer_wait_seconds,
             queued_steps,
             group_recreated,
+            eval_loss,
+            eval_tokens,
         }
     }
 

@@ -255,11 +255,11 @@ impl Mixer {
     }
 }
 
-/// A number in [0, 1) fixed by the record id and the stage (FNV-1a, then SplitMix64's finaliser
-/// so nearby ids spread out).
-fn unit_hash(record_id: &str, stage: usize) -> f64 {
+/// A number in [0, 1) fixed by a key and a salt (the recipe's draws: the record id and the
+/// stage; FNV-1a, then SplitMix64's finaliser so nearby keys spread out).
+pub(crate) fn unit_hash(key: &str, salt: usize) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in record_id.bytes().chain((stage as u64).to_le_bytes()) {
+    for b in key.bytes().chain((salt as u64).to_le_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -225,6 +225,31 @@ pub fn token_loss_sum(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchErr
     flat.f_cross_entropy_loss(&labels.f_reshape([-1])?, None::<&Tensor>, Reduction::Sum, IGNORE_INDEX, 0.0)
 }
 
+fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainError> {
+    let vocab = model.config().vocab_size as i64;
+    if batch.max_token_id >= vocab {
+        return Err(TrainError::Batch(format!(
+            "token id {} is outside the model's vocabulary of {vocab}; the tokenizer and config.json disagree",
+            batch.max_token_id
+        )));
+    }
+    Ok(())
+}
+
+/// Sum of `model`'s next-token loss over `batch`'s target tokens, without gradients (0 when the
+/// batch has none).
+pub fn loss_sum(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<f64, TrainError> {
+    check_tokens(model, batch)?;
+    if batch.target_tokens == 0 {
+        return Ok(0.0);
+    }
+    let sum = tch::no_grad(|| -> Result<Tensor, TrainError> {
+        let logits = model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
+        token_loss_sum(&logits, &batch.labels).map_err(torch_err("computing the loss"))
+    })?;
+    sum.f_double_value(&[]).map_err(torch_err("reading the loss"))
+}
+
 /// What one optimizer step did.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepStats {
@@ -323,29 +348,12 @@ impl Trainer {
         self.tokens_seen
     }
 
-    fn check_tokens(&self, batch: &Batch) -> Result<(), TrainError> {
-        let vocab = self.model.config().vocab_size as i64;
-        if batch.max_token_id >= vocab {
-            return Err(TrainError::Batch(format!(
-                "token id {} is outside the model's vocabulary of {vocab}; the tokenizer and config.json disagree",
-                batch.max_token_id
-            )));
-        }
-        Ok(())
-    }
-
     /// Mean next-token loss over `batch`'s target tokens, without touching gradients.
     pub fn evaluate(&self, batch: &Batch) -> Result<f64, TrainError> {
-        self.check_tokens(batch)?;
         if batch.target_tokens == 0 {
             return Err(TrainError::Batch("the batch has no target tokens".to_string()));
         }
-        let sum = tch::no_grad(|| -> Result<Tensor, TrainError> {
-            let logits = self.model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-            token_loss_sum(&logits, &batch.labels).map_err(torch_err("computing the loss"))
-        })?;
-        let sum = sum.f_double_value(&[]).map_err(torch_err("reading the loss"))?;
-        Ok(sum / batch.target_tokens as f64)
+        Ok(loss_sum(&self.model, batch)? / batch.target_tokens as f64)
     }
 
     /// One optimizer step over the micro-batches of one global batch (gradient accumulation).
@@ -354,7 +362,7 @@ impl Trainer {
             return Err(TrainError::Batch("train_step needs at least one micro-batch".to_string()));
         }
         for batch in micro_batches {
-            self.check_tokens(batch)?;
+            check_tokens(&self.model, batch)?;
         }
         let targets: u64 = micro_batches.iter().map(|b| b.target_tokens).sum();
         if targets == 0 {

@@ -10,6 +10,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use agentmill_learner::config::LearnerConfig;
+use agentmill_learner::mix::Source;
 use agentmill_learner::service::position::{self, LEDGER_FILE, LedgerLine, Outcome};
 use agentmill_learner::service::{self, RunSummary, SUMMARY_FILE, StopReason};
 use agentmill_learner::train::{TRAINER_STATE_FILE, TrainerState};
@@ -174,6 +176,82 @@ async fn the_loss_falls_through_the_service() {
     assert!(last < first - 2.0, "the loss did not fall: {first:.3} -> {last:.3}");
     assert_eq!(summary.records.ctx, 120);
     assert_exactly_once(out.path(), &records);
+}
+
+/// `eval_fraction`: whole tasks (every rollout) and single pull requests are held out, never
+/// trained, and measured; the held-out loss falls as the model learns the rest of the corpus,
+/// the set comes back with a resumed run, and a resume with another fraction is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_out_tasks_are_never_trained_and_their_loss_falls_as_the_rest_trains() {
+    let redis = TestRedis::start();
+    let mut con = redis.connection();
+    let stream = common::unique("learner-eval");
+    let out = tempfile::tempdir().expect("tempdir");
+    // 30 tasks of three rollouts each, and ten texts each published as twelve pull requests: the
+    // held-out copies of a text are learnable from the trained ones.
+    let mut records = Vec::new();
+    for t in 0..30u64 {
+        for r in 0..3u32 {
+            let mut rec = env_record(&format!("ep-{t}-{r}"), t + 1, 2, ExitReason::Submitted, r == 0);
+            rec.task_id = format!("acme__ini-{t}");
+            rec.rollout = r;
+            records.push(rec);
+        }
+    }
+    records.extend((0..120).map(|i| ctx_record(&format!("pr-{i}"), &common::code_text(i % 10, 150))));
+    publish(&mut con, &stream, &records);
+    let mut cfg = common::learner_config(&redis.url, &stream, out.path());
+    cfg.eval_fraction = 0.25;
+    cfg.eval_every = 5;
+    cfg.peak_lr = Some(5e-3);
+    cfg.schedule_steps = Some(60);
+    cfg.checkpoint_every = 20;
+    let summary = service::run(cfg.clone(), std::future::pending()).await.expect("the service runs");
+
+    let task_of: BTreeMap<&str, &str> = records.iter().map(|r| (r.record_id.as_str(), r.task_id.as_str())).collect();
+    let lines = ledger(out.path());
+    let ids = |outcome: Outcome| -> Vec<&str> {
+        lines.iter().filter(|l| l.outcome == outcome).filter_map(|l| l.record_id.as_deref()).collect()
+    };
+    let (held, trained) = (ids(Outcome::HeldOut), ids(Outcome::Trained));
+    assert_eq!(held.len() + trained.len(), records.len(), "every record is either trained or held out");
+    assert_eq!(summary.records.held_out, held.len() as u64);
+    assert!((20..90).contains(&held.len()), "{} of {} held out at 0.25", held.len(), records.len());
+    let held_tasks: BTreeSet<&str> = held.iter().filter(|id| id.starts_with("ep-")).map(|id| task_of[id]).collect();
+    let trained_tasks: BTreeSet<&str> =
+        trained.iter().filter(|id| id.starts_with("ep-")).map(|id| task_of[id]).collect();
+    assert!(!held_tasks.is_empty() && !trained_tasks.is_empty(), "{held_tasks:?} / {trained_tasks:?}");
+    assert!(held_tasks.is_disjoint(&trained_tasks), "a task was both trained and held out");
+    for task in &held_tasks {
+        let rollouts = held.iter().filter(|id| task_of.get(*id) == Some(task)).count();
+        assert_eq!(rollouts, 3, "{task}: every rollout of a held-out task is held out");
+    }
+    assert!(held.iter().any(|id| id.starts_with("pr-")), "pull requests are held out too");
+    assert_eq!(common::pending(&mut con, &stream, "learner"), 0, "held-out entries are acknowledged");
+
+    let eval = summary.eval.clone().expect("an evaluation after the last step");
+    let first = summary.eval_loss_first.expect("a first evaluation");
+    eprintln!("held out {} records; eval: first {first:.3}, last {}", held.len(), eval.describe());
+    assert_eq!(eval.step, summary.steps, "the last evaluation measures the final weights");
+    for source in [Source::EnvPass, Source::EnvFail, Source::Ctx] {
+        let l = eval.by_source.get(&source).unwrap_or_else(|| panic!("no {source} loss in {eval:?}"));
+        assert!(l.loss.is_finite() && l.tokens > 0, "{source}: {l:?}");
+    }
+    assert!(eval.loss < first - 0.5, "the held-out loss did not fall: {first:.3} -> {:.3}", eval.loss);
+
+    // A resume with another share is refused, naming the key; with the same one, the set
+    // comes from the checkpoint and is measured again after the new steps.
+    let refused = service::run(LearnerConfig { eval_fraction: 0.1, ..cfg.clone() }, std::future::pending())
+        .await
+        .expect_err("another eval_fraction is refused")
+        .to_string();
+    assert!(refused.contains("eval_fraction"), "{refused}");
+    let more: Vec<_> = (120..140).map(|i| ctx_record(&format!("pr-{i}"), &common::code_text(i % 10, 150))).collect();
+    publish(&mut con, &stream, &more);
+    let resumed = service::run(cfg, std::future::pending()).await.expect("the resumed run");
+    let again = resumed.eval.expect("the resumed run evaluates");
+    assert!(again.step > eval.step && again.tokens >= eval.tokens, "{again:?} after {eval:?}");
+    assert_eq!(resumed.eval_loss_first, Some(first), "the first evaluation is the run's, across resumes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

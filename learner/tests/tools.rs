@@ -332,6 +332,60 @@ fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
 /// purpose, and then no GPU host's driver helps. The binary must carry the CUDA backend whenever
 /// the libtorch it was built against has one, which this machine shows without a GPU.
 #[test]
+fn eval_measures_a_checkpoint_by_source_and_only_the_held_out_share_when_asked() {
+    let s = setup();
+    let model = s.root.join("model");
+    run(bin().args(["init", "--seed", "5", "--out"]).arg(&model));
+    let eval = |extra: &[&str]| -> String {
+        run(bin()
+            .args(["eval", "--seq-len", "64", "--device", "cpu", "--checkpoint"])
+            .arg(&model)
+            .arg("--tokenizer")
+            .arg(&s.tokenizer)
+            .arg("--input")
+            .arg(&s.records)
+            .args(extra))
+    };
+    let table = eval(&[]);
+    for want in ["source", "perplexity", "env-pass", "env-fail", "ctx", "all", "on 10 of 12 records (Cpu)"] {
+        assert!(table.contains(want), "{want:?} missing from\n{table}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&eval(&["--json"])).expect("--json prints JSON");
+    // A freshly initialised model predicts close to uniformly: its loss is near ln(vocabulary).
+    let vocab = agentmill_learner::checkpoint::read_config(&model).expect("config.json").vocab_size as f64;
+    let loss = json["loss"].as_f64().expect("loss");
+    assert!((loss - vocab.ln()).abs() < 1.0, "loss {loss} far from ln({vocab}) = {:.3}", vocab.ln());
+    let tokens = json["tokens"].as_u64().expect("tokens");
+    let by_source: u64 = json["by_source"].as_object().expect("by_source").values().map(|v| v["tokens"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(by_source, tokens, "the sources add up to the whole");
+    // --held-out keeps exactly the records a run with that eval_fraction holds out.
+    let held: std::collections::BTreeSet<&str> = s
+        .corpus
+        .iter()
+        .filter(|r| r.is_trainable() && agentmill_learner::eval::held_out(r, 0.5))
+        .map(|r| r.record_id.as_str())
+        .collect();
+    let out = bin()
+        .args(["eval", "--seq-len", "64", "--device", "cpu", "--held-out", "0.5", "--checkpoint"])
+        .arg(&model)
+        .arg("--tokenizer")
+        .arg(&s.tokenizer)
+        .arg("--input")
+        .arg(&s.records)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if held.is_empty() {
+        assert!(!out.status.success(), "nothing held out must be an error:\n{stdout}");
+    } else {
+        assert!(stdout.contains(&format!("on {} of 12 records", held.len())), "{stdout}");
+    }
+    let bad = bin().args(["eval", "--held-out", "1.5", "--checkpoint"]).arg(&model).arg("--input").arg(&s.records).output().expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--held-out 1.5"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+#[test]
 fn the_learner_carries_the_cuda_backend_of_a_cuda_libtorch() {
     let libtorch_cuda = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/libtorch/lib/libtorch_cuda.so");
     let out = bin().args(["doctor", "--device", "cpu"]).output().expect("run doctor");

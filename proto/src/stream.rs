@@ -58,6 +58,9 @@ pub struct LearnerStatus {
     pub packing_efficiency: f64,
     /// When this report was written (Unix ms).
     pub updated_unix_ms: i64,
+    /// The held-out loss at the last evaluation (`eval_fraction`); `None` before one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_loss: Option<f64>,
 }
 
 impl From<LearnerStatus> for crate::v1::LearnerStatus {
@@ -75,6 +78,7 @@ impl From<LearnerStatus> for crate::v1::LearnerStatus {
             records_by_kind: s.records_by_kind.into_iter().collect(),
             packing_efficiency: s.packing_efficiency,
             updated_unix_ms: s.updated_unix_ms,
+            eval_loss: s.eval_loss,
         }
     }
 }

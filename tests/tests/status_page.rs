@@ -167,6 +167,7 @@ async fn the_status_page_shows_the_clusters_live_figures() {
         records_by_kind: [("env_pass".to_string(), 2)].into(),
         packing_efficiency: 0.97,
         updated_unix_ms: now_ms(),
+        eval_loss: None,
     };
     publish_learner_status(&mut con, &stream, &status).await.expect("publish the learner status");
 

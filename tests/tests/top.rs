@@ -91,6 +91,7 @@ async fn top_once_shows_the_learner_report_the_coordinator_serves() {
         records_by_kind: [("env_pass".to_string(), 3), ("ctx".to_string(), 7)].into_iter().collect(),
         packing_efficiency: 0.9,
         updated_unix_ms: now_ms,
+        eval_loss: Some(3.125),
     };
     publish_learner_status(&mut con, &stream, &report).await.expect("publish the learner's report");
 
@@ -106,7 +107,7 @@ async fn top_once_shows_the_learner_report_the_coordinator_serves() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(!screen.contains("no learner reporting"), "the coordinator did not serve the learner's report within 15s\n{screen}");
-    for want in ["id top-test-learner:1 on Cpu", "step 1234 tokens trained 2.50M", "tokens/s 880", "loss 2.3457", "lr 2.00e-5 grad norm 0.500", "MFU n/a on CPU packing 90.0%", "records ctx 7 · env_pass 3"] {
+    for want in ["id top-test-learner:1 on Cpu", "step 1234 tokens trained 2.50M", "tokens/s 880", "loss 2.3457", "lr 2.00e-5 grad norm 0.500 eval 3.125", "MFU n/a on CPU packing 90.0%", "records ctx 7 · env_pass 3"] {
         assert!(screen.contains(want), "{want:?} missing from\n{screen}");
     }
 }

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use agentmill_proto::{ExitReason, RecordKind, TrajectoryRecord};
 
 use super::position::{Counters, DATA_STATE_FORMAT, DataState, LedgerLine, Outcome, PendingRecord};
+use crate::eval::{EvalDoc, EvalSet, held_out};
 use crate::mix::{Mixer, RecipeError, Source};
 use crate::pack::{Document, LossMask, PackConfig, PackError, PackedRow, Packer, TaggedRow};
 use crate::stream::Entry;
@@ -35,6 +36,10 @@ pub(crate) struct FeedSettings {
     pub checkpoint_every: u64,
     /// No step beyond this one.
     pub max_steps: Option<u64>,
+    /// Share of the stream held out for evaluation (0: none).
+    pub eval_fraction: f64,
+    /// Tokens the evaluation set keeps at most.
+    pub eval_tokens: u64,
 }
 
 impl FeedSettings {
@@ -112,6 +117,10 @@ pub(crate) struct Feeder {
     counters: Counters,
     /// Outcomes since the caller last took them (for metrics).
     outcomes: Vec<(Option<RecordKind>, Outcome)>,
+    /// Held-out documents (saved with each checkpoint).
+    eval: EvalSet,
+    /// Admitted records that are held out, by serial (admitted and pushed within one batch).
+    held: HashSet<u64>,
 }
 
 impl Feeder {
@@ -133,6 +142,8 @@ impl Feeder {
             last_plan_step: 0,
             counters: Counters::default(),
             outcomes: Vec::new(),
+            eval: EvalSet::new(settings.eval_fraction),
+            held: HashSet::new(),
         })
     }
 
@@ -143,6 +154,9 @@ impl Feeder {
         state: DataState,
         completed: HashSet<String>,
     ) -> Result<Feeder, ResumeError> {
+        if state.eval.fraction != settings.eval_fraction {
+            return Err(ResumeError::EvalFraction { checkpoint: state.eval.fraction, configured: settings.eval_fraction });
+        }
         let mixer = Mixer::resume(recipe, state.mix)?;
         let packer = Packer::restore(settings.pack_config(), settings.max_open_rows, state.packer)?;
         let mut in_flight = HashSet::new();
@@ -168,12 +182,19 @@ impl Feeder {
             last_plan_step: state.step,
             counters: state.counters,
             outcomes: Vec::new(),
+            eval: state.eval,
+            held: HashSet::new(),
         })
     }
 
     /// Counters so far.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// The held-out documents gathered so far.
+    pub fn eval_set(&self) -> &EvalSet {
+        &self.eval
     }
 
     /// Real tokens / token slots of the rows packed so far.
@@ -290,6 +311,9 @@ impl Feeder {
         }
         let serial = self.next_serial;
         self.next_serial += 1;
+        if held_out(&record, self.settings.eval_fraction) {
+            self.held.insert(serial);
+        }
         self.pending_by_id.insert(record.record_id.clone(), serial);
         self.pending.insert(
             serial,
@@ -308,6 +332,7 @@ impl Feeder {
     }
 
     fn take_pending(&mut self, serial: u64) -> Option<PendingRecord> {
+        self.held.remove(&serial);
         let p = self.pending.remove(&serial)?;
         self.pending_by_id.remove(&p.record_id);
         Some(p)
@@ -336,7 +361,7 @@ impl Feeder {
     }
 
     /// Applies the recipe to an admitted record's tokens (`assistant`: per token, inside an
-    /// assistant turn) and packs its copies.
+    /// assistant turn) and packs its copies; a held-out record goes to the evaluation set instead.
     pub fn push(&mut self, serial: u64, tokens: Vec<u32>, assistant: Vec<bool>) -> Result<Pushed, PackError> {
         // A serial is pushed once, right after its admission; a missing one was settled already.
         let Some(p) = self.pending.get(&serial) else { return Ok(Pushed::Settled(Outcome::Duplicate)) };
@@ -348,6 +373,15 @@ impl Feeder {
                 }
             }
             return Ok(Pushed::RecipeComplete);
+        }
+        if self.held.contains(&serial) {
+            let doc = EvalDoc { record_id: p.record_id.clone(), source: p.source, tokens };
+            let reason = if self.eval.offer(doc, self.settings.eval_tokens) {
+                "in the evaluation set"
+            } else {
+                "the evaluation set is full"
+            };
+            return Ok(Pushed::Settled(self.settle_pending(serial, Outcome::HeldOut, Some(reason.to_string()))));
         }
         let copies = self.mixer.copies(&p.record_id, p.source);
         if copies == 0 {
@@ -464,6 +498,7 @@ impl Feeder {
                 pending,
                 packer: snapshot,
                 counters: self.counters.clone(),
+                eval: self.eval.clone(),
             },
             delta,
             ack,
@@ -493,6 +528,17 @@ pub enum ResumeError {
     /// The packer snapshot does not fit the configuration.
     #[error("{0}; resume with the seq_len the checkpoint was written with")]
     Packer(#[from] PackError),
+    /// The held-out share differs from the run's: records trained so far would be held out,
+    /// or held-out ones trained.
+    #[error(
+        "eval_fraction is {configured} but this run's checkpoints hold out {checkpoint}; keep eval_fraction = {checkpoint} or start a new output_dir (changing it mid-run would mix trained tasks into the held-out set)"
+    )]
+    EvalFraction {
+        /// The checkpoint's share.
+        checkpoint: f64,
+        /// The configured share.
+        configured: f64,
+    },
 }
 
 #[cfg(test)]
@@ -503,7 +549,16 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn settings(rows_per_step: usize, checkpoint_every: u64) -> FeedSettings {
-        FeedSettings { seq_len: 16, pad_id: 0, max_open_rows: 4, rows_per_step, checkpoint_every, max_steps: None }
+        FeedSettings {
+            seq_len: 16,
+            pad_id: 0,
+            max_open_rows: 4,
+            rows_per_step,
+            checkpoint_every,
+            max_steps: None,
+            eval_fraction: 0.0,
+            eval_tokens: 0,
+        }
     }
 
     fn record(id: &str, kind: RecordKind, exit: Option<ExitReason>) -> TrajectoryRecord {
@@ -651,6 +706,51 @@ mod tests {
         f.finish_packer();
         let step = f.next_step(true).expect("a step");
         assert_eq!(step.rows[0].target_tokens(), 2, "only the assistant's tokens are targets");
+    }
+
+    #[test]
+    fn held_out_records_join_the_evaluation_set_are_never_packed_and_the_set_survives_a_resume() {
+        let mut s = settings(1, 1);
+        (s.eval_fraction, s.eval_tokens) = (0.5, 100);
+        let mut f = Feeder::new(s, ctx_only()).expect("feeder");
+        let (mut held, mut packed) = (Vec::new(), 0);
+        for i in 0..40 {
+            let mut r = record(&format!("r{i}"), RecordKind::Env, Some(ExitReason::MaxSteps));
+            r.task_id = format!("task-{}", i / 2);
+            let is_held = held_out(&r, 0.5);
+            let a = f.admit(entry(&format!("{i}-0"), r, false)).expect("new");
+            let (t, m) = toks(30);
+            match f.push(a.serial, t, m).expect("push") {
+                Pushed::Settled(Outcome::HeldOut) => held.push(i),
+                Pushed::Packed => packed += 1,
+                other => panic!("record {i}: {other:?}"),
+            }
+            assert_eq!(is_held, held.last() == Some(&i), "record {i} follows the hash");
+        }
+        assert!(!held.is_empty() && packed > 0, "held {held:?}, packed {packed}");
+        assert_eq!(f.counters().held_out, held.len() as u64);
+        // 30-token documents under a 100-token cap: three are kept, the rest stay out anyway.
+        assert_eq!(f.eval_set().docs.len(), held.len().min(3));
+        let kept: Vec<String> = f.eval_set().docs.iter().map(|d| d.record_id.clone()).collect();
+        f.finish_packer();
+        let mut trained = 0;
+        while let Some(e) = f.next_step(true) {
+            trained += e.rows.iter().map(PackedRow::real_tokens).sum::<usize>();
+        }
+        assert_eq!(trained, packed * 30, "only the records not held out are trained");
+        let plan = f.plan();
+        let acked: HashSet<&str> = plan.ack.iter().map(String::as_str).collect();
+        assert_eq!(acked.len(), 40, "held-out entries are acknowledged with the checkpoint too");
+        assert_eq!(plan.state.eval.docs.iter().map(|d| d.record_id.clone()).collect::<Vec<_>>(), kept);
+
+        let json = serde_json::to_string(&plan.state).expect("serialises");
+        let state: DataState = serde_json::from_str(&json).expect("parses");
+        let seen: HashSet<String> = f.completed_ids().map(String::from).collect();
+        let g = Feeder::resume(s, ctx_recipe(), state.clone(), seen.clone()).expect("resumes");
+        assert_eq!(g.eval_set(), &plan.state.eval);
+        let other = FeedSettings { eval_fraction: 0.1, ..s };
+        let e = Feeder::resume(other, ctx_recipe(), state, seen).expect_err("another fraction is refused");
+        assert!(e.to_string().contains("eval_fraction = 0.5"), "{e}");
     }
 
     #[test]

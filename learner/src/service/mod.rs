@@ -19,6 +19,10 @@
 //!   as trained (acknowledged, skipped), still in the restored packer (left alone), or new.
 //! * **Dedupe** is by `record_id` within a run (one `output_dir`): a record published twice is
 //!   trained once and both entries are acknowledged together.
+//! * **Held-out evaluation** (`eval_fraction` > 0): a hashed share of the tasks (all their
+//!   rollouts) and pull requests is never trained; up to `eval_tokens` of it forms the
+//!   evaluation set, saved with each checkpoint, whose loss by source is measured every
+//!   `eval_every` steps and after the last step ([`crate::eval`]).
 //! * **Tokenizer.** `tokenizer` in the config, else the run's `output_dir/tokenizer.json`, else
 //!   a byte-level BPE of `tokenizer_vocab` trained on `tokenizer_corpus` or on the stream's first
 //!   `tokenizer_bootstrap_records` trainable records (fewer when the stream goes quiet first)
@@ -73,11 +77,12 @@ use self::status::{Identity, Live, Reporter, Target};
 use self::train_loop::{CheckpointWork, Event, ModelInit, Progress, TrainReport, TrainerSetup, Work};
 use crate::checkpoint::{self, CheckpointError};
 use crate::config::LearnerConfig;
+use crate::eval::{EvalResult, held_out};
 use crate::metrics::{self, Metrics};
 use crate::mix::{Mixer, RecipeError};
 use crate::model::Qwen2Config;
 use crate::optim::AdamWConfig;
-use crate::pack::PackError;
+use crate::pack::{PackError, PackedRow};
 use crate::records::{self, RecordsError};
 use crate::render::render;
 use crate::schedule::LrSchedule;
@@ -214,6 +219,9 @@ pub struct RecordSummary {
     pub deduped: u64,
     /// Entries re-delivered after a crash that a checkpoint already held.
     pub redelivered: u64,
+    /// Records held out for evaluation (never trained).
+    #[serde(default)]
+    pub held_out: u64,
     /// Tokens handed to the packer (copies included).
     pub tokens_packed: u64,
 }
@@ -232,6 +240,7 @@ impl From<&Counters> for RecordSummary {
             invalid: c.invalid,
             deduped: c.deduped,
             redelivered: c.redelivered,
+            held_out: c.held_out,
             tokens_packed: c.tokens_packed,
         }
     }
@@ -278,6 +287,12 @@ pub struct RunSummary {
     pub parameters: u64,
     /// Where it trained.
     pub device: String,
+    /// The held-out loss at the run's first evaluation (`eval_fraction`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_loss_first: Option<f64>,
+    /// The latest evaluation of this process, by source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval: Option<EvalResult>,
 }
 
 impl RunSummary {
@@ -302,6 +317,8 @@ impl RunSummary {
             checkpoint: None,
             parameters: 0,
             device: format!("{device:?}"),
+            eval_loss_first: None,
+            eval: None,
         }
     }
 }
@@ -404,6 +421,8 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         rows_per_step: cfg.rows_per_step(),
         checkpoint_every: cfg.checkpoint_every,
         max_steps: cfg.max_steps,
+        eval_fraction: cfg.eval_fraction,
+        eval_tokens: cfg.eval_tokens,
     };
     let feeder = match &resume {
         Some((step, dir)) => {
@@ -467,12 +486,19 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         report: None,
         last_lag: None,
         rate: (Instant::now(), BTreeMap::new()),
+        last_eval: None,
     };
     // The first report shows a resumed run's counts.
     consumer.count_outcomes();
     let target = Target { redis_url: cfg.redis_url.clone(), stream: cfg.stream.clone(), interval: cfg.status_interval };
     let reporter = Reporter::start(target, Identity::new(device, cfg.peak_tflops), live.clone());
     let stop_reason = consumer.serve(stop, buffered).await?;
+    if stop_reason != StopReason::Shutdown {
+        // The run's last weights, measured once more (a shutdown stops without it, promptly).
+        // Every step cut has been sent by now.
+        let last = consumer.feeder.last_step();
+        consumer.evaluate(last).await?;
+    }
     let report = consumer.finish().await?;
     if trainer.join().is_err() {
         return Err(ServiceError::Trainer("the trainer thread panicked".into()));
@@ -503,6 +529,8 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
             .or_else(|| position::latest_checkpoint(&output).ok().flatten().map(|(_, d)| d)),
         parameters: report.parameters,
         device: format!("{device:?}"),
+        eval_loss_first: report.loss.eval_first,
+        eval: report.eval.clone(),
     };
     tracing::info!(
         stop = ?summary.stop_reason,
@@ -596,15 +624,24 @@ async fn bootstrap_tokenizer(
             continue;
         }
         last_data = Instant::now();
-        trainable += batch.iter().filter(|e| e.record.as_ref().is_ok_and(|r| r.is_trainable())).count();
+        trainable += batch.iter().filter(|e| e.record.as_ref().is_ok_and(|r| learnable(r, cfg.eval_fraction))).count();
         buffered.extend(batch);
         if trainable >= cfg.tokenizer_bootstrap_records {
             break;
         }
     }
-    let records: Vec<_> = buffered.iter().filter_map(|e| e.record.as_ref().ok().cloned()).collect();
+    // Held-out records stay out of the tokenizer too: nothing of them is learned.
+    let records: Vec<_> = buffered
+        .iter()
+        .filter_map(|e| e.record.as_ref().ok().filter(|r| learnable(r, cfg.eval_fraction)).cloned())
+        .collect();
     tracing::info!(records = trainable, vocab, "training a tokenizer on the stream's first records");
     Ok(Some(blocking(move || TextTokenizer::train_on_records(records.iter(), template, vocab)).await??))
+}
+
+/// A record the run may learn from: trainable and not held out.
+fn learnable(record: &agentmill_proto::TrajectoryRecord, eval_fraction: f64) -> bool {
+    record.is_trainable() && !held_out(record, eval_fraction)
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ServiceError> {
@@ -641,6 +678,8 @@ struct Consumer<'a> {
     last_lag: Option<Instant>,
     /// Start of the records/s window and admissions by kind in it.
     rate: (Instant, BTreeMap<&'static str, u64>),
+    /// The step after which the last evaluation was sent.
+    last_eval: Option<u64>,
 }
 
 impl Consumer<'_> {
@@ -740,7 +779,37 @@ impl Consumer<'_> {
     async fn send_step(&mut self, step: Emitted, final_checkpoint: bool) -> Result<(), ServiceError> {
         let checkpoint = if step.checkpoint_due { Some(self.prepare_checkpoint(final_checkpoint)?) } else { None };
         tracing::debug!(step = step.step, rows = step.rows.len(), records_completed = step.completed, "step queued");
-        self.send(Work::Step { step: step.step, rows: step.rows, checkpoint }).await
+        self.send_trained(step.step, step.rows, checkpoint).await
+    }
+
+    /// Sends a step, then an evaluation when one falls due after it.
+    async fn send_trained(
+        &mut self,
+        step: u64,
+        rows: Vec<PackedRow>,
+        checkpoint: Option<CheckpointWork>,
+    ) -> Result<(), ServiceError> {
+        self.send(Work::Step { step, rows, checkpoint }).await?;
+        let every = self.cfg.eval_every;
+        if every > 0 && step.is_multiple_of(every) {
+            self.evaluate(step).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends an evaluation of the weights after `step` (the last step sent to the trainer: a
+    /// drain cuts steps one ahead of sending them), when held-out data exists and those weights
+    /// were not measured yet.
+    async fn evaluate(&mut self, step: u64) -> Result<(), ServiceError> {
+        if self.cfg.eval_fraction <= 0.0 || step == 0 || self.last_eval == Some(step) {
+            return Ok(());
+        }
+        let groups = self.feeder.eval_set().rows(self.cfg.seq_len, self.tokenizer.pad_id)?;
+        if groups.is_empty() {
+            return Ok(());
+        }
+        self.last_eval = Some(step);
+        self.send(Work::Evaluate { step, groups }).await
     }
 
     /// Writes the data files of the checkpoint after the last step handed out.
@@ -769,7 +838,7 @@ impl Consumer<'_> {
         let mut held: Option<(Emitted, Option<CheckpointWork>)> = None;
         while let Some(step) = self.feeder.next_step(true) {
             if let Some((s, c)) = held.take() {
-                self.send(Work::Step { step: s.step, rows: s.rows, checkpoint: c }).await?;
+                self.send_trained(s.step, s.rows, c).await?;
             }
             let checkpoint = if step.checkpoint_due { Some(self.prepare_checkpoint(false)?) } else { None };
             held = Some((step, checkpoint));
@@ -784,7 +853,7 @@ impl Consumer<'_> {
                     }
                     None => self.prepare_checkpoint(final_checkpoint)?,
                 };
-                self.send(Work::Step { step: s.step, rows: s.rows, checkpoint: Some(c) }).await?;
+                self.send_trained(s.step, s.rows, Some(c)).await?;
             }
             None => self.checkpoint_now().await?,
         }

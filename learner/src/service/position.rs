@@ -5,7 +5,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `data_state.json` | [`DataState`]: the recipe stage, the streaming packer's partially filled rows (tokens and the records they came from), the records whose tokens are still in those rows with their stream ids, and the run's counters |
+//! | `data_state.json` | [`DataState`]: the recipe stage, the streaming packer's partially filled rows (tokens and the records they came from), the records whose tokens are still in those rows with their stream ids, the run's counters, and the held-out evaluation set (`eval_fraction`; [`crate::eval`]) |
 //! | `seen_records.jsonl.zst` | every `record_id` settled in the run so far (trained, or skipped for good: infra, cancelled, excluded), one JSON string a line, zstd — the dedupe set (an id is ~40 bytes, 10M records ≈ 100 MB compressed: small beside a model's checkpoint) |
 //! | `records.jsonl` | [`LedgerLine`]s of the records this checkpoint newly holds (trained, or settled without training: infra, duplicate, …) |
 //! | `tokenizer.json` | the tokenizer the run trains with |
@@ -37,6 +37,7 @@ use agentmill_proto::RecordKind;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
+use crate::eval::EvalSet;
 use crate::mix::{MixState, Source};
 use crate::pack::PackerSnapshot;
 use crate::train::TRAINER_STATE_FILE;
@@ -110,6 +111,8 @@ pub enum Outcome {
     Duplicate,
     /// Re-delivered after a crash although a checkpoint already held it.
     Redelivered,
+    /// Held out for evaluation (`eval_fraction`): never trained.
+    HeldOut,
 }
 
 impl Outcome {
@@ -124,6 +127,7 @@ impl Outcome {
             Outcome::Invalid => "invalid",
             Outcome::Duplicate => "duplicate",
             Outcome::Redelivered => "redelivered",
+            Outcome::HeldOut => "held_out",
         }
     }
 }
@@ -206,6 +210,9 @@ pub struct Counters {
     pub deduped: u64,
     /// Entries re-delivered after a crash although already in a checkpoint.
     pub redelivered: u64,
+    /// Records held out for evaluation.
+    #[serde(default)]
+    pub held_out: u64,
 }
 
 impl Counters {
@@ -222,6 +229,7 @@ impl Counters {
             (Outcome::Invalid, _) => &mut self.invalid,
             (Outcome::Duplicate, _) => &mut self.deduped,
             (Outcome::Redelivered, _) => &mut self.redelivered,
+            (Outcome::HeldOut, _) => &mut self.held_out,
         };
         *slot += 1;
     }
@@ -244,6 +252,9 @@ pub struct DataState {
     pub packer: PackerSnapshot,
     /// Counters so far.
     pub counters: Counters,
+    /// The held-out documents (`eval_fraction`).
+    #[serde(default)]
+    pub eval: EvalSet,
 }
 
 /// Losses the trainer carries across resumes, for the summary.
@@ -253,6 +264,12 @@ pub struct LossTrace {
     pub first: Option<f64>,
     /// The loss of the latest step.
     pub last: Option<f64>,
+    /// The held-out loss at the run's first evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_first: Option<f64>,
+    /// The held-out loss at its latest evaluation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_last: Option<f64>,
 }
 
 /// The `data_position` of `trainer_state.json`.

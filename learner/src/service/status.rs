@@ -53,6 +53,8 @@ pub(crate) struct Figures {
     pub ctx: u64,
     /// Real tokens / token slots of the rows packed so far.
     pub packing_efficiency: f64,
+    /// The held-out loss at the last evaluation.
+    pub eval_loss: Option<f64>,
 }
 
 impl Figures {
@@ -66,6 +68,9 @@ impl Figures {
         self.env_fail = summary.records.env_fail;
         self.ctx = summary.records.ctx;
         self.packing_efficiency = summary.packing_efficiency;
+        if let Some(e) = &summary.eval {
+            self.eval_loss = Some(e.loss);
+        }
         if summary.parameters > 0 {
             self.parameters = summary.parameters;
         }
@@ -117,6 +122,11 @@ impl Live {
         f.env_fail = counters.trained_env_fail;
         f.ctx = counters.trained_ctx;
         f.packing_efficiency = packing_efficiency;
+    }
+
+    /// An evaluation measured `loss` on the held-out set.
+    pub fn evaluated(&self, loss: f64) {
+        self.lock().eval_loss = Some(loss);
     }
 
     /// A copy of the figures.
@@ -216,6 +226,7 @@ fn status(id: &Identity, f: &Figures, tokens_per_s: f64) -> LearnerStatus {
         records_by_kind: f.records_by_kind(),
         packing_efficiency: f.packing_efficiency,
         updated_unix_ms,
+        eval_loss: f.eval_loss,
     }
 }
 

@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 
 use super::position::{self, DataPosition, LossTrace};
 use super::status::Live;
+use crate::eval::{self, EvalResult};
 use crate::metrics::{self, Metrics};
+use crate::mix::Source;
 use crate::model::Qwen2Config;
 use crate::pack::PackedRow;
 use crate::train::{Batch, TrainConfig, TrainError, Trainer};
@@ -90,6 +92,8 @@ pub(crate) enum Work {
     Step { step: u64, rows: Vec<PackedRow>, checkpoint: Option<CheckpointWork> },
     /// Checkpoint without a new step (shutdown, or a drain that ended on a step already sent).
     Checkpoint(CheckpointWork),
+    /// Measure the held-out loss after `step` (rows grouped by source).
+    Evaluate { step: u64, groups: Vec<(Source, Vec<PackedRow>)> },
 }
 
 /// What the trainer did, at the end.
@@ -106,6 +110,8 @@ pub(crate) struct TrainReport {
     pub waiting: Duration,
     pub last_checkpoint: Option<PathBuf>,
     pub checkpoints: u64,
+    /// The latest held-out evaluation of this process.
+    pub eval: Option<EvalResult>,
 }
 
 /// Reports from the trainer thread.
@@ -236,6 +242,28 @@ fn run(
                 checkpoint
             }
             Work::Checkpoint(c) => Some(c),
+            Work::Evaluate { step, groups } => {
+                if step != trainer.step() {
+                    return Err(LoopError::Order(format!(
+                        "evaluation planned after step {step} but the trainer is at step {}",
+                        trainer.step()
+                    )));
+                }
+                let t = Instant::now();
+                let result = eval::evaluate_rows(trainer.model(), &groups, setup.micro_batch_rows, setup.device, step)?;
+                let m = &setup.metrics;
+                m.eval_loss.with_label_values(&["all"]).set(result.loss);
+                for (source, l) in &result.by_source {
+                    m.eval_loss.with_label_values(&[source.as_str()]).set(l.loss);
+                }
+                m.eval_tokens.set(result.tokens as i64);
+                loss.eval_first.get_or_insert(result.loss);
+                loss.eval_last = Some(result.loss);
+                setup.live.evaluated(result.loss);
+                tracing::info!("eval step {step} {} ({:.1}s)", result.describe(), t.elapsed().as_secs_f64());
+                report.eval = Some(result);
+                None
+            }
         };
         if let Some(mut c) = checkpoint {
             if c.step != trainer.step() {
