@@ -48,6 +48,26 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
     })
 }
 
+/// What the episodes of this host share: the backend, the policies, the stage limits and the
+/// default sandbox limits of `cfg`.
+pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String) -> anyhow::Result<Arc<EpisodeEnv>> {
+    let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
+    Ok(Arc::new(EpisodeEnv {
+        backend,
+        worker_id,
+        agent: cfg.agent.clone(),
+        policies,
+        stages: StageLimits::new(cfg.capacity.init as usize, cfg.capacity.run as usize, cfg.capacity.grade as usize),
+        default_limits: SandboxLimits {
+            cpus: Some(cfg.limits.cpus),
+            memory_bytes: agentmill_proto::parse_size(&cfg.limits.memory),
+            pids: Some(cfg.limits.pids),
+            disk_bytes: None,
+        },
+        test_timeout: cfg.limits.test_timeout,
+    }))
+}
+
 /// How often the worker lists the host's images to report the ones that appeared.
 const IMAGE_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
 
@@ -61,21 +81,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     };
     let redis = redis::Client::open(cfg.redis_url.as_str()).with_context(|| format!("redis_url {:?}", cfg.redis_url))?;
     let con = redis::aio::ConnectionManager::new(redis).await.with_context(|| format!("cannot reach Redis at {}", cfg.redis_url))?;
-    let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
-    let env = Arc::new(EpisodeEnv {
-        backend: backend.clone(),
-        worker_id: worker_id.clone(),
-        agent: cfg.agent.clone(),
-        policies,
-        stages: StageLimits::new(cfg.capacity.init as usize, cfg.capacity.run as usize, cfg.capacity.grade as usize),
-        default_limits: SandboxLimits {
-            cpus: Some(cfg.limits.cpus),
-            memory_bytes: agentmill_proto::parse_size(&cfg.limits.memory),
-            pids: Some(cfg.limits.pids),
-            disk_bytes: None,
-        },
-        test_timeout: cfg.limits.test_timeout,
-    });
+    let env = episode_env(&cfg, backend.clone(), worker_id.clone())?;
     let (session, events) = WorkerSession::start(SessionConfig {
         addr: cfg.coordinator.clone(),
         token: cfg.token.clone(),

@@ -2,7 +2,8 @@
 //! publishes their trajectories.
 //!
 //! - [`host`]: wiring and the `agentmill-worker` main loop (drain on SIGTERM); [`config`]: its
-//!   TOML / environment / flag configuration.
+//!   TOML / environment / flag configuration; [`local`]: `agentmill-worker run FILE`, a task
+//!   file's episodes on this host without a coordinator (`--validate` for gold patches).
 //! - [`actors`]: `HostSupervisor` (leases → episode actors, cancellation, orphan reaping,
 //!   draining), `EpisodeActor` (one episode: run, publish, report), `Publisher` (idempotent
 //!   `XADD`, learner lag → back-pressure).
@@ -26,6 +27,7 @@ pub mod diff;
 pub mod episode;
 pub mod grading;
 pub mod host;
+pub mod local;
 pub mod metrics;
 pub mod repo;
 pub mod sandbox;

@@ -41,6 +41,29 @@ struct Cli {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
+    /// Run a task file's episodes here, without a coordinator or Redis: one line per episode on
+    /// stderr, the records as JSONL (--out, else stdout). Uses the sandbox, limits, capacity and
+    /// policies of --config; --episodes sets how many run at once.
+    Run {
+        /// A JSONL task file (SWE-bench rows as they are).
+        tasks: PathBuf,
+        /// Only these instance ids (repeatable, or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// The policy of every task (replay, openai), over the rows' own.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Rollouts per task, over the rows' own.
+        #[arg(long)]
+        rollouts: Option<u32>,
+        /// Where the records go (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 1 unless every episode resolves its task (FULL) and every row parses: with
+        /// --policy replay, a check that each gold patch resolves its environment.
+        #[arg(long)]
+        validate: bool,
+    },
     /// Run a contextual-synthesis job here, offline: ctx records as JSONL for inspection, the
     /// drop report as JSON on stderr. Uses the [synth] settings of --config.
     Synth {
@@ -112,6 +135,22 @@ fn main() -> anyhow::Result<()> {
         cfg.capacity.episodes = n;
         cfg.capacity.run = cfg.capacity.run.max(n);
         cfg.capacity.init = cfg.capacity.init.max(n);
+    }
+    if let Some(Command::Run { tasks, only, policy, rollouts, out, validate }) = cli.command {
+        let run = agentmill_worker::local::LocalRun { tasks, only, policy, rollouts, out };
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let summary = runtime.block_on(agentmill_worker::local::run_local(&cfg, &run, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))?;
+        // Exit codes: 0 done (with --validate: everything resolved), 1 not all resolved, 2 rows refused.
+        let code = if summary.rows_refused > 0 {
+            2
+        } else if validate && !summary.all_resolved() {
+            1
+        } else {
+            0
+        };
+        std::process::exit(code);
     }
     for l in &cli.labels {
         let (k, v) = l.split_once('=').ok_or_else(|| anyhow::anyhow!("--label {l:?}: write key=value"))?;

@@ -1,0 +1,97 @@
+//! `agentmill-worker run FILE`: a task file's episodes on this host, with no coordinator and
+//! no Redis, in real Docker containers. With `--policy replay --validate` it is the check a
+//! dataset's environments pass before a cluster runs them: every gold patch must resolve.
+//!
+//! Real Docker: this fails loudly where no engine answers (see `docker_or_skip`).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord};
+use agentmill_tests::{binary, docker_or_skip, unique, workspace};
+
+/// The bundled task `id`'s row with its archive path made absolute (so the row works from any
+/// folder) and, when given, another patch in place of the gold one.
+fn row(id: &str, patch: Option<&str>) -> String {
+    let file = workspace().join("deploy/tasks/tasks.jsonl");
+    let text = std::fs::read_to_string(&file).expect("read the bundled tasks");
+    let mut row: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON row"))
+        .find(|r| r["instance_id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not a bundled task"));
+    let archive = workspace().join("deploy/tasks").join(row["archive"].as_str().expect("an archive path"));
+    row["archive"] = archive.to_string_lossy().into_owned().into();
+    if let Some(p) = patch {
+        row["patch"] = p.into();
+    }
+    row.to_string()
+}
+
+fn run(worker_id: &str, dir: &Path, tasks: &[String], extra: &[&str]) -> Output {
+    let file = dir.join("tasks.jsonl");
+    std::fs::write(&file, tasks.join("\n") + "\n").expect("write the task file");
+    Command::new(binary("agentmill-worker"))
+        .args(["--worker-id", worker_id, "--episodes", "2", "run"])
+        .arg(&file)
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run agentmill-worker")
+}
+
+fn records(path: &Path) -> Vec<TrajectoryRecord> {
+    let text = std::fs::read_to_string(path).expect("the records file");
+    text.lines().map(|l| serde_json::from_str(l).expect("a record")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_validates_gold_patches_and_names_the_task_whose_patch_does_not_resolve() {
+    let Some(engine) = docker_or_skip("run_validates_gold_patches_and_names_the_task_whose_patch_does_not_resolve").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker_id = unique("w-local");
+    let out = dir.path().join("records.jsonl");
+    let out_arg = out.to_string_lossy().into_owned();
+
+    // Two gold patches, and a tempting wrong fix that breaks a PASS_TO_PASS test in place of a
+    // third task's gold patch: the replay drives it like any patch, and grading says NO.
+    let wrong = std::fs::read_to_string(workspace().join("deploy/tasks/src/agentmill__globmatch-1/wrong.patch")).expect("wrong.patch");
+    let tasks = [row("agentmill__calc-1", None), row("agentmill__inifile-1", None), row("agentmill__globmatch-1", Some(&wrong))];
+    let o = run(&worker_id, dir.path(), &tasks, &["--policy", "replay", "--validate", "--out", &out_arg]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "--validate fails when a patch does not resolve:\n{stderr}");
+    assert!(stderr.contains("agentmill__calc-1 r0: FULL (submitted"), "{stderr}");
+    assert!(stderr.contains("3 episodes in"), "{stderr}");
+    assert!(stderr.contains("not resolved: agentmill__globmatch-1 r0 (NO, submitted)"), "{stderr}");
+    let got = records(&out);
+    assert_eq!(got.len(), 3, "one record per episode");
+    for r in &got {
+        let full = r.grading.as_ref().map(|g| g.resolution) == Some(Resolution::Full);
+        assert_eq!(full, r.task_id != "agentmill__globmatch-1", "{}: {:?}", r.task_id, r.grading);
+        assert_eq!((r.exit_reason, r.worker.as_str()), (Some(ExitReason::Submitted), worker_id.as_str()));
+        // Environmentally native: every tool message is what the sandbox printed.
+        assert!(r.messages.iter().any(|m| m.role == Role::Tool && !m.content.is_empty()), "{}: no observations", r.task_id);
+    }
+    assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+
+    // Gold patches only: --validate passes. Two rollouts of one task give two records.
+    let o = run(&worker_id, dir.path(), &tasks[..1], &["--policy", "replay", "--validate", "--rollouts", "2", "--out", &out_arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = records(&out);
+    assert_eq!(got.iter().map(|r| r.rollout).collect::<std::collections::BTreeSet<_>>(), [0, 1].into());
+
+    // A bad row is reported with its line and field; the good row beside it still runs; exit 2.
+    let bad = r#"{"repo": "acme/x", "base_commit": "abc"}"#.to_string();
+    let o = run(&worker_id, dir.path(), &[tasks[0].clone(), bad], &["--policy", "replay", "--out", &out_arg]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("row 2") && stderr.contains("instance_id"), "{stderr}");
+    assert_eq!(records(&out).len(), 1, "the good row ran");
+
+    // An --only id the file does not hold is an error naming it; nothing runs.
+    let o = run(&worker_id, dir.path(), &tasks[..1], &["--only", "acme__nope-7"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("acme__nope-7"), "{}", String::from_utf8_lossy(&o.stderr));
+}

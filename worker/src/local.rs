@@ -1,0 +1,188 @@
+//! `agentmill-worker run FILE`: episodes of a task file run on this host, without a coordinator
+//! or Redis — to validate a dataset's environments before a cluster spends time on them (with
+//! `replay`, every gold patch must resolve its task: `--validate`), to check a new worker host
+//! end to end, or to look at a policy's episodes.
+//!
+//! The episodes are the cluster's own ([`run_episode`] with the worker's configuration: the
+//! sandbox backend, limits, stage concurrency, policies), `capacity.episodes` at once. Each
+//! ends in one line on stderr; the records go to `--out` (or stdout) as JSONL, in the form
+//! the stream carries, so `agentmill-learner` tools read them. Rows the task parser refuses are
+//! reported with their line, field and reason, and the good rows beside them still run.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use agentmill_proto::{Resolution, Role, Task, TrajectoryRecord, parse_jsonl};
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::WorkerConfig;
+use crate::episode::{EpisodeId, run_episode};
+use crate::host::{choose_backend, episode_env};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct LocalRun {
+    /// A JSONL task file (SWE-bench rows as they are, or agentmill's own fields).
+    pub tasks: PathBuf,
+    /// Only these instance ids (empty: every task).
+    pub only: Vec<String>,
+    /// The policy for every task, over the rows' own `policy` (None: the row's, else the worker's).
+    pub policy: Option<String>,
+    /// Rollouts per task, over the rows' own `rollouts`.
+    pub rollouts: Option<u32>,
+    /// Where the records go (None: stdout).
+    pub out: Option<PathBuf>,
+}
+
+/// What a local run did.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSummary {
+    /// Rows of the file the parser refused.
+    pub rows_refused: usize,
+    /// Episodes run.
+    pub episodes: usize,
+    /// Episodes by resolution (`FULL`, `PARTIAL`, `NO`, or `-` when not graded).
+    pub by_resolution: BTreeMap<String, usize>,
+    /// Episodes by exit reason.
+    pub by_exit: BTreeMap<String, usize>,
+    /// `task rN` of every episode that did not resolve FULL, with why.
+    pub not_resolved: Vec<String>,
+}
+
+/// Runs the episodes; lines on stderr, records to `run.out` or stdout. Stops early (cancelling
+/// the running episodes, whose containers are removed) when `stop` resolves.
+pub async fn run_local(
+    cfg: &WorkerConfig,
+    run: &LocalRun,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<LocalSummary> {
+    let file = std::fs::File::open(&run.tasks).with_context(|| format!("opening the task file {}", run.tasks.display()))?;
+    let (mut tasks, errors) = parse_jsonl(std::io::BufReader::new(file));
+    for e in &errors {
+        eprintln!("{}: row {} ({}): {}: {}", run.tasks.display(), e.row, e.task_id.as_deref().unwrap_or("?"), e.field, e.reason);
+    }
+    if !run.only.is_empty() {
+        let unknown: Vec<&str> = run.only.iter().filter(|id| !tasks.iter().any(|t| &t.instance_id == *id)).map(String::as_str).collect();
+        anyhow::ensure!(unknown.is_empty(), "--only: {} not in {}", unknown.join(", "), run.tasks.display());
+        tasks.retain(|t| run.only.contains(&t.instance_id));
+    }
+    anyhow::ensure!(!tasks.is_empty() || !errors.is_empty(), "{} holds no task", run.tasks.display());
+    let base = run.tasks.parent().map(Path::to_path_buf).unwrap_or_default();
+    for t in &mut tasks {
+        t.resolve_paths(&base);
+        if let Some(p) = &run.policy {
+            t.policy = Some(p.clone());
+        }
+        if let Some(r) = run.rollouts {
+            t.rollouts = r;
+        }
+    }
+
+    let backend = choose_backend(cfg).await?;
+    let env = episode_env(cfg, backend, cfg.worker_id())?;
+    let slots = Arc::new(Semaphore::new(cfg.capacity.episodes.max(1) as usize));
+    let cancel = CancellationToken::new();
+    let mut running = tokio::task::JoinSet::new();
+    let episodes: Vec<(Task, u32)> = tasks.iter().flat_map(|t| (0..t.rollouts).map(move |r| (t.clone(), r))).collect();
+    let started = Instant::now();
+    eprintln!("running {} episodes of {} tasks, {} at once", episodes.len(), tasks.len(), cfg.capacity.episodes.max(1));
+    for (task, rollout) in episodes {
+        let (env, slots, cancel) = (env.clone(), slots.clone(), cancel.clone());
+        running.spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let id = EpisodeId {
+                episode: format!("{}-r{rollout}-local", task.instance_id),
+                rollout,
+                attempt: 1,
+                queued_at_unix_ms: 0,
+            };
+            run_episode(env, task, id, |_| {}, cancel).await
+        });
+    }
+
+    let mut out: Box<dyn Write + Send> = match &run.out {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut summary = LocalSummary { rows_refused: errors.len(), ..Default::default() };
+    tokio::pin!(stop);
+    let mut stopping = false;
+    loop {
+        let joined = tokio::select! {
+            j = running.join_next() => j,
+            () = &mut stop, if !stopping => {
+                eprintln!("stopping: cancelling the running episodes");
+                stopping = true;
+                cancel.cancel();
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
+        let record = joined.context("an episode task failed")?;
+        eprintln!("{}", describe(&record));
+        serde_json::to_writer(&mut out, &record)?;
+        out.write_all(b"\n")?;
+        summary.count(&record);
+    }
+    out.flush()?;
+    eprintln!("{}", summary.describe(started.elapsed().as_secs_f64()));
+    Ok(summary)
+}
+
+/// `agentmill__calc-1 r0: FULL (submitted, 9 steps, 4.2 s)`, with the error of an infra failure.
+pub fn describe(r: &TrajectoryRecord) -> String {
+    let steps = r.messages.iter().filter(|m| m.role == Role::Assistant).count();
+    let exit = r.exit_reason.map(|e| e.as_str()).unwrap_or("-");
+    let mut line = format!(
+        "{} r{}: {} ({exit}, {steps} steps, {:.1} s)",
+        r.task_id,
+        r.rollout,
+        resolution(r),
+        r.timing.total_ms as f64 / 1000.0
+    );
+    if let Some(e) = &r.error {
+        line.push_str(&format!(": {}", crate::episode::init::tail(e, 300)));
+    }
+    line
+}
+
+fn resolution(r: &TrajectoryRecord) -> String {
+    match &r.grading {
+        Some(g) => serde_json::to_value(g.resolution).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        None => "-".into(),
+    }
+}
+
+impl LocalSummary {
+    fn count(&mut self, r: &TrajectoryRecord) {
+        self.episodes += 1;
+        *self.by_resolution.entry(resolution(r)).or_default() += 1;
+        *self.by_exit.entry(r.exit_reason.map(|e| e.as_str()).unwrap_or("-").to_string()).or_default() += 1;
+        if r.grading.as_ref().map(|g| g.resolution) != Some(Resolution::Full) {
+            self.not_resolved.push(format!("{} r{} ({}, {})", r.task_id, r.rollout, resolution(r), r.exit_reason.map(|e| e.as_str()).unwrap_or("-")));
+        }
+    }
+
+    /// True when every episode resolved its task (FULL) and no row was refused.
+    pub fn all_resolved(&self) -> bool {
+        self.episodes > 0 && self.not_resolved.is_empty() && self.rows_refused == 0
+    }
+
+    /// The closing lines.
+    pub fn describe(&self, seconds: f64) -> String {
+        let join = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
+        let mut s = format!("{} episodes in {seconds:.0} s: {}; exits: {}", self.episodes, join(&self.by_resolution), join(&self.by_exit));
+        if self.rows_refused > 0 {
+            s.push_str(&format!("; {} rows refused", self.rows_refused));
+        }
+        if !self.not_resolved.is_empty() {
+            s.push_str(&format!("\nnot resolved: {}", self.not_resolved.join(", ")));
+        }
+        s
+    }
+}
