@@ -177,30 +177,9 @@ pub fn evaluate_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentmill_proto::{Provenance, RECORD_SCHEMA, Timing};
 
     fn record(id: &str, task: &str, kind: RecordKind) -> TrajectoryRecord {
-        TrajectoryRecord {
-            schema: RECORD_SCHEMA.into(),
-            record_id: id.into(),
-            kind,
-            task_id: task.into(),
-            attempt: 1,
-            rollout: 0,
-            worker: "w".into(),
-            created_at: String::new(),
-            versions: Default::default(),
-            provenance: Provenance::default(),
-            tools: vec![],
-            messages: vec![],
-            exit_reason: None,
-            error: None,
-            model_patch: None,
-            grading: None,
-            reward: None,
-            timing: Timing::default(),
-            ctx: None,
-        }
+        TrajectoryRecord::new(kind, id, task)
     }
 
     #[test]

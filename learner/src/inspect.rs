@@ -168,25 +168,10 @@ mod tests {
         let mut a = Message::text(Role::Assistant, "ls");
         a.tool_calls = vec![];
         TrajectoryRecord {
-            schema: RECORD_SCHEMA.into(),
-            record_id: "env:t:r0:a1".into(),
-            kind: RecordKind::Env,
-            task_id: "t".into(),
-            attempt: 1,
-            rollout: 0,
             worker: "w".into(),
-            created_at: String::new(),
-            versions: Default::default(),
-            provenance: Provenance::default(),
-            tools: vec![],
             messages: vec![Message::text(Role::User, "go"), a],
             exit_reason: Some(ExitReason::Submitted),
-            error: None,
-            model_patch: None,
-            grading: None,
-            reward: None,
-            timing: Timing::default(),
-            ctx: None,
+            ..TrajectoryRecord::new(RecordKind::Env, "env:t:r0:a1", "t")
         }
     }
 

@@ -193,25 +193,11 @@ mod tests {
 
     fn record(messages: Vec<Message>, exit: ExitReason) -> TrajectoryRecord {
         TrajectoryRecord {
-            schema: RECORD_SCHEMA.into(),
-            record_id: "env:t:r0:a1".into(),
-            kind: RecordKind::Env,
-            task_id: "t".into(),
-            attempt: 1,
-            rollout: 0,
             worker: "w".into(),
-            created_at: String::new(),
-            versions: Default::default(),
-            provenance: Provenance::default(),
             tools: vec![serde_json::json!({"type": "function", "function": {"name": "bash"}})],
             messages,
             exit_reason: Some(exit),
-            error: None,
-            model_patch: None,
-            grading: None,
-            reward: None,
-            timing: Timing::default(),
-            ctx: None,
+            ..TrajectoryRecord::new(RecordKind::Env, "env:t:r0:a1", "t")
         }
     }
 

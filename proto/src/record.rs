@@ -517,6 +517,32 @@ pub struct TrajectoryRecord {
 }
 
 impl TrajectoryRecord {
+    /// A record of `kind` with its identity set (schema, record id, task id, attempt 1, rollout
+    /// 0) and everything else empty: the start of a record a producer fills in.
+    pub fn new(kind: RecordKind, record_id: impl Into<String>, task_id: impl Into<String>) -> TrajectoryRecord {
+        TrajectoryRecord {
+            schema: RECORD_SCHEMA.into(),
+            record_id: record_id.into(),
+            kind,
+            task_id: task_id.into(),
+            attempt: 1,
+            rollout: 0,
+            worker: String::new(),
+            created_at: String::new(),
+            versions: BTreeMap::new(),
+            provenance: Provenance::default(),
+            tools: Vec::new(),
+            messages: Vec::new(),
+            exit_reason: None,
+            error: None,
+            model_patch: None,
+            grading: None,
+            reward: None,
+            timing: Timing::default(),
+            ctx: None,
+        }
+    }
+
     /// A record id that is the same for the same (task, rollout, attempt): publishing twice
     /// is then idempotent downstream.
     pub fn episode_record_id(task_id: &str, rollout: u32, attempt: u32) -> String {

@@ -46,7 +46,7 @@ use agentmill_learner::schedule::LrSchedule;
 use agentmill_learner::tokenize::TextTokenizer;
 use agentmill_learner::train::{Batch, Precision, TrainConfig, Trainer};
 use agentmill_proto::{
-    ExitReason, FunctionCall, Message, Provenance, RECORD_SCHEMA, RecordKind, Role, Timing, ToolCall, TrajectoryRecord,
+    ExitReason, FunctionCall, Message, RecordKind, Role, ToolCall, TrajectoryRecord,
 };
 use anyhow::{Context, Result, bail};
 use tch::Device;
@@ -546,16 +546,7 @@ fn synthetic_record(i: usize, rng: &mut Rng) -> TrajectoryRecord {
     submit.tool_calls = vec![call(format!("call_{i}_s"), "submit", serde_json::json!({}))];
     messages.push(submit);
     TrajectoryRecord {
-        schema: RECORD_SCHEMA.into(),
-        record_id: format!("env:bench-{i}:r0:a1"),
-        kind: RecordKind::Env,
-        task_id: format!("bench-{i}"),
-        attempt: 1,
-        rollout: 0,
         worker: "bench".into(),
-        created_at: String::new(),
-        versions: Default::default(),
-        provenance: Provenance::default(),
         tools: vec![
             serde_json::json!({"type": "function", "function": {"name": "bash", "description": "Run a shell command.", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}),
             serde_json::json!({"type": "function", "function": {"name": "str_replace_editor", "description": "View and edit files.", "parameters": {"type": "object"}}}),
@@ -563,12 +554,7 @@ fn synthetic_record(i: usize, rng: &mut Rng) -> TrajectoryRecord {
         ],
         messages,
         exit_reason: Some(ExitReason::Submitted),
-        error: None,
-        model_patch: None,
-        grading: None,
-        reward: None,
-        timing: Timing::default(),
-        ctx: None,
+        ..TrajectoryRecord::new(RecordKind::Env, format!("env:bench-{i}:r0:a1"), format!("bench-{i}"))
     }
 }
 

@@ -545,7 +545,7 @@ pub enum ResumeError {
 mod tests {
     use super::*;
     use crate::mix::{Recipe, Stage};
-    use agentmill_proto::{ContextualPr, Message, Provenance, RECORD_SCHEMA, Role, Timing, wire};
+    use agentmill_proto::{ContextualPr, Message, Role, wire};
     use std::collections::BTreeMap;
 
     fn settings(rows_per_step: usize, checkpoint_every: u64) -> FeedSettings {
@@ -563,25 +563,10 @@ mod tests {
 
     fn record(id: &str, kind: RecordKind, exit: Option<ExitReason>) -> TrajectoryRecord {
         TrajectoryRecord {
-            schema: RECORD_SCHEMA.into(),
-            record_id: id.into(),
-            kind,
-            task_id: "t".into(),
-            attempt: 1,
-            rollout: 0,
-            worker: "w".into(),
-            created_at: String::new(),
-            versions: Default::default(),
-            provenance: Provenance::default(),
-            tools: vec![],
             messages: vec![Message::text(Role::User, "hi")],
             exit_reason: exit,
-            error: None,
-            model_patch: None,
-            grading: None,
-            reward: None,
-            timing: Timing::default(),
             ctx: (kind == RecordKind::Ctx).then(|| ContextualPr { text: "x".into(), ..Default::default() }),
+            ..TrajectoryRecord::new(kind, id, "t")
         }
     }
 

@@ -8,8 +8,8 @@ use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::model::Qwen2Config;
 use agentmill_learner::pack::Document;
 use agentmill_proto::{
-    ContextualPr, ExitReason, FunctionCall, Grading, Message, Provenance, RECORD_SCHEMA, RecordKind, Role, TestOutcome,
-    TestStatus, Timing, ToolCall, TrajectoryRecord, wire,
+    ContextualPr, ExitReason, FunctionCall, Grading, Message, RecordKind, Role, TestOutcome,
+    TestStatus, ToolCall, TrajectoryRecord, wire,
 };
 use tch::Tensor;
 
@@ -190,25 +190,9 @@ pub fn code_text(seed: u64, words: usize) -> String {
 
 fn base_record(id: &str, kind: RecordKind) -> TrajectoryRecord {
     TrajectoryRecord {
-        schema: RECORD_SCHEMA.into(),
-        record_id: id.into(),
-        kind,
-        task_id: format!("task-{id}"),
-        attempt: 1,
-        rollout: 0,
         worker: "test-worker".into(),
         created_at: "2025-01-01T00:00:00Z".into(),
-        versions: Default::default(),
-        provenance: Provenance::default(),
-        tools: vec![],
-        messages: vec![],
-        exit_reason: None,
-        error: None,
-        model_patch: None,
-        grading: None,
-        reward: None,
-        timing: Timing::default(),
-        ctx: None,
+        ..TrajectoryRecord::new(kind, id, format!("task-{id}"))
     }
 }
 

@@ -14,7 +14,7 @@ pub mod init;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentmill_proto::{ExitReason, PolicyInfo, Provenance, RECORD_SCHEMA, RecordKind, Task, Timing, TrajectoryRecord};
+use agentmill_proto::{ExitReason, PolicyInfo, Provenance, RecordKind, Task, Timing, TrajectoryRecord};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
@@ -130,25 +130,14 @@ pub async fn run_episode(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progre
 async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
     let started = Instant::now();
     let mut record = TrajectoryRecord {
-        schema: RECORD_SCHEMA.into(),
-        record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
-        kind: RecordKind::Env,
-        task_id: task.instance_id.clone(),
         attempt: id.attempt,
         rollout: id.rollout,
         worker: env.worker_id.clone(),
         created_at: chrono_now(),
         versions: [("agentmill".to_string(), agentmill_proto::VERSION.to_string())].into_iter().collect(),
         provenance: Provenance { repo: task.repo.clone(), base_commit: task.base_commit.clone(), image: task.image.clone(), image_digest: String::new(), policy: None },
-        tools: Vec::new(),
-        messages: Vec::new(),
-        exit_reason: None,
-        error: None,
-        model_patch: None,
-        grading: None,
-        reward: None,
         timing: Timing { queue_ms: (now_ms() - id.queued_at_unix_ms).max(0) as u64, ..Timing::default() },
-        ctx: None,
+        ..TrajectoryRecord::new(RecordKind::Env, TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt), task.instance_id.clone())
     };
     let fail = |mut record: TrajectoryRecord, reason: ExitReason, error: String| {
         warn!(exit = %reason, "episode ended: {error}");

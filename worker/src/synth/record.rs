@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use agentmill_proto::{ContextualPr, Provenance, RECORD_SCHEMA, RecordKind, Timing, TrajectoryRecord};
+use agentmill_proto::{ContextualPr, Provenance, RecordKind, TrajectoryRecord};
 use serde::{Deserialize, Serialize};
 
 use super::render::Template;
@@ -30,24 +30,11 @@ pub fn ctx_record_id(repo_name: &str, pr_id: &str) -> String {
 pub fn ctx_record(row: &PrRow, template: Template, text: String, meta: &RecordMeta) -> TrajectoryRecord {
     let ctx = ContextualPr { template: template.as_str().to_string(), text, ..row.to_contextual_pr() };
     TrajectoryRecord {
-        schema: RECORD_SCHEMA.to_string(),
-        record_id: ctx_record_id(&row.repo_name, &row.pr_id),
-        kind: RecordKind::Ctx,
-        task_id: meta.task_id.clone(),
-        attempt: 1,
-        rollout: 0,
         worker: meta.worker.clone(),
         created_at: meta.created_at.clone(),
         versions: BTreeMap::from([("agentmill".to_string(), env!("CARGO_PKG_VERSION").to_string())]),
         provenance: Provenance { repo: row.repo_name.clone(), base_commit: row.base_commit.clone(), ..Provenance::default() },
-        tools: Vec::new(),
-        messages: Vec::new(),
-        exit_reason: None,
-        error: None,
-        model_patch: None,
-        grading: None,
-        reward: None,
-        timing: Timing::default(),
         ctx: Some(ctx),
+        ..TrajectoryRecord::new(RecordKind::Ctx, ctx_record_id(&row.repo_name, &row.pr_id), meta.task_id.clone())
     }
 }
