@@ -167,7 +167,7 @@ async fn the_status_page_shows_the_clusters_live_figures() {
         records_by_kind: [("env_pass".to_string(), 2)].into(),
         packing_efficiency: 0.97,
         updated_unix_ms: now_ms(),
-        eval_loss: None,
+        eval_loss: Some(2.75),
     };
     publish_learner_status(&mut con, &stream, &status).await.expect("publish the learner status");
 
@@ -215,6 +215,8 @@ async fn the_status_page_shows_the_clusters_live_figures() {
     assert_eq!(plain("stream-lag"), "1");
     assert_eq!(text_of(&dom, "learner-device"), "Cuda(0)");
     assert_eq!(text_of(&dom, "learner-mfu"), "37.4%");
+    let note = text_of(&dom, "learner-note");
+    assert!(note.contains("held-out loss 2.750"), "the learner's note shows the held-out loss: {note}");
     assert!(dom.contains(&worker_id) && dom.contains("pool=status-test"), "the workers table lists the worker");
     let loss_chart = dom.split("id=\"chart-loss\"").nth(1).and_then(|s| s.split("</svg>").next()).expect("the loss chart");
     assert!(loss_chart.contains("<path"), "the loss chart draws a line: {loss_chart}");
