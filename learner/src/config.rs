@@ -93,6 +93,10 @@ pub struct LearnerConfig {
     pub max_open_rows: usize,
     /// Optimizer steps of data queued between the stream reader and the trainer.
     pub queue_steps: usize,
+    /// Optimizer steps' worth of tokens (`micro_batch_rows · grad_accum · seq_len` each) the
+    /// shuffle buffer holds before the packer, so a record's copies and a task's rollouts
+    /// spread over many steps (0: none).
+    pub shuffle_steps: u64,
 
     /// Peak learning rate. None: the paper's 8e-5, or 1e-3 for the embedded tiny model.
     pub peak_lr: Option<f64>,
@@ -171,6 +175,7 @@ impl Default for LearnerConfig {
             grad_accum: 1,
             max_open_rows: 64,
             queue_steps: 2,
+            shuffle_steps: 8,
             peak_lr: None,
             warmup_fraction: crate::schedule::PAPER_WARMUP_FRACTION,
             final_lr_ratio: crate::schedule::DEFAULT_FINAL_LR_RATIO,
@@ -207,7 +212,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 41] = [
+const LEARNER_ENV_KEYS: [&str; 42] = [
     "redis_url",
     "stream",
     "group",
@@ -233,6 +238,7 @@ const LEARNER_ENV_KEYS: [&str; 41] = [
     "grad_accum",
     "max_open_rows",
     "queue_steps",
+    "shuffle_steps",
     "peak_lr",
     "warmup_fraction",
     "final_lr_ratio",

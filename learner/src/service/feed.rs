@@ -16,9 +16,10 @@ use std::collections::{HashMap, HashSet};
 use agentmill_proto::{ExitReason, RecordKind, TrajectoryRecord};
 
 use super::position::{Counters, DATA_STATE_FORMAT, DataState, LedgerLine, Outcome, PendingRecord};
+use super::shuffle::{BufferedDoc, Shuffle};
 use crate::eval::{EvalDoc, EvalSet, held_out};
 use crate::mix::{Mixer, RecipeError, Source};
-use crate::pack::{Document, LossMask, PackConfig, PackError, PackedRow, Packer, TaggedRow};
+use crate::pack::{LossMask, PackConfig, PackError, PackedRow, Packer, TaggedRow};
 use crate::stream::Entry;
 
 /// How steps are cut and when checkpoints fall.
@@ -40,6 +41,10 @@ pub(crate) struct FeedSettings {
     pub eval_fraction: f64,
     /// Tokens the evaluation set keeps at most.
     pub eval_tokens: u64,
+    /// Tokens the shuffle buffer holds before the packer (0: none).
+    pub shuffle_tokens: u64,
+    /// Seeds the shuffle buffer.
+    pub seed: u64,
 }
 
 impl FeedSettings {
@@ -99,6 +104,8 @@ pub(crate) enum Pushed {
 pub(crate) struct Feeder {
     settings: FeedSettings,
     mixer: Mixer,
+    /// Copies waiting for a random moment to enter the packer.
+    shuffle: Shuffle,
     packer: Packer,
     /// Rows taken from the packer that do not yet fill a step.
     staged: Vec<TaggedRow>,
@@ -130,6 +137,7 @@ impl Feeder {
         Ok(Feeder {
             settings,
             mixer,
+            shuffle: Shuffle::new(settings.shuffle_tokens, settings.seed),
             packer,
             staged: Vec::new(),
             pending: HashMap::new(),
@@ -170,6 +178,7 @@ impl Feeder {
         Ok(Feeder {
             settings,
             mixer,
+            shuffle: Shuffle::restore(settings.shuffle_tokens, state.shuffle),
             packer,
             staged: Vec::new(),
             pending,
@@ -399,11 +408,11 @@ impl Feeder {
             return Ok(Pushed::Settled(self.settle_pending(serial, Outcome::NoTargets, Some(reason))));
         }
         let len = tokens.len() as u64;
-        let doc = Document::with_mask(tokens, mask);
+        let chunks = self.packer.chunks_of(tokens.len()) * u64::from(copies);
         for _ in 0..copies {
-            self.packer.push_tagged(&doc, serial)?;
+            let released = self.shuffle.push(BufferedDoc::new(serial, tokens.clone(), &mask));
+            self.pack(released)?;
         }
-        let chunks = self.packer.chunks_of(doc.tokens.len()) * u64::from(copies);
         if let Some(p) = self.pending.get_mut(&serial) {
             p.tokens = len;
             p.copies = copies;
@@ -423,9 +432,22 @@ impl Feeder {
         self.mixer.stage().map(|s| s.rate(source)).unwrap_or(0.0)
     }
 
-    /// Pads and releases every open row (before a drain).
-    pub fn finish_packer(&mut self) {
+    /// Empties the shuffle buffer into the packer, then pads and releases every open row
+    /// (before a drain).
+    pub fn finish_packer(&mut self) -> Result<(), PackError> {
+        let rest = self.shuffle.drain();
+        self.pack(rest)?;
         self.packer.finish();
+        Ok(())
+    }
+
+    /// Hands copies the shuffle buffer released to the packer.
+    fn pack(&mut self, docs: Vec<BufferedDoc>) -> Result<(), PackError> {
+        for doc in docs {
+            let serial = doc.serial;
+            self.packer.push_tagged(&doc.into_document(), serial)?;
+        }
+        Ok(())
     }
 
     /// The next optimizer step when enough rows are finished (with `drain`, also a last
@@ -499,6 +521,7 @@ impl Feeder {
                 packer: snapshot,
                 counters: self.counters.clone(),
                 eval: self.eval.clone(),
+                shuffle: self.shuffle.state(),
             },
             delta,
             ack,
@@ -558,6 +581,8 @@ mod tests {
             max_steps: None,
             eval_fraction: 0.0,
             eval_tokens: 0,
+            shuffle_tokens: 0,
+            seed: 0,
         }
     }
 
@@ -604,7 +629,7 @@ mod tests {
         assert!(f.admit(bad).is_none());
         let (t, m) = toks(40);
         assert_eq!(f.push(a.serial, t, m).expect("push"), Pushed::Packed);
-        f.finish_packer();
+        f.finish_packer().expect("drain");
         let mut steps = 0;
         while f.next_step(true).is_some() {
             steps += 1;
@@ -649,7 +674,7 @@ mod tests {
         let mut g =
             Feeder::resume(s, ctx_recipe(), serde_json::from_str(&json).expect("parses"), seen).expect("resumes");
         assert!(g.admit(entry("1-0", record("a", RecordKind::Ctx, None), true)).is_none());
-        g.finish_packer();
+        g.finish_packer().expect("drain");
         let e = g.next_step(true).expect("the rest");
         assert_eq!((e.step, e.completed), (2, 1));
         let real: usize = e.rows.iter().map(|r| r.real_tokens()).sum();
@@ -663,7 +688,7 @@ mod tests {
         let seen: HashSet<String> = g.completed_ids().map(String::from).collect();
         let mut h = Feeder::resume(s, ctx_recipe(), plan.state, seen).expect("resumes");
         assert!(h.admit(entry("1-0", record("a", RecordKind::Ctx, None), true)).is_none());
-        h.finish_packer();
+        h.finish_packer().expect("drain");
         assert!(h.next_step(true).is_none(), "nothing left to train");
         let settled = h.take_settled_without_checkpoint();
         assert_eq!(settled, vec!["1-0".to_string()]);
@@ -688,7 +713,7 @@ mod tests {
         );
         let e2 = f.admit(entry("3-0", record("e2", RecordKind::Env, Some(ExitReason::MaxSteps)), false)).expect("new");
         assert_eq!(f.push(e2.serial, vec![1, 2, 3], vec![false, true, true]).expect("push"), Pushed::Packed);
-        f.finish_packer();
+        f.finish_packer().expect("drain");
         let step = f.next_step(true).expect("a step");
         assert_eq!(step.rows[0].target_tokens(), 2, "only the assistant's tokens are targets");
     }
@@ -717,7 +742,7 @@ mod tests {
         // 30-token documents under a 100-token cap: three are kept, the rest stay out anyway.
         assert_eq!(f.eval_set().docs.len(), held.len().min(3));
         let kept: Vec<String> = f.eval_set().docs.iter().map(|d| d.record_id.clone()).collect();
-        f.finish_packer();
+        f.finish_packer().expect("drain");
         let mut trained = 0;
         while let Some(e) = f.next_step(true) {
             trained += e.rows.iter().map(PackedRow::real_tokens).sum::<usize>();
@@ -736,6 +761,52 @@ mod tests {
         let other = FeedSettings { eval_fraction: 0.1, ..s };
         let e = Feeder::resume(other, ctx_recipe(), state, seen).expect_err("another fraction is refused");
         assert!(e.to_string().contains("eval_fraction = 0.5"), "{e}");
+    }
+
+    /// Mean distance, in optimizer steps, between the first and the last copy of a record
+    /// trained three times, with a shuffle buffer of `shuffle_tokens`.
+    fn copy_spread(shuffle_tokens: u64) -> f64 {
+        let mut s = settings(1, 1000);
+        s.shuffle_tokens = shuffle_tokens;
+        let recipe = Recipe(vec![Stage {
+            name: "s".into(),
+            sources: BTreeMap::from([(Source::EnvFail, 3.0)]),
+            tokens: 0,
+            loss_mask: LossMask::None,
+        }]);
+        let mut f = Feeder::new(s, Mixer::new(recipe).expect("valid")).expect("feeder");
+        // Record i is ten tokens of id i + 1, so a row tells whose copy it carries.
+        let mut steps: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
+        let mut take = |f: &mut Feeder, drain: bool| {
+            while let Some(e) = f.next_step(drain) {
+                for row in &e.rows {
+                    for &t in row.input_ids.iter().filter(|&&t| t != 0) {
+                        steps.entry(t).or_default().push(e.step);
+                    }
+                }
+            }
+        };
+        for i in 0..60u32 {
+            let a = f.admit(entry(&format!("{i}-0"), record(&format!("r{i}"), RecordKind::Env, Some(ExitReason::MaxSteps)), false)).expect("new");
+            assert_eq!(f.push(a.serial, vec![i + 1; 10], vec![true; 10]).expect("push"), Pushed::Packed);
+            take(&mut f, false);
+        }
+        f.finish_packer().expect("drain");
+        take(&mut f, true);
+        let plan = f.plan();
+        assert_eq!(plan.state.counters.trained_env_fail, 60, "every record trains, shuffled or not");
+        assert_eq!(steps.len(), 60);
+        let spreads: Vec<u64> = steps.values().map(|s| s.iter().max().unwrap_or(&0) - s.iter().min().unwrap_or(&0)).collect();
+        assert!(steps.values().all(|s| s.len() == 30), "each record's three copies of ten tokens train once each");
+        spreads.iter().sum::<u64>() as f64 / spreads.len() as f64
+    }
+
+    #[test]
+    fn the_shuffle_buffer_spreads_a_records_copies_over_many_steps() {
+        let (packed, shuffled) = (copy_spread(0), copy_spread(8 * 16));
+        eprintln!("mean steps between a record's first and last copy: {packed:.1} in arrival order, {shuffled:.1} shuffled");
+        assert!(packed <= 4.0, "in arrival order the copies train within a few steps: {packed:.1}");
+        assert!(shuffled >= 2.0 * packed.max(2.0), "the buffer spreads them: {shuffled:.1} against {packed:.1}");
     }
 
     #[test]

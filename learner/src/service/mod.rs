@@ -49,6 +49,7 @@
 //! its outcome and the checkpoint that holds it) and `summary.json` ([`RunSummary`]).
 
 pub mod position;
+pub mod shuffle;
 
 mod feed;
 mod status;
@@ -423,6 +424,8 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         max_steps: cfg.max_steps,
         eval_fraction: cfg.eval_fraction,
         eval_tokens: cfg.eval_tokens,
+        shuffle_tokens: cfg.shuffle_steps * (cfg.rows_per_step() * cfg.seq_len) as u64,
+        seed: cfg.seed,
     };
     let feeder = match &resume {
         Some((step, dir)) => {
@@ -834,7 +837,7 @@ impl Consumer<'_> {
 
     /// Trains everything the packer holds (padding its last rows) and checkpoints after it.
     async fn drain(&mut self, final_checkpoint: bool) -> Result<(), ServiceError> {
-        self.feeder.finish_packer();
+        self.feeder.finish_packer()?;
         let mut held: Option<(Emitted, Option<CheckpointWork>)> = None;
         while let Some(step) = self.feeder.next_step(true) {
             if let Some((s, c)) = held.take() {

@@ -5,7 +5,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `data_state.json` | [`DataState`]: the recipe stage, the streaming packer's partially filled rows (tokens and the records they came from), the records whose tokens are still in those rows with their stream ids, the run's counters, and the held-out evaluation set (`eval_fraction`; [`crate::eval`]) |
+//! | `data_state.json` | [`DataState`]: the recipe stage, the streaming packer's partially filled rows (tokens and the records they came from), the records whose tokens are still in those rows with their stream ids, the run's counters, the held-out evaluation set (`eval_fraction`; [`crate::eval`]), and the copies waiting in the shuffle buffer with its generator's state (`shuffle_steps`; [`super::shuffle`]) |
 //! | `seen_records.jsonl.zst` | every `record_id` settled in the run so far (trained, or skipped for good: infra, cancelled, excluded), one JSON string a line, zstd — the dedupe set (an id is ~40 bytes, 10M records ≈ 100 MB compressed: small beside a model's checkpoint) |
 //! | `records.jsonl` | [`LedgerLine`]s of the records this checkpoint newly holds (trained, or settled without training: infra, duplicate, …) |
 //! | `tokenizer.json` | the tokenizer the run trains with |
@@ -37,6 +37,7 @@ use agentmill_proto::RecordKind;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
+use super::shuffle::ShuffleState;
 use crate::eval::EvalSet;
 use crate::mix::{MixState, Source};
 use crate::pack::PackerSnapshot;
@@ -255,6 +256,9 @@ pub struct DataState {
     /// The held-out documents (`eval_fraction`).
     #[serde(default)]
     pub eval: EvalSet,
+    /// The copies waiting in the shuffle buffer, and its generator.
+    #[serde(default)]
+    pub shuffle: ShuffleState,
 }
 
 /// Losses the trainer carries across resumes, for the summary.
