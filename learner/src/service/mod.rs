@@ -5,20 +5,23 @@
 //!  Redis stream ──XREADGROUP──▶ consumer task (async)                       trainer thread (tch)
 //!                               admit: dedupe by record_id, skip infra        │
 //!                               render + tokenize (blocking pool)             │
-//!                               mix (recipe) → pack (streaming, tagged)       │
+//!                               mix (recipe) → shuffle → pack (tagged)        │
 //!                               steps ──────── bounded channel ─────────────▶ train_step
 //!                               checkpoint data files ─────────────────────▶ save_checkpoint (trainer_state last)
 //!          ◀──────XACK───────── on "checkpointed" ◀────────────────────────── ledger, prune
 //! ```
 //!
 //! * **Exactly once.** The reasoning is in [`position`]: a record's entries are acknowledged
-//!   after the first checkpoint that holds all of its tokens as trained; the packer's partly
-//!   filled rows and the records in them are part of each checkpoint; the dedupe set
+//!   after the first checkpoint that holds all of its tokens as trained; the shuffle buffer, the
+//!   packer's partly filled rows and the records in them are part of each checkpoint; the dedupe set
 //!   (`seen_records`) is too. After a crash the service resumes from the newest committed
 //!   checkpoint, the stream re-delivers what was not acknowledged, and each entry is recognised
 //!   as trained (acknowledged, skipped), still in the restored packer (left alone), or new.
 //! * **Dedupe** is by `record_id` within a run (one `output_dir`): a record published twice is
 //!   trained once and both entries are acknowledged together.
+//! * **Shuffling.** A record's copies and a task's rollouts arrive together; a buffer of
+//!   `shuffle_steps` steps' worth of tokens releases them to the packer in a random order, so
+//!   they train in different steps ([`shuffle`]; saved with each checkpoint).
 //! * **Held-out evaluation** (`eval_fraction` > 0): a hashed share of the tasks (all their
 //!   rollouts) and pull requests is never trained; up to `eval_tokens` of it forms the
 //!   evaluation set, saved with each checkpoint, whose loss by source is measured every

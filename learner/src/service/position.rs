@@ -15,10 +15,10 @@
 //!
 //! **The exactly-once argument.** A record's stream entries are acknowledged only after the
 //! first checkpoint that holds *all* of its tokens as trained. A record whose tokens are partly
-//! trained and partly in the packer's open rows at a checkpoint is saved in `data_state.json`
-//! with those rows; after a crash the rows are restored into the packer and the record's
-//! re-delivered entries are recognised and left alone, so the untrained rest trains once and
-//! the trained part never again. Entries of records in `seen_records` are acknowledged and
+//! trained and partly in the packer's open rows (or the shuffle buffer) at a checkpoint is saved
+//! in `data_state.json` with those rows and buffered copies; after a crash both are restored and
+//! the record's re-delivered entries are recognised and left alone, so the untrained rest trains
+//! once and the trained part never again. Entries of records in `seen_records` are acknowledged and
 //! skipped. Anything else re-delivered was not in the checkpoint at all and trains from
 //! scratch. Hence every record trains exactly once per run, whatever the moment of the crash.
 //!
