@@ -29,3 +29,4 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod top;
+pub mod transcript;

@@ -54,6 +54,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
     let redis = redis::aio::ConnectionManager::new(client.clone())
         .await
         .with_context(|| format!("cannot reach Redis at {} (start redis-server or set redis_url / AGENTMILL_REDIS_URL)", cfg.redis_url))?;
+    let stream_con = redis.clone();
     let metrics = Arc::new(Metrics::new());
     let core = core::start(
         CoreConfig {
@@ -94,7 +95,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
         None => None,
     };
 
-    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone());
+    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone());
     let auth = BearerAuth::new(cfg.token.clone());
     let grpc = CoordinatorServer::new(service)
         .max_decoding_message_size(cfg.max_message_bytes)

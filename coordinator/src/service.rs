@@ -29,13 +29,21 @@ pub struct CoordinatorService {
     max_batch: usize,
     next_session: Arc<AtomicU64>,
     view: Option<ClusterView>,
+    /// The trajectory stream and a connection to its Redis, for `GetTrajectory`.
+    stream: Option<(redis::aio::ConnectionManager, String)>,
 }
 
 impl CoordinatorService {
     /// A service over a running core. Its `ClusterStats` reports no stream or learner figures
     /// until it is given the observer's view ([`with_view`](Self::with_view)).
     pub fn new(core: CoreHandle, max_batch: usize) -> Self {
-        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None }
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None }
+    }
+
+    /// Serves `GetTrajectory` from `stream` (the workers' trajectory stream) over `con`.
+    pub fn with_stream(mut self, con: redis::aio::ConnectionManager, stream: String) -> Self {
+        self.stream = Some((con, stream));
+        self
     }
 
     /// Serves the stream and learner figures of `view` (fed by [`crate::observe::spawn`]) in
@@ -142,6 +150,56 @@ impl Coordinator for CoordinatorService {
             return Err(Status::invalid_argument("task_id: is empty"));
         }
         self.core.ask(|tx| Command::Get(id, tx)).await?.map(Response::new)
+    }
+
+    async fn get_trajectory(&self, request: Request<v1::GetTrajectoryRequest>) -> Result<Response<v1::GetTrajectoryResponse>, Status> {
+        let req = request.into_inner();
+        if req.task_id.is_empty() {
+            return Err(Status::invalid_argument("task_id: is empty"));
+        }
+        let Some((con, stream)) = &self.stream else {
+            return Err(Status::unimplemented("this coordinator was started without the trajectory stream"));
+        };
+        let task = self.core.ask(|tx| Command::Get(req.task_id.clone(), tx)).await??;
+        if task.task.as_ref().is_some_and(|t| t.kind == v1::TaskKind::Synth as i32) {
+            return Err(Status::invalid_argument(format!(
+                "task_id: {} is a synthesis job; its ctx records are in the stream {stream} (agentmill-learner inspect-record, export --stream)",
+                req.task_id
+            )));
+        }
+        let Some(rollout) = task.rollouts.iter().find(|r| r.rollout == req.rollout) else {
+            return Err(Status::invalid_argument(format!("rollout: {} has rollouts 0 to {}", req.task_id, task.rollouts.len().saturating_sub(1))));
+        };
+        if req.attempt > rollout.attempt {
+            return Err(Status::invalid_argument(format!("attempt: rollout {} of {} has reached attempt {}", req.rollout, req.task_id, rollout.attempt)));
+        }
+        // The latest attempt that published, unless one is named.
+        let attempts: Vec<u32> = if req.attempt > 0 { vec![req.attempt] } else { (1..=rollout.attempt.max(1)).rev().collect() };
+        let mut con = con.clone();
+        for attempt in attempts {
+            let record_id = agentmill_proto::TrajectoryRecord::episode_record_id(&req.task_id, req.rollout, attempt);
+            let found = agentmill_proto::stream::find_published(&mut con, stream, &record_id)
+                .await
+                .map_err(|e| Status::unavailable(format!("reading the trajectory stream {stream}: {e}")))?;
+            match found {
+                agentmill_proto::stream::Published::Missing => continue,
+                agentmill_proto::stream::Published::Trimmed { stream_id } => {
+                    return Err(Status::not_found(format!(
+                        "{record_id} was entry {stream_id} of {stream}, trimmed after every consumer group acknowledged it (trim_acknowledged); the learner's ledger still lists it"
+                    )));
+                }
+                agentmill_proto::stream::Published::Found { stream_id, record } => {
+                    let record = record.map_err(|e| Status::data_loss(format!("{record_id}: entry {stream_id} of {stream} does not decode: {e}")))?;
+                    let record_json = serde_json::to_string(&record).map_err(|e| Status::internal(e.to_string()))?;
+                    return Ok(Response::new(v1::GetTrajectoryResponse { record_id, stream_id, attempt, record_json }));
+                }
+            }
+        }
+        let state = v1::TaskState::try_from(rollout.state).map(crate::core::state_name).unwrap_or_else(|_| "?".into());
+        Err(Status::not_found(format!(
+            "rollout {} of {} has published no record (it is {state}, attempt {}); a record is published when an episode ends",
+            req.rollout, req.task_id, rollout.attempt
+        )))
     }
 
     async fn list_tasks(&self, request: Request<v1::ListTasksRequest>) -> Result<Response<v1::ListTasksResponse>, Status> {

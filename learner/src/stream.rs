@@ -226,20 +226,12 @@ impl StreamReader {
     }
 }
 
-/// Ends the message of an entry without the wire fields (it is counted invalid and acknowledged).
-const DELETED: &str = "has no codec/data fields";
-
 fn decode(reply: StreamReadReply, redelivered: bool) -> Vec<Entry> {
     reply.keys.into_iter().flat_map(|k| k.ids).map(|e| decode_entry(e, redelivered)).collect()
 }
 
 fn decode_entry(e: redis::streams::StreamId, redelivered: bool) -> Entry {
-    let codec: Option<String> = e.get(wire::FIELD_CODEC);
-    let data: Option<Vec<u8>> = e.get(wire::FIELD_DATA);
-    let record = match (codec, data) {
-        (Some(codec), Some(data)) => wire::decode(&codec, &data),
-        _ => Err(wire::WireError::UnknownCodec(format!("entry {} {DELETED}", e.id))),
-    };
+    let record = agentmill_proto::stream::entry_record(&e);
     Entry { id: e.id, record, redelivered }
 }
 

@@ -154,6 +154,48 @@ pub fn publish_index_key(stream: &str) -> String {
     format!("{stream}:ids")
 }
 
+/// The record a stream entry carries (its `codec` and `data` fields).
+pub fn entry_record(entry: &redis::streams::StreamId) -> Result<crate::TrajectoryRecord, crate::wire::WireError> {
+    let codec: Option<String> = entry.get(crate::wire::FIELD_CODEC);
+    let data: Option<Vec<u8>> = entry.get(crate::wire::FIELD_DATA);
+    match (codec, data) {
+        (Some(codec), Some(data)) => crate::wire::decode(&codec, &data),
+        _ => Err(crate::wire::WireError::UnknownCodec(format!("entry {} has no codec/data fields", entry.id))),
+    }
+}
+
+/// Where a record stands in the stream, by its record id.
+#[derive(Debug)]
+pub enum Published {
+    /// The publish index does not name it: never published (or its index field was pruned).
+    Missing,
+    /// The index names an entry the stream no longer holds (trimmed after every group
+    /// acknowledged it, or deleted).
+    Trimmed {
+        /// The entry it was.
+        stream_id: String,
+    },
+    /// The entry and what it decodes to.
+    Found {
+        /// The entry.
+        stream_id: String,
+        /// Its record (an error when the entry does not decode).
+        record: Result<Box<crate::TrajectoryRecord>, crate::wire::WireError>,
+    },
+}
+
+/// Looks a record up through the publish index ([`publish_index_key`]) and reads its entry.
+pub async fn find_published<C: redis::aio::ConnectionLike + Send>(con: &mut C, stream: &str, record_id: &str) -> redis::RedisResult<Published> {
+    let Some(stream_id): Option<String> = redis::cmd("HGET").arg(publish_index_key(stream)).arg(record_id).query_async(con).await? else {
+        return Ok(Published::Missing);
+    };
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE").arg(stream).arg(&stream_id).arg(&stream_id).query_async(con).await?;
+    Ok(match reply.ids.first() {
+        Some(entry) => Published::Found { stream_id, record: entry_record(entry).map(Box::new) },
+        None => Published::Trimmed { stream_id },
+    })
+}
+
 /// One step of pruning the publish index ([`publish_index_key`]): scans about `count` of its
 /// fields from `cursor` (`HSCAN`) and deletes those whose entry lies below `frontier` (trimmed
 /// from the stream, so no longer needed to recognise a republished record once its groups have

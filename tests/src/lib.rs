@@ -99,6 +99,12 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Runs the `agentmill` CLI against the coordinator at `addr` (no token from the caller's
+/// environment) and returns what it did.
+pub fn agentmill(addr: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill")
+}
+
 /// A binary of this workspace, built by `cargo build --workspace --bins` (deploy/test.sh does).
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
@@ -191,7 +197,6 @@ impl Drop for CoordinatorProcess {
 
 /// Every record in a trajectory stream, decoded from its wire form, oldest first.
 pub async fn stream_records(redis_url: &str, stream: &str) -> Vec<agentmill_proto::TrajectoryRecord> {
-    use agentmill_proto::wire;
     use redis::AsyncCommands;
     let client = redis::Client::open(redis_url).expect("redis url");
     let mut con = client.get_multiplexed_async_connection().await.expect("connect to redis");
@@ -199,11 +204,7 @@ pub async fn stream_records(redis_url: &str, stream: &str) -> Vec<agentmill_prot
     reply
         .ids
         .iter()
-        .map(|e| {
-            let codec: String = e.get(wire::FIELD_CODEC).expect("codec field");
-            let data: Vec<u8> = e.get(wire::FIELD_DATA).expect("data field");
-            wire::decode(&codec, &data).expect("decode record")
-        })
+        .map(|e| agentmill_proto::stream::entry_record(e).expect("decode record"))
         .collect()
 }
 

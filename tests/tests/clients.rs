@@ -4,11 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, workspace};
-
-fn agentmill(addr: &str, args: &[&str]) -> Output {
-    Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill")
-}
+use agentmill_tests::{CoordinatorProcess, TestRedis, agentmill, binary, workspace};
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -116,4 +112,83 @@ async fn a_python_client_generated_from_the_proto_submits_and_watches() {
     ids.sort();
     assert_eq!(ids.first(), Some(&"agentmill__calc-1"));
     assert!(events.iter().all(|e| e["state"] == "TASK_STATE_QUEUED"), "{events:?}");
+}
+
+/// `agentmill trajectory` (GetTrajectory): an episode's record read from the stream through the
+/// workers' publish index, as a transcript or as the record itself, and a reason — with the
+/// right status code — when there is none to show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trajectory_shows_an_episodes_record_and_says_why_when_there_is_none() {
+    use agentmill_proto::{ExitReason, FunctionCall, Grading, Message, RecordKind, Role, TestOutcome, TestStatus, ToolCall, TrajectoryRecord, stream, wire};
+
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let traj = agentmill_tests::unique("test:traj");
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, format!("stream = {traj:?}\n")).expect("write config");
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let tasks = dir.path().join("tasks.jsonl");
+    std::fs::write(&tasks, r#"{"instance_id": "traj-1", "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::a"], "rollouts": 2}"#).expect("write tasks");
+    assert!(agentmill(&coord.addr, &["submit", tasks.to_str().expect("utf-8 path")]).status.success());
+
+    let refused = |args: &[&str], want: &str| {
+        let o = agentmill(&coord.addr, args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {want:?} missing from: {err}");
+    };
+    refused(&["trajectory", "traj-1"], "not found: rollout 0 of traj-1 has published no record (it is queued, attempt 1)");
+    refused(&["trajectory", "traj-1", "--rollout", "5"], "invalid argument: rollout: traj-1 has rollouts 0 to 1");
+    refused(&["trajectory", "nope-9"], "not found");
+
+    // A worker publishes the episode: XADD, and the record id in the publish index.
+    let mut call = Message::text(Role::Assistant, "Run the failing test.");
+    call.tool_calls = vec![ToolCall { id: "c1".into(), kind: "function".into(), function: FunctionCall { name: "bash".into(), arguments: r#"{"command": "python -m pytest t.py"}"#.into() } }];
+    let mut obs = Message::text(Role::Tool, "1 passed in 0.01s");
+    (obs.tool_call_id, obs.name, obs.exit_code, obs.duration_ms) = (Some("c1".into()), Some("bash".into()), Some(0), Some(5));
+    let record = TrajectoryRecord {
+        worker: "w-7".into(),
+        messages: vec![Message::text(Role::User, "t.py::a fails"), call, obs],
+        exit_reason: Some(ExitReason::Submitted),
+        grading: Some(Grading::from_outcomes(vec![TestOutcome { name: "t.py::a".into(), status: TestStatus::Passed }], vec![], "git apply")),
+        model_patch: Some("diff --git a/t.py b/t.py\n".into()),
+        ..TrajectoryRecord::new(RecordKind::Env, TrajectoryRecord::episode_record_id("traj-1", 0, 1), "traj-1")
+    };
+    let client = redis::Client::open(redis.url.as_str()).expect("redis url");
+    let mut con = client.get_multiplexed_async_connection().await.expect("connect");
+    let entry: String = redis::cmd("XADD")
+        .arg(&traj)
+        .arg("*")
+        .arg(wire::FIELD_ID)
+        .arg(&record.record_id)
+        .arg(wire::FIELD_KIND)
+        .arg("env")
+        .arg(wire::FIELD_CODEC)
+        .arg(wire::CODEC_ZSTD_JSON)
+        .arg(wire::FIELD_DATA)
+        .arg(wire::encode(&record).expect("encode"))
+        .query_async(&mut con)
+        .await
+        .expect("XADD");
+    let _: u64 = redis::cmd("HSET").arg(stream::publish_index_key(&traj)).arg(&record.record_id).arg(&entry).query_async(&mut con).await.expect("HSET");
+
+    let o = agentmill(&coord.addr, &["trajectory", "traj-1"]);
+    let shown = text(&o);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in [
+        "traj-1 rollout 0 attempt 1 · worker w-7",
+        "graded Full: FAIL_TO_PASS 1/1, PASS_TO_PASS 0/0 (patch applied by git apply)",
+        "→ bash({\"command\": \"python -m pytest t.py\"})",
+        "── tool (bash, exit 0, 5 ms) ──\n1 passed in 0.01s",
+        "FAIL_TO_PASS passed   t.py::a",
+        &format!("(env:traj-1:r0:a1 · stream entry {entry})"),
+    ] {
+        assert!(shown.contains(want), "{want:?} missing from\n{shown}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&text(&agentmill(&coord.addr, &["--json", "trajectory", "traj-1"]))).expect("--json prints the record");
+    assert_eq!(json, serde_json::to_value(&record).expect("json"), "the record as the worker published it");
+    refused(&["trajectory", "traj-1", "--rollout", "1"], "rollout 1 of traj-1 has published no record");
+
+    // Trimmed from the stream once every group acknowledged it: said so, not "never published".
+    let _: u64 = redis::cmd("XDEL").arg(&traj).arg(&entry).query_async(&mut con).await.expect("XDEL");
+    refused(&["trajectory", "traj-1"], "trimmed after every consumer group acknowledged it");
 }

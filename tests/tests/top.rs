@@ -2,15 +2,12 @@
 //! real coordinator on a real Redis, after the bundled tasks are submitted, and again after a
 //! learner has reported into Redis.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use agentmill_proto::stream::{LearnerStatus, publish_learner_status};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, unique, workspace};
+use agentmill_tests::{CoordinatorProcess, TestRedis, agentmill, bundled_tasks, unique, workspace};
 
-fn agentmill(addr: &str, args: &[&str]) -> Output {
-    Command::new(binary("agentmill")).arg("--addr").arg(addr).args(args).env_remove("AGENTMILL_TOKEN").output().expect("run agentmill")
-}
 
 /// The frame with runs of blanks collapsed, so assertions read like the figures.
 fn flat(o: &Output) -> String {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
-use agentmill_tests::{CoordinatorProcess, TestRedis, binary, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
+use agentmill_tests::{CoordinatorProcess, TestRedis, agentmill, binary, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
 use futures::StreamExt;
 
 struct WorkerProcess(Child, u16);
@@ -70,8 +70,12 @@ async fn wait_all_done(c: &mut Client, n: u64, within: Duration) {
 async fn replay_resolves_every_bundled_task_with_real_observations() {
     let Some(engine) = docker_or_skip("replay_resolves_every_bundled_task_with_real_observations").await else { return };
     let redis = TestRedis::start();
-    let coord = CoordinatorProcess::start(&redis.url, &[]).await;
     let stream = unique("test:traj");
+    // The coordinator reads the same stream, for `agentmill trajectory`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("coordinator.toml");
+    std::fs::write(&config, format!("stream = {stream:?}\n")).expect("write config");
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
     let worker_id = unique("w-replay");
     let _worker = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 2);
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
@@ -104,6 +108,15 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
         assert!(r.timing.agent_ms > 0 && r.timing.grade_ms > 0 && r.timing.total_ms >= r.timing.agent_ms);
     }
     assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+
+    // `agentmill trajectory` shows an episode as it happened: the replay's edits, the sandbox's
+    // answers with their exit codes, the grading.
+    let o = agentmill(&coord.addr, &["trajectory", "agentmill__calc-1"]);
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for want in ["agentmill__calc-1 rollout 0 attempt 1", "graded Full", "→ str_replace_editor(", "── tool (", "exit 0", "── patch ──\ndiff --git"] {
+        assert!(shown.contains(want), "{want:?} missing from\n{shown}");
+    }
 
     // The worker's Prometheus metrics count what happened.
     let metrics = http_get(_worker.1, "/metrics").await;

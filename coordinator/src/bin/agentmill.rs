@@ -90,6 +90,21 @@ enum Command {
         /// Task id.
         id: String,
     },
+    /// Show what an episode did: its trajectory record from the stream, as a transcript (with
+    /// --json, the record itself).
+    Trajectory {
+        /// Task id.
+        id: String,
+        /// Rollout (0-based).
+        #[arg(long, default_value_t = 0)]
+        rollout: u32,
+        /// Attempt (1-based; default: the latest that published).
+        #[arg(long, default_value_t = 0)]
+        attempt: u32,
+        /// Lines shown of each message before the middle is elided (0: all).
+        #[arg(long, default_value_t = 40)]
+        lines: usize,
+    },
     /// List tasks, oldest first.
     List {
         /// Only tasks in these states (queued, leased, running, done, failed, cancelled).
@@ -422,6 +437,21 @@ async fn run() -> anyhow::Result<i32> {
                 print_json(&mut out, &to_json(&t)?)?;
             } else {
                 print_task(&mut out, &t)?;
+            }
+        }
+        Command::Trajectory { id, rollout, attempt, lines } => {
+            let t = client
+                .get_trajectory(v1::GetTrajectoryRequest { task_id: id.clone(), rollout: *rollout, attempt: *attempt })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+                .into_inner();
+            let record: agentmill_proto::TrajectoryRecord =
+                serde_json::from_str(&t.record_json).with_context(|| format!("{}: the coordinator sent a record this build cannot read", t.record_id))?;
+            if cli.json {
+                print_json(&mut out, &serde_json::to_value(&record)?)?;
+            } else {
+                write!(out, "{}", agentmill_coordinator::transcript::transcript(&record, agentmill_coordinator::transcript::Shown { max_lines: *lines }))?;
+                writeln!(out, "\n({} · stream entry {})", t.record_id, t.stream_id)?;
             }
         }
         Command::List { states, labels, limit } => {
