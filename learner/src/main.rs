@@ -224,9 +224,13 @@ struct ExportArgs {
     /// A shard closes after this many tokens.
     #[arg(long, default_value_t = 1 << 30)]
     shard_tokens: u64,
-    /// A learner config whose recipe, template, seq_len and max_open_rows apply.
+    /// A learner config whose recipe, template, seq_len, max_open_rows and eval_fraction apply.
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+    /// train: the records the run trains on (without those its eval_fraction holds out);
+    /// held-out: only those, as a validation set.
+    #[arg(long, value_enum, default_value = "train")]
+    split: agentmill_learner::export::Split,
 }
 
 #[derive(Debug, Args)]
@@ -400,7 +404,13 @@ async fn export(args: ExportArgs) -> Result<()> {
         megatron: args.format.contains(&Format::Megatron),
         parquet: args.format.contains(&Format::Parquet),
         shard_tokens: args.shard_tokens,
+        eval_fraction: cfg.eval_fraction,
+        split: args.split,
     };
+    anyhow::ensure!(
+        args.split == agentmill_learner::export::Split::Train || cfg.eval_fraction > 0.0,
+        "--split held-out: the configuration holds nothing out; pass the run's --config (its eval_fraction)"
+    );
     let mut exporter = Exporter::new(export, tokenizer)?;
     exporter.push_source(&args.input.source(), args.input.limit.unwrap_or(usize::MAX)).await?;
     let report = exporter.finish()?;

@@ -247,6 +247,59 @@ fn document_export_keeps_order_across_shards() {
 }
 
 #[test]
+fn export_keeps_the_runs_held_out_records_apart() {
+    let s = setup();
+    let config = s.root.join("learner.toml");
+    std::fs::write(&config, "eval_fraction = 0.5\n").expect("write config");
+    let export = |split: &str, with_config: bool| {
+        let out_dir = s.root.join(format!("split-{split}"));
+        let mut cmd = bin();
+        cmd.args(["export", "--layout", "documents", "--format", "parquet", "--prefix", "d", "--split", split])
+            .arg("--input")
+            .arg(&s.records)
+            .arg("--tokenizer")
+            .arg(&s.tokenizer)
+            .arg("--out")
+            .arg(&out_dir);
+        if with_config {
+            cmd.arg("--config").arg(&config);
+        }
+        (cmd, out_dir)
+    };
+    let ids = |out_dir: &Path| -> std::collections::BTreeSet<String> {
+        let report: ExportReport =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("d.json")).expect("manifest")).expect("parses");
+        (0..report.shards.len())
+            .flat_map(|i| read_parquet(&out_dir.join(format!("d_{i:05}.parquet"))))
+            .map(|row| row["record_id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (mut cmd, train_dir) = export("train", true);
+    run(&mut cmd);
+    let (mut cmd, held_dir) = export("held-out", true);
+    run(&mut cmd);
+    let (train, held) = (ids(&train_dir), ids(&held_dir));
+    let want_held: std::collections::BTreeSet<String> = s
+        .corpus
+        .iter()
+        .filter(|r| r.is_trainable() && agentmill_learner::eval::held_out(r, 0.5))
+        .map(|r| r.record_id.clone())
+        .collect();
+    assert!(!held.is_empty() && !train.is_empty(), "both sides hold records: {held:?} / {train:?}");
+    assert_eq!(held, want_held, "held-out: exactly what a run with eval_fraction 0.5 holds out");
+    assert!(train.is_disjoint(&held), "no held-out record in the training export");
+    let (mut cmd, all_dir) = export("train", false);
+    run(&mut cmd);
+    let all = ids(&all_dir);
+    assert_eq!(train.union(&held).cloned().collect::<std::collections::BTreeSet<_>>(), all, "the two sides make the whole");
+    // Without the run's configuration there is no held-out side to export.
+    let (mut cmd, _) = export("held-out", false);
+    let out = cmd.output().expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--split held-out"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
 fn inspect_record_marks_the_trained_tokens() {
     let s = setup();
     let index = s.corpus.iter().position(|r| r.record_id == "fail-0").expect("fail-0");

@@ -19,6 +19,11 @@
 //!   `--reset-position-ids --reset-attention-mask` keeps documents apart at the end-of-text
 //!   tokens). Parquet: `record_id`, `input_ids`. The loss mask does not survive this layout.
 //!
+//! With the run's `eval_fraction` (from `--config`), the records the learner holds out
+//! ([`crate::eval::held_out`]: whole tasks, single pull requests) stay out of the export too, so
+//! the held-out loss stays clean downstream; [`Split::HeldOut`] exports those records alone, as
+//! the validation set of the trainer that takes over.
+//!
 //! Shards are `<prefix>_NNNNN.bin/.idx` ([`megatron`]) and `<prefix>_NNNNN.parquet`
 //! ([`parquet`]), each closed after `shard_tokens` tokens; `<prefix>.json` ([`ExportReport`])
 //! describes the export.
@@ -36,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use self::megatron::{IndexedDatasetWriter, TokenDtype};
 use self::parquet::{ColumnKind, ParquetShardWriter, Value};
+use crate::eval::held_out;
 use crate::mix::{Mixer, Recipe, RecipeError, Source};
 use crate::pack::{Document, LossMask, PackConfig, PackError, PackedRow, Packer};
 use crate::render::{Template, render};
@@ -116,6 +122,17 @@ impl fmt::Display for Layout {
     }
 }
 
+/// Which side of the run's held-out split to export.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// The records the run trains on (every record when nothing is held out).
+    #[default]
+    Train,
+    /// Only the records the run holds out for evaluation.
+    HeldOut,
+}
+
 /// What to export and where.
 #[derive(Debug, Clone)]
 pub struct ExportConfig {
@@ -139,6 +156,10 @@ pub struct ExportConfig {
     pub parquet: bool,
     /// A shard is closed after this many tokens (padding included).
     pub shard_tokens: u64,
+    /// The run's held-out share (`eval_fraction`; 0: nothing held out).
+    pub eval_fraction: f64,
+    /// Which side of that split to write.
+    pub split: Split,
 }
 
 /// One shard's files.
@@ -185,6 +206,9 @@ pub struct ExportReport {
     pub invalid: u64,
     /// Records whose id was already exported.
     pub duplicates: u64,
+    /// Records on the other side of the held-out split.
+    #[serde(default)]
+    pub other_split: u64,
     /// Documents written (copies included).
     pub documents: u64,
     /// Real (non-padding) tokens written.
@@ -243,6 +267,7 @@ impl Exporter {
             no_targets: 0,
             invalid: 0,
             duplicates: 0,
+            other_split: 0,
             documents: 0,
             tokens: 0,
             packing_efficiency: 0.0,
@@ -276,6 +301,10 @@ impl Exporter {
             }
             return Ok(());
         };
+        if held_out(record, self.cfg.eval_fraction) != (self.cfg.split == Split::HeldOut) {
+            self.report.other_split += 1;
+            return Ok(());
+        }
         let copies = self.mixer.copies(&record.record_id, Source::of(record));
         if copies == 0 {
             self.report.excluded += 1;
