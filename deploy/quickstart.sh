@@ -168,7 +168,10 @@ PIDS[worker]=$!
 
 # The learner trains as records arrive: a tokenizer on the first records, then steps; it stops
 # once the stream has been quiet for IDLE seconds after the last record, with a final checkpoint.
+# It holds out about 30% of the tasks (every rollout of each) and of the pull requests, never
+# trains on them, and measures its loss on them every 10 steps.
 AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS=8 AGENTMILL_LEARNER_TOKENIZER_VOCAB=4096 \
+  AGENTMILL_LEARNER_EVAL_FRACTION=0.3 AGENTMILL_LEARNER_EVAL_EVERY=10 \
   "$BIN/agentmill-learner" train --redis-url "$REDIS_URL" --output-dir "$RUN/learner" \
   --metrics-listen "127.0.0.1:$LEARNER_METRICS" --until-idle "$IDLE" --schedule-steps $((ROLLOUTS * 12 + 20)) \
   --checkpoint-every 25 --log-every 5 >"$LOGS/learner.log" 2>&1 &
