@@ -64,24 +64,9 @@ fn sample_env() -> TrajectoryRecord {
 
 fn sample_ctx() -> TrajectoryRecord {
     TrajectoryRecord {
-        schema: RECORD_SCHEMA.into(),
-        record_id: "ctx:agentmill/inifile:pr-7".into(),
-        kind: RecordKind::Ctx,
-        task_id: "synth-1".into(),
-        attempt: 1,
-        rollout: 0,
         worker: "worker-b".into(),
         created_at: "2026-11-24T09:00:00Z".into(),
-        versions: Default::default(),
         provenance: Provenance { repo: "agentmill/inifile".into(), base_commit: "abc".into(), ..Default::default() },
-        tools: vec![],
-        messages: vec![],
-        exit_reason: None,
-        error: None,
-        model_patch: None,
-        grading: None,
-        reward: None,
-        timing: Timing::default(),
         ctx: Some(ContextualPr {
             repo_name: "agentmill/inifile".into(),
             title: "Allow '=' in values".into(),
@@ -92,6 +77,7 @@ fn sample_ctx() -> TrajectoryRecord {
             text: "# Repository Context\n…".into(),
             ..Default::default()
         }),
+        ..TrajectoryRecord::new(RecordKind::Ctx, "ctx:agentmill/inifile:pr-7", "synth-1")
     }
 }
 
