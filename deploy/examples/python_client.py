@@ -4,6 +4,7 @@
     python deploy/examples/python_client.py --addr 127.0.0.1:50051 submit deploy/tasks/tasks.jsonl
     python deploy/examples/python_client.py --addr 127.0.0.1:50051 watch --count 10
     python deploy/examples/python_client.py --addr 127.0.0.1:50051 stats
+    python deploy/examples/python_client.py --addr 127.0.0.1:50051 trajectory agentmill__calc-1 --rollout 0
 
 Needs grpcio-tools (deploy/requirements.txt). The stubs are generated into a temporary folder
 on each run, so the only input is proto/proto/agentmill/v1/coordinator.proto.
@@ -45,6 +46,10 @@ def main():
     w.add_argument("--count", type=int, default=0, help="stop after this many events (0 = never)")
     w.add_argument("task_ids", nargs="*")
     sub.add_parser("stats", help="cluster stats")
+    t = sub.add_parser("trajectory", help="what an episode did: its record, from the stream")
+    t.add_argument("task_id")
+    t.add_argument("--rollout", type=int, default=0)
+    t.add_argument("--attempt", type=int, default=0, help="0 = the latest attempt that published")
     args = ap.parse_args()
 
     pb, pb_grpc = load_stubs()
@@ -74,6 +79,21 @@ def main():
         s = stub.ClusterStats(pb.ClusterStatsRequest(), metadata=metadata)
         print(json.dumps({"tasks_by_state": dict(s.tasks_by_state), "workers": len(s.workers),
                           "results_by_resolution": dict(s.results_by_resolution)}))
+    elif args.cmd == "trajectory":
+        req = pb.GetTrajectoryRequest(task_id=args.task_id, rollout=args.rollout, attempt=args.attempt)
+        try:
+            resp = stub.GetTrajectory(req, metadata=metadata)
+        except grpc.RpcError as e:
+            # NOT_FOUND: nothing published yet, or trimmed; INVALID_ARGUMENT: out of range.
+            print(json.dumps({"error": e.code().name, "detail": e.details()}))
+            sys.exit(1)
+        record = json.loads(resp.record_json)  # agentmill.trajectory/v1
+        grading = record.get("grading") or {}
+        print(json.dumps({"record_id": resp.record_id, "stream_id": resp.stream_id,
+                          "exit_reason": record.get("exit_reason"), "resolution": grading.get("resolution"),
+                          "messages": len(record.get("messages", [])),
+                          "tool_calls": [c["function"]["name"] for m in record.get("messages", [])
+                                         for c in m.get("tool_calls", [])]}))
 
 
 if __name__ == "__main__":

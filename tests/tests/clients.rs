@@ -186,6 +186,22 @@ async fn trajectory_shows_an_episodes_record_and_says_why_when_there_is_none() {
     }
     let json: serde_json::Value = serde_json::from_str(&text(&agentmill(&coord.addr, &["--json", "trajectory", "traj-1"]))).expect("--json prints the record");
     assert_eq!(json, serde_json::to_value(&record).expect("json"), "the record as the worker published it");
+    // A client generated from the .proto reads it too, and sees NOT_FOUND as a status code.
+    let python = |args: &[&str]| {
+        Command::new(workspace().join(".venv/bin/python"))
+            .arg(workspace().join("deploy/examples/python_client.py"))
+            .args(["--addr", &format!("127.0.0.1:{}", coord.port), "trajectory"])
+            .args(args)
+            .output()
+            .expect("python trajectory")
+    };
+    let o = python(&["traj-1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!((v["record_id"].as_str(), v["resolution"].as_str(), v["tool_calls"].clone()), (Some("env:traj-1:r0:a1"), Some("FULL"), serde_json::json!(["bash"])), "{v}");
+    let o = python(&["traj-1", "--rollout", "1"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(!o.status.success() && v["error"] == "NOT_FOUND", "{v}");
     refused(&["trajectory", "traj-1", "--rollout", "1"], "rollout 1 of traj-1 has published no record");
 
     // Trimmed from the stream once every group acknowledged it: said so, not "never published".
