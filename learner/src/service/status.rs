@@ -21,7 +21,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::oneshot;
 
 use super::RunSummary;
-use super::position::Counters;
+use super::position::{Counters, LossTrace};
 use crate::metrics;
 use crate::train::StepStats;
 
@@ -96,12 +96,14 @@ impl Live {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The trainer is ready at `step` (a resumed run's step, tokens and last loss).
-    pub fn ready(&self, step: u64, tokens_trained: u64, loss: Option<f64>, parameters: u64) {
+    /// The trainer is ready at `step` (a resumed run's step, tokens, last loss and last
+    /// held-out loss).
+    pub fn ready(&self, step: u64, tokens_trained: u64, trace: &LossTrace, parameters: u64) {
         let mut f = self.lock();
         f.step = step;
         f.tokens_trained = tokens_trained;
-        f.loss = loss;
+        f.loss = trace.last;
+        f.eval_loss = trace.eval_last;
         f.parameters = parameters;
     }
 
@@ -362,14 +364,19 @@ mod tests {
     #[test]
     fn the_report_carries_the_live_figures() {
         let live = Live::default();
-        live.ready(10, 5000, Some(3.0), 1_000_000);
+        // A resumed run shows its checkpoint's figures before its first step and evaluation.
+        live.ready(10, 5000, &LossTrace { last: Some(3.0), eval_last: Some(3.25), ..Default::default() }, 1_000_000);
+        let f = live.figures();
+        assert_eq!((f.loss, f.eval_loss), (Some(3.0), Some(3.25)));
         live.stepped(&stats(11, 2.5), 5100);
+        live.evaluated(2.75);
         let counters = Counters { trained_env_pass: 2, trained_env_fail: 3, trained_ctx: 4, ..Default::default() };
         live.counted(&counters, 0.9);
         let f = live.figures();
         let cpu = Identity::new(tch::Device::Cpu, 989.0);
         let s = status(&cpu, &f, 250.0);
         assert_eq!((s.step, s.tokens_trained, s.loss, s.lr, s.grad_norm), (11, 5100, 2.5, 1e-3, 0.5));
+        assert_eq!(s.eval_loss, Some(2.75));
         assert_eq!(s.records_by_kind.get("env_pass"), Some(&2));
         assert_eq!(s.records_by_kind.get("env_fail"), Some(&3));
         assert_eq!(s.records_by_kind.get("ctx"), Some(&4));

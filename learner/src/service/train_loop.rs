@@ -171,7 +171,7 @@ fn run(
     let parameters = trainer.model().config().num_parameters() as u64;
     let mut report = TrainReport { step: trainer.step(), parameters, ..Default::default() };
     setup.metrics.step.set(trainer.step() as i64);
-    setup.live.ready(trainer.step(), trainer.tokens_seen(), loss.last, parameters);
+    setup.live.ready(trainer.step(), trainer.tokens_seen(), &loss, parameters);
     let _ = events.send(Event::Ready { step: trainer.step() });
     tracing::info!(
         step = trainer.step(),
