@@ -406,6 +406,9 @@ async fn export(args: ExportArgs) -> Result<()> {
         shard_tokens: args.shard_tokens,
         eval_fraction: cfg.eval_fraction,
         split: args.split,
+        // The learner's shuffle buffer, in tokens of this export's rows.
+        shuffle_tokens: cfg.shuffle_steps * (cfg.rows_per_step() * args.seq_len.unwrap_or(cfg.seq_len)) as u64,
+        seed: cfg.seed,
     };
     anyhow::ensure!(
         args.split == agentmill_learner::export::Split::Train || cfg.eval_fraction > 0.0,

@@ -7,7 +7,8 @@
 //! layouts:
 //!
 //! * [`Layout::Packed`] (default): rows of `seq_len` tokens from the same streaming packer the
-//!   learner trains with, padding included (the pad id is the tokenizer's end-of-text).
+//!   learner trains with, behind the same shuffle buffer (`shuffle_tokens`: a record's copies
+//!   land in rows far apart), padding included (the pad id is the tokenizer's end-of-text).
 //!   Parquet: `input_ids`, `position_ids`, `labels` per row — everything a trainer that takes
 //!   one row per sample (torchtitan-style) needs for document masking and the loss mask.
 //!   Megatron: one sequence and one document per row — exactly the rows agentmill trains on.
@@ -42,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use self::megatron::{IndexedDatasetWriter, TokenDtype};
 use self::parquet::{ColumnKind, ParquetShardWriter, Value};
 use crate::eval::held_out;
+use crate::service::shuffle::{BufferedDoc, Shuffle};
 use crate::mix::{Mixer, Recipe, RecipeError, Source};
 use crate::pack::{Document, LossMask, PackConfig, PackError, PackedRow, Packer};
 use crate::render::{Template, render};
@@ -160,6 +162,10 @@ pub struct ExportConfig {
     pub eval_fraction: f64,
     /// Which side of that split to write.
     pub split: Split,
+    /// Tokens the shuffle buffer holds before the packer (packed layout; 0: arrival order).
+    pub shuffle_tokens: u64,
+    /// Seeds the shuffle buffer.
+    pub seed: u64,
 }
 
 /// One shard's files.
@@ -231,6 +237,7 @@ pub struct Exporter {
     cfg: ExportConfig,
     tokenizer: TextTokenizer,
     mixer: Mixer,
+    shuffle: Shuffle,
     packer: Packer,
     seen: HashSet<String>,
     shard: Option<OpenShard>,
@@ -273,7 +280,8 @@ impl Exporter {
             packing_efficiency: 0.0,
             shards: Vec::new(),
         };
-        Ok(Exporter { cfg, tokenizer, mixer, packer, seen: HashSet::new(), shard: None, report })
+        let shuffle = Shuffle::new(cfg.shuffle_tokens, cfg.seed);
+        Ok(Exporter { cfg, tokenizer, mixer, shuffle, packer, seen: HashSet::new(), shard: None, report })
     }
 
     /// True when the recipe's last budget is spent (further records would be left out).
@@ -329,10 +337,8 @@ impl Exporter {
             match self.cfg.layout {
                 Layout::Documents => self.write_document(&record.record_id, &doc.tokens)?,
                 Layout::Packed => {
-                    self.packer.push(&doc)?;
-                    while let Some(row) = self.packer.pop_row() {
-                        self.write_row(&row)?;
-                    }
+                    let released = self.shuffle.push(BufferedDoc::new(0, doc.tokens.clone(), doc.loss_mask.as_deref().unwrap_or(&[])));
+                    self.pack(released)?;
                 }
             }
         }
@@ -457,8 +463,21 @@ impl Exporter {
         }
     }
 
+    /// Packs copies the shuffle buffer released and writes the rows they finish.
+    fn pack(&mut self, docs: Vec<BufferedDoc>) -> Result<(), ExportError> {
+        for doc in docs {
+            self.packer.push(&doc.into_document())?;
+            while let Some(row) = self.packer.pop_row() {
+                self.write_row(&row)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Packs and writes what is left, closes the last shard and writes `<prefix>.json`.
     pub fn finish(mut self) -> Result<ExportReport, ExportError> {
+        let rest = self.shuffle.drain();
+        self.pack(rest)?;
         self.packer.finish();
         while let Some(row) = self.packer.pop_row() {
             self.write_row(&row)?;
