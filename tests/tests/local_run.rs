@@ -95,3 +95,47 @@ async fn run_validates_gold_patches_and_names_the_task_whose_patch_does_not_reso
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("acme__nope-7"), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// Ctrl-C cancels the running episodes, removes every container of the run (one cancelled
+/// while it was being created included) and exits 130; what finished is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_cancels_the_running_episodes_and_leaves_no_container() {
+    let Some(engine) = docker_or_skip("ctrl_c_cancels_the_running_episodes_and_leaves_no_container").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker_id = unique("w-local-int");
+    let out = dir.path().join("records.jsonl");
+    let mut child = Command::new(binary("agentmill-worker"))
+        .args(["--worker-id", &worker_id, "--episodes", "2", "run"])
+        .arg(workspace().join("deploy/tasks/tasks.jsonl"))
+        .args(["--policy", "replay", "--out"])
+        .arg(&out)
+        .env("RUST_LOG", "error")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start agentmill-worker run");
+    // Interrupt once the first episode has finished, while others run.
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        let done = line.contains(" r0: ");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(kill.success());
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("wait");
+    let text = seen.join("\n");
+    assert_eq!(status.code(), Some(130), "an interrupted run exits 130:\n{text}");
+    assert!(text.contains("stopping: cancelling the running episodes") && text.contains("cancelled"), "{text}");
+    let written = records(&out);
+    assert_eq!(written.len(), 9, "every episode ends in a record, the cancelled ones as cancelled");
+    assert!(written.iter().any(|r| r.exit_reason == Some(ExitReason::Cancelled)), "some episodes were cancelled");
+    assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+}

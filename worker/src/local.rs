@@ -52,6 +52,8 @@ pub struct LocalSummary {
     pub by_exit: BTreeMap<String, usize>,
     /// `task rN` of every episode that did not resolve FULL, with why.
     pub not_resolved: Vec<String>,
+    /// The run was stopped early (`stop` resolved); the episodes still running were cancelled.
+    pub interrupted: bool,
 }
 
 /// Runs the episodes; lines on stderr, records to `run.out` or stdout. Stops early (cancelling
@@ -84,11 +86,14 @@ pub async fn run_local(
     }
 
     let backend = choose_backend(cfg).await?;
-    let env = episode_env(cfg, backend, cfg.worker_id())?;
+    let engine = backend.engine().cloned();
+    let worker_id = cfg.worker_id();
+    let env = episode_env(cfg, backend, worker_id.clone())?;
     let slots = Arc::new(Semaphore::new(cfg.capacity.episodes.max(1) as usize));
     let cancel = CancellationToken::new();
     let mut running = tokio::task::JoinSet::new();
     let episodes: Vec<(Task, u32)> = tasks.iter().flat_map(|t| (0..t.rollouts).map(move |r| (t.clone(), r))).collect();
+    let episode_ids: Vec<String> = episodes.iter().map(|(t, r)| local_episode_id(t, *r)).collect();
     let started = Instant::now();
     eprintln!("running {} episodes of {} tasks, {} at once", episodes.len(), tasks.len(), cfg.capacity.episodes.max(1));
     for (task, rollout) in episodes {
@@ -96,7 +101,7 @@ pub async fn run_local(
         running.spawn(async move {
             let _slot = slots.acquire_owned().await;
             let id = EpisodeId {
-                episode: format!("{}-r{rollout}-local", task.instance_id),
+                episode: local_episode_id(&task, rollout),
                 rollout,
                 attempt: 1,
                 queued_at_unix_ms: 0,
@@ -130,8 +135,25 @@ pub async fn run_local(
         summary.count(&record);
     }
     out.flush()?;
+    summary.interrupted = stopping;
+    // An episode cancelled while its container was being created leaves that container to the
+    // reaper, and this process exits before a dropped episode's background removal runs: remove
+    // this run's containers here, by their episode labels (a worker service with the same
+    // worker id keeps its own).
+    if let Some(engine) = engine {
+        for episode in &episode_ids {
+            if let Err(e) = engine.reap_episode(&worker_id, episode).await {
+                tracing::warn!("removing the containers of {episode}: {e}");
+            }
+        }
+    }
     eprintln!("{}", summary.describe(started.elapsed().as_secs_f64()));
     Ok(summary)
+}
+
+/// The episode label of a local run's rollout (distinct from any lease's episode).
+fn local_episode_id(task: &Task, rollout: u32) -> String {
+    format!("{}-r{rollout}-local", task.instance_id)
 }
 
 /// `agentmill__calc-1 r0: FULL (submitted, 9 steps, 4.2 s)`, with the error of an infra failure.

@@ -60,7 +60,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Exit 1 unless every episode resolves its task (FULL) and every row parses: with
-        /// --policy replay, a check that each gold patch resolves its environment.
+        /// --policy replay, a check that each gold patch resolves its environment. (Exit 2: rows
+        /// refused; 130: stopped by Ctrl-C, the running episodes cancelled.)
         #[arg(long)]
         validate: bool,
     },
@@ -142,8 +143,11 @@ fn main() -> anyhow::Result<()> {
         let summary = runtime.block_on(agentmill_worker::local::run_local(&cfg, &run, async {
             let _ = tokio::signal::ctrl_c().await;
         }))?;
-        // Exit codes: 0 done (with --validate: everything resolved), 1 not all resolved, 2 rows refused.
-        let code = if summary.rows_refused > 0 {
+        // Exit codes: 0 done (with --validate: everything resolved), 1 not all resolved, 2 rows
+        // refused, 130 interrupted (Ctrl-C).
+        let code = if summary.interrupted {
+            130
+        } else if summary.rows_refused > 0 {
             2
         } else if validate && !summary.all_resolved() {
             1

@@ -237,10 +237,24 @@ impl DockerEngine {
 
     /// Ids of the containers that carry `worker`'s label (running or not).
     pub async fn containers_of(&self, worker: &str) -> Result<Vec<String>, SandboxError> {
-        let filters: HashMap<&str, Vec<String>> = [("label", vec![format!("{LABEL_WORKER}={worker}")])].into_iter().collect();
+        self.containers_labelled(&[format!("{LABEL_WORKER}={worker}")]).await
+    }
+
+    async fn containers_labelled(&self, labels: &[String]) -> Result<Vec<String>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", labels.to_vec())].into_iter().collect();
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
         let list = self.docker.list_containers(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list containers: {e}")))?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
+    }
+
+    /// Force-removes the containers of one episode of `worker` (every label must match, so
+    /// another process with the same worker id keeps its own); returns how many went.
+    pub async fn reap_episode(&self, worker: &str, episode: &str) -> Result<usize, SandboxError> {
+        let ids = self.containers_labelled(&[format!("{LABEL_WORKER}={worker}"), format!("{LABEL_EPISODE}={episode}")]).await?;
+        for id in &ids {
+            remove_container(&self.docker, id).await;
+        }
+        Ok(ids.len())
     }
 
     /// Force-removes every container labelled with `worker`; returns how many went.
