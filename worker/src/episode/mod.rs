@@ -158,7 +158,16 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
         };
         tokio::select! {
             p = init::prepare(&env.backend, &task, &env.worker_id, &id.episode, &limits) => p,
-            _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled during init".into()),
+            _ = cancel.cancelled() => {
+                // The container may exist already, with no guard yet: remove it now rather than
+                // leave it to the next reaper pass.
+                if let Some(engine) = env.backend.engine()
+                    && let Err(e) = engine.reap_episode(&env.worker_id, &id.episode).await
+                {
+                    warn!("removing the container of a cancelled init: {e}");
+                }
+                return fail(record, ExitReason::Cancelled, "cancelled during init".into());
+            }
         }
     };
     let prepared = match prepared {
