@@ -351,6 +351,11 @@ impl LearnerConfig {
         self.micro_batch_rows * self.grad_accum
     }
 
+    /// Tokens the shuffle buffer holds: `shuffle_steps` steps of rows of `seq_len` tokens.
+    pub fn shuffle_tokens(&self, seq_len: usize) -> u64 {
+        self.shuffle_steps.saturating_mul(self.rows_per_step().saturating_mul(seq_len) as u64)
+    }
+
     /// The peak learning rate this configuration trains with.
     pub fn effective_peak_lr(&self) -> f64 {
         match self.peak_lr {
@@ -414,5 +419,13 @@ mod tests {
         assert_eq!(cfg.effective_schedule_steps(), 7);
         cfg.schedule_steps = Some(9);
         assert_eq!(cfg.effective_schedule_steps(), 9);
+    }
+
+    #[test]
+    fn the_shuffle_buffer_is_sized_in_steps_of_rows() {
+        let cfg = LearnerConfig { seq_len: 1024, micro_batch_rows: 4, grad_accum: 2, ..Default::default() };
+        assert_eq!(cfg.shuffle_tokens(1024), 8 * 8 * 1024);
+        let huge = LearnerConfig { shuffle_steps: u64::MAX, ..cfg };
+        assert_eq!(huge.shuffle_tokens(1024), u64::MAX, "saturates instead of overflowing");
     }
 }

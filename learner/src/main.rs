@@ -407,7 +407,7 @@ async fn export(args: ExportArgs) -> Result<()> {
         eval_fraction: cfg.eval_fraction,
         split: args.split,
         // The learner's shuffle buffer, in tokens of this export's rows.
-        shuffle_tokens: cfg.shuffle_steps * (cfg.rows_per_step() * args.seq_len.unwrap_or(cfg.seq_len)) as u64,
+        shuffle_tokens: cfg.shuffle_tokens(args.seq_len.unwrap_or(cfg.seq_len)),
         seed: cfg.seed,
     };
     anyhow::ensure!(

@@ -427,7 +427,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         max_steps: cfg.max_steps,
         eval_fraction: cfg.eval_fraction,
         eval_tokens: cfg.eval_tokens,
-        shuffle_tokens: cfg.shuffle_steps * (cfg.rows_per_step() * cfg.seq_len) as u64,
+        shuffle_tokens: cfg.shuffle_tokens(cfg.seq_len),
         seed: cfg.seed,
     };
     let feeder = match &resume {
