@@ -125,6 +125,15 @@ struct Setup {
     corpus: Vec<TrajectoryRecord>,
 }
 
+impl Setup {
+    /// `agentmill-learner export` of the corpus file with its tokenizer into `out_dir`, plus `args`.
+    fn export(&self, out_dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = bin();
+        cmd.arg("export").args(args).arg("--input").arg(&self.records).arg("--tokenizer").arg(&self.tokenizer).arg("--out").arg(out_dir);
+        cmd
+    }
+}
+
 fn setup() -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().to_path_buf();
@@ -146,14 +155,7 @@ fn setup() -> Setup {
 fn packed_export_round_trips_through_megatrons_reader_and_parquet() {
     let s = setup();
     let out_dir = s.root.join("packed");
-    let stdout = run(bin()
-        .args(["export", "--layout", "packed", "--seq-len", "64", "--prefix", "p"])
-        .arg("--input")
-        .arg(&s.records)
-        .arg("--tokenizer")
-        .arg(&s.tokenizer)
-        .arg("--out")
-        .arg(&out_dir));
+    let stdout = run(&mut s.export(&out_dir, &["--layout", "packed", "--seq-len", "64", "--prefix", "p"]));
     assert!(stdout.contains("exported 10 of 12 records"), "{stdout}");
     let report: ExportReport =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("p.json")).expect("manifest")).expect("parses");
@@ -207,24 +209,10 @@ fn packed_export_round_trips_through_megatrons_reader_and_parquet() {
 fn document_export_keeps_order_across_shards() {
     let s = setup();
     let out_dir = s.root.join("docs");
-    run(bin()
-        .args([
-            "export",
-            "--layout",
-            "documents",
-            "--shard-tokens",
-            "300",
-            "--prefix",
-            "d",
-            "--format",
-            "megatron,parquet",
-        ])
-        .arg("--input")
-        .arg(&s.records)
-        .arg("--tokenizer")
-        .arg(&s.tokenizer)
-        .arg("--out")
-        .arg(&out_dir));
+    run(&mut s.export(
+        &out_dir,
+        &["--layout", "documents", "--shard-tokens", "300", "--prefix", "d", "--format", "megatron,parquet"],
+    ));
     let report: ExportReport =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("d.json")).expect("manifest")).expect("parses");
     assert!(report.shards.len() >= 3, "{} tokens in shards of 300 make several shards", report.tokens);
@@ -253,14 +241,7 @@ fn export_keeps_the_runs_held_out_records_apart() {
     std::fs::write(&config, "eval_fraction = 0.5\n").expect("write config");
     let export = |split: &str, with_config: bool| {
         let out_dir = s.root.join(format!("split-{split}"));
-        let mut cmd = bin();
-        cmd.args(["export", "--layout", "documents", "--format", "parquet", "--prefix", "d", "--split", split])
-            .arg("--input")
-            .arg(&s.records)
-            .arg("--tokenizer")
-            .arg(&s.tokenizer)
-            .arg("--out")
-            .arg(&out_dir);
+        let mut cmd = s.export(&out_dir, &["--layout", "documents", "--format", "parquet", "--prefix", "d", "--split", split]);
         if with_config {
             cmd.arg("--config").arg(&config);
         }
@@ -307,16 +288,9 @@ fn packed_export_shuffles_copies_like_the_learner_unless_told_not_to() {
         let path = s.root.join(format!("{name}.toml"));
         std::fs::write(&path, config).expect("write config");
         let out_dir = s.root.join(name);
-        run(bin()
-            .args(["export", "--layout", "packed", "--seq-len", "64", "--format", "megatron", "--prefix", "p"])
-            .arg("--config")
-            .arg(&path)
-            .arg("--input")
-            .arg(&s.records)
-            .arg("--tokenizer")
-            .arg(&s.tokenizer)
-            .arg("--out")
-            .arg(&out_dir));
+        let path = path.to_string_lossy().into_owned();
+        let args = ["--layout", "packed", "--seq-len", "64", "--format", "megatron", "--prefix", "p", "--config", &path];
+        run(&mut s.export(&out_dir, &args));
         read_megatron(&out_dir.join("p_00000")).1
     };
     let (arrival, shuffled) = (rows("arrival", "shuffle_steps = 0\n"), rows("shuffled", "shuffle_steps = 8\n"));

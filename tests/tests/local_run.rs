@@ -28,16 +28,17 @@ fn row(id: &str, patch: Option<&str>) -> String {
     row.to_string()
 }
 
+/// `agentmill-worker run FILE` as `worker_id`, two episodes at once, plus `extra`.
+fn run_cmd(worker_id: &str, file: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(binary("agentmill-worker"));
+    cmd.args(["--worker-id", worker_id, "--episodes", "2", "run"]).arg(file).args(extra).env("RUST_LOG", "warn");
+    cmd
+}
+
 fn run(worker_id: &str, dir: &Path, tasks: &[String], extra: &[&str]) -> Output {
     let file = dir.join("tasks.jsonl");
     std::fs::write(&file, tasks.join("\n") + "\n").expect("write the task file");
-    Command::new(binary("agentmill-worker"))
-        .args(["--worker-id", worker_id, "--episodes", "2", "run"])
-        .arg(&file)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run agentmill-worker")
+    run_cmd(worker_id, &file, extra).output().expect("run agentmill-worker")
 }
 
 fn records(path: &Path) -> Vec<TrajectoryRecord> {
@@ -106,12 +107,8 @@ async fn ctrl_c_cancels_the_running_episodes_and_leaves_no_container() {
     let dir = tempfile::tempdir().expect("tempdir");
     let worker_id = unique("w-local-int");
     let out = dir.path().join("records.jsonl");
-    let mut child = Command::new(binary("agentmill-worker"))
-        .args(["--worker-id", &worker_id, "--episodes", "2", "run"])
-        .arg(workspace().join("deploy/tasks/tasks.jsonl"))
-        .args(["--policy", "replay", "--out"])
-        .arg(&out)
-        .env("RUST_LOG", "error")
+    let out_arg = out.to_string_lossy().into_owned();
+    let mut child = run_cmd(&worker_id, &workspace().join("deploy/tasks/tasks.jsonl"), &["--policy", "replay", "--out", &out_arg])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start agentmill-worker run");
