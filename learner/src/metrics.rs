@@ -6,6 +6,7 @@
 //! | `agentmill_learner_tokens_trained_total` | counter | real (non-padding) tokens trained by this process |
 //! | `agentmill_learner_tokens_per_second` | gauge | tokens trained per second over the last progress window |
 //! | `agentmill_learner_loss` | gauge | mean next-token loss of the last step |
+//! | `agentmill_learner_loss_by_source{source}` | gauge | mean next-token loss of the last step's tokens of each source (`env-pass`, `env-fail`, `ctx`); a source absent from the step keeps its last value |
 //! | `agentmill_learner_learning_rate` | gauge | learning rate of the last step |
 //! | `agentmill_learner_grad_norm` | gauge | global gradient norm of the last step (before clipping) |
 //! | `agentmill_learner_mfu` | gauge | model FLOPs utilisation, 0–1: 6·parameters·tokens/s ÷ (`peak_tflops`·10¹²); CUDA only, absent on the CPU |
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub tokens_per_second: Gauge,
     /// Last loss.
     pub loss: Gauge,
+    /// Last loss by source.
+    pub loss_by_source: GaugeVec,
     /// Last learning rate.
     pub learning_rate: Gauge,
     /// Last gradient norm.
@@ -86,6 +89,11 @@ impl Metrics {
         let tokens = IntCounter::new(format!("{p}tokens_trained_total"), "Real tokens trained").expect("valid metric");
         let tokens_per_second = gauge("tokens_per_second", "Tokens trained per second (last window)");
         let loss = gauge("loss", "Mean next-token loss of the last step");
+        let loss_by_source = GaugeVec::new(
+            Opts::new(format!("{p}loss_by_source"), "Mean next-token loss of the last step's tokens of each source"),
+            &["source"],
+        )
+        .expect("valid metric");
         let learning_rate = gauge("learning_rate", "Learning rate of the last step");
         let grad_norm = gauge("grad_norm", "Gradient norm of the last step, before clipping");
         let mfu = gauge("mfu", "Model FLOPs utilisation (0-1)");
@@ -132,6 +140,7 @@ impl Metrics {
             Box::new(tokens.clone()),
             Box::new(tokens_per_second.clone()),
             Box::new(loss.clone()),
+            Box::new(loss_by_source.clone()),
             Box::new(learning_rate.clone()),
             Box::new(grad_norm.clone()),
             Box::new(stream_lag.clone()),
@@ -160,6 +169,7 @@ impl Metrics {
             tokens,
             tokens_per_second,
             loss,
+            loss_by_source,
             learning_rate,
             grad_norm,
             mfu,

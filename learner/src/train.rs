@@ -162,7 +162,16 @@ pub struct Batch {
     max_token_id: i64,
     target_tokens: u64,
     real_tokens: u64,
+    /// Per token, the group its document belongs to (`0..LOSS_GROUPS`; `LOSS_GROUPS` for
+    /// padding), flattened, when the loss is to be reported by group.
+    groups: Option<Tensor>,
+    /// Target tokens per group.
+    targets_by_group: [u64; LOSS_GROUPS],
 }
+
+/// Groups a step's loss can be reported by (the service uses the mixing sources, in
+/// [`crate::mix::Source::ALL`] order).
+pub const LOSS_GROUPS: usize = 3;
 
 impl Batch {
     /// Stacks packed rows (all of one length) into a batch on `device`.
@@ -204,7 +213,42 @@ impl Batch {
             max_token_id,
             target_tokens,
             real_tokens,
+            groups: None,
+            targets_by_group: [0; LOSS_GROUPS],
         })
+    }
+
+    /// [`Batch::from_rows`] with the loss reported by group: `groups[r][d]` (below
+    /// [`LOSS_GROUPS`]) is the group of document `d` of row `r`.
+    pub fn from_rows_grouped(rows: &[PackedRow], groups: &[Vec<usize>], device: Device) -> Result<Batch, TrainError> {
+        let mut batch = Batch::from_rows(rows, device)?;
+        if groups.len() != rows.len() {
+            return Err(TrainError::Batch(format!("{} rows but groups for {}", rows.len(), groups.len())));
+        }
+        let mut ids = Vec::with_capacity(rows.len() * rows.first().map_or(0, |r| r.doc_ids.len()));
+        for (i, (row, docs)) in rows.iter().zip(groups).enumerate() {
+            for (&doc, &label) in row.doc_ids.iter().zip(&row.labels) {
+                let group = if doc == PAD_DOC_ID {
+                    LOSS_GROUPS
+                } else {
+                    match usize::try_from(doc).ok().and_then(|d| docs.get(d)) {
+                        Some(&g) if g < LOSS_GROUPS => g,
+                        _ => {
+                            return Err(TrainError::Batch(format!(
+                                "row {i}: document {doc} has no group below {LOSS_GROUPS} in {docs:?}"
+                            )));
+                        }
+                    }
+                };
+                if group < LOSS_GROUPS && label != IGNORE_INDEX {
+                    batch.targets_by_group[group] += 1;
+                }
+                ids.push(group as i64);
+            }
+        }
+        let upload = Tensor::f_from_slice(&ids).and_then(|t| t.f_to(device));
+        batch.groups = Some(upload.map_err(torch_err("uploading the token groups"))?);
+        Ok(batch)
     }
 
     /// Positions that contribute to the loss.
@@ -220,9 +264,19 @@ impl Batch {
 
 /// Sum of next-token cross-entropy (fp32) over positions whose label is not [`IGNORE_INDEX`].
 pub fn token_loss_sum(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
+    cross_entropy(logits, labels, Reduction::Sum)
+}
+
+/// Next-token cross-entropy (fp32) of every position, flattened; 0 where the label is
+/// [`IGNORE_INDEX`].
+pub fn token_losses(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
+    cross_entropy(logits, labels, Reduction::None)
+}
+
+fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: Reduction) -> Result<Tensor, TchError> {
     let vocab = logits.size().last().copied().unwrap_or(0);
     let flat = logits.f_to_kind(Kind::Float)?.f_reshape([-1, vocab])?;
-    flat.f_cross_entropy_loss(&labels.f_reshape([-1])?, None::<&Tensor>, Reduction::Sum, IGNORE_INDEX, 0.0)
+    flat.f_cross_entropy_loss(&labels.f_reshape([-1])?, None::<&Tensor>, reduction, IGNORE_INDEX, 0.0)
 }
 
 fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainError> {
@@ -267,6 +321,9 @@ pub struct StepStats {
     pub target_tokens: u64,
     /// Real (non-padding) tokens processed.
     pub tokens: u64,
+    /// Mean loss of each group's target tokens, when the batches were grouped
+    /// ([`Batch::from_rows_grouped`]) and the group had targets in this step.
+    pub loss_by_group: [Option<f64>; LOSS_GROUPS],
 }
 
 /// What `trainer_state.json` holds.
@@ -374,23 +431,47 @@ impl Trainer {
         // Zeroed here only, not again after the update: one pass over the gradients per step.
         self.optimizer.zero_grad();
         let mut loss_sum: Option<Tensor> = None;
+        // Loss sums per group (and one bin for padding), when the batches carry groups.
+        let mut group_sums: Option<Tensor> = None;
         for (i, batch) in micro_batches.iter().enumerate() {
             let logits = self.model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-            let run = || -> Result<Tensor, TchError> {
-                let sum = token_loss_sum(&logits, &batch.labels)?;
+            let run = || -> Result<(Tensor, Option<Tensor>), TchError> {
+                let (sum, bins) = match &batch.groups {
+                    None => (token_loss_sum(&logits, &batch.labels)?, None),
+                    Some(groups) => {
+                        // The same cross-entropy, kept per token (0 where ignored), then binned.
+                        let per_token = token_losses(&logits, &batch.labels)?;
+                        let bins = Tensor::f_zeros([LOSS_GROUPS as i64 + 1], (Kind::Float, per_token.device()))?
+                            .f_index_add(0, groups, &per_token.f_detach()?)?;
+                        (per_token.f_sum(Kind::Float)?, Some(bins))
+                    }
+                };
                 // Dividing by the step's target count makes the accumulated gradient that of
                 // the mean over all targets, however the batch was split.
                 sum.f_div_scalar(targets as f64)?.f_backward()?;
-                sum.f_detach()
+                Ok((sum.f_detach()?, bins))
             };
-            let sum = run().map_err(torch_err(format!("loss and backward of micro-batch {i}")))?;
-            loss_sum = Some(match loss_sum {
-                Some(acc) => acc.f_add(&sum).map_err(torch_err("accumulating the loss"))?,
-                None => sum,
-            });
+            let (sum, bins) = run().map_err(torch_err(format!("loss and backward of micro-batch {i}")))?;
+            let add = |acc: Option<Tensor>, t: Tensor| match acc {
+                Some(acc) => acc.f_add(&t).map_err(torch_err("accumulating the loss")),
+                None => Ok(t),
+            };
+            loss_sum = Some(add(loss_sum.take(), sum)?);
+            if let Some(bins) = bins {
+                group_sums = Some(add(group_sums.take(), bins)?);
+            }
         }
         let loss_sum = loss_sum.map(|t| t.f_double_value(&[])).transpose().map_err(torch_err("reading the loss"))?;
         let loss = loss_sum.unwrap_or(f64::NAN) / targets as f64;
+        let mut loss_by_group = [None; LOSS_GROUPS];
+        if let Some(sums) = group_sums {
+            let sums = Vec::<f64>::try_from(sums.f_to_kind(Kind::Double).map_err(torch_err("reading the group losses"))?)
+                .map_err(torch_err("reading the group losses"))?;
+            for (g, slot) in loss_by_group.iter_mut().enumerate() {
+                let n: u64 = micro_batches.iter().map(|b| b.targets_by_group[g]).sum();
+                *slot = (n > 0).then(|| sums[g] / n as f64);
+            }
+        }
         let grad_norm =
             self.optimizer.clip_grad_norm(self.config.max_grad_norm).map_err(torch_err("clipping gradients"))?;
         if !loss.is_finite() || !grad_norm.is_finite() {
@@ -411,6 +492,7 @@ impl Trainer {
             clipped: self.config.max_grad_norm > 0.0 && grad_norm > self.config.max_grad_norm,
             target_tokens: targets,
             tokens,
+            loss_by_group,
         })
     }
 

@@ -32,6 +32,7 @@ fn exported() -> BTreeMap<String, BTreeSet<String>> {
     m.records.with_label_values(&["env", "trained"]).inc();
     m.records_per_second.with_label_values(&["ctx"]).set(1.0);
     m.eval_loss.with_label_values(&["all"]).set(2.0);
+    m.loss_by_source.with_label_values(&["ctx"]).set(2.0);
     exposition(&m.render())
 }
 

@@ -52,6 +52,7 @@ fn the_guide_lists_every_learner_metric() {
     m.records.with_label_values(&["env", "trained"]).inc();
     m.records_per_second.with_label_values(&["ctx"]).set(1.0);
     m.eval_loss.with_label_values(&["all"]).set(2.0);
+    m.loss_by_source.with_label_values(&["ctx"]).set(2.0);
     let source = read(&repo("learner/src/metrics.rs"));
     let table = documented_and_registered("learner", &source, "agentmill_learner_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 17 && table.contains_key("agentmill_learner_mfu"), "{table:?}");

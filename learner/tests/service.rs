@@ -506,6 +506,7 @@ fn exactly_once_across_sigkills_and_resumes() {
         "agentmill_learner_records_total",
         "agentmill_learner_packing_efficiency",
         "agentmill_learner_loss",
+        "agentmill_learner_loss_by_source{source=\"ctx\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }

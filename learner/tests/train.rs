@@ -281,3 +281,36 @@ fn bad_batches_are_refused_before_touching_the_model() {
     assert!(trainer.train_step(&[]).is_err());
     assert_eq!(trainer.step(), 0);
 }
+
+/// The loss by source: each group's mean over its own target tokens, equal to that document's
+/// loss measured alone with the same weights, whether it has a row to itself or shares one.
+#[test]
+fn the_loss_is_reported_by_group_as_each_documents_own_loss() {
+    common::init();
+    let docs = common::documents(4, 20..40, 512, 29);
+    // Rows: doc 0 alone (group 0), doc 1 alone (group 1), docs 2 and 3 sharing a row (groups 2, 0).
+    let alone = |d: &Document| pack(std::slice::from_ref(d), cfg(96, LossMask::None)).expect("pack").rows;
+    let shared = pack(&docs[2..4], cfg(96, LossMask::None)).expect("pack").rows;
+    assert_eq!(shared.len(), 1, "two documents of at most 40 tokens share a row of 96");
+    let (r0, r1) = (alone(&docs[0]), alone(&docs[1]));
+    let rows: Vec<PackedRow> = [r0.clone(), r1.clone(), shared.clone()].concat();
+    let mut trainer = Trainer::new(&common::test_config(true), train_config(1e-3, 10), CPU).expect("trainer");
+    // Each document's loss alone, before the step (the step reports the loss before its update).
+    let own = |d: &Document| trainer.evaluate(&Batch::from_rows(&alone(d), CPU).expect("batch")).expect("loss");
+    let (l0, l1, l2, l3) = (own(&docs[0]), own(&docs[1]), own(&docs[2]), own(&docs[3]));
+    let n = |d: &Document| d.tokens.len() as f64 - 1.0;
+    let grouped = Batch::from_rows_grouped(&rows, &[vec![0], vec![1], vec![2, 0]], CPU).expect("grouped batch");
+    let stats = trainer.train_step(&[grouped]).expect("step");
+    let [g0, g1, g2] = stats.loss_by_group.map(|l| l.expect("every group has targets"));
+    let want0 = (l0 * n(&docs[0]) + l3 * n(&docs[3])) / (n(&docs[0]) + n(&docs[3]));
+    for (got, want, what) in [(g0, want0, "group 0: docs 0 and 3"), (g1, l1, "group 1: doc 1"), (g2, l2, "group 2: doc 2")] {
+        assert!((got - want).abs() < 1e-5, "{what}: {got} != {want}");
+    }
+    let total: f64 = docs.iter().map(n).sum();
+    let mean = (l0 * n(&docs[0]) + l1 * n(&docs[1]) + l2 * n(&docs[2]) + l3 * n(&docs[3])) / total;
+    assert!((stats.loss - mean).abs() < 1e-5, "the step's loss is the groups' weighted mean: {} != {mean}", stats.loss);
+    // Ungrouped batches report none, and a document without a group is refused.
+    let stats = trainer.train_step(&[Batch::from_rows(&rows, CPU).expect("batch")]).expect("step");
+    assert_eq!(stats.loss_by_group, [None; 3]);
+    assert!(Batch::from_rows_grouped(&rows, &[vec![0], vec![1], vec![2]], CPU).is_err(), "row 2 has two documents");
+}

@@ -71,6 +71,8 @@ pub(crate) struct Emitted {
     pub step: u64,
     /// Rows with at least one target.
     pub rows: Vec<PackedRow>,
+    /// For each row, the source of each of its documents (as an index of [`Source::ALL`]).
+    pub groups: Vec<Vec<usize>>,
     /// A checkpoint is due after this step.
     pub checkpoint_due: bool,
     /// Records whose last chunk is in this step.
@@ -470,8 +472,15 @@ impl Feeder {
         }
         let step = self.next_step;
         let mut rows = Vec::with_capacity(need);
+        let mut groups = Vec::with_capacity(need);
         let mut completed = 0;
         for tagged in std::mem::take(&mut self.staged) {
+            // Each chunk's record is pending until its last chunk is handed out, below.
+            let row_groups: Vec<usize> = tagged
+                .tags
+                .iter()
+                .map(|t| self.pending.get(t).map_or(0, |p| Source::ALL.iter().position(|&s| s == p.source).unwrap_or(0)))
+                .collect();
             for tag in tagged.tags {
                 let Some(p) = self.pending.get_mut(&tag) else { continue };
                 p.chunks_left = p.chunks_left.saturating_sub(1);
@@ -482,6 +491,7 @@ impl Feeder {
             }
             if tagged.row.target_tokens() > 0 {
                 rows.push(tagged.row);
+                groups.push(row_groups);
             }
         }
         if rows.is_empty() {
@@ -491,7 +501,7 @@ impl Feeder {
         self.next_step += 1;
         let checkpoint_due =
             step.is_multiple_of(self.settings.checkpoint_every) || Some(step) == self.settings.max_steps;
-        Some(Emitted { step, rows, checkpoint_due, completed })
+        Some(Emitted { step, rows, groups, checkpoint_due, completed })
     }
 
     /// What the checkpoint after the last step handed out must hold; call it before taking the
@@ -779,6 +789,11 @@ mod tests {
         let mut steps: BTreeMap<i64, Vec<u64>> = BTreeMap::new();
         let mut take = |f: &mut Feeder, drain: bool| {
             while let Some(e) = f.next_step(drain) {
+                assert_eq!(e.groups.len(), e.rows.len(), "a group list per row");
+                for (row, groups) in e.rows.iter().zip(&e.groups) {
+                    let docs = row.doc_ids.iter().filter(|&&d| d >= 0).max().map_or(0, |&d| d as usize + 1);
+                    assert_eq!(groups, &vec![1; docs], "every document of the row is env-fail (Source::ALL[1])");
+                }
                 for row in &e.rows {
                     for &t in row.input_ids.iter().filter(|&&t| t != 0) {
                         steps.entry(t).or_default().push(e.step);

@@ -86,7 +86,7 @@ use crate::metrics::{self, Metrics};
 use crate::mix::{Mixer, RecipeError};
 use crate::model::Qwen2Config;
 use crate::optim::AdamWConfig;
-use crate::pack::{PackError, PackedRow};
+use crate::pack::PackError;
 use crate::records::{self, RecordsError};
 use crate::render::render;
 use crate::schedule::LrSchedule;
@@ -785,17 +785,13 @@ impl Consumer<'_> {
     async fn send_step(&mut self, step: Emitted, final_checkpoint: bool) -> Result<(), ServiceError> {
         let checkpoint = if step.checkpoint_due { Some(self.prepare_checkpoint(final_checkpoint)?) } else { None };
         tracing::debug!(step = step.step, rows = step.rows.len(), records_completed = step.completed, "step queued");
-        self.send_trained(step.step, step.rows, checkpoint).await
+        self.send_trained(step, checkpoint).await
     }
 
     /// Sends a step, then an evaluation when one falls due after it.
-    async fn send_trained(
-        &mut self,
-        step: u64,
-        rows: Vec<PackedRow>,
-        checkpoint: Option<CheckpointWork>,
-    ) -> Result<(), ServiceError> {
-        self.send(Work::Step { step, rows, checkpoint }).await?;
+    async fn send_trained(&mut self, emitted: Emitted, checkpoint: Option<CheckpointWork>) -> Result<(), ServiceError> {
+        let step = emitted.step;
+        self.send(Work::Step { step, rows: emitted.rows, groups: emitted.groups, checkpoint }).await?;
         let every = self.cfg.eval_every;
         if every > 0 && step.is_multiple_of(every) {
             self.evaluate(step).await?;
@@ -844,7 +840,7 @@ impl Consumer<'_> {
         let mut held: Option<(Emitted, Option<CheckpointWork>)> = None;
         while let Some(step) = self.feeder.next_step(true) {
             if let Some((s, c)) = held.take() {
-                self.send_trained(s.step, s.rows, c).await?;
+                self.send_trained(s, c).await?;
             }
             let checkpoint = if step.checkpoint_due { Some(self.prepare_checkpoint(false)?) } else { None };
             held = Some((step, checkpoint));
@@ -859,7 +855,7 @@ impl Consumer<'_> {
                     }
                     None => self.prepare_checkpoint(final_checkpoint)?,
                 };
-                self.send_trained(s.step, s.rows, Some(c)).await?;
+                self.send_trained(s, Some(c)).await?;
             }
             None => self.checkpoint_now().await?,
         }

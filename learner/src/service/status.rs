@@ -358,7 +358,7 @@ mod tests {
     use super::*;
 
     fn stats(step: u64, loss: f64) -> StepStats {
-        StepStats { step, loss, lr: 1e-3, grad_norm: 0.5, clipped: false, target_tokens: 90, tokens: 100 }
+        StepStats { step, loss, lr: 1e-3, grad_norm: 0.5, clipped: false, target_tokens: 90, tokens: 100, loss_by_group: [None; 3] }
     }
 
     #[test]

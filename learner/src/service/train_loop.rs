@@ -88,8 +88,9 @@ pub(crate) struct CheckpointWork {
 /// One message to the trainer.
 #[derive(Debug)]
 pub(crate) enum Work {
-    /// Train a step, then maybe checkpoint.
-    Step { step: u64, rows: Vec<PackedRow>, checkpoint: Option<CheckpointWork> },
+    /// Train a step, then maybe checkpoint. `groups[r]` is the source (index of
+    /// [`Source::ALL`]) of each document of row `r`, for the loss by source.
+    Step { step: u64, rows: Vec<PackedRow>, groups: Vec<Vec<usize>>, checkpoint: Option<CheckpointWork> },
     /// Checkpoint without a new step (shutdown, or a drain that ended on a step already sent).
     Checkpoint(CheckpointWork),
     /// Measure the held-out loss after `step` (rows grouped by source).
@@ -191,7 +192,7 @@ fn run(
         setup.metrics.trainer_wait_seconds.inc_by(waited.as_secs_f64());
         setup.metrics.queued_steps.dec();
         let checkpoint = match next {
-            Work::Step { step, rows, checkpoint } => {
+            Work::Step { step, rows, groups, checkpoint } => {
                 if step != trainer.step() + 1 {
                     return Err(LoopError::Order(format!(
                         "received step {step} but the trainer is at step {}; the data side and the checkpoint disagree",
@@ -201,7 +202,8 @@ fn run(
                 let t = Instant::now();
                 let batches = rows
                     .chunks(setup.micro_batch_rows)
-                    .map(|chunk| Batch::from_rows(chunk, setup.device))
+                    .zip(groups.chunks(setup.micro_batch_rows))
+                    .map(|(chunk, groups)| Batch::from_rows_grouped(chunk, groups, setup.device))
                     .collect::<Result<Vec<_>, _>>()?;
                 let stats = trainer.train_step(&batches)?;
                 report.compute += t.elapsed();
@@ -215,6 +217,11 @@ fn run(
                 m.loss.set(stats.loss);
                 m.learning_rate.set(stats.lr);
                 m.grad_norm.set(stats.grad_norm);
+                for (source, l) in Source::ALL.iter().zip(stats.loss_by_group) {
+                    if let Some(l) = l {
+                        m.loss_by_source.with_label_values(&[source.as_str()]).set(l);
+                    }
+                }
                 setup.live.stepped(&stats, trainer.tokens_seen());
                 window.1 += stats.tokens;
                 if stats.step % setup.log_every == 0 {
