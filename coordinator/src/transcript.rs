@@ -58,8 +58,8 @@ pub fn transcript(record: &TrajectoryRecord, shown: Shown) -> String {
         let passed = |tests: &[agentmill_proto::TestOutcome]| tests.iter().filter(|t| t.status.is_pass()).count();
         let _ = writeln!(
             out,
-            "graded {:?}: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{} (patch applied by {})",
-            g.resolution,
+            "graded {}: FAIL_TO_PASS {}/{}, PASS_TO_PASS {}/{} (patch applied by {})",
+            g.resolution.as_str(),
             passed(&g.fail_to_pass),
             g.fail_to_pass.len(),
             passed(&g.pass_to_pass),

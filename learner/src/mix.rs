@@ -56,6 +56,15 @@ impl Source {
         }
     }
 
+    /// Its position in [`Source::ALL`] (the group of the loss by source).
+    pub fn index(self) -> usize {
+        match self {
+            Source::EnvPass => 0,
+            Source::EnvFail => 1,
+            Source::Ctx => 2,
+        }
+    }
+
     /// The name in recipes, metrics and the ledger.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -272,6 +281,13 @@ pub(crate) fn unit_hash(key: &str, salt: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sources_index_is_its_place_in_all() {
+        for (i, s) in Source::ALL.iter().enumerate() {
+            assert_eq!(s.index(), i, "{s}");
+        }
+    }
 
     fn stage(sources: &[(Source, f64)], tokens: u64) -> Stage {
         Stage { name: "s".into(), sources: sources.iter().copied().collect(), tokens, loss_mask: LossMask::None }

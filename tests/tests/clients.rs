@@ -176,7 +176,7 @@ async fn trajectory_shows_an_episodes_record_and_says_why_when_there_is_none() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     for want in [
         "traj-1 rollout 0 attempt 1 · worker w-7",
-        "graded Full: FAIL_TO_PASS 1/1, PASS_TO_PASS 0/0 (patch applied by git apply)",
+        "graded FULL: FAIL_TO_PASS 1/1, PASS_TO_PASS 0/0 (patch applied by git apply)",
         "→ bash({\"command\": \"python -m pytest t.py\"})",
         "── tool (bash, exit 0, 5 ms) ──\n1 passed in 0.01s",
         "FAIL_TO_PASS passed   t.py::a",

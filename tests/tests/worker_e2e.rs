@@ -114,7 +114,7 @@ async fn replay_resolves_every_bundled_task_with_real_observations() {
     let o = agentmill(&coord.addr, &["trajectory", "agentmill__calc-1"]);
     let shown = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for want in ["agentmill__calc-1 rollout 0 attempt 1", "graded Full", "→ str_replace_editor(", "── tool (", "exit 0", "── patch ──\ndiff --git"] {
+    for want in ["agentmill__calc-1 rollout 0 attempt 1", "graded FULL", "→ str_replace_editor(", "── tool (", "exit 0", "── patch ──\ndiff --git"] {
         assert!(shown.contains(want), "{want:?} missing from\n{shown}");
     }
 

@@ -93,7 +93,7 @@ pub async fn run_local(
     let cancel = CancellationToken::new();
     let mut running = tokio::task::JoinSet::new();
     let episodes: Vec<(Task, u32)> = tasks.iter().flat_map(|t| (0..t.rollouts).map(move |r| (t.clone(), r))).collect();
-    let episode_ids: Vec<String> = episodes.iter().map(|(t, r)| local_episode_id(t, *r)).collect();
+    let episode_ids: std::collections::HashSet<String> = episodes.iter().map(|(t, r)| local_episode_id(t, *r)).collect();
     let started = Instant::now();
     eprintln!("running {} episodes of {} tasks, {} at once", episodes.len(), tasks.len(), cfg.capacity.episodes.max(1));
     for (task, rollout) in episodes {
@@ -141,10 +141,15 @@ pub async fn run_local(
     // this run's containers here, by their episode labels (a worker service with the same
     // worker id keeps its own).
     if let Some(engine) = engine {
-        for episode in &episode_ids {
-            if let Err(e) = engine.reap_episode(&worker_id, episode).await {
-                tracing::warn!("removing the containers of {episode}: {e}");
+        match engine.containers_by_episode(&worker_id).await {
+            Ok(containers) => {
+                for (id, episode) in containers {
+                    if episode_ids.contains(&episode) {
+                        engine.remove_by_id(&id).await;
+                    }
+                }
             }
+            Err(e) => tracing::warn!("listing this run's containers to remove them: {e}"),
         }
     }
     eprintln!("{}", summary.describe(started.elapsed().as_secs_f64()));
@@ -159,12 +164,12 @@ fn local_episode_id(task: &Task, rollout: u32) -> String {
 /// `agentmill__calc-1 r0: FULL (submitted, 9 steps, 4.2 s)`, with the error of an infra failure.
 pub fn describe(r: &TrajectoryRecord) -> String {
     let steps = r.messages.iter().filter(|m| m.role == Role::Assistant).count();
-    let exit = r.exit_reason.map(|e| e.as_str()).unwrap_or("-");
     let mut line = format!(
-        "{} r{}: {} ({exit}, {steps} steps, {:.1} s)",
+        "{} r{}: {} ({}, {steps} steps, {:.1} s)",
         r.task_id,
         r.rollout,
         resolution(r),
+        exit(r),
         r.timing.total_ms as f64 / 1000.0
     );
     if let Some(e) = &r.error {
@@ -173,20 +178,23 @@ pub fn describe(r: &TrajectoryRecord) -> String {
     line
 }
 
-fn resolution(r: &TrajectoryRecord) -> String {
-    match &r.grading {
-        Some(g) => serde_json::to_value(g.resolution).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-        None => "-".into(),
-    }
+/// `FULL`, `PARTIAL`, `NO`, or `-` when the episode was not graded.
+fn resolution(r: &TrajectoryRecord) -> &'static str {
+    r.grading.as_ref().map_or("-", |g| g.resolution.as_str())
+}
+
+/// The exit reason's name, or `-`.
+fn exit(r: &TrajectoryRecord) -> &'static str {
+    r.exit_reason.map_or("-", |e| e.as_str())
 }
 
 impl LocalSummary {
     fn count(&mut self, r: &TrajectoryRecord) {
         self.episodes += 1;
-        *self.by_resolution.entry(resolution(r)).or_default() += 1;
-        *self.by_exit.entry(r.exit_reason.map(|e| e.as_str()).unwrap_or("-").to_string()).or_default() += 1;
+        *self.by_resolution.entry(resolution(r).to_string()).or_default() += 1;
+        *self.by_exit.entry(exit(r).to_string()).or_default() += 1;
         if r.grading.as_ref().map(|g| g.resolution) != Some(Resolution::Full) {
-            self.not_resolved.push(format!("{} r{} ({}, {})", r.task_id, r.rollout, resolution(r), r.exit_reason.map(|e| e.as_str()).unwrap_or("-")));
+            self.not_resolved.push(format!("{} r{} ({}, {})", r.task_id, r.rollout, resolution(r), exit(r)));
         }
     }
 

@@ -479,7 +479,7 @@ impl Feeder {
             let row_groups: Vec<usize> = tagged
                 .tags
                 .iter()
-                .map(|t| self.pending.get(t).map_or(0, |p| Source::ALL.iter().position(|&s| s == p.source).unwrap_or(0)))
+                .map(|t| self.pending.get(t).map_or(0, |p| p.source.index()))
                 .collect();
             for tag in tagged.tags {
                 let Some(p) = self.pending.get_mut(&tag) else { continue };
