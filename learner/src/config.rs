@@ -19,7 +19,7 @@ use agentmill_proto::config::EnvLayer;
 use serde::{Deserialize, Serialize};
 
 use crate::mix::{Recipe, RecipeError};
-use crate::render::Template;
+use crate::render::{AssistantTokens, Template};
 use crate::schedule::PAPER_PEAK_LR;
 
 /// Peak learning rate used for the embedded tiny model when none is configured: the paper's
@@ -82,6 +82,11 @@ pub struct LearnerConfig {
     pub tokenizer_corpus: Option<PathBuf>,
     /// How env records become text.
     pub template: Template,
+    /// Which tokens an assistant turn carrying the policy's sampled ids trains on: `rendered`
+    /// (the tokenizer's tokens of the template's text) or `recorded` (the policy's own ids,
+    /// which needs `tokenizer` to be the policy's `tokenizer.json`). Either way the learner
+    /// counts how the two compare (`agentmill_learner_recorded_turns_total`).
+    pub assistant_tokens: AssistantTokens,
 
     /// Tokens per packed row.
     pub seq_len: usize,
@@ -170,6 +175,7 @@ impl Default for LearnerConfig {
             tokenizer_bootstrap_records: 1000,
             tokenizer_corpus: None,
             template: Template::default(),
+            assistant_tokens: AssistantTokens::default(),
             seq_len: 1024,
             micro_batch_rows: 4,
             grad_accum: 1,
@@ -212,7 +218,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 42] = [
+const LEARNER_ENV_KEYS: [&str; 43] = [
     "redis_url",
     "stream",
     "group",
@@ -233,6 +239,7 @@ const LEARNER_ENV_KEYS: [&str; 42] = [
     "tokenizer_bootstrap_records",
     "tokenizer_corpus",
     "template",
+    "assistant_tokens",
     "seq_len",
     "micro_batch_rows",
     "grad_accum",
@@ -299,6 +306,12 @@ impl LearnerConfig {
         }
         if self.tokenizer_vocab < 300 {
             return bad("tokenizer_vocab", "must be at least 300 (256 bytes, the special tokens and some merges)");
+        }
+        if self.assistant_tokens == AssistantTokens::Recorded && self.tokenizer.is_none() {
+            return bad(
+                "assistant_tokens",
+                "\"recorded\" trains the policy's own token ids, so `tokenizer` must be the policy's tokenizer.json (a tokenizer trained here has other ids); set `tokenizer`, or use \"rendered\"",
+            );
         }
         if self.tokenizer_bootstrap_records == 0 {
             return bad("tokenizer_bootstrap_records", "must be at least 1");
@@ -408,6 +421,11 @@ mod tests {
         assert!(cfg.validate().expect_err("refused").to_string().contains("not both"));
         let cfg = LearnerConfig { eval_fraction: 1.0, ..Default::default() };
         assert!(cfg.validate().expect_err("refused").to_string().contains("eval_fraction"));
+        let cfg = LearnerConfig { assistant_tokens: AssistantTokens::Recorded, ..Default::default() };
+        let err = cfg.validate().expect_err("refused").to_string();
+        assert!(err.contains("assistant_tokens") && err.contains("policy's tokenizer.json"), "{err}");
+        let cfg = LearnerConfig { assistant_tokens: AssistantTokens::Recorded, tokenizer: Some("tokenizer.json".into()), ..Default::default() };
+        cfg.validate().expect("recorded ids with the policy's tokenizer");
     }
 
     #[test]

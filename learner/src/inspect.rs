@@ -9,8 +9,8 @@ use agentmill_proto::TrajectoryRecord;
 use crate::checkpoint::{self, CheckpointError};
 use crate::mix::Source;
 use crate::pack::LossMask;
-use crate::render::{Template, render};
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::render::{AssistantTokens, Template, render};
+use crate::tokenize::{TextTokenizer, TokenizeError, TurnCheck, TurnCounts, TurnOutcome};
 use crate::train::{TRAINER_STATE_FILE, TrainerState};
 
 /// How trained text is marked.
@@ -92,6 +92,24 @@ pub fn annotate(
     if tokenizer.is_some() {
         let _ = write!(header, ": {trained_tokens} of {tokens} tokens trained");
     }
+    if let Some(tok) = tokenizer.filter(|_| !rendered.recorded.is_empty()) {
+        let turns = tok.encode_record(&rendered, AssistantTokens::Rendered)?.turns;
+        let mut counts = TurnCounts::default();
+        counts.add(&turns);
+        let _ = write!(
+            header,
+            "\npolicy token ids: {} of {} assistant turns carry them; {} match this tokenizer's tokens of their text, {} drift, {} out of vocabulary, {} misaligned",
+            counts.total(),
+            rendered.assistant_spans.len(),
+            counts.matched,
+            counts.drift,
+            counts.out_of_vocab,
+            counts.misaligned
+        );
+        for turn in turns.iter().filter(|t| t.outcome != TurnOutcome::Match) {
+            let _ = write!(header, "\n  {}", describe_turn(tok, turn)?);
+        }
+    }
     let (open, close, open_rest, close_rest) = match marking {
         Marking::Ansi => ("\x1b[32m", "\x1b[0m", "\x1b[2m", "\x1b[0m"),
         Marking::Plain => ("[[", "]]", "", ""),
@@ -117,6 +135,36 @@ pub fn annotate(
         None => {}
     }
     Ok(Annotated { header, text: out, tokens, trained_tokens })
+}
+
+/// Where a recorded assistant turn parts from the tokenizer's tokens of its text.
+fn describe_turn(tok: &TextTokenizer, turn: &TurnCheck) -> Result<String, TokenizeError> {
+    let n = turn.turn + 1;
+    let (recorded, rendered) = (&turn.recorded, &turn.rendered);
+    Ok(match turn.outcome {
+        TurnOutcome::Match => format!("assistant turn {n}: {} ids match", recorded.len()),
+        TurnOutcome::OutOfVocab => {
+            let max = recorded.iter().max().copied().unwrap_or_default();
+            format!("assistant turn {n}: id {max} is beyond this tokenizer's {} (not the policy's tokenizer?)", tok.vocab_size())
+        }
+        TurnOutcome::Misaligned => format!("assistant turn {n}: a token crosses the turn's start or end"),
+        TurnOutcome::Drift => {
+            let at = recorded.iter().zip(rendered).take_while(|(a, b)| a == b).count();
+            let show = |ids: &[u32]| -> Result<String, TokenizeError> {
+                Ok(match ids.get(at) {
+                    Some(&id) => format!("{:?} (id {id})", tok.decode(&[id])?),
+                    None => "the end".to_string(),
+                })
+            };
+            format!(
+                "assistant turn {n}: drift at token {at}: recorded {} of {} ids, re-tokenized {} of {}",
+                show(recorded)?,
+                recorded.len(),
+                show(rendered)?,
+                rendered.len()
+            )
+        }
+    })
 }
 
 /// A checkpoint directory in words: architecture, size and, if present, the training state.

@@ -11,7 +11,7 @@ use agentmill_learner::mix::Source;
 use agentmill_learner::model::Qwen2Config;
 use agentmill_learner::pack::LossMask;
 use agentmill_learner::records::{JsonlRecords, RecordSource};
-use agentmill_learner::render::{self, Template};
+use agentmill_learner::render::{self, AssistantTokens, Template};
 use agentmill_learner::tokenize::TextTokenizer;
 use agentmill_learner::train::Precision;
 use agentmill_learner::{checkpoint, service};
@@ -401,6 +401,7 @@ async fn export(args: ExportArgs) -> Result<()> {
         max_open_rows: cfg.max_open_rows,
         recipe: cfg.stages.clone(),
         template: cfg.template,
+        assistant_tokens: cfg.assistant_tokens,
         megatron: args.format.contains(&Format::Megatron),
         parquet: args.format.contains(&Format::Parquet),
         shard_tokens: args.shard_tokens,
@@ -427,6 +428,20 @@ async fn export(args: ExportArgs) -> Result<()> {
         report.packing_efficiency * 100.0,
         args.out.join(format!("{}.json", args.prefix)).display()
     );
+    let turns = &report.recorded_turns;
+    if turns.total() > 0 {
+        println!(
+            "assistant turns with the policy's token ids: {} match the tokenizer's tokens of their text, {} drift, {} out of vocabulary, {} misaligned; exported as {}",
+            turns.matched,
+            turns.drift,
+            turns.out_of_vocab,
+            turns.misaligned,
+            match cfg.assistant_tokens {
+                AssistantTokens::Recorded => "the policy's ids where usable",
+                AssistantTokens::Rendered => "the rendered tokens",
+            }
+        );
+    }
     Ok(())
 }
 

@@ -23,6 +23,7 @@
 //! | `agentmill_learner_group_recreated_total` | counter | times the consumer group was found gone (Redis lost its data) and created again |
 //! | `agentmill_learner_eval_loss{source}` | gauge | mean next-token loss on the held-out set at the last evaluation, by source (`env-pass`, `env-fail`, `ctx`) and `all`; absent until the first evaluation (`eval_fraction`) |
 //! | `agentmill_learner_eval_tokens` | gauge | target tokens the last evaluation measured |
+//! | `agentmill_learner_recorded_turns_total{outcome}` | counter | assistant turns that carried the policy's sampled token ids, by how the tokenizer's tokens of their rendered text compare: `match`, `drift` (other ids: re-tokenization drift), `out_of_vocab` (an id the tokenizer lacks: not the policy's tokenizer), `misaligned` (the turn does not start and end on a token boundary) |
 
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -77,6 +78,8 @@ pub struct Metrics {
     pub eval_loss: GaugeVec,
     /// Target tokens of the last evaluation.
     pub eval_tokens: IntGauge,
+    /// Assistant turns with recorded token ids, by outcome.
+    pub recorded_turns: IntCounterVec,
 }
 
 impl Metrics {
@@ -135,6 +138,14 @@ impl Metrics {
         .expect("valid metric");
         let eval_tokens = IntGauge::new(format!("{p}eval_tokens"), "Target tokens of the last evaluation")
             .expect("valid metric");
+        let recorded_turns = IntCounterVec::new(
+            Opts::new(
+                format!("{p}recorded_turns_total"),
+                "Assistant turns with the policy's token ids, by how re-tokenizing their text compares",
+            ),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(step.clone()),
             Box::new(tokens.clone()),
@@ -156,6 +167,7 @@ impl Metrics {
             Box::new(group_recreated.clone()),
             Box::new(eval_loss.clone()),
             Box::new(eval_tokens.clone()),
+            Box::new(recorded_turns.clone()),
         ];
         if with_mfu {
             collectors.push(Box::new(mfu.clone()));
@@ -186,6 +198,29 @@ impl Metrics {
             group_recreated,
             eval_loss,
             eval_tokens,
+            recorded_turns,
+        }
+    }
+
+    /// Metrics in which every family renders: MFU registered and each vector with one label set
+    /// (what the checks of the operator guide and the dashboard read).
+    pub fn showing_every_family() -> Metrics {
+        let m = Metrics::new(true);
+        m.records.with_label_values(&["env", "trained"]).inc();
+        m.records_per_second.with_label_values(&["ctx"]).set(1.0);
+        m.eval_loss.with_label_values(&["all"]).set(2.0);
+        m.loss_by_source.with_label_values(&["ctx"]).set(2.0);
+        m.recorded_turns.with_label_values(&["drift"]).inc();
+        m
+    }
+
+    /// Counts recorded assistant turns by outcome.
+    pub fn count_turns(&self, counts: &crate::tokenize::TurnCounts) {
+        for outcome in crate::tokenize::TurnOutcome::ALL {
+            let n = counts.get(outcome);
+            if n > 0 {
+                self.recorded_turns.with_label_values(&[outcome.as_str()]).inc_by(n);
+            }
         }
     }
 

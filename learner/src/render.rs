@@ -43,6 +43,10 @@
 //!
 //! [`Rendered::assistant_spans`] marks the byte ranges the `assistant` loss mask trains on: the
 //! body of every assistant turn and its `<|im_end|>`, not the role header.
+//! [`Rendered::recorded`] keeps, for each assistant turn whose message carries the policy's
+//! sampled token ids, the byte range of its body and those ids: the tokenizer compares them
+//! with its own tokens of the text (re-tokenization drift) and, under
+//! [`AssistantTokens::Recorded`], trains the ids the policy sampled.
 
 use agentmill_proto::{Message, RecordKind, Role, TrajectoryRecord};
 use serde::{Deserialize, Serialize};
@@ -56,6 +60,29 @@ pub enum Template {
     ChatMlXmlTools,
 }
 
+/// Which tokens an assistant turn that carries the policy's sampled token ids trains on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssistantTokens {
+    /// The tokenizer's tokens of the rendered text (the paper's conversion; every record alike).
+    #[default]
+    Rendered,
+    /// The ids the policy sampled, where a turn carries them and they fit the tokenizer (which
+    /// must then be the policy's): what the model produced, with no re-tokenization drift.
+    Recorded,
+}
+
+/// An assistant turn that carries the policy's sampled token ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedTurn {
+    /// The turn's index among the record's assistant turns.
+    pub turn: usize,
+    /// The byte range of the turn's body in the text (after the role header, before `<|im_end|>`).
+    pub body: std::ops::Range<usize>,
+    /// The ids the policy sampled for it.
+    pub ids: Vec<u32>,
+}
+
 /// A record as training text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -63,6 +90,8 @@ pub struct Rendered {
     pub text: String,
     /// Byte ranges of assistant output (for the `assistant` loss mask).
     pub assistant_spans: Vec<std::ops::Range<usize>>,
+    /// The assistant turns that carry the policy's token ids, in order.
+    pub recorded: Vec<RecordedTurn>,
 }
 
 const IM_START: &str = "<|im_start|>";
@@ -77,7 +106,7 @@ pub fn render(record: &TrajectoryRecord, template: Template) -> Option<Rendered>
     match record.kind {
         RecordKind::Ctx => {
             let text = record.ctx.as_ref().map(|c| c.text.clone()).unwrap_or_default();
-            Some(Rendered { text, assistant_spans: Vec::new() })
+            Some(Rendered { text, assistant_spans: Vec::new(), recorded: Vec::new() })
         }
         RecordKind::Env => Some(match template {
             Template::ChatMlXmlTools => render_chatml(&record.messages, &record.tools),
@@ -88,6 +117,7 @@ pub fn render(record: &TrajectoryRecord, template: Template) -> Option<Rendered>
 fn render_chatml(messages: &[Message], tools: &[serde_json::Value]) -> Rendered {
     let mut out = String::new();
     let mut spans = Vec::new();
+    let mut recorded = Vec::new();
     let mut i = 0;
     let tools_block = if tools.is_empty() {
         String::new()
@@ -126,6 +156,9 @@ fn render_chatml(messages: &[Message], tools: &[serde_json::Value]) -> Rendered 
                 out.push_str("assistant\n");
                 let start = out.len();
                 render_assistant(&mut out, m);
+                if let Some(ids) = m.token_ids.as_ref().filter(|ids| !ids.is_empty()) {
+                    recorded.push(RecordedTurn { turn: spans.len(), body: start..out.len(), ids: ids.clone() });
+                }
                 out.push_str(IM_END);
                 spans.push(start..out.len());
                 out.push('\n');
@@ -149,7 +182,7 @@ fn render_chatml(messages: &[Message], tools: &[serde_json::Value]) -> Rendered 
         }
         i += 1;
     }
-    Rendered { text: out, assistant_spans: spans }
+    Rendered { text: out, assistant_spans: spans, recorded }
 }
 
 fn render_assistant(out: &mut String, m: &Message) {

@@ -4,6 +4,13 @@
 //! [`TextTokenizer::encode_with_mask`] turns a [`Rendered`] record into token ids plus a per-token
 //! flag "inside an assistant span", using the tokenizer's byte offsets, so the `assistant` loss
 //! mask marks exactly the tokens the model produced.
+//!
+//! Assistant turns that carry the policy's sampled token ids ([`Rendered::recorded`]) are
+//! compared with the tokenizer's own tokens of the turn's text: the same ids, re-tokenization
+//! drift (the text decodes the same but splits differently, or the template rendered the turn
+//! otherwise than the model wrote it), ids the tokenizer does not have (it is not the
+//! policy's), or a turn that does not start and end on a token boundary. [`TurnOutcome`] names
+//! them; under [`AssistantTokens::Recorded`] a drifted turn trains the ids the policy sampled.
 
 use std::path::Path;
 
@@ -14,7 +21,7 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 use agentmill_proto::TrajectoryRecord;
 
-use crate::render::{Rendered, Template, render};
+use crate::render::{AssistantTokens, Rendered, Template, render};
 
 /// The special tokens of the ChatML template, added to every trained tokenizer.
 pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
@@ -40,6 +47,106 @@ pub enum TokenizeError {
 /// Token ids and, for each, whether it is trained (the assistant mask).
 pub type MaskedTokens = (Vec<u32>, Vec<bool>);
 
+/// How an assistant turn's recorded token ids compare with the tokenizer's tokens of its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnOutcome {
+    /// The same ids: no drift.
+    Match,
+    /// Other ids for the same turn: re-tokenization drift.
+    Drift,
+    /// An id this tokenizer does not have: it is not the policy's tokenizer.
+    OutOfVocab,
+    /// The turn's text does not start or end on a token boundary, so its tokens cannot be swapped.
+    Misaligned,
+}
+
+impl TurnOutcome {
+    /// Every outcome.
+    pub const ALL: [TurnOutcome; 4] = [TurnOutcome::Match, TurnOutcome::Drift, TurnOutcome::OutOfVocab, TurnOutcome::Misaligned];
+
+    /// The outcome's name (a metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnOutcome::Match => "match",
+            TurnOutcome::Drift => "drift",
+            TurnOutcome::OutOfVocab => "out_of_vocab",
+            TurnOutcome::Misaligned => "misaligned",
+        }
+    }
+
+    /// Whether the recorded ids can stand in for the turn's tokens.
+    pub fn usable(self) -> bool {
+        matches!(self, TurnOutcome::Match | TurnOutcome::Drift)
+    }
+}
+
+/// One recorded assistant turn compared with the tokenizer's tokens of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnCheck {
+    /// The turn's index among the record's assistant turns.
+    pub turn: usize,
+    /// How they compare.
+    pub outcome: TurnOutcome,
+    /// The tokenizer's ids of the turn's body.
+    pub rendered: Vec<u32>,
+    /// The ids the policy sampled (a trailing end-of-turn id left out: the template writes it).
+    pub recorded: Vec<u32>,
+}
+
+/// Recorded assistant turns counted by [`TurnOutcome`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TurnCounts {
+    /// [`TurnOutcome::Match`].
+    #[serde(rename = "match")]
+    pub matched: u64,
+    /// [`TurnOutcome::Drift`].
+    pub drift: u64,
+    /// [`TurnOutcome::OutOfVocab`].
+    pub out_of_vocab: u64,
+    /// [`TurnOutcome::Misaligned`].
+    pub misaligned: u64,
+}
+
+impl TurnCounts {
+    /// Counts the outcomes of `checks`.
+    pub fn add(&mut self, checks: &[TurnCheck]) {
+        for c in checks {
+            *self.slot(c.outcome) += 1;
+        }
+    }
+
+    /// Turns with `outcome`.
+    pub fn get(&self, outcome: TurnOutcome) -> u64 {
+        let mut copy = *self;
+        *copy.slot(outcome)
+    }
+
+    /// Every recorded turn counted.
+    pub fn total(&self) -> u64 {
+        self.matched + self.drift + self.out_of_vocab + self.misaligned
+    }
+
+    fn slot(&mut self, outcome: TurnOutcome) -> &mut u64 {
+        match outcome {
+            TurnOutcome::Match => &mut self.matched,
+            TurnOutcome::Drift => &mut self.drift,
+            TurnOutcome::OutOfVocab => &mut self.out_of_vocab,
+            TurnOutcome::Misaligned => &mut self.misaligned,
+        }
+    }
+}
+
+/// A record's training tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Token ids, ending with end-of-text.
+    pub ids: Vec<u32>,
+    /// For each id, whether it lies in an assistant turn (the `assistant` loss mask).
+    pub mask: Vec<bool>,
+    /// The turns that carried the policy's ids, compared.
+    pub turns: Vec<TurnCheck>,
+}
+
 /// A tokenizer with the ids the learner needs.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
@@ -48,6 +155,9 @@ pub struct TextTokenizer {
     pub eos_id: u32,
     /// Id used to pad packed rows.
     pub pad_id: u32,
+    /// Ids that end a sampled turn (`<|im_end|>`, `<|endoftext|>`), which servers may include in
+    /// a turn's ids and the template writes itself.
+    stop_ids: Vec<u32>,
 }
 
 impl TextTokenizer {
@@ -60,7 +170,8 @@ impl TextTokenizer {
 
     fn wrap(inner: Tokenizer) -> TextTokenizer {
         let eos_id = ["<|endoftext|>", "<|im_end|>", "</s>"].iter().find_map(|t| inner.token_to_id(t)).unwrap_or(0);
-        TextTokenizer { inner, eos_id, pad_id: eos_id }
+        let stop_ids = ["<|im_end|>", "<|endoftext|>"].iter().filter_map(|t| inner.token_to_id(t)).collect();
+        TextTokenizer { inner, eos_id, pad_id: eos_id, stop_ids }
     }
 
     /// Trains a byte-level BPE of `vocab_size` on `texts` (deterministic for the same input).
@@ -125,9 +236,16 @@ impl TextTokenizer {
     /// in an assistant span (the end-of-text token counts as the model's when the record ends in
     /// an assistant turn).
     pub fn encode_with_mask(&self, rendered: &Rendered) -> Result<(Vec<u32>, Vec<bool>), TokenizeError> {
+        let e = self.encode_record(rendered, AssistantTokens::Rendered)?;
+        Ok((e.ids, e.mask))
+    }
+
+    /// [`TextTokenizer::encode_with_mask`] with the recorded assistant turns compared and, under
+    /// [`AssistantTokens::Recorded`], the policy's ids in place of every usable turn's tokens.
+    pub fn encode_record(&self, rendered: &Rendered, tokens: AssistantTokens) -> Result<Encoded, TokenizeError> {
         let enc =
             self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
-        Ok(self.with_mask(&enc, rendered))
+        Ok(self.assemble(&enc, rendered, tokens))
     }
 
     /// [`TextTokenizer::encode_with_mask`] for many records at once, encoded in parallel on the
@@ -135,20 +253,76 @@ impl TextTokenizer {
     pub fn encode_batch_with_mask(&self, rendered: &[Rendered]) -> Result<Vec<MaskedTokens>, TokenizeError> {
         let texts: Vec<&str> = rendered.iter().map(|r| r.text.as_str()).collect();
         let encs = self.inner.encode_batch(texts, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
-        Ok(encs.iter().zip(rendered).map(|(enc, r)| self.with_mask(enc, r)).collect())
+        Ok(encs
+            .iter()
+            .zip(rendered)
+            .map(|(enc, r)| {
+                let e = self.assemble(enc, r, AssistantTokens::Rendered);
+                (e.ids, e.mask)
+            })
+            .collect())
     }
 
-    fn with_mask(&self, enc: &tokenizers::Encoding, rendered: &Rendered) -> (Vec<u32>, Vec<bool>) {
-        let mut ids = enc.get_ids().to_vec();
+    /// The tokens of an encoded text with their mask, each recorded turn compared with the
+    /// tokens of its body (and swapped for the recorded ids under `tokens = Recorded` when they
+    /// are usable), then end-of-text.
+    fn assemble(&self, enc: &tokenizers::Encoding, rendered: &Rendered, tokens: AssistantTokens) -> Encoded {
+        let (all, offsets) = (enc.get_ids(), enc.get_offsets());
         let spans = &rendered.assistant_spans;
-        let mut mask: Vec<bool> = enc
-            .get_offsets()
-            .iter()
-            .map(|&(start, end)| end > start && spans.iter().any(|s| start >= s.start && end <= s.end))
-            .collect();
+        let assistant = |(start, end): (usize, usize)| end > start && spans.iter().any(|s| start >= s.start && end <= s.end);
+        let mut ids = Vec::with_capacity(all.len() + 1);
+        let mut mask = Vec::with_capacity(all.len() + 1);
+        let mut turns = Vec::with_capacity(rendered.recorded.len());
+        let mut t = 0;
+        let vocab = if rendered.recorded.is_empty() { 0 } else { self.vocab_size() };
+        for turn in &rendered.recorded {
+            let body = &turn.body;
+            while t < all.len() && offsets[t].1 <= body.start {
+                ids.push(all[t]);
+                mask.push(assistant(offsets[t]));
+                t += 1;
+            }
+            let first = t;
+            while t < all.len() && offsets[t].0 >= body.start && offsets[t].1 <= body.end {
+                t += 1;
+            }
+            // The body's tokens are exactly first..t when no token crosses either of its ends.
+            let aligned = (first == 0 || offsets[first - 1].1 <= body.start) && (t == all.len() || offsets[t].0 >= body.end);
+            let recorded = self.without_stop(&turn.ids);
+            let outcome = if !aligned {
+                TurnOutcome::Misaligned
+            } else if recorded.iter().any(|&id| id as usize >= vocab) {
+                TurnOutcome::OutOfVocab
+            } else if recorded == &all[first..t] {
+                TurnOutcome::Match
+            } else {
+                TurnOutcome::Drift
+            };
+            if tokens == AssistantTokens::Recorded && outcome.usable() {
+                ids.extend_from_slice(recorded);
+                mask.extend(std::iter::repeat_n(true, recorded.len()));
+            } else {
+                ids.extend_from_slice(&all[first..t]);
+                mask.extend(offsets[first..t].iter().map(|&o| assistant(o)));
+            }
+            turns.push(TurnCheck { turn: turn.turn, outcome, rendered: all[first..t].to_vec(), recorded: recorded.to_vec() });
+        }
+        ids.extend_from_slice(&all[t..]);
+        mask.extend(offsets[t..].iter().map(|&o| assistant(o)));
         ids.push(self.eos_id);
         mask.push(false);
-        (ids, mask)
+        Encoded { ids, mask, turns }
+    }
+
+    /// A sampled turn's ids without the end-of-turn ids a server may include.
+    fn without_stop<'a>(&self, mut ids: &'a [u32]) -> &'a [u32] {
+        while let Some((last, rest)) = ids.split_last() {
+            if !self.stop_ids.contains(last) {
+                break;
+            }
+            ids = rest;
+        }
+        ids
     }
 
     /// Each token of a rendered record with its byte range in the text and whether it lies in
@@ -185,4 +359,110 @@ pub struct TokenSpan {
     pub bytes: std::ops::Range<usize>,
     /// Inside an assistant turn.
     pub assistant: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use agentmill_proto::{ExitReason, Message, RecordKind, Role, TrajectoryRecord};
+
+    use super::*;
+
+    const BODY: &str = "Let me look at the parser and its tests.";
+
+    fn tokenizer() -> TextTokenizer {
+        let text = format!("<|im_start|>user\nFix the parser.<|im_end|>\n<|im_start|>assistant\n{BODY}<|im_end|>\n");
+        TextTokenizer::train(std::iter::repeat_n(text.as_str(), 20), 400).expect("trained")
+    }
+
+    fn record(token_ids: Option<Vec<u32>>) -> Rendered {
+        let mut a = Message::text(Role::Assistant, BODY);
+        a.token_ids = token_ids;
+        let r = TrajectoryRecord {
+            messages: vec![Message::text(Role::User, "Fix the parser."), a, Message::text(Role::User, "Thanks.")],
+            exit_reason: Some(ExitReason::Submitted),
+            ..TrajectoryRecord::new(RecordKind::Env, "env:t:r0:a1", "t")
+        };
+        render(&r, Template::default()).expect("trainable")
+    }
+
+    /// The tokenizer's ids of the assistant turn's body in context, and how many tokens precede it.
+    fn body_tokens(tok: &TextTokenizer) -> (Vec<u32>, usize) {
+        let rendered = record(None);
+        let start = rendered.text.find(BODY).expect("body");
+        let spans = tok.encode_spans(&rendered).expect("encoded");
+        let before = spans.iter().take_while(|s| s.bytes.end <= start).count();
+        let ids = spans.iter().filter(|s| s.bytes.start >= start && s.bytes.end <= start + BODY.len()).map(|s| s.id).collect();
+        (ids, before)
+    }
+
+    fn outcome(e: &Encoded) -> TurnOutcome {
+        assert_eq!(e.turns.len(), 1, "one recorded turn");
+        e.turns[0].outcome
+    }
+
+    #[test]
+    fn recorded_ids_equal_to_the_tokenizers_are_a_match_and_change_nothing() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        assert!(plain.turns.is_empty());
+        let (mut ids, _) = body_tokens(&tok);
+        // A server may end a turn's ids with its end-of-turn token; the template writes it.
+        ids.push(tok.inner.token_to_id("<|im_end|>").expect("special"));
+        for mode in [AssistantTokens::Rendered, AssistantTokens::Recorded] {
+            let e = tok.encode_record(&record(Some(ids.clone())), mode).expect("encoded");
+            assert_eq!(outcome(&e), TurnOutcome::Match, "{mode:?}");
+            assert_eq!((&e.ids, &e.mask), (&plain.ids, &plain.mask), "{mode:?}: a match trains the same tokens");
+        }
+    }
+
+    #[test]
+    fn drifted_ids_are_counted_and_trained_only_when_recorded_is_asked_for() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        let (body, before) = body_tokens(&tok);
+        // The same text split otherwise: one id per character, as a policy with other merges
+        // (or a server that re-encoded the text) would give.
+        let recorded: Vec<u32> = BODY.chars().map(|c| tok.encode(&c.to_string()).expect("char")[0]).collect();
+        assert_ne!(recorded, body, "the trained tokenizer merges characters");
+        assert_eq!(tok.decode(&recorded).expect("decoded"), BODY, "same text");
+
+        let rendered = tok.encode_record(&record(Some(recorded.clone())), AssistantTokens::Rendered).expect("encoded");
+        assert_eq!(outcome(&rendered), TurnOutcome::Drift);
+        assert_eq!(rendered.turns[0].rendered, body);
+        assert_eq!((&rendered.ids, &rendered.mask), (&plain.ids, &plain.mask), "rendered: the text's tokens");
+
+        let swapped = tok.encode_record(&record(Some(recorded.clone())), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&swapped), TurnOutcome::Drift);
+        let mut want = plain.ids[..before].to_vec();
+        want.extend(&recorded);
+        want.extend(&plain.ids[before + body.len()..]);
+        assert_eq!(swapped.ids, want, "recorded: the policy's ids in place of the body's tokens, the rest unchanged");
+        assert!(swapped.mask[before..before + recorded.len()].iter().all(|&m| m), "the policy's ids are assistant tokens");
+        assert_eq!(swapped.mask[..before], plain.mask[..before]);
+        assert_eq!(swapped.mask[before + recorded.len()..], plain.mask[before + body.len()..]);
+    }
+
+    #[test]
+    fn unusable_ids_are_named_and_the_rendered_tokens_train() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        let beyond = tok.vocab_size() as u32 + 5;
+        let e = tok.encode_record(&record(Some(vec![3, beyond])), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::OutOfVocab);
+        assert_eq!(e.ids, plain.ids);
+
+        // A body that starts inside a token cannot have its tokens swapped.
+        let mut r = record(Some(body_tokens(&tok).0));
+        let start = r.recorded[0].body.start;
+        let spans = tok.encode_spans(&r).expect("encoded");
+        let long = spans.iter().find(|s| s.bytes.start >= start && s.bytes.len() > 1).expect("a merged token in the body");
+        r.recorded[0].body.start = long.bytes.start + 1;
+        let e = tok.encode_record(&r, AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Misaligned);
+        assert_eq!(e.ids, plain.ids);
+
+        let mut counts = TurnCounts::default();
+        counts.add(&e.turns);
+        assert_eq!((counts.get(TurnOutcome::Misaligned), counts.total()), (1, 1));
+    }
 }

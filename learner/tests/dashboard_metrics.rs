@@ -28,12 +28,7 @@ fn read(path: &Path) -> String {
 /// Sample name → label names of what the learner exports. Vectors render only once a label set
 /// is used, and `mfu` only on CUDA: both are made to show.
 fn exported() -> BTreeMap<String, BTreeSet<String>> {
-    let m = Metrics::new(true);
-    m.records.with_label_values(&["env", "trained"]).inc();
-    m.records_per_second.with_label_values(&["ctx"]).set(1.0);
-    m.eval_loss.with_label_values(&["all"]).set(2.0);
-    m.loss_by_source.with_label_values(&["ctx"]).set(2.0);
-    exposition(&m.render())
+    exposition(&Metrics::showing_every_family().render())
 }
 
 #[test]
@@ -41,7 +36,7 @@ fn dashboard_charts_only_metrics_the_learner_exports() {
     let exported = exported();
     let seen = check_dashboard(PREFIX, &exported);
     // The panels the learner's figures need are there.
-    for family in ["tokens_per_second", "loss", "learning_rate", "grad_norm", "mfu", "stream_lag", "records_total", "packing_efficiency", "eval_loss"] {
+    for family in ["tokens_per_second", "loss", "learning_rate", "grad_norm", "mfu", "stream_lag", "records_total", "packing_efficiency", "eval_loss", "recorded_turns_total"] {
         let name = format!("{PREFIX}{family}");
         assert!(seen.contains(&name), "the dashboard charts {name}");
     }

@@ -48,11 +48,7 @@ fn a_guide_without_a_key_or_a_metric_fails() {
 #[test]
 fn the_guide_lists_every_learner_metric() {
     // MFU is registered on CUDA only; the vectors render once a label set is used.
-    let m = Metrics::new(true);
-    m.records.with_label_values(&["env", "trained"]).inc();
-    m.records_per_second.with_label_values(&["ctx"]).set(1.0);
-    m.eval_loss.with_label_values(&["all"]).set(2.0);
-    m.loss_by_source.with_label_values(&["ctx"]).set(2.0);
+    let m = Metrics::showing_every_family();
     let source = read(&repo("learner/src/metrics.rs"));
     let table = documented_and_registered("learner", &source, "agentmill_learner_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 17 && table.contains_key("agentmill_learner_mfu"), "{table:?}");

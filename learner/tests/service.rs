@@ -63,18 +63,24 @@ fn assert_exactly_once(output: &Path, published: &[TrajectoryRecord]) -> Vec<Led
     lines
 }
 
+/// A mix of every kind. Each episode's first assistant turn carries token ids from a policy
+/// whose vocabulary is not the learner's (counted as `out_of_vocab`, trained as rendered).
 fn mixed_records(prefix: &str, n: usize) -> Vec<TrajectoryRecord> {
     (0..n)
         .map(|i| {
             let id = format!("{prefix}-{i}");
             let seed = i as u64 + 1;
-            match i % 7 {
+            let mut r = match i % 7 {
                 0..=2 => ctx_record(&id, &common::code_text(seed, 40 + (i * 37) % 300)),
                 3 => env_record(&id, seed, 1 + i % 4, ExitReason::Submitted, true),
                 4 | 5 => env_record(&id, seed, 1 + i % 5, ExitReason::MaxSteps, false),
                 _ if i % 14 == 6 => env_record(&id, seed, 2, ExitReason::SandboxError, false),
                 _ => env_record(&id, seed, 2, ExitReason::Submitted, false),
+            };
+            if let Some(a) = r.messages.iter_mut().find(|m| m.role == agentmill_proto::Role::Assistant) {
+                a.token_ids = Some(vec![151_000, 4_000_000_000]);
             }
+            r
         })
         .collect()
 }
@@ -507,6 +513,7 @@ fn exactly_once_across_sigkills_and_resumes() {
         "agentmill_learner_packing_efficiency",
         "agentmill_learner_loss",
         "agentmill_learner_loss_by_source{source=\"ctx\"}",
+        "agentmill_learner_recorded_turns_total{outcome=\"out_of_vocab\"}",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }

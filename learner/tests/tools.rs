@@ -345,6 +345,101 @@ fn inspect_record_marks_the_trained_tokens() {
     assert!(out.status.success() && !stderr.contains("panicked"), "{:?}: {stderr}", out.status);
 }
 
+/// fail-0 with the policy's token ids on its three assistant turns: the first turn's text split
+/// one id per character (drift), the second exactly the tokenizer's own ids with the server's
+/// end-of-turn id (a match), the third an id the tokenizer lacks. Returns the record and the
+/// document `assistant_tokens = "recorded"` trains.
+fn with_recorded_ids(s: &Setup, tok: &TextTokenizer) -> (TrajectoryRecord, Vec<u32>) {
+    let mut r = s.corpus.iter().find(|r| r.record_id == "fail-0").expect("fail-0").clone();
+    r.record_id = "recorded-0".into();
+    let rendered = render(&r, Template::default()).expect("trainable");
+    let spans = tok.encode_spans(&rendered).expect("encoded");
+    let bodies: Vec<std::ops::Range<usize>> =
+        rendered.assistant_spans.iter().map(|a| a.start..a.end - "<|im_end|>".len()).collect();
+    assert_eq!(bodies.len(), 3);
+    let in_body = |b: &std::ops::Range<usize>| -> Vec<u32> {
+        spans.iter().filter(|t| t.bytes.start >= b.start && t.bytes.end <= b.end).map(|t| t.id).collect()
+    };
+    let per_char: Vec<u32> =
+        rendered.text[bodies[0].clone()].chars().flat_map(|c| tok.encode(&c.to_string()).expect("char")).collect();
+    assert_ne!(per_char, in_body(&bodies[0]), "the tokenizer merges characters");
+    let mut exact = in_body(&bodies[1]);
+    exact.push(tok.encode("<|im_end|>").expect("special")[0]);
+    let beyond = vec![1, tok.vocab_size() as u32 + 9];
+    let assistants = r.messages.iter_mut().filter(|m| m.role == agentmill_proto::Role::Assistant);
+    for (m, ids) in assistants.zip([per_char.clone(), exact, beyond]) {
+        m.token_ids = Some(ids);
+    }
+    // What `assistant_tokens = "recorded"` trains: the rendered ids with the first turn's body
+    // swapped for the per-character ids (the match is the same either way; the third turn's ids
+    // cannot be used).
+    let before = spans.iter().take_while(|t| t.bytes.end <= bodies[0].start).count();
+    let body = in_body(&bodies[0]).len();
+    let all: Vec<u32> = spans.iter().map(|t| t.id).collect();
+    let mut want = all[..before].to_vec();
+    want.extend(&per_char);
+    want.extend(&all[before + body..]);
+    want.push(tok.eos_id);
+    (r, want)
+}
+
+#[test]
+fn recorded_token_ids_are_compared_and_exported_as_configured() {
+    let s = setup();
+    let tok = TextTokenizer::from_file(&s.tokenizer).expect("tokenizer");
+    let (record, swapped) = with_recorded_ids(&s, &tok);
+    let records = s.root.join("recorded.jsonl");
+    write_jsonl(&records, std::slice::from_ref(&record));
+    let rendered: Vec<i64> = {
+        let plain = render(&record, Template::default()).expect("trainable");
+        tok.encode_with_mask(&plain).expect("encode").0.iter().map(|&t| i64::from(t)).collect()
+    };
+    let config = s.root.join("recorded.toml");
+    std::fs::write(&config, format!("assistant_tokens = \"recorded\"\ntokenizer = {:?}\n", s.tokenizer)).expect("config");
+    let export = |out_dir: &Path, config: Option<&Path>| {
+        let mut cmd = bin();
+        cmd.arg("export").args(["--layout", "documents", "--format", "megatron", "--prefix", "d"]);
+        cmd.arg("--input").arg(&records).arg("--tokenizer").arg(&s.tokenizer).arg("--out").arg(out_dir);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd
+    };
+    for (name, config, want) in [
+        ("rendered", None, rendered.clone()),
+        ("recorded", Some(config.as_path()), swapped.iter().map(|&t| i64::from(t)).collect::<Vec<_>>()),
+    ] {
+        let out_dir = s.root.join(format!("tokens-{name}"));
+        let stdout = run(&mut export(&out_dir, config));
+        assert!(
+            stdout.contains("1 match the tokenizer's tokens of their text, 1 drift, 1 out of vocabulary, 0 misaligned"),
+            "{name}: {stdout}"
+        );
+        let report: ExportReport =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("d.json")).expect("manifest")).expect("parses");
+        let t = report.recorded_turns;
+        assert_eq!((t.matched, t.drift, t.out_of_vocab, t.misaligned), (1, 1, 1, 0), "{name}");
+        let (_, seqs, _) = read_megatron(&out_dir.join("d_00000"));
+        assert_eq!(seqs, vec![want], "{name}: the exported document");
+    }
+    assert_ne!(rendered, swapped.iter().map(|&t| i64::from(t)).collect::<Vec<_>>());
+
+    // Without the policy's tokenizer named, "recorded" is refused with the fix.
+    let bare = s.root.join("bare.toml");
+    std::fs::write(&bare, "assistant_tokens = \"recorded\"\n").expect("config");
+    let out = export(&s.root.join("refused"), Some(&bare)).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("assistant_tokens") && stderr.contains("tokenizer"), "{stderr}");
+
+    // inspect-record names each turn that does not match and where it parts.
+    let shown = run(bin().arg("inspect-record").arg(&records).args(["--plain", "--tokenizer"]).arg(&s.tokenizer));
+    let header = shown.split_once("\n\n").expect("a header").0;
+    assert!(header.contains("policy token ids: 3 of 3 assistant turns carry them; 1 match"), "{header}");
+    assert!(header.contains("assistant turn 1: drift at token "), "{header}");
+    assert!(header.contains(&format!("assistant turn 3: id {} is beyond", tok.vocab_size() + 9)), "{header}");
+    assert!(!header.contains("assistant turn 2:"), "a matching turn is not listed: {header}");
+}
+
 #[test]
 fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
     let s = setup();

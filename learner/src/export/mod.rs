@@ -46,8 +46,8 @@ use crate::eval::held_out;
 use crate::service::shuffle::{BufferedDoc, Shuffle};
 use crate::mix::{Mixer, Recipe, RecipeError, Source};
 use crate::pack::{Document, LossMask, PackConfig, PackError, PackedRow, Packer};
-use crate::render::{Template, render};
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::render::{AssistantTokens, Template, render};
+use crate::tokenize::{Encoded, TextTokenizer, TokenizeError, TurnCounts};
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +152,8 @@ pub struct ExportConfig {
     pub recipe: Recipe,
     /// How env records become text.
     pub template: Template,
+    /// Which tokens an assistant turn with the policy's ids exports (as in training).
+    pub assistant_tokens: AssistantTokens,
     /// Write Megatron `.bin/.idx`.
     pub megatron: bool,
     /// Write Parquet.
@@ -215,6 +217,10 @@ pub struct ExportReport {
     /// Records on the other side of the held-out split.
     #[serde(default)]
     pub other_split: u64,
+    /// Assistant turns of the exported records that carried the policy's token ids, by how the
+    /// tokenizer's tokens of their text compare.
+    #[serde(default)]
+    pub recorded_turns: TurnCounts,
     /// Documents written (copies included).
     pub documents: u64,
     /// Real (non-padding) tokens written.
@@ -275,6 +281,7 @@ impl Exporter {
             invalid: 0,
             duplicates: 0,
             other_split: 0,
+            recorded_turns: TurnCounts::default(),
             documents: 0,
             tokens: 0,
             packing_efficiency: 0.0,
@@ -318,7 +325,7 @@ impl Exporter {
             self.report.excluded += 1;
             return Ok(());
         }
-        let (ids, assistant) = self.tokenizer.encode_with_mask(&rendered)?;
+        let Encoded { ids, mask: assistant, turns } = self.tokenizer.encode_record(&rendered, self.cfg.assistant_tokens)?;
         let mask = match self.mixer.loss_mask() {
             LossMask::None => vec![true; ids.len()],
             LossMask::Assistant => assistant,
@@ -329,6 +336,7 @@ impl Exporter {
         }
         self.seen.insert(record.record_id.clone());
         self.report.records_exported += 1;
+        self.report.recorded_turns.add(&turns);
         self.mixer.add_tokens(ids.len() as u64 * u64::from(copies));
         let doc = Document::with_mask(ids, mask);
         for _ in 0..copies {

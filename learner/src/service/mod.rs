@@ -88,10 +88,10 @@ use crate::model::Qwen2Config;
 use crate::optim::AdamWConfig;
 use crate::pack::PackError;
 use crate::records::{self, RecordsError};
-use crate::render::render;
+use crate::render::{AssistantTokens, render};
 use crate::schedule::LrSchedule;
 use crate::stream::{Entry, StreamConfig, StreamError, StreamReader};
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::tokenize::{TextTokenizer, TokenizeError, TurnCheck, TurnCounts, TurnOutcome};
 use crate::train::{Precision, TrainConfig};
 
 /// The run's summary, in the output directory.
@@ -493,6 +493,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         last_lag: None,
         rate: (Instant::now(), BTreeMap::new()),
         last_eval: None,
+        warned_unusable_ids: false,
     };
     // The first report shows a resumed run's counts.
     consumer.count_outcomes();
@@ -686,6 +687,8 @@ struct Consumer<'a> {
     rate: (Instant, BTreeMap<&'static str, u64>),
     /// The step after which the last evaluation was sent.
     last_eval: Option<u64>,
+    /// Whether recorded token ids that could not be used were reported.
+    warned_unusable_ids: bool,
 }
 
 impl Consumer<'_> {
@@ -748,24 +751,25 @@ impl Consumer<'_> {
         for a in &admitted {
             *self.rate.1.entry(a.record.kind.as_str()).or_default() += 1;
         }
-        let (tokenizer, template) = (self.tokenizer.clone(), self.cfg.template);
+        let (tokenizer, template, tokens) = (self.tokenizer.clone(), self.cfg.template, self.cfg.assistant_tokens);
         let tokenized = blocking(move || {
             admitted
                 .into_iter()
                 .map(|a| {
                     let encoded = match render(&a.record, template) {
-                        Some(r) => tokenizer.encode_with_mask(&r).map_err(|e| e.to_string()),
+                        Some(r) => tokenizer.encode_record(&r, tokens).map_err(|e| e.to_string()),
                         None => Err("not trainable".to_string()),
                     };
-                    (a.serial, encoded)
+                    (a.serial, a.record.record_id, encoded)
                 })
                 .collect::<Vec<_>>()
         })
         .await?;
-        for (serial, encoded) in tokenized {
+        for (serial, record_id, encoded) in tokenized {
             match encoded {
-                Ok((ids, mask)) => {
-                    if self.feeder.push(serial, ids, mask)? == Pushed::RecipeComplete {
+                Ok(e) => {
+                    self.count_turns(&record_id, &e.turns);
+                    if self.feeder.push(serial, e.ids, e.mask)? == Pushed::RecipeComplete {
                         continue;
                     }
                 }
@@ -967,6 +971,32 @@ impl Consumer<'_> {
     }
 
     /// Counts settled outcomes into the metrics.
+    /// Counts a record's recorded assistant turns, and says once when `assistant_tokens =
+    /// "recorded"` cannot use a turn's ids (the tokenizer is not the policy's, most likely).
+    fn count_turns(&mut self, record_id: &str, turns: &[TurnCheck]) {
+        if turns.is_empty() {
+            return;
+        }
+        let mut counts = TurnCounts::default();
+        counts.add(turns);
+        self.metrics.count_turns(&counts);
+        let unusable = turns.iter().find(|t| !t.outcome.usable());
+        if let Some(turn) = unusable.filter(|_| self.cfg.assistant_tokens == AssistantTokens::Recorded && !self.warned_unusable_ids) {
+            self.warned_unusable_ids = true;
+            tracing::warn!(
+                record = record_id,
+                turn = turn.turn,
+                outcome = turn.outcome.as_str(),
+                "assistant_tokens = \"recorded\": this turn's token ids cannot stand in for its text ({}), so it trains the rendered tokens; \
+                 is `tokenizer` the policy's tokenizer.json? agentmill_learner_recorded_turns_total counts every such turn (said once)",
+                match turn.outcome {
+                    TurnOutcome::OutOfVocab => "an id beyond the tokenizer's vocabulary",
+                    _ => "the turn does not start and end on a token boundary",
+                }
+            );
+        }
+    }
+
     fn count_outcomes(&mut self) {
         for (kind, outcome) in self.feeder.take_outcomes() {
             let kind = kind.map(RecordKind::as_str).unwrap_or("unknown");
