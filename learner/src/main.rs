@@ -243,12 +243,16 @@ struct EvalArgs {
     /// The tokenizer.json (default: the checkpoint's own).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
+    /// The run's learner configuration: records render with its `template` and `assistant_tokens`,
+    /// and rows take its `seq_len`, as the run's own evaluations do.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
     /// Only the records a run with this eval_fraction holds out (default: every trainable record).
     #[arg(long, value_name = "FRACTION")]
     held_out: Option<f64>,
-    /// Tokens per packed row.
-    #[arg(long, default_value_t = 1024)]
-    seq_len: usize,
+    /// Tokens per packed row (default: the configuration's seq_len, 1024).
+    #[arg(long)]
+    seq_len: Option<usize>,
     /// Rows per forward pass.
     #[arg(long, default_value_t = 4)]
     micro_batch_rows: usize,
@@ -449,7 +453,9 @@ async fn evaluate(args: EvalArgs) -> Result<()> {
     if let Some(f) = args.held_out {
         anyhow::ensure!((0.0..1.0).contains(&f) && f > 0.0, "--held-out {f}: give the run's eval_fraction, in (0, 1)");
     }
-    anyhow::ensure!(args.seq_len >= 2, "--seq-len {}: a row needs at least 2 tokens", args.seq_len);
+    let cfg = LearnerConfig::load(args.config.as_deref(), &figment::value::Dict::new())?;
+    let seq_len = args.seq_len.unwrap_or(cfg.seq_len);
+    anyhow::ensure!(seq_len >= 2, "--seq-len {seq_len}: a row needs at least 2 tokens");
     let tokenizer_path = args.tokenizer.clone().unwrap_or_else(|| args.checkpoint.join(service::position::TOKENIZER_FILE));
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).with_context(|| {
         format!("the tokenizer {}: pass --tokenizer (the run's output_dir/tokenizer.json)", tokenizer_path.display())
@@ -470,13 +476,13 @@ async fn evaluate(args: EvalArgs) -> Result<()> {
     );
     let mut set = eval::EvalSet::new(held.unwrap_or(0.0));
     for record in &chosen {
-        let Some(rendered) = render::render(record, Template::default()) else { continue };
-        // As the service tokenizes: the rendered text, then end-of-text.
-        let (tokens, _) = tokenizer.encode_with_mask(&rendered)?;
+        let Some(rendered) = render::render(record, cfg.template) else { continue };
+        // As the service tokenizes: the rendered text (or the policy's ids), then end-of-text.
+        let tokens = tokenizer.encode_record(&rendered, cfg.assistant_tokens)?.ids;
         let doc = eval::EvalDoc { record_id: record.record_id.clone(), source: Source::of(record), tokens };
         set.offer(doc, u64::MAX);
     }
-    let groups = set.rows(args.seq_len, tokenizer.pad_id)?;
+    let groups = set.rows(seq_len, tokenizer.pad_id)?;
     anyhow::ensure!(!groups.is_empty(), "the {} records chosen render to no tokens", chosen.len());
     let device = agentmill_learner::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
     let (_vs, mut model) = checkpoint::load_pretrained(&args.checkpoint, device)?;

@@ -438,6 +438,23 @@ fn recorded_token_ids_are_compared_and_exported_as_configured() {
     assert!(header.contains("assistant turn 1: drift at token "), "{header}");
     assert!(header.contains(&format!("assistant turn 3: id {} is beyond", tok.vocab_size() + 9)), "{header}");
     assert!(!header.contains("assistant turn 2:"), "a matching turn is not listed: {header}");
+
+    // `eval --config` measures what the run trains: the policy's ids under "recorded".
+    let model = s.root.join("model");
+    run(bin().args(["init", "--seed", "5", "--out"]).arg(&model));
+    let measured = |config: Option<&Path>| -> u64 {
+        let mut cmd = bin();
+        cmd.args(["eval", "--json", "--seq-len", "1024", "--device", "cpu", "--checkpoint"]).arg(&model);
+        cmd.arg("--tokenizer").arg(&s.tokenizer).arg("--input").arg(&records);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        let json: serde_json::Value = serde_json::from_str(&run(&mut cmd)).expect("--json prints JSON");
+        json["tokens"].as_u64().expect("tokens")
+    };
+    // One document in one row: every token but the first is a target.
+    assert_eq!(measured(None), rendered.len() as u64 - 1);
+    assert_eq!(measured(Some(&config)), swapped.len() as u64 - 1);
 }
 
 #[test]
