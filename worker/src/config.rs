@@ -52,6 +52,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// The host's image cache budget (Docker only): which pulled task images the worker may remove,
+/// least recently used first, to keep the host's disk from filling (see
+/// [`crate::sandbox::images`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImagesConfig {
+    /// The most bytes of evictable images to keep (`"200g"`); `""` or `"0"`: never evict.
+    pub budget: String,
+    /// Patterns (`*` matches any characters) of image references never evicted.
+    pub keep: Vec<String>,
+    /// Patterns of image references that may be evicted even without a registry digest.
+    pub evict: Vec<String>,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig { budget: String::new(), keep: vec!["agentmill/*".into()], evict: Vec::new() }
+    }
+}
+
+impl ImagesConfig {
+    /// The budget in bytes; `None` when images are never evicted (empty, zero, or not a size —
+    /// [`WorkerConfig::validate`] refuses the last).
+    pub fn budget_bytes(&self) -> Option<u64> {
+        if self.budget.trim().is_empty() {
+            return None;
+        }
+        agentmill_proto::parse_size(&self.budget).filter(|&b| b > 0)
+    }
+}
+
 /// Everything the worker can be told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -85,6 +116,8 @@ pub struct WorkerConfig {
     pub capacity: CapacityConfig,
     /// Sandbox limits.
     pub limits: LimitsConfig,
+    /// The image cache budget: which task images may be removed when the host holds too many.
+    pub images: ImagesConfig,
     /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
     #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -122,6 +155,7 @@ impl Default for WorkerConfig {
             process_python: "python3".into(),
             capacity: CapacityConfig::default(),
             limits: LimitsConfig::default(),
+            images: ImagesConfig::default(),
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
@@ -173,6 +207,17 @@ impl WorkerConfig {
         if agentmill_proto::parse_size(&self.limits.memory).is_none() {
             return bad("limits.memory", format!("{:?} is not a size such as \"2g\"", self.limits.memory));
         }
+        let images = &self.images;
+        if !images.budget.trim().is_empty() && agentmill_proto::parse_size(&images.budget).is_none() {
+            return bad("images.budget", format!("{:?} is not a size such as \"200g\"; use \"\" or \"0\" to never evict images", images.budget));
+        }
+        for (key, patterns) in [("images.keep", &images.keep), ("images.evict", &images.evict)] {
+            for (i, p) in patterns.iter().enumerate() {
+                if let Err(why) = crate::sandbox::images::Pattern::parse(p) {
+                    return bad(key, format!("pattern {i} ({p:?}) {why}"));
+                }
+            }
+        }
         let enhance = &self.synth.enhance;
         if enhance.enabled && enhance.endpoint.model.trim().is_empty() {
             return bad("synth.enhance.endpoint.model", "is empty while synth.enhance.enabled is true; name the model the endpoint serves".into());
@@ -189,5 +234,52 @@ impl WorkerConfig {
             return self.worker_id.clone();
         }
         std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "worker".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Result<WorkerConfig, ConfigError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("worker.toml");
+        std::fs::write(&path, toml).expect("write the config");
+        WorkerConfig::load(Some(&path), &Default::default())
+    }
+
+    #[test]
+    fn images_section_parses_a_budget_and_patterns() {
+        let cfg = load("[images]\nbudget = \"200g\"\nkeep = [\"agentmill/*\", \"python:3.*\"]\nevict = [\"local/swe-*\"]\n").expect("loads");
+        assert_eq!(cfg.images.budget_bytes(), Some(200 << 30));
+        assert_eq!(cfg.images.keep, ["agentmill/*", "python:3.*"]);
+        assert_eq!(cfg.images.evict, ["local/swe-*"]);
+        assert_eq!(load("[images]\nbudget = \"1.5GiB\"\n").expect("loads").images.budget_bytes(), Some(3 << 29));
+    }
+
+    #[test]
+    fn images_default_never_evicts_and_keeps_the_sandbox_image() {
+        let cfg = load("").expect("loads");
+        assert_eq!(cfg.images, ImagesConfig { budget: String::new(), keep: vec!["agentmill/*".into()], evict: vec![] });
+        assert_eq!(cfg.images.budget_bytes(), None);
+        for never in ["", "0", " 0 ", "0g"] {
+            let cfg = load(&format!("[images]\nbudget = {never:?}\n")).unwrap_or_else(|e| panic!("{never:?}: {e}"));
+            assert_eq!(cfg.images.budget_bytes(), None, "{never:?} means never evict");
+        }
+    }
+
+    #[test]
+    fn images_bad_values_are_refused_naming_the_key_and_the_fix() {
+        for (toml, key, says) in [
+            ("[images]\nbudget = \"200 gigs\"\n", "images.budget", "such as \"200g\""),
+            ("[images]\nbudget = \"-5g\"\n", "images.budget", "to never evict"),
+            ("[images]\nkeep = [\"agentmill/*\", \"\"]\n", "images.keep", "pattern 1 (\"\") is empty"),
+            ("[images]\nevict = [\"swebench/?\"]\n", "images.evict", "only '*' is a wildcard"),
+        ] {
+            let err = load(toml).expect_err(toml).to_string();
+            assert!(err.contains(key) && err.contains(says), "{toml}: {err}");
+        }
+        let err = load("[images]\nbuget = \"1g\"\n").expect_err("a misspelt key").to_string();
+        assert!(err.contains("buget"), "{err}");
     }
 }

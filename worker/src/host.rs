@@ -16,9 +16,11 @@ use crate::actors::synth::SynthSettings;
 use crate::agent::policy::PolicyFactory;
 use crate::config::WorkerConfig;
 use crate::episode::{Backend, EpisodeEnv, StageLimits, run_episode};
+use crate::metrics::WorkerMetrics;
 use crate::sandbox::process::HostPython;
 use crate::sandbox::SandboxLimits;
 use crate::sandbox::docker::DockerEngine;
+use crate::sandbox::images::{ImageCache, ImagePolicy};
 use crate::session::{SessionConfig, WorkerSession};
 
 /// The sandbox backend the configuration asks for: `docker`, `process`, or `auto` (Docker when an
@@ -48,10 +50,18 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
     })
 }
 
-/// What the episodes of this host share: the backend, the policies, the stage limits and the
-/// default sandbox limits of `cfg`.
-pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String) -> anyhow::Result<Arc<EpisodeEnv>> {
+/// What the episodes of this host share: the backend, the policies, the stage limits, the
+/// default sandbox limits of `cfg`, and (with Docker) the image cache under `cfg.images`,
+/// counting into `metrics`.
+pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metrics: &WorkerMetrics) -> anyhow::Result<Arc<EpisodeEnv>> {
     let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
+    let images = match backend.engine() {
+        Some(engine) => {
+            let policy = ImagePolicy::from_config(&cfg.images).map_err(|e| anyhow::anyhow!("image cache configuration: {e}"))?;
+            Some(ImageCache::new(engine.clone(), policy, metrics.images.clone()))
+        }
+        None => None,
+    };
     Ok(Arc::new(EpisodeEnv {
         backend,
         worker_id,
@@ -65,6 +75,7 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String) -> a
             disk_bytes: None,
         },
         test_timeout: cfg.limits.test_timeout,
+        images,
     }))
 }
 
@@ -81,7 +92,8 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     };
     let redis = redis::Client::open(cfg.redis_url.as_str()).with_context(|| format!("redis_url {:?}", cfg.redis_url))?;
     let con = redis::aio::ConnectionManager::new(redis).await.with_context(|| format!("cannot reach Redis at {}", cfg.redis_url))?;
-    let env = episode_env(&cfg, backend.clone(), worker_id.clone())?;
+    let metrics = Arc::new(WorkerMetrics::new());
+    let env = episode_env(&cfg, backend.clone(), worker_id.clone(), &metrics)?;
     let (session, events) = WorkerSession::start(SessionConfig {
         addr: cfg.coordinator.clone(),
         token: cfg.token.clone(),
@@ -107,7 +119,6 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     .start();
     let runner_env = env.clone();
     let runner: Runner = Arc::new(move |task, id, progress, cancel| Box::pin(run_episode(runner_env.clone(), task, id, move |s| progress(s), cancel)));
-    let metrics = Arc::new(crate::metrics::WorkerMetrics::new());
     if let Some(addr) = cfg.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics_listen {addr} is not free"))?;
         let m = metrics.clone();
@@ -148,6 +159,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         });
     }
     let reap_interval = cfg.reap_interval;
+    let images = env.images.clone();
     let synth = SynthSettings {
         config: cfg.synth.clone(),
         tokenizer: (!cfg.synth_tokenizer.is_empty()).then(|| std::path::PathBuf::from(&cfg.synth_tokenizer)),
@@ -156,6 +168,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         ctx.add_stream(UnboundedReceiverStream::new(events));
         HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval)
             .with_synth(synth)
+            .with_images(images)
             .with_metrics(metrics)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");

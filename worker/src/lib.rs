@@ -13,7 +13,9 @@
 //! - [`agent`]: SWE-agent's tools (`bash`, `str_replace_editor`, `submit`), the policies
 //!   (`replay`, `openai`) and the agent loop with its typed exits.
 //! - [`sandbox`]: where commands really run ([`sandbox::docker`] through bollard): limits,
-//!   labels for reaping, timeouts that kill the process group, capped output.
+//!   labels for reaping, timeouts that kill the process group, capped output; and
+//!   [`sandbox::images`], the host's image cache budget (least recently used task images
+//!   removed past `images.budget`).
 //! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
 //! - [`diff`]: unified diffs parsed by hand, byte-exact, for the replay policy and synthesis.
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.

@@ -88,7 +88,8 @@ pub async fn run_local(
     let backend = choose_backend(cfg).await?;
     let engine = backend.engine().cloned();
     let worker_id = cfg.worker_id();
-    let env = episode_env(cfg, backend, worker_id.clone())?;
+    // No metrics endpoint here: the image cache's figures go to the log only.
+    let env = episode_env(cfg, backend, worker_id.clone(), &crate::metrics::WorkerMetrics::new())?;
     let slots = Arc::new(Semaphore::new(cfg.capacity.episodes.max(1) as usize));
     let cancel = CancellationToken::new();
     let mut running = tokio::task::JoinSet::new();
@@ -151,6 +152,13 @@ pub async fn run_local(
             }
             Err(e) => tracing::warn!("listing this run's containers to remove them: {e}"),
         }
+    }
+    // The run's pulls each started a pass in the background, which the exit may cut short: one
+    // more, waited for, leaves the host within `images.budget`.
+    if let Some(images) = &env.images
+        && let Err(e) = images.evict_to_budget().await
+    {
+        tracing::warn!("image cache pass at the end of the run: {e}");
     }
     eprintln!("{}", summary.describe(started.elapsed().as_secs_f64()));
     Ok(summary)

@@ -13,6 +13,9 @@
 //! | `agentmill_worker_records_published_total` | counter | records the publisher wrote (duplicates not counted) |
 //! | `agentmill_worker_learner_lag` | gauge | records waiting for the learner at the last reading |
 //! | `agentmill_worker_backpressured` | gauge | 1 while leases are paused for the learner |
+//! | `agentmill_worker_images_evictable_bytes` | gauge | bytes of evictable images on the host at the last image-cache pass (see `sandbox::images`) |
+//! | `agentmill_worker_images_evicted_total` | counter | images the image cache removed to stay within `images.budget` |
+//! | `agentmill_worker_images_evicted_bytes_total` | counter | bytes of the images it removed (Docker's `Size`; layers shared with kept images stay on disk) |
 
 use std::sync::OnceLock;
 
@@ -30,6 +33,29 @@ pub fn disk_limit_kills() -> &'static IntCounter {
         IntCounter::new("agentmill_worker_disk_limit_kills_total", "Containers killed by the disk watchdog for outgrowing their disk limit")
             .expect("valid metric")
     })
+}
+
+/// The image cache's metrics (held by [`crate::sandbox::images::ImageCache`], registered by
+/// [`WorkerMetrics`]; the default ones are registered nowhere).
+#[derive(Debug, Clone)]
+pub struct ImageMetrics {
+    /// Bytes of evictable images at the last pass.
+    pub evictable_bytes: IntGauge,
+    /// Images evicted.
+    pub evicted: IntCounter,
+    /// Bytes of the images evicted.
+    pub evicted_bytes: IntCounter,
+}
+
+impl Default for ImageMetrics {
+    fn default() -> Self {
+        let p = "agentmill_worker_";
+        ImageMetrics {
+            evictable_bytes: IntGauge::new(format!("{p}images_evictable_bytes"), "Bytes of evictable images on the host at the last image-cache pass").expect("valid metric"),
+            evicted: IntCounter::new(format!("{p}images_evicted_total"), "Images removed to stay within images.budget").expect("valid metric"),
+            evicted_bytes: IntCounter::new(format!("{p}images_evicted_bytes_total"), "Bytes of the images removed to stay within images.budget").expect("valid metric"),
+        }
+    }
 }
 
 /// Every metric the worker sets.
@@ -58,6 +84,8 @@ pub struct WorkerMetrics {
     pub lag: IntGauge,
     /// Back-pressure flag.
     pub backpressured: IntGauge,
+    /// The image cache's.
+    pub images: ImageMetrics,
 }
 
 impl Default for WorkerMetrics {
@@ -87,6 +115,7 @@ impl WorkerMetrics {
         let published = IntCounter::new(format!("{p}records_published_total"), "Records published").expect("valid metric");
         let lag = IntGauge::new(format!("{p}learner_lag"), "Records waiting for the learner").expect("valid metric");
         let backpressured = IntGauge::new(format!("{p}backpressured"), "1 while leases are paused").expect("valid metric");
+        let images = ImageMetrics::default();
         for c in [
             Box::new(started.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ended.clone()),
@@ -99,10 +128,13 @@ impl WorkerMetrics {
             Box::new(published.clone()),
             Box::new(lag.clone()),
             Box::new(backpressured.clone()),
+            Box::new(images.evictable_bytes.clone()),
+            Box::new(images.evicted.clone()),
+            Box::new(images.evicted_bytes.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured }
+        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured, images }
     }
 
     /// Records the stage durations of a finished episode.

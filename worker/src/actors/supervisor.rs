@@ -1,7 +1,7 @@
 //! `HostSupervisor`: the root of a worker's actors. It turns the coordinator session's events
 //! into episode actors, cancels them when told, reaps containers nobody owns (at start and
-//! periodically), and drains on shutdown: no new leases, running episodes finish or are handed
-//! back, containers removed.
+//! periodically, each time followed by an image cache pass), and drains on shutdown: no new
+//! leases, running episodes finish or are handed back, containers removed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -16,6 +16,7 @@ use super::publisher::Publisher;
 use super::synth::{SynthActor, SynthSettings};
 use crate::episode::EpisodeId;
 use crate::sandbox::docker::DockerEngine;
+use crate::sandbox::images::ImageCache;
 use crate::session::{SessionEvent, SessionHandle};
 
 /// A copy of the supervisor's state (metrics, tests, operators).
@@ -67,6 +68,7 @@ pub struct HostSupervisor {
     drain_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
     synth: std::sync::Arc<SynthSettings>,
     metrics: std::sync::Arc<crate::metrics::WorkerMetrics>,
+    images: Option<ImageCache>,
 }
 
 impl std::fmt::Debug for HostSupervisor {
@@ -90,7 +92,14 @@ impl HostSupervisor {
             drain_waiters: Vec::new(),
             synth: Default::default(),
             metrics: Default::default(),
+            images: None,
         }
+    }
+
+    /// The host's image cache, kept within its budget after every reaper pass.
+    pub fn with_images(mut self, images: Option<ImageCache>) -> HostSupervisor {
+        self.images = images;
+        self
     }
 
     /// The metrics this supervisor sets (shared with the `/metrics` endpoint).
@@ -108,6 +117,7 @@ impl HostSupervisor {
     /// Removes containers with this worker's label that no running episode owns. The list is
     /// compared with the running episodes when it arrives (an episode is registered before its
     /// container exists), so a container started meanwhile is never mistaken for an orphan.
+    /// Then the image cache's pass: an orphan removed may have held the image it can now evict.
     fn reap(&mut self, ctx: &mut Context<Self>) {
         let Some(engine) = self.engine.clone() else { return };
         let worker = self.worker_id.clone();
@@ -123,17 +133,22 @@ impl HostSupervisor {
                 .filter(|(_, episode)| !live.contains(episode.strip_suffix("-grade").unwrap_or(episode)))
                 .map(|(id, _)| id)
                 .collect();
-            if orphans.is_empty() {
-                return;
+            if !orphans.is_empty() {
+                info!(orphans = orphans.len(), "reaping orphaned containers");
+                act.state.reaped += orphans.len() as u64;
+                act.metrics.reaped.inc_by(orphans.len() as u64);
             }
-            info!(orphans = orphans.len(), "reaping orphaned containers");
-            act.state.reaped += orphans.len() as u64;
-            act.metrics.reaped.inc_by(orphans.len() as u64);
             let Some(engine) = act.engine.clone() else { return };
+            let images = act.images.clone();
             ctx.spawn(
                 async move {
                     for id in orphans {
                         engine.remove_by_id(&id).await;
+                    }
+                    if let Some(images) = images
+                        && let Err(e) = images.evict_to_budget().await
+                    {
+                        warn!("image cache pass failed: {e}");
                     }
                 }
                 .into_actor(act),

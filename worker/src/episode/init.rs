@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::repo::init_archive_repo_script;
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
+use crate::sandbox::images::ImageCache;
 use crate::sandbox::process::{HostPython, ProcessSandbox, ProcessSpec};
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, SandboxLimits, SandboxSpec};
 use crate::shell::quote;
@@ -88,26 +89,37 @@ pub struct Prepared {
 
 /// Makes sure the image is on this host and returns its digest. A missing image is pulled; a
 /// failed pull is a sandbox error carrying the registry's own message (never a model failure).
-pub async fn ensure_image(engine: &DockerEngine, image: &str) -> Result<String, SandboxError> {
-    match engine.image_digest(image).await {
-        Ok(d) => Ok(d),
+/// With the host's image `cache`, the image's use is recorded and a pull is followed by an
+/// eviction pass in the background (the caller holds the image's pin: [`ImageCache::pin`]).
+pub async fn ensure_image(engine: &DockerEngine, image: &str, cache: Option<&ImageCache>) -> Result<String, SandboxError> {
+    let (digest, pulled) = match engine.image_digest(image).await {
+        Ok(d) => (d, false),
         Err(SandboxError::ImageMissing(_)) => {
             engine.pull(image).await?;
-            engine.image_digest(image).await
+            (engine.image_digest(image).await?, true)
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e),
+    };
+    if let Some(cache) = cache {
+        cache.record_use(image);
+        if pulled {
+            cache.spawn_pass();
+        }
     }
+    Ok(digest)
 }
 
-/// Starts a sandbox for `task` and puts its repository at the base commit.
-pub async fn prepare(backend: &Backend, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
+/// Starts a sandbox for `task` and puts its repository at the base commit. With Docker, the
+/// caller pins `task.image` in `images` (when it has a cache) before and until the sandbox is
+/// removed.
+pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
     let mut spec = SandboxSpec::new(task.image.clone(), task.workdir.clone(), worker, episode);
     spec.limits = limits.clone();
     spec.network = task.allow_network || matches!(task.source, Source::Git { .. });
     let sandbox = match backend {
         Backend::Docker(engine) => {
-            ensure_image(engine, &task.image).await?;
+            ensure_image(engine, &task.image, images).await?;
             PreparedSandbox::Docker(engine.start(&spec).await?)
         }
         Backend::Process { python } => {

@@ -22,6 +22,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::agent::policy::PolicyFactory;
 use crate::agent::{AgentConfig, run_agent};
 use crate::sandbox::SandboxLimits;
+use crate::sandbox::images::ImageCache;
 
 pub use init::Backend;
 
@@ -60,6 +61,8 @@ pub struct EpisodeEnv {
     pub default_limits: SandboxLimits,
     /// Test run timeout where a task sets none.
     pub test_timeout: Duration,
+    /// The host's image cache (Docker only): episodes pin their image in it.
+    pub images: Option<ImageCache>,
 }
 
 /// Which lease an episode serves.
@@ -149,6 +152,15 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
     };
     let limits = limits_for(&env, &task);
 
+    // The image stays on the host until this episode's last container is gone: the pin lives to
+    // the end of the episode (grading starts a fresh container after the agent's is removed) and
+    // is dropped after the container guards; a removal they leave to the background keeps the
+    // image through its container (a pass never takes an image a container uses).
+    let _image_pin = match &env.images {
+        Some(cache) => Some(cache.pin(&task.image).await),
+        None => None,
+    };
+
     // init
     progress(Stage::Init);
     let prepared = {
@@ -157,7 +169,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
-            p = init::prepare(&env.backend, &task, &env.worker_id, &id.episode, &limits) => p,
+            p = init::prepare(&env.backend, env.images.as_ref(), &task, &env.worker_id, &id.episode, &limits) => p,
             _ = cancel.cancelled() => {
                 // The container may exist already, with no guard yet: remove it now rather than
                 // leave it to the next reaper pass.
@@ -229,7 +241,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();
-        let fresh = match init::prepare(&env.backend, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
+        let fresh = match init::prepare(&env.backend, env.images.as_ref(), &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
             Ok(p) => p,
             Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
         };

@@ -3,9 +3,11 @@
 //! [`docker`] is the default backend. Its types share the request / output / error types here,
 //! so the episode code and the tools do not care which backend runs a command. The [`Sandbox`]
 //! trait is what the agent layer holds (`&dyn Sandbox`): run a command, read and write a file
-//! byte for byte, say whether it is alive.
+//! byte for byte, say whether it is alive. [`images`] keeps the Docker host's task images within
+//! a budget.
 
 pub mod docker;
+pub mod images;
 pub mod process;
 
 use std::collections::BTreeMap;
