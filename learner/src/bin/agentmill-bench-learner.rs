@@ -5,7 +5,9 @@
 //!    same config.json, same initial weights (written by this binary), same batch, same AdamW
 //!    hyper-parameters, same thread count. The baseline is `torch.optim.AdamW` as PyTorch runs
 //!    it by default (the goal's ratio); a second run of the same script with
-//!    `AdamW(fused=True)`, PyTorch's fastest optimizer on the CPU, gives a second ratio.
+//!    `AdamW(fused=True)`, PyTorch's fastest optimizer on the CPU, gives a second ratio. The
+//!    same step on a grouped batch (the service's, which bins the loss by source) is timed
+//!    beside it, as the ratio grouped/plain.
 //! 2. Render + tokenize (with the assistant mask) + pack of synthetic env records, against HF
 //!    `tokenizers`' `encode_batch` in Python (`learner/benches/hf_tokenize.py`) over the same
 //!    rendered texts with the same tokenizer.json.
@@ -295,9 +297,21 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let batch = Batch::from_rows(&rows, device)?;
     println!("model: {}; batch {ROWS} x {SEQ_LEN}; fp32 CPU; {threads} threads", describe(&cfg));
     let rust = time_steps(&mut trainer, &batch, steps)?;
+    // The service's step also bins each token's loss by its document's source (loss by source):
+    // the same rows, each document in one of the three groups.
+    let groups: Vec<Vec<usize>> = (0..rows.len()).map(|i| vec![i % 3]).collect();
+    let grouped_batch = Batch::from_rows_grouped(&rows, &groups, device)?;
+    let grouped = time_steps(&mut trainer, &grouped_batch, steps)?;
     let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
     let py = run_python(dir, "torch_step.py", &args, threads)?;
     print_rust("agentmill ", &rust, steps);
+    print_rust("grouped   ", &grouped, steps);
+    println!(
+        "ratio grouped/plain (the cost of loss by source): mean {:.3}  median {:.3}  min {:.3}",
+        grouped.mean / rust.mean,
+        grouped.median / rust.median,
+        grouped.min / rust.min
+    );
     report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust.as_array())?;
     // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
     args.push("--fused".into());
