@@ -268,8 +268,8 @@ impl TextTokenizer {
     /// are usable), then end-of-text.
     fn assemble(&self, enc: &tokenizers::Encoding, rendered: &Rendered, tokens: AssistantTokens) -> Encoded {
         let (all, offsets) = (enc.get_ids(), enc.get_offsets());
-        let spans = &rendered.assistant_spans;
-        let assistant = |(start, end): (usize, usize)| end > start && spans.iter().any(|s| start >= s.start && end <= s.end);
+        let mut spans = InSpans::new(&rendered.assistant_spans);
+        let mut assistant = |offsets: (usize, usize)| spans.contains(offsets);
         let mut ids = Vec::with_capacity(all.len() + 1);
         let mut mask = Vec::with_capacity(all.len() + 1);
         let mut turns = Vec::with_capacity(rendered.recorded.len());
@@ -331,22 +331,42 @@ impl TextTokenizer {
     pub fn encode_spans(&self, rendered: &Rendered) -> Result<Vec<TokenSpan>, TokenizeError> {
         let enc =
             self.inner.encode(rendered.text.as_str(), false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))?;
-        let spans = &rendered.assistant_spans;
+        let mut spans = InSpans::new(&rendered.assistant_spans);
         Ok(enc
             .get_ids()
             .iter()
             .zip(enc.get_offsets())
-            .map(|(&id, &(start, end))| TokenSpan {
-                id,
-                bytes: start..end,
-                assistant: end > start && spans.iter().any(|s| start >= s.start && end <= s.end),
-            })
+            .map(|(&id, &(start, end))| TokenSpan { id, bytes: start..end, assistant: spans.contains((start, end)) })
             .collect())
     }
 
     /// Text of token ids.
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizeError> {
         self.inner.decode(ids, false).map_err(|e| TokenizeError::Tokenizers(e.to_string()))
+    }
+}
+
+/// Whether tokens lie inside one of a text's assistant spans, asked in text order: one pass over
+/// the spans for the whole text, where a search of every span for every token was quadratic in
+/// a long episode.
+struct InSpans<'a> {
+    spans: &'a [std::ops::Range<usize>],
+    next: usize,
+}
+
+impl<'a> InSpans<'a> {
+    fn new(spans: &'a [std::ops::Range<usize>]) -> InSpans<'a> {
+        InSpans { spans, next: 0 }
+    }
+
+    /// Whether the token at byte offsets `(start, end)` (not before the last one asked about)
+    /// is non-empty and lies wholly inside a span.
+    fn contains(&mut self, (start, end): (usize, usize)) -> bool {
+        // Tokens come in text order, so a span that ends before this token does before every later one.
+        while self.next < self.spans.len() && self.spans[self.next].end < end {
+            self.next += 1;
+        }
+        end > start && self.spans.get(self.next).is_some_and(|s| s.start <= start)
     }
 }
 
@@ -440,6 +460,25 @@ mod tests {
         assert!(swapped.mask[before..before + recorded.len()].iter().all(|&m| m), "the policy's ids are assistant tokens");
         assert_eq!(swapped.mask[..before], plain.mask[..before]);
         assert_eq!(swapped.mask[before + recorded.len()..], plain.mask[before + body.len()..]);
+    }
+
+    #[test]
+    fn the_span_cursor_agrees_with_a_search_of_every_span() {
+        let spans = [3..9, 9..12, 20..40, 41..42];
+        // Tokens in text order: empty ones, tokens across a span's edge, tokens sharing offsets
+        // (bytes of one character), tokens between and after the spans.
+        let mut tokens = Vec::new();
+        for start in 0..45 {
+            for len in [0, 1, 1, 2, 5] {
+                tokens.push((start, start + len));
+            }
+        }
+        tokens.sort_by_key(|&(s, e)| (e, s));
+        let mut cursor = InSpans::new(&spans);
+        for (start, end) in tokens {
+            let naive = end > start && spans.iter().any(|s| start >= s.start && end <= s.end);
+            assert_eq!(cursor.contains((start, end)), naive, "token {start}..{end}");
+        }
     }
 
     #[test]
