@@ -248,6 +248,9 @@ pub struct LearnerReport {
     pub eval_loss: Option<(f64, f64)>,
     /// Target tokens the last evaluation measured.
     pub eval_tokens: u64,
+    /// Assistant turns with the policy's token ids, by how the learner's tokens of their text
+    /// compared (`match`, `drift`, `out_of_vocab`, `misaligned`; empty when none carried ids).
+    pub recorded_turns: BTreeMap<String, u64>,
 }
 
 impl LearnerReport {
@@ -274,6 +277,11 @@ impl LearnerReport {
             held_out: u("/records/held_out"),
             eval_loss: f("/eval/loss").map(|last| (f("/eval_loss_first").unwrap_or(last), last)),
             eval_tokens: u("/eval/tokens"),
+            recorded_turns: ["match", "drift", "out_of_vocab", "misaligned"]
+                .iter()
+                .map(|k| (k.to_string(), u(&format!("/recorded_turns/{k}"))))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
         })
     }
 }
@@ -355,6 +363,10 @@ impl Report {
                 writeln!(out, "           loss {} → {}", loss(l.loss_first), loss(l.loss_last))?;
                 if let Some((first, last)) = l.eval_loss {
                     writeln!(out, "           held-out loss {first:.3} → {last:.3} ({} records held out, {} tokens measured)", l.held_out, l.eval_tokens)?;
+                }
+                if !l.recorded_turns.is_empty() {
+                    let n: u64 = l.recorded_turns.values().sum();
+                    writeln!(out, "           policy token ids on {n} assistant turns, against the learner's tokens: {}", join(&l.recorded_turns))?;
                 }
                 if let Some(c) = &l.checkpoint {
                     writeln!(out, "           checkpoint {}", c.display())?;
@@ -463,6 +475,15 @@ mod tests {
         .expect("write");
         let l = LearnerReport::read(dir.path()).expect("read");
         assert_eq!((l.held_out, l.eval_loss, l.eval_tokens), (4, Some((9.5, 5.25)), 800));
+        assert!(l.recorded_turns.is_empty(), "no turn carried ids");
+        std::fs::write(dir.path().join("summary.json"), r#"{"steps":3,"recorded_turns":{"match":7,"drift":2,"out_of_vocab":0,"misaligned":1}}"#).expect("write");
+        let l = LearnerReport::read(dir.path()).expect("read");
+        let want: BTreeMap<String, u64> = [("drift", 2), ("match", 7), ("misaligned", 1)].map(|(k, n)| (k.to_string(), n)).into();
+        assert_eq!(l.recorded_turns, want);
+        let mut out = Vec::new();
+        Report::build(&[], &Default::default(), Some(l)).print(&mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.contains("policy token ids on 10 assistant turns, against the learner's tokens: "), "{text}");
         let e = LearnerReport::read(&dir.path().join("nope")).expect_err("missing").to_string();
         assert!(e.contains("did the learner finish?"), "{e}");
     }

@@ -126,6 +126,11 @@ impl TurnCounts {
         self.matched + self.drift + self.out_of_vocab + self.misaligned
     }
 
+    /// Nothing counted.
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0
+    }
+
     fn slot(&mut self, outcome: TurnOutcome) -> &mut u64 {
         match outcome {
             TurnOutcome::Match => &mut self.matched,

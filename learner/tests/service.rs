@@ -504,6 +504,9 @@ fn exactly_once_across_sigkills_and_resumes() {
     let trainable = records.iter().filter(|r| r.is_trainable()).count() as u64;
     assert_eq!(r.ctx + r.env, trainable, "{r:?}");
     assert_eq!(r.skipped_infra, records.iter().filter(|r| !r.is_trainable()).count() as u64);
+    // The episodes' token ids come from another vocabulary: each turn is counted, none is used.
+    let t = summary.recorded_turns;
+    assert!(t.out_of_vocab > 0 && t.total() == t.out_of_vocab, "{t:?}");
 
     let metrics = metrics.expect("the resumed learner served /metrics");
     for name in [

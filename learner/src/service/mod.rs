@@ -297,6 +297,10 @@ pub struct RunSummary {
     /// The latest evaluation of this process, by source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval: Option<EvalResult>,
+    /// Assistant turns with the policy's token ids this process tokenized, by how the
+    /// tokenizer's tokens of their text compare (re-tokenization drift).
+    #[serde(default, skip_serializing_if = "TurnCounts::is_empty")]
+    pub recorded_turns: TurnCounts,
 }
 
 impl RunSummary {
@@ -323,6 +327,7 @@ impl RunSummary {
             device: format!("{device:?}"),
             eval_loss_first: None,
             eval: None,
+            recorded_turns: TurnCounts::default(),
         }
     }
 }
@@ -494,6 +499,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         rate: (Instant::now(), BTreeMap::new()),
         last_eval: None,
         warned_unusable_ids: false,
+        turns: TurnCounts::default(),
     };
     // The first report shows a resumed run's counts.
     consumer.count_outcomes();
@@ -538,6 +544,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         device: format!("{device:?}"),
         eval_loss_first: report.loss.eval_first,
         eval: report.eval.clone(),
+        recorded_turns: consumer.turns,
     };
     tracing::info!(
         stop = ?summary.stop_reason,
@@ -689,6 +696,8 @@ struct Consumer<'a> {
     last_eval: Option<u64>,
     /// Whether recorded token ids that could not be used were reported.
     warned_unusable_ids: bool,
+    /// Recorded assistant turns tokenized by this process, by outcome.
+    turns: TurnCounts,
 }
 
 impl Consumer<'_> {
@@ -980,6 +989,7 @@ impl Consumer<'_> {
         let mut counts = TurnCounts::default();
         counts.add(turns);
         self.metrics.count_turns(&counts);
+        self.turns.add(turns);
         let unusable = turns.iter().find(|t| !t.outcome.usable());
         if let Some(turn) = unusable.filter(|_| self.cfg.assistant_tokens == AssistantTokens::Recorded && !self.warned_unusable_ids) {
             self.warned_unusable_ids = true;
