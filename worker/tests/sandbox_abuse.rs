@@ -170,7 +170,9 @@ async fn docker_sandbox_has_no_network_and_cannot_reach_a_listener_on_the_host()
     let reached = control.exec(&ExecRequest::new(&connect)).await.expect("connect from the control");
     assert!(reached.output.contains("CONNECTED"), "the control container cannot reach the host either; the test proves nothing: {}", reached.output);
     control.remove().await;
-    let by_control = accepted.load(Ordering::SeqCst);
+    // The client's connect returns once the kernel completes the handshake; the listener's
+    // thread counts the accept a moment later, which on a loaded machine can come after.
+    let by_control = accepted_at_least(&accepted, 1);
     assert_eq!(by_control, 1);
 
     let c = task_container(&engine, worker, &task, small_limits(), false, "network").await;
@@ -382,7 +384,9 @@ async fn process_sandbox_under_bwrap_has_no_network() {
     // The control: a plain process reaches the listener (the plain mode shares the host's network).
     let plain = process_sandbox(&task, Isolation::Plain, "network-control", None).await;
     assert!(run(&plain, &connect).await.output.contains("CONNECTED"), "the control cannot connect; the test proves nothing");
-    let by_control = accepted.load(Ordering::SeqCst);
+    // The client's connect returns once the kernel completes the handshake; the listener's
+    // thread counts the accept a moment later, which on a loaded machine can come after.
+    let by_control = accepted_at_least(&accepted, 1);
     assert_eq!(by_control, 1);
 
     let s = process_sandbox(&task, Isolation::Bubblewrap, "network", None).await;
@@ -399,6 +403,18 @@ async fn process_sandbox_under_bwrap_has_no_network() {
 }
 
 /// A listener on the host that counts the connections it accepts.
+/// The listener's count once it reaches `n`, or after 10 s, whichever comes first.
+fn accepted_at_least(accepted: &AtomicUsize, n: usize) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let count = accepted.load(Ordering::SeqCst);
+        if count >= n || std::time::Instant::now() > deadline {
+            return count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn listen(addr: (&str, u16)) -> (u16, Arc<AtomicUsize>) {
     let listener = TcpListener::bind(addr).expect("bind a listener on the host");
     let port = listener.local_addr().expect("local addr").port();
