@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::mix::{Recipe, RecipeError};
 use crate::render::{AssistantTokens, Template};
 use crate::schedule::PAPER_PEAK_LR;
+use crate::train::MemoryPlan;
 
 /// Peak learning rate used for the embedded tiny model when none is configured: the paper's
 /// 8e-5 is tuned for billions of parameters and barely moves a model of a few hundred thousand.
@@ -98,6 +99,12 @@ pub struct LearnerConfig {
     pub max_open_rows: usize,
     /// Optimizer steps of data queued between the stream reader and the trainer.
     pub queue_steps: usize,
+    /// Recompute each decoder layer in the backward pass instead of keeping its activations
+    /// (activation memory of one layer instead of all, for about a third more compute).
+    pub activation_checkpointing: bool,
+    /// Run the LM head and the loss on this many tokens at a time, so a micro-batch's
+    /// `[tokens, vocab]` logits never exist at once (0: all at once).
+    pub loss_chunk_tokens: usize,
     /// Optimizer steps' worth of tokens (`micro_batch_rows · grad_accum · seq_len` each) the
     /// shuffle buffer holds before the packer, so a record's copies and a task's rollouts
     /// spread over many steps (0: none).
@@ -181,6 +188,8 @@ impl Default for LearnerConfig {
             grad_accum: 1,
             max_open_rows: 64,
             queue_steps: 2,
+            activation_checkpointing: false,
+            loss_chunk_tokens: 0,
             shuffle_steps: 8,
             peak_lr: None,
             warmup_fraction: crate::schedule::PAPER_WARMUP_FRACTION,
@@ -218,7 +227,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 43] = [
+const LEARNER_ENV_KEYS: [&str; 45] = [
     "redis_url",
     "stream",
     "group",
@@ -245,6 +254,8 @@ const LEARNER_ENV_KEYS: [&str; 43] = [
     "grad_accum",
     "max_open_rows",
     "queue_steps",
+    "activation_checkpointing",
+    "loss_chunk_tokens",
     "shuffle_steps",
     "peak_lr",
     "warmup_fraction",
@@ -359,6 +370,14 @@ impl LearnerConfig {
         Ok(())
     }
 
+    /// How the trainer trades compute for memory.
+    pub fn memory_plan(&self) -> MemoryPlan {
+        MemoryPlan {
+            activation_checkpointing: self.activation_checkpointing,
+            loss_chunk_tokens: self.loss_chunk_tokens,
+        }
+    }
+
     /// Rows per optimizer step.
     pub fn rows_per_step(&self) -> usize {
         self.micro_batch_rows * self.grad_accum
@@ -394,6 +413,19 @@ impl LearnerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every top-level key but the recipe can be set as `AGENTMILL_LEARNER_<KEY>`.
+    #[test]
+    fn every_scalar_key_has_an_environment_variable() {
+        let value = serde_json::to_value(LearnerConfig::default()).expect("serializes");
+        let keys = value.as_object().expect("a table").keys().cloned().collect::<Vec<_>>();
+        for key in keys.iter().filter(|k| k.as_str() != "stages") {
+            assert!(LEARNER_ENV_KEYS.contains(&key.as_str()), "{key} has no AGENTMILL_LEARNER_ variable");
+        }
+        for key in LEARNER_ENV_KEYS {
+            assert!(keys.iter().any(|k| k == key), "{key} is not a configuration key");
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -2,8 +2,9 @@
 //!
 //! Every row holds `seq_len` tokens: whole documents side by side, then padding. Each token
 //! carries its position *inside its document* (restarting at 0) and its document's id within
-//! the row, which [`crate::model::document_causal_mask`] turns into a block-diagonal causal
-//! mask, so no token sees another document. Labels are the next token of the *same* document,
+//! the row, by which the model runs causal attention inside each document's span (or, as the
+//! reference, under [`crate::model::document_causal_mask`]'s block-diagonal mask), so no token
+//! sees another document. Labels are the next token of the *same* document,
 //! or [`IGNORE_INDEX`]: a document's last token predicts nothing, padding predicts nothing,
 //! and with [`LossMask::Assistant`] only tokens the renderer marked are predicted.
 //!

@@ -29,7 +29,7 @@ use tch::{Device, Kind, Reduction, TchError, Tensor, nn::VarStore};
 use thiserror::Error;
 
 use crate::checkpoint::{self, CheckpointError};
-use crate::model::{ModelError, Qwen2Config, Qwen2ForCausalLM};
+use crate::model::{DocumentAttention, ModelError, Qwen2Config, Qwen2ForCausalLM};
 use crate::optim::{AdamW, AdamWConfig, OptimError};
 use crate::pack::{IGNORE_INDEX, PAD_DOC_ID, PackedRow};
 use crate::schedule::LrSchedule;
@@ -146,6 +146,20 @@ impl TrainConfig {
             precision: Precision::default_for(device),
         }
     }
+}
+
+/// How a step trades compute for memory. It changes where activations live, not what the step
+/// computes (the losses and gradients are those of the plain step, to float rounding), so it is
+/// not part of [`TrainConfig`] and a resumed run may pick another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryPlan {
+    /// Keep only each decoder layer's input during the forward pass and recompute the layer
+    /// during the backward pass: activation memory of one layer instead of all of them, for
+    /// about a third more compute.
+    pub activation_checkpointing: bool,
+    /// Run the final norm, the LM head and the loss on this many tokens at a time, so the
+    /// `[tokens, vocab]` logits of a whole micro-batch never exist at once (0: all at once).
+    pub loss_chunk_tokens: usize,
 }
 
 /// A micro-batch on the device: `[rows, seq_len]` int64 tensors built from packed rows.
@@ -279,6 +293,42 @@ fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: Reduction) -> Resu
     flat.f_cross_entropy_loss(&labels.f_reshape([-1])?, None::<&Tensor>, reduction, IGNORE_INDEX, 0.0)
 }
 
+/// The loss of `logits` against `labels` divided by `targets`, backward; returns the detached
+/// sum and, with `groups` (one per token, flattened), the sums binned by group.
+fn loss_backward(
+    logits: &Tensor,
+    labels: &Tensor,
+    groups: Option<&Tensor>,
+    targets: u64,
+) -> Result<(Tensor, Option<Tensor>), TchError> {
+    let (sum, bins) = match groups {
+        None => (token_loss_sum(logits, labels)?, None),
+        Some(groups) => {
+            // The same cross-entropy, kept per token (0 where ignored), then binned.
+            let per_token = token_losses(logits, labels)?;
+            let bins = Tensor::f_zeros([LOSS_GROUPS as i64 + 1], (Kind::Float, per_token.device()))?
+                .f_index_add(0, groups, &per_token.f_detach()?)?;
+            (per_token.f_sum(Kind::Float)?, Some(bins))
+        }
+    };
+    // Dividing by the step's target count makes the accumulated gradient that of the mean over
+    // all targets, however the batch was split.
+    sum.f_div_scalar(targets as f64)?.f_backward()?;
+    Ok((sum.f_detach()?, bins))
+}
+
+/// Backward from `output` with `grad` as its incoming gradient (`output.backward(grad)`).
+fn backward_with(output: &Tensor, grad: &Tensor) -> Result<(), TchError> {
+    output.f_mul(grad)?.f_sum(Kind::Float)?.f_backward()
+}
+
+fn accumulate(acc: Option<Tensor>, t: Tensor) -> Result<Tensor, TrainError> {
+    match acc {
+        Some(acc) => acc.f_add(&t).map_err(torch_err("accumulating the loss")),
+        None => Ok(t),
+    }
+}
+
 fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainError> {
     let vocab = model.config().vocab_size as i64;
     if batch.max_token_id >= vocab {
@@ -290,6 +340,9 @@ fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainErro
     Ok(())
 }
 
+/// Tokens whose logits [`loss_sum`] holds at once.
+const EVAL_CHUNK_TOKENS: i64 = 4096;
+
 /// Sum of `model`'s next-token loss over `batch`'s target tokens, without gradients (0 when the
 /// batch has none).
 pub fn loss_sum(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<f64, TrainError> {
@@ -298,8 +351,21 @@ pub fn loss_sum(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<f64, TrainErr
         return Ok(0.0);
     }
     let sum = tch::no_grad(|| -> Result<Tensor, TrainError> {
-        let logits = model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-        token_loss_sum(&logits, &batch.labels).map_err(torch_err("computing the loss"))
+        // The head runs on slices of the tokens: without a graph, only one slice's logits exist.
+        let hidden = model.hidden_states(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
+        let width = hidden.size().last().copied().unwrap_or(0);
+        let flat = hidden.f_reshape([-1, width]).map_err(torch_err("flattening the hidden states"))?;
+        let labels = batch.labels.f_reshape([-1]).map_err(torch_err("flattening the labels"))?;
+        let tokens = labels.size()[0];
+        let mut sum = None;
+        for start in (0..tokens).step_by(EVAL_CHUNK_TOKENS as usize) {
+            let len = EVAL_CHUNK_TOKENS.min(tokens - start);
+            let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err("slicing the batch"));
+            let logits = model.head(&slice(&flat)?)?;
+            let s = token_loss_sum(&logits, &slice(&labels)?).map_err(torch_err("computing the loss"))?;
+            sum = Some(accumulate(sum, s)?);
+        }
+        sum.ok_or_else(|| TrainError::Batch("a batch without tokens".to_string()))
     })?;
     sum.f_double_value(&[]).map_err(torch_err("reading the loss"))
 }
@@ -350,6 +416,7 @@ pub struct Trainer {
     model: Qwen2ForCausalLM,
     optimizer: AdamW,
     config: TrainConfig,
+    memory: MemoryPlan,
     step: u64,
     tokens_seen: u64,
     target_tokens_seen: u64,
@@ -372,7 +439,7 @@ impl Trainer {
     fn assemble(vs: VarStore, mut model: Qwen2ForCausalLM, config: TrainConfig) -> Result<Trainer, TrainError> {
         model.set_compute_kind(config.precision.compute_kind());
         let optimizer = AdamW::new(&vs, config.adamw).map_err(torch_err("creating the optimizer"))?;
-        Ok(Trainer { vs, model, optimizer, config, step: 0, tokens_seen: 0, target_tokens_seen: 0 })
+        Ok(Trainer { vs, model, optimizer, config, memory: MemoryPlan::default(), step: 0, tokens_seen: 0, target_tokens_seen: 0 })
     }
 
     /// The model being trained.
@@ -393,6 +460,21 @@ impl Trainer {
     /// The optimisation's configuration.
     pub fn config(&self) -> &TrainConfig {
         &self.config
+    }
+
+    /// How the model keeps packed documents apart (per-document spans by default).
+    pub fn set_document_attention(&mut self, how: DocumentAttention) {
+        self.model.set_document_attention(how);
+    }
+
+    /// How steps trade compute for memory (the plain step by default).
+    pub fn memory_plan(&self) -> MemoryPlan {
+        self.memory
+    }
+
+    /// Makes the following steps use `plan`.
+    pub fn set_memory_plan(&mut self, plan: MemoryPlan) {
+        self.memory = plan;
     }
 
     /// Optimizer steps completed.
@@ -434,31 +516,10 @@ impl Trainer {
         // Loss sums per group (and one bin for padding), when the batches carry groups.
         let mut group_sums: Option<Tensor> = None;
         for (i, batch) in micro_batches.iter().enumerate() {
-            let logits = self.model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-            let run = || -> Result<(Tensor, Option<Tensor>), TchError> {
-                let (sum, bins) = match &batch.groups {
-                    None => (token_loss_sum(&logits, &batch.labels)?, None),
-                    Some(groups) => {
-                        // The same cross-entropy, kept per token (0 where ignored), then binned.
-                        let per_token = token_losses(&logits, &batch.labels)?;
-                        let bins = Tensor::f_zeros([LOSS_GROUPS as i64 + 1], (Kind::Float, per_token.device()))?
-                            .f_index_add(0, groups, &per_token.f_detach()?)?;
-                        (per_token.f_sum(Kind::Float)?, Some(bins))
-                    }
-                };
-                // Dividing by the step's target count makes the accumulated gradient that of
-                // the mean over all targets, however the batch was split.
-                sum.f_div_scalar(targets as f64)?.f_backward()?;
-                Ok((sum.f_detach()?, bins))
-            };
-            let (sum, bins) = run().map_err(torch_err(format!("loss and backward of micro-batch {i}")))?;
-            let add = |acc: Option<Tensor>, t: Tensor| match acc {
-                Some(acc) => acc.f_add(&t).map_err(torch_err("accumulating the loss")),
-                None => Ok(t),
-            };
-            loss_sum = Some(add(loss_sum.take(), sum)?);
+            let (sum, bins) = self.micro_batch_backward(batch, targets, i)?;
+            loss_sum = Some(accumulate(loss_sum.take(), sum)?);
             if let Some(bins) = bins {
-                group_sums = Some(add(group_sums.take(), bins)?);
+                group_sums = Some(accumulate(group_sums.take(), bins)?);
             }
         }
         let loss_sum = loss_sum.map(|t| t.f_double_value(&[])).transpose().map_err(torch_err("reading the loss"))?;
@@ -494,6 +555,85 @@ impl Trainer {
             tokens,
             loss_by_group,
         })
+    }
+
+    /// Forward and backward of one micro-batch, its loss divided by the step's `targets` so
+    /// the accumulated gradient is that of the step's mean. Returns the loss sum and, for a
+    /// grouped batch, the sums per group (both detached).
+    fn micro_batch_backward(
+        &self,
+        batch: &Batch,
+        targets: u64,
+        index: usize,
+    ) -> Result<(Tensor, Option<Tensor>), TrainError> {
+        let context = || format!("loss and backward of micro-batch {index}");
+        let plan = self.memory;
+        if plan == MemoryPlan::default() {
+            let logits = self.model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
+            let labels = batch.labels.shallow_clone();
+            return loss_backward(&logits, &labels, batch.groups.as_ref(), targets).map_err(torch_err(context()));
+        }
+        let model = &self.model;
+        let layers = model.num_layers();
+        let layer_context = model.prepare(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
+        let embedded = model.embed(&batch.input_ids)?;
+        // With checkpointing, the layers run without a graph and only each layer's input is kept;
+        // otherwise the graph of every layer is kept, as in the plain step.
+        let mut layer_inputs = Vec::with_capacity(if plan.activation_checkpointing { layers } else { 0 });
+        let hidden = if plan.activation_checkpointing {
+            tch::no_grad(|| -> Result<Tensor, TrainError> {
+                let mut h = embedded.f_detach().map_err(torch_err("detaching the embeddings"))?;
+                for i in 0..layers {
+                    let next = model.layer(i, &h, &layer_context)?;
+                    layer_inputs.push(h);
+                    h = next;
+                }
+                Ok(h)
+            })?
+        } else {
+            let mut h = embedded.shallow_clone();
+            for i in 0..layers {
+                h = model.layer(i, &h, &layer_context)?;
+            }
+            h
+        };
+        // The head and the loss run on slices of the tokens, each slice's backward right after
+        // its forward, so one slice's logits exist at a time; their gradients gather on a leaf
+        // standing in for the last layer's output.
+        let leaf = hidden.f_detach().map_err(torch_err("detaching the hidden states"))?.set_requires_grad(true);
+        let width = leaf.size().last().copied().unwrap_or(0);
+        let flat = leaf.f_reshape([-1, width]).map_err(torch_err(context()))?;
+        let labels = batch.labels.f_reshape([-1]).map_err(torch_err(context()))?;
+        let tokens = labels.size()[0];
+        let chunk = if plan.loss_chunk_tokens == 0 { tokens } else { plan.loss_chunk_tokens as i64 };
+        let (mut sum, mut bins) = (None, None);
+        for start in (0..tokens).step_by(chunk.max(1) as usize) {
+            let len = chunk.min(tokens - start);
+            let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err(context()));
+            let logits = model.head(&slice(&flat)?)?;
+            let groups = batch.groups.as_ref().map(slice).transpose()?;
+            let (s, b) =
+                loss_backward(&logits, &slice(&labels)?, groups.as_ref(), targets).map_err(torch_err(context()))?;
+            sum = Some(accumulate(sum, s)?);
+            if let Some(b) = b {
+                bins = Some(accumulate(bins, b)?);
+            }
+        }
+        let mut grad = leaf.grad();
+        if plan.activation_checkpointing {
+            // Backward through the layers, last first: recompute layer i from its saved input
+            // (now a leaf), push the incoming gradient through it, and take its input's gradient.
+            for (i, input) in layer_inputs.into_iter().enumerate().rev() {
+                let input = input.set_requires_grad(true);
+                let output = model.layer(i, &input, &layer_context)?;
+                backward_with(&output, &grad).map_err(torch_err(format!("backward of model.layers.{i}")))?;
+                grad = input.grad();
+            }
+        }
+        let rest = if plan.activation_checkpointing { &embedded } else { &hidden };
+        backward_with(rest, &grad).map_err(torch_err(context()))?;
+        let sum = sum.ok_or_else(|| TrainError::Batch("a micro-batch without tokens".to_string()))?;
+        Ok((sum, bins))
     }
 
     /// Writes a checkpoint to `dir`: the Hugging Face layout (loads in transformers), the

@@ -375,8 +375,8 @@ async fn a_lost_consumer_group_is_recreated_and_training_goes_on() {
     assert_eq!(length, 17);
 }
 
-/// The real binary, with a test's arguments.
-fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16) -> Child {
+/// The real binary, with a test's arguments and environment (`env` last, so it overrides).
+fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_agentmill-learner"))
         .arg("train")
         .args(["--redis-url", redis_url, "--stream", stream, "--group", "learner", "--consumer", "kill-test"])
@@ -388,6 +388,7 @@ fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16) -> Chil
         .env("AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS", "40")
         .env("AGENTMILL_LEARNER_FLUSH_AFTER_IDLE", "30s")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -429,7 +430,7 @@ fn exactly_once_across_sigkills_and_resumes() {
     publish(&mut con, &stream, first);
 
     // Run 1: kill -9 once a few checkpoints have committed, mid-run.
-    let mut child = learner(out.path(), &redis.url, &stream, common::free_port());
+    let mut child = learner(out.path(), &redis.url, &stream, common::free_port(), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while committed_step(out.path()) < 9 {
         if let Ok(Some(status)) = child.try_wait() {
@@ -452,7 +453,7 @@ fn exactly_once_across_sigkills_and_resumes() {
     // Run 2: resumes; killed the moment the data files of its next checkpoint appear, before
     // the trainer commits it (a torn checkpoint directory), with steps queued ahead.
     let resumed_from = committed_step(out.path());
-    let mut child = learner(out.path(), &redis.url, &stream, common::free_port());
+    let mut child = learner(out.path(), &redis.url, &stream, common::free_port(), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let torn = loop {
         let dirs = position::list_checkpoints(out.path()).expect("list checkpoints");
@@ -473,9 +474,15 @@ fn exactly_once_across_sigkills_and_resumes() {
     let _ = child.wait();
     assert!(!out.path().join(SUMMARY_FILE).exists(), "the second run finished before the kill");
 
-    // Run 3: resumes again and runs until the stream is idle.
+    // Run 3: resumes again, now trading compute for memory (a resumed run may change how),
+    // and runs until the stream is idle.
     let port = common::free_port();
-    let mut child = learner(out.path(), &redis.url, &stream, port);
+    let memory = [
+        ("AGENTMILL_LEARNER_ACTIVATION_CHECKPOINTING", "true"),
+        ("AGENTMILL_LEARNER_LOSS_CHUNK_TOKENS", "96"),
+        ("RUST_LOG", "warn,agentmill_learner::service::train_loop=info"),
+    ];
+    let mut child = learner(out.path(), &redis.url, &stream, port, &memory);
     let mut metrics = None;
     let deadline = Instant::now() + Duration::from_secs(180);
     let status = loop {
@@ -492,6 +499,7 @@ fn exactly_once_across_sigkills_and_resumes() {
     let log = output_of(&mut child);
     assert!(status.success(), "the resumed learner failed ({status}):\n{log}");
     assert!(log.contains("stopped (UntilIdle)"), "{log}");
+    assert!(log.contains("activation_checkpointing=true loss_chunk_tokens=96"), "the memory plan reached the trainer:\n{log}");
 
     let summary: RunSummary =
         serde_json::from_str(&std::fs::read_to_string(out.path().join(SUMMARY_FILE)).expect("summary.json"))

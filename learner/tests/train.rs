@@ -5,10 +5,10 @@ mod common;
 
 use std::time::Instant;
 
-use agentmill_learner::model::Qwen2Config;
+use agentmill_learner::model::{DocumentAttention, Qwen2Config};
 use agentmill_learner::pack::{Document, LossMask, PAD_DOC_ID, PackConfig, PackedRow, pack};
 use agentmill_learner::schedule::LrSchedule;
-use agentmill_learner::train::{Batch, Precision, TrainConfig, Trainer};
+use agentmill_learner::train::{Batch, MemoryPlan, Precision, TrainConfig, Trainer};
 use serde_json::json;
 use tch::{Device, Kind};
 
@@ -37,38 +37,79 @@ fn spans(row: &PackedRow) -> Vec<(usize, usize)> {
     out
 }
 
+/// Both ways of keeping packed documents apart (attention over each document's span, the
+/// default, and the block-diagonal mask) give every document the logits it has alone.
 #[test]
 fn packed_documents_give_the_logits_they_give_alone() {
     common::init();
-    let trainer = Trainer::new(&common::test_config(false), train_config(1e-3, 10), CPU).expect("trainer");
+    let mut trainer = Trainer::new(&common::test_config(false), train_config(1e-3, 10), CPU).expect("trainer");
     let docs =
         common::documents(9, 2..8, 512, 99).into_iter().chain(common::documents(4, 9..20, 512, 5)).collect::<Vec<_>>();
     let packed = pack(&docs, cfg(24, LossMask::None)).expect("pack");
     assert!(packed.rows.len() >= 2, "the test needs several rows");
     assert!(packed.rows.iter().any(|r| spans(r).len() >= 3), "the test needs rows holding several documents");
+    assert!(packed.rows.iter().any(|r| r.doc_ids.contains(&PAD_DOC_ID)), "the test needs a padded row");
     let batch = Batch::from_rows(&packed.rows, CPU).expect("batch");
-    let logits = tch::no_grad(|| trainer.model().forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids)))
-        .expect("packed forward")
-        .to_kind(Kind::Float);
-    let mut worst = 0.0f64;
-    let mut compared = 0;
-    for (r, row) in packed.rows.iter().enumerate() {
-        for (start, len) in spans(row) {
-            let ids = &row.input_ids[start..start + len];
-            let alone = tch::no_grad(|| trainer.model().forward_single(ids, CPU)).expect("single forward");
-            let in_row = logits.get(r as i64).narrow(0, start as i64, len as i64);
-            worst = worst.max(common::max_abs_diff(&in_row, &alone));
-            compared += 1;
+    let mut by_way = Vec::new();
+    for way in [DocumentAttention::Spans, DocumentAttention::Mask] {
+        trainer.set_document_attention(way);
+        let logits =
+            tch::no_grad(|| trainer.model().forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids)))
+                .expect("packed forward")
+                .to_kind(Kind::Float);
+        let mut worst = 0.0f64;
+        let mut compared = 0;
+        for (r, row) in packed.rows.iter().enumerate() {
+            for (start, len) in spans(row) {
+                let ids = &row.input_ids[start..start + len];
+                let alone = tch::no_grad(|| trainer.model().forward_single(ids, CPU)).expect("single forward");
+                let in_row = logits.get(r as i64).narrow(0, start as i64, len as i64);
+                worst = worst.max(common::max_abs_diff(&in_row, &alone));
+                compared += 1;
+            }
         }
+        eprintln!("{way:?}: {compared} documents in {} rows: max |packed - alone| = {worst:.3e}", packed.rows.len());
+        assert!(worst <= 1e-5, "{way:?}: a packed document's logits depend on its neighbours ({worst})");
+        by_way.push(logits);
     }
-    eprintln!("{compared} documents in {} rows: max |packed - alone| = {worst:.3e}", packed.rows.len());
-    assert!(worst <= 1e-5, "a packed document's logits depend on its neighbours ({worst})");
+    // Padding too: spans give it the same (finite) states as the mask.
+    let diff = common::max_abs_diff(&by_way[0], &by_way[1]);
+    assert!(diff <= 1e-5, "spans and mask disagree by {diff}");
 
-    // Control: without the document mask the same rows do leak across documents.
+    // Control: without document ids the same rows do leak across documents.
     let leaky = tch::no_grad(|| trainer.model().forward(&batch.input_ids, &batch.position_ids, None))
         .expect("causal forward")
         .to_kind(Kind::Float);
-    assert!(common::max_abs_diff(&leaky, &logits) > 1e-3, "the mask made no difference; the test proves nothing");
+    assert!(common::max_abs_diff(&leaky, &by_way[0]) > 1e-3, "the documents made no difference; the test proves nothing");
+}
+
+/// A training step through per-document spans has the mask's loss and gradients.
+#[test]
+fn document_spans_train_as_the_mask_does() {
+    common::init();
+    let docs = common::documents(14, 3..40, 512, 61);
+    let rows = pack(&docs, cfg(64, LossMask::None)).expect("pack").rows;
+    assert!(rows.iter().any(|r| spans(r).len() >= 2), "shared rows are exercised");
+    let train = TrainConfig { max_grad_norm: 0.0, ..train_config(1e-3, 10) };
+    let step = |way: DocumentAttention| {
+        let mut t = Trainer::new(&common::test_config(true), train, CPU).expect("trainer");
+        t.set_document_attention(way);
+        let stats = t.train_step(&[Batch::from_rows(&rows, CPU).expect("batch")]).expect("step");
+        let grads: Vec<(String, tch::Tensor)> =
+            t.var_store().variables().into_iter().map(|(n, v)| (n, v.grad().copy())).collect();
+        (stats, grads)
+    };
+    let (a, grads_a) = step(DocumentAttention::Spans);
+    let (b, grads_b) = step(DocumentAttention::Mask);
+    assert!((a.loss - b.loss).abs() <= 1e-6 * b.loss, "loss {} vs {}", a.loss, b.loss);
+    let grads_b: std::collections::HashMap<_, _> = grads_b.into_iter().collect();
+    for (name, ga) in &grads_a {
+        let gb = &grads_b[name];
+        let scale = gb.abs().max().double_value(&[]);
+        let diff = common::max_abs_diff(ga, gb);
+        assert!(scale > 0.0, "{name} has no gradient");
+        assert!(diff <= 1e-5 * scale + 1e-9, "{name}'s gradient differs by {diff} (largest {scale})");
+    }
 }
 
 #[test]
@@ -313,4 +354,80 @@ fn the_loss_is_reported_by_group_as_each_documents_own_loss() {
     let stats = trainer.train_step(&[Batch::from_rows(&rows, CPU).expect("batch")]).expect("step");
     assert_eq!(stats.loss_by_group, [None; 3]);
     assert!(Batch::from_rows_grouped(&rows, &[vec![0], vec![1], vec![2]], CPU).is_err(), "row 2 has two documents");
+}
+
+/// Activation checkpointing and the chunked loss change where activations live, not what a
+/// step computes: the loss, the loss by group and every parameter's gradient are the plain
+/// step's (tied and untied heads, packed rows with padding, two micro-batches, fp32 and bf16),
+/// and training on goes down the same curve.
+#[test]
+fn memory_plans_compute_the_plain_steps_gradients() {
+    common::init();
+    let docs = common::documents(12, 5..50, 512, 53);
+    let rows = pack(&docs, cfg(64, LossMask::None)).expect("pack").rows;
+    assert!(rows.len() >= 4 && rows.iter().any(|r| r.doc_ids.contains(&PAD_DOC_ID)), "padding is exercised");
+    assert!(rows.iter().any(|r| r.doc_ids.iter().max() > Some(&0)), "shared rows are exercised");
+    let groups: Vec<Vec<usize>> =
+        rows.iter().map(|r| (0..=*r.doc_ids.iter().max().unwrap_or(&0)).map(|d| d as usize % 3).collect()).collect();
+    let batches = || {
+        let half = rows.len() / 2;
+        vec![
+            Batch::from_rows_grouped(&rows[..half], &groups[..half], CPU).expect("batch"),
+            Batch::from_rows_grouped(&rows[half..], &groups[half..], CPU).expect("batch"),
+        ]
+    };
+    let plans = [
+        MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: 0 },
+        // 50 does not divide the 64-token rows: slices cross row boundaries.
+        MemoryPlan { activation_checkpointing: false, loss_chunk_tokens: 50 },
+        MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: 7 },
+    ];
+    for (tied, precision) in [(true, Precision::Fp32), (false, Precision::Fp32), (false, Precision::Bf16Mixed)] {
+        // No clipping, so each variable's gradient after the step is the raw gradient.
+        let train = TrainConfig { max_grad_norm: 0.0, precision, ..train_config(1e-3, 10) };
+        let trainer = |plan: MemoryPlan| {
+            let mut t = Trainer::new(&common::test_config(tied), train, CPU).expect("trainer");
+            t.set_memory_plan(plan);
+            t
+        };
+        let mut plain = trainer(MemoryPlan::default());
+        let reference = plain.train_step(&batches()).expect("plain step");
+        let reference_grads: Vec<(String, tch::Tensor)> =
+            plain.var_store().variables().into_iter().map(|(name, v)| (name, v.grad().copy())).collect();
+        let mut reference_curve = vec![reference.loss];
+        for _ in 0..4 {
+            reference_curve.push(plain.train_step(&batches()).expect("plain step").loss);
+        }
+        for plan in plans {
+            let what = format!("{plan:?}, tied {tied}, {precision:?}");
+            let mut t = trainer(plan);
+            let stats = t.train_step(&batches()).expect("step");
+            assert_eq!(stats.target_tokens, reference.target_tokens);
+            assert!((stats.loss - reference.loss).abs() <= 1e-6 * reference.loss, "{what}: loss {} vs {}", stats.loss, reference.loss);
+            for (g, (a, b)) in stats.loss_by_group.iter().zip(&reference.loss_by_group).enumerate() {
+                let (a, b) = (a.expect("group has targets"), b.expect("group has targets"));
+                assert!((a - b).abs() <= 1e-5 * b, "{what}: group {g} loss {a} vs {b}");
+            }
+            let vars = t.var_store().variables();
+            for (name, want) in &reference_grads {
+                let got = vars[name].grad();
+                let scale = want.abs().max().double_value(&[]);
+                let diff = common::max_abs_diff(&got, want);
+                assert!(scale > 0.0, "{what}: {name} has no gradient in the plain step");
+                // bf16 products round to 8 bits of mantissa: slicing the head's tokens changes
+                // which partial sums are rounded (and sums them in fp32), so bf16 agrees to its
+                // rounding, fp32 to float noise.
+                let tolerance = if precision == Precision::Bf16Mixed { 1e-2 } else { 1e-5 };
+                assert!(diff <= tolerance * scale + 1e-9, "{what}: {name}'s gradient differs by {diff} (largest {scale})");
+            }
+            let mut curve = vec![stats.loss];
+            for _ in 0..4 {
+                curve.push(t.train_step(&batches()).expect("step").loss);
+            }
+            for (step, (a, b)) in curve.iter().zip(&reference_curve).enumerate() {
+                assert!((a - b).abs() <= 1e-4 * b, "{what}: step {step} loss {a} vs {b}");
+            }
+            assert!(curve[4] < curve[0], "{what}: the curve should fall: {curve:?}");
+        }
+    }
 }

@@ -7,7 +7,9 @@
 //!    it by default (the goal's ratio); a second run of the same script with
 //!    `AdamW(fused=True)`, PyTorch's fastest optimizer on the CPU, gives a second ratio. The
 //!    same step on a grouped batch (the service's, which bins the loss by source) is timed
-//!    beside it, as the ratio grouped/plain.
+//!    beside it, as the ratio grouped/plain, and the step on rows of four documents each, whose
+//!    attention runs over each document's span (the default) or under the block-diagonal mask,
+//!    as the ratio spans/mask.
 //! 2. Render + tokenize (with the assistant mask) + pack of synthetic env records, against HF
 //!    `tokenizers`' `encode_batch` in Python (`learner/benches/hf_tokenize.py`) over the same
 //!    rendered texts with the same tokenizer.json.
@@ -15,6 +17,12 @@
 //!    shape) in bf16 mixed precision, as tokens/s and MFU, against the same step in PyTorch
 //!    eager under bf16 autocast on the same GPU (`torch_step.py --device cuda --bf16`). It
 //!    prints `tch::Cuda::is_available()` first, and says it skipped where that is false.
+//!
+//! 4. Memory plans (`activation_checkpointing`, `loss_chunk_tokens`): the peak memory of a
+//!    training step above the process's resting state, and its time, for each plan against the
+//!    plain step, on rows long enough and a vocabulary large enough that activations and logits
+//!    dominate. Each plan runs in a child process of its own (this binary again), whose peak
+//!    resident set is reset after a warm-up step; the losses of all plans are compared too.
 //!
 //! Prints figures only; nothing is asserted about time.
 //!
@@ -26,7 +34,7 @@
 //! Environment: `AGENTMILL_BENCH_PYTHON` (default: the workspace's `.venv/bin/python`, else
 //! `python3`; the Python scripts are inside the binary, which runs from any directory),
 //! `AGENTMILL_BENCH_THREADS` (default: available parallelism), `AGENTMILL_BENCH_STEPS` (20).
-//! `AGENTMILL_BENCH_ONLY=step,tokenize,gpu` picks sections (all by default); section 3's own
+//! `AGENTMILL_BENCH_ONLY=step,tokenize,gpu,memory` picks sections (all by default); section 3's own
 //! settings are on [`bench_gpu`]. `AGENTMILL_BENCH_BREAKDOWN=1` runs no comparison: it prints
 //! the median time of each phase of the Rust step (forward, loss + backward, clipping, AdamW).
 //!
@@ -41,12 +49,12 @@ use std::time::{Duration, Instant};
 use agentmill_learner::checkpoint::init_pretrained;
 use agentmill_learner::device::{DeviceReport, parse_device};
 use agentmill_learner::metrics;
-use agentmill_learner::model::Qwen2Config;
+use agentmill_learner::model::{DocumentAttention, Qwen2Config};
 use agentmill_learner::pack::{Document, IGNORE_INDEX, LossMask, PackConfig, PackedRow, pack};
 use agentmill_learner::render::{Rendered, Template, render};
 use agentmill_learner::schedule::LrSchedule;
 use agentmill_learner::tokenize::TextTokenizer;
-use agentmill_learner::train::{Batch, Precision, TrainConfig, Trainer};
+use agentmill_learner::train::{Batch, MemoryPlan, Precision, TrainConfig, Trainer};
 use agentmill_proto::{
     ExitReason, FunctionCall, Message, RecordKind, Role, ToolCall, TrajectoryRecord,
 };
@@ -302,6 +310,14 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let groups: Vec<Vec<usize>> = (0..rows.len()).map(|i| vec![i % 3]).collect();
     let grouped_batch = Batch::from_rows_grouped(&rows, &groups, device)?;
     let grouped = time_steps(&mut trainer, &grouped_batch, steps)?;
+    // Training rows hold several documents: the same tokens as 4 documents per row, kept apart
+    // by attention over each document's span (the default) and by the block-diagonal mask.
+    let split: Vec<PackedRow> = rows.iter().map(|r| split_documents(r, 4)).collect();
+    let packed_batch = Batch::from_rows(&split, device)?;
+    let spans = time_steps(&mut trainer, &packed_batch, steps)?;
+    trainer.set_document_attention(DocumentAttention::Mask);
+    let masked = time_steps(&mut trainer, &packed_batch, steps)?;
+    trainer.set_document_attention(DocumentAttention::Spans);
     let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
     let py = run_python(dir, "torch_step.py", &args, threads)?;
     print_rust("agentmill ", &rust, steps);
@@ -311,6 +327,14 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         grouped.mean / rust.mean,
         grouped.median / rust.median,
         grouped.min / rust.min
+    );
+    print_rust("4 docs/row, spans", &spans, steps);
+    print_rust("4 docs/row, mask ", &masked, steps);
+    println!(
+        "ratio spans/mask (packed rows, document attention): mean {:.3}  median {:.3}  min {:.3}",
+        spans.mean / masked.mean,
+        spans.median / masked.median,
+        spans.min / masked.min
     );
     report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust.as_array())?;
     // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
@@ -367,7 +391,7 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         let batch = Batch::from_rows(&packed_rows, device)?;
         let rust = time_steps(&mut trainer, &batch, steps)?;
         // Training rows hold several documents: the same tokens as 4 documents per row, so
-        // attention runs under the document mask (the Python side has no equivalent).
+        // attention runs over each document's span (the Python side has no equivalent).
         let docs_per_row = 4;
         let split: Vec<PackedRow> = packed_rows.iter().map(|r| split_documents(r, docs_per_row)).collect();
         let packed = Batch::from_rows(&split, device)?;
@@ -495,6 +519,104 @@ fn bench_breakdown(threads: usize, steps: usize) -> Result<()> {
     for (name, mut t) in names.iter().zip(times) {
         println!("{name:>16}: median {} over {steps} steps", ms(median(&mut t)));
     }
+    Ok(())
+}
+
+/// Set in a child of [`bench_memory`]: the memory plan it measures (`checkpointing,chunk`).
+const MEMORY_CHILD: &str = "AGENTMILL_BENCH_MEMORY_CHILD";
+
+/// The memory section's model and batch: the bench model with a 32k vocabulary, 2 x 2048
+/// tokens (`AGENTMILL_BENCH_MEMORY_VOCAB`, `_ROWS`, `_SEQ` change them).
+fn memory_setup() -> (Qwen2Config, usize, usize) {
+    let cfg = Qwen2Config { vocab_size: env_usize("AGENTMILL_BENCH_MEMORY_VOCAB", 32_768), ..bench_config() };
+    (cfg, env_usize("AGENTMILL_BENCH_MEMORY_ROWS", 2), env_usize("AGENTMILL_BENCH_MEMORY_SEQ", 2048))
+}
+
+/// A `/proc/self/status` field in KiB (`VmRSS`, `VmHWM`).
+fn proc_status_kib(field: &str) -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field} in /proc/self/status"))?;
+    line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).with_context(|| format!("parsing {line:?}"))
+}
+
+/// Section 4: each memory plan's step in a child process; peak memory and time against the
+/// plain step's.
+fn bench_memory(threads: usize, steps: usize) -> Result<()> {
+    println!();
+    println!("== 4. memory plans: a training step's peak memory above the resting state, and its time ==");
+    let (cfg, rows, seq_len) = memory_setup();
+    println!("model: {}; batch {rows} x {seq_len}; fp32 CPU; {threads} threads; each plan in its own process", describe(&cfg));
+    let chunk = 1024;
+    let plans = [
+        ("plain", MemoryPlan::default()),
+        ("loss_chunk_tokens = 1024", MemoryPlan { activation_checkpointing: false, loss_chunk_tokens: chunk }),
+        ("activation_checkpointing", MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: 0 }),
+        ("both", MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: chunk }),
+    ];
+    let exe = std::env::current_exe().context("finding this binary")?;
+    let mut base: Option<(f64, f64, Vec<f64>)> = None;
+    for (label, plan) in plans {
+        let out = Command::new(&exe)
+            .env(MEMORY_CHILD, format!("{},{}", plan.activation_checkpointing, plan.loss_chunk_tokens))
+            .env("AGENTMILL_BENCH_THREADS", threads.to_string())
+            .env("AGENTMILL_BENCH_STEPS", steps.to_string())
+            // A fixed mmap threshold: glibc otherwise raises it as large blocks are freed and
+            // keeps later ones in its heap, so freed activations would look resident.
+            .env("MALLOC_MMAP_THRESHOLD_", "131072")
+            .output()
+            .with_context(|| format!("running {} for {label}", exe.display()))?;
+        if !out.status.success() {
+            bail!("the {label} child failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout.lines().rev().find(|l| l.starts_with('{')).context("no JSON line from the child")?;
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        let peak = v["peak_kib"].as_f64().context("peak_kib")? - v["resting_kib"].as_f64().context("resting_kib")?;
+        let median_s = v["median_s"].as_f64().context("median_s")?;
+        let losses: Vec<f64> = serde_json::from_value(v["losses"].clone())?;
+        let (peak_ratio, time_ratio, loss_diff) = match &base {
+            Some((p, t, l)) => (
+                peak / p,
+                median_s / t,
+                losses.iter().zip(l).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max),
+            ),
+            None => (1.0, 1.0, 0.0),
+        };
+        println!(
+            "{label:>26}: peak +{:.0} MiB (ratio to plain {peak_ratio:.3}), median step {} (ratio {time_ratio:.3}), losses within {loss_diff:.1e} of plain",
+            peak / 1024.0,
+            ms(median_s)
+        );
+        base.get_or_insert((peak, median_s, losses));
+    }
+    Ok(())
+}
+
+/// A child of [`bench_memory`]: one warm-up step (the optimizer's moments come into being),
+/// then the peak resident set is reset and `steps` steps run; prints one JSON line.
+fn memory_child(plan: &str, steps: usize) -> Result<()> {
+    let (checkpointing, chunk) = plan.split_once(',').context("plan is checkpointing,chunk")?;
+    let plan = MemoryPlan { activation_checkpointing: checkpointing.parse()?, loss_chunk_tokens: chunk.parse()? };
+    let (cfg, rows, seq_len) = memory_setup();
+    let mut trainer = Trainer::new(&cfg, bench_train_config(Precision::Fp32), Device::Cpu)?;
+    trainer.set_memory_plan(plan);
+    let (_, packed) = random_rows(&cfg, rows, seq_len)?;
+    let batch = Batch::from_rows(&packed, Device::Cpu)?;
+    let mut losses = vec![trainer.train_step(std::slice::from_ref(&batch))?.loss];
+    // Writing 5 to clear_refs resets VmHWM to the current resident set (Linux 4.0+).
+    std::fs::write("/proc/self/clear_refs", "5").context("resetting the peak resident set")?;
+    let resting = proc_status_kib("VmRSS:")?;
+    let mut times = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        let t0 = Instant::now();
+        losses.push(trainer.train_step(std::slice::from_ref(&batch))?.loss);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let peak = proc_status_kib("VmHWM:")?;
+    println!(
+        "{}",
+        serde_json::json!({ "resting_kib": resting, "peak_kib": peak, "median_s": median(&mut times), "losses": losses })
+    );
     Ok(())
 }
 
@@ -673,12 +795,15 @@ fn main() -> Result<()> {
     if std::env::var_os("AGENTMILL_BENCH_BREAKDOWN").is_some() {
         return bench_breakdown(threads, steps);
     }
+    if let Ok(plan) = std::env::var(MEMORY_CHILD) {
+        return memory_child(&plan, steps);
+    }
     let only = std::env::var("AGENTMILL_BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o.split(',').any(|w| w.trim() == name));
     if let Some(o) = &only
-        && !o.split(',').all(|w| ["step", "tokenize", "gpu"].contains(&w.trim()))
+        && !o.split(',').all(|w| ["step", "tokenize", "gpu", "memory"].contains(&w.trim()))
     {
-        bail!("AGENTMILL_BENCH_ONLY={o:?}: name sections from step, tokenize, gpu (comma-separated)");
+        bail!("AGENTMILL_BENCH_ONLY={o:?}: name sections from step, tokenize, gpu, memory (comma-separated)");
     }
     let dir = std::env::temp_dir().join(format!("agentmill-bench-learner-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -692,6 +817,9 @@ fn main() -> Result<()> {
         }
         if wanted("gpu") {
             bench_gpu(&dir, threads, steps)?;
+        }
+        if wanted("memory") {
+            bench_memory(threads, steps)?;
         }
         Ok(())
     };

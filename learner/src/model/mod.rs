@@ -4,4 +4,4 @@ pub mod config;
 pub mod qwen2;
 
 pub use config::{ConfigError, Qwen2Config, TokenIds};
-pub use qwen2::{ModelError, Qwen2ForCausalLM, document_causal_mask};
+pub use qwen2::{DocumentAttention, LayerContext, ModelError, Qwen2ForCausalLM, document_causal_mask};

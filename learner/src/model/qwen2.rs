@@ -168,13 +168,7 @@ impl Attention {
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &(Tensor, Tensor),
-        mask: Option<&Tensor>,
-        kind: Kind,
-    ) -> Result<Tensor, TchError> {
+    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), layout: &Layout, kind: Kind) -> Result<Tensor, TchError> {
         let (b, t) = (x.size()[0], x.size()[1]);
         let heads = |proj: &Linear, n: i64| -> Result<Tensor, TchError> {
             proj.forward(x, kind)?.f_view([b, t, n, self.head_dim])?.f_transpose(1, 2)
@@ -182,10 +176,45 @@ impl Attention {
         let q = apply_rotary(&heads(&self.q_proj, self.num_heads)?, &rope.0, &rope.1)?;
         let k = apply_rotary(&heads(&self.k_proj, self.num_kv_heads)?, &rope.0, &rope.1)?;
         let v = heads(&self.v_proj, self.num_kv_heads)?;
-        let out = match mask {
+        let causal = |q: &Tensor, k: &Tensor, v: &Tensor| {
+            // Plain causal attention: SDPA takes the grouped heads as they are (enable_gqa,
+            // which transformers passes too when there is no mask; the CPU flash kernel
+            // supports it), saving the copies of repeated keys and values and their gradients.
+            Tensor::f_scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                None::<&Tensor>,
+                0.0,
+                true,
+                None,
+                self.num_heads != self.num_kv_heads,
+            )
+        };
+        let out = match layout {
+            Layout::Causal => causal(&q, &k, &v)?,
+            // Each document is causal attention over its own span: no mask to build or read,
+            // the causal kernel, and the work of the documents' lengths squared instead of the
+            // row's.
+            Layout::Documents(rows) => {
+                let mut out_rows = Vec::with_capacity(rows.len());
+                for (r, spans) in rows.iter().enumerate() {
+                    let row = |x: &Tensor| x.f_narrow(0, r as i64, 1);
+                    let (q, k, v) = (row(&q)?, row(&k)?, row(&v)?);
+                    let mut parts = spans
+                        .iter()
+                        .map(|&(start, len)| {
+                            let span = |x: &Tensor| x.f_narrow(2, start, len);
+                            causal(&span(&q)?, &span(&k)?, &span(&v)?)
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    out_rows.push(if parts.len() == 1 { parts.remove(0) } else { Tensor::f_cat(&parts, 2)? });
+                }
+                Tensor::f_cat(&out_rows, 0)?
+            }
             // With a mask, repeat the key/value heads explicitly rather than passing enable_gqa:
             // the SDPA backends that take an arbitrary mask (math, memory-efficient) accept it.
-            Some(mask) => Tensor::f_scaled_dot_product_attention(
+            Layout::Mask(mask) => Tensor::f_scaled_dot_product_attention(
                 &q,
                 &self.repeat_kv(&k)?,
                 &self.repeat_kv(&v)?,
@@ -194,19 +223,6 @@ impl Attention {
                 false,
                 None,
                 false,
-            )?,
-            // Plain causal attention: SDPA takes the grouped heads as they are (enable_gqa,
-            // which transformers passes too when there is no mask; the CPU flash kernel
-            // supports it), saving the copies of repeated keys and values and their gradients.
-            None => Tensor::f_scaled_dot_product_attention(
-                &q,
-                &k,
-                &v,
-                None::<&Tensor>,
-                0.0,
-                true,
-                None,
-                self.num_heads != self.num_kv_heads,
             )?,
         };
         let out = out.f_transpose(1, 2)?.f_reshape([b, t, self.num_heads * self.head_dim])?;
@@ -277,14 +293,8 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(
-        &self,
-        x: &Tensor,
-        rope: &(Tensor, Tensor),
-        mask: Option<&Tensor>,
-        kind: Kind,
-    ) -> Result<Tensor, TchError> {
-        let attn = self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, mask, kind)?;
+    fn forward(&self, x: &Tensor, rope: &(Tensor, Tensor), layout: &Layout, kind: Kind) -> Result<Tensor, TchError> {
+        let attn = self.self_attn.forward(&self.input_layernorm.forward(x)?, rope, layout, kind)?;
         // Adding a bf16 branch to the fp32 residual promotes to fp32, as under autocast.
         let x = x.f_add(&attn)?;
         let mlp = self.mlp.forward(&self.post_attention_layernorm.forward(&x)?, kind)?;
@@ -304,6 +314,58 @@ pub fn document_causal_mask(doc_ids: &Tensor) -> Result<Tensor, TchError> {
     same_doc.f_logical_and(&causal)?.f_unsqueeze(1)
 }
 
+/// What the decoder layers of one forward pass share ([`Qwen2ForCausalLM::prepare`]).
+#[derive(Debug)]
+pub struct LayerContext {
+    /// Which tokens attend to which.
+    layout: Layout,
+    /// `(cos, signed sin)` of every token's position.
+    rope: (Tensor, Tensor),
+}
+
+/// How attention keeps packed documents apart.
+#[derive(Debug)]
+enum Layout {
+    /// Plain causal attention over each whole row.
+    Causal,
+    /// Per row, the `(start, len)` spans of its documents (padding is a span of its own):
+    /// causal attention inside each span.
+    Documents(Vec<Vec<(i64, i64)>>),
+    /// The block-diagonal causal mask `[B, 1, T, T]` ([`document_causal_mask`]).
+    Mask(Tensor),
+}
+
+/// How [`Qwen2ForCausalLM`] keeps the documents of a packed row from attending to each other.
+/// Both give the same outputs (to float rounding); they differ in cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DocumentAttention {
+    /// Causal attention over each document's span, one SDPA call per document: no `[T, T]`
+    /// mask, the causal kernel, and work in the documents' lengths squared (the default).
+    #[default]
+    Spans,
+    /// One SDPA call per batch under a block-diagonal causal mask (the reference).
+    Mask,
+}
+
+/// The `(start, len)` runs of equal ids in each row of `doc_ids` (`[B, T]`).
+fn document_spans(doc_ids: &Tensor) -> Result<Vec<Vec<(i64, i64)>>, TchError> {
+    let (_, t) = doc_ids.size2()?;
+    let ids = Vec::<i64>::try_from(doc_ids.f_to_device(Device::Cpu)?.f_contiguous()?.f_view([-1])?)?;
+    Ok(ids
+        .chunks(t.max(1) as usize)
+        .map(|row| {
+            let mut spans: Vec<(i64, i64)> = Vec::new();
+            for (i, id) in row.iter().enumerate() {
+                match spans.last_mut() {
+                    Some((start, len)) if row[*start as usize] == *id => *len += 1,
+                    _ => spans.push((i as i64, 1)),
+                }
+            }
+            spans
+        })
+        .collect())
+}
+
 /// `Qwen2ForCausalLM`: token embedding, decoder layers, final norm and LM head.
 #[derive(Debug)]
 pub struct Qwen2ForCausalLM {
@@ -315,6 +377,7 @@ pub struct Qwen2ForCausalLM {
     lm_head: Option<Tensor>,
     rotary: Rotary,
     compute_kind: Kind,
+    document_attention: DocumentAttention,
 }
 
 impl Qwen2ForCausalLM {
@@ -352,6 +415,7 @@ impl Qwen2ForCausalLM {
                 lm_head,
                 rotary: Rotary::new(config, root.device())?,
                 compute_kind: Kind::Float,
+                document_attention: DocumentAttention::default(),
             })
         };
         build().context(|| "creating the Qwen2 variables".to_string())
@@ -365,6 +429,11 @@ impl Qwen2ForCausalLM {
     /// The dtype matrix products run in (fp32 unless [`Self::set_compute_kind`] chose bf16).
     pub fn compute_kind(&self) -> Kind {
         self.compute_kind
+    }
+
+    /// How packed documents are kept apart ([`DocumentAttention::Spans`] unless set).
+    pub fn set_document_attention(&mut self, how: DocumentAttention) {
+        self.document_attention = how;
     }
 
     /// Runs the matrix products in `kind` (`Kind::BFloat16` on CUDA for mixed precision),
@@ -384,6 +453,34 @@ impl Qwen2ForCausalLM {
         position_ids: &Tensor,
         doc_ids: Option<&Tensor>,
     ) -> Result<Tensor, ModelError> {
+        let h = self.hidden_states(input_ids, position_ids, doc_ids)?;
+        self.head(&h)
+    }
+
+    /// The residual stream after the last decoder layer, `[B, T, hidden]` (before the final
+    /// norm): [`Self::forward`] without the head, for callers that run the head in pieces.
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        position_ids: &Tensor,
+        doc_ids: Option<&Tensor>,
+    ) -> Result<Tensor, ModelError> {
+        let context = self.prepare(input_ids, position_ids, doc_ids)?;
+        let mut h = self.embed(input_ids)?;
+        for i in 0..self.layers.len() {
+            h = self.layer(i, &h, &context)?;
+        }
+        Ok(h)
+    }
+
+    /// Checks the inputs and computes what every decoder layer of one pass shares: the
+    /// attention mask (none for plain causal rows) and the rotary tables.
+    pub fn prepare(
+        &self,
+        input_ids: &Tensor,
+        position_ids: &Tensor,
+        doc_ids: Option<&Tensor>,
+    ) -> Result<LayerContext, ModelError> {
         let (b, t) = input_ids
             .size2()
             .map_err(|_| ModelError::Input(format!("input_ids must be [batch, seq], got {:?}", input_ids.size())))?;
@@ -407,21 +504,48 @@ impl Qwen2ForCausalLM {
             Some(d) => d.f_max().and_then(|m| m.f_int64_value(&[])).context(|| "reading doc_ids".to_string())? <= 0,
             None => true,
         };
-        let mask = if single_document {
-            None
-        } else {
-            doc_ids.map(document_causal_mask).transpose().context(|| "building the document mask".to_string())?
+        let layout = match doc_ids {
+            Some(doc_ids) if !single_document => match self.document_attention {
+                DocumentAttention::Spans => {
+                    Layout::Documents(document_spans(doc_ids).context(|| "reading the document spans".to_string())?)
+                }
+                DocumentAttention::Mask => {
+                    Layout::Mask(document_causal_mask(doc_ids).context(|| "building the document mask".to_string())?)
+                }
+            },
+            _ => Layout::Causal,
         };
         let rope = self.rotary.cos_sin(position_ids, self.compute_kind).context(|| "computing RoPE".to_string())?;
-        let mut h = Tensor::f_embedding(&self.embed_tokens, input_ids, -1, false, false)
-            .context(|| format!("embedding input_ids (vocab_size {})", self.config.vocab_size))?;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h, &rope, mask.as_ref(), self.compute_kind).context(|| format!("model.layers.{i}"))?;
-        }
-        let h = self.norm.forward(&h).context(|| "model.norm".to_string())?;
+        Ok(LayerContext { layout, rope })
+    }
+
+    /// The token embeddings of `input_ids`, `[B, T, hidden]`.
+    pub fn embed(&self, input_ids: &Tensor) -> Result<Tensor, ModelError> {
+        Tensor::f_embedding(&self.embed_tokens, input_ids, -1, false, false)
+            .context(|| format!("embedding input_ids (vocab_size {})", self.config.vocab_size))
+    }
+
+    /// Decoder layer `i` applied to the residual stream `h`.
+    pub fn layer(&self, i: usize, h: &Tensor, context: &LayerContext) -> Result<Tensor, ModelError> {
+        let layer = self.layers.get(i).ok_or_else(|| {
+            ModelError::Input(format!("layer {i} does not exist; the model has {}", self.layers.len()))
+        })?;
+        layer.forward(h, &context.rope, &context.layout, self.compute_kind).context(|| format!("model.layers.{i}"))
+    }
+
+    /// The final norm and the LM head: logits `[..., vocab]` (in the compute kind) of residual
+    /// states `[..., hidden]`. Every token's logits depend on its own state only, so the head
+    /// can run on any slice of tokens.
+    pub fn head(&self, h: &Tensor) -> Result<Tensor, ModelError> {
+        let h = self.norm.forward(h).context(|| "model.norm".to_string())?;
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
         let run_head = || cast(&h, self.compute_kind)?.f_linear(&cast(head, self.compute_kind)?, None::<&Tensor>);
         run_head().context(|| "lm_head".to_string())
+    }
+
+    /// Decoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
     }
 
     /// Logits for one unpacked sequence of token ids (positions `0..len`), as `[len, vocab]`

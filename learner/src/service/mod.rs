@@ -464,6 +464,7 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         device,
         threads: cfg.threads,
         micro_batch_rows: cfg.micro_batch_rows,
+        memory: cfg.memory_plan(),
         output_dir: output.clone(),
         keep_checkpoints: cfg.keep_checkpoints,
         log_every: cfg.log_every,

@@ -22,7 +22,7 @@ use crate::metrics::{self, Metrics};
 use crate::mix::Source;
 use crate::model::Qwen2Config;
 use crate::pack::PackedRow;
-use crate::train::{Batch, TrainConfig, TrainError, Trainer};
+use crate::train::{Batch, MemoryPlan, TrainConfig, TrainError, Trainer};
 
 /// How the model starts.
 #[derive(Debug, Clone)]
@@ -43,6 +43,7 @@ pub(crate) struct TrainerSetup {
     pub device: Device,
     pub threads: usize,
     pub micro_batch_rows: usize,
+    pub memory: MemoryPlan,
     pub output_dir: PathBuf,
     pub keep_checkpoints: usize,
     pub log_every: u64,
@@ -169,6 +170,7 @@ fn run(
         ModelInit::Pretrained(dir) => (Trainer::from_pretrained(dir, setup.train, setup.device)?, LossTrace::default()),
         ModelInit::Fresh(config) => (Trainer::new(config, setup.train, setup.device)?, LossTrace::default()),
     };
+    trainer.set_memory_plan(setup.memory);
     let parameters = trainer.model().config().num_parameters() as u64;
     let mut report = TrainReport { step: trainer.step(), parameters, ..Default::default() };
     setup.metrics.step.set(trainer.step() as i64);
@@ -179,6 +181,8 @@ fn run(
         parameters,
         device = ?setup.device,
         precision = ?trainer.config().precision,
+        activation_checkpointing = setup.memory.activation_checkpointing,
+        loss_chunk_tokens = setup.memory.loss_chunk_tokens,
         "trainer ready"
     );
 
