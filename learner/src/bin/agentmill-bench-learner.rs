@@ -293,6 +293,16 @@ fn print_rust(label: &str, t: &StepTimes, steps: usize) {
     );
 }
 
+/// `ratio LABEL: mean … median … min …` of two sides' step times.
+fn print_ratio(label: &str, a: &StepTimes, b: &StepTimes) {
+    println!(
+        "ratio {label}: mean {:.3}  median {:.3}  min {:.3}",
+        a.mean / b.mean,
+        a.median / b.median,
+        a.min / b.min
+    );
+}
+
 fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     println!("== 1. training step: agentmill (tch) vs PyTorch eager + transformers (sdpa) ==");
     let device = Device::Cpu;
@@ -322,20 +332,10 @@ fn bench_train_step(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let py = run_python(dir, "torch_step.py", &args, threads)?;
     print_rust("agentmill ", &rust, steps);
     print_rust("grouped   ", &grouped, steps);
-    println!(
-        "ratio grouped/plain (the cost of loss by source): mean {:.3}  median {:.3}  min {:.3}",
-        grouped.mean / rust.mean,
-        grouped.median / rust.median,
-        grouped.min / rust.min
-    );
+    print_ratio("grouped/plain (the cost of loss by source)", &grouped, &rust);
     print_rust("4 docs/row, spans", &spans, steps);
     print_rust("4 docs/row, mask ", &masked, steps);
-    println!(
-        "ratio spans/mask (packed rows, document attention): mean {:.3}  median {:.3}  min {:.3}",
-        spans.mean / masked.mean,
-        spans.median / masked.median,
-        spans.min / masked.min
-    );
+    print_ratio("spans/mask (packed rows, document attention)", &spans, &masked);
     report_python("pytorch   ", "ratio rust/pytorch:", "(goal <= 1.0)", &py, steps, rust.as_array())?;
     // PyTorch's fastest CPU optimizer, for comparison: the same script with AdamW(fused=True).
     args.push("--fused".into());
