@@ -16,7 +16,9 @@
 //! 3. Where libtorch sees a CUDA device: one training step of a ~0.5B Qwen2 (Qwen2.5-0.5B's
 //!    shape) in bf16 mixed precision, as tokens/s and MFU, against the same step in PyTorch
 //!    eager under bf16 autocast on the same GPU (`torch_step.py --device cuda --bf16`). It
-//!    prints `tch::Cuda::is_available()` first, and says it skipped where that is false.
+//!    prints `tch::Cuda::is_available()` first, and says it skipped where that is false. The
+//!    packed step is also timed under each memory plan (loss in slices of one row, activation
+//!    checkpointing, both), as ratios to the plain packed step.
 //!
 //! 4. Memory plans (`activation_checkpointing`, `loss_chunk_tokens`): the peak memory of a
 //!    training step above the process's resting state, and its time, for each plan against the
@@ -385,7 +387,7 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     let model_dir = dir.join("model-gpu");
     init_pretrained(&model_dir, &cfg, config.seed)?;
     let (packed_rows, batch_path) = random_rows_for_python(&cfg, rows, seq_len, dir)?;
-    let (rust, rust_packed) = {
+    let (rust, rust_packed, planned) = {
         // In a scope: the trainer's memory goes back before PyTorch needs the device.
         let mut trainer = Trainer::from_pretrained(&model_dir, config, device)?;
         let batch = Batch::from_rows(&packed_rows, device)?;
@@ -395,7 +397,14 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         let docs_per_row = 4;
         let split: Vec<PackedRow> = packed_rows.iter().map(|r| split_documents(r, docs_per_row)).collect();
         let packed = Batch::from_rows(&split, device)?;
-        (rust, time_steps(&mut trainer, &packed, steps)?)
+        let rust_packed = time_steps(&mut trainer, &packed, steps)?;
+        // The same packed step under each memory plan: what a long-row run pays in time.
+        let mut planned = Vec::new();
+        for (label, plan) in gpu_memory_plans(seq_len) {
+            trainer.set_memory_plan(plan);
+            planned.push((label, time_steps(&mut trainer, &packed, steps)?));
+        }
+        (rust, rust_packed, planned)
     };
     let tokens = (rows * seq_len) as f64;
     let parameters = cfg.num_parameters() as u64;
@@ -416,6 +425,10 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
     };
     line("agentmill ", &rust);
     line("  packed  ", &rust_packed);
+    for (label, t) in &planned {
+        line(label, t);
+        print_ratio(&format!("{}/packed", label.trim()), t, &rust_packed);
+    }
     let mut args = torch_step_args(&model_dir, &batch_path, threads, steps, &config);
     let device_arg = match device {
         Device::Cuda(n) => format!("cuda:{n}"),
@@ -431,6 +444,16 @@ fn bench_gpu(dir: &Path, threads: usize, steps: usize) -> Result<()> {
         Err(e) => println!("the PyTorch baseline did not run (set AGENTMILL_BENCH_PYTHON to a python with torch + transformers): {e:#}"),
     }
     Ok(())
+}
+
+/// The memory plans section 3 times on packed rows: the loss in slices of one row's length,
+/// activation checkpointing, and both.
+fn gpu_memory_plans(seq_len: usize) -> [(&'static str, MemoryPlan); 3] {
+    [
+        ("  + chunk ", MemoryPlan { activation_checkpointing: false, loss_chunk_tokens: seq_len }),
+        ("  + ckpt  ", MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: 0 }),
+        ("  + both  ", MemoryPlan { activation_checkpointing: true, loss_chunk_tokens: seq_len }),
+    ]
 }
 
 /// `row` (one document) relabelled as `n` documents of equal length, positions restarting in
