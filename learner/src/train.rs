@@ -329,6 +329,30 @@ fn accumulate(acc: Option<Tensor>, t: Tensor) -> Result<Tensor, TrainError> {
     }
 }
 
+/// Runs the model's head on `hidden` (`[B, T, hidden]`) `chunk` tokens at a time (flattened
+/// across rows) and hands each slice's logits, labels and groups to `each`.
+fn for_each_token_slice(
+    model: &Qwen2ForCausalLM,
+    hidden: &Tensor,
+    labels: &Tensor,
+    groups: Option<&Tensor>,
+    chunk: i64,
+    mut each: impl FnMut(Tensor, Tensor, Option<Tensor>) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
+    let width = hidden.size().last().copied().unwrap_or(0);
+    let flat = hidden.f_reshape([-1, width]).map_err(torch_err("flattening the hidden states"))?;
+    let labels = labels.f_reshape([-1]).map_err(torch_err("flattening the labels"))?;
+    let tokens = labels.size()[0];
+    let chunk = chunk.clamp(1, tokens.max(1));
+    for start in (0..tokens).step_by(chunk as usize) {
+        let len = chunk.min(tokens - start);
+        let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err("slicing the tokens"));
+        let logits = model.head(&slice(&flat)?)?;
+        each(logits, slice(&labels)?, groups.map(slice).transpose()?)?;
+    }
+    Ok(())
+}
+
 fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainError> {
     let vocab = model.config().vocab_size as i64;
     if batch.max_token_id >= vocab {
@@ -353,18 +377,12 @@ pub fn loss_sum(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<f64, TrainErr
     let sum = tch::no_grad(|| -> Result<Tensor, TrainError> {
         // The head runs on slices of the tokens: without a graph, only one slice's logits exist.
         let hidden = model.hidden_states(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-        let width = hidden.size().last().copied().unwrap_or(0);
-        let flat = hidden.f_reshape([-1, width]).map_err(torch_err("flattening the hidden states"))?;
-        let labels = batch.labels.f_reshape([-1]).map_err(torch_err("flattening the labels"))?;
-        let tokens = labels.size()[0];
         let mut sum = None;
-        for start in (0..tokens).step_by(EVAL_CHUNK_TOKENS as usize) {
-            let len = EVAL_CHUNK_TOKENS.min(tokens - start);
-            let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err("slicing the batch"));
-            let logits = model.head(&slice(&flat)?)?;
-            let s = token_loss_sum(&logits, &slice(&labels)?).map_err(torch_err("computing the loss"))?;
-            sum = Some(accumulate(sum, s)?);
-        }
+        for_each_token_slice(model, &hidden, &batch.labels, None, EVAL_CHUNK_TOKENS, |logits, labels, _| {
+            let s = token_loss_sum(&logits, &labels).map_err(torch_err("computing the loss"))?;
+            sum = Some(accumulate(sum.take(), s)?);
+            Ok(())
+        })?;
         sum.ok_or_else(|| TrainError::Batch("a batch without tokens".to_string()))
     })?;
     sum.f_double_value(&[]).map_err(torch_err("reading the loss"))
@@ -570,8 +588,7 @@ impl Trainer {
         let plan = self.memory;
         if plan == MemoryPlan::default() {
             let logits = self.model.forward(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-            let labels = batch.labels.shallow_clone();
-            return loss_backward(&logits, &labels, batch.groups.as_ref(), targets).map_err(torch_err(context()));
+            return loss_backward(&logits, &batch.labels, batch.groups.as_ref(), targets).map_err(torch_err(context()));
         }
         let model = &self.model;
         let layers = model.num_layers();
@@ -601,24 +618,16 @@ impl Trainer {
         // its forward, so one slice's logits exist at a time; their gradients gather on a leaf
         // standing in for the last layer's output.
         let leaf = hidden.f_detach().map_err(torch_err("detaching the hidden states"))?.set_requires_grad(true);
-        let width = leaf.size().last().copied().unwrap_or(0);
-        let flat = leaf.f_reshape([-1, width]).map_err(torch_err(context()))?;
-        let labels = batch.labels.f_reshape([-1]).map_err(torch_err(context()))?;
-        let tokens = labels.size()[0];
-        let chunk = if plan.loss_chunk_tokens == 0 { tokens } else { plan.loss_chunk_tokens as i64 };
+        let chunk = if plan.loss_chunk_tokens == 0 { i64::MAX } else { plan.loss_chunk_tokens as i64 };
         let (mut sum, mut bins) = (None, None);
-        for start in (0..tokens).step_by(chunk.max(1) as usize) {
-            let len = chunk.min(tokens - start);
-            let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err(context()));
-            let logits = model.head(&slice(&flat)?)?;
-            let groups = batch.groups.as_ref().map(slice).transpose()?;
-            let (s, b) =
-                loss_backward(&logits, &slice(&labels)?, groups.as_ref(), targets).map_err(torch_err(context()))?;
-            sum = Some(accumulate(sum, s)?);
+        for_each_token_slice(model, &leaf, &batch.labels, batch.groups.as_ref(), chunk, |logits, labels, groups| {
+            let (s, b) = loss_backward(&logits, &labels, groups.as_ref(), targets).map_err(torch_err(context()))?;
+            sum = Some(accumulate(sum.take(), s)?);
             if let Some(b) = b {
-                bins = Some(accumulate(bins, b)?);
+                bins = Some(accumulate(bins.take(), b)?);
             }
-        }
+            Ok(())
+        })?;
         let mut grad = leaf.grad();
         if plan.activation_checkpointing {
             // Backward through the layers, last first: recompute layer i from its saved input

@@ -347,12 +347,9 @@ pub enum DocumentAttention {
     Mask,
 }
 
-/// The `(start, len)` runs of equal ids in each row of `doc_ids` (`[B, T]`).
-fn document_spans(doc_ids: &Tensor) -> Result<Vec<Vec<(i64, i64)>>, TchError> {
-    let (_, t) = doc_ids.size2()?;
-    let ids = Vec::<i64>::try_from(doc_ids.f_to_device(Device::Cpu)?.f_contiguous()?.f_view([-1])?)?;
-    Ok(ids
-        .chunks(t.max(1) as usize)
+/// The `(start, len)` runs of equal ids in each row of `ids` (rows of `row_len`, flattened).
+fn document_spans(ids: &[i64], row_len: usize) -> Vec<Vec<(i64, i64)>> {
+    ids.chunks(row_len.max(1))
         .map(|row| {
             let mut spans: Vec<(i64, i64)> = Vec::new();
             for (i, id) in row.iter().enumerate() {
@@ -363,7 +360,7 @@ fn document_spans(doc_ids: &Tensor) -> Result<Vec<Vec<(i64, i64)>>, TchError> {
             }
             spans
         })
-        .collect())
+        .collect()
 }
 
 /// `Qwen2ForCausalLM`: token embedding, decoder layers, final norm and LM head.
@@ -500,15 +497,15 @@ impl Qwen2ForCausalLM {
         // Rows holding one document (ids 0, then padding at -1) need no block mask: plain causal
         // attention gives every real token the same result (padding comes last and its labels are
         // ignored), and SDPA can take its causal fast path instead of reading a [B,1,T,T] mask.
-        let single_document = match doc_ids {
-            Some(d) => d.f_max().and_then(|m| m.f_int64_value(&[])).context(|| "reading doc_ids".to_string())? <= 0,
-            None => true,
-        };
-        let layout = match doc_ids {
-            Some(doc_ids) if !single_document => match self.document_attention {
-                DocumentAttention::Spans => {
-                    Layout::Documents(document_spans(doc_ids).context(|| "reading the document spans".to_string())?)
-                }
+        // One read of the ids to the host (a sync on CUDA) serves both the check and the spans.
+        let host_ids = doc_ids
+            .map(|d| Vec::<i64>::try_from(d.f_to_device(Device::Cpu)?.f_contiguous()?.f_view([-1])?))
+            .transpose()
+            .context(|| "reading doc_ids".to_string())?;
+        let single_document = host_ids.as_ref().is_none_or(|ids| ids.iter().all(|&d| d <= 0));
+        let layout = match (doc_ids, host_ids) {
+            (Some(doc_ids), Some(ids)) if !single_document => match self.document_attention {
+                DocumentAttention::Spans => Layout::Documents(document_spans(&ids, t as usize)),
                 DocumentAttention::Mask => {
                     Layout::Mask(document_causal_mask(doc_ids).context(|| "building the document mask".to_string())?)
                 }
