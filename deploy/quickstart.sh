@@ -170,11 +170,15 @@ PIDS[worker]=$!
 # once the stream has been quiet for IDLE seconds after the last record, with a final checkpoint.
 # It holds out about 30% of the tasks (every rollout of each) and of the pull requests, never
 # trains on them, and measures its loss on them every 10 steps.
-AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS=8 AGENTMILL_LEARNER_TOKENIZER_VOCAB=4096 \
+# Its idle clock would run from its start, so it starts once the first record is in the stream: a
+# slow first episode (seen: over 8 s on a loaded machine) must not end it before it has begun. The
+# subshell becomes the learner (exec), so its pid is the learner's.
+( until [ "$(redis-cli -p "$REDIS_PORT" XLEN agentmill:trajectories 2>/dev/null)" -gt 0 ] 2>/dev/null; do sleep 0.2; done
+  AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS=8 AGENTMILL_LEARNER_TOKENIZER_VOCAB=4096 \
   AGENTMILL_LEARNER_EVAL_FRACTION=0.3 AGENTMILL_LEARNER_EVAL_EVERY=10 \
-  "$BIN/agentmill-learner" train --redis-url "$REDIS_URL" --output-dir "$RUN/learner" \
+  exec "$BIN/agentmill-learner" train --redis-url "$REDIS_URL" --output-dir "$RUN/learner" \
   --metrics-listen "127.0.0.1:$LEARNER_METRICS" --until-idle "$IDLE" --schedule-steps $((ROLLOUTS * 12 + 20)) \
-  --checkpoint-every 25 --log-every 5 >"$LOGS/learner.log" 2>&1 &
+  --checkpoint-every 25 --log-every 5 ) >"$LOGS/learner.log" 2>&1 &
 PIDS[learner]=$!
 # What this run started, for scripts and for checking that the end stopped all of it.
 cat >"$RUN/cluster.env" <<EOF
