@@ -9,8 +9,9 @@
 #   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch,
 #      chromium (the status page test renders it headless), docker-compose where Docker has no
 #      compose tool (the compose file is validated with it).
-#   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0, ...),
-#      and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points tch at.
+#   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
+#      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, and .venv/libtorch -> the
+#      wheel's torch/ folder, which .cargo/config.toml points tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
 #      import) when a Docker engine answers.
 set -euo pipefail
@@ -63,6 +64,18 @@ else
     || die "pip could not install deploy/requirements.txt"
   echo "$req_hash" > "$stamp"
   did "Python venv .venv: installed deploy/requirements.txt"
+fi
+# swebench 4.1.0 beside 5.x (the two generations grade differently; tests compare with both).
+# Its dependencies are a subset of 5.x's, already installed above; tests put this folder first
+# on PYTHONPATH to import it.
+SWEBENCH4="$VENV/swebench-4.1.0"
+if [ -f "$SWEBENCH4/swebench-4.1.0.dist-info/METADATA" ]; then
+  skipped "swebench 4.1.0 in .venv/swebench-4.1.0"
+else
+  rm -rf "$SWEBENCH4"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$SWEBENCH4" swebench==4.1.0 \
+    || die "pip could not install swebench 4.1.0 into .venv/swebench-4.1.0"
+  did "swebench 4.1.0 in .venv/swebench-4.1.0"
 fi
 torch_dir="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 if [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ]; then

@@ -42,6 +42,9 @@ impl From<&Task> for v1::TaskSpec {
             } as i32,
             synth: t.synth.as_ref().map(synth_to_proto),
             extra_json: if t.extra.is_empty() { String::new() } else { serde_json::to_string(&t.extra).unwrap_or_default() },
+            family: t.family.as_str().to_string(),
+            log_parser: t.log_parser.clone().unwrap_or_default(),
+            eval_type: t.eval_type.map(|e| e.as_str().to_string()).unwrap_or_default(),
         }
     }
 }
@@ -94,6 +97,15 @@ impl TryFrom<&v1::TaskSpec> for Task {
         }
         if let Some(v) = non_empty(&s.eval_script) {
             put("eval_script", v);
+        }
+        if let Some(v) = non_empty(&s.family) {
+            put("family", v);
+        }
+        if let Some(v) = non_empty(&s.log_parser) {
+            put("log_parser", v);
+        }
+        if let Some(v) = non_empty(&s.eval_type) {
+            put("eval_type", v);
         }
         if let Some(l) = &s.limits {
             put("limits", limits_to_json(l));

@@ -10,6 +10,8 @@
 //! - [`TrajectoryRecord`]: the `agentmill.trajectory/v1` record a worker publishes to Redis and
 //!   the learner trains on; [`wire`] is its compressed stream form.
 //! - [`convert`]: the conversions between the serde types and their protobuf forms.
+//! - [`dataset`]: the dataset families (SWE-bench 4.x/5.x, SWE-rebench, SWE-Gym, SWE-smith,
+//!   R2E-Gym), recognised from a row's fields, and what each family's harness runs to grade it.
 //!
 //! ```
 //! use agentmill_proto::{parse_jsonl, Task};
@@ -29,6 +31,7 @@
 #[cfg(feature = "config")]
 pub mod config;
 pub mod convert;
+pub mod dataset;
 pub mod record;
 #[cfg(feature = "redis")]
 pub mod stream;
@@ -37,7 +40,7 @@ pub mod wire;
 
 pub use record::{
     Comment, Commit, ContextualPr, ExitReason, FileDiff, FunctionCall, Grading, Issue, Message, PolicyInfo,
-    Provenance, RECORD_SCHEMA, RecordKind, RelevantFile, Resolution, Role, TestOutcome, TestStatus, Timing,
+    Provenance, RECORD_SCHEMA, RecordKind, RelevantFile, Resolution, Role, TestOutcome, TestStatus, Timing, Verdict,
     ToolCall, TrajectoryRecord, Usage, record_schema, task_schema,
 };
 pub use task::{

@@ -171,6 +171,42 @@ pub struct TestOutcome {
     pub name: String,
     /// What happened to it.
     pub status: TestStatus,
+    /// How the grading rules counted it (absent in records written before rules were recorded,
+    /// where a pass is a status that [`TestStatus::is_pass`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+}
+
+impl TestOutcome {
+    /// A test and its status, not yet counted by any rules.
+    pub fn new(name: impl Into<String>, status: TestStatus) -> TestOutcome {
+        TestOutcome { name: name.into(), status, verdict: None }
+    }
+
+    /// Whether the test counts as a success: by its verdict, else by its status.
+    pub fn succeeded(&self) -> bool {
+        match self.verdict {
+            Some(v) => v == Verdict::Success,
+            None => self.status.is_pass(),
+        }
+    }
+
+    /// Whether the test counts at all (the rules may leave it out of both sides).
+    pub fn counted(&self) -> bool {
+        self.verdict != Some(Verdict::Excluded)
+    }
+}
+
+/// How a harness's rules count one listed test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// In the list's `success` side.
+    Success,
+    /// In the list's `failure` side.
+    Failure,
+    /// In neither (SWE-bench 4.x leaves a SKIPPED test out of both sides).
+    Excluded,
 }
 
 /// The result of grading an episode's patch with the repository's own tests.
@@ -192,13 +228,28 @@ pub struct Grading {
     /// The end of the test log, for people reading a record.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub log_tail: String,
+    /// Whose rules graded the log (`swe-bench-4`, `swe-bench-5`, `agentmill`, ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rules: String,
+    /// The parser that read the log (SWE-bench's names).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub log_parser: String,
+    /// Set when the reference harness would not have graded this run (patch or test patch not
+    /// applied, timeout, no test output, a log that contradicts the exit code): why. The
+    /// resolution is then `NO`, and the episode is the task's or the infrastructure's problem,
+    /// never the model's failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_graded: Option<String>,
 }
 
 impl Grading {
-    /// Builds a grading from per-test outcomes by SWE-bench's rule.
+    /// Builds a grading from per-test outcomes: each test's verdict where it has one, else its
+    /// status; SWE-bench's resolution over the tests that count.
     pub fn from_outcomes(fail_to_pass: Vec<TestOutcome>, pass_to_pass: Vec<TestOutcome>, patch_applied: impl Into<String>) -> Grading {
-        let passed = |v: &[TestOutcome]| v.iter().filter(|t| t.status.is_pass()).count();
-        let resolution = Resolution::from_counts(passed(&fail_to_pass), fail_to_pass.len(), passed(&pass_to_pass), pass_to_pass.len());
+        let count = |v: &[TestOutcome]| (v.iter().filter(|t| t.counted() && t.succeeded()).count(), v.iter().filter(|t| t.counted()).count());
+        let (f_ok, f_all) = count(&fail_to_pass);
+        let (p_ok, p_all) = count(&pass_to_pass);
+        let resolution = Resolution::from_counts(f_ok, f_all, p_ok, p_all);
         Grading {
             fail_to_pass,
             pass_to_pass,
@@ -207,7 +258,30 @@ impl Grading {
             patch_applied: patch_applied.into(),
             test_exit_code: None,
             log_tail: String::new(),
+            rules: String::new(),
+            log_parser: String::new(),
+            not_graded: None,
         }
+    }
+
+    /// An empty model patch: the harness does not run the tests (`patch_is_None`), and every
+    /// listed test counts as failed — the model's own failure, graded `NO`.
+    pub fn empty_patch(fail_to_pass: &[String], pass_to_pass: &[String]) -> Grading {
+        let missing = |ids: &[String]| ids.iter().map(|n| TestOutcome { name: n.clone(), status: TestStatus::Missing, verdict: Some(Verdict::Failure) }).collect();
+        let mut g = Grading::from_outcomes(missing(fail_to_pass), missing(pass_to_pass), "empty");
+        g.resolution = Resolution::No;
+        g.resolved = false;
+        g
+    }
+
+    /// A run the reference would not grade: every test missing, resolution `NO`, and why.
+    pub fn not_graded(fail_to_pass: &[String], pass_to_pass: &[String], patch_applied: impl Into<String>, why: impl Into<String>) -> Grading {
+        let missing = |ids: &[String]| ids.iter().map(|n| TestOutcome { name: n.clone(), status: TestStatus::Missing, verdict: Some(Verdict::Failure) }).collect();
+        let mut g = Grading::from_outcomes(missing(fail_to_pass), missing(pass_to_pass), patch_applied);
+        g.resolution = Resolution::No;
+        g.resolved = false;
+        g.not_graded = Some(why.into());
+        g
     }
 }
 

@@ -17,6 +17,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::dataset::{self, EvalType, Family};
+
 /// The workdir SWE-bench images use, and agentmill's default.
 pub const DEFAULT_WORKDIR: &str = "/testbed";
 /// Upper bound on `rollouts` (the paper uses at most 4 a task).
@@ -178,6 +180,16 @@ pub struct Task {
     /// A full evaluation script (SWE-bench harness style), run instead of `test_cmd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_script: Option<String>,
+    /// The dataset family the row belongs to, which decides how it is run and graded
+    /// (recognised from the row's fields, or named with `family`).
+    #[serde(default)]
+    pub family: Family,
+    /// The log parser, by SWE-bench's name (`parse_log_pytest`, ...); default: the family's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_parser: Option<String>,
+    /// SWE-bench's evaluation type; default: the family's (`pass_and_fail` for most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_type: Option<EvalType>,
     /// Resource and time limits.
     #[serde(default)]
     pub limits: Limits,
@@ -214,7 +226,7 @@ fn one() -> u32 {
 /// SWE-bench's image name for an instance: `swebench/sweb.eval.x86_64.<id>:latest`, with `__`
 /// written as `_1776_` and everything lower-cased.
 pub fn default_image(instance_id: &str) -> String {
-    format!("swebench/sweb.eval.x86_64.{}:latest", instance_id.replace("__", "_1776_")).to_lowercase()
+    dataset::swebench_image("swebench", instance_id)
 }
 
 /// One thing wrong with one field of a row.
@@ -289,15 +301,46 @@ impl Task {
         let base_commit = r.string("base_commit").unwrap_or_default();
         let problem_statement = r.string("problem_statement").unwrap_or_default();
         let hints_text = r.string("hints_text").unwrap_or_default();
-        let patch = r.string("patch").unwrap_or_default();
-        let test_patch = r.string("test_patch").unwrap_or_default();
-        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode);
-        let pass_to_pass = r.test_list("PASS_TO_PASS", false);
         let version = r.scalar_string("version").unwrap_or_default();
+
+        // The family: named, or recognised from the row's own fields (read before they are taken).
+        let family = match r.string("family") {
+            Some(name) if !name.is_empty() => Family::parse(&name).unwrap_or_else(|| {
+                let names: Vec<&str> = Family::ALL.iter().map(|f| f.as_str()).collect();
+                r.err("family", format!("unknown family {name:?}; use one of {}", names.join(", ")));
+                Family::Agentmill
+            }),
+            _ if kind == TaskKind::Synth => Family::Agentmill,
+            _ => dataset::detect(r.map, &repo, &version),
+        };
+        let lists_required = kind == TaskKind::Episode && family.requires_test_lists();
+        let mut patch = r.string("patch").unwrap_or_default();
+        let test_patch = r.string("test_patch").unwrap_or_default();
+        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode && family != Family::R2eGym, family);
+        let pass_to_pass = r.test_list("PASS_TO_PASS", lists_required, family);
         let environment_setup_commit = r.string("environment_setup_commit").unwrap_or_default();
         let created_at = r.scalar_string("created_at").unwrap_or_default();
+        let log_parser = r.string("log_parser").filter(|s| !s.is_empty());
+        let eval_type = match r.string("eval_type").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => match EvalType::parse(&s) {
+                Some(t) => Some(t),
+                None => {
+                    r.err("eval_type", format!("{s:?} is not an evaluation type; use \"pass_and_fail\" or \"fail_only\""));
+                    None
+                }
+            },
+        };
+        if family == Family::SweSmith && kind == TaskKind::Episode {
+            // SWE-smith's `patch` introduces the bug; the fix is its reverse. The bug is kept as
+            // `bug_patch`, whose presence also says `patch` has been turned round already.
+            if !r.map.contains_key("bug_patch") && !patch.is_empty() {
+                r.map.insert("bug_patch".into(), Value::String(patch.clone()));
+                patch = dataset::patch::reverse_patch(&patch);
+            }
+        }
 
-        // The image: agentmill's field, then the datasets' own names, then SWE-bench's naming.
+        // The image: agentmill's field, then the datasets' own names, then the family's naming.
         let explicit_image = r.string("image");
         let image_name = r.string("image_name");
         let docker_image = r.string("docker_image");
@@ -305,9 +348,9 @@ impl Task {
             .into_iter()
             .flatten()
             .find(|s| !s.is_empty())
-            .unwrap_or_else(|| default_image(&instance_id));
+            .unwrap_or_else(|| dataset::default_image(family, &instance_id, &repo));
 
-        let workdir = r.string("workdir").filter(|w| !w.is_empty()).unwrap_or_else(|| DEFAULT_WORKDIR.to_string());
+        let workdir = r.string("workdir").filter(|w| !w.is_empty()).unwrap_or_else(|| dataset::default_workdir(family, &repo));
         if !workdir.starts_with('/') {
             r.err("workdir", format!("{workdir:?} is not an absolute path; write it as /path/in/the/container"));
         }
@@ -315,6 +358,9 @@ impl Task {
         let source = r.source();
         let test_cmd = r.string("test_cmd").filter(|s| !s.is_empty());
         let eval_script = r.string("eval_script").filter(|s| !s.is_empty());
+        if kind == TaskKind::Episode {
+            family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), log_parser.is_some(), eval_type.is_some(), &test_patch);
+        }
         let limits = r.limits();
         let policy = r.policy();
         let rollouts = match r.take("rollouts") {
@@ -385,6 +431,9 @@ impl Task {
             source,
             test_cmd,
             eval_script,
+            family,
+            log_parser,
+            eval_type,
             limits,
             policy,
             rollouts,
@@ -492,6 +541,44 @@ pub fn parse_size(s: &str) -> Option<u64> {
     (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
 }
 
+/// What a family's harness needs of a row beyond the test lists; each miss names the field.
+#[allow(clippy::too_many_arguments)]
+fn family_requirements(r: &mut RowReader<'_>, family: Family, repo: &str, version: &str, has_script: bool, has_parser: bool, has_eval_type: bool, test_patch: &str) {
+    let field_missing = |r: &RowReader<'_>, k: &str| r.map.get(k).is_none_or(Value::is_null);
+    match family {
+        Family::Swebench5 => {
+            if !has_eval_type {
+                r.err("eval_type", "is missing; SWE-bench 5.x rows carry it (\"pass_and_fail\" or \"fail_only\")");
+            }
+            if !has_script {
+                r.err("eval_script", "is missing; SWE-bench 5.x rows carry the script that runs their tests");
+            }
+            if !has_parser {
+                r.err("log_parser", "is missing; SWE-bench 5.x rows name their parser (e.g. \"parse_log_pytest\")");
+            }
+        }
+        Family::Swebench | Family::SweGym if !has_script => {
+            let tables = if family == Family::Swebench { dataset::specs::swebench() } else { dataset::specs::swe_gym() };
+            let key = if family == Family::SweGym { repo.to_ascii_lowercase() } else { repo.to_string() };
+            if tables.spec(&key, version).is_none() {
+                let known = tables.versions(&key);
+                r.err("version", format!("{version:?} is not a version of {repo} in {}'s spec table (known: {}); fix the version or give the row an eval_script", tables.generated_from, known.join(", ")));
+            }
+            if test_patch.is_empty() {
+                r.err("test_patch", format!("is missing; {family} rows carry the patch that adds their tests"));
+            }
+        }
+        Family::SweRebench if field_missing(r, "install_config") => r.err("install_config", "is missing"),
+        Family::SweRebenchV2 if field_missing(r, "install_config") => r.err("install_config", "is missing; SWE-rebench V2 rows carry test_cmd and log_parser there"),
+        Family::R2eGym => match r.map.get("expected_output_json") {
+            Some(Value::String(s)) if serde_json::from_str::<Map<String, Value>>(s).is_ok() => {}
+            Some(Value::Object(_)) => {}
+            _ => r.err("expected_output_json", "is not a JSON object of test → status (R2E-Gym's reward compares the run's statuses with it)"),
+        },
+        _ => {}
+    }
+}
+
 /// Takes fields out of a row one by one, collecting errors; what is left is `extra`.
 struct RowReader<'a> {
     map: &'a mut Map<String, Value>,
@@ -537,10 +624,12 @@ impl RowReader<'_> {
     }
 
     /// A list of test ids: a JSON array of strings, or a string holding one (SWE-bench's form).
-    fn test_list(&mut self, key: &str, required: bool) -> Vec<String> {
+    fn test_list(&mut self, key: &str, required: bool, family: Family) -> Vec<String> {
         let value = match self.take(key) {
             None | Some(Value::Null) => {
-                if required {
+                if required && key == "PASS_TO_PASS" {
+                    self.err(key, format!("is missing; {family} rows list the tests that must keep passing (write [] when there are none)"));
+                } else if required {
                     self.err(key, "is missing; list the tests that must go from failing to passing, e.g. [\"tests/test_x.py::test_y\"]");
                 }
                 return Vec::new();
@@ -571,7 +660,7 @@ impl RowReader<'_> {
                 }
             }
         }
-        if tests.is_empty() && required {
+        if tests.is_empty() && required && key == "FAIL_TO_PASS" {
             self.err(key, "is empty; an episode needs at least one test that must go from failing to passing");
         }
         tests

@@ -50,10 +50,10 @@ fn sample_env() -> TrajectoryRecord {
         model_patch: Some("diff --git a/src/ini.py b/src/ini.py\n".into()),
         grading: Some(Grading::from_outcomes(
             vec![
-                TestOutcome { name: "tests/test_ini.py::test_eq[a=b=c]".into(), status: TestStatus::Passed },
-                TestOutcome { name: "tests/test_ini.py::test_empty".into(), status: TestStatus::Failed },
+                TestOutcome::new("tests/test_ini.py::test_eq[a=b=c]", TestStatus::Passed),
+                TestOutcome::new("tests/test_ini.py::test_empty", TestStatus::Failed),
             ],
-            vec![TestOutcome { name: "tests/test_ini.py::test_basic".into(), status: TestStatus::Passed }],
+            vec![TestOutcome::new("tests/test_ini.py::test_basic", TestStatus::Passed)],
             "git apply",
         )),
         reward: Some(0.0),

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use agentmill_proto::{Resolution, Source, Task, TestStatus};
 use agentmill_tests::{SANDBOX_IMAGE, bundled_tasks, docker_or_skip, workspace};
-use agentmill_worker::grading::{grade_log, test_command};
+use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+use agentmill_worker::episode::grade::run_graded;
 use agentmill_worker::repo::{applied_method, apply_patch_script, init_archive_repo_script};
 use agentmill_worker::sandbox::docker::{DockerContainer, DockerEngine};
 use agentmill_worker::sandbox::{AGENTMILL_DIR, ExecOutput, ExecRequest, SandboxLimits, SandboxSpec};
@@ -29,13 +30,13 @@ async fn apply(c: &DockerContainer, name: &str, patch: &str) -> String {
 }
 
 async fn grade(c: &DockerContainer, task: &Task, applied: &str) -> agentmill_proto::Grading {
-    let out = run(c, &test_command(task)).await;
-    let grading = grade_log(task, &out.output, applied);
+    let plan = eval_plan(task, &ScriptOptions::default()).expect("plan");
+    let grading = run_graded(c, task, &plan, applied, Duration::from_secs(300)).await.expect("grades");
     assert!(
         grading.fail_to_pass.iter().chain(&grading.pass_to_pass).all(|t| t.status != TestStatus::Missing),
         "{}: some listed tests are missing from the log:\n{}",
         task.instance_id,
-        out.output
+        grading.log_tail
     );
     grading
 }

@@ -149,7 +149,7 @@ async fn trajectory_shows_an_episodes_record_and_says_why_when_there_is_none() {
         worker: "w-7".into(),
         messages: vec![Message::text(Role::User, "t.py::a fails"), call, obs],
         exit_reason: Some(ExitReason::Submitted),
-        grading: Some(Grading::from_outcomes(vec![TestOutcome { name: "t.py::a".into(), status: TestStatus::Passed }], vec![], "git apply")),
+        grading: Some(Grading::from_outcomes(vec![TestOutcome::new("t.py::a", TestStatus::Passed)], vec![], "git apply")),
         model_patch: Some("diff --git a/t.py b/t.py\n".into()),
         ..TrajectoryRecord::new(RecordKind::Env, TrajectoryRecord::episode_record_id("traj-1", 0, 1), "traj-1")
     };

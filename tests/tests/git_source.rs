@@ -86,7 +86,8 @@ fn git_row(id: &str, new_id: &str, url: &str, base_commit: &str, edit: impl FnOn
 /// exactly the listed ids).
 fn guarded_test_cmd(id: &str, guard: &str) -> String {
     let task = agentmill_tests::bundled_tasks().into_iter().find(|t| t.instance_id == id).expect("bundled task");
-    format!("{guard}\n{}", agentmill_worker::grading::test_command(&task))
+    let ids = format!("{}/{}", agentmill_worker::sandbox::AGENTMILL_DIR, agentmill_worker::grading::TEST_IDS_FILE);
+    format!("{guard}\n{}", agentmill_worker::grading::test_command(&task, &ids))
 }
 
 /// `git daemon` serving every repository under a folder, stopped when dropped.

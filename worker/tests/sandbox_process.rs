@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use agentmill_proto::{ExitReason, Resolution};
 use agentmill_worker::agent::{AgentConfig, run_agent};
-use agentmill_worker::episode::grade::grade;
-use agentmill_worker::grading::{grade_log, test_command};
+use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+use agentmill_worker::episode::grade::{grade, run_graded};
 use agentmill_worker::repo::{applied_method, apply_patch_script};
 use agentmill_worker::sandbox::process::{HostPython, Isolation, ProcessSandbox, ProcessSandboxError, ProcessSpec};
 use agentmill_worker::sandbox::{AGENTMILL_DIR, ExecRequest, MAX_READ_FILE_BYTES, Sandbox, SandboxError, TRUNCATION_MARKER};
@@ -52,10 +52,10 @@ async fn a_bundled_task_is_at_its_base_commit_and_the_gold_patch_resolves_it() {
         if python.is_none() {
             continue;
         }
-        let out = s.exec(&ExecRequest::new(test_command(&task)).timeout(Duration::from_secs(300)).max_output(8 << 20)).await.expect("run the tests");
-        let grading = grade_log(&task, &out.output, "git apply");
-        assert_eq!(grading.resolution, Resolution::Full, "{isolation:?}: exit {}\n{}", out.exit_code, out.output);
-        assert_eq!(out.exit_code, 0, "{isolation:?}");
+        let plan = eval_plan(&task, &ScriptOptions::default()).expect("plan");
+        let grading = run_graded(&s, &task, &plan, "git apply", Duration::from_secs(300)).await.expect("run the tests");
+        assert_eq!(grading.resolution, Resolution::Full, "{isolation:?}: exit {:?}\n{}", grading.test_exit_code, grading.log_tail);
+        assert_eq!(grading.test_exit_code, Some(0), "{isolation:?}");
     }
 
     // Under bubblewrap the sandbox is a drop-in for a container: an agent episode fixes the

@@ -236,7 +236,7 @@ pub fn env_record(id: &str, seed: u64, turns: usize, exit: ExitReason, resolved:
     if exit.is_trainable() {
         let status = if resolved { TestStatus::Passed } else { TestStatus::Failed };
         r.grading = Some(Grading::from_outcomes(
-            vec![TestOutcome { name: "tests/test_a.py::test_a".into(), status }],
+            vec![TestOutcome::new("tests/test_a.py::test_a", status)],
             vec![],
             "git apply",
         ));

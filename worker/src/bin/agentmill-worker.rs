@@ -65,6 +65,42 @@ enum Command {
         #[arg(long)]
         validate: bool,
     },
+    /// Grade a saved test log for a task row, as the row's own harness grades it, and print the
+    /// verdict (or, with --json, the reference's report.json shape). A SWE-bench log without the
+    /// test-output markers was written by a harness before 3.0.15 and is read by its 2.x rules.
+    /// Exit 0 when resolved, 1 when not, 2 when the row or log cannot be read.
+    Grade {
+        /// The task row: a JSON file, or a JSONL file (with --instance when it has several rows).
+        row: PathBuf,
+        /// The test log the eval script wrote (the harness's test_output.txt).
+        #[arg(long)]
+        log: PathBuf,
+        /// The model patch that was graded (an empty one is not run by the harness: NO).
+        #[arg(long)]
+        patch: Option<PathBuf>,
+        /// Which row of a JSONL file.
+        #[arg(long)]
+        instance: Option<String>,
+        /// Read the log by these rules instead (swe-bench-2, swe-bench-4, swe-bench-5,
+        /// swe-rebench, swe-gym, swe-smith, r2e-gym, agentmill).
+        #[arg(long)]
+        rules: Option<String>,
+        /// Print the reference's report.json shape.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the script the worker runs to grade a task row (for agentmill's own rows, the test
+    /// command).
+    EvalScript {
+        /// The task row: a JSON file, or a JSONL file (with --instance when it has several rows).
+        row: PathBuf,
+        /// Which row of a JSONL file.
+        #[arg(long)]
+        instance: Option<String>,
+        /// The script for an image without conda (SWE-bench's images have it at /opt/miniconda3).
+        #[arg(long)]
+        no_conda: bool,
+    },
     /// Run a contextual-synthesis job here, offline: ctx records as JSONL for inspection, the
     /// drop report as JSON on stderr. Uses the [synth] settings of --config.
     Synth {
@@ -107,6 +143,17 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
+    match &cli.command {
+        Some(Command::Grade { row, log, patch, instance, rules, json }) => {
+            let code = agentmill_worker::grading::cli::grade(row, log, patch.as_deref(), instance.as_deref(), rules.as_deref(), *json);
+            std::process::exit(code);
+        }
+        Some(Command::EvalScript { row, instance, no_conda }) => {
+            let code = agentmill_worker::grading::cli::eval_script(row, instance.as_deref(), !*no_conda);
+            std::process::exit(code);
+        }
+        _ => {}
+    }
     let mut o = figment::value::Dict::new();
     let mut set = |k: &str, v: Option<String>| {
         if let Some(v) = v {

@@ -262,6 +262,13 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
         result
     };
     match graded {
+        Ok(g) if g.not_graded.is_some() => {
+            // The reference would not have graded this run: a broken task or environment, not
+            // the model's failure. The grading stays on the record for whoever reads it.
+            let why = format!("grade: not graded: {}", g.not_graded.as_deref().unwrap_or_default());
+            record.grading = Some(g);
+            return fail(record, ExitReason::SandboxError, why);
+        }
         Ok(g) => {
             record.reward = Some(if g.resolved { 1.0 } else { 0.0 });
             info!(resolution = g.resolution.as_str(), exit = %outcome.exit_reason, steps = outcome.steps, "episode graded");

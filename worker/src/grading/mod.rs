@@ -1,32 +1,90 @@
-//! Grading: run the repository's own tests and resolve by SWE-bench's rule.
+//! Grading: run the repository's own tests and read the log as the task's reference harness
+//! reads it.
 //!
-//! [`test_command`] is what runs (the row's own command, or pytest on exactly the listed ids);
-//! [`pytest`] reads the log; [`grade_log`] turns it into a [`Grading`].
+//! The task's [`EvalPlan`] (from `agentmill_proto::dataset`) says what runs and whose rules read
+//! the log; [`parsers`] are the reference's log parsers, name for name; [`rules`] its
+//! `get_logs_eval` and report; [`grade_log`] puts them together into a [`Grading`] with the
+//! reference's per-list success and failure. [`pytest`] reads agentmill's own rows, whose ids
+//! are matched whole; [`test_command`] is what runs for them.
 
+pub mod cli;
+pub mod parsers;
 pub mod pytest;
+pub mod report;
+pub mod rules;
 
-use agentmill_proto::{Grading, Task, TestOutcome};
+use agentmill_proto::dataset::{AGENTMILL_PARSER, EvalPlan, Rules};
+use agentmill_proto::{Grading, Task, TestStatus};
 
-use crate::shell::quote;
+use parsers::{Generation, ParseContext, StatusMap};
+use rules::LogSlice;
 
-/// The command that runs a task's tests from its workdir: the row's `test_cmd`, or
-/// `python -m pytest -rA -p no:cacheprovider <FAIL_TO_PASS> <PASS_TO_PASS>` — exactly the listed
-/// node ids, so every listed test runs wherever it lives; `python -m` puts the repo on the path.
-pub fn test_command(task: &Task) -> String {
+/// The file the worker writes the listed test ids to, one per line, for agentmill's own rows.
+pub const TEST_IDS_FILE: &str = "test-ids.txt";
+
+/// The command that runs agentmill's own rows from the workdir: the row's `test_cmd`, or pytest
+/// on exactly the listed ids, read from `ids_file` (one per line) by `xargs` so that any number
+/// of ids fits (one argv string holds at most 128 KiB; xargs splits a long list into several
+/// pytest runs whose logs the parser reads together). `python -m` puts the repo on the path.
+pub fn test_command(task: &Task, ids_file: &str) -> String {
     if let Some(cmd) = &task.test_cmd {
         return cmd.clone();
     }
-    let mut cmd = String::from("python -m pytest -rA -p no:cacheprovider");
-    for id in task.all_tests() {
-        cmd.push(' ');
-        cmd.push_str(&quote(id));
-    }
-    cmd
+    format!("xargs -d '\\n' -a {} python -m pytest -rA -p no:cacheprovider", crate::shell::quote(ids_file))
 }
 
-/// Grades a pytest log against the task's lists.
-pub fn grade_log(task: &Task, log: &str, patch_applied: &str) -> Grading {
-    let parsed = pytest::PytestLog::parse(log);
-    let outcomes = |ids: &[String]| ids.iter().map(|id| TestOutcome { name: id.clone(), status: parsed.status(id) }).collect();
-    Grading::from_outcomes(outcomes(&task.fail_to_pass), outcomes(&task.pass_to_pass), patch_applied)
+/// The generation of the parsers the rules were written against.
+pub fn generation(rules: Rules) -> Generation {
+    match rules {
+        Rules::Swebench5 => Generation::V5,
+        _ => Generation::V4,
+    }
+}
+
+/// A log that cannot be graded because the task names something agentmill cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GradeError {
+    /// The plan names a parser agentmill does not have.
+    #[error("the task's log parser {0:?} is not one agentmill knows; use a SWE-bench parser name (agentmill-worker grade --help lists them)")]
+    UnknownParser(String),
+    /// The parser would have raised in the reference too.
+    #[error(transparent)]
+    Parse(#[from] parsers::ParseError),
+}
+
+/// Reads `log` with the plan's parser and rules and grades the task's lists. A run the reference
+/// would not grade comes back with [`Grading::not_graded`] set.
+pub fn grade_log(task: &Task, plan: &EvalPlan, log: &str, patch_applied: &str) -> Result<Grading, GradeError> {
+    let mut grading = match rules::slice_log(plan.rules, log) {
+        LogSlice::NotGraded(why) => Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, patch_applied, why),
+        LogSlice::Read { text, fallback } => {
+            let mut status = parse(plan, task, text)?;
+            if status.is_empty()
+                && let Some(all) = fallback
+            {
+                status = parse(plan, task, all)?;
+            }
+            match rules::check_parsed(plan.rules, log, &status) {
+                Some(why) => Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, patch_applied, why),
+                None => {
+                    let (f2p, p2p) = rules::count(plan.rules, plan.eval_type, &status, &task.fail_to_pass, &task.pass_to_pass);
+                    Grading::from_outcomes(f2p, p2p, patch_applied)
+                }
+            }
+        }
+    };
+    grading.rules = plan.rules.as_str().to_string();
+    grading.log_parser = plan.parser.clone();
+    Ok(grading)
+}
+
+/// The status map of `text` by the plan's parser.
+pub fn parse(plan: &EvalPlan, task: &Task, text: &str) -> Result<StatusMap, GradeError> {
+    if plan.parser == AGENTMILL_PARSER {
+        let log = pytest::PytestLog::parse(text);
+        return Ok(task.all_tests().map(|id| (id.to_string(), log.status(id))).filter(|(_, s)| *s != TestStatus::Missing).collect());
+    }
+    let f = parsers::lookup(&plan.parser).ok_or_else(|| GradeError::UnknownParser(plan.parser.clone()))?;
+    let ctx = ParseContext { instance_id: &task.instance_id, version: &task.version, repo: &task.repo };
+    Ok(f(text, &ctx, generation(plan.rules))?)
 }

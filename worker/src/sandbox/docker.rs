@@ -546,7 +546,7 @@ impl DockerContainer {
             Err(e) => Err(e.to_string()),
         });
         let grace = Duration::from_secs(secs + 10);
-        let collected = tokio::time::timeout(grace, collect_output(chunks, req.max_output)).await;
+        let collected = tokio::time::timeout(grace, collect_output(chunks, req.max_output, req.keep)).await;
         let (text, truncated, total_bytes) = match collected {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Err(SandboxError::Engine(format!("read exec output: {e}"))),

@@ -91,6 +91,8 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Output kept; the rest is counted and dropped.
     pub max_output: usize,
+    /// Which end of a longer output is kept.
+    pub keep: Keep,
     /// Folder to run in; default: the sandbox's workdir.
     pub workdir: Option<String>,
     /// Extra environment.
@@ -104,6 +106,7 @@ impl ExecRequest {
             command: command.into(),
             timeout: Duration::from_secs(60),
             max_output: DEFAULT_MAX_OUTPUT,
+            keep: Keep::Head,
             workdir: None,
             env: BTreeMap::new(),
         }
@@ -118,6 +121,12 @@ impl ExecRequest {
     /// Sets the output cap.
     pub fn max_output(mut self, bytes: usize) -> Self {
         self.max_output = bytes;
+        self
+    }
+
+    /// Keeps `keep` of an output longer than `max_output`.
+    pub fn keep(mut self, keep: Keep) -> Self {
+        self.keep = keep;
         self
     }
 }
@@ -279,19 +288,62 @@ pub fn truncate_output(text: &str, max: usize) -> (String, bool) {
     (out, true)
 }
 
-/// Reads an output stream, keeping the first `max` bytes (cut at a char boundary, with a marker)
-/// and counting the rest. Returns (text, truncated, total bytes).
-pub async fn collect_output<S, E>(mut chunks: S, max: usize) -> Result<(String, bool, u64), E>
+/// Which part of an output longer than its cap is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Keep {
+    /// The first bytes (a tool call's output: what the agent would read first).
+    #[default]
+    Head,
+    /// An eighth of the cap from the start and the rest from the end (a test log: the start
+    /// marker and the patch application are at the top, the summary, the end marker and the exit
+    /// code at the bottom).
+    HeadAndTail,
+}
+
+/// Reads an output stream, keeping at most `max` bytes as `keep` says (cut at char boundaries,
+/// with a marker where bytes were left out) and counting the rest. Returns (text, truncated,
+/// total bytes).
+pub async fn collect_output<S, E>(mut chunks: S, max: usize, keep: Keep) -> Result<(String, bool, u64), E>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    let mut kept: Vec<u8> = Vec::with_capacity(max.min(64 * 1024));
+    let head_max = match keep {
+        Keep::Head => max,
+        Keep::HeadAndTail => max / 8,
+    };
+    let tail_max = max - head_max;
+    let mut kept: Vec<u8> = Vec::with_capacity(head_max.min(64 * 1024));
+    let mut tail: std::collections::VecDeque<u8> = std::collections::VecDeque::new();
     let mut total: u64 = 0;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
         total += chunk.len() as u64;
-        let room = max.saturating_sub(kept.len());
-        kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let room = head_max.saturating_sub(kept.len());
+        let (to_head, rest) = chunk.split_at(chunk.len().min(room));
+        kept.extend_from_slice(to_head);
+        if tail_max > 0 && !rest.is_empty() {
+            let rest = &rest[rest.len().saturating_sub(tail_max)..];
+            let overflow = (tail.len() + rest.len()).saturating_sub(tail_max);
+            tail.drain(..overflow);
+            tail.extend(rest);
+        }
+    }
+    if !tail.is_empty() {
+        let head = String::from_utf8_lossy(&kept).into_owned();
+        let tail: Vec<u8> = tail.into_iter().collect();
+        // Start the tail at a char boundary (a UTF-8 continuation byte is 10xxxxxx).
+        let start = tail.iter().position(|b| b & 0xC0 != 0x80).unwrap_or(tail.len());
+        let tail = String::from_utf8_lossy(&tail[start..]).into_owned();
+        let mut head = head;
+        while head.ends_with('\u{FFFD}') {
+            head.pop();
+        }
+        let omitted = total - head.len() as u64 - tail.len() as u64;
+        if omitted == 0 {
+            return Ok((head + &tail, false, total));
+        }
+        let text = format!("{head}{}{tail}", TRUNCATION_MARKER.replace("{omitted}", &omitted.to_string()));
+        return Ok((text, true, total));
     }
     let truncated = total > kept.len() as u64;
     let mut text = String::from_utf8_lossy(&kept).into_owned();
@@ -313,7 +365,7 @@ mod tests {
     #[tokio::test]
     async fn output_past_the_cap_is_counted_and_marked() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("hello ")), Ok(Bytes::from("world"))]);
-        let (text, truncated, total) = collect_output(chunks, 8).await.expect("collected");
+        let (text, truncated, total) = collect_output(chunks, 8, Keep::Head).await.expect("collected");
         assert!(truncated);
         assert_eq!(total, 11);
         assert!(text.starts_with("hello wo"));
@@ -323,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn output_under_the_cap_is_kept_whole() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("ok\n"))]);
-        let (text, truncated, total) = collect_output(chunks, 8).await.expect("collected");
+        let (text, truncated, total) = collect_output(chunks, 8, Keep::Head).await.expect("collected");
         assert_eq!((text.as_str(), truncated, total), ("ok\n", false, 3));
     }
 
@@ -338,6 +390,21 @@ mod tests {
         assert_eq!(human_bytes(3 << 30), "3 GB");
     }
 
+    #[tokio::test]
+    async fn a_long_log_keeps_its_beginning_and_its_end() {
+        let body: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+        let chunks = futures::stream::iter(body.as_bytes().chunks(77).map(|c| Ok::<_, std::io::Error>(Bytes::copy_from_slice(c))).collect::<Vec<_>>());
+        let (text, truncated, total) = collect_output(chunks, 800, Keep::HeadAndTail).await.expect("collected");
+        assert!(truncated);
+        assert_eq!(total, body.len() as u64);
+        assert!(text.starts_with("line 0\nline 1\n"), "{text}");
+        assert!(text.ends_with("line 9998\nline 9999\n"), "{text}");
+        let omitted = body.len() - 100 - 700;
+        assert!(text.contains(&format!("{omitted} bytes omitted")), "{text}");
+        let short = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"short"))]);
+        assert_eq!(collect_output(short, 800, Keep::HeadAndTail).await.expect("collected"), ("short".to_string(), false, 5));
+    }
+
     #[test]
     fn truncate_output_cuts_at_a_char_boundary_and_counts_the_rest() {
         assert_eq!(truncate_output("short", 8), ("short".to_string(), false));
@@ -350,7 +417,7 @@ mod tests {
     #[tokio::test]
     async fn a_cut_inside_a_multibyte_char_leaves_no_replacement_char() {
         let chunks = futures::stream::iter(vec![Ok::<_, ()>(Bytes::from("aé"))]);
-        let (text, truncated, _) = collect_output(chunks, 2).await.expect("collected");
+        let (text, truncated, _) = collect_output(chunks, 2, Keep::Head).await.expect("collected");
         assert!(truncated);
         assert!(text.starts_with('a') && !text.contains('\u{FFFD}'), "{text:?}");
     }

@@ -770,7 +770,7 @@ impl ProcessSandbox {
             }
         };
         let chunks = std::pin::pin!(read_chunks(receiver).take_until(stop_reading));
-        let collect = collect_output(chunks, req.max_output);
+        let collect = collect_output(chunks, req.max_output, req.keep);
         let wait = async {
             let (status, timed_out) = tokio::select! {
                 status = child.wait() => (status, false),

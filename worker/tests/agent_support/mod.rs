@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentmill_proto::{Grading, Source, Task, read_jsonl_file};
-use agentmill_worker::grading::{grade_log, test_command};
+use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+use agentmill_worker::episode::grade::run_graded;
 use agentmill_worker::repo::{applied_method, apply_patch_script, init_archive_repo_script};
 use agentmill_worker::sandbox::docker::{DockerContainer, DockerEngine};
 use agentmill_worker::sandbox::{AGENTMILL_DIR, ExecOutput, ExecRequest, SandboxLimits, SandboxSpec};
@@ -123,6 +124,6 @@ pub async fn grade_fresh(engine: &DockerEngine, worker: &str, task: &Task, model
     let c = task_sandbox(engine, worker, task, "grade").await;
     let method = apply(&c, "model", model_patch).await.unwrap_or_else(|| panic!("{}: the model patch does not apply:\n{model_patch}", task.instance_id));
     apply(&c, "test", &task.test_patch).await.unwrap_or_else(|| panic!("{}: the test patch does not apply", task.instance_id));
-    let out = run(&c, &test_command(task)).await;
-    grade_log(task, &out.output, &method)
+    let plan = eval_plan(task, &ScriptOptions::default()).expect("plan");
+    run_graded(&c.0, task, &plan, &method, Duration::from_secs(300)).await.expect("grades")
 }

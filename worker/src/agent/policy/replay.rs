@@ -357,9 +357,10 @@ fn stem(path: &str) -> &str {
 }
 
 /// Runs the tests of the FAIL_TO_PASS files that exist before the test patch (all tests when
-/// none does yet); with a task-specific test command, shows the change instead.
+/// none does yet); with a task-specific test command, or a dataset's row (whose ids are not
+/// pytest paths), shows the change instead.
 fn test_action(task: &Task) -> Action {
-    if task.test_cmd.is_some() || task.eval_script.is_some() {
+    if task.test_cmd.is_some() || task.eval_script.is_some() || task.family != agentmill_proto::dataset::Family::Agentmill {
         return Action::Bash { say: "Let me review the whole change before submitting.".into(), command: "git status --short && git diff --stat".into() };
     }
     let mut files: Vec<&str> = Vec::new();

@@ -1,0 +1,495 @@
+//! What grading runs for a task: each family's eval script, made as its reference makes it.
+//!
+//! SWE-bench 4.x (`harness/test_spec/{python,utils,javascript}.py`): conda's `testbed` activated,
+//! the spec's `eval_commands`, the informational `git status/show/diff`, the spec's `install`,
+//! the test files reset to the base commit, the test patch applied from a heredoc, the test
+//! command between the `>>>>> Start/End Test Output` markers, the test files reset again.
+//! SWE-bench 5.x: the row's `eval_script` with the test command's exit code recorded after the
+//! end marker. SWE-rebench V1: 4.x's script from `install_config`. SWE-Gym: its 2.x fork's script
+//! (no markers). The scripts are byte-identical to the reference's (the tests compare them);
+//! the one departure is [`ScriptOptions::conda`]: an image without conda gets the same script
+//! without the two lines that activate it.
+
+use serde_json::Value;
+
+use super::patch::{changed_paths, modified_files, test_directives};
+use super::specs::{self, Spec, spec_list, spec_str};
+use super::{EvalType, Family, Rules};
+use crate::task::Task;
+
+/// SWE-bench's heredoc delimiter for the test patch.
+const HEREDOC: &str = "EOF_114329324912";
+/// The markers SWE-bench's grader slices the log by.
+pub const START_TEST_OUTPUT: &str = ">>>>> Start Test Output";
+/// See [`START_TEST_OUTPUT`].
+pub const END_TEST_OUTPUT: &str = ">>>>> End Test Output";
+/// The 5.x eval script's exit-code line prefix.
+pub const TEST_EXIT_CODE: &str = ">>>>> Test Exit Code";
+
+/// What the image offers the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScriptOptions {
+    /// The image has conda at `/opt/miniconda3` (SWE-bench's images do; agentmill's own don't).
+    pub conda: bool,
+}
+
+impl Default for ScriptOptions {
+    fn default() -> Self {
+        ScriptOptions { conda: true }
+    }
+}
+
+/// How the model's patch goes into the grading sandbox (each harness tries its own list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyChain {
+    /// 4.x (and the forks): `git apply --verbose`, `git apply --verbose --reject`,
+    /// `patch --batch --fuzz=5 -p1 -i`.
+    Swebench4,
+    /// 5.x: `git apply --verbose`, `--3way`, `--reject`, `patch --batch --forward --fuzz=5 -p1 -i`,
+    /// the tree reset between tries, and a patch already in place accepted.
+    Swebench5,
+    /// agentmill's own: `git apply --verbose`, `--3way`, `patch --batch --fuzz=5 -p1 -i`.
+    Agentmill,
+}
+
+impl ApplyChain {
+    /// The commands, in order (each takes the patch file as its last argument).
+    pub fn commands(self) -> &'static [&'static str] {
+        match self {
+            ApplyChain::Swebench4 => &["git apply --verbose", "git apply --verbose --reject", "patch --batch --fuzz=5 -p1 -i"],
+            ApplyChain::Swebench5 => {
+                &["git apply --verbose", "git apply --verbose --3way", "git apply --verbose --reject", "patch --batch --forward --fuzz=5 -p1 -i"]
+            }
+            ApplyChain::Agentmill => &["git apply --verbose", "git apply --verbose --3way", "patch --batch --fuzz=5 -p1 -i"],
+        }
+    }
+
+    /// Whether the tree is reset between tries and an already-applied patch accepted (5.x).
+    pub fn resets_between_tries(self) -> bool {
+        matches!(self, ApplyChain::Swebench5)
+    }
+}
+
+/// Grading, planned: what runs and how its log is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalPlan {
+    /// The family the plan follows.
+    pub family: Family,
+    /// The eval script (`bash` runs it from the workdir); `None` for agentmill's own rows,
+    /// whose test command the worker builds.
+    pub script: Option<String>,
+    /// Whose rules read the log.
+    pub rules: Rules,
+    /// The log parser's name (SWE-bench's names; `agentmill-pytest` for agentmill's own rows).
+    pub parser: String,
+    /// How listed tests become successes and failures.
+    pub eval_type: EvalType,
+    /// How the model's patch is applied.
+    pub apply: ApplyChain,
+}
+
+/// The parser agentmill's own rows are read with: the listed pytest ids, matched whole.
+pub const AGENTMILL_PARSER: &str = "agentmill-pytest";
+
+/// Plans the grading of `task` as its family's harness grades it.
+pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
+    match task.family {
+        Family::Agentmill => Ok(EvalPlan {
+            family: Family::Agentmill,
+            script: task.eval_script.clone(),
+            rules: Rules::Agentmill,
+            parser: task.log_parser.clone().unwrap_or_else(|| AGENTMILL_PARSER.to_string()),
+            eval_type: task.eval_type.unwrap_or_default(),
+            apply: ApplyChain::Agentmill,
+        }),
+        Family::Swebench => swebench4(task, opts),
+        Family::Swebench5 => swebench5(task),
+        Family::SweRebench => swe_rebench(task, opts),
+        Family::SweGym => swe_gym(task, opts),
+        Family::SweRebenchV2 | Family::SweSmith | Family::R2eGym => {
+            Err(format!("rows of the {} family are recognised but cannot be graded by this build yet", task.family))
+        }
+    }
+}
+
+fn swebench4(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
+    let tables = specs::swebench();
+    let spec = tables.spec(&task.repo, &task.version).ok_or_else(|| unknown_version(tables, &task.repo, &task.version))?;
+    let ext = tables.repo_ext.get(&task.repo).map(String::as_str).unwrap_or("py");
+    let parser = match &task.log_parser {
+        Some(p) => p.clone(),
+        None => tables.repo_parser.get(&task.repo).cloned().ok_or_else(|| format!("SWE-bench names no log parser for {}; give the row a log_parser", task.repo))?,
+    };
+    let script = match &task.eval_script {
+        Some(s) => s.clone(),
+        None => {
+            let lines = match ext {
+                "py" => eval_lines_py(task, spec, &test_cmd_of(spec)?, &tables.non_test_exts, opts, Directives::Swebench)?,
+                "js" => eval_lines_js(task, spec)?,
+                _ => eval_lines_common(task, spec)?,
+            };
+            script_text("set -uxo pipefail", &lines)
+        }
+    };
+    let fail_only = tables.fail_only_repos.contains(&task.repo);
+    Ok(EvalPlan {
+        family: Family::Swebench,
+        script: Some(script),
+        rules: Rules::Swebench4,
+        parser,
+        eval_type: task.eval_type.unwrap_or(if fail_only { EvalType::FailOnly } else { EvalType::PassAndFail }),
+        apply: ApplyChain::Swebench4,
+    })
+}
+
+fn swebench5(task: &Task) -> Result<EvalPlan, String> {
+    let given = task.eval_script.as_deref().ok_or("a SWE-bench 5.x row needs its eval_script")?;
+    let parser = task.log_parser.clone().ok_or("a SWE-bench 5.x row needs its log_parser")?;
+    if task.extra.get("image_assets").is_some_and(|v| !v.is_null() && v != "" && v != "{}" && v.as_object().is_none_or(|o| !o.is_empty())) {
+        return Err("the row has image_assets, which the 5.x harness downloads before the tests; a worker's sandbox has no network to fetch them: put the assets in the image".into());
+    }
+    // `parse_eval_script`: the shebang and `set -uxo pipefail` lines dropped; then
+    // `record_test_exit_code`.
+    let lines: Vec<String> = given.trim_matches(py_space).split('\n').filter(|l| *l != "#!/bin/bash" && *l != "set -uxo pipefail").map(str::to_string).collect();
+    let lines = record_test_exit_code(lines);
+    Ok(EvalPlan {
+        family: Family::Swebench5,
+        script: Some(script_text("set -uxo pipefail", &lines)),
+        rules: Rules::Swebench5,
+        parser,
+        eval_type: task.eval_type.unwrap_or_default(),
+        apply: ApplyChain::Swebench5,
+    })
+}
+
+/// Python's `str.strip()` set (the script is stripped before it is split).
+fn py_space(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f' | ' ' | '\u{85}' | '\u{a0}') || (c as u32 >= 0x1680 && c.is_whitespace())
+}
+
+/// 5.x's `record_test_exit_code`: `SWEBENCH_TEST_EXIT_CODE=$?` before the end marker's line and
+/// its echo after it.
+fn record_test_exit_code(lines: Vec<String>) -> Vec<String> {
+    let Some(i) = lines.iter().position(|l| l.contains(END_TEST_OUTPUT)) else { return lines };
+    let mut out = Vec::with_capacity(lines.len() + 2);
+    out.extend_from_slice(&lines[..i]);
+    out.push("SWEBENCH_TEST_EXIT_CODE=$?".to_string());
+    out.push(lines[i].clone());
+    out.push(format!("echo \"{TEST_EXIT_CODE}: $SWEBENCH_TEST_EXIT_CODE\""));
+    out.extend_from_slice(&lines[i + 1..]);
+    out
+}
+
+fn swe_rebench(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
+    let spec = rebench_install_config(task)?;
+    let parser = match &task.log_parser {
+        Some(p) => p.clone(),
+        None => match spec_str(&spec, "log_parser") {
+            // The fork's MAP_REPO_TO_PARSER holds the parser names and the repositories.
+            Some(p) if p.starts_with("parse_log_") => p.to_string(),
+            Some(repo) => specs::swebench().repo_parser.get(repo).cloned().ok_or_else(|| format!("install_config.log_parser {repo:?} names no parser agentmill knows"))?,
+            None => return Err("install_config.log_parser is missing; SWE-rebench rows name their parser there".into()),
+        },
+    };
+    let test_cmd = test_cmd_of(&spec)?;
+    let ext = specs::swebench().repo_ext.get(&task.repo).map(String::as_str).unwrap_or("py");
+    let lines = match ext {
+        "py" => eval_lines_py(task, &spec, &test_cmd, &specs::swebench().non_test_exts, opts, Directives::Rebench)?,
+        "js" => eval_lines_js(task, &spec)?,
+        _ => eval_lines_common(task, &spec)?,
+    };
+    Ok(EvalPlan {
+        family: Family::SweRebench,
+        script: Some(task.eval_script.clone().unwrap_or_else(|| script_text("set -uxo pipefail", &lines))),
+        rules: Rules::SweRebench,
+        parser,
+        eval_type: task.eval_type.unwrap_or_default(),
+        apply: ApplyChain::Swebench4,
+    })
+}
+
+/// SWE-rebench's `_clean_install_config`: nulls dropped, `pre_install` defaulted, `install` and
+/// `test_cmd` run under `LANG=C.UTF-8 LC_ALL=C.UTF-8`.
+fn rebench_install_config(task: &Task) -> Result<Spec, String> {
+    let Some(Value::Object(ic)) = task.extra.get("install_config") else {
+        return Err("install_config is missing; SWE-rebench rows carry their spec there".into());
+    };
+    let mut spec: Spec = ic.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    if spec.get("pre_install").is_none_or(|v| v.as_array().is_none_or(Vec::is_empty) && v.as_str().is_none_or(str::is_empty)) {
+        spec.insert("pre_install".into(), Value::Array(Vec::new()));
+    }
+    if let Some(Value::String(install)) = spec.get("install") {
+        let prefixed = format!("LANG=C.UTF-8 LC_ALL=C.UTF-8 {install}");
+        spec.insert("install".into(), Value::String(prefixed));
+    }
+    let test_cmd = spec_str(&spec, "test_cmd").ok_or("install_config.test_cmd is missing or not a string")?.to_string();
+    spec.insert("test_cmd".into(), Value::String(format!("LANG=C.UTF-8 LC_ALL=C.UTF-8 {test_cmd}")));
+    Ok(spec)
+}
+
+fn swe_gym(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
+    let tables = specs::swe_gym();
+    let repo = task.repo.to_ascii_lowercase();
+    let spec = tables.spec(&repo, &task.version).ok_or_else(|| unknown_version(tables, &repo, &task.version))?;
+    let parser = match &task.log_parser {
+        Some(p) => p.clone(),
+        None => tables.repo_parser.get(&repo).cloned().ok_or_else(|| format!("SWE-Gym's harness names no log parser for {repo}; give the row a log_parser"))?,
+    };
+    let test_cmd = spec_str(spec, "test_cmd").ok_or_else(|| format!("SWE-Gym's spec for {repo} {} has no test_cmd", task.version))?;
+    // `make_test_command`: mypy selects its cases with -k from the test patch's `[case X]` lines.
+    let test_command = if task.repo == "python/mypy" {
+        let cases: Vec<&str> = task.test_patch.match_indices("[case ").filter_map(|(i, _)| task.test_patch[i + 6..].split(']').next()).filter(|c| !c.is_empty()).collect();
+        format!("{test_cmd} \"{}\"", cases.join(" or "))
+    } else {
+        let mut parts = vec![test_cmd.to_string()];
+        parts.extend(test_directives(&task.repo, &task.test_patch, &tables.non_test_exts));
+        parts.join(" ")
+    };
+    // Its fork reads the reset list with `--- a/(.*)` (new files are not listed).
+    let test_files: Vec<&str> = task.test_patch.split('\n').filter_map(|l| l.split_once("--- a/").map(|(_, f)| f)).collect();
+    let reset = format!("git checkout {} {}", task.base_commit, test_files.join(" "));
+    let mut lines = Vec::new();
+    conda_lines(&mut lines, opts);
+    lines.push("cd /testbed".into());
+    lines.extend(spec_list(spec, "eval_commands"));
+    lines.extend(["git config --global --add safe.directory /testbed".into(), "cd /testbed".into(), "git status".into(), "git show".into(), format!("git diff {}", task.base_commit)]);
+    conda_lines(&mut lines, opts);
+    if let Some(install) = spec_str(spec, "install") {
+        lines.push(install.to_string());
+    }
+    lines.extend([reset.clone(), heredoc_apply("git apply -v -", &task.test_patch), test_command, reset]);
+    Ok(EvalPlan {
+        family: Family::SweGym,
+        script: Some(task.eval_script.clone().unwrap_or_else(|| script_text("set -xo pipefail", &lines))),
+        rules: Rules::SweGym,
+        parser,
+        eval_type: task.eval_type.unwrap_or_default(),
+        apply: ApplyChain::Swebench4,
+    })
+}
+
+fn unknown_version(tables: &specs::SpecTables, repo: &str, version: &str) -> String {
+    let known = tables.versions(repo);
+    if known.is_empty() {
+        format!("{repo} is not in {}'s spec table; give the row an eval_script or test_cmd", tables.generated_from)
+    } else {
+        format!("version {version:?} of {repo} is not in {}'s spec table (it knows {}); fix the row's version or give it an eval_script", tables.generated_from, known.join(", "))
+    }
+}
+
+fn test_cmd_of(spec: &Spec) -> Result<String, String> {
+    match spec.get("test_cmd") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Array(a)) => Ok(a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")),
+        _ => Err("the spec has no test_cmd".into()),
+    }
+}
+
+/// Which reading of the test patch gives the test directives.
+#[derive(Clone, Copy)]
+enum Directives {
+    /// SWE-bench's `diff --git` regex.
+    Swebench,
+    /// SWE-rebench's `unidiff` paths of files that are not deleted.
+    Rebench,
+}
+
+fn conda_lines(lines: &mut Vec<String>, opts: &ScriptOptions) {
+    if opts.conda {
+        lines.push("source /opt/miniconda3/bin/activate".into());
+        lines.push("conda activate testbed".into());
+    }
+}
+
+fn heredoc_apply(cmd: &str, test_patch: &str) -> String {
+    format!("{cmd} <<'{HEREDOC}'\n{test_patch}\n{HEREDOC}")
+}
+
+fn script_text(set_line: &str, lines: &[String]) -> String {
+    let mut s = format!("#!/bin/bash\n{set_line}\n");
+    s.push_str(&lines.join("\n"));
+    s.push('\n');
+    s
+}
+
+/// `make_eval_script_list_py`.
+fn eval_lines_py(task: &Task, spec: &Spec, test_cmd: &str, non_test_exts: &[String], opts: &ScriptOptions, how: Directives) -> Result<Vec<String>, String> {
+    let base = &task.base_commit;
+    let test_files = modified_files(&task.test_patch).map_err(|e| format!("test_patch does not parse as a patch: {e}"))?;
+    let reset = format!("git checkout {base} {}", test_files.join(" "));
+    let directives = match how {
+        Directives::Swebench => test_directives(&task.repo, &task.test_patch, non_test_exts),
+        Directives::Rebench => rebench_directives(task, non_test_exts)?,
+    };
+    let mut command = vec![test_cmd.to_string()];
+    command.extend(directives);
+    let mut lines = Vec::new();
+    conda_lines(&mut lines, opts);
+    lines.push("cd /testbed".into());
+    lines.extend(spec_list(spec, "eval_commands"));
+    lines.extend([
+        "git config --global --add safe.directory /testbed".into(),
+        "cd /testbed".into(),
+        "git status".into(),
+        "git show".into(),
+        format!("git -c core.fileMode=false diff {base}"),
+    ]);
+    conda_lines(&mut lines, opts);
+    if let Some(install) = spec.get("install") {
+        match install {
+            Value::String(s) => lines.push(s.clone()),
+            other => lines.push(python_str(other)),
+        }
+    }
+    lines.extend([reset.clone(), heredoc_apply("git apply -v -", &task.test_patch), format!(": '{START_TEST_OUTPUT}'"), command.join(" "), format!(": '{END_TEST_OUTPUT}'"), reset]);
+    Ok(lines)
+}
+
+/// SWE-rebench's `get_test_directives`.
+fn rebench_directives(task: &Task, non_test_exts: &[String]) -> Result<Vec<String>, String> {
+    match task.repo.as_str() {
+        "swe-bench/humaneval" | "swe-bench/humanevalfix-python" => return Ok(vec!["test.py".into()]),
+        "swe-bench/humanevalfix-go" | "swe-bench/humanevalfix-java" => return Ok(Vec::new()),
+        "swe-bench/humanevalfix-js" => return Ok(vec!["test.js".into()]),
+        "nebius/nebo" => return Ok(vec![String::new()]),
+        _ => {}
+    }
+    let files = changed_paths(&task.test_patch).map_err(|e| format!("test_patch does not parse as a patch: {e}"))?;
+    let directives = files.into_iter().filter(|d| !non_test_exts.iter().any(|e| d.ends_with(e.as_str())));
+    Ok(if task.repo == "django/django" {
+        directives
+            .map(|d| {
+                let d = d.strip_suffix(".py").unwrap_or(&d);
+                let d = d.strip_prefix("tests/").unwrap_or(d);
+                d.replace('/', ".")
+            })
+            .collect()
+    } else {
+        directives.collect()
+    })
+}
+
+/// `make_eval_script_list_common` (Go, Rust, Java, PHP, Ruby, C, and JavaScript's base).
+fn eval_lines_common(task: &Task, spec: &Spec) -> Result<Vec<String>, String> {
+    let test_files = modified_files(&task.test_patch).map_err(|e| format!("test_patch does not parse as a patch: {e}"))?;
+    let reset = if test_files.is_empty() { "echo \"No test files to reset\"".to_string() } else { format!("git checkout {} {}", task.base_commit, test_files.join(" ")) };
+    let test_cmds = spec_list(spec, "test_cmd");
+    let mut lines = vec!["cd /testbed".to_string(), "git config --global --add safe.directory /testbed".into(), "cd /testbed".into(), reset.clone()];
+    lines.push(heredoc_apply("git apply --verbose --reject -", &task.test_patch));
+    lines.extend(spec_list(spec, "build"));
+    lines.push(format!(": '{START_TEST_OUTPUT}'"));
+    lines.extend(test_cmds);
+    lines.push(format!(": '{END_TEST_OUTPUT}'"));
+    lines.push(reset);
+    Ok(lines)
+}
+
+/// `make_eval_script_list_js`: the common script, image downloads after the reset, and
+/// wp-calypso's own test commands.
+fn eval_lines_js(task: &Task, spec: &Spec) -> Result<Vec<String>, String> {
+    let mut lines = eval_lines_common(task, spec)?;
+    let downloads = image_download_commands(task)?;
+    let at = 4.min(lines.len());
+    lines.splice(at..at, downloads);
+    if task.repo == "Automattic/wp-calypso" {
+        let cmds = calypso_test_commands(task)?;
+        let start = lines.iter().position(|l| *l == format!(": '{START_TEST_OUTPUT}'")).ok_or("no start marker")?;
+        let end = lines.iter().position(|l| *l == format!(": '{END_TEST_OUTPUT}'")).ok_or("no end marker")?;
+        lines.splice(start + 1..end, cmds);
+    }
+    Ok(lines)
+}
+
+/// 4.x's `get_download_img_commands` for `image_assets.test_patch`.
+fn image_download_commands(task: &Task) -> Result<Vec<String>, String> {
+    let assets = match task.extra.get("image_assets") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|e| format!("image_assets is not JSON: {e}"))?,
+        Some(v) => v.clone(),
+    };
+    let mut cmds = Vec::new();
+    for item in assets.get("test_patch").and_then(Value::as_array).into_iter().flatten() {
+        let path = item.get("path").and_then(Value::as_str).ok_or("image_assets.test_patch[].path is missing")?;
+        let url = item.get("url").and_then(Value::as_str).ok_or("image_assets.test_patch[].url is missing")?;
+        let folder = match path.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &path[..i],
+            None => ".",
+        };
+        cmds.push(format!("mkdir -p {folder}"));
+        cmds.push(format!("curl -o {path} {url}"));
+        cmds.push(format!("chmod 777 {path}"));
+    }
+    Ok(cmds)
+}
+
+/// 4.x's `get_test_cmds_calypso`.
+fn calypso_test_commands(task: &Task) -> Result<Vec<String>, String> {
+    const V10: [&str; 6] = ["10.10.0", "10.12.0", "10.13.0", "10.14.0", "10.15.2", "10.16.3"];
+    const V8: [&str; 10] = ["6.11.5", "8.9.1", "8.9.3", "8.9.4", "8.11.0", "8.11.2", "10.4.1", "10.5.0", "10.6.0", "10.9.0"];
+    let paths = super::patch::patch_paths(&task.test_patch).map_err(|e| format!("test_patch does not parse as a patch: {e}"))?;
+    let mut cmds = Vec::new();
+    for mut path in paths {
+        if is_jest_snapshot(&path) {
+            let parts: Vec<&str> = path.split('/').collect();
+            path = parts[..parts.len().saturating_sub(2)].join("/");
+        }
+        if path.starts_with("client") || path.starts_with("packages") {
+            let pkg = path.split('/').next().unwrap_or_default();
+            if V10.contains(&task.version.as_str()) {
+                cmds.push(format!("./node_modules/.bin/jest --verbose -c=test/{pkg}/jest.config.js '{path}'"));
+            } else if V8.contains(&task.version.as_str()) {
+                cmds.push(format!("./node_modules/.bin/jest --verbose -c=test/{pkg}/jest.config.json '{path}'"));
+            } else {
+                cmds.push(format!("npm run test-{pkg} --verbose '{path}'"));
+            }
+        } else if path.starts_with("test/e2e") {
+            cmds.extend(["cd test/e2e".to_string(), format!("NODE_CONFIG_ENV=test npm run test {path}"), "cd ../..".to_string()]);
+        }
+    }
+    Ok(cmds)
+}
+
+/// `re.search(r"__snapshots__/(.*).js.snap$", path)`.
+fn is_jest_snapshot(path: &str) -> bool {
+    path.find("__snapshots__/").is_some_and(|i| {
+        let rest = &path[i + "__snapshots__/".len()..];
+        rest.len() >= ".js.snap".len() && {
+            // `.` in `.js.snap` matches any character.
+            let tail = &rest.as_bytes()[rest.len() - 8..];
+            tail[1..3] == *b"js" && tail[4..] == *b"snap"
+        }
+    })
+}
+
+/// How Python's f-string would write a non-string spec value (lists print as lists).
+fn python_str(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(|x| match x {
+            Value::String(s) => format!("'{s}'"),
+            other => python_str(other),
+        }).collect::<Vec<_>>().join(", ")),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exit_code_is_recorded_around_the_end_marker() {
+        let lines = vec!["a".to_string(), format!(": '{END_TEST_OUTPUT}'"), "b".to_string()];
+        let out = record_test_exit_code(lines);
+        assert_eq!(out, ["a", "SWEBENCH_TEST_EXIT_CODE=$?", ": '>>>>> End Test Output'", "echo \">>>>> Test Exit Code: $SWEBENCH_TEST_EXIT_CODE\"", "b"]);
+    }
+
+    #[test]
+    fn snapshots_are_recognised_as_jest_does() {
+        assert!(is_jest_snapshot("client/a/__snapshots__/x.js.snap"));
+        assert!(!is_jest_snapshot("client/a/x.js"));
+    }
+}

@@ -1,0 +1,103 @@
+//! Log parsers: a test log → each test's status, read exactly as the reference harness reads it.
+//!
+//! Every parser is named as SWE-bench names it (`parse_log_pytest`, `parse_log_django`,
+//! `parse_log_gotest`, … the keys of the 5.x `PARSER_REGISTRY`, which are also the function
+//! names 4.x maps repositories to). Where the reference's two generations read a log differently,
+//! [`Generation`] picks one: the ids a dataset lists were cut by the parser of its day, so a log
+//! must be read the way the dataset's own harness read it.
+//!
+//! The parsers reproduce the reference's quirks on purpose (ids cut at the first space, a later
+//! line overwriting an earlier one, junk keys from nested output): the lists in the datasets were
+//! made with them, and a grader that reads "better" than the reference mislabels episodes.
+//! `worker/tests/parsers_*.rs` hold every parser to the `swebench` package, output for output.
+
+mod c;
+mod go;
+mod java;
+mod javascript;
+mod php;
+mod pystr;
+mod python;
+mod ruby;
+mod rust;
+
+use agentmill_proto::TestStatus;
+use indexmap::IndexMap;
+
+/// Test id → status, in the order the parser first wrote each id (a Python dict's order: a later
+/// line overwrites an earlier status but keeps its place). The order matters where the reference
+/// takes the first of several matches.
+pub type StatusMap = IndexMap<String, TestStatus>;
+
+/// Which generation of the `swebench` package a parser follows where they differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Generation {
+    /// swebench 4.x (and 2.x/3.x, whose parsers read logs the same way).
+    V4,
+    /// swebench 5.x.
+    V5,
+}
+
+/// What a few parsers read besides the log (the reference passes them its `TestSpec`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseContext<'a> {
+    /// The instance id (some JavaScript and Ruby parsers choose a format by PR number).
+    pub instance_id: &'a str,
+    /// The dataset's `version` field.
+    pub version: &'a str,
+    /// `owner/name`.
+    pub repo: &'a str,
+}
+
+/// A log the parser cannot read the way the reference would (the reference raises).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{parser}: {reason}")]
+pub struct ParseError {
+    /// The parser's name.
+    pub parser: &'static str,
+    /// What the reference would have raised, and what to do.
+    pub reason: String,
+}
+
+/// A parser: the log, what it may read of the task, and the generation to follow.
+pub type ParseFn = fn(&str, &ParseContext<'_>, Generation) -> Result<StatusMap, ParseError>;
+
+/// The parser SWE-bench calls `name`, if agentmill has it.
+pub fn lookup(name: &str) -> Option<ParseFn> {
+    python::lookup(name)
+        .or_else(|| javascript::lookup(name))
+        .or_else(|| go::lookup(name))
+        .or_else(|| rust::lookup(name))
+        .or_else(|| java::lookup(name))
+        .or_else(|| php::lookup(name))
+        .or_else(|| ruby::lookup(name))
+        .or_else(|| c::lookup(name))
+}
+
+/// Every parser name agentmill knows, in the reference's registry order by language.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    [python::NAMES, javascript::NAMES, c::NAMES, go::NAMES, java::NAMES, php::NAMES, ruby::NAMES, rust::NAMES]
+        .into_iter()
+        .flatten()
+        .copied()
+}
+
+/// Parses `log` with the parser called `name`; `None` when no parser has that name.
+pub fn parse(name: &str, log: &str, ctx: &ParseContext<'_>, generation: Generation) -> Option<Result<StatusMap, ParseError>> {
+    lookup(name).map(|f| f(log, ctx, generation))
+}
+
+/// The reference's `TestStatus` values, as they appear in logs and status maps.
+pub(crate) fn status_from_word(word: &str) -> Option<TestStatus> {
+    Some(match word {
+        "PASSED" => TestStatus::Passed,
+        "FAILED" => TestStatus::Failed,
+        "SKIPPED" => TestStatus::Skipped,
+        "ERROR" => TestStatus::Error,
+        "XFAIL" => TestStatus::Xfail,
+        _ => return None,
+    })
+}
+
+/// The status words in the reference enum's order (`PASSED FAILED SKIPPED ERROR XFAIL`).
+pub(crate) const STATUS_WORDS: [&str; 5] = ["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"];

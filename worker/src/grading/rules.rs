@@ -1,0 +1,264 @@
+//! The reference harnesses' grading rules: which part of a log is read, when a run is not
+//! graded at all, and how each listed test is counted.
+//!
+//! Each [`Rules`] is one harness at one generation (`grading.py` of SWE-bench 2.0.13, 4.1.0 and
+//! 5.0.2, and of the SWE-rebench and SWE-Gym forks). [`read_log`] is their `get_logs_eval`;
+//! [`count`] their `get_eval_tests_report` (the test's [`Verdict`] is the side of the report it
+//! lands on); the resolution is then SWE-bench's rule over the counted tests.
+
+use std::sync::OnceLock;
+
+use agentmill_proto::dataset::{EvalType, Rules};
+use agentmill_proto::{TestOutcome, TestStatus, Verdict};
+use regex::Regex;
+
+use super::parsers::StatusMap;
+
+/// SWE-bench's log markers.
+pub const APPLY_PATCH_FAIL: &str = ">>>>> Patch Apply Failed";
+/// See [`APPLY_PATCH_FAIL`].
+pub const APPLY_PATCH_PASS: &str = ">>>>> Applied Patch";
+/// See [`APPLY_PATCH_FAIL`].
+pub const RESET_FAILED: &str = ">>>>> Reset Failed";
+/// See [`APPLY_PATCH_FAIL`].
+pub const TESTS_ERROR: &str = ">>>>> Tests Errored";
+/// See [`APPLY_PATCH_FAIL`].
+pub const TESTS_TIMEOUT: &str = ">>>>> Tests Timed Out";
+/// The line the harnesses append to a log whose run hit its timeout (no report is written).
+pub const TIMEOUT_ERROR: &str = "Timeout error: ";
+
+pub use agentmill_proto::dataset::{END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT_CODE};
+
+/// The part of a log a parser reads, or why the harness would not grade it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSlice<'a> {
+    /// Parse this text; `fallback` is the whole log, parsed when the slice gives no result
+    /// (4.x and 5.x), `None` where the rules have no fallback.
+    Read { text: &'a str, fallback: Option<&'a str> },
+    /// The harness would not grade this log: why.
+    NotGraded(String),
+}
+
+/// The first steps of `get_logs_eval`: the markers that stop grading, and the slice to parse.
+pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
+    if let Some(why) = timed_out(log) {
+        return LogSlice::NotGraded(why);
+    }
+    match rules {
+        Rules::Agentmill | Rules::SweRebenchV2 | Rules::R2eGym => LogSlice::Read { text: log, fallback: None },
+        Rules::Swebench2 | Rules::SweGym => {
+            let mut bad = vec![APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT, "Failed to reset task environment"];
+            bad.retain(|m| log.contains(m));
+            if let Some(m) = bad.first() {
+                return LogSlice::NotGraded(format!("the log holds {m:?}"));
+            }
+            if !log.to_lowercase().contains("applied patch") {
+                return LogSlice::NotGraded("the log never says a patch applied (\"Applied patch\"): the test patch did not go in".into());
+            }
+            let marker = format!("{APPLY_PATCH_PASS} (pred)");
+            let text = log.rsplit(marker.as_str()).next().unwrap_or(log);
+            LogSlice::Read { text, fallback: None }
+        }
+        Rules::Swebench4 | Rules::Swebench5 | Rules::SweRebench | Rules::SweSmith => {
+            if let Some(m) = [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT].into_iter().find(|m| log.contains(m)) {
+                return LogSlice::NotGraded(format!("the log holds {m:?}"));
+            }
+            let Some(start) = log.find(START_TEST_OUTPUT) else {
+                return LogSlice::NotGraded(format!("the log has no {START_TEST_OUTPUT:?} marker: the eval script did not reach its tests"));
+            };
+            if !log.contains(END_TEST_OUTPUT) {
+                return LogSlice::NotGraded(format!("the log has no {END_TEST_OUTPUT:?} marker: the eval script did not finish its tests"));
+            }
+            let after = &log[start + START_TEST_OUTPUT.len()..];
+            let text = after.split(END_TEST_OUTPUT).next().unwrap_or(after);
+            let fallback = matches!(rules, Rules::Swebench4 | Rules::Swebench5).then_some(log);
+            LogSlice::Read { text, fallback }
+        }
+    }
+}
+
+/// The rules a saved log is read by: a SWE-bench log without either test-output marker was
+/// written by a harness before 3.0.15 (which had none) and is read as 2.x read it.
+pub fn for_saved_log(rules: Rules, log: &str) -> Rules {
+    match rules {
+        Rules::Swebench4 | Rules::Swebench5 if !log.contains(START_TEST_OUTPUT) && !log.contains(END_TEST_OUTPUT) => Rules::Swebench2,
+        other => other,
+    }
+}
+
+/// `Timeout error: N seconds exceeded.`: the harness raised before grading.
+fn timed_out(log: &str) -> Option<String> {
+    let i = log.rfind(TIMEOUT_ERROR)?;
+    let rest = &log[i + TIMEOUT_ERROR.len()..];
+    let secs: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    (!secs.is_empty() && rest[secs.len()..].starts_with(" seconds exceeded")).then(|| format!("the tests ran past their timeout ({secs} s)"))
+}
+
+/// 5.x's checks after parsing: an empty map with no sign a suite ran, or a non-zero exit code
+/// with no failure in the map, is not graded.
+pub fn check_parsed(rules: Rules, log: &str, status: &StatusMap) -> Option<String> {
+    if rules != Rules::Swebench5 {
+        return None;
+    }
+    if status.is_empty() && !suite_ran(log) {
+        return Some("no test results in the log and no sign that a test suite ran".into());
+    }
+    if let Some(code) = recorded_exit_code(log)
+        && code != 0
+        && !status.is_empty()
+        && !status.values().any(|s| matches!(s, TestStatus::Failed | TestStatus::Error))
+    {
+        return Some(format!("the test command exited {code} but the log reports no failure: it does not describe the run"));
+    }
+    None
+}
+
+/// 5.x's `SUITE_RAN`: evidence that a test runner executed.
+fn suite_ran(log: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(concat!(
+            r"(?m)Executed [1-9]\d* of \d+",
+            r"|TOTAL: [1-9]\d* (?:SUCCESS|FAILED)",
+            r"|[1-9]\d* passing",
+            r"|Tests:\s+[1-9]\d*",
+            r"|Test Suites:\s+(?:\d+ \w+, )*[1-9]\d* total",
+            r"|^# tests [1-9]\d*",
+            r"|[1-9]\d* specs?, \d+ failures?",
+            r"|': ok$",
+        ))
+        .expect("static regex")
+    })
+    .is_match(log)
+}
+
+/// The test command's exit status the 5.x eval script records (`>>>>> Test Exit Code: N`).
+pub fn recorded_exit_code(log: &str) -> Option<i64> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r">>>>> Test Exit Code:\s*(-?\d+)").expect("static regex"));
+    re.captures(log).and_then(|c| c[1].parse().ok())
+}
+
+/// `get_eval_tests_report`: each listed test with its status and the side it lands on.
+pub fn count(rules: Rules, eval_type: EvalType, status: &StatusMap, fail_to_pass: &[String], pass_to_pass: &[String]) -> (Vec<TestOutcome>, Vec<TestOutcome>) {
+    let f2p = fail_to_pass.iter().map(|t| outcome(rules, eval_type, status, t, false)).collect();
+    let p2p = pass_to_pass.iter().map(|t| outcome(rules, eval_type, status, t, true)).collect();
+    (f2p, p2p)
+}
+
+fn outcome(rules: Rules, eval_type: EvalType, sm: &StatusMap, test: &str, p2p: bool) -> TestOutcome {
+    if eval_type == EvalType::FailOnly && rules != Rules::Agentmill {
+        // `check_fail_only`: only a test the log says FAILED fails; exact ids only.
+        let status = sm.get(test).copied().unwrap_or(TestStatus::Missing);
+        let verdict = if status == TestStatus::Failed { Verdict::Failure } else { Verdict::Success };
+        return TestOutcome { name: test.to_string(), status, verdict: Some(verdict) };
+    }
+    let status = match rules {
+        Rules::Swebench5 => resolve_case(test, sm).map_or(TestStatus::Missing, |k| sm[k]),
+        _ => sm.get(test).copied().unwrap_or(TestStatus::Missing),
+    };
+    let verdict = match (rules, status) {
+        (Rules::Agentmill, s) => {
+            if s.is_pass() {
+                Verdict::Success
+            } else {
+                Verdict::Failure
+            }
+        }
+        // 2.0.x: only PASSED passes; XFAIL and SKIPPED count for neither side.
+        (Rules::Swebench2, TestStatus::Passed) => Verdict::Success,
+        (Rules::Swebench2, TestStatus::Xfail | TestStatus::Skipped) => Verdict::Excluded,
+        // 5.x: a skipped F2P test fails; a skipped P2P test is maintained.
+        (Rules::Swebench5, TestStatus::Passed | TestStatus::Xfail) => Verdict::Success,
+        (Rules::Swebench5, TestStatus::Skipped) => {
+            if p2p {
+                Verdict::Success
+            } else {
+                Verdict::Failure
+            }
+        }
+        // 4.x and the forks: PASSED and XFAIL pass; SKIPPED counts for neither side.
+        (_, TestStatus::Passed | TestStatus::Xfail) => Verdict::Success,
+        (_, TestStatus::Skipped) => Verdict::Excluded,
+        (_, TestStatus::Failed | TestStatus::Error | TestStatus::Missing) => Verdict::Failure,
+    };
+    TestOutcome { name: test.to_string(), status, verdict: Some(verdict) }
+}
+
+/// 5.x's `_resolve_case`: the exact id, or — for an id cut inside its parametrisation (more `[`
+/// than `]`) — the first key it prefixes, when every such key agrees on pass or fail.
+fn resolve_case<'a>(case: &str, sm: &'a StatusMap) -> Option<&'a str> {
+    if let Some((k, _)) = sm.get_key_value(case) {
+        return Some(k.as_str());
+    }
+    if case.matches('[').count() > case.matches(']').count() {
+        let passing = |s: TestStatus| matches!(s, TestStatus::Passed | TestStatus::Xfail);
+        let mut matches = sm.iter().filter(|(k, _)| k.starts_with(case));
+        let (first, first_status) = matches.next()?;
+        let agree = matches.all(|(_, s)| passing(*s) == passing(*first_status));
+        return agree.then_some(first.as_str());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sm(pairs: &[(&str, TestStatus)]) -> StatusMap {
+        pairs.iter().map(|(k, s)| (k.to_string(), *s)).collect()
+    }
+
+    #[test]
+    fn skipped_tests_count_as_each_generation_counts_them() {
+        let m = sm(&[("a", TestStatus::Skipped), ("b", TestStatus::Xfail)]);
+        let tests = ["a".to_string(), "b".to_string()];
+        let (f, p) = count(Rules::Swebench4, EvalType::PassAndFail, &m, &tests, &tests);
+        assert_eq!(f[0].verdict, Some(Verdict::Excluded));
+        assert_eq!(p[1].verdict, Some(Verdict::Success));
+        let (f, p) = count(Rules::Swebench5, EvalType::PassAndFail, &m, &tests, &tests);
+        assert_eq!(f[0].verdict, Some(Verdict::Failure));
+        assert_eq!(p[0].verdict, Some(Verdict::Success));
+        let (f, _) = count(Rules::Swebench2, EvalType::PassAndFail, &m, &tests, &tests);
+        assert_eq!(f[1].verdict, Some(Verdict::Excluded));
+    }
+
+    #[test]
+    fn truncated_ids_match_by_prefix_only_in_5x_and_only_when_the_matches_agree() {
+        let m = sm(&[("t.py::f[a b]", TestStatus::Passed), ("t.py::f[a c]", TestStatus::Xfail)]);
+        let id = ["t.py::f[a".to_string()];
+        assert_eq!(count(Rules::Swebench5, EvalType::PassAndFail, &m, &id, &[]).0[0].verdict, Some(Verdict::Success));
+        assert_eq!(count(Rules::Swebench4, EvalType::PassAndFail, &m, &id, &[]).0[0].verdict, Some(Verdict::Failure));
+        let m = sm(&[("t.py::f[a b]", TestStatus::Passed), ("t.py::f[a c]", TestStatus::Failed)]);
+        assert_eq!(count(Rules::Swebench5, EvalType::PassAndFail, &m, &id, &[]).0[0].status, TestStatus::Missing);
+    }
+
+    #[test]
+    fn fail_only_fails_only_what_the_log_says_failed() {
+        let m = sm(&[("a", TestStatus::Failed), ("b", TestStatus::Error)]);
+        let ids = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let (f, _) = count(Rules::Swebench5, EvalType::FailOnly, &m, &ids, &[]);
+        let v: Vec<_> = f.iter().map(|t| t.verdict).collect();
+        assert_eq!(v, [Some(Verdict::Failure), Some(Verdict::Success), Some(Verdict::Success)]);
+    }
+
+    #[test]
+    fn markers_and_stop_codes_decide_whether_a_log_is_graded() {
+        let log = "x\n+ : '>>>>> Start Test Output'\nPASSED a\n+ : '>>>>> End Test Output'\ny\n";
+        assert_eq!(slice_log(Rules::Swebench4, log), LogSlice::Read { text: "'\nPASSED a\n+ : '", fallback: Some(log) });
+        assert!(matches!(slice_log(Rules::Swebench4, "PASSED a\n"), LogSlice::NotGraded(_)));
+        assert!(matches!(slice_log(Rules::Swebench5, &format!("{log}\n\nTimeout error: 1800 seconds exceeded.")), LogSlice::NotGraded(_)));
+        assert!(matches!(slice_log(Rules::Swebench2, "PASSED a\n"), LogSlice::NotGraded(_)));
+        assert_eq!(slice_log(Rules::Swebench2, "Applied patch x cleanly.\nPASSED a\n"), LogSlice::Read { text: "Applied patch x cleanly.\nPASSED a\n", fallback: None });
+    }
+
+    #[test]
+    fn a_nonzero_exit_with_no_failure_is_not_graded_in_5x() {
+        let m = sm(&[("a", TestStatus::Passed)]);
+        assert!(check_parsed(Rules::Swebench5, ">>>>> Test Exit Code: 1", &m).is_some());
+        assert!(check_parsed(Rules::Swebench5, ">>>>> Test Exit Code: 0", &m).is_none());
+        assert!(check_parsed(Rules::Swebench4, ">>>>> Test Exit Code: 1", &m).is_none());
+        assert!(check_parsed(Rules::Swebench5, "nothing ran", &StatusMap::new()).is_some());
+        assert!(check_parsed(Rules::Swebench5, "Tests: 3 passed", &StatusMap::new()).is_none());
+    }
+}
