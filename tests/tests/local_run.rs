@@ -136,3 +136,71 @@ async fn ctrl_c_cancels_the_running_episodes_and_leaves_no_container() {
     assert!(written.iter().any(|r| r.exit_reason == Some(ExitReason::Cancelled)), "some episodes were cancelled");
     assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
 }
+
+/// A checkout's tarball (with its `.git`) keeps its history: the row's base_commit, an older
+/// commit than the tarball's HEAD, is checked out, and the gold patch resolves against it. A row
+/// whose base_commit is not in that history is the task's fault (`sandbox_error`, named).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_tarball_keeps_its_history_and_its_base_commit_is_checked_out() {
+    let Some(_engine) = docker_or_skip("a_checkout_tarball_keeps_its_history_and_its_base_commit_is_checked_out").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id = "agentmill__calc-1";
+    let plain: serde_json::Value = serde_json::from_str(&row(id, None)).expect("row");
+    let tree = dir.path().join("checkout");
+    std::fs::create_dir(&tree).expect("mkdir");
+    let sh = |cmd: &str| {
+        let o = Command::new("sh").arg("-c").arg(cmd).current_dir(&tree).output().expect("sh");
+        assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    sh(&format!("tar -xzf {}", plain["archive"].as_str().expect("archive")));
+    sh("git init -q && git add -A && git -c user.name=dev -c user.email=dev@example.com commit -q -m 'the base'");
+    let base = sh("git rev-parse HEAD");
+    // A later commit that the task must not see: the episode starts from `base`.
+    sh("echo 'LATER = True' >> calc/__init__.py && git -c user.name=dev -c user.email=dev@example.com commit -q -am 'a later change'");
+    let tarball = dir.path().join("checkout.tar.gz");
+    sh(&format!("tar -czf {} .", tarball.display()));
+
+    let mut r = plain.clone();
+    r["archive"] = tarball.to_string_lossy().into_owned().into();
+    r["base_commit"] = base.clone().into();
+    let mut missing = r.clone();
+    missing["instance_id"] = "agentmill__calc-missing".into();
+    missing["base_commit"] = "0123456789abcdef0123456789abcdef01234567".into();
+    let out = dir.path().join("records.jsonl");
+    let o = run(&unique("w-local-git"), dir.path(), &[r.to_string(), missing.to_string()], &["--policy", "replay", "--out", &out.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let got = records(&out);
+    let rec = |id: &str| got.iter().find(|x| x.task_id == id).unwrap_or_else(|| panic!("no record for {id}:\n{stderr}"));
+    let ok = rec(id);
+    assert_eq!(ok.grading.as_ref().map(|g| g.resolution), Some(Resolution::Full), "{stderr}\n{:?}", ok.error);
+    assert!(!ok.model_patch.as_deref().unwrap_or_default().contains("LATER"), "the later commit is not part of the episode's base");
+    let bad = rec("agentmill__calc-missing");
+    assert_eq!(bad.exit_reason, Some(ExitReason::SandboxError));
+    assert!(bad.error.as_deref().is_some_and(|e| e.contains("does not contain base_commit 0123456789abcdef")), "{:?}", bad.error);
+}
+
+/// A run the reference harness would not grade — here the task's test patch does not apply —
+/// is the task's problem: the episode ends `sandbox_error` (never trained as the model's
+/// failure) and keeps the grading, which says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_harness_would_not_grade_is_a_sandbox_error_not_a_failure() {
+    let Some(_engine) = docker_or_skip("a_run_the_harness_would_not_grade_is_a_sandbox_error_not_a_failure").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut r: serde_json::Value = serde_json::from_str(&row("agentmill__calc-1", None)).expect("row");
+    r["test_patch"] = "diff --git a/nowhere/test_x.py b/nowhere/test_x.py\n--- a/nowhere/test_x.py\n+++ b/nowhere/test_x.py\n@@ -1 +1 @@\n-a\n+b\n".into();
+    let out = dir.path().join("records.jsonl");
+    let o = run(&unique("w-local-ng"), dir.path(), &[r.to_string()], &["--policy", "replay", "--out", &out.to_string_lossy()]);
+    let got = records(&out);
+    assert_eq!(got.len(), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    let rec = &got[0];
+    assert_eq!(rec.exit_reason, Some(ExitReason::SandboxError), "{:?}", rec.error);
+    assert!(!rec.exit_reason.expect("exit").is_trainable());
+    let g = rec.grading.as_ref().expect("the grading stays on the record");
+    assert!(g.not_graded.as_deref().is_some_and(|w| w.contains("test_patch does not apply")), "{:?}", g.not_graded);
+    assert!(!g.resolved);
+}

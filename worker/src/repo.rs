@@ -1,9 +1,10 @@
 //! Putting a task's repository in place inside a sandbox.
 //!
-//! An `archive` source is a plain tree (no `.git`): after upload the worker commits it with a
-//! fixed identity and date, so the commit id is the same on every host and equals the task's
-//! `base_commit` (`deploy/tasks/build.sh` computes it the same way). Model patches are then
-//! `git diff` against that commit.
+//! An `archive` source is either a plain tree or a checkout's tarball with its `.git`. A plain
+//! tree is committed with a fixed identity and date after upload, so the commit id is the same on
+//! every host and equals the task's `base_commit` (`deploy/tasks/build.sh` computes it the same
+//! way). A checkout keeps its history: it must contain `base_commit`, which is checked out. Model
+//! patches are then `git diff` against that commit.
 
 /// The identity and date of the base commit made from an archive.
 pub const BASE_COMMIT_ENV: [(&str, &str); 8] = [
@@ -19,15 +20,37 @@ pub const BASE_COMMIT_ENV: [(&str, &str); 8] = [
 ];
 
 /// A shell script that turns the uploaded tree in the current folder into a git repository with
-/// one deterministic commit, and prints that commit's id on its last line.
+/// one deterministic commit, and prints that commit's id on its last line (a tree that brought
+/// its own `.git` stays at its `HEAD`; see [`archive_repo_script`]).
 pub fn init_archive_repo_script() -> String {
+    archive_repo_script("")
+}
+
+/// Exit status of [`archive_repo_script`] when the archive's history lacks the base commit.
+pub const MISSING_BASE_COMMIT: i64 = 3;
+
+/// A shell script for an uploaded archive in the current folder: a checkout (with `.git`) has
+/// `base_commit` checked out (exit [`MISSING_BASE_COMMIT`] when its history lacks it; `HEAD` when
+/// `base_commit` is empty); a plain tree becomes a repository with one deterministic commit.
+/// Prints the resulting commit id on its last line.
+pub fn archive_repo_script(base_commit: &str) -> String {
     let env: Vec<String> = BASE_COMMIT_ENV.iter().map(|(k, v)| format!("{k}='{v}'")).collect();
+    let base = crate::shell::quote(base_commit);
     format!(
         "set -e\n\
          export {}\n\
-         git -c init.defaultBranch=main init -q\n\
-         git add -A\n\
-         {} git -c commit.gpgsign=false commit -q -m base\n\
+         if [ -d .git ]; then\n\
+           # A checkout's tarball: its files may carry another user's ids, which git refuses.\n\
+           chown -R \"$(id -u):$(id -g)\" . 2>/dev/null || true\n\
+           if [ -n {base} ]; then\n\
+             git cat-file -e {base}^{{commit}} 2>/dev/null || {{ echo 'the archive is a git checkout whose history does not contain base_commit '{base} >&2; exit {MISSING_BASE_COMMIT}; }}\n\
+             git -c advice.detachedHead=false checkout -q -f {base}\n\
+           fi\n\
+         else\n\
+           git -c init.defaultBranch=main init -q\n\
+           git add -A\n\
+           {} git -c commit.gpgsign=false commit -q -m base\n\
+         fi\n\
          git rev-parse HEAD\n",
         env[..2].join(" "),
         env[2..].join(" ")

@@ -200,36 +200,60 @@ pub fn test_directives(repo: &str, test_patch: &str, non_test_exts: &[String]) -
 /// Used where a dataset ships the bug and its fix is the bug reversed (SWE-smith).
 pub fn reverse_patch(patch: &str) -> String {
     let mut out = String::with_capacity(patch.len());
-    let mut lines = patch.split_inclusive('\n').peekable();
     let mut in_hunk = (0u64, 0u64);
     let mut minus_header: Option<String> = None;
-    while let Some(line) = lines.next() {
+    // A run of changed lines, turned round: its removals go out before its additions.
+    let (mut removed, mut added) = (String::new(), String::new());
+    // Which buffer took the last changed line (a "\\ No newline" marker follows it there).
+    let mut last_added = false;
+    let flush = |out: &mut String, removed: &mut String, added: &mut String| {
+        out.push_str(removed);
+        out.push_str(added);
+        removed.clear();
+        added.clear();
+    };
+    for line in patch.split_inclusive('\n') {
         let (body, nl) = match line.strip_suffix('\n') {
             Some(b) => (b, "\n"),
             None => (line, ""),
         };
-        if in_hunk.0 > 0 || in_hunk.1 > 0 {
+        let marker_of_last_line = body.starts_with('\\') && !(removed.is_empty() && added.is_empty());
+        if in_hunk.0 > 0 || in_hunk.1 > 0 || marker_of_last_line {
             match body.as_bytes().first() {
+                // `in_hunk` counts the reversed hunk's (old, new) lines: an added line of the
+                // original is an old line of its reverse.
                 Some(b'+') => {
-                    in_hunk.1 = in_hunk.1.saturating_sub(1);
-                    out.push('-');
-                    out.push_str(&body[1..]);
+                    in_hunk.0 = in_hunk.0.saturating_sub(1);
+                    removed.push_str(&format!("-{}{nl}", &body[1..]));
+                    last_added = false;
                 }
                 Some(b'-') => {
-                    in_hunk.0 = in_hunk.0.saturating_sub(1);
-                    out.push('+');
-                    out.push_str(&body[1..]);
+                    in_hunk.1 = in_hunk.1.saturating_sub(1);
+                    added.push_str(&format!("+{}{nl}", &body[1..]));
+                    last_added = true;
                 }
-                Some(b'\\') => out.push_str(body),
+                Some(b'\\') => {
+                    // "\ No newline at end of file" belongs to the line before it.
+                    let last = if last_added { &mut added } else { &mut removed };
+                    if last.is_empty() {
+                        out.push_str(body);
+                        out.push_str(nl);
+                    } else {
+                        last.push_str(body);
+                        last.push_str(nl);
+                    }
+                }
                 _ => {
+                    flush(&mut out, &mut removed, &mut added);
                     in_hunk.0 = in_hunk.0.saturating_sub(1);
                     in_hunk.1 = in_hunk.1.saturating_sub(1);
                     out.push_str(body);
+                    out.push_str(nl);
                 }
             }
-            out.push_str(nl);
             continue;
         }
+        flush(&mut out, &mut removed, &mut added);
         if let Some(rest) = body.strip_prefix("diff --git ") {
             // `diff --git a/x b/y` → `diff --git a/y b/x`
             match rest.rsplit_once(" b/") {
@@ -256,8 +280,8 @@ pub fn reverse_patch(patch: &str) -> String {
                     None => out.push_str(body),
                 },
             }
-        } else if body.starts_with("--- ") {
-            minus_header = Some(body[4..].to_string());
+        } else if let Some(minus) = body.strip_prefix("--- ") {
+            minus_header = Some(minus.to_string());
             continue;
         } else if let Some(plus) = body.strip_prefix("+++ ") {
             let minus = minus_header.take().unwrap_or_default();
@@ -275,6 +299,7 @@ pub fn reverse_patch(patch: &str) -> String {
         }
         out.push_str(nl);
     }
+    flush(&mut out, &mut removed, &mut added);
     out
 }
 
@@ -302,8 +327,8 @@ mod tests {
     fn a_reversed_patch_reverses_again_to_itself() {
         let p = "diff --git a/x.py b/x.py\nindex 1111111..2222222 100644\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,3 @@ def f():\n a\n-b\n+c\n+d\n-e\n";
         let r = reverse_patch(p);
-        assert!(r.contains("@@ -1,3 +1,3 @@ def f():\n a\n+b\n-c\n-d\n+e\n"), "{r}");
+        assert!(r.contains("@@ -1,3 +1,3 @@ def f():\n a\n-c\n-d\n+b\n+e\n"), "{r}");
         assert!(r.contains("index 2222222..1111111 100644"));
-        assert_eq!(reverse_patch(&r), p);
+        assert_eq!(reverse_patch(&r), "diff --git a/x.py b/x.py\nindex 1111111..2222222 100644\n--- a/x.py\n+++ b/x.py\n@@ -1,3 +1,3 @@ def f():\n a\n-b\n-e\n+c\n+d\n");
     }
 }

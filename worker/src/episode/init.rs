@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use agentmill_proto::{Source, Task};
 use sha2::{Digest, Sha256};
 
-use crate::repo::init_archive_repo_script;
+use crate::repo::{MISSING_BASE_COMMIT, archive_repo_script};
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
 use crate::sandbox::images::ImageCache;
 use crate::sandbox::process::{HostPython, ProcessSandbox, ProcessSpec};
@@ -188,7 +188,18 @@ async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), 
                 }
             }
             sandbox.upload_tar(&workdir, bytes).await?;
-            let out = run_setup(c, "committing the archive as the base commit", init_archive_repo_script()).await?;
+            let script = archive_repo_script(&task.base_commit);
+            let out = c.exec(&ExecRequest::new(script).timeout(SETUP_TIMEOUT).max_output(256 * 1024)).await?;
+            if out.exit_code == MISSING_BASE_COMMIT {
+                return Err(SandboxError::Io(format!(
+                    "archive {local} is a git checkout whose history does not contain base_commit {}; pack the checkout at (or after) that commit, or fix the row",
+                    task.base_commit
+                )));
+            }
+            if out.exit_code != 0 {
+                return Err(SandboxError::Engine(format!("placing the archive's repository failed (exit {}): {}", out.exit_code, tail(&out.output, 2000))));
+            }
+            let out = out.output;
             let head = out.lines().last().unwrap_or_default().trim();
             if !task.base_commit.is_empty() && head != task.base_commit {
                 return Err(SandboxError::Io(format!(

@@ -18,8 +18,11 @@ mod javascript;
 mod php;
 mod pystr;
 mod python;
+mod r2e_gym;
+mod rebench_v2;
 mod ruby;
 mod rust;
+mod swesmith;
 
 use agentmill_proto::TestStatus;
 use indexmap::IndexMap;
@@ -62,8 +65,19 @@ pub struct ParseError {
 /// A parser: the log, what it may read of the task, and the generation to follow.
 pub type ParseFn = fn(&str, &ParseContext<'_>, Generation) -> Result<StatusMap, ParseError>;
 
-/// The parser SWE-bench calls `name`, if agentmill has it.
+/// The parser called `name`, if agentmill has it: SWE-bench's names as they are; the other
+/// harnesses' under their prefix (`swesmith:<profile class>`, `r2e-gym:<name>`,
+/// `swe-rebench-v2:<name>`), since their parsers of the same name read logs differently.
 pub fn lookup(name: &str) -> Option<ParseFn> {
+    if let Some(rest) = name.strip_prefix("swesmith:") {
+        return swesmith::lookup(rest);
+    }
+    if let Some(rest) = name.strip_prefix("r2e-gym:") {
+        return r2e_gym::lookup(rest);
+    }
+    if let Some(rest) = name.strip_prefix("swe-rebench-v2:") {
+        return rebench_v2::lookup(rest);
+    }
     python::lookup(name)
         .or_else(|| javascript::lookup(name))
         .or_else(|| go::lookup(name))
@@ -74,12 +88,23 @@ pub fn lookup(name: &str) -> Option<ParseFn> {
         .or_else(|| c::lookup(name))
 }
 
-/// Every parser name agentmill knows, in the reference's registry order by language.
+/// Every SWE-bench parser name agentmill knows, in the reference's registry order by language
+/// (the other harnesses' parsers are listed by their modules, under their prefixes).
 pub fn names() -> impl Iterator<Item = &'static str> {
     [python::NAMES, javascript::NAMES, c::NAMES, go::NAMES, java::NAMES, php::NAMES, ruby::NAMES, rust::NAMES]
         .into_iter()
         .flatten()
         .copied()
+}
+
+/// Every parser name [`lookup`] answers: SWE-bench's, then the other harnesses' with their
+/// prefixes.
+pub fn all_names() -> Vec<String> {
+    let mut out: Vec<String> = names().map(str::to_string).collect();
+    for (prefix, list) in [("swesmith:", swesmith::NAMES), ("r2e-gym:", r2e_gym::NAMES), ("swe-rebench-v2:", rebench_v2::NAMES)] {
+        out.extend(list.iter().map(|n| format!("{prefix}{n}")));
+    }
+    out
 }
 
 /// Parses `log` with the parser called `name`; `None` when no parser has that name.
