@@ -10,10 +10,14 @@
 #      chromium (the status page test renders it headless), docker-compose where Docker has no
 #      compose tool (the compose file is validated with it).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
-#      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, and .venv/libtorch -> the
-#      wheel's torch/ folder, which .cargo/config.toml points tch at.
+#      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, swesmith 0.0.9 in
+#      .venv/swesmith-0.0.9, and .venv/libtorch -> the wheel's torch/ folder, which
+#      .cargo/config.toml points tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
 #      import) when a Docker engine answers.
+#   4. The SWE-bench-shaped images agentmill/swebench-django:4.2 and agentmill/swebench-sympy:1.12
+#      (deploy/swebench/build.sh: pinned sdists and wheels downloaded once into .cache/swebench/,
+#      then docker build FROM the sandbox image) when a Docker engine answers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -77,6 +81,18 @@ else
     || die "pip could not install swebench 4.1.0 into .venv/swebench-4.1.0"
   did "swebench 4.1.0 in .venv/swebench-4.1.0"
 fi
+# swesmith 0.0.9, SWE-smith's harness (its profiles and log parsers), without its dependencies:
+# `swesmith.profiles` needs only docker, ghapi, python-dotenv and unidiff (swebench 5.x's, above)
+# and swebench 4.x's names (.venv/swebench-4.1.0). Tests put both folders on PYTHONPATH.
+SWESMITH="$VENV/swesmith-0.0.9"
+if [ -f "$SWESMITH/swesmith-0.0.9.dist-info/METADATA" ]; then
+  skipped "swesmith 0.0.9 in .venv/swesmith-0.0.9"
+else
+  rm -rf "$SWESMITH"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$SWESMITH" swesmith==0.0.9 \
+    || die "pip could not install swesmith 0.0.9 into .venv/swesmith-0.0.9"
+  did "swesmith 0.0.9 in .venv/swesmith-0.0.9"
+fi
 torch_dir="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 if [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ]; then
   skipped "link .venv/libtorch (points at the torch wheel)"
@@ -109,6 +125,15 @@ else
   rm -rf "$work"
   trap - EXIT
   did "sandbox image $SANDBOX_IMAGE (recipe $recipe_hash)"
+fi
+
+# --- 4. The SWE-bench-shaped images (deploy/swebench/) -------------------------------------------
+if [ "${AGENTMILL_NO_DOCKER:-0}" = 1 ]; then
+  skipped "SWE-bench images (AGENTMILL_NO_DOCKER=1)"
+elif ! docker info >/dev/null 2>&1; then
+  skipped "SWE-bench images: no Docker engine answers"
+else
+  "$ROOT/deploy/swebench/build.sh" || die "deploy/swebench/build.sh failed (its error is above)"
 fi
 
 echo "setup: ready"

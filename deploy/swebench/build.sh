@@ -51,6 +51,16 @@ pin() { # file -> "sha256 url"
   printf '%s\n' "$line"
 }
 
+download() { # url path: curl where there is one, else Python's urllib
+  if command -v curl >/dev/null 2>&1; then
+    curl -fsSL --retry 3 -o "$2" "$1"
+  else
+    python3 -c 'import shutil, sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=120) as r, open(sys.argv[2], "wb") as f:
+    shutil.copyfileobj(r, f)' "$1" "$2"
+  fi
+}
+
 fetch() { # file: into the cache, checked
   local file="$1" sha url got
   read -r sha url <<<"$(pin "$file")"
@@ -59,7 +69,7 @@ fetch() { # file: into the cache, checked
     return
   fi
   mkdir -p "$CACHE"
-  curl -fsSL --retry 3 -o "$CACHE/$file.part" "$url" || die "could not download $url (is PyPI's file host reachable?)"
+  download "$url" "$CACHE/$file.part" || die "could not download $url (is PyPI's file host reachable?)"
   got="$(sha256sum "$CACHE/$file.part" | cut -d' ' -f1)"
   if [ "$got" != "$sha" ]; then
     rm -f "$CACHE/$file.part"
@@ -80,14 +90,15 @@ recipe_hash() { # name downloads... -> the image's recipe hash
   } | sha256sum | cut -c1-16
 }
 
-build() { # name image row downloads...
-  local name="$1" image="$2" row="$3"; shift 3
-  local f hash ctx t0 head want out
+build() { # name image downloads...
+  local name="$1" image="$2"; shift 2
+  local f hash ctx t0 out old
   for f in "$@"; do fetch "$f"; done
   hash="$(recipe_hash "$name" "$@")"
   if [ "$(docker image inspect -f '{{ index .Config.Labels "org.agentmill.recipe" }}' "$image" 2>/dev/null)" = "$hash" ]; then
     skipped "image $image (recipe $hash is built)"
   else
+    old="$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)"
     ctx="$(mktemp -d)"
     trap 'rm -rf "$ctx"' EXIT
     cp -p "$HERE/$name"/* "$ctx/"
@@ -99,8 +110,16 @@ build() { # name image row downloads...
     fi
     rm -rf "$ctx"
     trap - EXIT
+    # The image this one replaces, if nothing else uses it.
+    if [ -n "$old" ] && [ "$old" != "$(docker image inspect -f '{{.Id}}' "$image")" ]; then
+      docker rmi "$old" >/dev/null 2>&1 || true
+    fi
     did "image $image (recipe $hash, $((SECONDS - t0)) s)"
   fi
+}
+
+check_row() { # image row: the image's HEAD is the row's base_commit
+  local image="$1" row="$2" head want
   head="$(docker run --rm --network none "$image" git -C /testbed rev-parse HEAD)"
   want="$(python3 -c 'import json, sys
 for line in open(sys.argv[1]):
@@ -114,12 +133,16 @@ command -v docker >/dev/null 2>&1 || die "docker not found"
 docker info >/dev/null 2>&1 || die "no Docker engine answers"
 
 only="${1:-}"
-found=0
+selected=()
 while read -r name image row downloads; do
   [ -n "$name" ] || continue
   [ -z "$only" ] || [ "$only" = "$name" ] || continue
-  found=1
+  selected+=("$image $row")
   # shellcheck disable=SC2086
-  build "$name" "$image" "$row" $downloads
+  build "$name" "$image" $downloads
 done <<<"$IMAGES"
-[ "$found" = 1 ] || die "no image named $only (django, sympy)"
+[ ${#selected[@]} -gt 0 ] || die "no image named $only (django, sympy)"
+for s in "${selected[@]}"; do
+  # shellcheck disable=SC2086
+  check_row $s
+done

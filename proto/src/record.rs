@@ -220,9 +220,11 @@ pub struct Grading {
     pub resolution: Resolution,
     /// `resolution == FULL`.
     pub resolved: bool,
-    /// How the model patch went in: `git apply`, `git apply --3way`, `patch --fuzz`, `empty`, or `failed`.
+    /// How the model patch went in: the command of the harness's apply chain that worked (`git
+    /// apply --verbose`, …), `empty` (nothing to apply; not run), or `failed`.
     pub patch_applied: String,
-    /// Exit code of the test command.
+    /// Exit code of the test command (for a dataset's eval script, the one it records, as 5.x
+    /// scripts do; absent when the script records none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_exit_code: Option<i64>,
     /// The end of the test log, for people reading a record.

@@ -15,6 +15,9 @@ line on stdin, one answer per line on stdout, in order:
        get_logs_eval + get_eval_tests_report + get_resolution_status, as run_evaluation does.
   {"op": "eval_script", "row": ROW}                   -> {"script": TEXT}
        The TestSpec's eval_script (4.x: from the spec tables; 5.x: from the row).
+  {"op": "time_grade", "parser": NAME, "log": TEXT,
+   "FAIL_TO_PASS": [...], "PASS_TO_PASS": [...], "repeat": N} -> {"median_s": S}
+       the parser plus get_eval_tests_report and get_resolution_status, timed in-process.
   {"op": "specs"}                                     -> the 4.x tables agentmill generates its
                                                           data file from (see gen_swebench_specs.py)
 
@@ -123,6 +126,24 @@ def op_eval_script(req):
     return {"script": make_spec(req["row"]).eval_script}
 
 
+def op_time_grade(req):
+    import statistics
+    import time
+
+    from swebench.harness import grading
+
+    fn = find_parser(req["parser"])
+    spec = spec_for(req)
+    ref = {"FAIL_TO_PASS": req["FAIL_TO_PASS"], "PASS_TO_PASS": req["PASS_TO_PASS"]}
+    times = []
+    for _ in range(int(req.get("repeat", 10))):
+        t = time.perf_counter()
+        status = fn(req["log"], spec)
+        grading.get_resolution_status(grading.get_eval_tests_report(status, ref))
+        times.append(time.perf_counter() - t)
+    return {"median_s": statistics.median(times)}
+
+
 def op_specs(_req):
     from swebench.harness import constants
     from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
@@ -137,7 +158,7 @@ def op_specs(_req):
     }
 
 
-OPS = {"parse": op_parse, "grade": op_grade, "eval_script": op_eval_script, "specs": op_specs}
+OPS = {"parse": op_parse, "grade": op_grade, "eval_script": op_eval_script, "specs": op_specs, "time_grade": op_time_grade}
 
 
 def main():

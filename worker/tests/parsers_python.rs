@@ -16,13 +16,14 @@
 mod reference_support;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 
 use agentmill_proto::TestStatus;
 use agentmill_worker::grading::parsers::{self, Generation, ParseContext, StatusMap};
-use reference_support::{Reference, diff_maps, workspace};
+use reference_support::{diff_maps, workspace};
 use serde_json::{Value, json};
 
 /// The Python names of the 5.x registry, in its order.
@@ -68,38 +69,118 @@ impl Log {
     }
 }
 
-/// The reference's map for `log`, with status words it does not know read as `Missing`; `Err`
-/// carries what it raised. The second value counts the unknown words.
-fn reference_parse(reference: &mut Reference, parser: &str, log: &Log) -> (Result<StatusMap, String>, usize) {
-    let answer = reference.try_ask(&json!({
-        "op": "parse", "parser": parser, "log": log.text,
-        "instance_id": log.instance_id, "version": log.version, "repo": log.repo,
-    }));
-    if let Some(e) = answer.get("error") {
-        return (Err(e.as_str().unwrap_or_default().to_string()), 0);
+/// The reference driver (`tests/reference/swebench_ref.py`), read here line by line so its maps
+/// keep their order *and* may hold status words agentmill's `TestStatus` lacks: the reference's
+/// pytest parsers take any first token (`"ERROR:"`), and agentmill keeps such an entry as
+/// `TestStatus::Missing`. (`reference_support`'s `Reference::parse` panics on those words.)
+struct Driver {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    version: String,
+}
+
+impl Driver {
+    fn start(generation: Generation) -> Driver {
+        let root = workspace();
+        let python = root.join(".venv/bin/python");
+        assert!(python.exists(), "{} is missing: run deploy/setup.sh", python.display());
+        let mut cmd = Command::new(&python);
+        cmd.arg(root.join("tests/reference/swebench_ref.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        if generation == Generation::V4 {
+            let dir = root.join(".venv/swebench-4.1.0");
+            assert!(dir.exists(), "{} is missing: run deploy/setup.sh", dir.display());
+            cmd.env("PYTHONPATH", dir);
+        } else {
+            cmd.env_remove("PYTHONPATH");
+        }
+        let mut child = cmd.spawn().expect("starting the swebench reference");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut driver = Driver { child, stdin, stdout, version: String::new() };
+        let answer: Value = serde_json::from_str(&driver.ask(&json!({"op": "version"}))).expect("JSON");
+        driver.version = answer["version"].as_str().expect("the reference reports its version").to_string();
+        let want = if generation == Generation::V4 { "4." } else { "5." };
+        assert!(driver.version.starts_with(want), "the reference for {generation:?} is swebench {}: run deploy/setup.sh", driver.version);
+        driver
     }
-    let mut unknown = 0;
-    let map = answer["status"]
-        .as_object()
-        .expect("a status map is an object")
-        .iter()
-        .map(|(k, v)| {
-            let word = v.as_str().expect("a status is a string");
-            let status = match word {
-                "PASSED" => TestStatus::Passed,
-                "FAILED" => TestStatus::Failed,
-                "SKIPPED" => TestStatus::Skipped,
-                "ERROR" => TestStatus::Error,
-                "XFAIL" => TestStatus::Xfail,
-                _ => {
-                    unknown += 1;
-                    TestStatus::Missing
+
+    /// One request, the answer's JSON text.
+    fn ask(&mut self, req: &Value) -> String {
+        let mut line = serde_json::to_string(req).expect("request");
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).expect("writing to the reference");
+        self.stdin.flush().expect("flush");
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).expect("reading the reference");
+        assert!(!answer.is_empty(), "the reference exited");
+        answer
+    }
+
+    /// Whether the reference has a parser of that name.
+    fn has(&mut self, parser: &str) -> bool {
+        let answer: Value = serde_json::from_str(&self.ask(&json!({"op": "parse", "parser": parser, "log": ""}))).expect("JSON");
+        !answer.get("error").and_then(Value::as_str).is_some_and(|e| e.contains("no parser named"))
+    }
+
+    /// The reference's map for `log` in its order (unknown status words as `Missing`, counted),
+    /// or what it raised.
+    fn parse(&mut self, parser: &str, log: &str, instance_id: &str, version: &str, repo: &str) -> (Result<StatusMap, String>, usize) {
+        let raw = self.ask(&json!({"op": "parse", "parser": parser, "log": log, "instance_id": instance_id, "version": version, "repo": repo}));
+        let answer: Answer = serde_json::from_str(&raw).expect("the reference answers JSON");
+        match (answer.error, answer.status) {
+            (Some(e), _) => (Err(e), 0),
+            (None, Some(Lenient(map, unknown))) => (Ok(map), unknown),
+            (None, None) => panic!("the reference answered neither a status nor an error: {raw}"),
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Answer {
+    status: Option<Lenient>,
+    error: Option<String>,
+}
+
+/// A status map in the JSON text's order; words other than the five statuses become `Missing`.
+struct Lenient(StatusMap, usize);
+
+impl<'de> serde::Deserialize<'de> for Lenient {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Lenient;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of test ids to status words")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Lenient, A::Error> {
+                let (mut map, mut unknown) = (StatusMap::new(), 0);
+                while let Some((k, word)) = access.next_entry::<String, String>()? {
+                    let status = match word.as_str() {
+                        "PASSED" => TestStatus::Passed,
+                        "FAILED" => TestStatus::Failed,
+                        "SKIPPED" => TestStatus::Skipped,
+                        "ERROR" => TestStatus::Error,
+                        "XFAIL" => TestStatus::Xfail,
+                        _ => {
+                            unknown += 1;
+                            TestStatus::Missing
+                        }
+                    };
+                    map.insert(k, status);
                 }
-            };
-            (k.clone(), status)
-        })
-        .collect();
-    (Ok(map), unknown)
+                Ok(Lenient(map, unknown))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// What a comparison run saw.
@@ -117,11 +198,10 @@ struct Tally {
 
 /// Runs every log through every parser in `names`, ours and the reference's, in `generation`.
 fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
-    let mut reference = Reference::start(generation);
+    let mut reference = Driver::start(generation);
     let mut tally = Tally::default();
     for &name in names {
-        let present = reference.try_ask(&json!({"op": "parse", "parser": name, "log": ""}));
-        let lacks = present.get("error").is_some_and(|e| e.as_str().unwrap_or_default().contains("no parser named"));
+        let lacks = !reference.has(name);
         let expected_lack = generation == Generation::V4 && ONLY_V5.contains(&name);
         assert_eq!(lacks, expected_lack, "swebench {} {} {name}", reference.version, if lacks { "lacks" } else { "has" });
         if lacks {
@@ -130,7 +210,7 @@ fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
         for log in logs {
             let ctx = ParseContext { instance_id: &log.instance_id, version: &log.version, repo: &log.repo };
             let ours = parsers::parse(name, &log.text, &ctx, generation).expect("agentmill serves every Python name");
-            let (theirs, unknown) = reference_parse(&mut reference, name, log);
+            let (theirs, unknown) = reference.parse(name, &log.text, &log.instance_id, &log.version, &log.repo);
             tally.compared += 1;
             tally.unknown_words += unknown;
             match (ours, theirs) {
@@ -661,11 +741,15 @@ fn sympy_and_seaborn_logs() -> Vec<Log> {
 
 /// Input no parser was written for.
 fn hostile_logs() -> Vec<Log> {
+    // Long, but never quadratic for the reference: `parse_log_pytest_options` searches
+    // `(.*?)\[(.*)\]` in each id, which backtracking makes O(n²) on a long id without `[`…`]`
+    // (and worse with many `[`), and SymPy's header pattern backtracks from every space.
     let long_token = "a".repeat(200_000);
     let mut long_ansi = String::from("PASSED ");
     for _ in 0..20_000 {
         long_ansi.push_str("\x1b[1mx");
     }
+    long_ansi.push(']');
     vec![
         Log::new("empty", ""),
         Log::new("one newline", "\n"),
@@ -680,9 +764,9 @@ fn hostile_logs() -> Vec<Log> {
              test_k\x1cok\ntest_l\u{a0}ok\ntest_m ... ok\x1c\nx\x1cPASSED\n",
         ),
         Log::new("replacement characters and NUL", "PASSED \u{fffd}\u{fffd}x\nFAILED \u{0}nul - x\n\u{fffd}PASSED y\ntest_\u{fffd} ok\n\u{0}\n"),
-        Log::new("a very long token", format!("PASSED {long_token}\n{long_token} PASSED\ntest_{long_token} ok\nFAILED {long_token} - x\n")),
+        Log::new("a very long token", format!("PASSED t[{long_token}]\n{long_token} PASSED\ntest_{long_token} ok\nFAILED t[{long_token}] - x\nPASSED {}\n", "a".repeat(3_000))),
         Log::new("a very long ANSI line", long_ansi),
-        Log::new("a long line of dots", format!("{} ... ok\n", "x ... ".repeat(20_000))),
+        Log::new("a long line of dots", format!("{} ... ok\n", "x ... ".repeat(1_000))),
         Log::new("no newline at the end", "PASSED a\nPASSED b"),
         Log::new("surrogate-free astral plane", "PASSED 𝔘𝔫𝔦𝔠𝔬𝔡𝔢\ntest_😀 ok\n𝔵 PASSED\n"),
     ]
@@ -725,6 +809,61 @@ fn constructed_logs_v4() {
 #[test]
 fn constructed_logs_v5() {
     check_constructed(Generation::V5);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token soup: seeded random lines of the tokens the parsers look for, in any order.
+
+/// A seeded generator (an LCG: the same logs on every machine).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+const PYTHON_TOKENS: &[&str] = &[
+    "PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL", "XPASS", "[1]", "[12]", "[100%]", " ", " ", " ", "  ", "\t", "\x1c", "\u{a0}", " - ", "-", "...", " ... ",
+    "ok", "OK", " ...  OK", "FAIL:", "ERROR:", "test_", "x.py:", "_____", "tests/a.py::t", "[", "]", "/abs/p", "//", "*", "\x1b[31m", "\x1b[0m", "[1m", "[0m",
+    "MouseButton.LEFT", "MouseButton.RIGHT", " ... skipped", "E", "F", " E", " F", " ok", "\r", " ... Testing against Django installed in ", "silenced).", "\nok",
+    "System check identified no issues (0 silenced)", "Internal Server Error: /", "/", "\n", "Applying sites.0002_alter_domain_unique...test_no_migrations",
+    "--version is equivalent to version", "é", "٣", ".py:", "(x.Y)", "a", "b", "t[a b]", "\x01",
+];
+
+/// `count` logs of up to 40 lines of up to 12 tokens (`AGENTMILL_PARSER_SOUP` sets `count`).
+fn token_soup(seed: u64, tokens: &[&str], default_count: usize) -> Vec<Log> {
+    let count = std::env::var("AGENTMILL_PARSER_SOUP").ok().and_then(|v| v.parse().ok()).unwrap_or(default_count);
+    let mut rng = Lcg(seed);
+    (0..count)
+        .map(|i| {
+            let mut text = String::new();
+            for _ in 0..1 + rng.below(40) {
+                for _ in 0..rng.below(13) {
+                    text.push_str(tokens[rng.below(tokens.len())]);
+                }
+                text.push('\n');
+            }
+            Log::new(format!("token soup {i} (seed {seed:#x})"), text)
+        })
+        .collect()
+}
+
+fn check_soup(generation: Generation) {
+    let logs = token_soup(0x5eed_0000_0000_0001, PYTHON_TOKENS, 150);
+    let tally = compare(generation, PYTHON, &logs);
+    assert_identical("token soup", generation, &tally);
+}
+
+#[test]
+fn token_soup_v4() {
+    check_soup(Generation::V4);
+}
+
+#[test]
+fn token_soup_v5() {
+    check_soup(Generation::V5);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use script::{AGENTMILL_PARSER, ApplyChain, END_TEST_OUTPUT, EvalPlan, START_TEST_OUTPUT, ScriptOptions, TEST_EXIT_CODE, eval_plan};
+pub use script::{AGENTMILL_PARSER, ApplyChain, END_TEST_OUTPUT, EvalPlan, RevertTests, START_TEST_OUTPUT, ScriptOptions, TEST_EXIT_CODE, eval_plan};
+
+/// Quotes a word for a POSIX shell (plain words stay as they are).
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | ':' | '=' | ',' | '+' | '@'));
+    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+}
 
 /// Which dataset a row comes from, and so whose harness runs and grades it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -248,9 +254,9 @@ pub fn default_image(family: Family, instance_id: &str, repo: &str) -> String {
         Family::SweRebench => swebench_image("swerebench", instance_id),
         Family::SweGym => format!("docker.io/xingyaoww/sweb.eval.x86_64.{}", instance_id.replace("__", "_s_")).to_lowercase(),
         Family::SweSmith => {
-            // swebench/swesmith.x86_64.<owner>_1776_<repo>.<commit8>, from the mirror's name.
-            let key = repo.strip_prefix("swesmith/").map(str::to_string).unwrap_or_else(|| instance_id.rsplit_once('.').map(|(k, _)| k.to_string()).unwrap_or_default());
-            format!("swebench/swesmith.x86_64.{}", key.replace("__", "_1776_")).to_lowercase()
+            // The profile's image, else swebench/swesmith.x86_64.<owner>_1776_<repo>.<commit8>.
+            let key = specs::swesmith_key(repo, instance_id);
+            specs::swesmith().resolve(&key).and_then(|p| p.image_name).unwrap_or_else(|| format!("swebench/swesmith.x86_64.{}", key.replace("__", "_1776_")).to_lowercase())
         }
         _ => swebench_image("swebench", instance_id),
     }

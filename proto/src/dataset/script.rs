@@ -86,6 +86,47 @@ pub struct EvalPlan {
     pub eval_type: EvalType,
     /// How the model's patch is applied.
     pub apply: ApplyChain,
+    /// Shell lines run in the grading sandbox before the model's patch goes in (SWE-smith
+    /// checks out the instance's branch, then its parent); any failing is a task problem.
+    pub setup: Vec<String>,
+    /// Restore the files the model's patch touches before applying it (SWE-smith).
+    pub reset_patch_files: bool,
+    /// The test files restored after the model's patch went in, so its edits to them do not
+    /// count (SWE-smith; the SWE-bench families reset them in their eval script).
+    pub revert_tests: RevertTests,
+    /// The harness's own limit on the eval script, when it has one (SWE-smith's profiles).
+    pub timeout_s: Option<u64>,
+}
+
+/// Which test files a harness restores after the model's patch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RevertTests {
+    /// None.
+    #[default]
+    None,
+    /// These files.
+    Files(Vec<String>),
+    /// The `*_test.go` files that define these top-level functions (SWE-smith's Go profile
+    /// scans the repository for them).
+    GoFunctions(Vec<String>),
+}
+
+impl EvalPlan {
+    /// The fields only some families set, empty.
+    fn base() -> EvalPlan {
+        EvalPlan {
+            family: Family::Agentmill,
+            script: None,
+            rules: Rules::Agentmill,
+            parser: String::new(),
+            eval_type: EvalType::PassAndFail,
+            apply: ApplyChain::Agentmill,
+            setup: Vec::new(),
+            reset_patch_files: false,
+            revert_tests: RevertTests::None,
+            timeout_s: None,
+        }
+    }
 }
 
 /// The parser agentmill's own rows are read with: the listed pytest ids, matched whole.
@@ -101,12 +142,14 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
             parser: task.log_parser.clone().unwrap_or_else(|| AGENTMILL_PARSER.to_string()),
             eval_type: task.eval_type.unwrap_or_default(),
             apply: ApplyChain::Agentmill,
+            ..EvalPlan::base()
         }),
         Family::Swebench => swebench4(task, opts),
         Family::Swebench5 => swebench5(task),
         Family::SweRebench => swe_rebench(task, opts),
         Family::SweGym => swe_gym(task, opts),
-        Family::SweRebenchV2 | Family::SweSmith | Family::R2eGym => {
+        Family::SweSmith => swe_smith(task),
+        Family::SweRebenchV2 | Family::R2eGym => {
             Err(format!("rows of the {} family are recognised but cannot be graded by this build yet", task.family))
         }
     }
@@ -139,6 +182,7 @@ fn swebench4(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
         parser,
         eval_type: task.eval_type.unwrap_or(if fail_only { EvalType::FailOnly } else { EvalType::PassAndFail }),
         apply: ApplyChain::Swebench4,
+        ..EvalPlan::base()
     })
 }
 
@@ -159,6 +203,7 @@ fn swebench5(task: &Task) -> Result<EvalPlan, String> {
         parser,
         eval_type: task.eval_type.unwrap_or_default(),
         apply: ApplyChain::Swebench5,
+        ..EvalPlan::base()
     })
 }
 
@@ -205,6 +250,111 @@ fn swe_rebench(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
         parser,
         eval_type: task.eval_type.unwrap_or_default(),
         apply: ApplyChain::Swebench4,
+        ..EvalPlan::base()
+    })
+}
+
+/// SWE-smith (`harness/utils.py::run_patch_in_container`, `profiles/*.py`): the instance's
+/// branch and its parent (the tests back), the patch's files restored and the patch applied,
+/// the listed tests' files restored, then the profile's test command between the markers.
+fn swe_smith(task: &Task) -> Result<EvalPlan, String> {
+    let tables = specs::swesmith();
+    let key = specs::swesmith_key(&task.repo, &task.instance_id);
+    let profile = tables.resolve(&key).ok_or_else(|| format!("SWE-smith has no profile {key:?} ({}); check the row's repo", tables.header.generated_from))?;
+    let parser = match &task.log_parser {
+        Some(p) => p.clone(),
+        None => format!("swesmith:{}", profile.parser.as_deref().ok_or_else(|| format!("SWE-smith's {} profile {key} has no log parser", profile.language))?),
+    };
+    let files = |ids: &[String]| -> Vec<String> {
+        let mut v: Vec<String> = ids.iter().map(|id| id.split("::").next().unwrap_or(id).to_string()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    // `get_test_files`: per list, then F2P's and P2P's together.
+    let (f2p_files, p2p_files): (Vec<String>, Vec<String>) = match profile.get_test_files.as_deref() {
+        Some("PythonProfile") => (files(&task.fail_to_pass), files(&task.pass_to_pass)),
+        Some("MidoA0158ff9") => {
+            let strip = |v: Vec<String>| -> Vec<String> {
+                let mut v: Vec<String> = v.into_iter().map(|f| f.strip_prefix("../dev/").map(str::to_string).unwrap_or(f)).collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            (strip(files(&task.fail_to_pass)), strip(files(&task.pass_to_pass)))
+        }
+        Some("PythonSlugify872b3750") => (vec!["test.py".into()], vec!["test.py".into()]),
+        Some("TornadoD5ac65c1") => {
+            let module = |ids: &[String]| -> Vec<String> {
+                let mut v: Vec<String> = ids
+                    .iter()
+                    .filter_map(|id| {
+                        // re.search(r"\s\((.*)\)", id)
+                        static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+                        let re = RE.get_or_init(|| regex::Regex::new(r"\s\((.*)\)").expect("static regex"));
+                        let inner = re.captures(id)?.get(1)?.as_str().to_string();
+                        let parts: Vec<&str> = inner.split('.').collect();
+                        Some(format!("{}.py", parts[..parts.len().saturating_sub(1)].join("/")))
+                    })
+                    .collect();
+                v.sort();
+                v.dedup();
+                v
+            };
+            (module(&task.fail_to_pass), module(&task.pass_to_pass))
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let test_cmd = profile.test_cmd.clone().unwrap_or_default();
+    let command = match profile.get_test_cmd.as_deref() {
+        Some("Babel2ea3fc8f") => {
+            let bug = task.extra.get("bug_patch").and_then(Value::as_str).unwrap_or_default();
+            if bug.is_empty() {
+                test_cmd
+            } else {
+                let paths = super::patch::patch_paths(bug).map_err(|e| format!("patch does not parse as a patch: {e}"))?;
+                let pkgs: Vec<String> = paths.iter().filter_map(|p| {
+                    let parts: Vec<&str> = p.split('/').collect();
+                    (parts.len() >= 2 && parts[0] == "packages").then(|| format!("packages/{}", parts[1]))
+                }).collect();
+                format!("{test_cmd} {}", pkgs.join(" "))
+            }
+        }
+        Some("MypyE93f06ce") => test_cmd,
+        _ => {
+            let prefix = task.instance_id.rsplit_once('.').map(|(k, _)| k).unwrap_or(&task.instance_id);
+            if prefix != key {
+                return Err(format!("instance_id {} is not an instance of SWE-smith's profile {key} (its id must start with {key}.)", task.instance_id));
+            }
+            if profile.min_testing == Some(true) {
+                let mut all = f2p_files.clone();
+                all.extend(p2p_files.iter().cloned());
+                if all.is_empty() { test_cmd } else { format!("{test_cmd} {}", all.join(" ")) }
+            } else {
+                test_cmd
+            }
+        }
+    };
+    let revert = match profile.get_test_files.as_deref() {
+        Some("GoProfile") => RevertTests::GoFunctions(task.fail_to_pass.iter().chain(&task.pass_to_pass).cloned().collect()),
+        _ => {
+            let mut all = f2p_files;
+            all.extend(p2p_files);
+            if all.is_empty() { RevertTests::None } else { RevertTests::Files(all) }
+        }
+    };
+    let id = crate::dataset::shell_word(&task.instance_id);
+    Ok(EvalPlan {
+        family: Family::SweSmith,
+        script: Some(script_text("set -uxo pipefail", &["cd /testbed".to_string(), format!(": '{START_TEST_OUTPUT}'"), command, format!(": '{END_TEST_OUTPUT}'")])),
+        rules: Rules::SweSmith,
+        parser,
+        eval_type: task.eval_type.unwrap_or_default(),
+        apply: ApplyChain::Swebench4,
+        setup: vec![format!("git checkout {id}"), "git checkout HEAD~1".into()],
+        reset_patch_files: true,
+        revert_tests: revert,
+        timeout_s: profile.timeout,
     })
 }
 
@@ -265,6 +415,7 @@ fn swe_gym(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
         parser,
         eval_type: task.eval_type.unwrap_or_default(),
         apply: ApplyChain::Swebench4,
+        ..EvalPlan::base()
     })
 }
 

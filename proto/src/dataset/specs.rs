@@ -79,3 +79,89 @@ pub fn spec_list(spec: &Spec, key: &str) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+/// SWE-smith's repository profiles (`proto/data/swesmith-profiles.json`, generated from the
+/// `swesmith` package by `tests/reference/gen_swesmith_profiles.py`; a worker test fails on
+/// drift). A profile is keyed by the mirror's name `<owner>__<repo>.<commit8>`.
+#[derive(Debug, Deserialize)]
+pub struct SwesmithProfiles {
+    /// Per-language defaults and the description of each rule.
+    pub header: SwesmithHeader,
+    /// Profile key → what differs from its language's defaults.
+    pub profiles: BTreeMap<String, SwesmithProfile>,
+}
+
+/// The profile table's header.
+#[derive(Debug, Deserialize)]
+pub struct SwesmithHeader {
+    /// Which package wrote the file.
+    pub generated_from: String,
+    /// Language → its defaults.
+    pub defaults: BTreeMap<String, SwesmithProfile>,
+}
+
+/// One profile (or a language's defaults): every field but the language optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SwesmithProfile {
+    /// `python`, `go`, `rust`, …
+    #[serde(default)]
+    pub language: String,
+    /// The profile's image.
+    #[serde(default)]
+    pub image_name: Option<String>,
+    /// The test command.
+    #[serde(default)]
+    pub test_cmd: Option<String>,
+    /// Seconds the whole eval script may take.
+    #[serde(default)]
+    pub timeout: Option<u64>,
+    /// Whether only the listed tests' files run.
+    #[serde(default)]
+    pub min_testing: Option<bool>,
+    /// The class whose `log_parser` reads the log (agentmill's parser `swesmith:<class>`).
+    #[serde(default)]
+    pub parser: Option<String>,
+    /// The class whose `get_test_files` decides which test files are reverted.
+    #[serde(default)]
+    pub get_test_files: Option<String>,
+    /// The class whose `get_test_cmd` makes the test command.
+    #[serde(default)]
+    pub get_test_cmd: Option<String>,
+}
+
+impl SwesmithProfiles {
+    /// The profile `key` with its language's defaults filled in.
+    pub fn resolve(&self, key: &str) -> Option<SwesmithProfile> {
+        let p = self.profiles.get(key)?;
+        let d = self.header.defaults.get(&p.language).cloned().unwrap_or_default();
+        Some(SwesmithProfile {
+            language: p.language.clone(),
+            image_name: p.image_name.clone().or(d.image_name),
+            test_cmd: p.test_cmd.clone().or(d.test_cmd),
+            timeout: p.timeout.or(d.timeout),
+            min_testing: p.min_testing.or(d.min_testing),
+            parser: p.parser.clone().or(d.parser),
+            get_test_files: p.get_test_files.clone().or(d.get_test_files),
+            get_test_cmd: p.get_test_cmd.clone().or(d.get_test_cmd),
+        })
+    }
+}
+
+/// SWE-smith's profiles.
+pub fn swesmith() -> &'static SwesmithProfiles {
+    static TABLES: OnceLock<SwesmithProfiles> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        serde_json::from_str(include_str!("../../data/swesmith-profiles.json")).expect("the embedded SWE-smith profiles parse")
+    })
+}
+
+/// The profile key of a SWE-smith row: its `repo` without `swesmith/`, else its instance id
+/// without the last `.` part (SWE-smith's `Registry.get_from_inst`).
+pub fn swesmith_key(repo: &str, instance_id: &str) -> String {
+    if repo.is_empty() {
+        instance_id.rsplit_once('.').map(|(k, _)| k.to_string()).unwrap_or_else(|| instance_id.to_string())
+    } else {
+        repo.strip_prefix("swesmith/").unwrap_or(repo).to_string()
+    }
+}

@@ -1,6 +1,6 @@
 //! Worker benchmarks, each next to a baseline measured in the same run.
 //!
-//!     cargo run --release -p agentmill-tests --bin agentmill-bench-worker -- [overhead|throughput|all]
+//!     cargo run --release -p agentmill-tests --bin agentmill-bench-worker -- [overhead|throughput|grader|all]
 //!
 //! - `overhead`: one episode's orchestration (coordinator lease over gRPC, the worker's actors,
 //!   publishing the record to Redis, the result back to the coordinator) around the same
@@ -8,6 +8,9 @@
 //!   through the Docker API. Overhead = (episode − bare) / bare.
 //! - `throughput`: episodes per hour on the bundled tasks (replay policy, real grading) with 1,
 //!   2, 4 and 8 concurrent episodes on this machine, and where the time goes (init / run / grade).
+//! - `grader`: reading the largest real harness log (`../shared/harness-logs`) and grading its
+//!   lists, against the `swebench` package's parser and report on the same log, timed inside
+//!   its own process (no start-up); the ratio is agentmill / reference.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -166,6 +169,64 @@ async fn throughput() {
     }
 }
 
+/// The grader against the reference on the largest harness log.
+fn grader() {
+    use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+    use std::io::{BufRead, Write};
+    println!("== grading the largest harness log ==");
+    let path = workspace().join("../shared/harness-logs/cases.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let case: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("case"))
+        .max_by_key(|c| c["log"].as_str().map_or(0, str::len))
+        .expect("a case");
+    let log = case["log"].as_str().expect("log");
+    let row = serde_json::json!({
+        "instance_id": case["instance_id"], "repo": case["repo"], "version": case["version"], "base_commit": case["base_commit"],
+        "problem_statement": "p", "test_patch": case["test_patch"], "FAIL_TO_PASS": case["FAIL_TO_PASS"], "PASS_TO_PASS": case["PASS_TO_PASS"],
+    });
+    let task = agentmill_proto::Task::from_json_object(row.as_object().cloned().expect("object")).expect("row");
+    let mut plan = eval_plan(&task, &ScriptOptions::default()).expect("plan");
+    plan.rules = agentmill_worker::grading::rules::for_saved_log(plan.rules, log);
+    let repeat = 30;
+    let mut ours = Vec::new();
+    for _ in 0..repeat {
+        let t = Instant::now();
+        let g = agentmill_worker::grading::grade_log(&task, &plan, log, "git apply").expect("grades");
+        std::hint::black_box(g);
+        ours.push(t.elapsed().as_secs_f64());
+    }
+    ours.sort_by(f64::total_cmp);
+    let ours = ours[repeat / 2];
+    let mut child = std::process::Command::new(workspace().join(".venv/bin/python"))
+        .arg(workspace().join("tests/reference/swebench_ref.py"))
+        .env("PYTHONPATH", workspace().join(".venv/swebench-4.1.0"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the swebench reference (deploy/setup.sh installs it)");
+    let req = serde_json::json!({"op": "time_grade", "parser": plan.parser, "log": log, "FAIL_TO_PASS": task.fail_to_pass, "PASS_TO_PASS": task.pass_to_pass, "repeat": repeat});
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{req}").expect("write");
+    drop(stdin);
+    let mut answer = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut answer).expect("read");
+    let _ = child.wait();
+    let reference: serde_json::Value = serde_json::from_str(&answer).expect("JSON");
+    let reference = reference["median_s"].as_f64().expect("median");
+    println!(
+        "{} ({} KiB log, {} listed tests, parser {}): agentmill {:.2} ms, swebench 4.1.0 {:.2} ms, ratio {:.3} (median of {repeat})",
+        case["case_id"].as_str().unwrap_or_default(),
+        log.len() / 1024,
+        task.fail_to_pass.len() + task.pass_to_pass.len(),
+        plan.parser,
+        ours * 1000.0,
+        reference * 1000.0,
+        ours / reference
+    );
+}
+
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     if cfg!(debug_assertions) {
@@ -176,11 +237,13 @@ fn main() {
         match which.as_str() {
             "overhead" => overhead().await,
             "throughput" => throughput().await,
+            "grader" => grader(),
             "all" => {
                 overhead().await;
                 throughput().await;
+                grader();
             }
-            other => eprintln!("unknown benchmark {other:?}; use overhead, throughput or all"),
+            other => eprintln!("unknown benchmark {other:?}; use overhead, throughput, grader or all"),
         }
     });
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use agentmill_proto::dataset::{ApplyChain, EvalPlan, Family, ScriptOptions, eval_plan};
+use agentmill_proto::dataset::{ApplyChain, EvalPlan, Family, RevertTests, ScriptOptions, eval_plan};
 use agentmill_proto::{Grading, Task};
 
 use super::init::tail;
@@ -47,22 +47,54 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
         return Ok(g);
     }
     let dir = sandbox.agentmill_dir();
+    let not_graded = |why: String, log: &str| {
+        let mut g = Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, "failed", why);
+        g.rules = plan.rules.as_str().to_string();
+        g.log_parser = plan.parser.clone();
+        g.log_tail = tail(log, LOG_TAIL).to_string();
+        g
+    };
+    if !plan.setup.is_empty() {
+        let out = sandbox.exec(&ExecRequest::new(format!("set -e\n{}", plan.setup.join("\n"))).timeout(Duration::from_secs(300))).await?;
+        if out.exit_code != 0 {
+            return Ok(not_graded(format!("the harness's setup failed in the image ({}): the task or its image is broken", plan.setup.join("; ")), &out.output));
+        }
+    }
     let model_path = format!("{dir}/model.patch");
     sandbox.write_file(&model_path, model_patch.as_bytes()).await?;
+    if plan.reset_patch_files
+        && let Ok(paths) = agentmill_proto::dataset::patch::patch_paths(model_patch)
+        && !paths.is_empty()
+    {
+        // SWE-smith restores the patch's files first (its exit status is not checked).
+        let files: Vec<String> = paths.iter().map(|p| quote(p)).collect();
+        sandbox.exec(&ExecRequest::new(format!("git checkout -- {}", files.join(" "))).timeout(Duration::from_secs(120))).await?;
+    }
     let applied = sandbox.exec(&ExecRequest::new(apply_script(plan.apply, &model_path)).timeout(Duration::from_secs(300))).await?;
     let method = if applied.exit_code == 0 { applied_method(&applied.output).unwrap_or("git apply").to_string() } else { "failed".to_string() };
     if method == "failed" {
-        let mut g = Grading::not_graded(
-            &task.fail_to_pass,
-            &task.pass_to_pass,
-            "failed",
-            format!("the model's patch does not apply to the base commit ({}'s harness: patch apply failed)", plan.family),
-        );
-        g.rules = plan.rules.as_str().to_string();
-        g.log_parser = plan.parser.clone();
-        g.log_tail = tail(&applied.output, LOG_TAIL).to_string();
-        return Ok(g);
+        return Ok(not_graded(format!("the model's patch does not apply to the base commit ({}'s harness: patch apply failed)", plan.family), &applied.output));
     }
+    let revert = match &plan.revert_tests {
+        RevertTests::None => None,
+        RevertTests::Files(files) => Some(format!("git checkout -- {}", files.iter().map(|f| quote(f)).collect::<Vec<_>>().join(" "))),
+        RevertTests::GoFunctions(names) => {
+            // SWE-smith's Go profile: the *_test.go files defining each listed top-level function.
+            let pattern = names.iter().filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_')).cloned().collect::<Vec<_>>().join("|");
+            (!pattern.is_empty()).then(|| {
+                format!("files=$(grep -rlE --include='*_test.go' {} . | sort -u); [ -z \"$files\" ] || git checkout -- $files", quote(&format!("^[[:space:]]*func[[:space:]]+({pattern})([^[:alnum:]_]|$)")))
+            })
+        }
+    };
+    if let Some(cmd) = revert {
+        // The listed tests' files as the task has them: the model's edits to them do not count.
+        sandbox.exec(&ExecRequest::new(cmd).timeout(Duration::from_secs(120))).await?;
+    }
+    // The harness's own limit on its eval script, where the task sets none.
+    let test_timeout = match (task.limits.test_timeout_s, plan.timeout_s) {
+        (None, Some(s)) => Duration::from_secs(s),
+        _ => test_timeout,
+    };
     run_graded(sandbox, task, &plan, &method, test_timeout).await
 }
 
@@ -120,7 +152,12 @@ pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, met
         log.push_str(&format!("\n\nTimeout error: {} seconds exceeded.", test_timeout.as_secs()));
     }
     let mut grading = grade_log(task, plan, &log, method).map_err(|e| SandboxError::Io(format!("task {}: {e}", task.instance_id)))?;
-    grading.test_exit_code = Some(run.exit_code);
+    // A dataset's eval script ends by resetting the test files, so its own exit status says
+    // nothing of the tests: the test command's is the one a 5.x script records, if any.
+    grading.test_exit_code = match (&plan.script, plan.family) {
+        (Some(_), family) if family != Family::Agentmill => crate::grading::rules::recorded_exit_code(&log),
+        _ => Some(run.exit_code),
+    };
     grading.log_tail = tail(&log, LOG_TAIL).to_string();
     Ok(grading)
 }

@@ -176,7 +176,22 @@ async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), 
     match &task.source {
         Source::Image => {
             // The image carries the repository; make sure it is a git checkout we can diff.
-            run_setup(c, "checking the repository in the image", format!("cd {} && git rev-parse HEAD", quote(&workdir))).await?;
+            // SWE-bench's images commit their installed state on top of base_commit, so HEAD is
+            // base_commit or a descendant; an image that lacks it is stale or the wrong one.
+            let check = if task.family == agentmill_proto::dataset::Family::SweSmith {
+                // SWE-smith: every instance is a branch of the mirror in the image; the agent
+                // starts from its tip (the bug in, its tests taken out).
+                format!("cd {} && git checkout -q {} && git rev-parse HEAD", quote(&workdir), quote(&task.instance_id))
+            } else if task.base_commit.is_empty() {
+                format!("cd {} && git rev-parse HEAD", quote(&workdir))
+            } else {
+                format!(
+                    "cd {wd} && git rev-parse HEAD && {{ git merge-base --is-ancestor {base} HEAD 2>/dev/null || {{ echo 'the repository in the image does not contain base_commit '{base}' at or before its HEAD' >&2; exit 1; }}; }}",
+                    wd = quote(&workdir),
+                    base = quote(&task.base_commit)
+                )
+            };
+            run_setup(c, &format!("checking the repository in the image {}", task.image), check).await?;
         }
         Source::Archive { path, sha256 } => {
             let local = path.strip_prefix("file://").unwrap_or(path);

@@ -58,7 +58,7 @@ pub fn grade_log(task: &Task, plan: &EvalPlan, log: &str, patch_applied: &str) -
     let mut grading = match rules::slice_log(plan.rules, log) {
         LogSlice::NotGraded(why) => Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, patch_applied, why),
         LogSlice::Read { text, fallback } => {
-            let mut status = parse(plan, task, text)?;
+            let mut status = parse(plan, task, &text)?;
             if status.is_empty()
                 && let Some(all) = fallback
             {

@@ -6,6 +6,7 @@
 //! [`count`] their `get_eval_tests_report` (the test's [`Verdict`] is the side of the report it
 //! lands on); the resolution is then SWE-bench's rule over the counted tests.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use agentmill_proto::dataset::{EvalType, Rules};
@@ -34,7 +35,7 @@ pub use agentmill_proto::dataset::{END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT
 pub enum LogSlice<'a> {
     /// Parse this text; `fallback` is the whole log, parsed when the slice gives no result
     /// (4.x and 5.x), `None` where the rules have no fallback.
-    Read { text: &'a str, fallback: Option<&'a str> },
+    Read { text: Cow<'a, str>, fallback: Option<&'a str> },
     /// The harness would not grade this log: why.
     NotGraded(String),
 }
@@ -45,7 +46,8 @@ pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
         return LogSlice::NotGraded(why);
     }
     match rules {
-        Rules::Agentmill | Rules::SweRebenchV2 | Rules::R2eGym => LogSlice::Read { text: log, fallback: None },
+        Rules::Agentmill | Rules::SweRebenchV2 | Rules::R2eGym => LogSlice::Read { text: Cow::Borrowed(log), fallback: None },
+        Rules::SweSmith => swesmith_slice(log),
         Rules::Swebench2 | Rules::SweGym => {
             let mut bad = vec![APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT, "Failed to reset task environment"];
             bad.retain(|m| log.contains(m));
@@ -57,9 +59,9 @@ pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
             }
             let marker = format!("{APPLY_PATCH_PASS} (pred)");
             let text = log.rsplit(marker.as_str()).next().unwrap_or(log);
-            LogSlice::Read { text, fallback: None }
+            LogSlice::Read { text: Cow::Borrowed(text), fallback: None }
         }
-        Rules::Swebench4 | Rules::Swebench5 | Rules::SweRebench | Rules::SweSmith => {
+        Rules::Swebench4 | Rules::Swebench5 | Rules::SweRebench => {
             if let Some(m) = [APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT].into_iter().find(|m| log.contains(m)) {
                 return LogSlice::NotGraded(format!("the log holds {m:?}"));
             }
@@ -72,7 +74,7 @@ pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
             let after = &log[start + START_TEST_OUTPUT.len()..];
             let text = after.split(END_TEST_OUTPUT).next().unwrap_or(after);
             let fallback = matches!(rules, Rules::Swebench4 | Rules::Swebench5).then_some(log);
-            LogSlice::Read { text, fallback }
+            LogSlice::Read { text: Cow::Borrowed(text), fallback }
         }
     }
 }
@@ -84,6 +86,32 @@ pub fn for_saved_log(rules: Rules, log: &str) -> Rules {
         Rules::Swebench4 | Rules::Swebench5 if !log.contains(START_TEST_OUTPUT) && !log.contains(END_TEST_OUTPUT) => Rules::Swebench2,
         other => other,
     }
+}
+
+/// SWE-smith's `read_test_output`: the log read with universal newlines; the text between the
+/// markers as `set -x` prints them (`+ : '…'`), sliced with Python's index rules.
+fn swesmith_slice(log: &str) -> LogSlice<'static> {
+    let content = log.replace("\r\n", "\n").replace('\r', "\n");
+    if let Some(m) = [APPLY_PATCH_FAIL, TESTS_TIMEOUT].into_iter().find(|m| content.contains(m)) {
+        return LogSlice::NotGraded(format!("the log holds {m:?}"));
+    }
+    if !content.contains(START_TEST_OUTPUT) || !content.contains(END_TEST_OUTPUT) {
+        return LogSlice::NotGraded("the log lacks a test-output marker: the eval script did not run its tests".into());
+    }
+    let start_sep = format!("+ : '{START_TEST_OUTPUT}'");
+    let end_sep = format!("+ : '{END_TEST_OUTPUT}'");
+    let index = |sep: &str| content.find(sep).map_or(-1, |i| i as i64);
+    let (start, end) = (index(&start_sep), index(&end_sep));
+    if start > end {
+        return LogSlice::NotGraded("the test-output markers are out of order (SWE-smith raises)".into());
+    }
+    // content[start:end][len(start_sep):] with Python's negative indices.
+    let len = content.len() as i64;
+    let norm = |i: i64| if i < 0 { (len + i).max(0) } else { i.min(len) } as usize;
+    let (a, b) = (norm(start), norm(end));
+    let sliced = if a < b { &content[a..b] } else { "" };
+    let text = sliced.get(start_sep.len()..).unwrap_or("").to_string();
+    LogSlice::Read { text: Cow::Owned(text), fallback: None }
 }
 
 /// `Timeout error: N seconds exceeded.`: the harness raised before grading.
@@ -245,11 +273,14 @@ mod tests {
     #[test]
     fn markers_and_stop_codes_decide_whether_a_log_is_graded() {
         let log = "x\n+ : '>>>>> Start Test Output'\nPASSED a\n+ : '>>>>> End Test Output'\ny\n";
-        assert_eq!(slice_log(Rules::Swebench4, log), LogSlice::Read { text: "'\nPASSED a\n+ : '", fallback: Some(log) });
+        assert_eq!(slice_log(Rules::Swebench4, log), LogSlice::Read { text: Cow::Borrowed("'\nPASSED a\n+ : '"), fallback: Some(log) });
         assert!(matches!(slice_log(Rules::Swebench4, "PASSED a\n"), LogSlice::NotGraded(_)));
         assert!(matches!(slice_log(Rules::Swebench5, &format!("{log}\n\nTimeout error: 1800 seconds exceeded.")), LogSlice::NotGraded(_)));
         assert!(matches!(slice_log(Rules::Swebench2, "PASSED a\n"), LogSlice::NotGraded(_)));
-        assert_eq!(slice_log(Rules::Swebench2, "Applied patch x cleanly.\nPASSED a\n"), LogSlice::Read { text: "Applied patch x cleanly.\nPASSED a\n", fallback: None });
+        assert_eq!(slice_log(Rules::Swebench2, "Applied patch x cleanly.\nPASSED a\n"), LogSlice::Read { text: Cow::Borrowed("Applied patch x cleanly.\nPASSED a\n"), fallback: None });
+        let smith = "x\r\n+ : '>>>>> Start Test Output'\r\nt.py::a PASSED\r\n+ : '>>>>> End Test Output'\r\n";
+        assert_eq!(slice_log(Rules::SweSmith, smith), LogSlice::Read { text: Cow::Owned("\nt.py::a PASSED\n".into()), fallback: None });
+        assert!(matches!(slice_log(Rules::SweSmith, "+ : '>>>>> End Test Output'\n+ : '>>>>> Start Test Output'\n"), LogSlice::NotGraded(_)));
     }
 
     #[test]
