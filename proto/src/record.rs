@@ -242,6 +242,11 @@ pub struct Grading {
     /// never the model's failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_graded: Option<String>,
+    /// R2E-Gym's expected map, test by test: the status the run gave each expected test, and
+    /// `success` where it is the expected one (the reward is 1 only when every one is and the
+    /// run reported nothing else).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expected: Vec<TestOutcome>,
 }
 
 impl Grading {
@@ -263,6 +268,7 @@ impl Grading {
             rules: String::new(),
             log_parser: String::new(),
             not_graded: None,
+            expected: Vec::new(),
         }
     }
 

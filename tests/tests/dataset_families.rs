@@ -117,3 +117,105 @@ async fn a_swesmith_row_runs_on_its_branch_and_grades_by_swesmiths_rules() {
     assert_ne!(g.resolution, Resolution::Full, "{}", g.log_tail);
     assert!(g.fail_to_pass.iter().any(|t| t.status == TestStatus::Failed), "{:?}", g.fail_to_pass);
 }
+
+/// The bundled project `id` at its base commit (its buggy state) in `dest`, as a repository
+/// with one commit; returns the commit.
+fn base_repo(id: &str, dest: &Path) -> String {
+    let (task, _) = bundled(id);
+    std::fs::create_dir_all(dest).expect("mkdir");
+    sh(dest, &format!("tar -xzf {}", workspace().join("deploy/tasks").join(task["archive"].as_str().expect("archive")).display()));
+    sh(dest, "git init -q -b main && git add -A && git -c user.name=env -c user.email=e@example.com -c commit.gpgsign=false commit -qm base");
+    sh(dest, "git rev-parse HEAD").trim().to_string()
+}
+
+/// A SWE-rebench V2 environment: the repository at `/<repo name>`, the row with `image_name`,
+/// `install_config.test_cmd` as a list and `install_config.log_parser`; graded as its `eval.py`
+/// grades (patches applied in the script, resolved when the PASSED set is exactly the lists).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swe_rebench_v2_row_runs_in_its_workdir_and_resolves_on_the_exact_passed_set() {
+    let Some(_engine) = docker_or_skip("a_swe_rebench_v2_row_runs_in_its_workdir_and_resolves_on_the_exact_passed_set").await else {
+        return;
+    };
+    let (task, src) = bundled("agentmill__calc-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = base_repo("agentmill__calc-1", &dir.path().join("ctx/repo"));
+    std::fs::write(dir.path().join("ctx/Dockerfile"), format!("FROM {SANDBOX_IMAGE}\nCOPY repo /calc\nWORKDIR /calc\n")).expect("Dockerfile");
+    let tag = format!("agentmill-test/rebench-v2:{}", unique("img").to_lowercase());
+    build_image(&dir.path().join("ctx"), &tag);
+    let row = json!({
+        "instance_id": "agentmill__calc-v2-1", "repo": "agentmill/calc", "base_commit": base, "language": "python",
+        "image_name": tag, "problem_statement": task["problem_statement"], "patch": task["patch"], "test_patch": task["test_patch"],
+        "FAIL_TO_PASS": serde_json::from_str::<Value>(task["FAIL_TO_PASS"].as_str().expect("f2p")).expect("list"),
+        "PASS_TO_PASS": serde_json::from_str::<Value>(task["PASS_TO_PASS"].as_str().expect("p2p")).expect("list"),
+        "install_config": {"test_cmd": ["python -m pytest -rA -p no:cacheprovider tests"], "log_parser": "parse_log_pytest"},
+    });
+    let mut partial = row.clone();
+    partial["instance_id"] = "agentmill__calc-v2-2".into();
+    partial["patch"] = std::fs::read_to_string(src.join("partial.patch")).expect("partial").into();
+    let (code, log, records) = run_rows(dir.path(), &[row, partial]);
+    remove_image(&tag);
+    assert_eq!(code, 1, "{log}");
+    let good = record(&records, "agentmill__calc-v2-1", &log);
+    let g = good.grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}\n{log}", good.error));
+    assert_eq!(g.resolution, Resolution::Full, "{}", g.log_tail);
+    assert_eq!((g.rules.as_str(), g.log_parser.as_str()), ("swe-rebench-v2", "swe-rebench-v2:parse_log_pytest"));
+    assert_eq!(good.provenance.image, tag);
+    let bad = record(&records, "agentmill__calc-v2-2", &log);
+    let g = bad.grading.as_ref().expect("graded");
+    assert_eq!(g.resolution, Resolution::No, "{}", g.log_tail);
+    assert!(g.fail_to_pass.iter().any(|t| t.verdict == Some(Verdict::Failure)));
+}
+
+/// An R2E-Gym environment: the repository at `/testbed` with `run_tests.sh` and `r2e_tests/`
+/// beside it (moved to `/root` at setup, as R2E-Gym's runtime does), the row with
+/// `expected_output_json`; the reward is 1 only when the parsed map equals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_r2e_gym_row_is_rewarded_when_its_map_equals_the_expected_one() {
+    let Some(_engine) = docker_or_skip("an_r2e_gym_row_is_rewarded_when_its_map_equals_the_expected_one").await else {
+        return;
+    };
+    let (task, src) = bundled("agentmill__calc-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = dir.path().join("ctx");
+    base_repo("agentmill__calc-1", &ctx.join("repo"));
+    // The tests, as the fix expects them, in r2e_tests/; the runner beside the repository.
+    let tests = ctx.join("tests-after");
+    std::fs::create_dir_all(&tests).expect("mkdir");
+    sh(&ctx, "cp -r repo/tests tests-after/ && cp repo/pyproject.toml tests-after/");
+    sh(&tests, &format!("git init -q && git apply {} && rm -rf .git", src.join("test.patch").display()));
+    std::fs::rename(tests.join("tests"), ctx.join("r2e_tests")).expect("move");
+    std::fs::write(ctx.join("run_tests.sh"), "cd /testbed\nPYTHONPATH=/testbed python -m pytest -rA -p no:cacheprovider r2e_tests\n").expect("runner");
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {SANDBOX_IMAGE}\nCOPY repo /testbed\nCOPY r2e_tests /r2e_tests\nCOPY run_tests.sh /testbed/run_tests.sh\nWORKDIR /testbed\n")).expect("Dockerfile");
+    let tag = format!("agentmill-test/r2e:{}", unique("img").to_lowercase());
+    build_image(&ctx, &tag);
+    // R2E-Gym's keys: the `::` parts after the file, joined with '.'.
+    let ids: Vec<String> = ["FAIL_TO_PASS", "PASS_TO_PASS"]
+        .iter()
+        .flat_map(|k| serde_json::from_str::<Vec<String>>(task[*k].as_str().expect("list")).expect("list"))
+        .map(|id| id.split("::").skip(1).collect::<Vec<_>>().join("."))
+        .collect();
+    let expected: serde_json::Map<String, Value> = ids.iter().map(|k| (k.clone(), Value::from("PASSED"))).collect();
+    let row = json!({
+        "instance_id": "agentmill__calc-r2e-1", "repo_name": "sympy", "docker_image": tag, "commit_hash": "base",
+        "problem_statement": format!("[ISSUE]\n{}\n[/ISSUE]", task["problem_statement"].as_str().expect("text")),
+        "patch": task["patch"], "expected_output_json": Value::Object(expected.clone()).to_string(),
+    });
+    let mut partial = row.clone();
+    partial["instance_id"] = "agentmill__calc-r2e-2".into();
+    partial["patch"] = std::fs::read_to_string(src.join("partial.patch")).expect("partial").into();
+    let (code, log, records) = run_rows(dir.path(), &[row, partial]);
+    remove_image(&tag);
+    assert_eq!(code, 1, "{log}");
+    let good = record(&records, "agentmill__calc-r2e-1", &log);
+    let g = good.grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}\n{log}", good.error));
+    assert_eq!((g.resolution, good.reward), (Resolution::Full, Some(1.0)), "{}", g.log_tail);
+    assert_eq!((g.rules.as_str(), g.log_parser.as_str()), ("r2e-gym", "r2e-gym:parse_log_pytest"));
+    assert_eq!(g.expected.len(), expected.len());
+    assert!(g.expected.iter().all(|t| t.verdict == Some(Verdict::Success)), "{:?}", g.expected);
+    // The tests stayed out of the agent's patch.
+    assert!(!good.model_patch.as_deref().unwrap_or_default().contains("r2e_tests"), "{:?}", good.model_patch);
+    let bad = record(&records, "agentmill__calc-r2e-2", &log);
+    let g = bad.grading.as_ref().expect("graded");
+    assert_eq!((g.resolution, bad.reward), (Resolution::No, Some(0.0)), "{}", g.log_tail);
+    assert!(g.expected.iter().any(|t| t.verdict == Some(Verdict::Failure) && t.status == TestStatus::Failed), "{:?}", g.expected);
+}

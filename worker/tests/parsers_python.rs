@@ -240,6 +240,7 @@ fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
 
 /// Fails with the first differences.
 fn assert_identical(what: &str, generation: Generation, tally: &Tally) {
+    eprintln!("{what} ({generation:?}): {} comparisons, {} differ; raised: {:?}", tally.compared, tally.failures.len(), tally.raised);
     assert!(
         tally.failures.is_empty(),
         "{what} ({generation:?}): {} of {} comparisons differ:\n{}",

@@ -21,7 +21,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use script::{AGENTMILL_PARSER, ApplyChain, END_TEST_OUTPUT, EvalPlan, RevertTests, START_TEST_OUTPUT, ScriptOptions, TEST_EXIT_CODE, eval_plan};
+pub use script::{AGENTMILL_PARSER, ApplyChain, END_TEST_OUTPUT, EvalPlan, PATCH_APPLY_FAILED, RevertTests, START_TEST_OUTPUT, ScriptOptions, TEST_EXIT_CODE, eval_plan, r2e_setup};
 
 /// Quotes a word for a POSIX shell (plain words stay as they are).
 pub fn shell_word(s: &str) -> String {

@@ -50,6 +50,11 @@ pub enum ApplyChain {
     Swebench5,
     /// agentmill's own: `git apply --verbose`, `--3way`, `patch --batch --fuzz=5 -p1 -i`.
     Agentmill,
+    /// The eval script applies it (SWE-rebench V2), from the file named by
+    /// `$AGENTMILL_MODEL_PATCH`, the test patch from `$AGENTMILL_TEST_PATCH`.
+    InScript,
+    /// R2E-Gym's runtime: `git apply --whitespace=fix`.
+    R2eGym,
 }
 
 impl ApplyChain {
@@ -61,6 +66,8 @@ impl ApplyChain {
                 &["git apply --verbose", "git apply --verbose --3way", "git apply --verbose --reject", "patch --batch --forward --fuzz=5 -p1 -i"]
             }
             ApplyChain::Agentmill => &["git apply --verbose", "git apply --verbose --3way", "patch --batch --fuzz=5 -p1 -i"],
+            ApplyChain::InScript => &[],
+            ApplyChain::R2eGym => &["git apply --whitespace=fix"],
         }
     }
 
@@ -149,9 +156,8 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
         Family::SweRebench => swe_rebench(task, opts),
         Family::SweGym => swe_gym(task, opts),
         Family::SweSmith => swe_smith(task),
-        Family::SweRebenchV2 | Family::R2eGym => {
-            Err(format!("rows of the {} family are recognised but cannot be graded by this build yet", task.family))
-        }
+        Family::SweRebenchV2 => swe_rebench_v2(task),
+        Family::R2eGym => r2e_gym(task),
     }
 }
 
@@ -356,6 +362,106 @@ fn swe_smith(task: &Task) -> Result<EvalPlan, String> {
         revert_tests: revert,
         timeout_s: profile.timeout,
     })
+}
+
+/// The repositories R2E-Gym's `parse_log_fn` knows (all read by its `parse_log_pytest`).
+const R2E_REPOS: [&str; 11] = ["sympy", "pandas", "pillow", "scrapy", "pyramid", "tornado", "datalad", "aiohttp", "coveragepy", "numpy", "orange3"];
+
+/// The marker a non-SWE-bench script prints when the model's patch does not apply (the runs
+/// the reference would count as the model's are not graded by agentmill: the patch came from
+/// `git diff` in the same image).
+pub const PATCH_APPLY_FAILED: &str = ">>>>> Patch Apply Failed";
+
+/// SWE-rebench V2 (`scripts/eval.py`): in the workdir, `set -e`, `git reset --hard HEAD`, the
+/// model's patch and the test patch applied with `git apply -v --3way --recount
+/// --ignore-space-change --whitespace=nowarn`, then every `test_cmd` line; stdout then stderr.
+/// Resolved exactly when the PASSED set equals FAIL_TO_PASS ∪ PASS_TO_PASS.
+fn swe_rebench_v2(task: &Task) -> Result<EvalPlan, String> {
+    let Some(Value::Object(ic)) = task.extra.get("install_config") else {
+        return Err("install_config is missing; SWE-rebench V2 rows carry test_cmd and log_parser there".into());
+    };
+    let test_cmds: Vec<String> = match ic.get("test_cmd") {
+        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    if test_cmds.is_empty() {
+        return Err("install_config.test_cmd is empty; SWE-rebench V2 rows list their test commands there".into());
+    }
+    let parser = match (&task.log_parser, ic.get("log_parser").and_then(Value::as_str)) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => format!("swe-rebench-v2:{p}"),
+        (None, None) => return Err("install_config.log_parser is missing".into()),
+    };
+    let apply = |path: &str| format!("git apply -v --3way --recount --ignore-space-change --whitespace=nowarn {path}");
+    let mut lines = vec![
+        "set -e".to_string(),
+        "git reset --hard HEAD".to_string(),
+        format!("{} || {{ echo '{PATCH_APPLY_FAILED}'; exit 1; }}", apply("\"$AGENTMILL_MODEL_PATCH\"")),
+    ];
+    lines.push(apply("\"$AGENTMILL_TEST_PATCH\""));
+    lines.extend(test_cmds);
+    Ok(EvalPlan {
+        family: Family::SweRebenchV2,
+        script: Some(lines.join("\n") + "\n"),
+        rules: Rules::SweRebenchV2,
+        parser,
+        eval_type: EvalType::PassAndFail,
+        apply: ApplyChain::InScript,
+        ..EvalPlan::base()
+    })
+}
+
+/// R2E-Gym (`agenthub/runtime/docker.py`): `bash /root/run_tests.sh` (300 s) after the
+/// environment's setup, the log without colour codes and carriage returns, read by its
+/// `parse_log_pytest`; reward 1 exactly when that map equals `expected_output_json`.
+fn r2e_gym(task: &Task) -> Result<EvalPlan, String> {
+    let repo_name = task.extra.get("repo_name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| task.repo.rsplit('/').next().unwrap_or_default().to_string());
+    let parser = match &task.log_parser {
+        Some(p) => p.clone(),
+        None if R2E_REPOS.contains(&repo_name.as_str()) => "r2e-gym:parse_log_pytest".to_string(),
+        None => return Err(format!("R2E-Gym has no parser for repository {repo_name:?} (it knows {}); give the row a log_parser", R2E_REPOS.join(", "))),
+    };
+    if task.image.contains("swebench") {
+        return Err("an R2E-Gym row on a SWE-bench image is graded by SWE-bench's harness in R2E-Gym; submit it as the SWE-bench row it is".into());
+    }
+    Ok(EvalPlan {
+        family: Family::R2eGym,
+        script: Some("export PATH=/root/.venv/bin:/root/.local/bin:/root/.cargo/bin:$PATH\ntimeout 300 bash /root/run_tests.sh\n".to_string()),
+        rules: Rules::R2eGym,
+        parser,
+        eval_type: EvalType::PassAndFail,
+        apply: ApplyChain::R2eGym,
+        setup: r2e_setup(),
+        ..EvalPlan::base()
+    })
+}
+
+/// R2E-Gym's `setup_env`: the repository's `.venv` on the path, bytecode removed, the tests and
+/// their runner moved to `/root` (the tests linked back into the repository). Each step's
+/// failure is ignored, as R2E-Gym ignores it. The last line is agentmill's: the link and the
+/// environment are excluded from the repository's status so that a submission never adds them.
+pub fn r2e_setup() -> Vec<String> {
+    [
+        "ln -s /testbed/.venv /root/.venv",
+        "ln -s /testbed/.venv/bin/python /root/.local/bin/python",
+        "ln -s /testbed/.venv/bin/python /root/.local/bin/python3",
+        "find /testbed/.venv/bin -type f -executable -exec ln -sf {} /root/.local/bin/ \\;",
+        "find /testbed -name '*.pyc' -delete",
+        "find /testbed -name '__pycache__' -exec rm -rf {} +",
+        "find /r2e_tests -name '*.pyc' -delete",
+        "find /r2e_tests -name '__pycache__' -exec rm -rf {} +",
+        "mv /testbed/run_tests.sh /root/run_tests.sh",
+        "mv /testbed/r2e_tests /root/r2e_tests",
+        "mv /r2e_tests /root/r2e_tests",
+        "ln -s /root/r2e_tests /testbed/r2e_tests",
+        // agentmill's own addition: the submitted patch is every change in the repository
+        // (`git add -A`), which must not take in the tests' link or the environment.
+        "printf '/r2e_tests\\n/.venv\\n/run_tests.sh\\n' >> /testbed/.git/info/exclude",
+    ]
+    .iter()
+    .map(|l| format!("{l} 2>/dev/null || true"))
+    .collect()
 }
 
 /// SWE-rebench's `_clean_install_config`: nulls dropped, `pre_install` defaulted, `install` and

@@ -70,10 +70,16 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
         let files: Vec<String> = paths.iter().map(|p| quote(p)).collect();
         sandbox.exec(&ExecRequest::new(format!("git checkout -- {}", files.join(" "))).timeout(Duration::from_secs(120))).await?;
     }
-    let applied = sandbox.exec(&ExecRequest::new(apply_script(plan.apply, &model_path)).timeout(Duration::from_secs(300))).await?;
-    let method = if applied.exit_code == 0 { applied_method(&applied.output).unwrap_or("git apply").to_string() } else { "failed".to_string() };
+    let (method, applied_log) = if plan.apply == ApplyChain::InScript {
+        // The eval script applies it (and says so in its log when it does not apply).
+        ("in eval script".to_string(), String::new())
+    } else {
+        let applied = sandbox.exec(&ExecRequest::new(apply_script(plan.apply, &model_path)).timeout(Duration::from_secs(300))).await?;
+        let method = if applied.exit_code == 0 { applied_method(&applied.output).unwrap_or("git apply").to_string() } else { "failed".to_string() };
+        (method, applied.output)
+    };
     if method == "failed" {
-        return Ok(not_graded(format!("the model's patch does not apply to the base commit ({}'s harness: patch apply failed)", plan.family), &applied.output));
+        return Ok(not_graded(format!("the model's patch does not apply to the base commit ({}'s harness: patch apply failed)", plan.family), &applied_log));
     }
     let revert = match &plan.revert_tests {
         RevertTests::None => None,
@@ -103,7 +109,19 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
 /// first (a test patch already in place is restored and applied again).
 pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, method: &str, test_timeout: Duration) -> Result<Grading, SandboxError> {
     let dir = sandbox.agentmill_dir();
+    let mut env = std::collections::BTreeMap::new();
     let command = match (&plan.script, plan.family) {
+        (Some(script), Family::SweRebenchV2) => {
+            // Its eval.py applies both patches in the script and logs stdout, then stderr.
+            let path = format!("{dir}/eval.sh");
+            sandbox.write_file(&path, script.as_bytes()).await?;
+            let test_path = format!("{dir}/test.patch");
+            sandbox.write_file(&test_path, task.test_patch.as_bytes()).await?;
+            env.insert("AGENTMILL_MODEL_PATCH".to_string(), format!("{dir}/model.patch"));
+            env.insert("AGENTMILL_TEST_PATCH".to_string(), test_path);
+            let stderr = quote(&format!("{dir}/stderr.log"));
+            format!("/bin/bash {} 2>{stderr}; status=$?; cat {stderr}; exit $status", quote(&path))
+        }
         (Some(script), family) if family != Family::Agentmill => {
             let path = format!("{dir}/eval.sh");
             sandbox.write_file(&path, script.as_bytes()).await?;
@@ -145,7 +163,9 @@ pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, met
             }
         }
     };
-    let run = sandbox.exec(&ExecRequest::new(command).timeout(test_timeout).max_output(MAX_TEST_LOG).keep(Keep::HeadAndTail)).await?;
+    let mut request = ExecRequest::new(command).timeout(test_timeout).max_output(MAX_TEST_LOG).keep(Keep::HeadAndTail);
+    request.env = env;
+    let run = sandbox.exec(&request).await?;
     let mut log = run.output;
     if run.timed_out {
         // As the reference harnesses write it; the rules then leave the run ungraded.

@@ -178,7 +178,10 @@ async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), 
             // The image carries the repository; make sure it is a git checkout we can diff.
             // SWE-bench's images commit their installed state on top of base_commit, so HEAD is
             // base_commit or a descendant; an image that lacks it is stale or the wrong one.
-            let check = if task.family == agentmill_proto::dataset::Family::SweSmith {
+            let check = if task.family == agentmill_proto::dataset::Family::R2eGym {
+                // R2E-Gym's environment setup: the tests and their runner moved to /root.
+                format!("{}\ncd {} && git rev-parse HEAD", agentmill_proto::dataset::r2e_setup().join("\n"), quote(&workdir))
+            } else if task.family == agentmill_proto::dataset::Family::SweSmith {
                 // SWE-smith: every instance is a branch of the mirror in the image; the agent
                 // starts from its tip (the bug in, its tests taken out).
                 format!("cd {} && git checkout -q {} && git rev-parse HEAD", quote(&workdir), quote(&task.instance_id))

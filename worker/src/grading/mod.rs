@@ -66,6 +66,8 @@ pub fn grade_log(task: &Task, plan: &EvalPlan, log: &str, patch_applied: &str) -
             }
             match rules::check_parsed(plan.rules, log, &status) {
                 Some(why) => Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, patch_applied, why),
+                None if plan.rules == Rules::SweRebenchV2 => rebench_v2(task, &status, patch_applied),
+                None if plan.rules == Rules::R2eGym => r2e_gym(task, &status, patch_applied),
                 None => {
                     let (f2p, p2p) = rules::count(plan.rules, plan.eval_type, &status, &task.fail_to_pass, &task.pass_to_pass);
                     Grading::from_outcomes(f2p, p2p, patch_applied)
@@ -76,6 +78,59 @@ pub fn grade_log(task: &Task, plan: &EvalPlan, log: &str, patch_applied: &str) -
     grading.rules = plan.rules.as_str().to_string();
     grading.log_parser = plan.parser.clone();
     Ok(grading)
+}
+
+/// SWE-rebench V2: resolved exactly when the PASSED set (names normalised, as its `eval.py` does
+/// on both sides) equals FAIL_TO_PASS ∪ PASS_TO_PASS; each listed test succeeds when PASSED.
+fn rebench_v2(task: &Task, status: &StatusMap, patch_applied: &str) -> Grading {
+    use agentmill_proto::{Resolution, TestOutcome, Verdict};
+    use parsers::{rebench_v2_normalize_test_name as norm, rebench_v2_passed_match};
+    let normalised: StatusMap = status.iter().map(|(k, v)| (norm(k), *v)).collect();
+    let outcomes = |ids: &[String]| -> Vec<TestOutcome> {
+        ids.iter()
+            .map(|id| {
+                let s = normalised.get(&norm(id)).copied().unwrap_or(TestStatus::Missing);
+                TestOutcome { name: id.clone(), status: s, verdict: Some(if s == TestStatus::Passed { Verdict::Success } else { Verdict::Failure }) }
+            })
+            .collect()
+    };
+    let mut g = Grading::from_outcomes(outcomes(&task.fail_to_pass), outcomes(&task.pass_to_pass), patch_applied);
+    let matched = rebench_v2_passed_match(status, &task.fail_to_pass, &task.pass_to_pass);
+    // Only an exact match resolves: a test passing outside the lists fails it as well.
+    g.resolution = if matched { Resolution::Full } else { Resolution::No };
+    g.resolved = matched;
+    g
+}
+
+/// R2E-Gym: the reward is 1 exactly when the parsed map equals the expected one (keys
+/// normalised as its runtime does); the expected tests are recorded with the run's statuses.
+fn r2e_gym(task: &Task, status: &StatusMap, patch_applied: &str) -> Grading {
+    use agentmill_proto::{Resolution, TestOutcome, Verdict};
+    let expected_json = match task.extra.get("expected_output_json") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => String::new(),
+    };
+    let reward = match parsers::r2e_reward(status, &expected_json) {
+        Ok(r) => r,
+        Err(e) => return Grading::not_graded(&[], &[], patch_applied, format!("R2E-Gym's reward raises on this run ({e:?})")),
+    };
+    let expected: indexmap::IndexMap<String, serde_json::Value> = serde_json::from_str(&expected_json).unwrap_or_default();
+    let expected = parsers::r2e_reward_view(&expected);
+    let observed = parsers::r2e_reward_view(status);
+    let word = |s: TestStatus| serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_ascii_uppercase)).unwrap_or_default();
+    let mut g = Grading::from_outcomes(Vec::new(), Vec::new(), patch_applied);
+    g.expected = expected
+        .iter()
+        .map(|(k, want)| {
+            let s = observed.get(k).copied().unwrap_or(TestStatus::Missing);
+            let ok = want.as_str() == Some(word(s).as_str());
+            TestOutcome { name: k.clone(), status: s, verdict: Some(if ok { Verdict::Success } else { Verdict::Failure }) }
+        })
+        .collect();
+    g.resolution = if reward >= 1.0 { Resolution::Full } else { Resolution::No };
+    g.resolved = reward >= 1.0;
+    g
 }
 
 /// The status map of `text` by the plan's parser.

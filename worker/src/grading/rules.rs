@@ -46,7 +46,19 @@ pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
         return LogSlice::NotGraded(why);
     }
     match rules {
-        Rules::Agentmill | Rules::SweRebenchV2 | Rules::R2eGym => LogSlice::Read { text: Cow::Borrowed(log), fallback: None },
+        Rules::Agentmill => LogSlice::Read { text: Cow::Borrowed(log), fallback: None },
+        Rules::SweRebenchV2 => {
+            if log.contains(agentmill_proto::dataset::PATCH_APPLY_FAILED) {
+                return LogSlice::NotGraded("the model's patch does not apply (git apply --3way)".into());
+            }
+            LogSlice::Read { text: Cow::Borrowed(log), fallback: None }
+        }
+        Rules::R2eGym => {
+            // The runtime's output: colour codes and carriage returns removed.
+            static RE: OnceLock<Regex> = OnceLock::new();
+            let re = RE.get_or_init(|| Regex::new("\x1b\\[[0-9;]*m|\r").expect("static regex"));
+            LogSlice::Read { text: re.replace_all(log, ""), fallback: None }
+        }
         Rules::SweSmith => swesmith_slice(log),
         Rules::Swebench2 | Rules::SweGym => {
             let mut bad = vec![APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT, "Failed to reset task environment"];

@@ -27,6 +27,9 @@ mod swesmith;
 use agentmill_proto::TestStatus;
 use indexmap::IndexMap;
 
+pub use r2e_gym::{RewardError as R2eRewardError, reward as r2e_reward, reward_view as r2e_reward_view};
+pub use rebench_v2::{eval_lists as rebench_v2_eval_lists, normalize_test_name as rebench_v2_normalize_test_name, passed_match as rebench_v2_passed_match};
+
 /// Test id → status, in the order the parser first wrote each id (a Python dict's order: a later
 /// line overwrites an earlier status but keeps its place). The order matters where the reference
 /// takes the first of several matches.

@@ -57,7 +57,6 @@ fn parse_log_pytest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<St
 }
 
 /// `decolor_dict_keys`'s key rule: `re.sub(r"\u001b\[\d+m", "", key)` (`\d`: any decimal digit).
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn decolor(key: &str) -> String {
     use std::sync::LazyLock;
     static COLOUR: LazyLock<regex::Regex> = LazyLock::new(|| super::javascript::py_regex(r"\x1b\[\d+m"));
@@ -68,7 +67,6 @@ pub fn decolor(key: &str) -> String {
 /// (a key that decolours onto an earlier one overwrites its value in place), then, in sorted
 /// key order, each key cut at its first `" - "` (a later key that cuts onto an earlier one
 /// overwrites its value).
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn reward_view<V: Clone>(map: &IndexMap<String, V>) -> IndexMap<String, V> {
     let mut decoloured: IndexMap<String, V> = IndexMap::new();
     for (k, v) in map {
@@ -87,7 +85,6 @@ pub fn reward_view<V: Clone>(map: &IndexMap<String, V>) -> IndexMap<String, V> {
 
 /// Why `_calculate_reward_r2e` gives no reward at all.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub enum RewardError {
     /// `json.loads(expected_output_json)` failed, or gave no object (`.items()` raises).
     BadExpected(String),
@@ -100,7 +97,6 @@ pub enum RewardError {
 /// the JSON's own key order); 0 when their sizes differ; else, over the parsed keys in order, 0
 /// at the first whose expected status differs, `KeyError` at the first that the expected map
 /// lacks, 1 when none does. Only a JSON string equal to the parsed status word matches.
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn reward(parsed: &StatusMap, expected_output_json: &str) -> Result<f64, RewardError> {
     let expected: OrderedObject = serde_json::from_str(expected_output_json).map_err(|e| RewardError::BadExpected(e.to_string()))?;
     let mut expected_map: IndexMap<String, serde_json::Value> = IndexMap::new();

@@ -295,7 +295,6 @@ type Parsed = Result<StatusMap, String>;
 /// order (` [1.3 ms]` at the end, ` in 29.08 msec` anywhere, ` (12ms)` at the end, each
 /// case-insensitive), then `strip()`. eval.py applies it to the parser's keys and to every
 /// `FAIL_TO_PASS`/`PASS_TO_PASS` name.
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn normalize_test_name(name: &str) -> String {
     py_re!(BRACKET, r"(?i)\s*\[\s*\d+(?:\.\d+)?\s*(?:ms|s)\s*\]\s*$");
     // `\s+in\s+\d+(?:\.\d+)?\s+(?:msec|sec)\b`: the `\b` follows `c`, a word character, so it
@@ -312,7 +311,6 @@ pub fn normalize_test_name(name: &str) -> String {
 /// that normalises onto an earlier one overwrites its status), the `PASSED` ones sorted, equal
 /// to the sorted list of normalised `PASS_TO_PASS + FAIL_TO_PASS` names. A list, not a set: a
 /// name listed twice can never match.
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn passed_match(parsed: &StatusMap, fail_to_pass: &[String], pass_to_pass: &[String]) -> bool {
     let (passed, _) = eval_lists(parsed);
     let mut expected: Vec<String> = pass_to_pass.iter().chain(fail_to_pass).map(|n| normalize_test_name(n)).collect();
@@ -323,7 +321,6 @@ pub fn passed_match(parsed: &StatusMap, fail_to_pass: &[String], pass_to_pass: &
 /// `scripts/eval.py`'s `passed_actual` and `failed_actual`: the parser's keys normalised (a key
 /// that normalises onto an earlier one overwrites its status), those `PASSED` and those
 /// `FAILED`, each sorted.
-#[allow(dead_code, reason = "the grader calls it once mod.rs re-exports it")]
 pub fn eval_lists(parsed: &StatusMap) -> (Vec<String>, Vec<String>) {
     let mut normalised: IndexMap<String, TestStatus> = IndexMap::new();
     for (k, v) in parsed {
