@@ -153,7 +153,9 @@ pub enum TestStatus {
     Skipped,
     /// The test failed as expected (`xfail`).
     Xfail,
-    /// The test was not found in the log at all.
+    /// The test was not found in the log at all — or, with verdict `excluded`, it was found
+    /// under a word that is no status (`ERROR:`, `-E`: the reference's parsers keep the line's
+    /// first word), which the harness counts on neither side.
     Missing,
 }
 

@@ -204,3 +204,51 @@ async fn a_run_the_harness_would_not_grade_is_a_sandbox_error_not_a_failure() {
     assert!(g.not_graded.as_deref().is_some_and(|w| w.contains("test_patch does not apply")), "{:?}", g.not_graded);
     assert!(!g.resolved);
 }
+
+/// Logs and lists that do not fit the old limits: 5,000 listed tests (their ids, ~175 KB, no
+/// longer pass through one argv string) and a passing test whose captured output makes the log
+/// about 80 MB (past the grader's 64 MiB cap): the log's end, where pytest's summary is, is kept,
+/// so every listed test is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_ids_and_a_log_past_the_cap_still_grade_every_test() {
+    let Some(_engine) = docker_or_skip("thousands_of_ids_and_a_log_past_the_cap_still_grade_every_test").await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("m")).expect("mkdir");
+    std::fs::write(tree.join("m/__init__.py"), "def f():\n    return 1\n").expect("write");
+    let tar = dir.path().join("m.tar.gz");
+    let o = Command::new("tar").arg("-czf").arg(&tar).arg("-C").arg(&tree).arg(".").output().expect("tar");
+    assert!(o.status.success());
+    let n = 5000;
+    let test_file = format!(
+        "import pytest\nimport sys\nfrom m import f\n\ndef test_f():\n    assert f() == 2\n\n@pytest.mark.parametrize('i', range({n}))\ndef test_case_with_a_long_name(i):\n    assert i >= 0\n\ndef test_big():\n    chunk = 'x' * 1023 + '\\n'\n    for _ in range(80 * 1024):\n        sys.stdout.write(chunk)\n"
+    );
+    let test_patch = format!(
+        "diff --git a/tests/test_m.py b/tests/test_m.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/test_m.py\n@@ -0,0 +1,{} @@\n{}",
+        test_file.lines().count(),
+        test_file.lines().map(|l| format!("+{l}\n")).collect::<String>()
+    );
+    let gold = "diff --git a/m/__init__.py b/m/__init__.py\n--- a/m/__init__.py\n+++ b/m/__init__.py\n@@ -1,2 +1,2 @@\n def f():\n-    return 1\n+    return 2\n";
+    let mut p2p: Vec<String> = (0..n).map(|i| format!("tests/test_m.py::test_case_with_a_long_name[{i}]")).collect();
+    p2p.push("tests/test_m.py::test_big".into());
+    let ids_bytes: usize = p2p.iter().map(|s| s.len() + 1).sum();
+    assert!(ids_bytes > 128 * 1024, "more than one argv string holds");
+    let row = serde_json::json!({
+        "instance_id": "agentmill__big-1", "repo": "agentmill/big", "problem_statement": "f() must return 2",
+        "source": "archive", "archive": tar.to_string_lossy(), "image": agentmill_tests::SANDBOX_IMAGE,
+        "patch": gold, "test_patch": test_patch, "FAIL_TO_PASS": ["tests/test_m.py::test_f"], "PASS_TO_PASS": p2p,
+        "limits": {"memory": "2g"},
+    });
+    let out = dir.path().join("records.jsonl");
+    let o = run(&unique("w-local-big"), dir.path(), &[row.to_string()], &["--policy", "replay", "--validate", "--out", &out.to_string_lossy()]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let got = records(&out);
+    assert_eq!(got.len(), 1, "{stderr}");
+    let g = got[0].grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}\n{stderr}", got[0].error));
+    assert_eq!(g.resolution, Resolution::Full, "{stderr}\n{}", &g.log_tail[g.log_tail.len().saturating_sub(2000)..]);
+    assert_eq!(g.pass_to_pass.len(), n + 1);
+    assert!(g.pass_to_pass.iter().all(|t| t.status == agentmill_proto::TestStatus::Passed));
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+}

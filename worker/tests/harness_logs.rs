@@ -137,6 +137,34 @@ fn every_harness_log_grades_as_the_harness_graded_it() {
     assert!(failures.is_empty(), "{} disagreements with the harness:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The whole status map, not only the listed tests': what the harness's own parser (SWE-bench
+/// 2.0.13's, whose `TestStatus` has no XFAIL) made of each log, key for key. Words that are no
+/// status (`ERROR:`, `-E`) are kept as `missing` by agentmill.
+#[test]
+fn the_parsers_read_each_log_as_the_harnesss_parser_did() {
+    use agentmill_worker::grading::rules::{LogSlice, slice_log};
+    let mut compared = 0;
+    for case in cases() {
+        let Some(expected) = case.get("expected_status").and_then(Value::as_object) else { continue };
+        let id = case["case_id"].as_str().expect("id");
+        let task = row_of(&case);
+        let (plan, _) = grade_saved_log(&task, case["log"].as_str().expect("log"), None, None).expect("grades");
+        let LogSlice::Read { text, .. } = slice_log(plan.rules, case["log"].as_str().expect("log")) else { panic!("{id}: graded logs are read") };
+        let ours = agentmill_worker::grading::parse(&plan, &task, &text).unwrap_or_else(|e| panic!("{id}: {e}"));
+        let want: BTreeMap<&str, &str> = expected.iter().map(|(k, v)| (k.as_str(), v.as_str().expect("word"))).collect();
+        let got: BTreeMap<&str, &str> = ours.iter().map(|(k, v)| (k.as_str(), status_word(*v))).collect();
+        for (k, w) in &want {
+            let standard = ["PASSED", "FAILED", "ERROR", "SKIPPED", "XFAIL"].contains(w);
+            let g = got.get(k).copied().unwrap_or("(absent)");
+            assert!(if standard { g == *w } else { g == "MISSING" }, "{id}: {k:?}: ours {g}, the harness's parser {w}");
+        }
+        assert_eq!(got.len(), want.len(), "{id}: {} keys, the harness's parser {}", got.len(), want.len());
+        compared += want.len();
+    }
+    println!("{compared} statuses compared");
+    assert!(compared > 8_000, "every key of the 65 graded logs: {compared}");
+}
+
 /// The same logs read by a newer harness's rules: without markers, 4.x and 5.x would not grade
 /// them at all — which is why a saved log is read by the rules of the harness that wrote it.
 #[test]

@@ -6,11 +6,13 @@
 //!
 //! The corpus: logs written here in each tool's format for every branch of every parser; real
 //! `cargo test` output of a tiny crate built here offline (plain, `--nocapture`, coloured,
-//! quiet); doctest XML reports, well-formed and not (expat's rules, namespaces included), and a
-//! few hundred seeded mutations of one; hostile input (empty, `\r\n`, one token, Python's
-//! whitespace, long lines); CRLF variants of all of them; and the 68 real SWE-bench harness logs
-//! of `/work/shared/harness-logs/cases.jsonl`, read in place, as text no parser here was
-//! written for.
+//! quiet); doctest XML reports, well-formed and not (expat's rules, namespaces included), a few
+//! hundred seeded mutations of one and a few hundred seeded documents from a small XML grammar;
+//! seeded token soup (random lines of the tokens the parsers look for); hostile input (empty,
+//! `\r\n`, one token, Python's whitespace, long lines); CRLF variants; and the 68 real SWE-bench
+//! harness logs of `/work/shared/harness-logs/cases.jsonl`, read in place, as text no parser here
+//! was written for. `AGENTMILL_PARSER_SOUP`, `AGENTMILL_DOCTEST_MUTATIONS` and
+//! `AGENTMILL_DOCTEST_GRAMMAR` raise the seeded counts for a longer soak.
 
 mod reference_support;
 

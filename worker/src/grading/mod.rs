@@ -37,6 +37,7 @@ pub fn test_command(task: &Task, ids_file: &str) -> String {
 pub fn generation(rules: Rules) -> Generation {
     match rules {
         Rules::Swebench5 => Generation::V5,
+        Rules::Swebench2 => Generation::V2,
         _ => Generation::V4,
     }
 }

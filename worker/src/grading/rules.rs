@@ -193,10 +193,18 @@ fn outcome(rules: Rules, eval_type: EvalType, sm: &StatusMap, test: &str, p2p: b
         let verdict = if status == TestStatus::Failed { Verdict::Failure } else { Verdict::Success };
         return TestOutcome { name: test.to_string(), status, verdict: Some(verdict) };
     }
-    let status = match rules {
-        Rules::Swebench5 => resolve_case(test, sm).map_or(TestStatus::Missing, |k| sm[k]),
-        _ => sm.get(test).copied().unwrap_or(TestStatus::Missing),
+    let found = match rules {
+        Rules::Swebench5 => resolve_case(test, sm).map(|k| sm[k]),
+        _ => sm.get(test).copied(),
     };
+    let status = found.unwrap_or(TestStatus::Missing);
+    // A parser keeps whatever word led its line (`ERROR:` from pip, `-E` from a 4.x
+    // `pytest_v2` trailing status); the map holds it as `Missing`. The reference's test_passed
+    // and test_failed both say no to such a word: the test lands on neither side of the report,
+    // unlike a test absent from the log, which failed.
+    if found == Some(TestStatus::Missing) && rules != Rules::Agentmill {
+        return TestOutcome { name: test.to_string(), status, verdict: Some(Verdict::Excluded) };
+    }
     let verdict = match (rules, status) {
         (Rules::Agentmill, s) => {
             if s.is_pass() {
@@ -271,6 +279,17 @@ mod tests {
         assert_eq!(count(Rules::Swebench4, EvalType::PassAndFail, &m, &id, &[]).0[0].verdict, Some(Verdict::Failure));
         let m = sm(&[("t.py::f[a b]", TestStatus::Passed), ("t.py::f[a c]", TestStatus::Failed)]);
         assert_eq!(count(Rules::Swebench5, EvalType::PassAndFail, &m, &id, &[]).0[0].status, TestStatus::Missing);
+    }
+
+    #[test]
+    fn a_test_under_a_word_that_is_no_status_counts_for_neither_side() {
+        let m = sm(&[("a", TestStatus::Missing)]);
+        let ids = ["a".to_string(), "b".to_string()];
+        for rules in [Rules::Swebench2, Rules::Swebench4, Rules::Swebench5] {
+            let (f, p) = count(rules, EvalType::PassAndFail, &m, &ids, &ids);
+            assert_eq!((f[0].verdict, p[0].verdict), (Some(Verdict::Excluded), Some(Verdict::Excluded)), "{rules:?}");
+            assert_eq!(f[1].verdict, Some(Verdict::Failure), "{rules:?}: an absent test failed");
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ fn parse_log_doctest(log: &str, _ctx: &ParseContext<'_>, _generation: Generation
         let first = subcases.partition_point(|&i| i <= tc);
         for &sc in subcases.get(first..).unwrap_or_default().iter().take_while(|&&i| i < testcase.end) {
             let Some(subcase) = elements.get(sc) else { continue };
-            let failing = failing_before.get(subcase.end).copied().unwrap_or(0) - failing_before.get(sc + 1).copied().unwrap_or(0);
+            let failing = failing_before.get(subcase.end).copied().unwrap_or(0).saturating_sub(failing_before.get(sc + 1).copied().unwrap_or(0));
             let status = if failing == 0 { TestStatus::Passed } else { TestStatus::Failed };
             map.insert(format!("{testcase_name} > {}", subcase.name.as_deref().unwrap_or("None")), status);
         }

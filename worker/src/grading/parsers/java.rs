@@ -48,14 +48,14 @@ fn parse_log_maven(log: &str, _: &ParseContext<'_>, generation: Generation) -> R
         let line = strip(line);
         if let Some(name) = MAVEN_TEST.captures(line).and_then(|c| c.get(1)) {
             match generation {
-                Generation::V4 => current = name.as_str().to_string(),
+                Generation::V4 | Generation::V2 => current = name.as_str().to_string(),
                 Generation::V5 => pending.push_back(name.as_str().to_string()),
             }
         }
         if let Some(word) = MAVEN_RESULT.captures(line).and_then(|c| c.get(1)) {
             let status = maven_status(word.as_str());
             match generation {
-                Generation::V4 => {
+                Generation::V4 | Generation::V2 => {
                     map.insert(current.clone(), status);
                 }
                 Generation::V5 => match pending.pop_front() {
@@ -106,7 +106,7 @@ fn parse_log_gradle_custom(log: &str, _: &ParseContext<'_>, generation: Generati
             pending = None;
             continue;
         }
-        if generation == Generation::V4 {
+        if generation != Generation::V5 {
             continue;
         }
         if let Some(name) = NAME_ONLY.captures(stripped).and_then(|c| c.get(1)) {

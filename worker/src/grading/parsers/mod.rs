@@ -38,7 +38,10 @@ pub type StatusMap = IndexMap<String, TestStatus>;
 /// Which generation of the `swebench` package a parser follows where they differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Generation {
-    /// swebench 4.x (and 2.x/3.x, whose parsers read logs the same way).
+    /// swebench 2.0.x: as 4.x, except that its `TestStatus` has no `XFAIL` (a line led by it is
+    /// no result) and its `pytest_v2` raises on a one-word status line.
+    V2,
+    /// swebench 4.x (and 3.x, whose parsers read logs the same way).
     V4,
     /// swebench 5.x.
     V5,

@@ -1,9 +1,10 @@
 //! Python log parsers: `swebench.harness.log_parsers.python`, line for line.
 //!
 //! pytest's `-rA` short summary (`PASSED path::test`), its "later version" with ANSI colours and
-//! `path::test PASSED` lines, `pytest --pyargs`-style option ids, the Django test runner
-//! (`test_x (mod.Class) ... ok`), seaborn's and SymPy's runners, and matplotlib's `MouseButton`
-//! ids, plus the per-repository aliases the 5.x `PARSER_REGISTRY` lists.
+//! `path::test PASSED` lines, parametrised ids holding absolute paths (`test[/a/b/c]` read as
+//! `test[/c]`), the Django test runner (`test_x (mod.Class) ... ok`), seaborn's and SymPy's
+//! runners, and matplotlib's `MouseButton` ids, plus the per-repository aliases the 5.x
+//! `PARSER_REGISTRY` lists (each alias is its base parser, as in the reference).
 //!
 //! Where 4.x and 5.x read a log differently, [`Generation`] picks the rule:
 //! * 5.x drops pytest's `SKIPPED [N] path:line: reason` summary lines (`_is_skip_summary`) in
@@ -89,18 +90,27 @@ pub(super) fn lookup(name: &str) -> Option<ParseFn> {
 
 /// The reference's value for a status token: its `TestStatus`, or [`TestStatus::Missing`] for a
 /// word it does not know (see the module doc).
-fn status_of(word: &str) -> TestStatus {
-    status_from_word(word).unwrap_or(TestStatus::Missing)
+fn status_of(word: &str, generation: Generation) -> TestStatus {
+    match status_from_word(word) {
+        Some(TestStatus::Xfail) if generation == Generation::V2 => TestStatus::Missing,
+        Some(s) => s,
+        None => TestStatus::Missing,
+    }
+}
+
+/// The `TestStatus` values of a generation (2.0.x has no `XFAIL`).
+fn status_words(generation: Generation) -> &'static [&'static str] {
+    if generation == Generation::V2 { &STATUS_WORDS[..4] } else { &STATUS_WORDS }
 }
 
 /// `any(line.startswith(x.value) for x in TestStatus)`.
-fn starts_with_status(line: &str) -> bool {
-    STATUS_WORDS.iter().any(|w| line.starts_with(w))
+fn starts_with_status(line: &str, generation: Generation) -> bool {
+    status_words(generation).iter().any(|w| line.starts_with(w))
 }
 
 /// `any(line.endswith(x.value) for x in TestStatus)`.
-fn ends_with_status(line: &str) -> bool {
-    STATUS_WORDS.iter().any(|w| line.ends_with(w))
+fn ends_with_status(line: &str, generation: Generation) -> bool {
+    status_words(generation).iter().any(|w| line.ends_with(w))
 }
 
 /// `_is_skip_summary` (5.x only): `SKIPPED [N] path:line: reason`, where `[N]` is no test.
@@ -117,7 +127,7 @@ fn pytest_summary(log: &str, generation: Generation, mouse_buttons: bool) -> Sta
         if mouse_buttons {
             line = Cow::Owned(line.replace("MouseButton.LEFT", "1").replace("MouseButton.RIGHT", "3"));
         }
-        if !starts_with_status(&line) {
+        if !starts_with_status(&line, generation) {
             continue;
         }
         if line.starts_with("FAILED") {
@@ -128,7 +138,7 @@ fn pytest_summary(log: &str, generation: Generation, mouse_buttons: bool) -> Sta
         if is_skip_summary(generation, status, name) {
             continue;
         }
-        map.insert((*name).to_string(), status_of(status));
+        map.insert((*name).to_string(), status_of(status, generation));
     }
     map
 }
@@ -145,7 +155,7 @@ fn parse_log_pytest_options(log: &str, _ctx: &ParseContext<'_>, generation: Gene
     static OPTION: LazyLock<Regex> = LazyLock::new(|| py_regex(r"(.*?)\[(.*)\]"));
     let mut map = StatusMap::new();
     for raw in log.split('\n') {
-        if !starts_with_status(raw) {
+        if !starts_with_status(raw, generation) {
             continue;
         }
         let line = if raw.starts_with("FAILED") { Cow::Owned(raw.replace(" - ", " ")) } else { Cow::Borrowed(raw) };
@@ -167,7 +177,7 @@ fn parse_log_pytest_options(log: &str, _ctx: &ParseContext<'_>, generation: Gene
             }
             None => (*name).to_string(),
         };
-        map.insert(test_name, status_of(status));
+        map.insert(test_name, status_of(status, generation));
     }
     Ok(map)
 }
@@ -262,7 +272,7 @@ fn parse_log_pytest_v2(log: &str, _ctx: &ParseContext<'_>, generation: Generatio
         let uncoloured = COLOUR.replace_all(raw, "");
         // `str.translate` deleting chr(1)..chr(31).
         let line: String = uncoloured.chars().filter(|c| !('\u{1}'..='\u{1f}').contains(c)).collect();
-        if starts_with_status(&line) {
+        if starts_with_status(&line, generation) {
             match generation {
                 Generation::V5 => {
                     let cut = if line.starts_with("FAILED") { line.split(" - ").next().unwrap_or(&line) } else { &line };
@@ -275,30 +285,35 @@ fn parse_log_pytest_v2(log: &str, _ctx: &ParseContext<'_>, generation: Generatio
                             id.push(' ');
                             id.push_str(token);
                         }
-                        map.insert(id, status_of(status));
+                        map.insert(id, status_of(status, generation));
                     }
                 }
-                Generation::V4 => {
+                Generation::V4 | Generation::V2 => {
                     let cut = if line.starts_with("FAILED") { Cow::Owned(line.replace(" - ", " ")) } else { Cow::Borrowed(line.as_str()) };
                     let tokens = pystr::split(&cut);
                     if let [status, name, ..] = tokens.as_slice() {
-                        map.insert((*name).to_string(), status_of(status));
+                        map.insert((*name).to_string(), status_of(status, generation));
+                    } else if generation == Generation::V2 {
+                        // 2.0.13 indexes `test_case[1]` without a check.
+                        return Err(ParseError { parser: "parse_log_pytest_v2", reason: format!("{line:?} has a single token (swebench 2.0.13 raises IndexError)") });
                     }
                 }
             }
-        } else if ends_with_status(&line) {
+        } else if ends_with_status(&line, generation) {
             let tokens = pystr::split(&line);
             match generation {
                 Generation::V5 => {
                     if let [names @ .., status] = tokens.as_slice()
                         && !names.is_empty()
                     {
-                        map.insert(names.join(" "), status_of(status));
+                        map.insert(names.join(" "), status_of(status, generation));
                     }
                 }
-                Generation::V4 => {
+                Generation::V4 | Generation::V2 => {
                     if let [name, status, ..] = tokens.as_slice() {
-                        map.insert((*name).to_string(), status_of(status));
+                        map.insert((*name).to_string(), status_of(status, generation));
+                    } else if generation == Generation::V2 {
+                        return Err(ParseError { parser: "parse_log_pytest_v2", reason: format!("{line:?} has a single token (swebench 2.0.13 raises IndexError)") });
                     }
                 }
             }
