@@ -335,3 +335,33 @@ async fn gold_patches_resolve_and_wrong_patches_fail_with_each_runner() {
         assert!(engine.containers_of(&format!("{worker_id}-{w}")).await.expect("list").is_empty(), "no container left behind");
     }
 }
+
+/// The Django row as a SWE-bench 5.x row carrying its own `eval_script` (the 4.x script of the
+/// same row), `log_parser` and `eval_type`: it resolves by 5.x's rules, and the record keeps the
+/// test command's exit code that the 5.x script records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5x_row_runs_its_own_script_and_records_the_test_exit_code() {
+    let Some(engine) = docker_or_skip("a_5x_row_runs_its_own_script_and_records_the_test_exit_code").await else {
+        return;
+    };
+    images_or_fail(&engine).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut row = rows()[DJANGO].clone();
+    let row_file = dir.path().join("row.json");
+    std::fs::write(&row_file, row.to_string()).expect("write");
+    let script = Command::new(binary("agentmill-worker")).arg("eval-script").arg(&row_file).arg("--no-conda").output().expect("eval-script");
+    assert!(script.status.success(), "{}", stderr_of(&script));
+    row["instance_id"] = "agentmill__django-5x".into();
+    row["eval_script"] = String::from_utf8_lossy(&script.stdout).into_owned().into();
+    row["log_parser"] = "parse_log_django".into();
+    row["eval_type"] = "pass_and_fail".into();
+    let file = dir.path().join("rows.jsonl");
+    std::fs::write(&file, row.to_string() + "\n").expect("write");
+    let out = dir.path().join("records.jsonl");
+    let o = run_worker(&unique("w-swebench5"), &file, &out).wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr_of(&o));
+    let r = &records(&out)["agentmill__django-5x"];
+    let g = r.grading.as_ref().expect("a grading");
+    assert_eq!((g.resolution, g.rules.as_str(), g.test_exit_code), (Resolution::Full, "swe-bench-5", Some(0)), "{g:?}");
+    assert!(g.log_tail.contains(">>>>> Test Exit Code: 0"), "{}", g.log_tail);
+}

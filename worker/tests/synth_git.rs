@@ -211,3 +211,30 @@ fn a_folder_that_is_not_a_repository_is_named() {
     let err = GitRepo::open(tmp.path()).expect_err("not a repo");
     assert!(err.to_string().contains("is not a git repository"), "{err}");
 }
+
+/// A range's revisions never reach git as options: `to_rev = "--output=FILE"` made `git
+/// rev-list` open FILE for writing (truncating any file the worker can write). Revisions
+/// starting with `-`, and names that are no commit, are refused naming the field; the file is
+/// untouched.
+#[test]
+fn a_revision_that_looks_like_an_option_is_refused_and_writes_nothing() {
+    let h = build_history();
+    let git = GitRepo::open(h.repo.path()).expect("opens");
+    let victim = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(victim.path(), "precious\n").expect("write");
+    for (from, to, field) in [
+        (String::new(), format!("--output={}", victim.path().display()), "to_rev"),
+        (format!("--output={}", victim.path().display()), String::new(), "from_rev"),
+        (String::new(), "no-such-branch".to_string(), "to_rev"),
+        (h.m1.clone(), "--all".to_string(), "to_rev"),
+    ] {
+        let opts = GitOptions { from_rev: from, to_rev: to.clone(), single_commits: true, ..GitOptions::default() };
+        let err = git.prs(&opts).err().unwrap_or_else(|| panic!("{field} {to:?} is refused"));
+        assert!(err.to_string().starts_with(field), "{err}");
+        assert!(err.to_string().contains("may not start with '-'"), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(victim.path()).expect("read"), "precious\n", "the file was not opened for writing");
+    // Real revisions still work, by name and by id.
+    let opts = GitOptions { from_rev: h.m1[..12].to_string(), to_rev: "HEAD".into(), single_commits: true, ..GitOptions::default() };
+    assert!(git.prs(&opts).expect("lists").count() > 0);
+}

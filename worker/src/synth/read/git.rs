@@ -77,6 +77,14 @@ pub enum GitError {
         /// What git said.
         stderr: String,
     },
+    /// A revision of the job's range is not a commit of the repository, or looks like an option.
+    #[error("{which} {rev:?} is not a commit of the repository; name a branch, tag or commit id (a revision may not start with '-')")]
+    BadRevision {
+        /// `from_rev` or `to_rev`.
+        which: &'static str,
+        /// The revision as the job named it.
+        rev: String,
+    },
     /// A git command exited non-zero.
     #[error("`git {args}` failed in {dir} (exit {code}): {stderr}")]
     Command {
@@ -281,11 +289,26 @@ impl GitRepo {
         Ok(String::from_utf8_lossy(&out).trim().to_string())
     }
 
+    /// A revision the job names, resolved to a commit id. It never reaches git as an option: one
+    /// that starts with `-` is refused (`--output=FILE` would open FILE for writing), the rest go
+    /// after `--end-of-options` to `rev-parse --verify`.
+    fn resolve_rev(&self, which: &'static str, rev: &str) -> Result<String, GitError> {
+        let bad = || GitError::BadRevision { which, rev: rev.to_string() };
+        if rev.starts_with('-') || rev.contains('\0') {
+            return Err(bad());
+        }
+        let id = self.line(&["rev-parse", "--verify", "--quiet", "--end-of-options", &format!("{rev}^{{commit}}")]).map_err(|_| bad())?;
+        if id.len() < 40 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(id)
+    }
+
     /// The first-parent commits that stand for PRs, oldest first.
     pub fn candidates(&self, opts: &GitOptions) -> Result<Vec<PrCandidate>, GitError> {
-        let to = if opts.to_rev.is_empty() { "HEAD" } else { opts.to_rev.as_str() };
-        let not_from = format!("^{}", opts.from_rev);
-        let mut args = vec!["rev-list", "--first-parent", "--parents", "--reverse", to];
+        let to = self.resolve_rev("to_rev", if opts.to_rev.is_empty() { "HEAD" } else { opts.to_rev.as_str() })?;
+        let not_from = if opts.from_rev.is_empty() { String::new() } else { format!("^{}", self.resolve_rev("from_rev", &opts.from_rev)?) };
+        let mut args = vec!["rev-list", "--first-parent", "--parents", "--reverse", "--end-of-options", to.as_str()];
         if !opts.from_rev.is_empty() {
             args.push(&not_from);
         }
@@ -313,7 +336,7 @@ impl GitRepo {
     pub fn read_pr(&self, cand: &PrCandidate, opts: &GitOptions) -> Result<Option<GitPr>, GitError> {
         let (chain, head) = if cand.parents.len() >= 2 {
             let not_first = format!("^{}", cand.parents[0]);
-            let out = self.run(&["rev-list", "--first-parent", "--reverse", &cand.parents[1], &not_first])?;
+            let out = self.run(&["rev-list", "--first-parent", "--reverse", "--end-of-options", &cand.parents[1], &not_first])?;
             let chain: Vec<String> = String::from_utf8_lossy(&out).split_whitespace().map(str::to_string).collect();
             (chain, cand.parents[1].clone())
         } else {
