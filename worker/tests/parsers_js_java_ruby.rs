@@ -1048,7 +1048,7 @@ fn compare(generation: Generation, cases: &[Case]) -> (Vec<String>, BTreeMap<&'s
         match (ours, theirs) {
             (Ok(ours), Ok(theirs)) => {
                 entry.tests_found += theirs.len();
-                if let Some(d) = diff_maps(&ours, &theirs) {
+                if let Some(d) = diff_maps(&ours, &theirs, true) {
                     failures.push(format!("{}: {d}\n  ours: {ours:?}\n  reference: {theirs:?}", what()));
                 }
             }

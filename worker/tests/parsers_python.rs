@@ -17,15 +17,14 @@
 mod reference_support;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use agentmill_proto::TestStatus;
 use agentmill_worker::grading::parsers::{self, Generation, ParseContext, StatusMap};
-use reference_support::{diff_maps, workspace};
-use serde_json::{Value, json};
+use reference_support::{Reference, diff_maps, workspace};
+use serde_json::Value;
 
 /// The Python names of the 5.x registry, in its order.
 const PYTHON: &[&str] = &[
@@ -91,120 +90,6 @@ impl Log {
     }
 }
 
-/// The reference driver (`tests/reference/swebench_ref.py`), read here line by line so its maps
-/// keep their order *and* may hold status words agentmill's `TestStatus` lacks: the reference's
-/// pytest parsers take any first token (`"ERROR:"`), and agentmill keeps such an entry as
-/// `TestStatus::Missing`. (`reference_support`'s `Reference::parse` panics on those words.)
-struct Driver {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    version: String,
-}
-
-impl Driver {
-    fn start(generation: Generation) -> Driver {
-        let root = workspace();
-        let python = root.join(".venv/bin/python");
-        assert!(python.exists(), "{} is missing: run deploy/setup.sh", python.display());
-        let mut cmd = Command::new(&python);
-        cmd.arg(root.join("tests/reference/swebench_ref.py")).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-        if generation == Generation::V4 {
-            let dir = root.join(".venv/swebench-4.1.0");
-            assert!(dir.exists(), "{} is missing: run deploy/setup.sh", dir.display());
-            cmd.env("PYTHONPATH", dir);
-        } else {
-            cmd.env_remove("PYTHONPATH");
-        }
-        let mut child = cmd.spawn().expect("starting the swebench reference");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut driver = Driver { child, stdin, stdout, version: String::new() };
-        let answer: Value = serde_json::from_str(&driver.ask(&json!({"op": "version"}))).expect("JSON");
-        driver.version = answer["version"].as_str().expect("the reference reports its version").to_string();
-        let want = if generation == Generation::V4 { "4." } else { "5." };
-        assert!(driver.version.starts_with(want), "the reference for {generation:?} is swebench {}: run deploy/setup.sh", driver.version);
-        driver
-    }
-
-    /// One request, the answer's JSON text.
-    fn ask(&mut self, req: &Value) -> String {
-        let mut line = serde_json::to_string(req).expect("request");
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes()).expect("writing to the reference");
-        self.stdin.flush().expect("flush");
-        let mut answer = String::new();
-        self.stdout.read_line(&mut answer).expect("reading the reference");
-        assert!(!answer.is_empty(), "the reference exited");
-        answer
-    }
-
-    /// Whether the reference has a parser of that name.
-    fn has(&mut self, parser: &str) -> bool {
-        let answer: Value = serde_json::from_str(&self.ask(&json!({"op": "parse", "parser": parser, "log": ""}))).expect("JSON");
-        !answer.get("error").and_then(Value::as_str).is_some_and(|e| e.contains("no parser named"))
-    }
-
-    /// The reference's map for `log` in its order (unknown status words as `Missing`, counted),
-    /// or what it raised.
-    fn parse(&mut self, parser: &str, log: &str, instance_id: &str, version: &str, repo: &str) -> (Result<StatusMap, String>, usize) {
-        let raw = self.ask(&json!({"op": "parse", "parser": parser, "log": log, "instance_id": instance_id, "version": version, "repo": repo}));
-        let answer: Answer = serde_json::from_str(&raw).expect("the reference answers JSON");
-        match (answer.error, answer.status) {
-            (Some(e), _) => (Err(e), 0),
-            (None, Some(Lenient(map, unknown))) => (Ok(map), unknown),
-            (None, None) => panic!("the reference answered neither a status nor an error: {raw}"),
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct Answer {
-    status: Option<Lenient>,
-    error: Option<String>,
-}
-
-/// A status map in the JSON text's order; words other than the five statuses become `Missing`.
-struct Lenient(StatusMap, usize);
-
-impl<'de> serde::Deserialize<'de> for Lenient {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Lenient;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of test ids to status words")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Lenient, A::Error> {
-                let (mut map, mut unknown) = (StatusMap::new(), 0);
-                while let Some((k, word)) = access.next_entry::<String, String>()? {
-                    let status = match word.as_str() {
-                        "PASSED" => TestStatus::Passed,
-                        "FAILED" => TestStatus::Failed,
-                        "SKIPPED" => TestStatus::Skipped,
-                        "ERROR" => TestStatus::Error,
-                        "XFAIL" => TestStatus::Xfail,
-                        _ => {
-                            unknown += 1;
-                            TestStatus::Missing
-                        }
-                    };
-                    map.insert(k, status);
-                }
-                Ok(Lenient(map, unknown))
-            }
-        }
-        d.deserialize_map(Visitor)
-    }
-}
-
 /// The reference's answer to one parse: its map (or what it raised) and its unknown words.
 type Answered = (Result<StatusMap, String>, usize);
 
@@ -223,7 +108,7 @@ struct Tally {
 
 /// Runs every log through every parser in `names`, ours and the reference's, in `generation`.
 fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
-    let mut reference = Driver::start(generation);
+    let mut reference = Reference::start(generation);
     let mut tally = Tally::default();
     let mut cache: HashMap<(&str, usize), Answered> = HashMap::new();
     for &name in names {
@@ -242,7 +127,7 @@ fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
             let (theirs, unknown) = match cache.get(&(base, i)) {
                 Some(answer) => answer.clone(),
                 None => {
-                    let answer = reference.parse(base, &log.text, &log.instance_id, &log.version, &log.repo);
+                    let answer = reference.parse_counted(base, &log.text, &log.instance_id, &log.version, &log.repo);
                     cache.insert((base, i), answer.clone());
                     answer
                 }
@@ -254,7 +139,7 @@ fn compare(generation: Generation, names: &[&str], logs: &[Log]) -> Tally {
                     if !theirs.is_empty() {
                         *tally.nonempty.entry(name.to_string()).or_default() += 1;
                     }
-                    if let Some(d) = diff_maps(&ours, &theirs) {
+                    if let Some(d) = diff_maps(&ours, &theirs, true) {
                         tally.failures.push(format!("{name} on {}: {d}", log.label));
                     }
                 }
@@ -325,6 +210,27 @@ fn harness_logs_v4() {
 #[test]
 fn harness_logs_v5() {
     check_harness_logs(Generation::V5);
+}
+
+/// 2.0.x, with 4.1.0 standing in: the same maps wherever 2.0.x reads a log as 4.x does, that is
+/// on the harness logs without lines naming `XFAIL` (coloured or not: no status in 2.0.x) and
+/// without one-word status lines (2.0.x's `pytest_v2` raises on them).
+#[test]
+fn harness_logs_v2() {
+    let two_zero_reads_as_four = |line: &str| {
+        let one_word_status = matches!(line.split_whitespace().collect::<Vec<_>>().as_slice(), ["PASSED" | "FAILED" | "SKIPPED" | "ERROR"]);
+        !line.contains("XFAIL") && !one_word_status
+    };
+    let logs: Vec<Log> = harness_logs()
+        .into_iter()
+        .map(|mut log| {
+            log.text = log.text.split('\n').filter(|line| two_zero_reads_as_four(line)).collect::<Vec<_>>().join("\n");
+            log
+        })
+        .collect();
+    let tally = compare(Generation::V2, PYTHON, &logs);
+    assert_identical("harness logs", Generation::V2, &tally);
+    assert_eq!(tally.compared, PYTHON.len() * logs.len());
 }
 
 // ---------------------------------------------------------------------------------------------

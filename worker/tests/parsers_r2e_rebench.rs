@@ -24,18 +24,21 @@
 //! --r2e DIR --r2e-commit SHA` and update the commits above.
 //!
 //! A reference status outside `PASSED FAILED SKIPPED ERROR` (a pytest line's first token such as
-//! `PASSED:` or `XFAIL`, ScalaTest's `*** TIMEOUT ***`) is [`TestStatus::Missing`] here. Three
-//! parsers fill part of their map by iterating a Python `set` (`parse_java_mvn`,
-//! `parse_log_haskell_v2`, `parse_log_ocaml_v2`): their order is the interpreter's hash order,
-//! so those are compared as sets. The grading rules beside the parsers (`_normalize_test_name`,
+//! `PASSED:` or `XFAIL`, ScalaTest's `*** TIMEOUT ***`) is [`TestStatus::Missing`] here
+//! (`reference_support::status_of` without `XFAIL`). Three parsers fill part of their map by
+//! iterating a Python `set` (`parse_java_mvn`, `parse_log_haskell_v2`, `parse_log_ocaml_v2`):
+//! their order is the interpreter's hash order, so those are compared as sets. The grading rules beside the parsers (`_normalize_test_name`,
 //! `passed_match`, R2E-Gym's reward) are checked against the same recordings by the unit tests
 //! of `worker/src/grading/parsers/{rebench_v2,r2e_gym}.rs`.
+
+mod reference_support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use agentmill_proto::TestStatus;
 use agentmill_worker::grading::parsers::{self, Generation, ParseContext, StatusMap};
+use reference_support::status_of;
 use serde_json::Value;
 
 /// The parsers whose reference order comes from a Python `set`.
@@ -93,17 +96,6 @@ fn variants(log: &str) -> BTreeMap<String, String> {
     out
 }
 
-/// The reference's status word as agentmill stores it.
-fn status_of(word: &str) -> TestStatus {
-    match word {
-        "PASSED" => TestStatus::Passed,
-        "FAILED" => TestStatus::Failed,
-        "SKIPPED" => TestStatus::Skipped,
-        "ERROR" => TestStatus::Error,
-        _ => TestStatus::Missing,
-    }
-}
-
 /// The recorded map as `(test, status)` pairs, or `None` where the reference raised.
 fn expected_pairs(recorded: &Value) -> Option<Vec<(String, TestStatus)>> {
     if recorded.get("error").is_some() {
@@ -116,7 +108,7 @@ fn expected_pairs(recorded: &Value) -> Option<Vec<(String, TestStatus)>> {
             .map(|p| {
                 let k = p.get(0).and_then(Value::as_str).expect("a test id");
                 let v = p.get(1).and_then(Value::as_str).expect("a status word");
-                (k.to_string(), status_of(v))
+                (k.to_string(), status_of(v, false))
             })
             .collect(),
     )

@@ -15,14 +15,14 @@
 //!
 //! The reference is `tests/reference/swesmith_ref.py` with `.venv/swesmith-0.0.9` (deploy/setup.sh).
 
-mod swesmith_support;
+mod reference_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use agentmill_worker::grading::parsers::{self, Generation, ParseContext};
 use serde_json::{Value, json};
-use swesmith_support::{Reference, diff_maps, python_env, workspace};
+use reference_support::{Reference, diff_maps, python_env, workspace};
 
 const DATA: &str = "proto/data/swesmith-profiles.json";
 const REGENERATE: &str = "PYTHONPATH=.venv/swesmith-0.0.9:.venv/swebench-4.1.0 .venv/bin/python tests/reference/gen_swesmith_profiles.py > proto/data/swesmith-profiles.json";
@@ -101,7 +101,7 @@ fn every_parser_a_profile_uses_is_ported_and_nothing_else() {
 #[test]
 fn the_table_covers_every_registered_profile_and_the_reference_agrees_on_each() {
     let table = table();
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let from_package = reference.ask(&json!({"op": "profiles"}));
     assert_eq!(from_package, table, "the driver's table differs from {DATA}; regenerate it: {REGENERATE}");
     let profiles = table["profiles"].as_object().expect("profiles");
@@ -226,7 +226,7 @@ fn model_test_cmd(rule: &str, test_cmd: &str, min_testing: bool, files: &(Vec<St
 #[test]
 fn the_table_reproduces_get_test_cmd_and_get_test_files_for_every_profile() {
     let table = table();
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let defaults = &table["header"]["defaults"];
     let mut failures = Vec::new();
     for (key, p) in table["profiles"].as_object().expect("profiles") {
@@ -263,7 +263,7 @@ fn the_table_reproduces_get_test_cmd_and_get_test_files_for_every_profile() {
 
 #[test]
 fn get_test_cmd_asserts_the_instance_belongs_to_the_profile() {
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let answer = reference.ask(&json!({"op": "profile", "row": {
         "instance_id": "other__repo.12345678.x__y", "repo": "swesmith/mewwts__addict.75284f95",
         "FAIL_TO_PASS": [], "PASS_TO_PASS": [],
@@ -510,7 +510,7 @@ fn compare(reference: &mut Reference, family: &str, class: &str, log: &str) -> O
 
 #[test]
 fn every_port_matches_the_package_on_its_corpus_and_hostile_input() {
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let families = families(&mut reference);
     let hostile = hostile();
     let mut failures = Vec::new();
@@ -544,7 +544,7 @@ fn every_port_matches_the_package_on_its_corpus_and_hostile_input() {
 fn the_corpus_reaches_every_branch_that_gives_entries() {
     // Each port's corpus gives the reference at least one non-empty map with every status the
     // port can give (so a corpus that silently stopped matching fails here).
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let families = families(&mut reference);
     let expect: &[(&str, &[&str])] = &[
         ("PythonProfile", &["PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"]),
@@ -612,7 +612,7 @@ fn what_the_reference_cannot_do_fails_loudly() {
     assert_eq!(map.len(), 1_000_000);
     // A DTD in a JUnit XML report (the reference would apply it).
     let doctype = "<?xml version=\"1.0\"?><!DOCTYPE testsuite><testsuite><testcase name=\"a\"/></testsuite>";
-    let mut reference = Reference::start();
+    let mut reference = Reference::start_swesmith();
     let java = families(&mut reference)["parse_log_gradle_junit_xml"][0].clone();
     assert!(reference.parse_class(&java, doctype).is_ok_and(|m| m.len() == 1), "the reference reads the DOCTYPE document");
     let err = ours(&java, doctype).expect_err("a DOCTYPE is refused");

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::python::py_regex;
+use super::pyre::py_regex;
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap, pystr};
 
 /// The parser names this module serves, in the 5.x registry's order.
@@ -21,7 +21,7 @@ pub(super) fn lookup(name: &str) -> Option<ParseFn> {
 
 /// `go test -v`: `--- PASS: TestX (0.00s)`, `--- FAIL: …`, `--- SKIP: …` (subtests too, indented).
 fn parse_log_gotest(log: &str, _ctx: &ParseContext<'_>, _generation: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A--- (PASS|FAIL|SKIP): (.+) \((.+)\)\z"));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A--- (PASS|FAIL|SKIP): (.+) \((.+)\)\Z"));
     let mut map = StatusMap::new();
     for line in log.split('\n') {
         let Some(caps) = RESULT.captures(pystr::strip(line)) else { continue };

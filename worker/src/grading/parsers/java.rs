@@ -12,7 +12,7 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::javascript::py_regex;
+use super::pyre::py_regex;
 use super::pystr::strip;
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
 

@@ -1,12 +1,13 @@
 //! JavaScript log parsers: jest, vitest, karma, TAP, mocha and the per-repository readers of
 //! SWE-bench's `log_parsers/javascript.py`, read as the reference reads them.
 //!
-//! The reference's regular expressions are Python `re` patterns. [`py_regex`] compiles one with
+//! The reference's regular expressions are Python `re` patterns, compiled by [`pyre`] with
 //! Python's meaning of `\s`, `\S` and `\w` (Python counts `\x1c`–`\x1f` as whitespace and takes
-//! only letters, numbers and `_` as word characters); a pattern the `regex` crate cannot express
-//! (a backreference, a `\b` after a letter) is rewritten by hand where it is used. Python's `$`
-//! without `re.MULTILINE` also matches before a final `"\n"`; every pattern here that uses it runs
-//! on text without a newline, where it is the `regex` crate's `$`.
+//! only letters, numbers and `_` as word characters; `\w` and `\d` on the `regex` crate's Unicode
+//! tables, [`CLASSES`]); a pattern the `regex` crate cannot express (a backreference, a `\b` after
+//! a letter) is rewritten by hand where it is used. Python's `$` without `re.MULTILINE` also
+//! matches before a final `"\n"`; every pattern here that uses it runs on text without a newline,
+//! where it is the `regex` crate's `$`.
 //!
 //! swebench 4.1.0 has eleven of these parsers (`calypso` … `immutable_js`); 5.x adds the rest. The
 //! two read logs the same way except `jest`, whose 5.x strips the test name (4.x keeps the space
@@ -20,7 +21,8 @@ use indexmap::IndexMap;
 use regex::{NoExpand, Regex};
 use serde_json::Value;
 
-use super::pystr::{lstrip, rstrip, split, strip};
+use super::pyre::{self, Classes, py_re};
+use super::pystr::{indent_of, rstrip, split, strip};
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
 
 /// The parser names this module serves, in the 5.x `PARSER_REGISTRY`'s order.
@@ -76,78 +78,18 @@ pub(super) fn lookup(name: &str) -> Option<ParseFn> {
     })
 }
 
-// ---------------------------------------------------------------------------------------------
-// Python `re` on the `regex` crate
-// ---------------------------------------------------------------------------------------------
-
-/// Python's `\s` (`str.isspace`): Unicode White_Space plus the separators `\x1c`–`\x1f`.
-const PY_SPACE: &str = r"[\s\x1c-\x1f]";
-/// Python's `\S`.
-const PY_NON_SPACE: &str = r"[^\s\x1c-\x1f]";
-/// Python's `\w` (`str.isalnum()` or `_`): letters, numbers, underscore (no combining marks).
-const PY_WORD: &str = r"[\p{L}\p{N}_]";
-/// Python's `\W`.
-const PY_NON_WORD: &str = r"[^\p{L}\p{N}_]";
-
-/// A Python `re` pattern as `regex` syntax: `\s \S \w \W` get Python's classes (nested classes
-/// work inside `[...]` too), `\Z` is `\z`, a needless escape of punctuation (`\_`, `\:`, `\"`)
-/// becomes the character; `\b` panics (its word characters differ: write it by hand). `\d` is
-/// the same in both (Unicode decimal digits). Flags go in the pattern (`(?m)`, `(?s)`);
-/// `re.match` is a leading `^` (without `(?m)`).
-pub(super) fn translate_py_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() * 2);
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('s') => out.push_str(PY_SPACE),
-            Some('S') => out.push_str(PY_NON_SPACE),
-            Some('w') => out.push_str(PY_WORD),
-            Some('W') => out.push_str(PY_NON_WORD),
-            Some('Z') => out.push_str(r"\z"),
-            Some(e @ ('b' | 'B')) => panic!("\\{e} in {pattern:?}: Python's word boundary is not the regex crate's; write it by hand"),
-            Some(e) if e.is_ascii_alphanumeric() => {
-                out.push('\\');
-                out.push(e);
-            }
-            Some(e) => out.push_str(&regex::escape(e.encode_utf8(&mut [0; 4]))),
-            None => out.push('\\'),
-        }
-    }
-    out
-}
-
-/// Compiles a constant Python pattern (see [`translate_py_pattern`]).
-pub(super) fn py_regex(pattern: &str) -> Regex {
-    let translated = translate_py_pattern(pattern);
-    regex::RegexBuilder::new(&translated)
-        .size_limit(64 << 20)
-        .build()
-        .unwrap_or_else(|e| panic!("the constant pattern {pattern:?} compiles: {e}"))
-}
-
-/// A lazily compiled constant Python pattern.
-macro_rules! py_re {
-    ($name:ident, $pattern:expr) => {
-        static $name: LazyLock<Regex> = LazyLock::new(|| py_regex($pattern));
-    };
-}
+/// This module's pattern classes: `\w` and `\d` on the `regex` crate's Unicode tables (see
+/// `pyre.rs`).
+const CLASSES: Classes = Classes::REGEX_CRATE;
 
 /// `re.sub(r"\s+", " ", s).strip()`: whitespace runs collapsed, ends stripped.
 fn squash_space(s: &str) -> String {
     split(s).join(" ")
 }
 
-/// `len(line) - len(line.lstrip())`, in characters.
-fn indent_of(line: &str) -> usize {
-    line.chars().count() - lstrip(line).chars().count()
-}
-
-/// `swebench.utils.ansi_escape`: removes ANSI escape sequences.
-fn ansi_escape(text: &str) -> String {
+/// `swebench.utils.ansi_escape`: removes ANSI escape sequences (SWE-rebench V2's `ANSI_ESCAPE_RE`
+/// is the same pattern).
+pub(super) fn ansi_escape(text: &str) -> String {
     py_re!(ANSI, r"\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])");
     ANSI.replace_all(text, "").into_owned()
 }
@@ -333,10 +275,10 @@ fn parse_log_eslint(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<St
 fn parse_log_bpmn_js(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     static PATTERNS: LazyLock<[(Regex, usize); 4]> = LazyLock::new(|| {
         [
-            (py_regex(r"2KPhantomJS\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n"), 1),
-            (py_regex(r"2KPhantomJS\s[\d\.]+\s\(Linux\sx86\_64\)\s(.*)FAILED\n"), 1),
-            (py_regex(r"Chrome\sHeadless\s(.*)\s\(Linux\sx86\_64\)\s(.*)FAILED\n"), 2),
-            (py_regex(r"HeadlessChrome\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n"), 1),
+            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n", CLASSES), 1),
+            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\sx86\_64\)\s(.*)FAILED\n", CLASSES), 1),
+            (pyre::compile(r"Chrome\sHeadless\s(.*)\s\(Linux\sx86\_64\)\s(.*)FAILED\n", CLASSES), 2),
+            (pyre::compile(r"HeadlessChrome\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n", CLASSES), 1),
         ]
     });
     let mut map = StatusMap::new();
@@ -354,10 +296,10 @@ fn parse_log_bpmn_js(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<S
 fn parse_log_openlayers(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     static PATTERNS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
         [
-            py_regex(r"(?m)Chrome\sHeadless\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)\sFAILED\n"),
-            py_regex(r"(?m)Chrome\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)FAILED\n"),
-            py_regex(r"(?m)^\s{2}\d+\)([\s\S]*?)Error:"),
-            py_regex(r"(?m)^case\s(.*):\smismatch"),
+            pyre::compile(r"(?m)Chrome\sHeadless\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)\sFAILED\n", CLASSES),
+            pyre::compile(r"(?m)Chrome\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)FAILED\n", CLASSES),
+            pyre::compile(r"(?m)^\s{2}\d+\)([\s\S]*?)Error:", CLASSES),
+            pyre::compile(r"(?m)^case\s(.*):\smismatch", CLASSES),
         ]
     });
     let mut map = StatusMap::new();
@@ -462,7 +404,7 @@ fn jest_files(log: &str) -> StatusMap {
             .flat_map(|(word, status)| {
                 [r"\s\([\d\.]+ms\)", r"\s\([\d\.]+\ss\)", r"\s\([\d\.]+s\)", ""]
                     .into_iter()
-                    .map(move |timing| (py_regex(&format!(r"^{word}\s(.*){timing}")), status))
+                    .map(move |timing| (pyre::compile(&format!(r"^{word}\s(.*){timing}"), CLASSES), status))
             })
             .collect()
     });
@@ -485,10 +427,10 @@ fn parse_log_lighthouse_mocha(log: &str) -> StatusMap {
     py_re!(PASSING, r"\d+\spassing");
     static PATTERNS: LazyLock<[(Regex, TestStatus); 4]> = LazyLock::new(|| {
         [
-            (py_regex(r"^✔\s(.*)\s\(\d+m+s\)"), TestStatus::Passed),
-            (py_regex(r"^✔\s(.*)"), TestStatus::Passed),
-            (py_regex(r"^\d+\)\s(.*)\s\(\d+m+s\)"), TestStatus::Failed),
-            (py_regex(r"^\d+\)\s(.*)"), TestStatus::Failed),
+            (pyre::compile(r"^✔\s(.*)\s\(\d+m+s\)", CLASSES), TestStatus::Passed),
+            (pyre::compile(r"^✔\s(.*)", CLASSES), TestStatus::Passed),
+            (pyre::compile(r"^\d+\)\s(.*)\s\(\d+m+s\)", CLASSES), TestStatus::Failed),
+            (pyre::compile(r"^\d+\)\s(.*)", CLASSES), TestStatus::Failed),
         ]
     });
     let mut map = StatusMap::new();
@@ -585,7 +527,7 @@ fn py_float(s: &str) -> Option<f64> {
 /// `ERRORS` or `failures:`.
 fn parse_log_quarto_cli(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     py_re!(PREFIX, r"\[(smoke|unit)\]");
-    static TMP: LazyLock<[Regex; 2]> = LazyLock::new(|| [py_regex(r"/tmp/(\w+)\.qmd"), py_regex(r"/tmp/(\w+)/")]);
+    static TMP: LazyLock<[Regex; 2]> = LazyLock::new(|| [pyre::compile(r"/tmp/(\w+)\.qmd", CLASSES), pyre::compile(r"/tmp/(\w+)/", CLASSES)]);
     let mut tmp_keys: IndexMap<String, usize> = IndexMap::new();
     let mut map = StatusMap::new();
     for line in log.split('\n') {
@@ -710,7 +652,7 @@ fn parse_log_p5js(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<Stat
 
 /// p5.js's `remove_json_blocks`: drops lines from one ending in `{`/`[` to a closing `}`/`]` line,
 /// and one-line `{…}`/`[…]`.
-fn p5js_remove_json_blocks(log: &str) -> String {
+pub(super) fn p5js_remove_json_blocks(log: &str) -> String {
     let mut kept: Vec<&str> = Vec::new();
     let (mut in_object, mut in_list) = (false, false);
     for line in log.split('\n') {
@@ -745,7 +687,7 @@ fn p5js_remove_json_blocks(log: &str) -> String {
 /// p5.js's `remove_xml_blocks`: while `<(\w+)>[\s\S]*?</\1>` matches, the leftmost match becomes
 /// as many `<tag>` as it held beyond its first. The backreference is done by hand: a candidate
 /// `<name>` (the whole word run, as `\w+` must reach the `>`) matches up to the first `</name>`.
-fn p5js_remove_xml_blocks(mut log: String) -> String {
+pub(super) fn p5js_remove_xml_blocks(mut log: String) -> String {
     py_re!(OPEN, r"<(\w+)>");
     loop {
         let mut unclosed: HashSet<String> = HashSet::new();
@@ -934,13 +876,5 @@ mod tests {
         assert_eq!(py_float(""), None);
         assert_eq!(py_float("-Infinity"), Some(f64::NEG_INFINITY));
         assert!(py_float("nAn").is_some_and(f64::is_nan));
-    }
-
-    #[test]
-    fn translation_gives_python_classes() {
-        let re = py_regex(r"^a\sb\S\w$");
-        assert!(re.is_match("a\x1cb-x"));
-        assert!(!re.is_match("a\x1cb-\u{301}"));
-        assert_eq!(translate_py_pattern(r"x86\_64\:"), "x86_64:");
     }
 }

@@ -10,12 +10,18 @@
 //! line overwriting an earlier one, junk keys from nested output): the lists in the datasets were
 //! made with them, and a grader that reads "better" than the reference mislabels episodes.
 //! `worker/tests/parsers_*.rs` hold every parser to the `swebench` package, output for output.
+//!
+//! What the reference harnesses share, the ports share: [`pyre`] reads Python `re` patterns on the
+//! `regex` crate, [`pystr`] follows Python's `str` rules (whitespace, `splitlines`, digits), and
+//! [`xml`] accepts and rejects what expat does for the parsers that read a report with
+//! ElementTree.
 
 mod c;
 mod go;
 mod java;
 mod javascript;
 mod php;
+mod pyre;
 mod pystr;
 mod python;
 mod r2e_gym;
@@ -23,6 +29,7 @@ mod rebench_v2;
 mod ruby;
 mod rust;
 mod swesmith;
+mod xml;
 
 use agentmill_proto::TestStatus;
 use indexmap::IndexMap;

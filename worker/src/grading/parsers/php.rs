@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::python::py_regex;
+use super::pyre::py_regex;
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
 
 /// The parser names this module serves, in the 5.x registry's order.
@@ -22,8 +22,8 @@ pub(super) fn lookup(name: &str) -> Option<ParseFn> {
 /// PHPUnit `--testdox`: a `Suite Name (Fully\Qualified\Class)` header, then `✔`/`✘`/`↩` test
 /// lines, recorded as `Suite Name > test` (`None > test` before any header, as the reference does).
 fn parse_log_phpunit(log: &str, _ctx: &ParseContext<'_>, _generation: Generation) -> Result<StatusMap, ParseError> {
-    static SUITE: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A({w}.+) \(.+\)\z"));
-    static TEST: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A{s}*([✔✘↩]){s}*(.*)\z"));
+    static SUITE: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A(\w.+) \(.+\)\Z"));
+    static TEST: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A\s*([✔✘↩])\s*(.*)\Z"));
     let mut map = StatusMap::new();
     let mut suite: Option<&str> = None;
     for line in log.split('\n') {

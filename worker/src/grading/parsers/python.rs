@@ -16,10 +16,9 @@
 //! * `parse_log_seaborn`: 5.x skips lines of fewer than two tokens; 4.x raises `IndexError` on
 //!   them (here: [`ParseError`]).
 //!
-//! Python's regular-expression classes are not Rust's: `\s` also matches `\x1c`–`\x1f`, and
-//! `\d`/`\w` follow the Unicode 14.0 tables of the reference's Python 3.11. [`PY_S`], [`PY_NS`],
-//! [`PY_D`] and [`PY_W`] spell them for the `regex` crate (the other languages' parsers use them
-//! too); `worker/tests/parsers_python.rs` checks them against the reference's interpreter.
+//! Patterns are Python `re` patterns compiled by [`py_regex`] with Python 3.11's classes (`\s`
+//! also matches `\x1c`–`\x1f`; `\d`/`\w` follow Unicode 14.0; see `pyre.rs`);
+//! `worker/tests/parsers_python.rs` checks them against the reference's interpreter.
 //!
 //! The pytest-style parsers take the status from the line's first (or last) token, so a line such
 //! as `ERROR: usage …` gives the reference a status word it does not know (`"ERROR:"`); its
@@ -32,22 +31,8 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
+use super::pyre::py_regex;
 use super::{Generation, ParseContext, ParseError, ParseFn, STATUS_WORDS, StatusMap, pystr, status_from_word};
-
-/// Python's `\s` (`str.isspace()`), as a `regex` class.
-pub(super) const PY_S: &str = r"[\s\x1c-\x1f]";
-/// Python's `\S`.
-pub(super) const PY_NS: &str = r"[^\s\x1c-\x1f]";
-/// Python 3.11's `\d` (Unicode 14.0 decimal digits).
-pub(super) const PY_D: &str = r"[\d&&\p{Age=14.0}]";
-/// Python 3.11's `\w` (`str.isalnum()` or `_`, Unicode 14.0).
-pub(super) const PY_W: &str = r"[\p{L}\p{N}_&&\p{Age=14.0}]";
-
-/// Compiles a constant pattern written with the `PY_*` classes (`{s}`, `{S}`, `{d}`, `{w}`).
-pub(super) fn py_regex(pattern: &str) -> Regex {
-    let expanded = pattern.replace("{s}", PY_S).replace("{S}", PY_NS).replace("{d}", PY_D).replace("{w}", PY_W);
-    Regex::new(&expanded).expect("a constant pattern compiles")
-}
 
 /// The parser names this module serves, in the 5.x registry's order.
 pub(super) const NAMES: &[&str] = &[
@@ -115,7 +100,7 @@ fn ends_with_status(line: &str, generation: Generation) -> bool {
 
 /// `_is_skip_summary` (5.x only): `SKIPPED [N] path:line: reason`, where `[N]` is no test.
 fn is_skip_summary(generation: Generation, status: &str, name: &str) -> bool {
-    static COUNT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A\[{d}+\]\z"));
+    static COUNT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\A\[\d+\]\Z"));
     generation == Generation::V5 && status == "SKIPPED" && COUNT.is_match(name)
 }
 
@@ -188,9 +173,9 @@ fn parse_log_pytest_options(log: &str, _ctx: &ParseContext<'_>, generation: Gene
 fn parse_log_django(log: &str, _ctx: &ParseContext<'_>, _generation: Generation) -> Result<StatusMap, ParseError> {
     static INTERRUPTED: LazyLock<[Regex; 3]> = LazyLock::new(|| {
         [
-            py_regex(r"(?m)^(.*?){s}\.\.\.{s}Testing against Django installed in ((?s:.*?)) silenced\)\.\nok$"),
-            py_regex(r"(?m)^(.*?){s}\.\.\.{s}Internal Server Error: /(.*)/\nok$"),
-            py_regex(r"(?m)^(.*?){s}\.\.\.{s}System check identified no issues \(0 silenced\)\nok$"),
+            py_regex(r"(?m)^(.*?)\s\.\.\.\sTesting against Django installed in ((?s:.*?)) silenced\)\.\nok$"),
+            py_regex(r"(?m)^(.*?)\s\.\.\.\sInternal Server Error: /(.*)/\nok$"),
+            py_regex(r"(?m)^(.*?)\s\.\.\.\sSystem check identified no issues \(0 silenced\)\nok$"),
         ]
     });
     let mut map = StatusMap::new();
@@ -266,7 +251,7 @@ fn second_token(line: &str, number: usize) -> Result<&str, ParseError> {
 
 /// pytest logs of later versions: ANSI colours stripped, `STATUS id` or (older pytest) `id STATUS`.
 fn parse_log_pytest_v2(log: &str, _ctx: &ParseContext<'_>, generation: Generation) -> Result<StatusMap, ParseError> {
-    static COLOUR: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\[({d}+)m"));
+    static COLOUR: LazyLock<Regex> = LazyLock::new(|| py_regex(r"\[(\d+)m"));
     let mut map = StatusMap::new();
     for raw in log.split('\n') {
         let uncoloured = COLOUR.replace_all(raw, "");

@@ -7,9 +7,13 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::javascript::py_regex;
+use super::pyre::{self, Classes, group};
 use super::pystr::strip;
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
+
+/// This module's pattern classes: `\w` and `\d` on the `regex` crate's Unicode tables (see
+/// `pyre.rs`).
+const CLASSES: Classes = Classes::REGEX_CRATE;
 
 /// The parser names this module serves, in the 5.x `PARSER_REGISTRY`'s order.
 pub(super) const NAMES: &[&str] = &[
@@ -43,14 +47,10 @@ fn by_line(log: &str, re: &Regex, read: impl Fn(&regex::Captures<'_>) -> Option<
     map
 }
 
-fn group<'h>(caps: &regex::Captures<'h>, i: usize) -> &'h str {
-    caps.get(i).map_or("", |m| m.as_str())
-}
-
 /// minitest's verbose lines (`Class#test_name = 0.01 s = .`): the name before the last `. `
 /// that a `=` and a result mark (`.`, `F`, `E`) follow.
 fn parse_log_minitest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"^(.+)\. .*=.*(\.|F|E).*$"));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+)\. .*=.*(\.|F|E).*$", CLASSES));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "." { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))
@@ -59,7 +59,7 @@ fn parse_log_minitest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<
 
 /// cucumber `--format progress` with scenario names: `name ....F`.
 fn parse_log_cucumber(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"^(.*) \.+(\.|F)"));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.*) \.+(\.|F)", CLASSES));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "." { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))
@@ -70,7 +70,7 @@ fn parse_log_cucumber(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<
 fn parse_log_ruby_unit(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     // The reference's `(\.|E\b|F\b|O\b)`: `\b` after a letter is "no word character next", which
     // the `regex` crate (no lookahead, its own `\w`) writes as a class or the end of the line.
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"^\s*(?:test: )?(.+):\s+(?:(\.)|([EFO])(?:\W|$))"));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^\s*(?:test: )?(.+):\s+(?:(\.)|([EFO])(?:\W|$))", CLASSES));
     Ok(by_line(log, &RESULT, |c| {
         let status = match (c.get(2), c.get(3).map(|m| m.as_str())) {
             (Some(_), _) => TestStatus::Passed,
@@ -83,7 +83,7 @@ fn parse_log_ruby_unit(log: &str, _: &ParseContext<'_>, _: Generation) -> Result
 
 /// rspec's JSON report through SWE-bench's jq transform: `name - passed` / `name - failed`.
 fn parse_log_rspec_transformed_json(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| py_regex(r"^(.+) - (passed|failed)"));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+) - (passed|failed)", CLASSES));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "passed" { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))
