@@ -3,8 +3,8 @@
 //!
 //! The reference's regular expressions are Python `re` patterns, compiled by [`pyre`] with
 //! Python's meaning of `\s`, `\S` and `\w` (Python counts `\x1c`–`\x1f` as whitespace and takes
-//! only letters, numbers and `_` as word characters; `\w` and `\d` on the `regex` crate's Unicode
-//! tables, [`CLASSES`]); a pattern the `regex` crate cannot express (a backreference, a `\b` after
+//! only letters, numbers and `_` as word characters; `\w` and `\d` on Python 3.11's Unicode 14.0
+//! tables); a pattern the `regex` crate cannot express (a backreference, a `\b` after
 //! a letter) is rewritten by hand where it is used. Python's `$` without `re.MULTILINE` also
 //! matches before a final `"\n"`; every pattern here that uses it runs on text without a newline,
 //! where it is the `regex` crate's `$`.
@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use regex::{NoExpand, Regex};
 use serde_json::Value;
 
-use super::pyre::{self, Classes, py_re};
+use super::pyre::{self, py_re};
 use super::pystr::{indent_of, rstrip, split, strip};
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
 
@@ -77,10 +77,6 @@ pub(super) fn lookup(name: &str) -> Option<ParseFn> {
         _ => return None,
     })
 }
-
-/// This module's pattern classes: `\w` and `\d` on the `regex` crate's Unicode tables (see
-/// `pyre.rs`).
-const CLASSES: Classes = Classes::REGEX_CRATE;
 
 /// `re.sub(r"\s+", " ", s).strip()`: whitespace runs collapsed, ends stripped.
 fn squash_space(s: &str) -> String {
@@ -275,10 +271,10 @@ fn parse_log_eslint(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<St
 fn parse_log_bpmn_js(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     static PATTERNS: LazyLock<[(Regex, usize); 4]> = LazyLock::new(|| {
         [
-            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n", CLASSES), 1),
-            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\sx86\_64\)\s(.*)FAILED\n", CLASSES), 1),
-            (pyre::compile(r"Chrome\sHeadless\s(.*)\s\(Linux\sx86\_64\)\s(.*)FAILED\n", CLASSES), 2),
-            (pyre::compile(r"HeadlessChrome\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n", CLASSES), 1),
+            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n"), 1),
+            (pyre::compile(r"2KPhantomJS\s[\d\.]+\s\(Linux\sx86\_64\)\s(.*)FAILED\n"), 1),
+            (pyre::compile(r"Chrome\sHeadless\s(.*)\s\(Linux\sx86\_64\)\s(.*)FAILED\n"), 2),
+            (pyre::compile(r"HeadlessChrome\s[\d\.]+\s\(Linux\s[\d\.]+\)\s(.*)FAILED\n"), 1),
         ]
     });
     let mut map = StatusMap::new();
@@ -296,10 +292,10 @@ fn parse_log_bpmn_js(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<S
 fn parse_log_openlayers(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     static PATTERNS: LazyLock<[Regex; 4]> = LazyLock::new(|| {
         [
-            pyre::compile(r"(?m)Chrome\sHeadless\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)\sFAILED\n", CLASSES),
-            pyre::compile(r"(?m)Chrome\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)FAILED\n", CLASSES),
-            pyre::compile(r"(?m)^\s{2}\d+\)([\s\S]*?)Error:", CLASSES),
-            pyre::compile(r"(?m)^case\s(.*):\smismatch", CLASSES),
+            pyre::compile(r"(?m)Chrome\sHeadless\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)\sFAILED\n"),
+            pyre::compile(r"(?m)Chrome\s[\d\.]+\s\(Linux\s[\d\.\_\S]+\)\s(.*)FAILED\n"),
+            pyre::compile(r"(?m)^\s{2}\d+\)([\s\S]*?)Error:"),
+            pyre::compile(r"(?m)^case\s(.*):\smismatch"),
         ]
     });
     let mut map = StatusMap::new();
@@ -404,7 +400,7 @@ fn jest_files(log: &str) -> StatusMap {
             .flat_map(|(word, status)| {
                 [r"\s\([\d\.]+ms\)", r"\s\([\d\.]+\ss\)", r"\s\([\d\.]+s\)", ""]
                     .into_iter()
-                    .map(move |timing| (pyre::compile(&format!(r"^{word}\s(.*){timing}"), CLASSES), status))
+                    .map(move |timing| (pyre::compile(&format!(r"^{word}\s(.*){timing}")), status))
             })
             .collect()
     });
@@ -427,10 +423,10 @@ fn parse_log_lighthouse_mocha(log: &str) -> StatusMap {
     py_re!(PASSING, r"\d+\spassing");
     static PATTERNS: LazyLock<[(Regex, TestStatus); 4]> = LazyLock::new(|| {
         [
-            (pyre::compile(r"^✔\s(.*)\s\(\d+m+s\)", CLASSES), TestStatus::Passed),
-            (pyre::compile(r"^✔\s(.*)", CLASSES), TestStatus::Passed),
-            (pyre::compile(r"^\d+\)\s(.*)\s\(\d+m+s\)", CLASSES), TestStatus::Failed),
-            (pyre::compile(r"^\d+\)\s(.*)", CLASSES), TestStatus::Failed),
+            (pyre::compile(r"^✔\s(.*)\s\(\d+m+s\)"), TestStatus::Passed),
+            (pyre::compile(r"^✔\s(.*)"), TestStatus::Passed),
+            (pyre::compile(r"^\d+\)\s(.*)\s\(\d+m+s\)"), TestStatus::Failed),
+            (pyre::compile(r"^\d+\)\s(.*)"), TestStatus::Failed),
         ]
     });
     let mut map = StatusMap::new();
@@ -527,7 +523,7 @@ fn py_float(s: &str) -> Option<f64> {
 /// `ERRORS` or `failures:`.
 fn parse_log_quarto_cli(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     py_re!(PREFIX, r"\[(smoke|unit)\]");
-    static TMP: LazyLock<[Regex; 2]> = LazyLock::new(|| [pyre::compile(r"/tmp/(\w+)\.qmd", CLASSES), pyre::compile(r"/tmp/(\w+)/", CLASSES)]);
+    static TMP: LazyLock<[Regex; 2]> = LazyLock::new(|| [pyre::compile(r"/tmp/(\w+)\.qmd"), pyre::compile(r"/tmp/(\w+)/")]);
     let mut tmp_keys: IndexMap<String, usize> = IndexMap::new();
     let mut map = StatusMap::new();
     for line in log.split('\n') {

@@ -20,13 +20,9 @@
 //! a port that uses it either runs the pattern on text without a newline, where it is the crate's
 //! `$`, or says how it copes.
 //!
-//! Which Unicode tables `\w` and `\d` get is a [`Classes`] value. The SWE-bench Python, C, Go,
-//! Rust, PHP and Java ports and the SWE-smith ports use Python 3.11's ([`Classes::PYTHON_311`]);
-//! the SWE-bench JavaScript and Ruby ports and R2E-Gym's read both with the crate's own tables
-//! ([`Classes::REGEX_CRATE`]), and SWE-rebench V2's reads `\d` as Python 3.11 and `\w` with the
-//! crate's ([`Classes::REGEX_CRATE_WORD`]). The three differ only on characters Unicode assigned
-//! after 14.0 (a Kawi digit, U+11F50, is `\d` to the crate and not to Python 3.11); they are kept
-//! as the ports were written, which is not yet how the references read those characters.
+//! Every port reads `\w` and `\d` with Python 3.11's Unicode 14.0 tables, as the references do
+//! (the `regex` crate's are a later Unicode: a Kawi digit, U+11F50, is `\d` to it and not to
+//! Python 3.11).
 
 use regex::Regex;
 
@@ -42,47 +38,11 @@ pub(super) const PY_ND: &str = r"[^\d&&\p{Age=14.0}]";
 pub(super) const PY_W: &str = r"[\p{L}\p{N}_&&\p{Age=14.0}]";
 /// Python 3.11's `\W`.
 pub(super) const PY_NW: &str = r"[^\p{L}\p{N}_&&\p{Age=14.0}]";
-/// Python's `\w` (`str.isalnum()` or `_`) on the `regex` crate's Unicode tables: letters,
-/// numbers, underscore (no combining marks).
-const CRATE_W: &str = r"[\p{L}\p{N}_]";
-/// Python's `\W` on the `regex` crate's Unicode tables.
-const CRATE_NW: &str = r"[^\p{L}\p{N}_]";
-
-/// Whose Unicode tables a class is read with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tables {
-    /// Python 3.11's (Unicode 14.0), as the references read it.
-    Python311,
-    /// The `regex` crate's own (a later Unicode; `\d` stays the crate's `\d`).
-    RegexCrate,
-}
-
-/// The tables `\w`/`\W` and `\d`/`\D` are read with (see the module doc).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Classes {
-    /// For `\w` and `\W`.
-    pub(super) word: Tables,
-    /// For `\d` and `\D`.
-    pub(super) digit: Tables,
-}
-
-impl Classes {
-    /// Python 3.11's classes throughout.
-    pub(super) const PYTHON_311: Classes = Classes { word: Tables::Python311, digit: Tables::Python311 };
-    /// The `regex` crate's tables for `\w` and `\d` (the SWE-bench JavaScript and Ruby ports,
-    /// R2E-Gym's).
-    pub(super) const REGEX_CRATE: Classes = Classes { word: Tables::RegexCrate, digit: Tables::RegexCrate };
-    /// Python 3.11's `\d`, the `regex` crate's `\w` (SWE-rebench V2's port).
-    pub(super) const REGEX_CRATE_WORD: Classes = Classes { word: Tables::RegexCrate, digit: Tables::Python311 };
-}
-
-/// A Python `re` pattern in `regex` syntax: `\s \S \w \W \d \D` get Python's classes under
-/// `classes` (nested classes work inside `[...]` too), `\Z` is `\z`, a needless escape of
+/// A Python `re` pattern in `regex` syntax: `\s \S \w \W \d \D` get Python 3.11's classes
+/// (nested classes work inside `[...]` too), `\Z` is `\z`, a needless escape of
 /// punctuation (`\_`, `\:`, `\"`) becomes the character, any other escape of a letter or digit
 /// (`\A`, `\n`, `\x1b`) stays; `\b` and `\B` panic (write them by hand).
-pub(super) fn translate(pattern: &str, classes: Classes) -> String {
-    let python_word = classes.word == Tables::Python311;
-    let python_digit = classes.digit == Tables::Python311;
+pub(super) fn translate(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() * 4);
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
@@ -93,10 +53,10 @@ pub(super) fn translate(pattern: &str, classes: Classes) -> String {
         match chars.next() {
             Some('s') => out.push_str(PY_S),
             Some('S') => out.push_str(PY_NS),
-            Some('w') => out.push_str(if python_word { PY_W } else { CRATE_W }),
-            Some('W') => out.push_str(if python_word { PY_NW } else { CRATE_NW }),
-            Some('d') if python_digit => out.push_str(PY_D),
-            Some('D') if python_digit => out.push_str(PY_ND),
+            Some('w') => out.push_str(PY_W),
+            Some('W') => out.push_str(PY_NW),
+            Some('d') => out.push_str(PY_D),
+            Some('D') => out.push_str(PY_ND),
             Some('Z') => out.push_str(r"\z"),
             Some(e @ ('b' | 'B')) => panic!("\\{e} in {pattern:?}: Python's word boundary is not the regex crate's; write it by hand"),
             Some(e) if e.is_ascii_alphanumeric() => {
@@ -111,23 +71,22 @@ pub(super) fn translate(pattern: &str, classes: Classes) -> String {
 }
 
 /// Compiles a constant Python pattern (see [`translate`]); panics where it does not compile.
-pub(super) fn compile(pattern: &str, classes: Classes) -> Regex {
-    regex::RegexBuilder::new(&translate(pattern, classes))
+pub(super) fn compile(pattern: &str) -> Regex {
+    regex::RegexBuilder::new(&translate(pattern))
         .size_limit(64 << 20)
         .build()
         .unwrap_or_else(|e| panic!("the constant pattern {pattern:?} compiles: {e}"))
 }
 
-/// Compiles a constant Python pattern with Python 3.11's classes.
+/// Compiles a constant Python pattern (the name the ports use; see [`compile`]).
 pub(super) fn py_regex(pattern: &str) -> Regex {
-    compile(pattern, Classes::PYTHON_311)
+    compile(pattern)
 }
 
-/// A lazily compiled constant Python pattern: `py_re!(NAME, r"pattern")` compiles it with the
-/// [`Classes`] the using module names `CLASSES`.
+/// A lazily compiled constant Python pattern: `py_re!(NAME, r"pattern")`.
 macro_rules! py_re {
     ($name:ident, $pattern:expr) => {
-        static $name: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| $crate::grading::parsers::pyre::compile($pattern, CLASSES));
+        static $name: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| $crate::grading::parsers::pyre::compile($pattern));
     };
 }
 pub(super) use py_re;
@@ -191,28 +150,25 @@ mod tests {
 
     #[test]
     fn translation_gives_python_classes() {
-        let re = compile(r"^a\sb\S\w$", Classes::REGEX_CRATE);
+        let re = compile(r"^a\sb\S\w$");
         assert!(re.is_match("a\x1cb-x"));
         assert!(!re.is_match("a\x1cb-\u{301}"));
-        assert_eq!(translate(r"x86\_64\:", Classes::REGEX_CRATE), "x86_64:");
-        assert_eq!(translate(r"\A\d\Z", Classes::PYTHON_311), format!(r"\A{PY_D}\z"));
+        assert_eq!(translate(r"x86\_64\:"), "x86_64:");
+        assert_eq!(translate(r"\A\d\Z"), format!(r"\A{PY_D}\z"));
     }
 
     #[test]
-    fn the_class_tables_differ_only_past_unicode_14() {
-        let kawi_digit = "\u{11f50}";
-        assert!(!compile(r"\A\d\Z", Classes::PYTHON_311).is_match(kawi_digit));
-        assert!(!compile(r"\A\d\Z", Classes::REGEX_CRATE_WORD).is_match(kawi_digit));
-        assert!(compile(r"\A\d\Z", Classes::REGEX_CRATE).is_match(kawi_digit));
-        for c in ["7", "٣", "a", "é", "_", "\u{301}", "-"] {
-            let word = |classes| compile(r"\A\w\Z", classes).is_match(c);
-            assert_eq!(word(Classes::PYTHON_311), word(Classes::REGEX_CRATE), "{c:?}");
+    fn classes_are_python_311s_not_a_later_unicodes() {
+        // A Kawi digit (Unicode 15) is `\d` to the regex crate, not to Python 3.11.
+        assert!(!compile(r"\A\d\Z").is_match("\u{11f50}"));
+        for (c, word) in [("7", true), ("٣", true), ("a", true), ("é", true), ("_", true), ("\u{301}", false), ("-", false)] {
+            assert_eq!(compile(r"\A\w\Z").is_match(c), word, "{c:?}");
         }
     }
 
     #[test]
     fn ignore_case_spells_out_pythons_letters() {
-        let re = compile(&ignore_case(r"kiss\s[xy]"), Classes::PYTHON_311);
+        let re = compile(&ignore_case(r"kiss\s[xy]"));
         assert!(re.is_match("\u{212a}\u{130}\u{17f}S x"));
         assert!(!re.is_match("kiss z"));
     }

@@ -59,7 +59,7 @@ fn parse_log_pytest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<St
 /// `decolor_dict_keys`'s key rule: `re.sub(r"\u001b\[\d+m", "", key)` (`\d`: any decimal digit).
 pub fn decolor(key: &str) -> String {
     use std::sync::LazyLock;
-    static COLOUR: LazyLock<regex::Regex> = LazyLock::new(|| super::pyre::compile(r"\x1b\[\d+m", super::pyre::Classes::REGEX_CRATE));
+    static COLOUR: LazyLock<regex::Regex> = LazyLock::new(|| super::pyre::compile(r"\x1b\[\d+m"));
     COLOUR.replace_all(key, "").into_owned()
 }
 

@@ -12,7 +12,7 @@
 //! `FAILED`), so nothing is lost.
 //!
 //! Python's `re` is not the `regex` crate: patterns go through [`pyre`] (Python's `\s`, `\w`;
-//! `\d` as Python 3.11's Unicode 14.0 decimal digits, [`CLASSES`]), and every `\b` is spelled out
+//! `\d` as Python 3.11's Unicode 14.0 decimal digits), and every `\b` is spelled out
 //! by hand at its place (the comments say why each rewrite is exact there). `int()` of a log's digits follows Python: any decimal
 //! digit script, at most 4300 digits (more raises), `str.isdigit()` tokens that `int()` refuses
 //! (`²`) raise. XML goes through [`xml`], an expat-compatible reader (what `ET.fromstring`
@@ -30,13 +30,9 @@ use indexmap::IndexMap;
 use regex::Regex;
 
 use super::javascript::{ansi_escape, p5js_remove_json_blocks, p5js_remove_xml_blocks};
-use super::pyre::{Classes, group, py_re};
+use super::pyre::{group, py_re};
 use super::pystr::{self, decimal_value, indent_of, splitlines};
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap, xml};
-
-/// This module's pattern classes: Python 3.11's `\d`, `\w` on the `regex` crate's Unicode tables
-/// (see `pyre.rs`).
-const CLASSES: Classes = Classes::REGEX_CRATE_WORD;
 
 /// The parser names this module serves (without the module's prefix), in `NAME_TO_PARSER`'s order.
 pub(super) const NAMES: &[&str] = &[
@@ -3108,9 +3104,9 @@ mod tests {
         assert_eq!(py_int("٠٠٣"), Ok("3".to_string()));
         assert!(py_int("²").is_err());
         assert!(py_int(&"1".repeat(4301)).is_err());
-        assert!(search_words("a FAIL.", &[&pyre::compile(r"(?i)\AFAIL", CLASSES)]));
-        assert!(!search_words("FAILx", &[&pyre::compile(r"(?i)\AFAIL", CLASSES)]));
-        assert_eq!(sub_word_end(&pyre::compile(r"(?i)\s+in\s+\d+\s+sec", CLASSES), "a in 1 secs in 2 sec b"), "a in 1 secs b");
+        assert!(search_words("a FAIL.", &[&pyre::compile(r"(?i)\AFAIL")]));
+        assert!(!search_words("FAILx", &[&pyre::compile(r"(?i)\AFAIL")]));
+        assert_eq!(sub_word_end(&pyre::compile(r"(?i)\s+in\s+\d+\s+sec"), "a in 1 secs in 2 sec b"), "a in 1 secs b");
         assert_eq!(mvn_failure("[ERROR] com.x.Foo.bar:12 boom"), Some(("com.x.Foo", "bar")));
         assert_eq!(mvn_failure("[ERROR] com.x.Foo$Inner.m$1 x"), Some(("com.x.Foo$Inner", "m")));
     }

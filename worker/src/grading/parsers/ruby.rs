@@ -7,13 +7,9 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::pyre::{self, Classes, group};
+use super::pyre::{self, group};
 use super::pystr::strip;
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap};
-
-/// This module's pattern classes: `\w` and `\d` on the `regex` crate's Unicode tables (see
-/// `pyre.rs`).
-const CLASSES: Classes = Classes::REGEX_CRATE;
 
 /// The parser names this module serves, in the 5.x `PARSER_REGISTRY`'s order.
 pub(super) const NAMES: &[&str] = &[
@@ -50,7 +46,7 @@ fn by_line(log: &str, re: &Regex, read: impl Fn(&regex::Captures<'_>) -> Option<
 /// minitest's verbose lines (`Class#test_name = 0.01 s = .`): the name before the last `. `
 /// that a `=` and a result mark (`.`, `F`, `E`) follow.
 fn parse_log_minitest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+)\. .*=.*(\.|F|E).*$", CLASSES));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+)\. .*=.*(\.|F|E).*$"));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "." { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))
@@ -59,7 +55,7 @@ fn parse_log_minitest(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<
 
 /// cucumber `--format progress` with scenario names: `name ....F`.
 fn parse_log_cucumber(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.*) \.+(\.|F)", CLASSES));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.*) \.+(\.|F)"));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "." { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))
@@ -70,7 +66,7 @@ fn parse_log_cucumber(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<
 fn parse_log_ruby_unit(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
     // The reference's `(\.|E\b|F\b|O\b)`: `\b` after a letter is "no word character next", which
     // the `regex` crate (no lookahead, its own `\w`) writes as a class or the end of the line.
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^\s*(?:test: )?(.+):\s+(?:(\.)|([EFO])(?:\W|$))", CLASSES));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^\s*(?:test: )?(.+):\s+(?:(\.)|([EFO])(?:\W|$))"));
     Ok(by_line(log, &RESULT, |c| {
         let status = match (c.get(2), c.get(3).map(|m| m.as_str())) {
             (Some(_), _) => TestStatus::Passed,
@@ -83,7 +79,7 @@ fn parse_log_ruby_unit(log: &str, _: &ParseContext<'_>, _: Generation) -> Result
 
 /// rspec's JSON report through SWE-bench's jq transform: `name - passed` / `name - failed`.
 fn parse_log_rspec_transformed_json(log: &str, _: &ParseContext<'_>, _: Generation) -> Result<StatusMap, ParseError> {
-    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+) - (passed|failed)", CLASSES));
+    static RESULT: LazyLock<Regex> = LazyLock::new(|| pyre::compile(r"^(.+) - (passed|failed)"));
     Ok(by_line(log, &RESULT, |c| {
         let status = if group(c, 2) == "passed" { TestStatus::Passed } else { TestStatus::Failed };
         Some((group(c, 1).to_string(), status))

@@ -35,7 +35,7 @@ use std::sync::LazyLock;
 use agentmill_proto::TestStatus;
 use regex::Regex;
 
-use super::pyre::{self, Classes, group, ignore_case};
+use super::pyre::{self, group, ignore_case};
 use super::pystr::{self, isdigit, splitlines};
 use super::{Generation, ParseContext, ParseError, ParseFn, StatusMap, xml};
 
@@ -263,14 +263,11 @@ fn error(parser: &'static str, reason: impl Into<String>) -> ParseError {
 // Python on Rust: `re` patterns, `str` methods, `int()`
 // ---------------------------------------------------------------------------------------------
 
-/// This module's pattern classes: Python 3.11's (see `pyre.rs`).
-const CLASSES: Classes = Classes::PYTHON_311;
-
 /// Compiles a constant Python pattern: `flags` (`(?s)`, `(?m)`) in front, `ignore_case` for
 /// `re.IGNORECASE`.
 fn compile(flags: &str, pattern: &str, ignore: bool) -> Regex {
     let body = if ignore { ignore_case(pattern) } else { pattern.to_string() };
-    pyre::compile(&format!("{flags}{body}"), CLASSES)
+    pyre::compile(&format!("{flags}{body}"))
 }
 
 /// A lazily compiled constant Python pattern: `re!(NAME, "pattern")`, optionally with flags
