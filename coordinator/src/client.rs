@@ -104,13 +104,15 @@ pub struct SubmitSummary {
     pub rejected: Vec<RejectedLine>,
 }
 
-/// Submits a JSONL file in batches of `batch` rows, with `overrides` applied to each row;
-/// relative archive paths resolve against the file's folder. `progress` is told how many rows
-/// have been sent.
+/// Submits a JSONL file in batches of `batch` rows, with `overrides` applied to each row; the
+/// files rows name on this machine (archives, relative to the file's folder) are uploaded with
+/// the tasks and named as `content:<sha256>` ([`crate::upload`]). `progress` is told how many
+/// rows have been sent.
 pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrides: &RowOverrides, mut progress: impl FnMut(u64)) -> anyhow::Result<SubmitSummary> {
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let base_dir = std::fs::canonicalize(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
     let mut summary = SubmitSummary::default();
+    let mut uploads = crate::upload::Uploads::default();
     let mut rows: Vec<(usize, String)> = Vec::with_capacity(batch);
     let mut lines = std::io::BufReader::new(file).lines().enumerate();
     loop {
@@ -120,7 +122,9 @@ pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrid
             if line.trim().is_empty() {
                 continue;
             }
-            rows.push((i + 1, overrides.apply(&line)));
+            let row = overrides.apply(&line);
+            let row = uploads.localise_row(client, &base_dir, &row).await.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+            rows.push((i + 1, row));
             if rows.len() == batch {
                 break;
             }
@@ -130,7 +134,7 @@ pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrid
         }
         let req = v1::SubmitTasksRequest {
             tasks: rows.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(),
-            base_dir: base_dir.to_string_lossy().into_owned(),
+            base_dir: String::new(),
         };
         let resp = match client.submit_tasks(req).await {
             Ok(r) => r.into_inner(),

@@ -35,6 +35,9 @@ pub struct CoordinatorConfig {
     pub max_batch: usize,
     /// Largest gRPC message accepted, bytes.
     pub max_message_bytes: usize,
+    /// Largest piece of content (an archive, a rows file, a git bundle) a client may store with
+    /// `PutContent`, bytes. Content lives in Redis's memory.
+    pub max_content_bytes: u64,
     /// Bearer token every RPC must carry (`authorization: Bearer <token>`); `None` = open.
     pub token: Option<String>,
     /// PEM certificate chain and key for TLS; both or neither.
@@ -69,6 +72,7 @@ impl Default for CoordinatorConfig {
             max_attempts: 3,
             max_batch: 10_000,
             max_message_bytes: 256 << 20,
+            max_content_bytes: 256 << 20,
             token: None,
             tls_cert: None,
             tls_key: None,
@@ -132,7 +136,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 18] = [
+const ENV_KEYS: [&str; 19] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -142,6 +146,7 @@ const ENV_KEYS: [&str; 18] = [
     "max_attempts",
     "max_batch",
     "max_message_bytes",
+    "max_content_bytes",
     "token",
     "tls_cert",
     "tls_key",

@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `{ns}:tasks` | sorted set | task id → submission sequence number: every accepted task, in submission order |
 //! | `{ns}:cordoned` | set | worker ids an operator cordoned (`CordonWorkers`): sent no new leases until uncordoned |
+//! | `{ns}:content:{sha256}` | string | content a client stored with `PutContent` (an archive, a rows or issues file, a git bundle), written once under its SHA-256; tasks name it `content:<sha256>`, workers read it back with `GetContent`. Kept until removed by hand (`DEL`) |
 //! | `{ns}:task:{id}` | hash | `spec`: the `agentmill.v1.TaskSpec` (protobuf, written once); `meta`: what the scheduler needs, as JSON (`TaskMeta`: sequence, submission time, priority, image, labels, worker selector, rollouts); `status`: the `agentmill.v1.TaskStatus` (protobuf) with every rollout's state, attempt, worker, lease id, stage and result, rewritten on every change |
 //!
 //! Lease deadlines are not stored: a restarted coordinator gives every lease it reloads a fresh

@@ -20,6 +20,7 @@
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod content;
 pub mod core;
 pub mod keys;
 pub mod metrics;
@@ -30,3 +31,4 @@ pub mod service;
 pub mod state;
 pub mod top;
 pub mod transcript;
+pub mod upload;

@@ -95,7 +95,8 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
         None => None,
     };
 
-    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone());
+    let content = crate::content::ContentStore::new(stream_con.clone(), &cfg.namespace, cfg.max_content_bytes);
+    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone()).with_content(content);
     let auth = BearerAuth::new(cfg.token.clone());
     let grpc = CoordinatorServer::new(service)
         .max_decoding_message_size(cfg.max_message_bytes)

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
+use crate::content::{CHUNK, ContentError, ContentStore, is_sha256};
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::observe::ClusterView;
 use crate::state::TaskMeta;
@@ -31,13 +32,22 @@ pub struct CoordinatorService {
     view: Option<ClusterView>,
     /// The trajectory stream and a connection to its Redis, for `GetTrajectory`.
     stream: Option<(redis::aio::ConnectionManager, String)>,
+    /// Where tasks' content is kept (`PutContent` / `GetContent`).
+    content: Option<ContentStore>,
 }
 
 impl CoordinatorService {
     /// A service over a running core. Its `ClusterStats` reports no stream or learner figures
     /// until it is given the observer's view ([`with_view`](Self::with_view)).
     pub fn new(core: CoreHandle, max_batch: usize) -> Self {
-        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None }
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None, content: None }
+    }
+
+    /// Keeps tasks' content in `store` (without one, `PutContent` is refused and a task naming
+    /// content is too).
+    pub fn with_content(mut self, store: ContentStore) -> Self {
+        self.content = Some(store);
+        self
     }
 
     /// Serves `GetTrajectory` from `stream` (the workers' trajectory stream) over `con`.
@@ -54,9 +64,15 @@ impl CoordinatorService {
     }
 }
 
-/// Validates one submitted input into a storable task, or the reasons it is refused.
-fn validate(input: v1::TaskInput, base_dir: &str) -> Result<NewTask, (Option<String>, Vec<FieldError>)> {
-    let mut task = match input.input {
+/// A field of a task that names stored content, and its sha256.
+type ContentUse = (&'static str, String);
+/// Why a row is refused: its id, when readable, and each problem.
+type Refusal = (Option<String>, Vec<FieldError>);
+
+/// Validates one submitted input into a storable task, or the reasons it is refused. Returns the
+/// content the task names (field, sha256), which must be stored before it is accepted.
+fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal> {
+    let task = match input.input {
         Some(Input::JsonRow(row)) => {
             let id = serde_json::from_str::<serde_json::Value>(&row)
                 .ok()
@@ -71,11 +87,23 @@ fn validate(input: v1::TaskInput, base_dir: &str) -> Result<NewTask, (Option<Str
             return Err((None, vec![FieldError { field: "input".into(), reason: "is empty; send a json_row or a spec".into() }]));
         }
     };
-    if !base_dir.is_empty() {
-        task.resolve_paths(Path::new(base_dir));
+    // A path is opened on a worker's disk, so only an absolute one can mean anything there (and
+    // only under the roots that worker allows); a client's own files travel as content.
+    let relative: Vec<FieldError> = task
+        .host_paths()
+        .into_iter()
+        .filter(|(_, p)| !Path::new(p.strip_prefix("file://").unwrap_or(p)).is_absolute())
+        .map(|(field, p)| FieldError {
+            field: field.into(),
+            reason: format!("{p:?} is a relative path, which means nothing on a worker; upload the file with the task (agentmill submit does, as content:<sha256>) or name an absolute path under the workers' allowed roots"),
+        })
+        .collect();
+    if !relative.is_empty() {
+        return Err((Some(task.instance_id.clone()), relative));
     }
+    let refs = task.content_refs().into_iter().map(|(f, h)| (f, h.to_string())).collect();
     let spec = v1::TaskSpec::from(&task);
-    Ok(NewTask {
+    Ok((NewTask {
         id: task.instance_id.clone(),
         meta: TaskMeta {
             seq: 0,
@@ -87,10 +115,19 @@ fn validate(input: v1::TaskInput, base_dir: &str) -> Result<NewTask, (Option<Str
             rollouts: task.rollouts,
         },
         spec: spec.encode_to_vec(),
-    })
+    }, refs))
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+fn content_status(e: ContentError) -> Status {
+    match e {
+        ContentError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+        ContentError::NotFound(_) => Status::not_found(e.to_string()),
+        ContentError::BadHash(_) => Status::invalid_argument(e.to_string()),
+        ContentError::Redis(_) => Status::unavailable(e.to_string()),
+    }
+}
 
 #[tonic::async_trait]
 impl Coordinator for CoordinatorService {
@@ -106,8 +143,29 @@ impl Coordinator for CoordinatorService {
         let mut good = Vec::with_capacity(req.tasks.len());
         let mut rejected = Vec::new();
         for (i, input) in req.tasks.into_iter().enumerate() {
-            match validate(input, &req.base_dir) {
-                Ok(t) => good.push(t),
+            match validate(input) {
+                Ok((t, refs)) => {
+                    let mut missing = Vec::new();
+                    for (field, sha) in refs {
+                        let known = match &self.content {
+                            Some(store) => store.exists(&sha).await.map_err(|e| Status::unavailable(e.to_string()))?,
+                            None => false,
+                        };
+                        if !known {
+                            missing.push(v1::RowError {
+                                row: i as u32 + 1,
+                                field: field.into(),
+                                reason: format!("names content sha256 {sha}, which this coordinator does not store; upload it first (PutContent; agentmill submit does)"),
+                                task_id: t.id.clone(),
+                            });
+                        }
+                    }
+                    if missing.is_empty() {
+                        good.push(t);
+                    } else {
+                        rejected.extend(missing);
+                    }
+                }
                 Err((task_id, errors)) => {
                     for e in errors {
                         rejected.push(v1::RowError { row: i as u32 + 1, field: e.field, reason: e.reason, task_id: task_id.clone().unwrap_or_default() });
@@ -262,6 +320,45 @@ impl Coordinator for CoordinatorService {
             Some(view) => view.merge(stats),
             None => stats,
         }))
+    }
+
+    async fn put_content(&self, request: Request<Streaming<v1::ContentChunk>>) -> Result<Response<v1::ContentRef>, Status> {
+        let Some(store) = &self.content else { return Err(Status::unimplemented("this coordinator keeps no content")) };
+        let mut inbound = request.into_inner();
+        let mut data = Vec::new();
+        while let Some(chunk) = inbound.message().await? {
+            if (data.len() + chunk.data.len()) as u64 > store.max_bytes() {
+                return Err(Status::resource_exhausted(ContentError::TooLarge { limit: store.max_bytes() }.to_string()));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let size = data.len() as u64;
+        let sha256 = store.put(&data).await.map_err(content_status)?;
+        info!(%sha256, size, "content stored");
+        Ok(Response::new(v1::ContentRef { sha256, size }))
+    }
+
+    type GetContentStream = BoxStream<v1::ContentChunk>;
+
+    async fn get_content(&self, request: Request<v1::GetContentRequest>) -> Result<Response<Self::GetContentStream>, Status> {
+        let Some(store) = self.content.clone() else { return Err(Status::unimplemented("this coordinator keeps no content")) };
+        let sha = request.into_inner().sha256;
+        if !is_sha256(&sha) {
+            return Err(Status::invalid_argument(ContentError::BadHash(sha).to_string()));
+        }
+        let size = store.size(&sha).await.map_err(content_status)?;
+        let stream = async_stream::try_stream! {
+            let mut at = 0u64;
+            while at < size {
+                let data = store.read(&sha, at, CHUNK as u64).await.map_err(content_status)?;
+                if data.is_empty() {
+                    break;
+                }
+                at += data.len() as u64;
+                yield v1::ContentChunk { data };
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
     }
 
     type AttachStream = BoxStream<v1::CoordinatorMessage>;

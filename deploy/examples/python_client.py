@@ -60,10 +60,29 @@ def main():
     if args.cmd == "submit":
         with open(args.file) as f:
             rows = [line for line in f if line.strip()]
-        req = pb.SubmitTasksRequest(
-            tasks=[pb.TaskInput(json_row=r) for r in rows],
-            base_dir=os.path.dirname(os.path.abspath(args.file)),
-        )
+        # A worker never opens a path a client names: the archives rows name travel with the
+        # tasks, uploaded with PutContent and named content:<sha256>.
+        base = os.path.dirname(os.path.abspath(args.file))
+        uploaded = {}
+
+        def put(path):
+            if path not in uploaded:
+                with open(path, "rb") as f:
+                    data = f.read()
+                chunks = (pb.ContentChunk(data=data[i:i + (1 << 20)]) for i in range(0, max(len(data), 1), 1 << 20))
+                uploaded[path] = "content:" + stub.PutContent(chunks, metadata=metadata).sha256
+            return uploaded[path]
+
+        def localise(line):
+            row = json.loads(line)
+            archive = row.get("archive")
+            if isinstance(archive, str) and not archive.startswith("content:"):
+                path = os.path.join(base, archive)
+                if os.path.isfile(path):
+                    row["archive"] = put(path)
+            return json.dumps(row)
+
+        req = pb.SubmitTasksRequest(tasks=[pb.TaskInput(json_row=localise(r)) for r in rows])
         resp = stub.SubmitTasks(req, metadata=metadata)
         print(json.dumps({"accepted": list(resp.accepted), "existing": list(resp.existing),
                           "rejected": [{"row": e.row, "field": e.field, "reason": e.reason} for e in resp.rejected]}))

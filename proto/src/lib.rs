@@ -44,8 +44,8 @@ pub use record::{
     ToolCall, TrajectoryRecord, Usage, record_schema, task_schema,
 };
 pub use task::{
-    DEFAULT_WORKDIR, FieldError, Limits, RowError, Source, SynthSpec, Task, TaskKind, default_image, parse_jsonl,
-    parse_size, read_jsonl_file,
+    CONTENT_PREFIX, DEFAULT_WORKDIR, FieldError, Limits, RowError, Source, SynthSpec, Task, TaskKind, content_ref, default_image,
+    parse_jsonl, parse_size, read_jsonl_file,
 };
 
 /// The generated `agentmill.v1` protobuf and gRPC code.

@@ -25,6 +25,13 @@ pub const DEFAULT_WORKDIR: &str = "/testbed";
 pub const MAX_ROLLOUTS: u32 = 256;
 /// Upper bound on the length of a task id.
 pub const MAX_TASK_ID_LEN: usize = 256;
+/// How a task names content stored with the coordinator (`PutContent`): `content:<sha256>`.
+pub const CONTENT_PREFIX: &str = "content:";
+
+/// The SHA-256 a `content:<sha256>` reference names, if `s` is one.
+pub fn content_ref(s: &str) -> Option<&str> {
+    s.strip_prefix(CONTENT_PREFIX)
+}
 
 /// What a task asks a worker to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -46,7 +53,8 @@ pub enum Source {
     Image,
     /// A tarball of the repository at the base commit, uploaded by the worker.
     Archive {
-        /// A path (or `file://` URL) the worker can read.
+        /// `content:<sha256>` (uploaded to the coordinator with the task), or a path (or
+        /// `file://` URL) under a root the worker's configuration allows.
         path: String,
         /// Optional SHA-256 of the archive, checked before upload.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -444,6 +452,51 @@ impl Task {
             synth,
             extra,
         })
+    }
+
+    /// Every content reference the task names (`content:<sha256>`): its archive, its synthesis
+    /// job's rows, issues or repository bundle — with the field that names it.
+    pub fn content_refs(&self) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        if let Source::Archive { path, .. } = &self.source
+            && let Some(h) = content_ref(path)
+        {
+            out.push(("archive", h));
+        }
+        match &self.synth {
+            Some(SynthSpec::Rows { path, .. }) => out.extend(content_ref(path).map(|h| ("synth.path", h))),
+            Some(SynthSpec::Git { repo_path, issues_path, .. }) => {
+                out.extend(content_ref(repo_path).map(|h| ("synth.repo_path", h)));
+                out.extend(content_ref(issues_path).map(|h| ("synth.issues_path", h)));
+            }
+            None => {}
+        }
+        out
+    }
+
+    /// Every host path the task names (an archive, a synthesis input, a local git URL): what a
+    /// worker opens only under the roots its configuration allows.
+    pub fn host_paths(&self) -> Vec<(&'static str, &str)> {
+        let host = |s: &str| !s.is_empty() && content_ref(s).is_none() && !s.contains("://") || s.starts_with("file://");
+        let mut out = Vec::new();
+        match &self.source {
+            Source::Archive { path, .. } if host(path) => out.push(("archive", path.as_str())),
+            Source::Git { url } if url.starts_with('/') || url.starts_with("file://") => out.push(("git_url", url.as_str())),
+            _ => {}
+        }
+        match &self.synth {
+            Some(SynthSpec::Rows { path, .. }) if host(path) => out.push(("synth.path", path.as_str())),
+            Some(SynthSpec::Git { repo_path, issues_path, .. }) => {
+                if host(repo_path) {
+                    out.push(("synth.repo_path", repo_path.as_str()));
+                }
+                if host(issues_path) {
+                    out.push(("synth.issues_path", issues_path.as_str()));
+                }
+            }
+            _ => {}
+        }
+        out
     }
 
     /// Makes a relative archive path absolute against `base_dir` (the folder of the task file).

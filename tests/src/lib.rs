@@ -28,6 +28,76 @@ pub fn bundled_tasks() -> Vec<Task> {
     tasks
 }
 
+/// Rows as a client submits them: the files they name on this machine uploaded to the
+/// coordinator and named `content:<sha256>` (what `agentmill submit` does), so that no worker
+/// opens a path a client wrote. Relative paths resolve against `base_dir`.
+pub async fn with_content(client: &mut agentmill_coordinator::client::Client, base_dir: &Path, rows: Vec<String>) -> Vec<String> {
+    let mut uploads = agentmill_coordinator::upload::Uploads::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(uploads.localise_row(client, base_dir, &row).await.expect("uploading a row's files"));
+    }
+    out
+}
+
+/// An `agentmill-worker` process attached to a test coordinator, killed when dropped; `.1` is
+/// its metrics port.
+#[derive(Debug)]
+pub struct WorkerProcess(pub std::process::Child, pub u16);
+
+impl WorkerProcess {
+    /// A worker whose episodes run as local processes (bubblewrap) with the repo's venv Python.
+    pub fn start_process_backend(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str) -> WorkerProcess {
+        let metrics_port = free_port();
+        let python = workspace().join(".venv/bin/python");
+        assert!(python.is_file(), "{} is missing; run deploy/setup.sh", python.display());
+        let child = std::process::Command::new(binary("agentmill-worker"))
+            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", "2"])
+            .env("AGENTMILL_SANDBOX", "process")
+            .env("AGENTMILL_PROCESS_PYTHON", &python)
+            .env("RUST_LOG", "warn")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start agentmill-worker");
+        WorkerProcess(child, metrics_port)
+    }
+
+    /// A worker with Docker sandboxes running `episodes` at once.
+    pub fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32) -> WorkerProcess {
+        WorkerProcess::start_with_config(coord, redis, stream, id, episodes, None)
+    }
+
+    /// [`WorkerProcess::start`], with a worker configuration file.
+    pub fn start_with_config(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32, config: Option<&Path>) -> WorkerProcess {
+        let metrics_port = free_port();
+        let mut cmd = std::process::Command::new(binary("agentmill-worker"));
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let child = cmd
+            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", &episodes.to_string()])
+            .env("RUST_LOG", "warn")
+            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start agentmill-worker");
+        WorkerProcess(child, metrics_port)
+    }
+
+    /// Stops it now.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Connects to Docker and checks the sandbox image is built. Panics with the fix when either is
 /// missing; returns `None` (after saying so) only when the run declares `AGENTMILL_NO_DOCKER=1`.
 pub async fn docker_or_skip(test: &str) -> Option<DockerEngine> {

@@ -31,7 +31,8 @@ fn row(id: &str, patch: Option<&str>) -> String {
 /// `agentmill-worker run FILE` as `worker_id`, two episodes at once, plus `extra`.
 fn run_cmd(worker_id: &str, file: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(binary("agentmill-worker"));
-    cmd.args(["--worker-id", worker_id, "--episodes", "2", "run"]).arg(file).args(extra).env("RUST_LOG", "warn");
+    // The rows name the bundled archives in the workspace, outside the task file's folder.
+    cmd.args(["--worker-id", worker_id, "--episodes", "2", "run"]).arg(file).arg("--host-root").arg(workspace().join("deploy/tasks")).args(extra).env("RUST_LOG", "warn");
     cmd
 }
 

@@ -67,7 +67,9 @@ async fn tasks_spread_over_two_labelled_workers_and_selectors_hold() {
     let free = RowOverrides { rollouts: Some(1), policy: Some("replay".into()), ..Default::default() };
     let mut want: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut inputs = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
+    // The archives travel with the tasks (uploaded once each), as `agentmill submit` sends them.
+    let uploaded = agentmill_tests::with_content(&mut c, &dir, rows.clone()).await;
+    for (i, row) in uploaded.iter().enumerate() {
         let (o, pinned) = match i / third.max(1) {
             0 => (pin("a"), Some(wa.clone())),
             1 => (pin("b"), Some(wb.clone())),
@@ -77,7 +79,7 @@ async fn tasks_spread_over_two_labelled_workers_and_selectors_hold() {
         want.insert(id, pinned);
         inputs.push(v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(o.apply(row))) });
     }
-    let resp = c.submit_tasks(v1::SubmitTasksRequest { tasks: inputs, base_dir: dir.to_string_lossy().into_owned() }).await.expect("submit").into_inner();
+    let resp = c.submit_tasks(v1::SubmitTasksRequest { tasks: inputs, base_dir: String::new() }).await.expect("submit").into_inner();
     assert!(resp.rejected.is_empty(), "{:?}", resp.rejected);
     assert_eq!(resp.accepted.len(), rows.len());
 

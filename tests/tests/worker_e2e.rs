@@ -1,58 +1,12 @@
 //! The worker as deployed: real `agentmill-coordinator` and `agentmill-worker` processes, real
 //! Redis, real Docker containers of the sandbox image, the bundled tasks.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
-use agentmill_tests::{CoordinatorProcess, TestRedis, agentmill, binary, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
+use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
 use futures::StreamExt;
-
-struct WorkerProcess(Child, u16);
-
-impl WorkerProcess {
-    /// A worker whose episodes run as local processes (bubblewrap) with the repo's venv Python.
-    fn start_process_backend(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str) -> WorkerProcess {
-        let metrics_port = agentmill_tests::free_port();
-        let python = workspace().join(".venv/bin/python");
-        assert!(python.is_file(), "{} is missing; run deploy/setup.sh", python.display());
-        let child = Command::new(binary("agentmill-worker"))
-            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", "2"])
-            .env("AGENTMILL_SANDBOX", "process")
-            .env("AGENTMILL_PROCESS_PYTHON", &python)
-            .env("RUST_LOG", "warn")
-            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start agentmill-worker");
-        WorkerProcess(child, metrics_port)
-    }
-
-    fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, episodes: u32) -> WorkerProcess {
-        let metrics_port = agentmill_tests::free_port();
-        let child = Command::new(binary("agentmill-worker"))
-            .args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", &episodes.to_string()])
-            .env("RUST_LOG", "warn")
-            .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start agentmill-worker");
-        WorkerProcess(child, metrics_port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 
 async fn wait_all_done(c: &mut Client, n: u64, within: Duration) {
     let deadline = Instant::now() + within;
@@ -154,6 +108,7 @@ async fn a_worker_killed_mid_episode_loses_the_lease_and_its_restart_reaps_the_c
     let mut events = c.watch_events(v1::WatchEventsRequest { task_ids: vec![] }).await.expect("watch").into_inner();
     let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__semver-1").expect("semver task");
     let row = serde_json::to_string(&task).expect("row");
+    let row = agentmill_tests::with_content(&mut c, &workspace(), vec![row]).await.remove(0);
     c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) }], base_dir: String::new() }).await.expect("submit");
 
     let mut first = WorkerProcess::start(&coord, &redis.url, &stream, &worker_id, 1);
@@ -196,6 +151,7 @@ async fn cancelling_a_running_episode_stops_it_and_removes_its_container() {
     let mut task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__inifile-1").expect("task");
     task.test_cmd = Some("sleep 600".into());
     let row = serde_json::to_string(&task).expect("row");
+    let row = agentmill_tests::with_content(&mut c, &workspace(), vec![row]).await.remove(0);
     c.submit_tasks(v1::SubmitTasksRequest { tasks: vec![v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) }], base_dir: String::new() }).await.expect("submit");
     loop {
         let ev = tokio::time::timeout(Duration::from_secs(120), events.next()).await.expect("an event").expect("stream").expect("event");
@@ -224,7 +180,8 @@ async fn the_process_sandbox_backend_resolves_bundled_tasks_without_docker() {
     let _worker = WorkerProcess::start_process_backend(&coord, &redis.url, &stream, &unique("w-proc"));
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
     let picked: Vec<_> = bundled_tasks().into_iter().filter(|t| ["agentmill__inifile-1", "agentmill__texttable-1"].contains(&t.instance_id.as_str())).collect();
-    let rows = picked.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(serde_json::to_string(t).expect("row"))) }).collect();
+    let rows = agentmill_tests::with_content(&mut c, &workspace(), picked.iter().map(|t| serde_json::to_string(t).expect("row")).collect()).await;
+    let rows = rows.into_iter().map(|r| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(r)) }).collect();
     c.submit_tasks(v1::SubmitTasksRequest { tasks: rows, base_dir: String::new() }).await.expect("submit");
     wait_all_done(&mut c, 2, Duration::from_secs(300)).await;
     let recs = stream_records(&redis.url, &stream).await;

@@ -83,6 +83,42 @@ impl ImagesConfig {
     }
 }
 
+/// What the worker reads of tasks' inputs (archives, synthesis files): where host paths may
+/// lie, and how much it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputsConfig {
+    /// Folders under which a task may name a file or repository on this host (canonical
+    /// paths, no links followed). Empty (the default): a task's inputs must travel with it as
+    /// content (`agentmill submit` uploads them).
+    pub host_roots: Vec<std::path::PathBuf>,
+    /// The most bytes read of one input (`"1g"`).
+    pub max_bytes: String,
+    /// The most bytes an archive may unpack to (`"8g"`).
+    pub max_unpacked_bytes: String,
+    /// The most entries an archive may hold.
+    pub max_entries: u64,
+}
+
+impl Default for InputsConfig {
+    fn default() -> Self {
+        InputsConfig { host_roots: Vec::new(), max_bytes: "1g".into(), max_unpacked_bytes: "8g".into(), max_entries: 1_000_000 }
+    }
+}
+
+impl WorkerConfig {
+    /// The inputs policy of this configuration, fetching content from its coordinator.
+    pub fn inputs(&self) -> crate::inputs::Inputs {
+        crate::inputs::Inputs {
+            coordinator: Some(crate::inputs::CoordinatorAccess { addr: self.coordinator.clone(), token: self.token.clone(), ca_cert: self.ca_cert.clone() }),
+            roots: self.inputs.host_roots.clone(),
+            max_bytes: agentmill_proto::parse_size(&self.inputs.max_bytes).unwrap_or(1 << 30),
+            max_unpacked_bytes: agentmill_proto::parse_size(&self.inputs.max_unpacked_bytes).unwrap_or(8 << 30),
+            max_entries: self.inputs.max_entries,
+        }
+    }
+}
+
 /// Everything the worker can be told.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -118,6 +154,8 @@ pub struct WorkerConfig {
     pub limits: LimitsConfig,
     /// The image cache budget: which task images may be removed when the host holds too many.
     pub images: ImagesConfig,
+    /// Tasks' inputs: host path roots and caps.
+    pub inputs: InputsConfig,
     /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
     #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -156,6 +194,7 @@ impl Default for WorkerConfig {
             capacity: CapacityConfig::default(),
             limits: LimitsConfig::default(),
             images: ImagesConfig::default(),
+            inputs: InputsConfig::default(),
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
@@ -206,6 +245,16 @@ impl WorkerConfig {
         }
         if agentmill_proto::parse_size(&self.limits.memory).is_none() {
             return bad("limits.memory", format!("{:?} is not a size such as \"2g\"", self.limits.memory));
+        }
+        for (key, value) in [("inputs.max_bytes", &self.inputs.max_bytes), ("inputs.max_unpacked_bytes", &self.inputs.max_unpacked_bytes)] {
+            if agentmill_proto::parse_size(value).is_none() {
+                return bad(key, format!("{value:?} is not a size such as \"1g\""));
+            }
+        }
+        for (i, root) in self.inputs.host_roots.iter().enumerate() {
+            if !root.is_absolute() {
+                return bad("inputs.host_roots", format!("root {i} ({}) is not an absolute path", root.display()));
+            }
         }
         let images = &self.images;
         if !images.budget.trim().is_empty() && agentmill_proto::parse_size(&images.budget).is_none() {

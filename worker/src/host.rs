@@ -76,6 +76,7 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
         },
         test_timeout: cfg.limits.test_timeout,
         images,
+        inputs: cfg.inputs(),
     }))
 }
 
@@ -163,6 +164,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let synth = SynthSettings {
         config: cfg.synth.clone(),
         tokenizer: (!cfg.synth_tokenizer.is_empty()).then(|| std::path::PathBuf::from(&cfg.synth_tokenizer)),
+        inputs: cfg.inputs(),
     };
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));

@@ -17,6 +17,8 @@
 //!   [`sandbox::images`], the host's image cache budget (least recently used task images
 //!   removed past `images.budget`).
 //! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
+//! - [`inputs`]: a task's archive and synthesis inputs, read without trusting the client:
+//!   content fetched from the coordinator by hash, host paths only under allowed roots, caps.
 //! - [`diff`]: unified diffs parsed by hand, byte-exact, for the replay policy and synthesis.
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
 //! - [`synth`]: contextual synthesis — pull requests and commit histories rebuilt as an agent's
@@ -29,6 +31,7 @@ pub mod diff;
 pub mod episode;
 pub mod grading;
 pub mod host;
+pub mod inputs;
 pub mod local;
 pub mod metrics;
 pub mod repo;

@@ -37,6 +37,9 @@ pub struct LocalRun {
     pub rollouts: Option<u32>,
     /// Where the records go (None: stdout).
     pub out: Option<PathBuf>,
+    /// Folders whose files the rows may name, beyond the task file's own folder (and the
+    /// configuration's `inputs.host_roots`).
+    pub host_roots: Vec<PathBuf>,
 }
 
 /// What a local run did.
@@ -75,6 +78,7 @@ pub async fn run_local(
     }
     anyhow::ensure!(!tasks.is_empty() || !errors.is_empty(), "{} holds no task", run.tasks.display());
     let base = run.tasks.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = std::fs::canonicalize(if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() }).unwrap_or(base);
     for t in &mut tasks {
         t.resolve_paths(&base);
         if let Some(p) = &run.policy {
@@ -85,6 +89,14 @@ pub async fn run_local(
         }
     }
 
+    // The operator named the task file: the files beside it (and below) are theirs to read, as
+    // are the configured roots; a row naming a path anywhere else is refused like on a worker.
+    let mut cfg = cfg.clone();
+    cfg.inputs.host_roots.push(base.clone());
+    for root in &run.host_roots {
+        cfg.inputs.host_roots.push(std::fs::canonicalize(root).with_context(|| format!("--host-root {}", root.display()))?);
+    }
+    let cfg = &cfg;
     let backend = choose_backend(cfg).await?;
     let engine = backend.engine().cloned();
     let worker_id = cfg.worker_id();

@@ -1,7 +1,7 @@
 //! `agentmill`: the command-line client of the coordinator.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use agentmill_coordinator::client::{self, ClientConfig, print_json, to_json};
 use agentmill_coordinator::core::state_name;
@@ -541,10 +541,14 @@ async fn run() -> anyhow::Result<i32> {
         }
         Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority, .. } => {
             let tasks = synth_rows(git, rows, from, to, *single_commits, repo, issues, *shard_size, id, *priority)?;
-            let req = v1::SubmitTasksRequest {
-                tasks: tasks.iter().map(|t| v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(t.to_string())) }).collect(),
-                base_dir: String::new(),
-            };
+            // The job's inputs travel with it: the repository as a bundle, the files as they are.
+            let mut uploads = agentmill_coordinator::upload::Uploads::default();
+            let mut inputs = Vec::with_capacity(tasks.len());
+            for t in &tasks {
+                let row = uploads.localise_row(&mut client, Path::new("/"), &t.to_string()).await?;
+                inputs.push(v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(row)) });
+            }
+            let req = v1::SubmitTasksRequest { tasks: inputs, base_dir: String::new() };
             let resp = client.submit_tasks(req).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
             if cli.json {
                 print_json(&mut out, &to_json(&resp)?)?;

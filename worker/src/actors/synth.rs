@@ -27,6 +27,8 @@ pub struct SynthSettings {
     pub config: SynthConfig,
     /// A `tokenizer.json` for the token-length filter; `None` uses the approximate counter.
     pub tokenizer: Option<PathBuf>,
+    /// Where a job's inputs come from (content fetched by hash, host paths under the roots).
+    pub inputs: crate::inputs::Inputs,
 }
 
 /// One synthesis job.
@@ -85,15 +87,22 @@ impl Actor for SynthActor {
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let job_task = task.clone();
-        let producer = tokio::task::spawn_blocking(move || {
-            let input = SynthInput::from_task(&job_task)?;
-            let tokens = token_counter(&settings)?;
-            run(&input, settings.config.clone(), tokens, meta, &mut |record| {
-                if cancel.is_cancelled() {
-                    return Err(SynthError::Write(std::io::Error::other("the job was cancelled")));
-                }
-                tx.blocking_send(record).map_err(|_| SynthError::Write(std::io::Error::other("the publisher side stopped")))
-            })
+        let producer = tokio::spawn(async move {
+            // The job's inputs on this host first: content fetched, host paths checked.
+            let dir = tempfile::tempdir().map_err(|e| SynthError::Input { path: "a temporary folder".into(), reason: e.to_string() })?;
+            let job_task = settings.inputs.localise_synth(&job_task, dir.path()).await.map_err(|e| SynthError::Input { path: "the job's input".into(), reason: e.to_string() })?;
+            let blocking = tokio::task::spawn_blocking(move || {
+                let _inputs_live_until_the_run_ends = dir;
+                let input = SynthInput::from_task(&job_task)?;
+                let tokens = token_counter(&settings)?;
+                run(&input, settings.config.clone(), tokens, meta, &mut |record| {
+                    if cancel.is_cancelled() {
+                        return Err(SynthError::Write(std::io::Error::other("the job was cancelled")));
+                    }
+                    tx.blocking_send(record).map_err(|_| SynthError::Write(std::io::Error::other("the publisher side stopped")))
+                })
+            });
+            blocking.await.map_err(|e| SynthError::Input { path: "the synthesis run".into(), reason: format!("panicked: {e}") })?
         });
         let publisher = self.publisher.clone();
         let session = self.session.clone();

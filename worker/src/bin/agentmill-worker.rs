@@ -64,6 +64,10 @@ enum Command {
         /// refused; 130: stopped by Ctrl-C, the running episodes cancelled.)
         #[arg(long)]
         validate: bool,
+        /// A folder whose files (archives) the rows may name, beyond the task file's own folder
+        /// (repeatable); rows naming a path anywhere else are refused.
+        #[arg(long = "host-root")]
+        host_roots: Vec<PathBuf>,
     },
     /// Grade a saved test log for a task row, as the row's own harness grades it, and print the
     /// verdict (or, with --json, the reference's report.json shape). A SWE-bench log without the
@@ -184,8 +188,8 @@ fn main() -> anyhow::Result<()> {
         cfg.capacity.run = cfg.capacity.run.max(n);
         cfg.capacity.init = cfg.capacity.init.max(n);
     }
-    if let Some(Command::Run { tasks, only, policy, rollouts, out, validate }) = cli.command {
-        let run = agentmill_worker::local::LocalRun { tasks, only, policy, rollouts, out };
+    if let Some(Command::Run { tasks, only, policy, rollouts, out, validate, host_roots }) = cli.command {
+        let run = agentmill_worker::local::LocalRun { tasks, only, policy, rollouts, out, host_roots };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let summary = runtime.block_on(agentmill_worker::local::run_local(&cfg, &run, async {
             let _ = tokio::signal::ctrl_c().await;

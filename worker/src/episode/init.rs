@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use agentmill_proto::{Source, Task};
 use sha2::{Digest, Sha256};
 
+use crate::inputs::Inputs;
 use crate::repo::{MISSING_BASE_COMMIT, archive_repo_script};
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
 use crate::sandbox::images::ImageCache;
@@ -112,7 +113,7 @@ pub async fn ensure_image(engine: &DockerEngine, image: &str, cache: Option<&Ima
 /// Starts a sandbox for `task` and puts its repository at the base commit. With Docker, the
 /// caller pins `task.image` in `images` (when it has a cache) before and until the sandbox is
 /// removed.
-pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
+pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &Inputs, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
     let mut spec = SandboxSpec::new(task.image.clone(), task.workdir.clone(), worker, episode);
     spec.limits = limits.clone();
@@ -146,7 +147,7 @@ pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, task: &Task
     };
     let image_ms = t0.elapsed().as_millis() as u64;
     let t1 = Instant::now();
-    if let Err(e) = place_repository(&sandbox, task).await {
+    if let Err(e) = place_repository(&sandbox, inputs, task).await {
         sandbox.remove().await;
         return Err(e);
     }
@@ -170,7 +171,7 @@ async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String
     Ok(out.output)
 }
 
-async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), SandboxError> {
+async fn place_repository(sandbox: &PreparedSandbox, inputs: &Inputs, task: &Task) -> Result<(), SandboxError> {
     let c = sandbox.as_sandbox();
     let workdir = c.workdir().to_string();
     match &task.source {
@@ -197,14 +198,21 @@ async fn place_repository(sandbox: &PreparedSandbox, task: &Task) -> Result<(), 
             run_setup(c, &format!("checking the repository in the image {}", task.image), check).await?;
         }
         Source::Archive { path, sha256 } => {
-            let local = path.strip_prefix("file://").unwrap_or(path);
-            let bytes = tokio::fs::read(local).await.map_err(|e| SandboxError::Io(format!("reading archive {local}: {e} (the worker must be able to read the task's archive path)")))?;
+            // Content the task carried, or a host path under the allowed roots; capped, and
+            // unpacked once here against the caps before a sandbox sees it.
+            let bytes = inputs.read("archive", path).await.map_err(|e| SandboxError::Io(e.to_string()))?;
             if let Some(want) = sha256 {
                 let got = hex(&Sha256::digest(&bytes));
                 if !got.eq_ignore_ascii_case(want) {
-                    return Err(SandboxError::Io(format!("archive {local} has sha256 {got}, the task says {want}")));
+                    return Err(SandboxError::Io("archive: the archive does not match the task's archive_sha256; rebuild the archive or fix the row".into()));
                 }
             }
+            let (checked, caps) = (bytes.clone(), inputs.clone());
+            tokio::task::spawn_blocking(move || caps.check_archive("archive", &checked))
+                .await
+                .map_err(|e| SandboxError::Io(format!("checking the archive: {e}")))?
+                .map_err(|e| SandboxError::Io(e.to_string()))?;
+            let local = if agentmill_proto::content_ref(path).is_some() { "the task's content" } else { path.as_str() };
             sandbox.upload_tar(&workdir, bytes).await?;
             let script = archive_repo_script(&task.base_commit);
             let out = c.exec(&ExecRequest::new(script).timeout(SETUP_TIMEOUT).max_output(256 * 1024)).await?;
