@@ -7,7 +7,8 @@
 #
 # What it sets up:
 #   1. Debian packages: redis-server, protobuf-compiler, mmdebstrap, bubblewrap, git, patch,
-#      chromium (the status page test renders it headless), docker-compose where Docker has no
+#      chromium (the status page test renders it headless), strace (a learner test traces its
+#      fsyncs and acknowledgements), docker-compose where Docker has no
 #      compose tool (the compose file is validated with it).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
 #      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, swesmith 0.0.9 in
@@ -34,7 +35,7 @@ as_root() {
 }
 
 # --- 1. Debian packages ---------------------------------------------------------------------
-DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium)
+DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium strace)
 # The compose file's check needs a compose tool: Debian's docker-compose where Docker has none.
 if [ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   DEB_PACKAGES+=(docker-compose)

@@ -137,6 +137,34 @@ pub fn write_config(dir: &Path, config: &Qwen2Config) -> Result<(), CheckpointEr
     write_atomic(&dir.join(CONFIG_FILE), config.to_json_string().as_bytes())
 }
 
+/// Makes a written checkpoint durable: every file in `dir` and `dir` itself are synced to disk,
+/// then its parent folder (which holds the new entry). Until this returns, a host crash may lose
+/// the checkpoint; the learner acknowledges stream entries only after it (a SIGKILL loses
+/// nothing either way: the page cache survives the process).
+pub fn sync_tree(dir: &Path) -> Result<(), CheckpointError> {
+    let entries = std::fs::read_dir(dir).map_err(io_err("listing", dir))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err("listing", dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err("reading", &path))?;
+        if kind.is_dir() {
+            sync_tree(&path)?;
+        } else if kind.is_file() {
+            std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(io_err("syncing", &path))?;
+        }
+    }
+    sync_dir(dir)?;
+    match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
+        _ => Ok(()),
+    }
+}
+
+/// Syncs a folder's entries (a rename or a new file in it) to disk.
+fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io_err("syncing", dir))
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CheckpointError> {
     let tmp = tmp_path(path);

@@ -377,7 +377,12 @@ async fn a_lost_consumer_group_is_recreated_and_training_goes_on() {
 
 /// The real binary, with a test's arguments and environment (`env` last, so it overrides).
 fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_agentmill-learner"))
+    learner_command(out, redis_url, stream, metrics_port, env).spawn().expect("start agentmill-learner")
+}
+
+fn learner_command(out: &Path, redis_url: &str, stream: &str, metrics_port: u16, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentmill-learner"));
+    cmd
         .arg("train")
         .args(["--redis-url", redis_url, "--stream", stream, "--group", "learner", "--consumer", "kill-test"])
         .arg("--output-dir")
@@ -390,9 +395,61 @@ fn learner(out: &Path, redis_url: &str, stream: &str, metrics_port: u16, env: &[
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start agentmill-learner")
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Exactly once must survive a host crash, not only a SIGKILL: every file of a checkpoint and
+/// its folder are synced to disk before any stream entry it holds is acknowledged. Traced with
+/// strace (fsync and the XACK written to Redis, in the order the kernel saw them): before the
+/// fix no checkpoint file was ever synced.
+#[test]
+fn checkpoints_reach_the_disk_before_their_entries_are_acknowledged() {
+    let redis = TestRedis::start();
+    let mut con = redis.connection();
+    let stream = common::unique("learner-fsync");
+    let out = tempfile::tempdir().expect("tempdir");
+    // Records that all train, so every acknowledgement follows a checkpoint.
+    let records: Vec<TrajectoryRecord> = mixed_records("f", 80).into_iter().filter(|r| r.is_trainable()).collect();
+    publish(&mut con, &stream, &records);
+    let trace = out.path().join("strace.txt");
+    let inner = learner_command(out.path(), &redis.url, &stream, common::free_port(), &[]);
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-y", "-s", "256", "-e", "trace=fsync,fdatasync,write,writev,sendto,sendmsg", "-o"])
+        .arg(&trace)
+        .arg("--")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let output = cmd.output().expect("strace (deploy/setup.sh installs it)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = std::fs::read_to_string(&trace).expect("the trace");
+    let mut synced_state = false;
+    let mut synced_dir = false;
+    let (mut acks, mut checkpoint_syncs) = (0, 0);
+    for line in text.lines() {
+        let fsync = line.contains("fsync(") || line.contains("fdatasync(");
+        if fsync && line.contains(&format!("/{TRAINER_STATE_FILE}>")) {
+            synced_state = true;
+            checkpoint_syncs += 1;
+        }
+        if fsync && line.contains("/checkpoints/step-") && line.contains(">)") && !line.contains(".json>") && !line.contains(".safetensors>") && !line.contains(".jsonl>") && !line.contains(".zst>") {
+            synced_dir = true;
+        }
+        if !fsync && line.contains("XACK") {
+            acks += 1;
+            assert!(synced_state && synced_dir, "an XACK went to Redis before any checkpoint was synced to disk:\n{line}");
+        }
+    }
+    assert!(acks > 0 && checkpoint_syncs > 0, "the run acknowledged {acks} times and synced {checkpoint_syncs} checkpoints");
+    assert_exactly_once(out.path(), &records);
 }
 
 fn committed_step(out: &Path) -> u64 {

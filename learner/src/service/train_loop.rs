@@ -288,6 +288,9 @@ fn run(
             c.position.loss = loss;
             let position = serde_json::to_value(&c.position).map_err(|e| LoopError::Order(e.to_string()))?;
             trainer.save_checkpoint(&c.dir, &position)?;
+            // Durable before any entry it holds is acknowledged: a host crash after the XACK
+            // must not lose the checkpoint that justified it.
+            crate::checkpoint::sync_tree(&c.dir).map_err(TrainError::from)?;
             position::append_ledger(&setup.output_dir, &c.dir)?;
             position::prune(&setup.output_dir, c.step, setup.keep_checkpoints)?;
             let secs = t.elapsed().as_secs_f64();
