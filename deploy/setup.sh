@@ -12,7 +12,7 @@
 #      compose tool (the compose file is validated with it).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
 #      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, swesmith 0.0.9 in
-#      .venv/swesmith-0.0.9, and .venv/libtorch -> the wheel's torch/ folder, which
+#      .venv/swesmith-0.0.9, harbor 0.25.0 in .venv/harbor-0.25.0 (a Python 3.12 venv), and .venv/libtorch -> the wheel's torch/ folder, which
 #      .cargo/config.toml points tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
 #      import) when a Docker engine answers.
@@ -93,6 +93,32 @@ else
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --target "$SWESMITH" swesmith==0.0.9 \
     || die "pip could not install swesmith 0.0.9 into .venv/swesmith-0.0.9"
   did "swesmith 0.0.9 in .venv/swesmith-0.0.9"
+fi
+# harbor 0.25.0, the reference for Harbor task directories (task.toml, instruction.md, tests/,
+# solution/) and for its verifier's reward files. It needs Python >= 3.12, so it gets a venv of
+# its own: python3.12 on PATH, else pyenv's newest 3.12. proto/tests/harbor.rs runs
+# tests/reference/harbor_ref.py with it.
+HARBOR="$VENV/harbor-0.25.0"
+if [ -x "$HARBOR/bin/python" ] && "$HARBOR/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("harbor") != "0.25.0")' 2>/dev/null; then
+  skipped "harbor 0.25.0 in .venv/harbor-0.25.0"
+else
+  # A pyenv shim may sit on PATH without a 3.12 selected, so every candidate is run, not trusted.
+  is312() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; }
+  py312="$(command -v python3.12 || true)"
+  if ! is312 "$py312"; then
+    py312=""
+    if command -v pyenv >/dev/null 2>&1; then
+      for c in $(ls -d "$(pyenv root)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -rV); do
+        if is312 "$c"; then py312="$c"; break; fi
+      done
+    fi
+  fi
+  [ -n "$py312" ] || die "harbor 0.25.0 needs Python 3.12: install python3.12 (or 'pyenv install 3.12') and run setup again"
+  rm -rf "$HARBOR"
+  "$py312" -m venv "$HARBOR" || die "$py312 could not make the venv .venv/harbor-0.25.0"
+  "$HARBOR/bin/python" -m pip install -q --disable-pip-version-check harbor==0.25.0 \
+    || die "pip could not install harbor 0.25.0 into .venv/harbor-0.25.0"
+  did "harbor 0.25.0 in .venv/harbor-0.25.0 (Python $("$HARBOR/bin/python" -c 'import platform; print(platform.python_version())'))"
 fi
 torch_dir="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
 if [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ]; then

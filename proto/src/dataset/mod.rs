@@ -13,6 +13,7 @@
 //! `../shared/DATASETS.md` in the development tree maps every family; where a line of it and the
 //! reference code disagree, the reference wins, and the tests hold agentmill to it.
 
+pub mod harbor;
 pub mod patch;
 mod script;
 pub mod specs;

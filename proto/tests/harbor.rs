@@ -1,0 +1,368 @@
+//! Harbor task directories and reward files: agentmill reads them as the `harbor` package
+//! (0.25.0) does. `tests/reference/harbor_ref.py`, run with `.venv/harbor-0.25.0/bin/python`
+//! (deploy/setup.sh makes it; `AGENTMILL_HARBOR_PYTHON` names another interpreter with harbor
+//! 0.25.0), reads the same directories and files, and every answer must agree field for field:
+//! accepted or refused, the task's name, its instruction, its config as
+//! `TaskConfig.model_dump(mode="json")`, the files it uses; the rewards, or the error's class.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use agentmill_proto::dataset::harbor::{self, HarborErrorKind, RewardRule};
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/harbor")
+}
+
+/// The interpreter with harbor 0.25.0; a missing one fails the test with the fix.
+fn harbor_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("AGENTMILL_HARBOR_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let p = root().join(".venv/harbor-0.25.0/bin/python");
+    assert!(
+        p.exists(),
+        "{} is missing: the Harbor parity tests need the harbor 0.25.0 package (Python 3.12). Run deploy/setup.sh, which makes .venv/harbor-0.25.0, or set AGENTMILL_HARBOR_PYTHON to a python with harbor==0.25.0",
+        p.display()
+    );
+    p
+}
+
+fn reference(mode: &str, dirs: &[PathBuf]) -> Vec<Value> {
+    let out = Command::new(harbor_python())
+        .arg(root().join("tests/reference/harbor_ref.py"))
+        .arg(mode)
+        .args(dirs)
+        .output()
+        .expect("run tests/reference/harbor_ref.py (see deploy/setup.sh for .venv/harbor-0.25.0)");
+    assert!(out.status.success(), "harbor_ref.py failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Vec<Value> = serde_json::from_slice(&out.stdout).expect("harbor_ref.py writes a JSON list");
+    assert_eq!(v.len(), dirs.len());
+    v
+}
+
+/// agentmill's reading of a task directory, in the reference's shape.
+fn ours(dir: &Path) -> Value {
+    match harbor::read_task(dir) {
+        Ok(t) => json!({
+            "ok": true,
+            "name": t.name,
+            "instruction": t.instruction,
+            "config": t.config.to_json(),
+            "files": serde_json::to_value(&t.files).expect("files"),
+        }),
+        Err(e) => json!({"ok": false, "kind": e.kind, "error": e.to_string()}),
+    }
+}
+
+/// Compares agentmill with the package on every directory; returns agentmill's answers.
+fn assert_parity(dirs: &[PathBuf]) -> BTreeMap<String, Value> {
+    let refs = reference("tasks", dirs);
+    let mut failures = Vec::new();
+    let mut out = BTreeMap::new();
+    for (dir, r) in dirs.iter().zip(refs) {
+        let o = ours(dir);
+        let label = dir.file_name().expect("name").to_string_lossy().into_owned();
+        if o["ok"] != r["ok"] {
+            failures.push(format!("{label}: package ok={} ({}), agentmill ok={} ({})", r["ok"], r["message"], o["ok"], o["error"]));
+        } else if r["ok"] == true {
+            for field in ["name", "instruction", "config", "files"] {
+                if o[field] != r[field] {
+                    failures.push(format!("{label}: {field} differs\n  package:   {}\n  agentmill: {}", r[field], o[field]));
+                }
+            }
+        }
+        out.insert(label, o);
+    }
+    assert!(failures.is_empty(), "agentmill and harbor 0.25.0 disagree:\n{}", failures.join("\n"));
+    out
+}
+
+#[test]
+fn the_fixture_tasks_are_read_as_the_package_reads_them() {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures()).expect("tests/fixtures/harbor").map(|e| e.expect("entry").path()).collect();
+    dirs.sort();
+    assert!(dirs.len() >= 10, "fixtures missing: {dirs:?}");
+    let ours = assert_parity(&dirs);
+    for (name, o) in &ours {
+        // The refused fixtures say so in their names; the package agreed above.
+        assert_eq!(o["ok"] == true, !name.starts_with("refused-"), "{name}: {o}");
+    }
+    // What each refusal says: the file or key, and the fix.
+    let err = |n: &str| ours[n]["error"].as_str().expect("error").to_string();
+    assert!(err("refused-no-test").contains("tests/test.sh: is missing"), "{}", err("refused-no-test"));
+    assert!(err("refused-escape").contains("tests/shared: resolves to") && err("refused-escape").contains("stay within the task"), "{}", err("refused-escape"));
+    assert_eq!(ours["refused-escape"]["kind"], "escape");
+    assert_eq!(ours["refused-bad-toml"]["kind"], "toml");
+    assert_eq!(ours["refused-toml-1.1"]["kind"], "toml", "TOML 1.1 syntax is refused as tomllib refuses it");
+    assert!(err("refused-hosts").contains("environment.allowed_hosts"), "{}", err("refused-hosts"));
+    assert!(err("refused-no-instruction").contains("instruction.md: is missing"));
+    // What the accepted ones hold.
+    let legacy = &ours["canary-legacy"];
+    assert_eq!(legacy["name"], "canary-legacy", "no [task]: the directory names the task");
+    assert_eq!(legacy["config"]["schema_version"], "1.0");
+    assert_eq!(legacy["config"]["environment"]["memory_mb"], 2048);
+    assert_eq!(legacy["config"]["environment"]["storage_mb"], 512);
+    assert_eq!(legacy["config"]["environment"]["network_mode"], "no-network");
+    assert_eq!(legacy["config"]["environment"]["cpus"], 2);
+    assert!(legacy["instruction"].as_str().expect("text").starts_with("Print the numbers 1 to 5"), "{}", legacy["instruction"]);
+    assert_eq!(ours["network"]["config"]["environment"]["allowed_hosts"], json!(["pypi.org", "*.pythonhosted.org", "10.0.0.0/8", "2001:db8::1"]));
+    assert_eq!(ours["windows"]["files"]["test_script"], "tests/test.bat");
+}
+
+/// Crafted directories, made in a temporary folder: the package's coercions, migrations and
+/// refusals one by one.
+#[test]
+fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let configs: &[(&str, &str)] = &[
+        ("cpus-bool", "[environment]\ncpus = true\n"),
+        ("cpus-string", "[environment]\ncpus = \"2.5\"\n"),
+        ("cpus-nan", "[environment]\ncpus = nan\n"),
+        ("memory-float", "[environment]\nmemory_mb = 2048.0\n"),
+        ("memory-fraction", "[environment]\nmemory_mb = 2048.5\n"),
+        ("memory-string", "[environment]\nmemory_mb = \"2048\"\n"),
+        ("legacy-memory-int", "[environment]\nmemory = 2048\n"),
+        ("legacy-memory-agrees", "[environment]\nmemory = \"1.5g\"\nmemory_mb = 1536\n"),
+        ("legacy-memory-conflict", "[environment]\nmemory = \"1G\"\nmemory_mb = 2048\n"),
+        ("legacy-memory-k", "[environment]\nmemory = \" 4096k \"\n"),
+        ("legacy-storage-bad", "[environment]\nstorage = \"10\"\n"),
+        ("user-float", "[agent]\nuser = 1000.0\n"),
+        ("user-bool", "[verifier]\nuser = true\n"),
+        ("agent-hosts-no-mode", "[agent]\nallowed_hosts = []\n"),
+        ("agent-allowlist", "[agent]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"Example.com\"]\n"),
+        ("allow-internet-yields", "[environment]\nnetwork_mode = \"public\"\nallow_internet = false\n"),
+        ("allow-internet-yes", "[environment]\nallow_internet = \"no\"\n"),
+        ("allow-internet-bad", "[environment]\nallow_internet = \"maybe\"\n"),
+        ("verifier-shared-env", "[verifier]\nenvironment_mode = \"shared\"\n[verifier.environment]\ncpus = 1\n"),
+        ("verifier-separate-default", "[verifier]\nenvironment_mode = \"separate\"\n"),
+        ("verifier-env-allow-internet", "[verifier.environment]\nallow_internet = false\ndocker_image = \"v:1\"\n"),
+        ("image-int", "[environment]\ndocker_image = 5\n"),
+        ("env-int", "[environment]\nenv = { A = 1 }\n"),
+        ("name-newline", "[task]\nname = \"org/x\\n\"\n"),
+        ("name-dotdot", "[task]\nname = \"org/a..b\"\n"),
+        ("name-missing", "[task]\ndescription = \"x\"\n"),
+        ("version-empty", "[task]\nname = \"a/b\"\nversion = \"\"\n"),
+        ("authors", "[task]\nname = \"a/b\"\nversion = \"2.0\"\nauthors = [{ name = \"n\", email = \"e@x\" }, { name = \"m\" }]\n"),
+        ("unknown-keys", "unknown = 1\n[environment]\nfoo = \"bar\"\n[whatever]\nx = 1\n"),
+        ("metadata", "[metadata]\nnested = { a = [1, 2.5, \"x\", true] }\nwhen = 2024-01-02\n"),
+        ("metadata-not-table", "metadata = 5\n"),
+        ("tpu", "[environment]\ntpu = { type = \"v6e\", topology = \" 2x4 \" }\ngpus = 2\ngpu_types = [\"H100\"]\n"),
+        ("tpu-bad", "[environment]\ntpu = { type = \"v6e\", topology = \"2\" }\n"),
+        ("healthcheck", "[environment]\nhealthcheck = { command = \"true\", retries = \"5\", interval_sec = 1 }\n"),
+        ("collect", "[[verifier.collect]]\ncommand = \"dump\"\nservice = \" db \"\ntimeout_sec = 5\n"),
+        ("collect-bad-service", "[[verifier.collect]]\ncommand = \"dump\"\nservice = \"-db\"\n"),
+        ("mcp-http", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"http\"\nurl = \"http://x\"\n"),
+        ("mcp-stdio-no-command", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\n"),
+        ("mcp-stdio", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\ncommand = \"srv\"\nargs = [\"-v\"]\n"),
+        ("steps-empty", "steps = []\nmulti_step_reward_strategy = \"final\"\nsource = \"fixture\"\n"),
+        ("strategy-bad", "multi_step_reward_strategy = \"max\"\n"),
+        ("schema-and-version", "schema_version = \"1.1\"\nversion = \"9\"\n"),
+        ("version-float", "version = 1.0\n"),
+        ("os-bad", "[environment]\nos = \"macos\"\n"),
+        ("timeouts-strings", "[verifier]\ntimeout_sec = \"90\"\n[agent]\ntimeout_sec = 30\n[environment]\nbuild_timeout_sec = 1e3\n"),
+        ("timeout-bad", "[verifier]\ntimeout_sec = \"soon\"\n"),
+        ("hosts-mixed", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"*.Example.com\", \"192.168.0.0/16\", \"::1\", \" host-1.internal. \"]\n"),
+        ("hosts-url", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"http://x\"]\n"),
+        ("hosts-host-bits", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"10.0.0.1/8\"]\n"),
+        ("hosts-star", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"*\"]\n"),
+        ("hosts-mid-star", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"a*.b\"]\n"),
+        ("hosts-star-ip", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"*.1.2.3.4\"]\n"),
+        ("hosts-underscore", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"a_b.com\"]\n"),
+        ("hosts-public-empty", "[environment]\nallowed_hosts = []\n"),
+        ("section-not-table", "environment = \"x\"\n"),
+        ("crlf", "[task]\r\nname = \"a/crlf\"\r\n[environment]\r\nworkdir = \"/w\"\r\n"),
+    ];
+    let instructions: &[(&str, &str)] = &[
+        ("canary-only", "# canary\n"),
+        ("canary-crlf", "<!-- Canary -->\r\n\r\nText\r\nmore\r\n"),
+        ("canary-indented", "   # CANARY x   \n  \t\nText"),
+        ("comment-not-canary", "<!-- a note -->\nText"),
+        ("canary-then-comment", "# canary\n<!-- not one -->\nText"),
+        ("canary-unclosed", "<!-- canary\nText"),
+        ("canary-separator-spaces", "\u{1c}# canary\u{1f}\n\u{a0}\nText"),
+        ("empty", ""),
+        ("blank-only", "\n\n"),
+        ("lone-cr", "# canary\rText"),
+        ("unicode", "# cañary\nÉtape: faire ça.\n"),
+    ];
+    let mut dirs = Vec::new();
+    let write = |name: &str, toml: &str, instruction: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+        std::fs::write(d.join("task.toml"), toml).expect("write");
+        std::fs::write(d.join("instruction.md"), instruction).expect("write");
+        std::fs::write(d.join("tests/test.sh"), "#!/bin/sh\necho 1 > /logs/verifier/reward.txt\n").expect("write");
+        d
+    };
+    for (name, toml) in configs {
+        dirs.push(write(&format!("config-{name}"), toml, "Do it.\n"));
+    }
+    for (name, text) in instructions {
+        dirs.push(write(&format!("instruction-{name}"), "", text));
+    }
+    // Paths: a tests/ link inside the task is fine, a dangling link out of it is not, nor a loop,
+    // nor a solution/ file linking out; instruction.md may be a link (the package reads through it).
+    let d = write("paths-inner-link", "", "x");
+    std::fs::create_dir_all(d.join("data")).expect("mkdir");
+    std::os::unix::fs::symlink("../data", d.join("tests/data")).expect("link");
+    dirs.push(d);
+    let d = write("paths-dangling-out", "", "x");
+    std::os::unix::fs::symlink("/nonexistent/agentmill", d.join("tests/gone")).expect("link");
+    dirs.push(d);
+    let d = write("paths-loop", "", "x");
+    std::os::unix::fs::symlink("..", d.join("tests/up")).expect("link");
+    dirs.push(d);
+    let d = write("paths-solution-out", "", "x");
+    std::fs::create_dir_all(d.join("solution")).expect("mkdir");
+    std::os::unix::fs::symlink("/etc/hostname", d.join("solution/solve.sh")).expect("link");
+    dirs.push(d);
+    let d = write("paths-test-dir", "", "x");
+    std::fs::remove_file(d.join("tests/test.sh")).expect("rm");
+    std::fs::create_dir_all(d.join("tests/test.sh")).expect("a directory named test.sh");
+    dirs.push(d);
+    let d = write("paths-no-toml", "", "x");
+    std::fs::remove_file(d.join("task.toml")).expect("rm");
+    dirs.push(d);
+    let d = write("paths-not-utf8", "", "x");
+    std::fs::write(d.join("instruction.md"), b"\xff\xfe").expect("write");
+    dirs.push(d);
+    let out = assert_parity(&dirs);
+    // A few answers spelled out, so a change in both readers does not pass unseen.
+    assert_eq!(out["config-cpus-bool"]["config"]["environment"]["cpus"], 1);
+    assert_eq!(out["config-legacy-memory-int"]["config"]["environment"]["memory_mb"], Value::Null);
+    assert_eq!(out["config-hosts-mixed"]["config"]["environment"]["allowed_hosts"], json!(["*.example.com", "192.168.0.0/16", "::1", "host-1.internal"]));
+    assert_eq!(out["instruction-canary-crlf"]["instruction"], "Text\nmore\n");
+    assert_eq!(out["paths-loop"]["kind"], "escape");
+    let accepted = out.values().filter(|o| o["ok"] == true).count();
+    assert!(accepted > 20 && accepted < out.len() - 15, "a mix of accepted and refused cases: {accepted} of {}", out.len());
+}
+
+#[test]
+fn unsupported_features_are_refused_naming_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (toml, what) in [
+        ("[[steps]]\nname = \"one\"\n", "multi-step"),
+        ("artifacts = [\"/app/out\"]\n", "artifact collection"),
+        ("[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer ${T}\" }\n", "HTTP headers"),
+    ] {
+        let d = tmp.path().join(what.replace(' ', "-"));
+        std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+        std::fs::write(d.join("task.toml"), toml).expect("write");
+        std::fs::write(d.join("instruction.md"), "x").expect("write");
+        std::fs::write(d.join("tests/test.sh"), "x").expect("write");
+        let e = harbor::read_task(&d).expect_err("refused");
+        assert_eq!(e.kind, HarborErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains(what) && e.to_string().contains("not supported by agentmill"), "{e}");
+    }
+    let d = tmp.path().join("ignore");
+    std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+    std::fs::write(d.join("task.toml"), "").expect("write");
+    std::fs::write(d.join("instruction.md"), "x").expect("write");
+    std::fs::write(d.join("tests/test.sh"), "x").expect("write");
+    std::fs::write(d.join("tests/.harborignore"), "*.bak\n").expect("write");
+    let e = harbor::read_task(&d).expect_err("refused");
+    assert!(e.kind == HarborErrorKind::Unsupported && e.at == "tests/.harborignore", "{e}");
+}
+
+/// A case name, `reward.json`'s bytes and `reward.txt`'s (`None`: no such file).
+type RewardCase = (&'static str, Option<&'static [u8]>, Option<&'static [u8]>);
+
+/// Reward files, crafted: the package's verifier and [`harbor::read_rewards`] agree on each.
+#[test]
+fn reward_files_are_read_as_the_verifier_reads_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let cases: &[RewardCase] = &[
+        ("json-one", Some(br#"{"reward": 1}"#), None),
+        ("json-several", Some(br#"{"correct": 1, "style": 0.75, "lines": 4}"#), None),
+        ("json-empty-object", Some(b"{}"), None),
+        ("json-preferred", Some(br#"{"reward": 0.5}"#), Some(b"1")),
+        ("json-empty-file", Some(b""), Some(b"1")),
+        ("json-bare-number", Some(b"5"), None),
+        ("json-bare-true", Some(b"true"), None),
+        ("json-list", Some(b"[1]"), None),
+        ("json-null", Some(b"null"), None),
+        ("json-string", Some(br#""1""#), None),
+        ("json-string-value", Some(br#"{"a": "1"}"#), None),
+        ("json-nan", Some(br#"{"a": NaN}"#), None),
+        ("json-infinity", Some(br#"{"a": -Infinity}"#), None),
+        ("json-overflow", Some(br#"{"a": 1e400}"#), None),
+        ("json-bool-value", Some(br#"{"a": true, "b": false}"#), None),
+        ("json-null-value", Some(br#"{"a": null}"#), None),
+        ("json-nested", Some(br#"{"a": {"b": 1}}"#), None),
+        ("json-duplicate", Some(br#"{"a": 1, "a": 2}"#), None),
+        ("json-broken", Some(b"{bad"), None),
+        ("json-bom", Some(b"\xef\xbb\xbf{\"a\": 1}"), None),
+        ("json-whitespace", Some(b" \n{\"a\": -0.0}\n\n"), None),
+        ("json-big-int", Some(br#"{"a": 123456789012345678901234567890}"#), None),
+        ("json-not-utf8", Some(b"{\"a\": 1, \"\xff\": 2}"), None),
+        ("txt-one", None, Some(b"1")),
+        ("txt-spaced", None, Some(b" 0.5 \n")),
+        ("txt-underscore", None, Some(b"1_000")),
+        ("txt-double-underscore", None, Some(b"1__0")),
+        ("txt-nan", None, Some(b"nan")),
+        ("txt-inf", None, Some(b"inf")),
+        ("txt-neg-infinity", None, Some(b"-Infinity")),
+        ("txt-overflow", None, Some(b"1e309")),
+        ("txt-empty", None, Some(b"")),
+        ("txt-newline", None, Some(b"\n")),
+        ("txt-word", None, Some(b"abc")),
+        ("txt-hex", None, Some(b"0x1")),
+        ("txt-two-dots", None, Some(b"1.5.2")),
+        ("txt-plus-dot", None, Some(b"+.5")),
+        ("txt-trailing-dot", None, Some(b"5.")),
+        ("txt-exponent", None, Some(b"2.5E-1")),
+        ("txt-separators", None, Some(b"\x1c1\x1f")),
+        ("txt-two-numbers", None, Some(b"1\n2\n")),
+        ("txt-not-utf8", None, Some(b"\xff")),
+        ("none", None, None),
+    ];
+    let mut dirs = Vec::new();
+    for (name, j, t) in cases {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        if let Some(j) = j {
+            std::fs::write(d.join("reward.json"), j).expect("write");
+        }
+        if let Some(t) = t {
+            std::fs::write(d.join("reward.txt"), t).expect("write");
+        }
+        dirs.push(d);
+    }
+    let refs = reference("rewards", &dirs);
+    let mut failures = Vec::new();
+    for ((name, j, t), r) in cases.iter().zip(refs) {
+        let o = match harbor::read_rewards(*j, *t) {
+            Ok(m) => json!({"ok": true, "rewards": m}),
+            Err(e) => json!({"ok": false, "error": e.class()}),
+        };
+        if o != r {
+            failures.push(format!("{name}: package {r}, agentmill {o}"));
+        }
+    }
+    assert!(failures.is_empty(), "agentmill and harbor 0.25.0's verifier disagree:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_reward_rule_gates_every_named_reward() {
+    let rewards = |pairs: &[(&str, f64)]| pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>();
+    let default = RewardRule::default();
+    assert!(default.resolved(&rewards(&[("reward", 1.0)])));
+    assert!(!default.resolved(&rewards(&[("reward", 0.99)])));
+    assert!(!default.resolved(&rewards(&[("correct", 1.0)])), "a missing reward counts as -inf");
+    let task = harbor::read_task(&fixtures().join("multi-reward")).expect("fixture");
+    let rule = RewardRule::from_metadata(&task.config.metadata).expect("rule");
+    assert!(rule.resolved(&rewards(&[("correct", 1.0), ("style", 0.5), ("lines", 9.0)])));
+    assert!(!rule.resolved(&rewards(&[("correct", 1.0), ("style", 0.25)])));
+    assert!(!rule.resolved(&rewards(&[("style", 1.0)])));
+    let one = serde_json::from_value(json!({"min_reward": 0.5})).expect("map");
+    assert!(RewardRule::from_metadata(&one).expect("rule").resolved(&rewards(&[("reward", 0.5)])));
+    let bad = serde_json::from_value(json!({"min_reward": "high"})).expect("map");
+    assert!(RewardRule::from_metadata(&bad).expect_err("refused").contains("[metadata].min_reward"));
+}
