@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::record::{ExitReason, Resolution, Timing};
+use crate::dataset::harbor::HarborSpec;
 use crate::task::{FieldError, Limits, Source, SynthSpec, Task, TaskKind};
 use crate::v1;
 
@@ -45,6 +46,7 @@ impl From<&Task> for v1::TaskSpec {
             family: t.family.as_str().to_string(),
             log_parser: t.log_parser.clone().unwrap_or_default(),
             eval_type: t.eval_type.map(|e| e.as_str().to_string()).unwrap_or_default(),
+            harbor: t.harbor.as_ref().map(harbor_to_proto),
         }
     }
 }
@@ -123,8 +125,57 @@ impl TryFrom<&v1::TaskSpec> for Task {
         if let Some(synth) = s.synth.as_ref().and_then(synth_from_proto) {
             put("synth", serde_json::to_value(synth).unwrap_or(Value::Null));
         }
+        if let Some(h) = &s.harbor {
+            put("harbor", harbor_to_json(h));
+        }
         Task::from_json_object(row)
     }
+}
+
+fn harbor_to_proto(h: &HarborSpec) -> v1::HarborSpec {
+    v1::HarborSpec {
+        name: h.name.clone(),
+        docker_image: h.docker_image.clone().unwrap_or_default(),
+        dockerfile: h.dockerfile.clone().unwrap_or_default(),
+        build_timeout_s: h.build_timeout_s,
+        test_script: h.test_script.clone(),
+        solve_script: h.solve_script.clone().unwrap_or_default(),
+        workdir: h.workdir.clone().unwrap_or_default(),
+        env: h.env.clone().into_iter().collect(),
+        verifier_env: h.verifier_env.clone().into_iter().collect(),
+        solution_env: h.solution_env.clone().into_iter().collect(),
+        agent_user: h.agent_user.clone().unwrap_or_default(),
+        verifier_user: h.verifier_user.clone().unwrap_or_default(),
+        network_mode: h.network_mode.clone(),
+        allowed_hosts: h.allowed_hosts.clone(),
+        gpus: h.gpus.unwrap_or(0),
+        min_reward: h.min_reward.clone().into_iter().collect(),
+    }
+}
+
+/// Empty strings and zero mean "not set", as in the rest of the proto.
+fn harbor_to_json(h: &v1::HarborSpec) -> Value {
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let sorted = |m: &std::collections::HashMap<String, String>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<std::collections::BTreeMap<_, _>>();
+    let spec = HarborSpec {
+        name: h.name.clone(),
+        docker_image: opt(&h.docker_image),
+        dockerfile: opt(&h.dockerfile),
+        build_timeout_s: h.build_timeout_s,
+        test_script: h.test_script.clone(),
+        solve_script: opt(&h.solve_script),
+        workdir: opt(&h.workdir),
+        env: sorted(&h.env),
+        verifier_env: sorted(&h.verifier_env),
+        solution_env: sorted(&h.solution_env),
+        agent_user: opt(&h.agent_user),
+        verifier_user: opt(&h.verifier_user),
+        network_mode: h.network_mode.clone(),
+        allowed_hosts: h.allowed_hosts.clone(),
+        gpus: (h.gpus != 0).then_some(h.gpus),
+        min_reward: h.min_reward.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    };
+    serde_json::to_value(spec).unwrap_or(Value::Null)
 }
 
 fn source_to_proto(s: &Source) -> v1::Source {

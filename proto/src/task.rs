@@ -222,6 +222,9 @@ pub struct Task {
     /// The synthesis job, for `kind = synth`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synth: Option<SynthSpec>,
+    /// A Harbor task's own settings (family `harbor`; `dataset::harbor::task_row` makes the row).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harbor: Option<dataset::harbor::HarborSpec>,
     /// Fields of the source row agentmill does not interpret, kept verbatim.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, Value>,
@@ -324,7 +327,7 @@ impl Task {
         let lists_required = kind == TaskKind::Episode && family.requires_test_lists();
         let mut patch = r.string("patch").unwrap_or_default();
         let test_patch = r.string("test_patch").unwrap_or_default();
-        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode && family != Family::R2eGym, family);
+        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode && !matches!(family, Family::R2eGym | Family::Harbor), family);
         let pass_to_pass = r.test_list("PASS_TO_PASS", lists_required, family);
         let environment_setup_commit = r.string("environment_setup_commit").unwrap_or_default();
         let created_at = r.scalar_string("created_at").unwrap_or_default();
@@ -411,6 +414,30 @@ impl Task {
                 }
             },
         };
+        let harbor = match r.take("harbor") {
+            None | Some(Value::Null) => None,
+            Some(v) => match serde_json::from_value::<dataset::harbor::HarborSpec>(v) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    r.err("harbor", format!("{e}; a Harbor task's row is made from its directory (agentmill submit --harbor DIR)"));
+                    None
+                }
+            },
+        };
+        if family == Family::Harbor && kind == TaskKind::Episode && harbor.is_none() && !r.has_error("harbor") {
+            r.err("harbor", "is missing; a Harbor task's row is made from its directory (agentmill submit --harbor DIR)");
+        }
+        if let Some(h) = &harbor {
+            if family != Family::Harbor {
+                r.err("harbor", format!("belongs to Harbor tasks, not to a {family} row; drop it or the family field"));
+            }
+            if h.docker_image.is_none() && h.dockerfile.is_none() {
+                r.err("harbor", "names neither docker_image nor dockerfile; a Harbor task needs [environment].docker_image or environment/Dockerfile");
+            }
+            if h.min_reward.is_empty() || h.min_reward.values().any(|v| !v.is_finite()) {
+                r.err("harbor.min_reward", "must name at least one reward and a finite least value for each (default {\"reward\": 1.0})");
+            }
+        }
         if kind == TaskKind::Synth && synth.is_none() && !r.has_error("synth") {
             r.err("synth", "is missing; a synth task names its input ({\"type\": \"git\", ...} or {\"type\": \"rows\", ...})");
         }
@@ -450,6 +477,7 @@ impl Task {
             worker_selector,
             allow_network,
             synth,
+            harbor,
             extra,
         })
     }

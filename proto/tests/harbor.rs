@@ -366,3 +366,106 @@ fn the_reward_rule_gates_every_named_reward() {
     let bad = serde_json::from_value(json!({"min_reward": "high"})).expect("map");
     assert!(RewardRule::from_metadata(&bad).expect_err("refused").contains("[metadata].min_reward"));
 }
+
+fn row_of(fixture: &str) -> Result<agentmill_proto::Task, String> {
+    let task = harbor::read_task(&fixtures().join(fixture)).map_err(|e| e.to_string())?;
+    let row = harbor::task_row(&task).map_err(|e| e.to_string())?;
+    agentmill_proto::Task::from_json_object(row).map_err(|e| format!("{e:?}"))
+}
+
+#[test]
+fn a_harbor_task_becomes_an_agentmill_row_of_family_harbor() {
+    use agentmill_proto::dataset::Family;
+    let t = row_of("pass-oracle").expect("pass-oracle maps");
+    assert_eq!(t.family, Family::Harbor);
+    assert_eq!(t.instance_id, "agentmill/pass-oracle");
+    assert_eq!(t.problem_statement, "Write the sum of 19 and 23, as a decimal number, to `/app/answer.txt`.\n");
+    assert_eq!(t.image, "", "a Dockerfile task's image is built, not named");
+    assert_eq!(t.workdir, "/app");
+    assert_eq!(t.limits.cpus, Some(1.0));
+    assert_eq!(t.limits.memory, Some(1024 * 1024 * 1024));
+    assert_eq!(t.limits.disk, Some(2048 * 1024 * 1024));
+    assert_eq!(t.limits.episode_timeout_s, Some(300));
+    assert_eq!(t.limits.test_timeout_s, Some(120));
+    assert!(!t.allow_network, "network_mode = no-network");
+    assert!(t.fail_to_pass.is_empty() && t.pass_to_pass.is_empty());
+    let h = t.harbor.as_ref().expect("harbor spec");
+    assert_eq!(h.dockerfile.as_deref(), Some("environment/Dockerfile"));
+    assert_eq!(h.docker_image, None);
+    assert_eq!(h.build_timeout_s, 300.0);
+    assert_eq!(h.test_script, "tests/test.sh");
+    assert_eq!(h.solve_script.as_deref(), Some("solution/solve.sh"));
+    assert_eq!(h.min_reward, BTreeMap::from([("reward".to_string(), 1.0)]));
+    assert_eq!(h.network_mode, "no-network");
+
+    // Several rewards, a prebuilt image, users, env templates kept for the worker to resolve.
+    let t = row_of("multi-reward").expect("multi-reward maps");
+    let h = t.harbor.as_ref().expect("harbor spec");
+    assert_eq!(t.image, "agentmill/sandbox-python:bookworm");
+    assert_eq!(h.docker_image.as_deref(), Some("agentmill/sandbox-python:bookworm"));
+    assert_eq!(h.dockerfile, None);
+    assert_eq!(h.min_reward, BTreeMap::from([("correct".to_string(), 1.0), ("style".to_string(), 0.5)]));
+    assert_eq!(h.agent_user.as_deref(), Some("1000"));
+    assert_eq!(h.verifier_user.as_deref(), Some("root"));
+    assert_eq!(h.env.get("GREETING").map(String::as_str), Some("${GREETING:-hello}"));
+    assert_eq!(h.verifier_env.get("STRICT").map(String::as_str), Some("1"));
+    assert_eq!(h.solution_env.get("ORACLE").map(String::as_str), Some("1"));
+    assert_eq!(t.limits.cpus, Some(0.5));
+    assert_eq!(t.limits.test_timeout_s, Some(600), "the package's default verifier timeout");
+    assert_eq!(t.limits.episode_timeout_s, None, "no agent timeout: the worker's default");
+    assert_eq!(h.workdir, None);
+    assert_eq!(t.workdir, "/", "no workdir: the image's WORKDIR (harbor.workdir is None)");
+
+    // Network: carried as a request (the worker decides), with the normalised allowlist.
+    let t = row_of("network").expect("network maps");
+    assert!(t.allow_network);
+    let h = t.harbor.as_ref().expect("harbor spec");
+    assert_eq!(h.network_mode, "allowlist");
+    assert_eq!(h.allowed_hosts, ["pypi.org", "*.pythonhosted.org", "10.0.0.0/8", "2001:db8::1"]);
+    assert_eq!(h.solve_script, None);
+
+    // Legacy keys migrated; the directory names a task without [task].
+    let t = row_of("canary-legacy").expect("canary-legacy maps");
+    assert_eq!(t.instance_id, "canary-legacy");
+    assert_eq!(t.limits.memory, Some(2048 * 1024 * 1024));
+    assert_eq!(t.limits.disk, Some(512 * 1024 * 1024));
+    assert_eq!(t.limits.cpus, Some(2.0));
+    assert!(!t.allow_network, "allow_internet = false");
+    assert_eq!(t.harbor.as_ref().expect("spec").build_timeout_s, 900.0);
+    assert!(t.problem_statement.starts_with("Print the numbers 1 to 5"));
+
+    // Read by the package, refused by agentmill naming why.
+    let e = row_of("windows").expect_err("windows refused");
+    assert!(e.contains("environment.os") && e.contains("Windows tasks are not supported"), "{e}");
+    let e = row_of("separate-verifier").expect_err("separate verifier refused");
+    assert!(e.contains("separate verifier container is not supported"), "{e}");
+}
+
+#[test]
+fn a_harbor_row_round_trips_through_json_and_the_typed_spec() {
+    use agentmill_proto::{Task, v1};
+    for fixture in ["pass-oracle", "fail-oracle", "multi-reward", "network", "canary-legacy"] {
+        let t = row_of(fixture).expect("maps");
+        let json = serde_json::to_string(&t).expect("json");
+        assert_eq!(Task::from_json_row(&json).expect("json row parses"), t, "{fixture}: JSON");
+        let spec = v1::TaskSpec::from(&t);
+        assert_eq!(spec.family, "harbor");
+        assert!(spec.harbor.is_some());
+        assert_eq!(Task::try_from(&spec).expect("spec parses"), t, "{fixture}: TaskSpec");
+    }
+}
+
+#[test]
+fn a_harbor_row_without_its_spec_is_refused_and_no_log_grading_is_planned() {
+    use agentmill_proto::Task;
+    use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+    let errs = Task::from_json_object(json!({"instance_id": "a/b", "family": "harbor"}).as_object().cloned().expect("object")).expect_err("refused");
+    assert!(errs.iter().any(|e| e.field == "harbor" && e.reason.contains("agentmill submit --harbor")), "{errs:?}");
+    let mut row = serde_json::to_value(row_of("pass-oracle").expect("maps")).expect("json");
+    row["harbor"]["dockerfile"] = Value::Null;
+    let errs = Task::from_json_object(row.as_object().cloned().expect("object")).expect_err("refused");
+    assert!(errs.iter().any(|e| e.field == "harbor" && e.reason.contains("neither docker_image nor dockerfile")), "{errs:?}");
+    let t = row_of("pass-oracle").expect("maps");
+    let e = eval_plan(&t, &ScriptOptions::default()).expect_err("no log grading for Harbor");
+    assert!(e.contains("Harbor task") && e.contains("reward file"), "{e}");
+}

@@ -1335,6 +1335,208 @@ impl RewardRule {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The task as an agentmill row (family `harbor`).
+
+/// What a Harbor task carries beyond agentmill's common fields: how its environment is made, who
+/// runs what, its network request and its grading rule. The instruction is the row's
+/// `problem_statement`; cpus, memory, storage and the agent and verifier timeouts are its
+/// `limits`; `allow_network` is set when the task asks for any network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct HarborSpec {
+    /// The task's name (`[task].name`, else its directory's name).
+    pub name: String,
+    /// A prebuilt image (`[environment].docker_image`); None: the image is built from
+    /// `dockerfile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image: Option<String>,
+    /// The Dockerfile, relative to the task directory (`environment/Dockerfile`); its folder is
+    /// the build context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    /// Image build timeout, seconds (`[environment].build_timeout_sec`, 600).
+    pub build_timeout_s: f64,
+    /// The verifier, relative to the task directory (`tests/test.sh`); `tests/` reaches the
+    /// sandbox only after the agent has finished.
+    pub test_script: String,
+    /// The oracle (`solution/solve.sh`), the replay policy of a Harbor task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub solve_script: Option<String>,
+    /// The working directory (`[environment].workdir`); None: the image's WORKDIR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// `[environment].env` (values may be `${VAR}` / `${VAR:-default}` templates, resolved from
+    /// the worker's environment at run time, as Harbor resolves them from the host's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// `[verifier].env`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verifier_env: BTreeMap<String, String>,
+    /// `[solution].env` (the oracle's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub solution_env: BTreeMap<String, String>,
+    /// `[agent].user` (a name, or a UID in decimal); None: the image's USER.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_user: Option<String>,
+    /// `[verifier].user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier_user: Option<String>,
+    /// `public`, `no-network` or `allowlist` (`[environment].network_mode`, Harbor's default
+    /// `public`): a request the worker may refuse.
+    pub network_mode: String,
+    /// The hosts an `allowlist` task asks for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// GPUs asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Reward name → the least value that resolves the task (`[metadata].min_reward`; default
+    /// `{"reward": 1.0}`). Rewards come from `/logs/verifier/reward.json` or `reward.txt`
+    /// ([`read_rewards`]); the verifier's exit code is ignored.
+    pub min_reward: BTreeMap<String, f64>,
+}
+
+impl HarborSpec {
+    /// The grading rule.
+    pub fn reward_rule(&self) -> RewardRule {
+        RewardRule { min_reward: self.min_reward.clone() }
+    }
+}
+
+fn user_string(u: &Option<User>) -> Option<String> {
+    u.as_ref().map(|u| match u {
+        User::Id(i) => i.to_string(),
+        User::Name(n) => n.clone(),
+    })
+}
+
+/// A finite number above zero (NaN is not).
+fn positive(v: f64) -> bool {
+    v.is_finite() && v > 0.0
+}
+
+fn seconds(at: &str, v: f64) -> Res<u32> {
+    if !positive(v) || v.ceil() > u32::MAX as f64 {
+        return unsupported(at, format!("{v} seconds is not a timeout agentmill can keep; write a positive number of seconds"));
+    }
+    Ok(v.ceil() as u32)
+}
+
+/// The agentmill row a Harbor task becomes (family `harbor`): `instance_id` = the task's name,
+/// `problem_statement` = the instruction, the image or Dockerfile, the limits, the network
+/// request and the reward rule in `harbor`. `Task::from_json_object` reads it like any row.
+/// Refused, naming the key: what the package reads but agentmill cannot run (Windows tasks, a
+/// separate verifier container, docker-compose environments, MCP servers, healthchecks, TPUs),
+/// and a task with neither an image nor a Dockerfile.
+pub fn task_row(task: &HarborTask) -> Result<serde_json::Map<String, Json>, HarborError> {
+    task_row_inner(task).map_err(|(kind, at, message)| HarborError { kind, task_dir: task.dir.display().to_string(), at, message })
+}
+
+fn task_row_inner(task: &HarborTask) -> Res<serde_json::Map<String, Json>> {
+    let c = &task.config;
+    let e = &c.environment;
+    if e.os == TaskOs::Windows {
+        return unsupported("environment.os", "Windows tasks are not supported by agentmill (its sandboxes are Linux containers)");
+    }
+    if task.files.verifier_mode == VerifierEnvironmentMode::Separate {
+        return unsupported("verifier.environment", "a separate verifier container is not supported by agentmill; run the verifier in the task's environment (drop [verifier.environment] and environment_mode)");
+    }
+    if !c.verifier.collect.is_empty() {
+        return unsupported("verifier.collect", "collect hooks are not supported by agentmill; remove them");
+    }
+    if !e.mcp_servers.is_empty() {
+        return unsupported("environment.mcp_servers", "MCP servers are not supported by agentmill; remove them");
+    }
+    if e.healthcheck.is_some() {
+        return unsupported("environment.healthcheck", "healthchecks are not supported by agentmill yet; make the image ready when it starts");
+    }
+    if e.tpu.is_some() {
+        return unsupported("environment.tpu", "TPUs are not supported by agentmill");
+    }
+    if c.agent.network_mode.is_some() || c.verifier.network_mode.is_some() {
+        return unsupported("agent.network_mode", "per-phase network policies are not supported by agentmill; set [environment].network_mode only");
+    }
+    let docker_image = e.docker_image.clone().filter(|i| !i.is_empty());
+    if docker_image.is_none() && task.files.dockerfile.is_none() {
+        let at = if task.files.docker_compose.is_some() { "environment/docker-compose.yaml" } else { "environment/Dockerfile" };
+        let msg = if task.files.docker_compose.is_some() {
+            "docker-compose environments are not supported by agentmill; write environment/Dockerfile or set [environment].docker_image"
+        } else {
+            "is missing, and [environment].docker_image names no image; write one of them"
+        };
+        return Err((if task.files.docker_compose.is_some() { HarborErrorKind::Unsupported } else { HarborErrorKind::Missing }, at.into(), msg.into()));
+    }
+    let Some(test_script) = task.files.test_script.clone() else {
+        return Err((HarborErrorKind::Missing, "tests/test.sh".into(), "is missing; write the verifier there".into()));
+    };
+    let rule = RewardRule::from_metadata(&c.metadata).or_else(|m| cfg_err("metadata.min_reward", m))?;
+    let mut limits = serde_json::Map::new();
+    if let Some(cpus) = e.cpus {
+        let v = cpus.as_f64();
+        if !positive(v) {
+            return cfg_err("environment.cpus", format!("{v} is not a positive number of CPUs"));
+        }
+        limits.insert("cpus".into(), Json::from(v));
+    }
+    let mb = |at: &str, v: Option<i64>| -> Res<Option<u64>> {
+        match v {
+            None => Ok(None),
+            Some(m) if m > 0 => Ok(Some((m as u64).saturating_mul(1024 * 1024))),
+            Some(m) => cfg_err(at, format!("{m} is not a positive size in MB")),
+        }
+    };
+    if let Some(b) = mb("environment.memory_mb", e.memory_mb)? {
+        limits.insert("memory".into(), Json::from(b));
+    }
+    if let Some(b) = mb("environment.storage_mb", e.storage_mb)? {
+        limits.insert("disk".into(), Json::from(b));
+    }
+    if let Some(t) = c.agent.timeout_sec {
+        limits.insert("episode_timeout_s".into(), Json::from(seconds("agent.timeout_sec", t)?));
+    }
+    limits.insert("test_timeout_s".into(), Json::from(seconds("verifier.timeout_sec", c.verifier.timeout_sec)?));
+    let build_timeout_s = c.environment.build_timeout_sec;
+    if !positive(build_timeout_s) {
+        return cfg_err("environment.build_timeout_sec", format!("{build_timeout_s} is not a positive number of seconds"));
+    }
+    let gpus = match e.gpus {
+        None | Some(0) => None,
+        Some(g) => Some(u32::try_from(g).ok().filter(|_| g > 0).ok_or((HarborErrorKind::Config, "task.toml: environment.gpus".to_string(), format!("{g} is not a number of GPUs")))?),
+    };
+    let spec = HarborSpec {
+        name: task.name.clone(),
+        docker_image: docker_image.clone(),
+        dockerfile: if docker_image.is_some() { None } else { task.files.dockerfile.clone() },
+        build_timeout_s,
+        test_script,
+        solve_script: task.files.solve_script.clone(),
+        workdir: e.workdir.clone(),
+        env: e.env.clone(),
+        verifier_env: c.verifier.env.clone(),
+        solution_env: c.solution.env.clone(),
+        agent_user: user_string(&c.agent.user),
+        verifier_user: user_string(&c.verifier.user),
+        network_mode: e.network_mode.as_str().to_string(),
+        allowed_hosts: e.allowed_hosts.clone().unwrap_or_default(),
+        gpus,
+        min_reward: rule.min_reward,
+    };
+    let mut row = serde_json::Map::new();
+    row.insert("instance_id".into(), Json::String(task.name.clone()));
+    row.insert("family".into(), Json::String("harbor".into()));
+    row.insert("problem_statement".into(), Json::String(task.instruction.clone()));
+    if let Some(image) = &docker_image {
+        row.insert("image".into(), Json::String(image.clone()));
+    }
+    if let Some(w) = &e.workdir {
+        row.insert("workdir".into(), Json::String(w.clone()));
+    }
+    row.insert("limits".into(), Json::Object(limits));
+    row.insert("allow_network".into(), Json::Bool(e.network_mode != NetworkMode::NoNetwork));
+    row.insert("harbor".into(), serde_json::to_value(&spec).unwrap_or(Json::Null));
+    Ok(row)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

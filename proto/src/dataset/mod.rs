@@ -58,11 +58,14 @@ pub enum Family {
     /// R2E-Gym: the reward is the parsed log equal to `expected_output_json`.
     #[serde(rename = "r2e-gym")]
     R2eGym,
+    /// Harbor task directories ([`harbor`]): the verifier's reward file, not a test log, grades.
+    #[serde(rename = "harbor")]
+    Harbor,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Agentmill,
         Family::Swebench,
         Family::Swebench5,
@@ -71,6 +74,7 @@ impl Family {
         Family::SweGym,
         Family::SweSmith,
         Family::R2eGym,
+        Family::Harbor,
     ];
 
     /// The name rows and records use.
@@ -84,6 +88,7 @@ impl Family {
             Family::SweGym => "swe-gym",
             Family::SweSmith => "swe-smith",
             Family::R2eGym => "r2e-gym",
+            Family::Harbor => "harbor",
         }
     }
 
@@ -105,7 +110,7 @@ impl Family {
 
     /// Whether the family's rows must list both `FAIL_TO_PASS` and `PASS_TO_PASS`.
     pub fn requires_test_lists(self) -> bool {
-        !matches!(self, Family::Agentmill | Family::R2eGym)
+        !matches!(self, Family::Agentmill | Family::R2eGym | Family::Harbor)
     }
 }
 
@@ -218,6 +223,9 @@ impl Rules {
 /// reads first). `repo` and `version` are the row's.
 pub fn detect(row: &Map<String, Value>, repo: &str, version: &str) -> Family {
     let has = |k: &str| row.get(k).is_some_and(|v| !v.is_null());
+    if matches!(row.get("harbor"), Some(Value::Object(_))) {
+        return Family::Harbor;
+    }
     if has("expected_output_json") {
         return Family::R2eGym;
     }
@@ -259,6 +267,9 @@ pub fn default_image(family: Family, instance_id: &str, repo: &str) -> String {
             let key = specs::swesmith_key(repo, instance_id);
             specs::swesmith().resolve(&key).and_then(|p| p.image_name).unwrap_or_else(|| format!("swebench/swesmith.x86_64.{}", key.replace("__", "_1776_")).to_lowercase())
         }
+        // A Harbor task names its image in `harbor.docker_image`, or has it built from its
+        // Dockerfile (tagged when it is built).
+        Family::Harbor => String::new(),
         _ => swebench_image("swebench", instance_id),
     }
 }
@@ -273,6 +284,9 @@ pub fn swebench_image(namespace: &str, instance_id: &str) -> String {
 pub fn default_workdir(family: Family, repo: &str) -> String {
     match family {
         Family::SweRebenchV2 => format!("/{}", repo.rsplit('/').next().unwrap_or(repo)),
+        // A Harbor task without `[environment].workdir` runs in its image's WORKDIR
+        // (`harbor.workdir` is then None); "/" stands in until the image says.
+        Family::Harbor => "/".to_string(),
         _ => crate::task::DEFAULT_WORKDIR.to_string(),
     }
 }

@@ -158,6 +158,10 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
         Family::SweSmith => swe_smith(task),
         Family::SweRebenchV2 => swe_rebench_v2(task),
         Family::R2eGym => r2e_gym(task),
+        Family::Harbor => Err(format!(
+            "{} is a Harbor task: its tests/test.sh writes a reward file that grades it (dataset::harbor::read_rewards), not a test log; this worker does not run Harbor tasks yet",
+            task.instance_id
+        )),
     }
 }
 
