@@ -177,6 +177,15 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
         ("hosts-underscore", "[environment]\nnetwork_mode = \"allowlist\"\nallowed_hosts = [\"a_b.com\"]\n"),
         ("hosts-public-empty", "[environment]\nallowed_hosts = []\n"),
         ("section-not-table", "environment = \"x\"\n"),
+        ("artifacts", "artifacts = [\"/app/out\", { source = \"/logs/x\", destination = \"logs/\", exclude = [\"*.tmp\"] }, { source = \"/db\", service = \" db \" }, { source = \"rel\", destination = \"\" }]\n"),
+        ("artifacts-dotdot", "artifacts = [\"/app/../etc\"]\n"),
+        ("artifacts-abs-destination", "artifacts = [{ source = \"/a\", destination = \"/b\" }]\n"),
+        ("artifacts-manifest", "artifacts = [{ source = \"/a\", destination = \"manifest.json/\" }]\n"),
+        ("artifacts-dot-destination", "artifacts = [{ source = \"/a\", destination = \"./.\" }]\n"),
+        ("artifacts-backslash", "artifacts = [{ source = \"/a\", destination = \"a\\\\b\" }]\n"),
+        ("artifacts-sidecar-relative", "artifacts = [{ source = \"rel\", service = \"db\" }]\n"),
+        ("artifacts-sidecar-drive", "artifacts = [{ source = \"C:\\\\logs\", service = \"db\" }]\n"),
+        ("artifacts-int", "artifacts = [1]\n"),
         ("crlf", "[task]\r\nname = \"a/crlf\"\r\n[environment]\r\nworkdir = \"/w\"\r\n"),
     ];
     let instructions: &[(&str, &str)] = &[
@@ -249,7 +258,6 @@ fn unsupported_features_are_refused_naming_them() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for (toml, what) in [
         ("[[steps]]\nname = \"one\"\n", "multi-step"),
-        ("artifacts = [\"/app/out\"]\n", "artifact collection"),
         ("[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer ${T}\" }\n", "HTTP headers"),
     ] {
         let d = tmp.path().join(what.replace(' ', "-"));

@@ -14,7 +14,7 @@
 //! a resolution. `proto/tests/harbor.rs` holds both to the package (`tests/reference/harbor_ref.py`).
 //!
 //! Where agentmill is narrower than the package it refuses with [`HarborErrorKind::Unsupported`]
-//! and says so: multi-step tasks (`[[steps]]`), `artifacts`, MCP servers with HTTP headers, and
+//! and says so: multi-step tasks (`[[steps]]`), MCP servers with HTTP headers, and
 //! `.harborignore` files (the package's gitignore-style exclusions of test and solution inputs).
 
 use std::collections::BTreeMap;
@@ -335,7 +335,7 @@ pub struct TaskConfig {
     pub multi_step_reward_strategy: Option<String>,
     /// `[[steps]]`: only an empty list is read (multi-step tasks are unsupported).
     pub steps: Option<Vec<Json>>,
-    /// `artifacts`: only an empty list is read.
+    /// `artifacts` (paths or tables, as the package dumps them; read, not collected).
     pub artifacts: Vec<Json>,
 }
 
@@ -551,10 +551,7 @@ fn parse_task_config(root: &Table) -> Res<TaskConfig> {
     };
     let artifacts = match root.get("artifacts") {
         None => Vec::new(),
-        Some(Toml::Array(a)) if a.is_empty() => Vec::new(),
-        Some(Toml::Array(_)) => {
-            return unsupported("artifacts", "artifact collection is not supported by agentmill; remove the artifacts list (the verifier's reward is what agentmill records)");
-        }
+        Some(Toml::Array(a)) => a.iter().enumerate().map(|(i, x)| parse_artifact(x, &format!("artifacts[{i}]"))).collect::<Res<_>>()?,
         Some(other) => return cfg_err("artifacts", format!("must be an array, not {}", kind_of(other))),
     };
     // handle_deprecated_environment_allow_internet (then the legacy field is dropped).
@@ -576,6 +573,67 @@ fn parse_task_config(root: &Table) -> Res<TaskConfig> {
         steps,
         artifacts,
     })
+}
+
+/// An `artifacts` entry: a container path, or an `ArtifactConfig` table (validated as the
+/// package validates it; agentmill reads but does not collect artifacts).
+fn parse_artifact(v: &Toml, at: &str) -> Res<Json> {
+    let t = match v {
+        Toml::String(s) => {
+            check_artifact_source(s, at)?;
+            return Ok(Json::String(s.clone()));
+        }
+        Toml::Table(t) => t,
+        other => return cfg_err(at, format!("must be a path or a table, not {}", kind_of(other))),
+    };
+    let Some(source) = opt(t, "source", at, as_str)? else { return cfg_err(&join(at, "source"), "is missing") };
+    check_artifact_source(&source, &join(at, "source"))?;
+    let destination = match opt(t, "destination", at, as_str)? {
+        None => None,
+        Some(d) if d.is_empty() => None,
+        Some(d) => {
+            let dat = join(at, "destination");
+            let parts: Vec<&str> = d.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+            if d.contains('\\') {
+                return cfg_err(&dat, format!("{d:?}: artifact destinations use forward slashes"));
+            }
+            if d.starts_with('/') {
+                return cfg_err(&dat, format!("{d:?}: an artifact destination must be a relative path"));
+            }
+            if parts.is_empty() {
+                return cfg_err(&dat, format!("{d:?}: an artifact destination must name a file or directory"));
+            }
+            if parts.contains(&"..") {
+                return cfg_err(&dat, format!("{d:?}: an artifact destination must not contain '..'"));
+            }
+            if d.trim_end_matches('/') == "manifest.json" {
+                return cfg_err(&dat, "'manifest.json' is reserved for the collection manifest; choose another destination");
+            }
+            Some(d)
+        }
+    };
+    let exclude = opt(t, "exclude", at, as_str_list)?.unwrap_or_default();
+    let service = match opt(t, "service", at, as_str)? {
+        None => None,
+        Some(s) => Some(service_name(&s, &join(at, "service"))?),
+    };
+    if let Some(svc) = &service
+        && svc != "main"
+    {
+        let b = source.as_bytes();
+        let drive = b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'/' || b[2] == b'\\');
+        if !source.starts_with('/') && !drive {
+            return cfg_err(&join(at, "source"), format!("{source:?} collected from service {svc:?} must be an absolute path"));
+        }
+    }
+    Ok(serde_json::json!({"source": source, "destination": destination, "exclude": exclude, "service": service}))
+}
+
+fn check_artifact_source(s: &str, at: &str) -> Res<()> {
+    if s.split('/').any(|p| p == "..") {
+        return cfg_err(at, format!("{s:?}: an artifact source must not contain '..' components"));
+    }
+    Ok(())
 }
 
 fn apply_allow_internet(env: &mut EnvironmentConfig, raw: Option<&Toml>, at: &str) -> Res<()> {
