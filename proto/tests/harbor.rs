@@ -477,3 +477,31 @@ fn a_harbor_row_without_its_spec_is_refused_and_no_log_grading_is_planned() {
     let e = eval_plan(&t, &ScriptOptions::default()).expect_err("no log grading for Harbor");
     assert!(e.contains("Harbor task") && e.contains("reward file"), "{e}");
 }
+
+/// `harbor run --path`: a task directory, or a folder of them (invalid ones skipped by Harbor,
+/// reported by agentmill).
+#[test]
+fn task_folders_are_picked_as_harbor_run_picks_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A task with neither an image nor environment/: Harbor does not take it.
+    let bare = tmp.path().join("no-environment");
+    std::fs::create_dir_all(bare.join("tests")).expect("mkdir");
+    std::fs::write(bare.join("task.toml"), "").expect("write");
+    std::fs::write(bare.join("instruction.md"), "x").expect("write");
+    std::fs::write(bare.join("tests/test.sh"), "x").expect("write");
+    std::fs::write(tmp.path().join("notes.txt"), "not a task").expect("write");
+    let paths = vec![fixtures(), fixtures().join("pass-oracle"), fixtures().join("refused-no-test"), tmp.path().to_path_buf(), bare.clone()];
+    let refs = reference("dirs", &paths);
+    for (p, r) in paths.iter().zip(refs) {
+        let ours: Vec<String> = match harbor::task_dirs(p) {
+            Ok((dirs, _)) => dirs.iter().map(|d| if d == p { ".".to_string() } else { d.file_name().expect("name").to_string_lossy().into_owned() }).collect(),
+            Err(_) => Vec::new(),
+        };
+        assert_eq!(json!(ours), r, "{}", p.display());
+    }
+    let (dirs, skipped) = harbor::task_dirs(&fixtures()).expect("folder");
+    assert!(dirs.iter().all(|d| !d.file_name().expect("name").to_string_lossy().starts_with("refused-")));
+    assert_eq!(skipped.len(), 8, "every refused fixture is reported: {skipped:?}");
+    let (_, skipped) = harbor::task_dirs(tmp.path()).expect("folder");
+    assert!(skipped.len() == 1 && skipped[0].at == "environment/", "{skipped:?}");
+}

@@ -6,6 +6,8 @@ and compares agentmill's reading with it field for field.
   harbor_ref.py tasks DIR...    one JSON object per task directory, as a JSON list:
       {"ok": true, "name", "instruction", "config": TaskConfig.model_dump(mode="json"),
        "files": {...paths relative to the task dir...}}  or  {"ok": false, "error": class name}
+  harbor_ref.py dirs PATH...    the task directories `harbor run --path PATH` takes (the path when
+      Task.is_valid_dir says it is a task, else its valid children, sorted), relative to PATH
   harbor_ref.py rewards DIR...  the verifier's reading of DIR/reward.json / DIR/reward.txt:
       {"ok": true, "rewards": {name: float}}  or  {"ok": false, "error": class name}
 """
@@ -80,12 +82,19 @@ def read_rewards(d):
     return {"ok": True, "rewards": {k: float(v) for k, v in result.rewards.items()}}
 
 
+def task_dirs(p):
+    p = Path(p)
+    if Task.is_valid_dir(p):
+        return ["."]
+    return [c.name for c in sorted(p.iterdir()) if Task.is_valid_dir(c)]
+
+
 def main():
     version = importlib.metadata.version("harbor")
     if version != "0.25.0":
         sys.exit(f"harbor_ref.py: expected harbor 0.25.0, found {version}; run deploy/setup.sh")
     mode, dirs = sys.argv[1], sys.argv[2:]
-    fn = {"tasks": read_task, "rewards": read_rewards}[mode]
+    fn = {"tasks": read_task, "rewards": read_rewards, "dirs": task_dirs}[mode]
     json.dump([fn(d) for d in dirs], sys.stdout)
 
 

@@ -1249,6 +1249,51 @@ fn read_task_inner(task_dir: &Path) -> Res<HarborTask> {
     Ok(HarborTask { dir, name, instruction, config, files })
 }
 
+/// `Task.is_valid_dir`: what `harbor run --path` takes for a task: `task.toml` validates, the task
+/// names an image or has an `environment/` folder, and [`read_task`]'s checks pass.
+pub fn is_valid_dir(dir: &Path) -> bool {
+    validate_dir(dir).is_ok()
+}
+
+fn validate_dir(dir: &Path) -> Result<HarborTask, HarborError> {
+    let task = read_task(dir)?;
+    if task.config.environment.docker_image.as_deref().is_none_or(str::is_empty) && !task.files.environment_dir {
+        return Err(HarborError {
+            kind: HarborErrorKind::Missing,
+            task_dir: dir.display().to_string(),
+            at: "environment/".into(),
+            message: "is missing and [environment].docker_image names no image; write environment/Dockerfile or name an image".into(),
+        });
+    }
+    Ok(task)
+}
+
+/// The task directories a path names, as `harbor run --path` picks them: the path itself when it
+/// is a valid task, else its valid children in name order. Children holding a `task.toml` that
+/// are not valid come back in the second list with the reason (Harbor skips them silently).
+pub fn task_dirs(path: &Path) -> Result<(Vec<PathBuf>, Vec<HarborError>), HarborError> {
+    if is_valid_dir(path) {
+        return Ok((vec![path.to_path_buf()], Vec::new()));
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| HarborError {
+        kind: HarborErrorKind::Io,
+        task_dir: path.display().to_string(),
+        at: ".".into(),
+        message: format!("is neither a Harbor task directory nor a folder of them ({e})"),
+    })?;
+    let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    children.sort();
+    let (mut ok, mut skipped) = (Vec::new(), Vec::new());
+    for c in children {
+        match validate_dir(&c) {
+            Ok(_) => ok.push(c),
+            Err(e) if c.join("task.toml").exists() => skipped.push(e),
+            Err(_) => {}
+        }
+    }
+    Ok((ok, skipped))
+}
+
 /// `resolve_verifier_environment_definition` for a single-step task: the mode, whether the
 /// verifier's environment bundles its tests (no `tests/test.sh` needed), and the verifier's OS.
 fn verifier_definition(config: &TaskConfig, dir: &Path) -> Res<(VerifierEnvironmentMode, bool, TaskOs)> {
