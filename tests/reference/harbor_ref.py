@@ -5,7 +5,7 @@ and compares agentmill's reading with it field for field.
 
   harbor_ref.py tasks DIR...    one JSON object per task directory, as a JSON list:
       {"ok": true, "name", "instruction", "config": TaskConfig.model_dump(mode="json"),
-       "files": {...paths relative to the task dir...}}  or  {"ok": false, "error": class name}
+       "files": {...paths relative to the task dir...}}   (non-finite floats written as null)  or  {"ok": false, "error": class name}
   harbor_ref.py dirs PATH...    the task directories `harbor run --path PATH` takes (the path when
       Task.is_valid_dir says it is a task, else its valid children, sorted), relative to PATH
   harbor_ref.py rewards DIR...  the verifier's reading of DIR/reward.json / DIR/reward.txt:
@@ -14,6 +14,7 @@ and compares agentmill's reading with it field for field.
 
 import importlib.metadata
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -29,6 +30,17 @@ from harbor.utils.scripts import discover_script
 from harbor.verifier.verifier import Verifier
 
 warnings.simplefilter("ignore")
+
+
+def finite(v):
+    """Non-finite floats as null, as pydantic's own JSON (ser_json_inf_nan="null") writes them."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [finite(x) for x in v]
+    return v
 
 
 def rel(task, path):
@@ -49,7 +61,7 @@ def read_task(d):
         "ok": True,
         "name": task.name,
         "instruction": task.instruction,
-        "config": task.config.model_dump(mode="json"),
+        "config": finite(task.config.model_dump(mode="json")),
         "files": {
             "environment_dir": env_dir.is_dir(),
             "dockerfile": rel(task, env_dir / "Dockerfile") if (env_dir / "Dockerfile").is_file() else None,

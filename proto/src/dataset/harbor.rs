@@ -385,7 +385,7 @@ fn as_float(v: &Toml, at: &str) -> Res<f64> {
         Toml::Integer(i) => Ok(*i as f64),
         Toml::Float(f) => Ok(*f),
         Toml::Boolean(b) => Ok(if *b { 1.0 } else { 0.0 }),
-        Toml::String(s) => match py_float(s) {
+        Toml::String(s) => match lax_float_str(s) {
             Some(f) => Ok(f),
             None => cfg_err(at, format!("{s:?} is not a number; write a number of seconds")),
         },
@@ -399,12 +399,42 @@ fn as_int(v: &Toml, at: &str) -> Res<i64> {
         Toml::Float(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 => Ok(*f as i64),
         Toml::Float(f) => cfg_err(at, format!("{f} is not a whole number")),
         Toml::Boolean(b) => Ok(i64::from(*b)),
-        Toml::String(s) => match s.trim().parse::<i64>() {
-            Ok(i) => Ok(i),
-            Err(_) => cfg_err(at, format!("{s:?} is not a whole number")),
+        Toml::String(s) => match lax_int_str(s) {
+            Some(i) => Ok(i),
+            None => cfg_err(at, format!("{s:?} is not a whole number")),
         },
         other => cfg_err(at, format!("must be a whole number, not {}", kind_of(other))),
     }
+}
+
+/// pydantic-core's underscore rule: none first or last, never two in a row; then dropped.
+fn strip_underscores(s: &str) -> Option<String> {
+    if s.starts_with('_') || s.ends_with('_') || s.contains("__") {
+        return None;
+    }
+    Some(s.replace('_', ""))
+}
+
+/// pydantic's float from a string: the trimmed string as a float (`inf`, `nan` in any case),
+/// else, when it holds `_`, the untrimmed string without its underscores (so `" 1_0"` fails).
+fn lax_float_str(s: &str) -> Option<f64> {
+    let ok = |t: &str| (!t.is_empty() && t.is_ascii()).then(|| t.parse::<f64>().ok()).flatten();
+    ok(s.trim()).or_else(|| if s.contains('_') { ok(&strip_underscores(s)?) } else { None })
+}
+
+/// pydantic's int from a string: surrounding whitespace, a sign, `_` between digits, and a
+/// fraction of zeros (`"2048.0"`).
+fn lax_int_str(s: &str) -> Option<i64> {
+    let whole = match s.trim().split_once('.') {
+        Some((w, frac)) if strip_underscores(frac)?.bytes().all(|c| c == b'0') => strip_underscores(w)?,
+        Some(_) => return None,
+        None => strip_underscores(s.trim())?,
+    };
+    let digits = whole.strip_prefix(['+', '-']).unwrap_or(&whole);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    whole.parse::<i64>().ok()
 }
 
 fn as_bool(v: &Toml, at: &str) -> Res<bool> {
@@ -435,9 +465,9 @@ fn as_cpus(v: &Toml, at: &str) -> Res<Number> {
         Toml::Integer(i) => Number::Int(*i),
         Toml::Boolean(b) => Number::Int(i64::from(*b)),
         Toml::Float(f) => Number::Float(*f),
-        Toml::String(s) => match s.trim().parse::<i64>() {
-            Ok(i) => Number::Int(i),
-            Err(_) => Number::Float(as_float(v, at)?),
+        Toml::String(s) => match lax_int_str(s) {
+            Some(i) => Number::Int(i),
+            None => Number::Float(as_float(v, at)?),
         },
         other => return cfg_err(at, format!("must be a number, not {}", kind_of(other))),
     };
