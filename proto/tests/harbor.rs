@@ -152,6 +152,8 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
         ("authors", "[task]\nname = \"a/b\"\nversion = \"2.0\"\nauthors = [{ name = \"n\", email = \"e@x\" }, { name = \"m\" }]\n"),
         ("unknown-keys", "unknown = 1\n[environment]\nfoo = \"bar\"\n[whatever]\nx = 1\n"),
         ("metadata", "[metadata]\nnested = { a = [1, 2.5, \"x\", true] }\nwhen = 2024-01-02\n"),
+        ("metadata-datetimes", "[metadata]\na = 1979-05-27T07:32:00Z\nb = 1979-05-27T07:32:00.5-07:00\nc = 1979-05-27T07:32:00.123456789\nd = 07:32:00\ne = 00:32:00.999999\nf = 1979-05-27 07:32:00+00:00\ng = 1979-05-27T07:32:00.0000001+05:30\n"),
+        ("metadata-floats", "[metadata]\nf = 1e300\ng = -0.0\nh = inf\ni = 5e-324\nj = 9_223_372_036_854_775_807\n"),
         ("metadata-not-table", "metadata = 5\n"),
         ("tpu", "[environment]\ntpu = { type = \"v6e\", topology = \" 2x4 \" }\ngpus = 2\ngpu_types = [\"H100\"]\n"),
         ("tpu-bad", "[environment]\ntpu = { type = \"v6e\", topology = \"2\" }\n"),

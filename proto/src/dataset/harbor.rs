@@ -506,10 +506,39 @@ fn toml_to_json(v: &Toml) -> Json {
         Toml::Integer(i) => Json::from(*i),
         Toml::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
         Toml::Boolean(b) => Json::Bool(*b),
-        Toml::Datetime(d) => Json::String(d.to_string()),
+        Toml::Datetime(d) => Json::String(iso_datetime(d)),
         Toml::Array(a) => Json::Array(a.iter().map(toml_to_json).collect()),
         Toml::Table(t) => Json::Object(t.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
     }
+}
+
+/// A TOML date/time as tomllib reads it (microseconds, extra digits cut) and pydantic writes it
+/// (`isoformat`, UTC as `Z`).
+fn iso_datetime(d: &toml10::value::Datetime) -> String {
+    let mut out = String::new();
+    if let Some(date) = &d.date {
+        out.push_str(&format!("{:04}-{:02}-{:02}", date.year, date.month, date.day));
+    }
+    if let Some(t) = &d.time {
+        if d.date.is_some() {
+            out.push('T');
+        }
+        out.push_str(&format!("{:02}:{:02}:{:02}", t.hour, t.minute, t.second));
+        let micros = t.nanosecond / 1000;
+        if micros != 0 {
+            out.push_str(&format!(".{micros:06}"));
+        }
+    }
+    match d.offset {
+        None => {}
+        Some(toml10::value::Offset::Z) | Some(toml10::value::Offset::Custom { minutes: 0 }) => out.push('Z'),
+        Some(toml10::value::Offset::Custom { minutes }) => {
+            let sign = if minutes < 0 { '-' } else { '+' };
+            let m = minutes.unsigned_abs();
+            out.push_str(&format!("{sign}{:02}:{:02}", m / 60, m % 60));
+        }
+    }
+    out
 }
 
 fn network_mode(v: &Toml, at: &str) -> Res<NetworkMode> {
