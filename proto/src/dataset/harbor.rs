@@ -763,7 +763,7 @@ pub fn normalize_allowed_hosts(hosts: &[String]) -> Result<Vec<String>, String> 
                 return Err(INVALID.into());
             }
             let a: std::net::Ipv6Addr = host.parse().map_err(|_| INVALID)?;
-            out.push(a.to_string());
+            out.push(py_ipv6(a));
             continue;
         }
         if host.contains('[') || host.contains(']') {
@@ -790,32 +790,59 @@ pub fn normalize_allowed_hosts(hosts: &[String]) -> Result<Vec<String>, String> 
     Ok(out)
 }
 
-/// `ip_network(host, strict=True).compressed`, for `address/prefixlen`.
+/// Python's `IPv6Address.compressed`: hextets in lower-case hex, the first longest run of two or
+/// more zero hextets written `::`, never a dotted quad (Rust writes `::ffff:1.2.3.4`).
+fn py_ipv6(a: std::net::Ipv6Addr) -> String {
+    let h = a.segments();
+    let (mut best, mut best_len, mut i) = (0, 0, 0);
+    while i < 8 {
+        if h[i] == 0 {
+            let start = i;
+            while i < 8 && h[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                (best, best_len) = (start, i - start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    let hex = |x: &[u16]| x.iter().map(|v| format!("{v:x}")).collect::<Vec<_>>().join(":");
+    if best_len > 1 { format!("{}::{}", hex(&h[..best]), hex(&h[best + best_len..])) } else { hex(&h) }
+}
+
+/// `ip_network(host, strict=True).compressed`: `address/prefixlen`, or for IPv4 a netmask or
+/// hostmask after the slash; the host bits must be zero.
 fn normalize_cidr(s: &str) -> Option<String> {
     if s.contains('%') {
         return None;
     }
     let (addr, len) = s.split_once('/')?;
-    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || len.len() > 3 {
-        return None;
-    }
-    let len: u32 = len.parse().ok()?;
+    let decimal = |len: &str| -> Option<u32> { (!len.is_empty() && len.bytes().all(|b| b.is_ascii_digit())).then(|| len.parse().ok()).flatten() };
     match addr.parse::<std::net::IpAddr>().ok()? {
         std::net::IpAddr::V4(a) => {
+            let len = match decimal(len) {
+                Some(n) => n,
+                None => {
+                    let m = u32::from(len.parse::<std::net::Ipv4Addr>().ok()?);
+                    let netmask = |m: u32| (m.leading_ones() + m.trailing_zeros() == 32 || m == 0).then(|| m.leading_ones());
+                    netmask(m).or_else(|| netmask(!m))?
+                }
+            };
             if len > 32 {
                 return None;
             }
-            let bits = u32::from(a);
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            (bits & !mask == 0).then(|| format!("{a}/{len}"))
+            (u32::from(a) & !mask == 0).then(|| format!("{a}/{len}"))
         }
         std::net::IpAddr::V6(a) => {
-            if len > 128 || addr.contains('.') {
+            let len = decimal(len)?;
+            if len > 128 {
                 return None;
             }
-            let bits = u128::from(a);
             let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-            (bits & !mask == 0).then(|| format!("{a}/{len}"))
+            (u128::from(a) & !mask == 0).then(|| format!("{}/{len}", py_ipv6(a)))
         }
     }
 }
