@@ -210,6 +210,37 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
         ("bool-int-2", "[environment]\nallow_internet = 2\n"),
         ("user-string-digits", "[agent]\nuser = \"1000\"\n"),
         ("user-fraction", "[agent]\nuser = 1.5\n"),
+        ("toml-bom", "\u{feff}[metadata]\na = 1\n"),
+        ("toml-del-in-comment", "# a \u{7f} b\n[metadata]\na = 1\n"),
+        ("toml-lone-cr", "[metadata]\ra = 1\r"),
+        ("toml-tab-in-string", "[metadata]\na = \"x\ty\"\n"),
+        ("toml-control-in-string", "[metadata]\na = \"x\u{1}y\"\n"),
+        ("toml-unicode-bare-key", "[metadata]\nké = 1\n"),
+        ("toml-escape-e", "[metadata]\na = \"\\e\"\n"),
+        ("toml-escape-x", "[metadata]\na = \"\\x41\"\n"),
+        ("toml-time-no-seconds", "[metadata]\na = 07:32\n"),
+        ("toml-table-twice", "[metadata]\na = 1\n[metadata]\nb = 2\n"),
+        ("toml-inline-extended", "[metadata]\na = { x = 1 }\n[metadata.a.y]\nz = 1\n"),
+        ("toml-integers", "[metadata]\na = 0o17\nb = 0b11\nc = 0xDEAD_BEEF\nd = +0\ne = -0\nf = 1e06\ng = +inf\nh = -nan\n"),
+        ("toml-double-underscore", "[metadata]\na = 1__2\n"),
+        ("toml-leading-zero", "[metadata]\na = 01\n"),
+        ("toml-dot-float", "[metadata]\na = .5\n"),
+        ("toml-mixed-array", "[metadata]\na = [1, \"x\", [2], { b = 3 }]\n"),
+        ("toml-multiline", "[metadata]\na = \"\"\"\\\n  one \\\n  two\"\"\"\nb = '''\nraw\\n'''\n"),
+        ("toml-empty", ""),
+        ("toml-hour-24", "[metadata]\na = 24:00:00\n"),
+        ("toml-leap-second-datetime", "[metadata]\na = [1979-05-27T23:59:60Z]\n"),
+        ("toml-feb-30", "[metadata]\na = 1979-02-30\n"),
+        ("toml-leap-second", "[metadata]\na = 23:59:60\n"),
+        ("toml-lowercase-tz", "[metadata]\na = 1979-05-27t07:32:00z\n"),
+        ("toml-dotted-keys", "metadata.a.b = 1\nenvironment.cpus = 2\n"),
+        ("toml-dotted-after-table", "[environment]\nx.y = 1\n[environment.x]\nz = 2\n"),
+        ("toml-array-of-tables-conflict", "[metadata]\na = [1]\n[[metadata.a]]\nb = 1\n"),
+        ("toml-trailing-comma-array", "[metadata]\na = [1, 2, ]\n"),
+        ("toml-trailing-comma-inline", "[metadata]\na = { b = 1, }\n"),
+        ("toml-quoted-keys", "[metadata]\n\"a b\" = 1\n'c.d' = 2\n\"\" = 3\n"),
+        ("toml-surrogate-escape", "[metadata]\na = \"\\uD800\"\n"),
+        ("toml-big-unicode-escape", "[metadata]\na = \"\\U0001F600\"\n"),
         ("crlf", "[task]\r\nname = \"a/crlf\"\r\n[environment]\r\nworkdir = \"/w\"\r\n"),
     ];
     let instructions: &[(&str, &str)] = &[
@@ -305,6 +336,20 @@ fn unsupported_features_are_refused_naming_them() {
 
 /// A case name, `reward.json`'s bytes and `reward.txt`'s (`None`: no such file).
 type RewardCase = (&'static str, Option<&'static [u8]>, Option<&'static [u8]>);
+
+/// The one known difference: Python reads integers of any size, TOML (and agentmill) 64 bits.
+#[test]
+fn integers_past_64_bits_are_the_known_difference() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path().join("big-int");
+    std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+    std::fs::write(d.join("task.toml"), "[metadata]\na = 9223372036854775808\n").expect("write");
+    std::fs::write(d.join("instruction.md"), "x").expect("write");
+    std::fs::write(d.join("tests/test.sh"), "x").expect("write");
+    assert_eq!(reference("tasks", std::slice::from_ref(&d))[0]["ok"], true, "the package reads it");
+    let e = harbor::read_task(&d).expect_err("agentmill refuses it");
+    assert!(e.kind == HarborErrorKind::Toml && e.to_string().contains("number too large"), "{e}");
+}
 
 /// Reward files, crafted: the package's verifier and [`harbor::read_rewards`] agree on each.
 #[test]

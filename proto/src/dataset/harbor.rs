@@ -16,6 +16,8 @@
 //! Where agentmill is narrower than the package it refuses with [`HarborErrorKind::Unsupported`]
 //! and says so: multi-step tasks (`[[steps]]`), MCP servers with HTTP headers, and
 //! `.harborignore` files (the package's gitignore-style exclusions of test and solution inputs).
+//! One known difference is not a choice: an integer past 64 bits anywhere in `task.toml` is
+//! refused (TOML's own limit, which toml_edit keeps), where Python reads it.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -347,15 +349,30 @@ impl TaskConfig {
 
     /// Validates `task.toml`'s text as the package does (`TaskConfig.model_validate_toml`).
     pub fn from_toml(text: &str) -> Result<TaskConfig, (HarborErrorKind, String, String)> {
-        let table: Table = toml10::from_str(text).map_err(|e| {
-            (HarborErrorKind::Toml, "task.toml".to_string(), format!("is not valid TOML 1.0: {}", e.message()))
-        })?;
+        let invalid = |m: &str| (HarborErrorKind::Toml, "task.toml".to_string(), format!("is not valid TOML 1.0: {m}"));
+        // tomllib refuses what toml_edit forgives: a byte-order mark, a leap second.
+        if text.starts_with('\u{feff}') {
+            return Err(invalid("it starts with a byte-order mark; save it as UTF-8 without one"));
+        }
+        let table: Table = toml10::from_str(text).map_err(|e| invalid(e.message()))?;
+        if has_leap_second(&Toml::Table(table.clone())) {
+            return Err(invalid("a time has 60 seconds; write 59 at most"));
+        }
         parse_task_config(&table)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // pydantic's lax coercions, for the values TOML can hold.
+
+fn has_leap_second(v: &Toml) -> bool {
+    match v {
+        Toml::Datetime(d) => d.time.is_some_and(|t| t.second > 59),
+        Toml::Array(a) => a.iter().any(has_leap_second),
+        Toml::Table(t) => t.values().any(has_leap_second),
+        _ => false,
+    }
+}
 
 fn kind_of(v: &Toml) -> &'static str {
     match v {
