@@ -12,8 +12,9 @@
 #      compose tool (the compose file is validated with it).
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
 #      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, swesmith 0.0.9 in
-#      .venv/swesmith-0.0.9, harbor 0.25.0 in .venv/harbor-0.25.0 (a Python 3.12 venv), and .venv/libtorch -> the wheel's torch/ folder, which
-#      .cargo/config.toml points tch at.
+#      .venv/swesmith-0.0.9, harbor 0.25.0 in .venv/harbor-0.25.0 (a Python 3.12 venv of its
+#      own), and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points
+#      tch at.
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
 #      import) when a Docker engine answers.
 #   4. The SWE-bench-shaped images agentmill/swebench-django:4.2 and agentmill/swebench-sympy:1.12
@@ -96,8 +97,8 @@ else
 fi
 # harbor 0.25.0, the reference for Harbor task directories (task.toml, instruction.md, tests/,
 # solution/) and for its verifier's reward files. It needs Python >= 3.12, so it gets a venv of
-# its own: python3.12 on PATH, else pyenv's newest 3.12. proto/tests/harbor.rs runs
-# tests/reference/harbor_ref.py with it.
+# its own: python3.12 on PATH, else pyenv's newest 3.12 (3.12 exactly: tomllib, which reads
+# task.toml, is TOML 1.0 there). proto/tests/harbor.rs runs tests/reference/harbor_ref.py with it.
 HARBOR="$VENV/harbor-0.25.0"
 if [ -x "$HARBOR/bin/python" ] && "$HARBOR/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("harbor") != "0.25.0")' 2>/dev/null; then
   skipped "harbor 0.25.0 in .venv/harbor-0.25.0"
