@@ -324,14 +324,65 @@ fn unsupported_features_are_refused_naming_them() {
         assert_eq!(e.kind, HarborErrorKind::Unsupported, "{e}");
         assert!(e.to_string().contains(what) && e.to_string().contains("not supported by agentmill"), "{e}");
     }
-    let d = tmp.path().join("ignore");
-    std::fs::create_dir_all(d.join("tests")).expect("mkdir");
-    std::fs::write(d.join("task.toml"), "").expect("write");
-    std::fs::write(d.join("instruction.md"), "x").expect("write");
-    std::fs::write(d.join("tests/test.sh"), "x").expect("write");
-    std::fs::write(d.join("tests/.harborignore"), "*.bak\n").expect("write");
-    let e = harbor::read_task(&d).expect_err("refused");
-    assert!(e.kind == HarborErrorKind::Unsupported && e.at == "tests/.harborignore", "{e}");
+}
+
+/// `.harborignore` files under `tests/` and `solution/`: what they exclude is not checked (a link
+/// out of the task may be excluded), what the run needs must not be excluded, and a bad pattern
+/// or an ignore file linking out refuses the task — as the package decides, case by case.
+#[test]
+fn harborignore_files_are_read_as_the_package_reads_them() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut dirs = Vec::new();
+    let mut case = |name: &str, files: &[(&str, &str)], links: &[(&str, &str)]| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+        std::fs::write(d.join("task.toml"), "").expect("write");
+        std::fs::write(d.join("instruction.md"), "x").expect("write");
+        std::fs::write(d.join("tests/test.sh"), "x").expect("write");
+        for (path, text) in files {
+            let p = d.join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, text).expect("write");
+        }
+        for (path, target) in links {
+            let p = d.join(path);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            symlink(target, p).expect("link");
+        }
+        dirs.push(d);
+    };
+    case("excluded-link-out", &[("tests/.harborignore", "*.bak\n")], &[("tests/x.bak", "/etc/hostname")]);
+    case("not-excluded-link-out", &[("tests/.harborignore", "*.bak\n")], &[("tests/x.txt", "/etc/hostname")]);
+    case("test-excluded", &[("tests/.harborignore", "test.sh\n")], &[]);
+    case("test-reincluded-then-excluded", &[("tests/.harborignore", "!test.sh\n*\n")], &[]);
+    case("all-but-test", &[("tests/.harborignore", "*\n!test.sh\n")], &[("tests/out", "/etc")]);
+    case("nested-ignore", &[("tests/sub/.harborignore", "link\n")], &[("tests/sub/link", "/etc/hostname")]);
+    case("dir-pattern", &[("tests/.harborignore", "sub/\n")], &[("tests/sub/link", "/etc/hostname")]);
+    case("dir-pattern-file", &[("tests/.harborignore", "sub/\n")], &[("tests/sub", "/etc/hostname")]);
+    case("anchored-dir-negated-inside", &[("tests/.harborignore", "/data/**\n!/data/keep\n")], &[("tests/data/keep", "/etc/hostname")]);
+    case("double-star", &[("tests/.harborignore", "**/deep\n")], &[("tests/a/b/deep", "/etc/hostname")]);
+    case("class-and-question", &[("tests/.harborignore", "[ab].lnk\n?.out\n")], &[("tests/b.lnk", "/etc/hostname"), ("tests/c.out", "/etc/hostname")]);
+    case("class-negated", &[("tests/.harborignore", "[!a].lnk\n")], &[("tests/a.lnk", "/etc/hostname")]);
+    case("unclosed-class-discarded", &[("tests/.harborignore", "[ab.lnk\n*.lnk\n")], &[("tests/a.lnk", "/etc/hostname")]);
+    case("trailing-backslash", &[("tests/.harborignore", "a\\\n")], &[]);
+    case("escaped-space", &[("tests/.harborignore", "a\\ \n")], &[("tests/a ", "/etc/hostname")]);
+    case("comment-and-blank", &[("tests/.harborignore", "# *.lnk\n\n   \n")], &[("tests/a.lnk", "/etc/hostname")]);
+    case("ignore-file-links-out", &[], &[("tests/.harborignore", "/etc/hostname")]);
+    case("ignore-file-is-a-dir", &[("tests/.harborignore/x", "y")], &[]);
+    case("solution-ignored", &[("solution/.harborignore", "*\n")], &[("solution/out", "/etc")]);
+    case("root-ignore-not-read", &[(".harborignore", "tests/out\n")], &[("tests/out", "/etc")]);
+    case("link-to-excluded-file", &[("tests/.harborignore", "secret\n"), ("tests/secret", "s")], &[("tests/alias", "secret")]);
+    case("crlf-lines", &[("tests/.harborignore", "*.bak\r\n*.lnk\r\n")], &[("tests/a.lnk", "/etc/hostname")]);
+    case("bang-only", &[("tests/.harborignore", "!\n")], &[]);
+    case("slash-only", &[("tests/.harborignore", "/\n")], &[("tests/a", "/etc")]);
+    case("star-star-only", &[("tests/.harborignore", "**\n!test.sh\n")], &[("tests/a", "/etc")]);
+    let out = assert_parity(&dirs);
+    assert_eq!(out["excluded-link-out"]["ok"], true, "an excluded link out of the task is not checked");
+    assert_eq!(out["not-excluded-link-out"]["kind"], "escape");
+    assert!(out["test-excluded"]["error"].as_str().expect("error").contains("excluded by .harborignore"), "{}", out["test-excluded"]);
+    let accepted = out.values().filter(|o| o["ok"] == true).count();
+    assert!((10..out.len() - 8).contains(&accepted), "a mix of accepted and refused cases: {accepted} of {}", out.len());
 }
 
 /// A case name, `reward.json`'s bytes and `reward.txt`'s (`None`: no such file).

@@ -14,8 +14,9 @@
 //! a resolution. `proto/tests/harbor.rs` holds both to the package (`tests/reference/harbor_ref.py`).
 //!
 //! Where agentmill is narrower than the package it refuses with [`HarborErrorKind::Unsupported`]
-//! and says so: multi-step tasks (`[[steps]]`), MCP servers with HTTP headers, and
-//! `.harborignore` files (the package's gitignore-style exclusions of test and solution inputs).
+//! and says so: multi-step tasks (`[[steps]]`) and MCP servers with HTTP headers.
+//! `.harborignore` files (gitignore-style exclusions of test and solution inputs) are read as
+//! the package reads them (`ignore`).
 //! One known difference is not a choice: an integer past 64 bits anywhere in `task.toml` is
 //! refused (TOML's own limit, which toml_edit keeps), where Python reads it.
 
@@ -25,6 +26,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+
+mod ignore;
 use serde_json::Value as Json;
 use toml10::Value as Toml;
 use toml10::value::Table;
@@ -1241,8 +1244,13 @@ fn rel(root: &Path, p: &Path) -> String {
 
 /// `validate_input_tree`: every entry under `path`, links followed, must resolve inside `root`,
 /// and directory links must not form a cycle.
-fn validate_input_tree(path: &Path, root: &Path, ignore_files: bool) -> Res<()> {
-    fn visit(c: &Path, root: &Path, ignore_files: bool, ancestors: &mut Vec<PathBuf>) -> Res<()> {
+fn validate_input_tree(path: &Path, root: &Path, filter: Option<&mut ignore::FileFilter>) -> Res<()> {
+    fn visit(c: &Path, root: &Path, mut filter: Option<&mut ignore::FileFilter>, ancestors: &mut Vec<PathBuf>) -> Res<()> {
+        if let Some(f) = filter.as_deref_mut()
+            && f.is_excluded(c)?
+        {
+            return Ok(());
+        }
         let resolved = resolve(c);
         if !resolved.starts_with(root) {
             return Err((
@@ -1264,19 +1272,12 @@ fn validate_input_tree(path: &Path, root: &Path, ignore_files: bool) -> Res<()> 
         entries.sort();
         ancestors.push(resolved);
         for e in entries {
-            if ignore_files && e.file_name().is_some_and(|n| n == ".harborignore") {
-                return Err((
-                    HarborErrorKind::Unsupported,
-                    rel(root, &e),
-                    ".harborignore files are not supported by agentmill; delete the file and remove what it excluded from the task".into(),
-                ));
-            }
-            visit(&e, root, ignore_files, ancestors)?;
+            visit(&e, root, filter.as_deref_mut(), ancestors)?;
         }
         ancestors.pop();
         Ok(())
     }
-    visit(path, root, ignore_files, &mut Vec::new())
+    visit(path, root, filter, &mut Vec::new())
 }
 
 /// The script `base.sh` (Linux) or `base.bat` (Windows) in `dir`, when it exists.
@@ -1306,8 +1307,9 @@ fn read_task_inner(task_dir: &Path) -> Res<HarborTask> {
     })?;
     let config = TaskConfig::from_toml(&text)?;
     // _validate_input_paths
-    validate_input_tree(&dir.join("tests"), &dir, true)?;
-    validate_input_tree(&dir.join("solution"), &dir, true)?;
+    let mut filter = ignore::FileFilter::new(&dir);
+    validate_input_tree(&dir.join("tests"), &dir, Some(&mut filter))?;
+    validate_input_tree(&dir.join("solution"), &dir, Some(&mut filter))?;
     let name = match &config.task {
         Some(p) => p.name.clone(),
         None => dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -1322,7 +1324,10 @@ fn read_task_inner(task_dir: &Path) -> Res<HarborTask> {
         None
     } else {
         match discover(&dir.join("tests"), "test", verifier_os) {
-            Some(p) => Some(rel(&dir, &p)),
+            Some(p) => {
+                filter.require_included(&p)?;
+                Some(rel(&dir, &p))
+            }
             None => {
                 let expected = if verifier_os == TaskOs::Windows { "tests/test.bat" } else { "tests/test.sh" };
                 let os = if verifier_os == TaskOs::Windows { "windows" } else { "linux" };
@@ -1406,15 +1411,16 @@ fn verifier_definition(config: &TaskConfig, dir: &Path) -> Res<(VerifierEnvironm
         return Ok((mode, false, config.environment.os));
     }
     let tests = dir.join("tests");
-    validate_input_tree(&tests, dir, true)?;
+    validate_input_tree(&tests, dir, Some(&mut ignore::FileFilter::new(dir)))?;
     let effective = v.environment.as_ref().unwrap_or(&config.environment);
     if v.environment.as_ref().is_some_and(|e| e.docker_image.as_deref().is_some_and(|i| !i.is_empty())) {
         return Ok((mode, true, effective.os));
     }
     if ["Dockerfile", "docker-compose.yaml"].iter().any(|n| tests.join(n).is_file()) {
+        validate_input_tree(&tests, dir, None)?;
         return Ok((mode, true, effective.os));
     }
-    validate_input_tree(&dir.join("environment"), dir, false)?;
+    validate_input_tree(&dir.join("environment"), dir, None)?;
     let os = match &v.environment {
         Some(e) if e.os_set => e.os,
         _ => config.environment.os,
