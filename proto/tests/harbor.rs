@@ -491,6 +491,15 @@ fn the_reward_rule_gates_every_named_reward() {
     assert!(!rule.resolved(&rewards(&[("style", 1.0)])));
     let one = serde_json::from_value(json!({"min_reward": 0.5})).expect("map");
     assert!(RewardRule::from_metadata(&one).expect("rule").resolved(&rewards(&[("reward", 0.5)])));
+    // The record's scalar and resolution, from what the verifier wrote.
+    let g = default.grade(harbor::read_rewards(None, Some(b"0.5\n")).expect("txt"));
+    assert!(!g.resolved && g.reward == 0.5, "{g:?}");
+    let g = default.grade(harbor::read_rewards(Some(br#"{"reward": 1, "tests": 0.25}"#), Some(b"0")).expect("json"));
+    assert!(g.resolved && g.reward == 1.0 && g.rewards["tests"] == 0.25, "{g:?}");
+    let g = rule.grade(harbor::read_rewards(Some(br#"{"correct": 1, "style": 0.75, "lines": 4}"#), None).expect("json"));
+    assert!(g.resolved && g.reward == 1.0, "several rewards without `reward`: 1.0 when resolved ({g:?})");
+    let g = rule.grade(harbor::read_rewards(Some(br#"{"correct": 0, "style": 1}"#), None).expect("json"));
+    assert!(!g.resolved && g.reward == 0.0, "{g:?}");
     let bad = serde_json::from_value(json!({"min_reward": "high"})).expect("map");
     assert!(RewardRule::from_metadata(&bad).expect_err("refused").contains("[metadata].min_reward"));
 }

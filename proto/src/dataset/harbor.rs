@@ -1522,7 +1522,31 @@ impl Default for RewardRule {
     }
 }
 
+/// A Harbor task's grading: the rewards as read, the one number a record's `reward` keeps, and
+/// whether the task is resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarborGrade {
+    /// Every reward the verifier wrote.
+    pub rewards: BTreeMap<String, f64>,
+    /// The record's scalar: the only reward when there is one (as Harbor's metrics read a
+    /// one-key reward), else `reward` when written, else 1.0 when resolved and 0.0 when not.
+    pub reward: f64,
+    /// Every gated reward reached its least value (resolution FULL; otherwise NO).
+    pub resolved: bool,
+}
+
 impl RewardRule {
+    /// Grades what the verifier wrote ([`read_rewards`]'s result).
+    pub fn grade(&self, rewards: BTreeMap<String, f64>) -> HarborGrade {
+        let resolved = self.resolved(&rewards);
+        let reward = match (rewards.len(), rewards.get("reward")) {
+            (1, _) => rewards.values().next().copied().unwrap_or(0.0),
+            (_, Some(r)) => *r,
+            _ => f64::from(u8::from(resolved)),
+        };
+        HarborGrade { rewards, reward, resolved }
+    }
+
     /// Whether `rewards` resolve the task.
     pub fn resolved(&self, rewards: &BTreeMap<String, f64>) -> bool {
         self.min_reward.iter().all(|(k, min)| rewards.get(k).is_some_and(|v| v >= min))
