@@ -161,6 +161,20 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
         ("collect", "[[verifier.collect]]\ncommand = \"dump\"\nservice = \" db \"\ntimeout_sec = 5\n"),
         ("collect-bad-service", "[[verifier.collect]]\ncommand = \"dump\"\nservice = \"-db\"\n"),
         ("mcp-http", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"http\"\nurl = \"http://x\"\n"),
+        ("mcp-headers-ok", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer ${T}\", \"X-Trace\" = \"on\", Cookie = \"${A}:${B}\" }\n"),
+        ("mcp-headers-literal-credential", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer abc\" }\n"),
+        ("mcp-headers-default-credential", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer ${T:-abc}\" }\n"),
+        ("mcp-headers-sensitive-var-default", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Id\" = \"${API_KEY:-k}\" }\n"),
+        ("mcp-headers-tokens-var-default", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Id\" = \"${MAX_TOKENS:-5}\", \"X-Tokens\" = \"many\" }\n"),
+        ("mcp-headers-token-name", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Token\" = \"plain\" }\n"),
+        ("mcp-headers-bad-name", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X Id\" = \"v\" }\n"),
+        ("mcp-headers-newline", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Id\" = \"a\\nb\" }\n"),
+        ("mcp-headers-bad-template", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Id\" = \"${1A}\" }\n"),
+        ("mcp-headers-nested-template", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Id\" = \"${A:-${B}\" }\n"),
+        ("mcp-headers-stdio", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\ncommand = \"c\"\nheaders = { \"X-Id\" = \"v\" }\n"),
+        ("mcp-headers-empty-stdio", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\ncommand = \"c\"\nheaders = {}\n"),
+        ("mcp-headers-blank-credential", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"Set-Cookie\" = \"  \" }\n"),
+        ("mcp-headers-scheme-separators", "[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { \"X-Auth\" = \" Token ${ID}:-${S:-} \" }\n"),
         ("mcp-stdio-no-command", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\n"),
         ("mcp-stdio", "[[environment.mcp_servers]]\nname = \"m\"\ntransport = \"stdio\"\ncommand = \"srv\"\nargs = [\"-v\"]\n"),
         ("steps-empty", "steps = []\nmulti_step_reward_strategy = \"final\"\nsource = \"fixture\"\n"),
@@ -313,7 +327,6 @@ fn unsupported_features_are_refused_naming_them() {
     let tmp = tempfile::tempdir().expect("tempdir");
     for (toml, what) in [
         ("[[steps]]\nname = \"one\"\n", "multi-step"),
-        ("[[environment.mcp_servers]]\nname = \"m\"\nurl = \"http://x\"\nheaders = { Authorization = \"Bearer ${T}\" }\n", "HTTP headers"),
     ] {
         let d = tmp.path().join(what.replace(' ', "-"));
         std::fs::create_dir_all(d.join("tests")).expect("mkdir");
@@ -387,6 +400,40 @@ fn harborignore_files_are_read_as_the_package_reads_them() {
 
 /// A case name, `reward.json`'s bytes and `reward.txt`'s (`None`: no such file).
 type RewardCase = (&'static str, Option<&'static [u8]>, Option<&'static [u8]>);
+
+/// `[environment].env` templates resolved as the package resolves them from the host's
+/// environment (the worker's, at run time).
+#[test]
+fn env_templates_resolve_as_the_package_resolves_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let environ = json!({"HOME_DIR": "/h", "EMPTY": "", "A": "a"});
+    let cases = [
+        json!({"PLAIN": "x", "T": "${HOME_DIR}", "D": "${MISSING:-dflt}", "SET": "${A:-dflt}", "E": "${EMPTY:-d}"}),
+        json!({"M": "${MISSING}"}),
+        json!({"PART": "pre-${A}", "EMB": "${A}${A}", "COLON": "${A:B}", "NL": "${MISSING:-a
+b}", "DASH": "${MISSING:-}"}),
+        json!({"SPACE": "${ A }", "NAME-DASH": "${A-B:-x}", "BRACE": "${MISSING:-}}"}),
+    ];
+    let mut files = Vec::new();
+    for (i, env) in cases.iter().enumerate() {
+        let f = tmp.path().join(format!("env-{i}.json"));
+        std::fs::write(&f, json!({"env": env, "environ": environ}).to_string()).expect("write");
+        files.push(f);
+    }
+    let refs = reference("env", &files);
+    let lookup = |k: &str| environ.get(k).and_then(Value::as_str).map(str::to_string);
+    for (env, r) in cases.iter().zip(refs) {
+        let env: BTreeMap<String, String> = serde_json::from_value(env.clone()).expect("map");
+        let ours = match harbor::resolve_env(&env, lookup) {
+            Ok(m) => json!({"ok": true, "env": m}),
+            Err(e) => {
+                assert!(e.contains("is not set on the worker"), "{e}");
+                json!({"ok": false})
+            }
+        };
+        assert_eq!(ours, r, "{env:?}");
+    }
+}
 
 /// The one known difference: Python reads integers of any size, TOML (and agentmill) 64 bits.
 #[test]

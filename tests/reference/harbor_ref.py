@@ -8,6 +8,8 @@ and compares agentmill's reading with it field for field.
        "files": {...paths relative to the task dir...}}   (non-finite floats written as null)  or  {"ok": false, "error": class name}
   harbor_ref.py dirs PATH...    the task directories `harbor run --path PATH` takes (the path when
       Task.is_valid_dir says it is a task, else its valid children, sorted), relative to PATH
+  harbor_ref.py env FILE...     FILE holds {"env": {...}, "environ": {...}}: resolve_env_vars(env)
+      with os.environ set to environ: {"ok": true, "env": {...}} or {"ok": false}
   harbor_ref.py rewards DIR...  the verifier's reading of DIR/reward.json / DIR/reward.txt:
       {"ok": true, "rewards": {name: float}}  or  {"ok": false, "error": class name}
 """
@@ -15,6 +17,7 @@ and compares agentmill's reading with it field for field.
 import importlib.metadata
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +29,7 @@ from harbor.models.task.verifier_mode import (
     resolve_verifier_environment_definition,
 )
 from harbor.models.verifier.result import VerifierResult
+from harbor.utils.env import resolve_env_vars
 from harbor.utils.scripts import discover_script
 from harbor.verifier.verifier import Verifier
 
@@ -101,12 +105,26 @@ def task_dirs(p):
     return [c.name for c in sorted(p.iterdir()) if Task.is_valid_dir(c)]
 
 
+def resolve_env(f):
+    case = json.loads(Path(f).read_text())
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(case["environ"])
+    try:
+        return {"ok": True, "env": resolve_env_vars(case["env"])}
+    except ValueError:
+        return {"ok": False}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def main():
     version = importlib.metadata.version("harbor")
     if version != "0.25.0":
         sys.exit(f"harbor_ref.py: expected harbor 0.25.0, found {version}; run deploy/setup.sh")
     mode, dirs = sys.argv[1], sys.argv[2:]
-    fn = {"tasks": read_task, "rewards": read_rewards, "dirs": task_dirs}[mode]
+    fn = {"tasks": read_task, "rewards": read_rewards, "dirs": task_dirs, "env": resolve_env}[mode]
     json.dump([fn(d) for d in dirs], sys.stdout)
 
 

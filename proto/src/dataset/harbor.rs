@@ -14,7 +14,7 @@
 //! a resolution. `proto/tests/harbor.rs` holds both to the package (`tests/reference/harbor_ref.py`).
 //!
 //! Where agentmill is narrower than the package it refuses with [`HarborErrorKind::Unsupported`]
-//! and says so: multi-step tasks (`[[steps]]`) and MCP servers with HTTP headers.
+//! and says so: multi-step tasks (`[[steps]]`).
 //! `.harborignore` files (gitignore-style exclusions of test and solution inputs) are read as
 //! the package reads them (`ignore`).
 //! One known difference is not a choice: an integer past 64 bits anywhere in `task.toml` is
@@ -195,7 +195,7 @@ pub struct TpuSpec {
     pub topology: String,
 }
 
-/// `MCPServerConfig` (servers with HTTP headers are refused as unsupported).
+/// `MCPServerConfig`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct McpServer {
     /// Name.
@@ -208,6 +208,9 @@ pub struct McpServer {
     pub command: Option<String>,
     /// Arguments, for stdio.
     pub args: Vec<String>,
+    /// HTTP headers (credentials only as `${VAR}` references); left out of the dump when empty.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// `EnvironmentConfig`, the `[environment]` table.
@@ -1091,8 +1094,12 @@ fn parse_mcp(v: &Toml, at: &str) -> Res<McpServer> {
     if !matches!(transport.as_str(), "stdio" | "sse" | "streamable-http") {
         return cfg_err(&join(at, "transport"), format!("{transport:?} is not a transport; use \"stdio\", \"sse\" or \"streamable-http\""));
     }
-    if t.get("headers").is_some_and(|h| !matches!(h, Toml::Table(x) if x.is_empty())) {
-        return unsupported(&join(at, "headers"), "MCP servers with HTTP headers are not supported by agentmill; remove the headers");
+    let headers = opt(t, "headers", at, as_str_map)?.unwrap_or_default();
+    for (name, value) in &headers {
+        let hat = join(&join(at, "headers"), name);
+        if let Err(e) = check_header(name, value) {
+            return cfg_err(&hat, e);
+        }
     }
     let url = opt(t, "url", at, as_str)?;
     let command = opt(t, "command", at, as_str)?;
@@ -1103,7 +1110,66 @@ fn parse_mcp(v: &Toml, at: &str) -> Res<McpServer> {
     if transport == "stdio" && command.as_deref().unwrap_or("").is_empty() {
         return cfg_err(&join(at, "command"), "'command' is required for transport 'stdio'");
     }
-    Ok(McpServer { name, transport, url, command, args })
+    if transport == "stdio" && !headers.is_empty() {
+        return cfg_err(&join(at, "headers"), "'headers' is only supported for HTTP MCP transports");
+    }
+    Ok(McpServer { name, transport, url, command, args, headers })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment templates (`harbor.utils.env`).
+
+static TEMPLATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^\$\{([^}:]+)(?::-(.*))?\}$").expect("regex"));
+static EMBEDDED_TEMPLATE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}").expect("regex"));
+static HEADER_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$").expect("regex"));
+static TEMPLATED_CREDENTIAL: LazyLock<Regex> = LazyLock::new(|| {
+    let t = r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-)?\}";
+    Regex::new(&format!(r"^\s*(?:[A-Za-z]+\s+)?{t}(?:[\s:-]*{t})*\s*$")).expect("regex")
+});
+
+/// `is_sensitive_env_key`: `KEY|SECRET|TOKEN(?!S)|PASSWORD|CREDENTIAL|AUTH`, any case.
+fn is_sensitive_key(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    ["KEY", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH"].iter().any(|w| k.contains(w)) || k.match_indices("TOKEN").any(|(i, _)| !k[i + 5..].starts_with('S'))
+}
+
+/// `MCPServerConfig.validate_headers` for one header.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if !HEADER_NAME.is_match(name) {
+        return Err(format!("Invalid MCP HTTP header name: {name:?}"));
+    }
+    if value.contains('\r') || value.contains('\n') {
+        return Err(format!("MCP HTTP header '{name}' must not contain newlines"));
+    }
+    // resolve_embedded_env_vars(value, lambda _: ""): only well-formed templates.
+    if EMBEDDED_TEMPLATE.replace_all(value, " ").contains("${") || EMBEDDED_TEMPLATE.captures_iter(value).any(|c| c.get(2).is_some_and(|d| d.as_str().contains("${"))) {
+        return Err(format!("MCP HTTP header '{name}': Invalid environment variable template"));
+    }
+    // has_literal_header_credential
+    let sensitive = is_sensitive_key(name) || matches!(name.to_lowercase().as_str(), "cookie" | "set-cookie");
+    let literal_default = EMBEDDED_TEMPLATE.captures_iter(value).any(|c| c.get(2).is_some_and(|d| !d.as_str().is_empty()) && (sensitive || is_sensitive_key(&c[1])));
+    if literal_default || (sensitive && !py_strip(value).is_empty() && !TEMPLATED_CREDENTIAL.is_match(value)) {
+        return Err(format!("MCP HTTP header '{name}' must reference credentials as ${{VAR}} without a default, such as 'Bearer ${{TOKEN}}'"));
+    }
+    Ok(())
+}
+
+/// `harbor.utils.env.resolve_env_vars`: a value that is wholly `${VAR}` or `${VAR:-default}`
+/// takes `lookup(VAR)`, else the default, else it is an error; other values are kept as they are.
+/// The run piece resolves `[environment].env` and `[verifier].env` with it, from the worker's
+/// environment.
+pub fn resolve_env(env: &BTreeMap<String, String>, lookup: impl Fn(&str) -> Option<String>) -> Result<BTreeMap<String, String>, String> {
+    env.iter()
+        .map(|(k, v)| {
+            let Some(c) = TEMPLATE.captures(v) else { return Ok((k.clone(), v.clone())) };
+            let var = &c[1];
+            match (lookup(var), c.get(2)) {
+                (Some(x), _) => Ok((k.clone(), x)),
+                (None, Some(d)) => Ok((k.clone(), d.as_str().to_string())),
+                (None, None) => Err(format!("environment variable '{var}' (for {k}) is not set on the worker, and the task gives no default (${{{var}:-default}})")),
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
