@@ -322,21 +322,20 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
     assert!(accepted > 20 && accepted < out.len() - 15, "a mix of accepted and refused cases: {accepted} of {}", out.len());
 }
 
+/// Multi-step tasks: read by the package, refused by agentmill (which runs one step a task).
 #[test]
-fn unsupported_features_are_refused_naming_them() {
+fn multi_step_tasks_are_refused_naming_them() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    for (toml, what) in [
-        ("[[steps]]\nname = \"one\"\n", "multi-step"),
-    ] {
-        let d = tmp.path().join(what.replace(' ', "-"));
-        std::fs::create_dir_all(d.join("tests")).expect("mkdir");
-        std::fs::write(d.join("task.toml"), toml).expect("write");
-        std::fs::write(d.join("instruction.md"), "x").expect("write");
-        std::fs::write(d.join("tests/test.sh"), "x").expect("write");
-        let e = harbor::read_task(&d).expect_err("refused");
-        assert_eq!(e.kind, HarborErrorKind::Unsupported, "{e}");
-        assert!(e.to_string().contains(what) && e.to_string().contains("not supported by agentmill"), "{e}");
-    }
+    let d = tmp.path().join("steps");
+    std::fs::create_dir_all(d.join("steps/one")).expect("mkdir");
+    std::fs::write(d.join("task.toml"), "[[steps]]\nname = \"one\"\n").expect("write");
+    std::fs::write(d.join("steps/one/instruction.md"), "x").expect("write");
+    std::fs::create_dir_all(d.join("tests")).expect("mkdir");
+    std::fs::write(d.join("tests/test.sh"), "x").expect("write");
+    assert_eq!(reference("tasks", std::slice::from_ref(&d))[0]["ok"], true, "the package reads it");
+    let e = harbor::read_task(&d).expect_err("refused");
+    assert_eq!(e.kind, HarborErrorKind::Unsupported, "{e}");
+    assert!(e.to_string().contains("multi-step") && e.to_string().contains("not supported by agentmill"), "{e}");
 }
 
 /// `.harborignore` files under `tests/` and `solution/`: what they exclude is not checked (a link
