@@ -132,6 +132,7 @@ fn crafted_configs_and_instructions_are_read_as_the_package_reads_them() {
         ("legacy-memory-agrees", "[environment]\nmemory = \"1.5g\"\nmemory_mb = 1536\n"),
         ("legacy-memory-conflict", "[environment]\nmemory = \"1G\"\nmemory_mb = 2048\n"),
         ("legacy-memory-k", "[environment]\nmemory = \" 4096k \"\n"),
+        ("legacy-memory-unicode-digits", "[environment]\nmemory = \"\u{661}.5g\"\n"),
         ("legacy-storage-bad", "[environment]\nstorage = \"10\"\n"),
         ("user-float", "[agent]\nuser = 1000.0\n"),
         ("user-bool", "[verifier]\nuser = true\n"),
@@ -495,6 +496,11 @@ fn reward_files_are_read_as_the_verifier_reads_them() {
         ("txt-separators", None, Some(b"\x1c1\x1f")),
         ("txt-two-numbers", None, Some(b"1\n2\n")),
         ("txt-not-utf8", None, Some(b"\xff")),
+        ("txt-arabic-indic", None, Some("\u{661}\u{662}.\u{665}".as_bytes())),
+        ("txt-fullwidth-mixed", None, Some("1\u{ff10}_\u{ff15}\u{3000}".as_bytes())),
+        ("txt-math-digits", None, Some("\u{1d7ce}.\u{1d7d3}".as_bytes())),
+        ("txt-superscript", None, Some("\u{b2}".as_bytes())),
+        ("txt-nbsp", None, Some("\u{a0}0.5\u{2028}".as_bytes())),
         ("none", None, None),
     ];
     let mut dirs = Vec::new();

@@ -1185,11 +1185,27 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
 }
 
-/// Python's `float(str)` for ASCII numerals: surrounding whitespace (Unicode White_Space, which
-/// unlike `str.strip()` leaves `\x1c`..`\x1f`), `_` between digits, `inf`/`infinity`/`nan` in
-/// any case. (Python also reads non-ASCII decimal digits; this does not.)
+/// The zero of every run of Unicode decimal digits (general category Nd) in Python 3.12's
+/// Unicode 15.0, each followed by 1..9: `float()` reads them as ASCII digits.
+const DECIMAL_ZEROS: [u32; 68] = [
+    0x30, 0x660, 0x6f0, 0x7c0, 0x966, 0x9e6, 0xa66, 0xae6, 0xb66, 0xbe6, 0xc66, 0xce6, 0xd66, 0xde6, 0xe50, 0xed0, 0xf20, 0x1040, 0x1090, 0x17e0, 0x1810,
+    0x1946, 0x19d0, 0x1a80, 0x1a90, 0x1b50, 0x1bb0, 0x1c40, 0x1c50, 0xa620, 0xa8d0, 0xa900, 0xa9d0, 0xa9f0, 0xaa50, 0xabf0, 0xff10, 0x104a0, 0x10d30,
+    0x11066, 0x110f0, 0x11136, 0x111d0, 0x112f0, 0x11450, 0x114d0, 0x11650, 0x116c0, 0x11730, 0x118e0, 0x11950, 0x11c50, 0x11d50, 0x11da0, 0x11f50,
+    0x16a60, 0x16ac0, 0x16b50, 0x1d7ce, 0x1d7d8, 0x1d7e2, 0x1d7ec, 0x1d7f6, 0x1e140, 0x1e2f0, 0x1e4f0, 0x1e950, 0x1fbf0,
+];
+
+/// Python's `float(str)`: surrounding whitespace (Unicode White_Space, which unlike
+/// `str.strip()` leaves `\x1c`..`\x1f`), any decimal digits (`"١٢"` is 12), `_` between digits,
+/// `inf`/`infinity`/`nan` in any case.
 pub fn py_float(s: &str) -> Option<f64> {
-    let s = s.trim_matches(char::is_whitespace);
+    let s: String = s
+        .trim_matches(char::is_whitespace)
+        .chars()
+        .map(|c| match DECIMAL_ZEROS.iter().find(|&&z| (z..z + 10).contains(&(c as u32))) {
+            Some(&z) if !c.is_ascii() => char::from(b'0' + (c as u32 - z) as u8),
+            _ => c,
+        })
+        .collect();
     let b = s.as_bytes();
     for (i, &c) in b.iter().enumerate() {
         if c == b'_' && !(i > 0 && b[i - 1].is_ascii_digit() && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
@@ -1197,7 +1213,6 @@ pub fn py_float(s: &str) -> Option<f64> {
         }
     }
     let s = s.replace('_', "");
-    // Rust also reads forms Python does not ("infinity" is shared; nothing else differs for ASCII).
     if s.is_empty() || s.chars().any(|c| !c.is_ascii() || c.is_ascii_whitespace()) {
         return None;
     }
