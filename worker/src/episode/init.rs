@@ -14,6 +14,7 @@ use crate::inputs::Inputs;
 use crate::repo::{MISSING_BASE_COMMIT, archive_repo_script};
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
 use crate::sandbox::images::ImageCache;
+use crate::sandbox::network::{NetworkPolicy, PROXY_ALIAS, PROXY_PORT};
 use crate::sandbox::process::{HostPython, ProcessSandbox, ProcessSpec};
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, SandboxLimits, SandboxSpec};
 use crate::shell::quote;
@@ -113,17 +114,48 @@ pub async fn ensure_image(engine: &DockerEngine, image: &str, cache: Option<&Ima
 /// Starts a sandbox for `task` and puts its repository at the base commit. With Docker, the
 /// caller pins `task.image` in `images` (when it has a cache) before and until the sandbox is
 /// removed.
-pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &Inputs, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
+///
+/// The worker decides whether the sandbox has a network: a task's `allow_network` is refused
+/// ([`SandboxError::NetworkRefused`], naming `sandbox_network.mode`) unless `network` allows it,
+/// and then the sandbox reaches out only through its egress proxy ([`start_with_egress`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    backend: &Backend,
+    images: Option<&ImageCache>,
+    inputs: &Inputs,
+    network: &NetworkPolicy,
+    task: &Task,
+    worker: &str,
+    episode: &str,
+    limits: &SandboxLimits,
+) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
     let mut spec = SandboxSpec::new(task.image.clone(), task.workdir.clone(), worker, episode);
     spec.limits = limits.clone();
-    spec.network = task.allow_network || matches!(task.source, Source::Git { .. });
+    if task.allow_network
+        && let Some(refused) = network.refusal(&task.instance_id)
+    {
+        return Err(refused);
+    }
+    spec.network = matches!(task.source, Source::Git { .. }) && !task.allow_network;
     let sandbox = match backend {
         Backend::Docker(engine) => {
             ensure_image(engine, &task.image, images).await?;
-            PreparedSandbox::Docker(engine.start(&spec).await?)
+            if task.allow_network {
+                PreparedSandbox::Docker(start_with_egress(engine, network, &mut spec).await?)
+            } else {
+                PreparedSandbox::Docker(engine.start(&spec).await?)
+            }
         }
         Backend::Process { python } => {
+            if task.allow_network {
+                return Err(SandboxError::NetworkRefused(format!(
+                    "task {} asks for the network (allow_network: true), which this worker gives only through the Docker backend's \
+                     egress proxy (sandbox_network.mode = \"allow\"); the process sandbox cannot enforce the egress policy. \
+                     Run it on a worker with sandbox = \"docker\", or drop allow_network from the task",
+                    task.instance_id
+                )));
+            }
             if matches!(task.source, Source::Image) {
                 return Err(SandboxError::Io(format!(
                     "task {} keeps its repository in the image {}, which the process sandbox cannot run; give it an archive or git source, or run this worker with Docker",
@@ -140,7 +172,7 @@ pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &In
                 // A repository on this host: bubblewrap shows the sandbox only its own folders,
                 // so the clone needs it bound (read-only, at the same path), and no network.
                 pspec.ro_binds.push(dir);
-                pspec.network = task.allow_network;
+                pspec.network = false;
             }
             PreparedSandbox::Process(ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?)
         }
@@ -161,6 +193,41 @@ pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &In
         return Err(e);
     }
     Ok(Prepared { sandbox, image_ms, start_ms: t1.elapsed().as_millis() as u64 })
+}
+
+/// Starts a container on an internal network of its own whose only way out is an egress proxy
+/// under `policy` (see [`crate::sandbox::network`]), and waits until the proxy answers.
+pub async fn start_with_egress(engine: &DockerEngine, policy: &NetworkPolicy, spec: &mut SandboxSpec) -> Result<DockerContainer, SandboxError> {
+    let egress = engine.start_egress(policy, &spec.worker, &spec.episode).await?;
+    spec.network = true;
+    spec.network_name = Some(egress.network.clone());
+    spec.env.extend(policy.proxy_env());
+    let mut container = match engine.start(spec).await {
+        Ok(c) => c,
+        Err(e) => {
+            engine.remove_egress(&egress).await;
+            return Err(e);
+        }
+    };
+    container.attach_egress(&egress);
+    let wait = format!(
+        "for i in $(seq 1 200); do (exec 3<>/dev/tcp/{PROXY_ALIAS}/{PROXY_PORT}) 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+    );
+    match container.exec(&ExecRequest::new(wait).timeout(Duration::from_secs(60))).await {
+        Ok(out) if out.exit_code == 0 => Ok(container),
+        Ok(out) => {
+            container.remove().await;
+            Err(SandboxError::Engine(format!(
+                "the egress proxy ({}, sandbox_network.proxy_image) did not answer the sandbox within 20 s: {}",
+                policy.proxy_image,
+                tail(&out.output, 500)
+            )))
+        }
+        Err(e) => {
+            container.remove().await;
+            Err(e)
+        }
+    }
 }
 
 async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String, SandboxError> {

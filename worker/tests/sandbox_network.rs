@@ -1,0 +1,211 @@
+//! The worker decides whether a sandbox has a network, and a network-enabled sandbox reaches
+//! out only through its egress proxy, under the worker's policy.
+//!
+//! Real Docker, the sandbox image, and only hosts the tests create: a Docker network of the
+//! test's own with two HTTP servers in containers (one on the allow list, one not), and a
+//! listener on the host that the sandbox tries to reach at the host's address on that network.
+//! Every container, proxy and network is labelled with the test's worker name and removed.
+
+mod sandbox_support;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentmill_proto::ExitReason;
+use agentmill_worker::config::WorkerConfig;
+use agentmill_worker::episode::init::{self, Backend};
+use agentmill_worker::episode::{EpisodeId, run_episode};
+use agentmill_worker::inputs::Inputs;
+use agentmill_worker::sandbox::network::{NetworkPolicy, SandboxNetworkConfig};
+use agentmill_worker::sandbox::{ExecRequest, SandboxError};
+use sandbox_support::*;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the docker CLI; panics with its output when it fails; returns stdout, trimmed.
+fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A Docker network the test creates, with containers on it; all removed when dropped.
+#[derive(Debug)]
+pub struct TestNetwork {
+    pub name: String,
+    containers: Vec<String>,
+}
+
+impl TestNetwork {
+    pub fn create(tag: &str) -> TestNetwork {
+        let name = unique(tag);
+        docker_cli(&["network", "create", "--driver", "bridge", &name]);
+        TestNetwork { name, containers: Vec::new() }
+    }
+
+    /// Starts a container of the sandbox image on this network serving `body` over HTTP on port
+    /// 8080; returns its address once it answers.
+    pub fn http_server(&mut self, body: &str) -> String {
+        let name = unique("egress-server");
+        let script = format!("mkdir -p /srv && printf '%s' '{body}' > /srv/index.html && cd /srv && exec python3 -m http.server 8080");
+        docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, SANDBOX_IMAGE, "sh", "-c", &script]);
+        self.containers.push(name.clone());
+        let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
+        // Ready when the server answers from inside its own container.
+        let probe = "import urllib.request,time\nfor i in range(200):\n    try:\n        urllib.request.urlopen('http://127.0.0.1:8080/', timeout=2); break\n    except Exception: time.sleep(0.1)\nelse: raise SystemExit('no answer')";
+        docker_cli(&["exec", &name, "python3", "-c", probe]);
+        ip
+    }
+
+    /// The host's address on this network (its bridge's gateway).
+    pub fn host_address(&self) -> String {
+        docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &self.name])
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        if !self.containers.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&self.containers).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+        let _ = Command::new("docker").args(["network", "rm", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// A listener on every address of the host that counts the connections it accepts.
+fn listen_on_the_host() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(("0.0.0.0", 0)).expect("bind a listener on the host");
+    let port = listener.local_addr().expect("local addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, accepted)
+}
+
+/// Inputs that read the bundled tasks' archives.
+fn bundled_inputs() -> Inputs {
+    let root = workspace().join("deploy/tasks").canonicalize().expect("deploy/tasks");
+    Inputs { roots: vec![root], ..Inputs::none() }
+}
+
+/// A worker without a `[sandbox_network]` section (network off) ends a task that asks for the
+/// network as `sandbox_error` naming `sandbox_network.mode`, before any container starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_asking_for_the_network_is_refused_by_a_worker_that_does_not_allow_it() {
+    let worker = "sandbox-net-refused";
+    let Some(engine) = docker("network_refused", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let mut task = bundled_task(TASK);
+    task.allow_network = true;
+
+    let backend = Backend::Docker(engine.clone());
+    let refused = init::prepare(&backend, None, &bundled_inputs(), &NetworkPolicy::default(), &task, worker, &unique("refused"), &small_limits()).await;
+    let err = refused.expect_err("a worker with the network off refuses the task");
+    assert!(matches!(err, SandboxError::NetworkRefused(_)), "{err:?}");
+    let why = err.to_string();
+    assert!(why.contains("sandbox_network.mode") && why.contains(&task.instance_id), "{why}");
+
+    // The whole episode: a sandbox error (retried elsewhere, never trained as the model's).
+    let mut cfg = WorkerConfig::default();
+    cfg.inputs.host_roots = bundled_inputs().roots;
+    let env = agentmill_worker::host::episode_env(&cfg, backend, worker.into(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
+    let id = EpisodeId { episode: unique("refused-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
+    assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);
+    assert!(record.error.as_deref().is_some_and(|e| e.contains("sandbox_network.mode")), "{:?}", record.error);
+    assert!(record.grading.is_none() && record.messages.is_empty(), "nothing ran");
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "no container was started");
+
+    // The process backend refuses too, even where the configuration allows the network: it
+    // cannot enforce the egress policy.
+    let allowing = SandboxNetworkConfig { mode: "allow".into(), ..Default::default() }.policy().expect("valid");
+    let process = Backend::Process { python: None };
+    let err = init::prepare(&process, None, &bundled_inputs(), &allowing, &task, worker, &unique("refused-proc"), &small_limits()).await.expect_err("refused");
+    assert!(matches!(err, SandboxError::NetworkRefused(_)) && err.to_string().contains("egress"), "{err}");
+}
+
+/// `mode = "allow"`: the sandbox reaches a server on the allow list through its proxy, and
+/// nothing else — not a server outside the list on the same network, not a listener on the
+/// host, not the cloud metadata address, not even the allowed server without the proxy. Its
+/// network has no address of the host. Removing the sandbox removes its proxy and network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_enabled_sandbox_reaches_only_the_allow_list_through_its_proxy() {
+    let worker = "sandbox-net-egress";
+    let Some(engine) = docker("network_egress", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let mut net = TestNetwork::create("amtest-egress");
+    let allowed = net.http_server("ALLOWED-BODY");
+    let other = net.http_server("OTHER-BODY");
+    let host = net.host_address();
+    let (port, accepted) = listen_on_the_host();
+
+    let cfg = SandboxNetworkConfig {
+        mode: "allow".into(),
+        allow: vec![allowed.clone()],
+        proxy_image: SANDBOX_IMAGE.into(),
+        egress_network: net.name.clone(),
+        ..Default::default()
+    };
+    let policy = cfg.policy().expect("a valid policy");
+    let mut task = bundled_task(TASK);
+    task.allow_network = true;
+    let backend = Backend::Docker(engine.clone());
+    let episode = unique("egress");
+    let prepared = init::prepare(&backend, None, &bundled_inputs(), &policy, &task, worker, &episode, &small_limits()).await.expect("a network-enabled sandbox");
+    let sandbox = prepared.sandbox.as_sandbox();
+
+    // Through the proxy (HTTP_PROXY is set in the sandbox): a line per URL, the body or the error.
+    let fetch = format!(
+        "import urllib.request, urllib.error\n\
+         for url in ['http://{allowed}:8080/', 'http://{other}:8080/', 'http://{host}:{port}/', 'http://169.254.169.254/latest/meta-data/', 'https://{other}:8080/']:\n\
+         \x20   try:\n\
+         \x20       print(url, 'BODY', urllib.request.urlopen(url, timeout=20).read().decode())\n\
+         \x20   except urllib.error.HTTPError as e:\n\
+         \x20       print(url, 'HTTP', e.code, e.read().decode().strip())\n\
+         \x20   except Exception as e:\n\
+         \x20       print(url, 'ERROR', e)\n"
+    );
+    sandbox.write_file("/agentmill/fetch.py", fetch.as_bytes()).await.expect("write the probe");
+    let out = sandbox.exec(&ExecRequest::new("python3 /agentmill/fetch.py").timeout(Duration::from_secs(120))).await.expect("run the probe");
+    let lines: Vec<&str> = out.output.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", out.output);
+    assert!(lines[0].ends_with("BODY ALLOWED-BODY"), "the allow-listed server answers: {}", out.output);
+    for refused in &lines[1..4] {
+        assert!(refused.contains("HTTP 403") && refused.contains("outside this worker's egress policy"), "{}", out.output);
+    }
+    assert!(lines[4].contains("ERROR") && lines[4].contains("403"), "a CONNECT outside the list is refused: {}", out.output);
+
+    // Without the proxy nothing leaves: no route to the allowed server, the host's address on
+    // the test network, or the address the episode's bridge would have had without
+    // inhibit_ipv4 (which would be the host).
+    let inspect = engine.client().inspect_network(&episode_network(&engine, worker).await, None).await.expect("inspect the episode's network");
+    assert_eq!(inspect.internal, Some(true), "{inspect:?}");
+    let own_gateway = inspect.ipam.and_then(|i| i.config).and_then(|c| c.first().and_then(|c| c.gateway.clone())).expect("an IPAM gateway");
+    for (addr, p) in [(allowed.as_str(), 8080), (host.as_str(), port), (own_gateway.as_str(), port)] {
+        let direct = sandbox
+            .exec(&ExecRequest::new(format!("timeout 5 bash -c 'exec 3<>/dev/tcp/{addr}/{p}' && echo CONNECTED")).timeout(Duration::from_secs(30)))
+            .await
+            .expect("exec");
+        assert!(direct.exit_code != 0 && !direct.output.contains("CONNECTED"), "{addr}:{p} reached without the proxy: {direct:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing from the sandbox reached the host's listener");
+
+    prepared.sandbox.remove().await;
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the sandbox and its proxy are gone");
+    assert!(engine.networks_of(worker).await.expect("list").is_empty(), "the episode's network is gone");
+}
+
+/// The one network `worker`'s episode created.
+async fn episode_network(engine: &agentmill_worker::sandbox::docker::DockerEngine, worker: &str) -> String {
+    let nets = engine.networks_of(worker).await.expect("list networks");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    nets[0].clone()
+}
