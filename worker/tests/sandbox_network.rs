@@ -59,6 +59,21 @@ impl TestNetwork {
         ip
     }
 
+    /// Starts `git daemon` in a container of the sandbox image on this network, serving the
+    /// repositories under the host folder `base` (mounted read-only); returns its address once
+    /// it lists `repo`.
+    pub fn git_daemon(&mut self, base: &std::path::Path, repo: &str) -> String {
+        let name = unique("git-daemon");
+        let mount = format!("{}:/srv:ro", base.display());
+        docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, "-v", &mount, SANDBOX_IMAGE,
+            "git", "-c", "safe.directory=*", "daemon", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
+        self.containers.push(name.clone());
+        let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
+        let probe = format!("for i in $(seq 1 200); do git -c safe.directory='*' ls-remote git://127.0.0.1/{repo} >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1");
+        docker_cli(&["exec", &name, "sh", "-c", &probe]);
+        ip
+    }
+
     /// The host's address on this network (its bridge's gateway).
     pub fn host_address(&self) -> String {
         docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &self.name])
@@ -208,4 +223,84 @@ async fn episode_network(engine: &agentmill_worker::sandbox::docker::DockerEngin
     let nets = engine.networks_of(worker).await.expect("list networks");
     assert_eq!(nets.len(), 1, "{nets:?}");
     nets[0].clone()
+}
+
+/// A fixed identity and date and no user or system git configuration.
+const GIT_ENV: [(&str, &str); 8] = [
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_AUTHOR_NAME", "agentmill-test"),
+    ("GIT_AUTHOR_EMAIL", "test@agentmill.invalid"),
+    ("GIT_COMMITTER_NAME", "agentmill-test"),
+    ("GIT_COMMITTER_EMAIL", "test@agentmill.invalid"),
+    ("GIT_AUTHOR_DATE", "2024-02-29T12:00:00Z"),
+    ("GIT_COMMITTER_DATE", "2024-02-29T12:00:00Z"),
+];
+
+/// The bundled task's archive as a one-commit repository `root/<name>` that serves any commit by
+/// id; returns the commit.
+fn repo_from_archive(task: &agentmill_proto::Task, root: &std::path::Path, name: &str) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("repository folder");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).current_dir(&dir).envs(GIT_ENV).stdin(Stdio::null()).output().expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let bytes = archive_of(task);
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    archive.unpack(&dir).expect("unpack the archive");
+    git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", "base"]);
+    git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
+    // The daemon in its container runs as another user: let it read the files.
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(root).status();
+    git(&["rev-parse", "HEAD"])
+}
+
+/// A `git` source is cloned in a step of its own: the clone reaches a `git daemon` on the
+/// test's network (Docker: `clone_network`; the process backend: the host's network), the
+/// episode's sandbox then holds the repository at the base commit but has no network — only
+/// `lo`, and neither the daemon nor the remote it was cloned from answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network() {
+    let worker = "sandbox-net-clone";
+    let Some(engine) = docker("git_clone_step", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
+    task.base_commit = commit.clone();
+    task.image = SANDBOX_IMAGE.into();
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("git_clone_step") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in backends {
+        let prepared = init::prepare(&backend, None, &Inputs::none(), &policy, &task, worker, &unique("clone"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: the clone and the sandbox: {e}"));
+        let sandbox = prepared.sandbox.as_sandbox();
+        let head = sandbox.exec(&ExecRequest::new("git rev-parse HEAD && git status --porcelain | wc -l")).await.expect("exec");
+        assert_eq!(head.output.lines().collect::<Vec<_>>(), [commit.as_str(), "0"], "{which}: the clone, clean: {head:?}");
+        let dev = sandbox.exec(&ExecRequest::new("cat /proc/net/dev")).await.expect("exec");
+        let interfaces: Vec<&str> = dev.output.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+        assert_eq!(interfaces, ["lo"], "{which}: {}", dev.output);
+        let remote = sandbox.exec(&ExecRequest::new("timeout 20 git ls-remote origin && echo LISTED").timeout(Duration::from_secs(60))).await.expect("exec");
+        assert!(remote.exit_code != 0 && !remote.output.contains("LISTED"), "{which}: the remote answers the episode: {remote:?}");
+        let direct = sandbox
+            .exec(&ExecRequest::new(format!("timeout 5 bash -c 'exec 3<>/dev/tcp/{daemon}/9418' && echo CONNECTED")).timeout(Duration::from_secs(30)))
+            .await
+            .expect("exec");
+        assert!(direct.exit_code != 0 && !direct.output.contains("CONNECTED"), "{which}: {direct:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the clone's container and the sandbox are gone");
 }

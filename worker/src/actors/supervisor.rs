@@ -130,7 +130,7 @@ impl HostSupervisor {
             let live: HashSet<&str> = act.running.values().map(|r| r.episode.as_str()).collect();
             let orphans: Vec<String> = list
                 .into_iter()
-                .filter(|(_, episode)| !live.contains(episode.strip_suffix("-grade").unwrap_or(episode)))
+                .filter(|(_, episode)| !live.contains(crate::sandbox::docker::owning_episode(episode)))
                 .map(|(id, _)| id)
                 .collect();
             if !orphans.is_empty() {

@@ -137,7 +137,6 @@ pub async fn prepare(
     {
         return Err(refused);
     }
-    spec.network = matches!(task.source, Source::Git { .. }) && !task.allow_network;
     let sandbox = match backend {
         Backend::Docker(engine) => {
             ensure_image(engine, &task.image, images).await?;
@@ -166,29 +165,12 @@ pub async fn prepare(
             if let Some(py) = python {
                 pspec = pspec.with_python(py);
             }
-            if let Source::Git { url } = &task.source
-                && let Some(dir) = local_git_dir(url)
-            {
-                // A repository on this host: bubblewrap shows the sandbox only its own folders,
-                // so the clone needs it bound (read-only, at the same path), and no network.
-                pspec.ro_binds.push(dir);
-                pspec.network = false;
-            }
             PreparedSandbox::Process(ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?)
         }
     };
     let image_ms = t0.elapsed().as_millis() as u64;
     let t1 = Instant::now();
-    if let Err(e) = place_repository(&sandbox, inputs, task).await {
-        sandbox.remove().await;
-        return Err(e);
-    }
-    // The clone needed the network; the episode does not get it.
-    if let (Backend::Docker(engine), PreparedSandbox::Docker(container)) = (backend, &sandbox)
-        && matches!(task.source, Source::Git { .. })
-        && !task.allow_network
-        && let Err(e) = engine.disconnect_all_networks(container).await
-    {
+    if let Err(e) = place_repository(backend, &sandbox, inputs, network, task, &spec).await {
         sandbox.remove().await;
         return Err(e);
     }
@@ -238,7 +220,7 @@ async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String
     Ok(out.output)
 }
 
-async fn place_repository(sandbox: &PreparedSandbox, inputs: &Inputs, task: &Task) -> Result<(), SandboxError> {
+async fn place_repository(backend: &Backend, sandbox: &PreparedSandbox, inputs: &Inputs, network: &NetworkPolicy, task: &Task, spec: &SandboxSpec) -> Result<(), SandboxError> {
     let c = sandbox.as_sandbox();
     let workdir = c.workdir().to_string();
     match &task.source {
@@ -302,16 +284,90 @@ async fn place_repository(sandbox: &PreparedSandbox, inputs: &Inputs, task: &Tas
             }
         }
         Source::Git { url } => {
-            let script = format!(
-                "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
-                wd = quote(&workdir),
-                url = quote(url),
-                commit = quote(&task.base_commit)
-            );
-            run_setup(c, "cloning the repository", script).await?;
+            let tar = clone_in_its_own_sandbox(backend, network, task, url, spec, inputs.max_bytes).await?;
+            match sandbox {
+                // Docker's archive of the clone's workdir holds the folder itself.
+                PreparedSandbox::Docker(d) => d.upload_tar(parent_dir(&workdir), tar).await?,
+                PreparedSandbox::Process(p) => p.upload_tar(&workdir, tar).await?,
+            }
         }
     }
     Ok(())
+}
+
+/// The script that clones `url` at `commit` into `workdir`.
+fn clone_script(workdir: &str, url: &str, commit: &str) -> String {
+    format!(
+        "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
+        wd = quote(workdir),
+        url = quote(url),
+        commit = quote(commit)
+    )
+}
+
+/// Clones a `git` source in a short-lived sandbox of its own — the only step that has the
+/// network the clone needs (Docker: `sandbox_network.clone_network`; the process backend: the
+/// host's, or none for a repository on this host) — and returns its workdir as a tar (Docker:
+/// the folder itself; the process backend: its contents), at most `cap` bytes. The episode's
+/// sandbox never joins that network: it receives the files.
+async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, task: &Task, url: &str, spec: &SandboxSpec, cap: u64) -> Result<Vec<u8>, SandboxError> {
+    let mut cspec = SandboxSpec::new(spec.image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
+    cspec.limits = spec.limits.clone();
+    cspec.network = true;
+    match backend {
+        Backend::Docker(engine) => {
+            cspec.network_name = Some(network.clone_network.clone());
+            let clone = engine.start(&cspec).await.map_err(|e| SandboxError::Engine(format!("starting the clone's container (sandbox_network.clone_network = {:?}): {e}", network.clone_network)))?;
+            let result = async {
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                clone.download_tar(clone.workdir(), cap).await
+            }
+            .await;
+            clone.remove().await;
+            result
+        }
+        Backend::Process { .. } => {
+            let mut pspec = ProcessSpec::from_sandbox_spec(&cspec);
+            if let Some(dir) = local_git_dir(url) {
+                // A repository on this host: bubblewrap shows the sandbox only its own folders,
+                // so the clone needs it bound (read-only, at the same path), and no network.
+                pspec.ro_binds.push(dir);
+                pspec.network = false;
+            }
+            let clone = ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?;
+            let result = async {
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                let dir = clone.host_root().join("workdir");
+                tokio::task::spawn_blocking(move || tar_folder(&dir, cap))
+                    .await
+                    .map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?
+            }
+            .await;
+            clone.remove().await;
+            result
+        }
+    }
+}
+
+/// The contents of `dir` as a tar (symbolic links stored as links, never followed), at most
+/// `cap` bytes.
+fn tar_folder(dir: &std::path::Path, cap: u64) -> Result<Vec<u8>, SandboxError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir).map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?;
+    let tar = builder.into_inner().map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?;
+    if tar.len() as u64 > cap {
+        return Err(SandboxError::Io(format!("the cloned repository is larger than inputs.max_bytes ({})", crate::sandbox::human_bytes(cap))));
+    }
+    Ok(tar)
+}
+
+/// The folder that holds `path` (`/` for a top-level folder).
+fn parent_dir(path: &str) -> &str {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    }
 }
 
 /// The folder of a git URL that names a repository on this host (`file:///path` or `/path`)

@@ -517,6 +517,22 @@ impl DockerContainer {
             .map_err(|e| SandboxError::Engine(format!("upload to {dest}: {e}")))
     }
 
+    /// The folder `path` as Docker's archive API gives it (a tar holding the folder itself), at
+    /// most `cap` bytes (more is an error naming `inputs.max_bytes`).
+    pub async fn download_tar(&self, path: &str, cap: u64) -> Result<Vec<u8>, SandboxError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(&self.id, Some(options));
+        let mut tar: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let bytes = chunk.map_err(|e| SandboxError::Engine(format!("read {path}: {e}")))?;
+            tar.extend_from_slice(&bytes);
+            if tar.len() as u64 > cap {
+                return Err(SandboxError::Io(format!("{path} is larger than inputs.max_bytes ({})", super::human_bytes(cap))));
+            }
+        }
+        Ok(tar)
+    }
+
     /// Writes one file inside the container (mode 0644), creating parent folders.
     ///
     /// Docker's archive upload writes to the container's own filesystem: a path under a tmpfs
@@ -910,6 +926,14 @@ impl DockerEngine {
     }
 }
 
+/// The episode a container's episode label belongs to: its grading container is labelled
+/// `<episode>-grade`, a git source's clone container `<episode>-clone` (or
+/// `<episode>-grade-clone`).
+pub fn owning_episode(label: &str) -> &str {
+    let label = label.strip_suffix("-clone").unwrap_or(label);
+    label.strip_suffix("-grade").unwrap_or(label)
+}
+
 /// A container name that is valid for Docker, says which episode it serves, and is unique even
 /// when two coordinators (or a rerun) hand out the same episode id: a random suffix.
 fn container_name(episode: &str) -> String {
@@ -984,6 +1008,13 @@ impl DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_and_grade_containers_belong_to_their_episode() {
+        for label in ["ep-1", "ep-1-grade", "ep-1-clone", "ep-1-grade-clone"] {
+            assert_eq!(owning_episode(label), "ep-1", "{label}");
+        }
+    }
 
     #[test]
     fn the_engines_storage_opt_refusals_are_recognised() {
