@@ -304,3 +304,27 @@ async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network()
     }
     assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the clone's container and the sandbox are gone");
 }
+
+/// What a crashed or cancelled episode leaves — its egress proxy and network — goes with the
+/// reaper's passes: the episode's own (`reap_episode`, on a cancelled init) and the worker's
+/// (`reap`, at start-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_episodes_proxy_and_network_are_reaped_with_its_containers() {
+    let worker = "sandbox-net-reap";
+    let Some(engine) = docker("network_reap", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let policy = SandboxNetworkConfig { mode: "allow".into(), proxy_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let (first, second) = (unique("reap-a"), unique("reap-b"));
+    engine.start_egress(&policy, worker, &first).await.expect("an egress");
+    engine.start_egress(&policy, worker, &second).await.expect("another egress");
+    assert_eq!(engine.containers_of(worker).await.expect("list").len(), 2, "two proxies");
+    assert_eq!(engine.networks_of(worker).await.expect("list").len(), 2, "two networks");
+
+    assert_eq!(engine.reap_episode(worker, &first).await.expect("reap one episode"), 1);
+    assert_eq!(engine.containers_of(worker).await.expect("list").len(), 1, "the other episode's proxy stays");
+    assert_eq!(engine.networks_of(worker).await.expect("list").len(), 1, "the other episode's network stays");
+
+    engine.reap(worker).await.expect("reap the worker");
+    assert!(engine.containers_of(worker).await.expect("list").is_empty());
+    assert!(engine.networks_of(worker).await.expect("list").is_empty());
+}

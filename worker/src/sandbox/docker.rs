@@ -291,6 +291,25 @@ impl DockerEngine {
         Ok(list.into_iter().filter_map(|n| n.name).collect())
     }
 
+    /// `worker`'s episode networks as (name, episode label) pairs.
+    pub async fn networks_by_episode(&self, worker: &str) -> Result<Vec<(String, String)>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", vec![format!("{LABEL_WORKER}={worker}")])].into_iter().collect();
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let list = self.docker.list_networks(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list networks: {e}")))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| {
+                let episode = n.labels.as_ref().and_then(|l| l.get(LABEL_EPISODE)).cloned().unwrap_or_default();
+                n.name.map(|name| (name, episode))
+            })
+            .collect())
+    }
+
+    /// Removes a network by name (never fails; an error is logged).
+    pub async fn remove_network_by_name(&self, name: &str) {
+        remove_network(&self.docker, name).await;
+    }
+
     /// The networks `worker`'s episodes created (and not yet removed).
     pub async fn networks_of(&self, worker: &str) -> Result<Vec<String>, SandboxError> {
         self.networks_labelled(&[format!("{LABEL_WORKER}={worker}")]).await
