@@ -75,8 +75,9 @@ pub async fn docker(test: &str, worker: &str) -> Option<DockerEngine> {
     Some(engine)
 }
 
-/// Force-removes every container labelled with its worker when dropped — after a passing test
-/// and while a failed assertion unwinds alike (through the docker CLI, which needs no runtime).
+/// Force-removes every container, then every network, labelled with its worker when dropped —
+/// after a passing test and while a failed assertion unwinds alike (through the docker CLI,
+/// which needs no runtime).
 #[derive(Debug)]
 pub struct Reaper(pub String);
 
@@ -89,6 +90,17 @@ impl Drop for Reaper {
             let _ = std::process::Command::new("docker")
                 .args(["rm", "-f", "-v"])
                 .args(&ids)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        // Episodes' egress networks (after their proxies).
+        let Ok(out) = std::process::Command::new("docker").args(["network", "ls", "-q", "--filter", &filter]).output() else { return };
+        let nets: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if !nets.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["network", "rm"])
+                .args(&nets)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
