@@ -139,8 +139,11 @@ impl DockerEngine {
             (true, None) => "bridge".to_string(),
         };
         // On an episode's own (internal, IPv4-only) network the container gets no IPv6 either:
-        // no link-local route to the host's bridge.
-        let sysctls = spec.network_name.as_ref().filter(|_| spec.network).map(|_| {
+        // no link-local route to the host's bridge (Docker does this by default on networks
+        // without IPv6; this makes sure). Not on a kernel without IPv6, where the sysctl does not
+        // exist and the engine would refuse the container.
+        let kernel_has_ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
+        let sysctls = spec.network_name.as_ref().filter(|_| spec.network && kernel_has_ipv6).map(|_| {
             [("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()), ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string())]
                 .into_iter()
                 .collect()
