@@ -1,12 +1,14 @@
-//! Task source `git`: the worker clones the task's repository inside the sandbox (`git init`,
-//! `git fetch --depth 1 origin <base_commit>`, checkout) instead of uploading an archive.
+//! Task source `git`: the worker clones the task's repository (`git init`, `git fetch --depth 1
+//! origin <base_commit>`, checkout) in a short-lived sandbox of its own and copies it into the
+//! episode's sandbox, instead of uploading an archive.
 //!
 //! Real `agentmill-coordinator` and `agentmill-worker` processes, real Redis, the `replay`
 //! policy. The repositories are built on this host from the bundled tasks' archives and served
-//! locally, so nothing reaches the internet: to containers by `git daemon` on the Docker bridge's
-//! gateway address (`git://`), to the process sandbox by a `file://` URL.
+//! only by hosts the test creates, so nothing reaches the internet or the host's bridge: to
+//! containers by `git daemon` in a container on a Docker network the test creates (`git://`; the
+//! worker clones over that network, `sandbox_network.clone_network`), to the process sandbox by
+//! a `file://` URL.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,8 +16,6 @@ use std::time::{Duration, Instant};
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
 use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, docker_or_skip, free_port, stream_records, unique, workspace};
-use agentmill_worker::sandbox::docker::DockerEngine;
-use agentmill_worker::sandbox::{ExecRequest, SandboxSpec};
 use serde_json::{Map, Value};
 
 /// A fixed identity and date (and no user or system git configuration), so a repository's
@@ -90,84 +90,83 @@ fn guarded_test_cmd(id: &str, guard: &str) -> String {
     format!("{guard}\n{}", agentmill_worker::grading::test_command(&task, &ids))
 }
 
-/// `git daemon` serving every repository under a folder, stopped when dropped.
-struct GitDaemon {
-    child: Child,
-    addr: String,
+/// A Docker network this test creates, with `git daemon` (and a plain HTTP server on port 8080,
+/// a host the sandbox's egress proxy may be allowed to reach) in a container of the sandbox
+/// image on it, serving the repositories under a host folder mounted read-only. Nothing is
+/// served from the host itself: clones and probes connect only to this container. The
+/// container and the network are removed when dropped.
+struct GitServer {
+    network: String,
+    container: String,
+    ip: String,
 }
 
-impl GitDaemon {
-    fn start(base: &Path, listen: &str) -> GitDaemon {
-        let port = free_port();
-        // `git-daemon` itself: `git daemon` would run it as a child that outlives a kill.
-        let exec_path = git(base, &["--exec-path"]);
-        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
-            .args(["--reuseaddr", "--export-all", "--informative-errors"])
-            .arg(format!("--base-path={}", base.display()))
-            .arg(format!("--listen={listen}"))
-            .arg(format!("--port={port}"))
-            .envs(GIT_ENV)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start git daemon");
-        let mut d = GitDaemon { child, addr: format!("{listen}:{port}") };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((listen, port)).is_err() {
-            if let Some(status) = d.child.try_wait().ok().flatten() {
-                panic!("git daemon exited early: {status}");
-            }
-            assert!(Instant::now() < deadline, "git daemon did not listen on {}", d.addr);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
+/// Runs the docker CLI; panics with its output when it fails; returns stdout, trimmed.
+fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl GitServer {
+    /// Starts the server and waits until `git ls-remote` of `repo` answers on its own address
+    /// (from inside its container).
+    fn start(base: &Path, repo: &str) -> GitServer {
+        // The daemon in its container runs as another user than the files' owner: let it read them.
+        let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(base).status();
+        let network = unique("amtest-git");
+        docker_cli(&["network", "create", "--driver", "bridge", &network]);
+        let container = unique("amtest-git-daemon");
+        let mut server = GitServer { network, container: container.clone(), ip: String::new() };
+        let mount = format!("{}:/srv:ro", base.display());
+        let script = "mkdir -p /www && echo served > /www/index.html && (cd /www && python3 -m http.server 8080 >/dev/null 2>&1 &) && \
+                      exec git -c safe.directory='*' daemon --reuseaddr --export-all --informative-errors --base-path=/srv --listen=0.0.0.0 --port=9418";
+        docker_cli(&["run", "-d", "--name", &container, "--network", &server.network, "-v", &mount, SANDBOX_IMAGE, "sh", "-c", script]);
+        server.ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", server.network), &container]);
+        let ready = format!(
+            "for i in $(seq 1 200); do git -c safe.directory='*' ls-remote git://127.0.0.1/{repo} >/dev/null 2>&1 && \
+             python3 -c \"import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/', timeout=2)\" 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+        );
+        docker_cli(&["exec", &container, "sh", "-c", &ready]);
+        server
     }
 
     fn url(&self, repo: &str) -> String {
-        format!("git://{}/{repo}", self.addr)
+        format!("git://{}/{repo}", self.ip)
+    }
+
+    /// A worker configuration that clones over this server's network; with `egress`, it also
+    /// lets tasks have the network, through a proxy on that network allowed to reach the server.
+    fn worker_config(&self, dir: &Path, egress: bool) -> std::path::PathBuf {
+        let mut toml = format!("[sandbox_network]\nclone_network = {:?}\n", self.network);
+        if egress {
+            toml.push_str(&format!("mode = \"allow\"\negress_network = {:?}\nallow = [{:?}]\n", self.network, self.ip));
+        }
+        let path = dir.join("worker.toml");
+        std::fs::write(&path, toml).expect("write the worker's configuration");
+        path
     }
 }
 
-impl Drop for GitDaemon {
+impl Drop for GitServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let quiet = |args: &[&str]| {
+            let _ = Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        };
+        quiet(&["rm", "-f", &self.container]);
+        quiet(&["network", "rm", &self.network]);
     }
-}
-
-/// Serves the repositories under `base` to containers on Docker's default bridge: `git daemon`
-/// listens on the bridge's gateway address (the host, as a container sees it). The address is
-/// read from a probe container of the sandbox image (the engine's IPAM config need not name a
-/// gateway), and the probe then checks it can list `repo` through the daemon.
-async fn serve_to_containers(engine: &DockerEngine, base: &Path, repo: &str) -> GitDaemon {
-    let mut spec = SandboxSpec::new(SANDBOX_IMAGE, "/testbed", unique("w-git-probe"), unique("probe"));
-    spec.network = true;
-    let probe = engine.start(&spec).await.expect("start a probe container");
-    let gateway = async {
-        let info = engine.client().inspect_container(probe.id(), None).await.expect("inspect the probe");
-        let networks = info.network_settings.and_then(|n| n.networks).unwrap_or_default();
-        networks.get("bridge").and_then(|n| n.gateway.clone()).filter(|g| !g.is_empty())
-    }
-    .await;
-    let Some(gateway) = gateway else {
-        probe.remove().await;
-        panic!("a container on Docker's default bridge has no gateway address: the host cannot serve it a repository");
-    };
-    let daemon = GitDaemon::start(base, &gateway);
-    let out = probe.exec(&ExecRequest::new(format!("git ls-remote {}", daemon.url(repo))).timeout(Duration::from_secs(20))).await;
-    probe.remove().await;
-    let out = out.expect("exec in the probe container");
-    assert_eq!(out.exit_code, 0, "a container cannot reach the host's git daemon at {}: {}", daemon.addr, out.output);
-    daemon
 }
 
 /// A worker process; killed when dropped.
 struct Worker(Child);
 
 impl Worker {
-    fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, process_backend: bool) -> Worker {
+    fn start(coord: &CoordinatorProcess, redis: &str, stream: &str, id: &str, process_backend: bool, config: Option<&Path>) -> Worker {
         let mut cmd = Command::new(binary("agentmill-worker"));
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
         cmd.args(["--coordinator", &coord.addr, "--redis-url", redis, "--stream", stream, "--worker-id", id, "--episodes", "2"])
             .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{}", free_port()))
             .env("RUST_LOG", "warn")
@@ -231,46 +230,54 @@ fn assert_resolved_from(recs: &[TrajectoryRecord], task: &str, bundled: &str, ba
     r
 }
 
-/// Docker: two tasks cloned over `git://` from the host. The one without `allow_network` grades
-/// with a test command that first tries the remote it was cloned from and refuses to run the
-/// tests when that still answers, so FULL proves the network was gone after the clone; the one
-/// with `allow_network` requires the remote to answer (the check's positive control).
+/// Docker: two tasks cloned over `git://` from a container on a network the test creates (the
+/// worker's `sandbox_network.clone_network`). The one without `allow_network` grades with a test
+/// command that first tries the remote it was cloned from and the server's HTTP port, and
+/// refuses to run the tests when either answers, so FULL proves the episode never had the
+/// clone's network. The one with `allow_network` (the worker allows it, its egress proxy may
+/// reach the server) requires the server's HTTP port to answer through the proxy (the check's
+/// positive control).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_episodes_clone_the_task_repository_over_git_and_lose_the_network_after() {
-    let Some(engine) = docker_or_skip("docker_episodes_clone_the_task_repository_over_git_and_lose_the_network_after").await else { return };
+async fn docker_episodes_clone_the_task_repository_over_git_and_never_share_the_clones_network() {
+    let Some(engine) = docker_or_skip("docker_episodes_clone_the_task_repository_over_git_and_never_share_the_clones_network").await else { return };
     let served = tempfile::tempdir().expect("temp dir");
     let calc = repo_from_bundled_archive("agentmill__calc-1", served.path(), "calc.git");
     let ini = repo_from_bundled_archive("agentmill__inifile-1", served.path(), "inifile.git");
     assert_ne!(calc, "3f4e9ef0671bd5bf2129226c67c1f4a7d8af9af1", "a new base commit, not the bundled one");
-    let daemon = serve_to_containers(&engine, served.path(), "calc.git").await;
+    let server = GitServer::start(served.path(), "calc.git");
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = server.worker_config(config_dir.path(), true);
 
     let redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&redis.url, &[]).await;
     let stream = unique("test:git");
     let worker_id = unique("w-git");
-    let _worker = Worker::start(&coord, &redis.url, &stream, &worker_id, false);
+    let _worker = Worker::start(&coord, &redis.url, &stream, &worker_id, false, Some(&config));
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
 
     let offline = unique("git__calc");
     let online = unique("git__inifile");
-    let no_net_guard = "if timeout 10 git ls-remote origin >/dev/null 2>&1; then echo 'NETWORK AFTER CLONE'; exit 3; fi";
-    let net_guard = "timeout 10 git ls-remote origin >/dev/null 2>&1 || { echo 'NO NETWORK'; exit 3; }";
-    let offline_cmd = guarded_test_cmd("agentmill__calc-1", no_net_guard);
-    let online_cmd = guarded_test_cmd("agentmill__inifile-1", net_guard);
+    let http = format!("python3 -c \"import urllib.request; urllib.request.urlopen('http://{}:8080/', timeout=10)\" >/dev/null 2>&1", server.ip);
+    let no_net_guard = format!(
+        "if timeout 10 git ls-remote origin >/dev/null 2>&1; then echo 'NETWORK AFTER CLONE'; exit 3; fi\nif {http}; then echo 'NETWORK AFTER CLONE'; exit 3; fi"
+    );
+    let net_guard = format!("{http} || {{ echo 'NO NETWORK'; exit 3; }}");
+    let offline_cmd = guarded_test_cmd("agentmill__calc-1", &no_net_guard);
+    let online_cmd = guarded_test_cmd("agentmill__inifile-1", &net_guard);
     submit(
         &mut c,
         vec![
-            git_row("agentmill__calc-1", &offline, &daemon.url("calc.git"), &calc, |r| {
+            git_row("agentmill__calc-1", &offline, &server.url("calc.git"), &calc, |r| {
                 r.insert("test_cmd".into(), offline_cmd.into());
             }),
-            git_row("agentmill__inifile-1", &online, &daemon.url("inifile.git"), &ini, |r| {
+            git_row("agentmill__inifile-1", &online, &server.url("inifile.git"), &ini, |r| {
                 r.insert("test_cmd".into(), online_cmd.into());
                 r.insert("allow_network".into(), true.into());
             }),
         ],
     )
     .await;
-    let states = wait_finished(&mut c, &[&offline, &online], Duration::from_secs(120)).await;
+    let states = wait_finished(&mut c, &[&offline, &online], Duration::from_secs(180)).await;
     for s in &states {
         let res = s.rollouts[0].result.as_ref().unwrap_or_else(|| panic!("no result: {s:#?}"));
         assert_eq!(res.resolution, v1::Resolution::Full as i32, "{s:#?}");
@@ -283,6 +290,7 @@ async fn docker_episodes_clone_the_task_repository_over_git_and_lose_the_network
     let r = assert_resolved_from(&recs, &online, "agentmill__inifile-1", &ini);
     assert!(!r.grading.as_ref().is_some_and(|g| g.log_tail.contains("NO NETWORK")));
     assert!(engine.containers_of(&worker_id).await.expect("list containers").is_empty(), "no container left behind");
+    assert!(engine.networks_of(&worker_id).await.expect("list networks").is_empty(), "no episode network left behind");
 }
 
 /// The process sandbox: the same kind of task with a `file://` URL to a repository on this host
@@ -296,7 +304,7 @@ async fn the_process_sandbox_clones_a_file_url() {
     let redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&redis.url, &[]).await;
     let stream = unique("test:git");
-    let _worker = Worker::start(&coord, &redis.url, &stream, &unique("w-git-proc"), true);
+    let _worker = Worker::start(&coord, &redis.url, &stream, &unique("w-git-proc"), true, None);
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
     let id = unique("git__texttable");
     // Under bubblewrap a local clone needs no network, so the sandbox gets none: the tests run
@@ -336,13 +344,15 @@ async fn a_clone_that_fails_is_a_sandbox_error_retried_then_the_task_fails() {
     let Some(engine) = docker_or_skip("a_clone_that_fails_is_a_sandbox_error_retried_then_the_task_fails").await else { return };
     let served = tempfile::tempdir().expect("temp dir");
     repo_from_bundled_archive("agentmill__semver-1", served.path(), "semver.git");
-    let daemon = serve_to_containers(&engine, served.path(), "semver.git").await;
+    let daemon = GitServer::start(served.path(), "semver.git");
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = daemon.worker_config(config_dir.path(), false);
 
     let redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&redis.url, &["--max-attempts", "2"]).await;
     let stream = unique("test:git");
     let worker_id = unique("w-git-bad");
-    let _worker = Worker::start(&coord, &redis.url, &stream, &worker_id, false);
+    let _worker = Worker::start(&coord, &redis.url, &stream, &worker_id, false, Some(&config));
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
     let wrong_url = unique("git__wrong-url");
     let wrong_commit = unique("git__wrong-commit");

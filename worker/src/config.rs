@@ -156,6 +156,9 @@ pub struct WorkerConfig {
     pub images: ImagesConfig,
     /// Tasks' inputs: host path roots and caps.
     pub inputs: InputsConfig,
+    /// Whether a task may have a network in its sandbox (`mode`, off by default), the egress
+    /// policy when it may, and the network git sources are cloned over.
+    pub sandbox_network: crate::sandbox::network::SandboxNetworkConfig,
     /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
     #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -195,6 +198,7 @@ impl Default for WorkerConfig {
             limits: LimitsConfig::default(),
             images: ImagesConfig::default(),
             inputs: InputsConfig::default(),
+            sandbox_network: Default::default(),
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
@@ -255,6 +259,9 @@ impl WorkerConfig {
             if !root.is_absolute() {
                 return bad("inputs.host_roots", format!("root {i} ({}) is not an absolute path", root.display()));
             }
+        }
+        if let Err((key, why)) = self.sandbox_network.policy() {
+            return bad(key, why);
         }
         let images = &self.images;
         if !images.budget.trim().is_empty() && agentmill_proto::parse_size(&images.budget).is_none() {

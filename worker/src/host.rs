@@ -77,6 +77,7 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
         test_timeout: cfg.limits.test_timeout,
         images,
         inputs: cfg.inputs(),
+        network: cfg.sandbox_network.policy().map_err(|(key, why)| anyhow::anyhow!("{key}: {why}"))?,
     }))
 }
 

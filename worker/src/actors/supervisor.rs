@@ -121,8 +121,18 @@ impl HostSupervisor {
     fn reap(&mut self, ctx: &mut Context<Self>) {
         let Some(engine) = self.engine.clone() else { return };
         let worker = self.worker_id.clone();
-        ctx.spawn(async move { engine.containers_by_episode(&worker).await }.into_actor(self).map(|res, act, ctx| {
-            let list = match res {
+        let listed = async move {
+            let containers = engine.containers_by_episode(&worker).await;
+            // Episodes' egress networks, listed after the containers (a network whose proxy is an
+            // orphan is one too).
+            let networks = engine.networks_by_episode(&worker).await.unwrap_or_else(|e| {
+                warn!("listing networks for reaping failed: {e}");
+                Vec::new()
+            });
+            containers.map(|c| (c, networks))
+        };
+        ctx.spawn(listed.into_actor(self).map(|res, act, ctx| {
+            let (list, networks) = match res {
                 Ok(l) => l,
                 Err(e) => return warn!("listing containers for reaping failed: {e}"),
             };
@@ -130,8 +140,13 @@ impl HostSupervisor {
             let live: HashSet<&str> = act.running.values().map(|r| r.episode.as_str()).collect();
             let orphans: Vec<String> = list
                 .into_iter()
-                .filter(|(_, episode)| !live.contains(episode.strip_suffix("-grade").unwrap_or(episode)))
+                .filter(|(_, episode)| !live.contains(crate::sandbox::docker::owning_episode(episode)))
                 .map(|(id, _)| id)
+                .collect();
+            let orphan_networks: Vec<String> = networks
+                .into_iter()
+                .filter(|(_, episode)| !live.contains(crate::sandbox::docker::owning_episode(episode)))
+                .map(|(name, _)| name)
                 .collect();
             if !orphans.is_empty() {
                 info!(orphans = orphans.len(), "reaping orphaned containers");
@@ -144,6 +159,9 @@ impl HostSupervisor {
                 async move {
                     for id in orphans {
                         engine.remove_by_id(&id).await;
+                    }
+                    for name in orphan_networks {
+                        engine.remove_network_by_name(&name).await;
                     }
                     if let Some(images) = images
                         && let Err(e) = images.evict_to_budget().await

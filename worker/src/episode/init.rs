@@ -14,6 +14,7 @@ use crate::inputs::Inputs;
 use crate::repo::{MISSING_BASE_COMMIT, archive_repo_script};
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
 use crate::sandbox::images::ImageCache;
+use crate::sandbox::network::{NetworkPolicy, PROXY_ALIAS, PROXY_PORT};
 use crate::sandbox::process::{HostPython, ProcessSandbox, ProcessSpec};
 use crate::sandbox::{ExecRequest, Sandbox, SandboxError, SandboxLimits, SandboxSpec};
 use crate::shell::quote;
@@ -113,17 +114,47 @@ pub async fn ensure_image(engine: &DockerEngine, image: &str, cache: Option<&Ima
 /// Starts a sandbox for `task` and puts its repository at the base commit. With Docker, the
 /// caller pins `task.image` in `images` (when it has a cache) before and until the sandbox is
 /// removed.
-pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &Inputs, task: &Task, worker: &str, episode: &str, limits: &SandboxLimits) -> Result<Prepared, SandboxError> {
+///
+/// The worker decides whether the sandbox has a network: a task's `allow_network` is refused
+/// ([`SandboxError::NetworkRefused`], naming `sandbox_network.mode`) unless `network` allows it,
+/// and then the sandbox reaches out only through its egress proxy ([`start_with_egress`]).
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare(
+    backend: &Backend,
+    images: Option<&ImageCache>,
+    inputs: &Inputs,
+    network: &NetworkPolicy,
+    task: &Task,
+    worker: &str,
+    episode: &str,
+    limits: &SandboxLimits,
+) -> Result<Prepared, SandboxError> {
     let t0 = Instant::now();
     let mut spec = SandboxSpec::new(task.image.clone(), task.workdir.clone(), worker, episode);
     spec.limits = limits.clone();
-    spec.network = task.allow_network || matches!(task.source, Source::Git { .. });
+    if task.allow_network
+        && let Some(refused) = network.refusal(&task.instance_id)
+    {
+        return Err(refused);
+    }
     let sandbox = match backend {
         Backend::Docker(engine) => {
             ensure_image(engine, &task.image, images).await?;
-            PreparedSandbox::Docker(engine.start(&spec).await?)
+            if task.allow_network {
+                PreparedSandbox::Docker(start_with_egress(engine, network, &mut spec).await?)
+            } else {
+                PreparedSandbox::Docker(engine.start(&spec).await?)
+            }
         }
         Backend::Process { python } => {
+            if task.allow_network {
+                return Err(SandboxError::NetworkRefused(format!(
+                    "task {} asks for the network (allow_network: true), which this worker gives only through the Docker backend's \
+                     egress proxy (sandbox_network.mode = \"allow\"); the process sandbox cannot enforce the egress policy. \
+                     Run it on a worker with sandbox = \"docker\", or drop allow_network from the task",
+                    task.instance_id
+                )));
+            }
             if matches!(task.source, Source::Image) {
                 return Err(SandboxError::Io(format!(
                     "task {} keeps its repository in the image {}, which the process sandbox cannot run; give it an archive or git source, or run this worker with Docker",
@@ -134,33 +165,51 @@ pub async fn prepare(backend: &Backend, images: Option<&ImageCache>, inputs: &In
             if let Some(py) = python {
                 pspec = pspec.with_python(py);
             }
-            if let Source::Git { url } = &task.source
-                && let Some(dir) = local_git_dir(url)
-            {
-                // A repository on this host: bubblewrap shows the sandbox only its own folders,
-                // so the clone needs it bound (read-only, at the same path), and no network.
-                pspec.ro_binds.push(dir);
-                pspec.network = task.allow_network;
-            }
             PreparedSandbox::Process(ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?)
         }
     };
     let image_ms = t0.elapsed().as_millis() as u64;
     let t1 = Instant::now();
-    if let Err(e) = place_repository(&sandbox, inputs, task).await {
-        sandbox.remove().await;
-        return Err(e);
-    }
-    // The clone needed the network; the episode does not get it.
-    if let (Backend::Docker(engine), PreparedSandbox::Docker(container)) = (backend, &sandbox)
-        && matches!(task.source, Source::Git { .. })
-        && !task.allow_network
-        && let Err(e) = engine.disconnect_all_networks(container).await
-    {
+    if let Err(e) = place_repository(backend, &sandbox, inputs, network, task, &spec).await {
         sandbox.remove().await;
         return Err(e);
     }
     Ok(Prepared { sandbox, image_ms, start_ms: t1.elapsed().as_millis() as u64 })
+}
+
+/// Starts a container on an internal network of its own whose only way out is an egress proxy
+/// under `policy` (see [`crate::sandbox::network`]), and waits until the proxy answers.
+pub async fn start_with_egress(engine: &DockerEngine, policy: &NetworkPolicy, spec: &mut SandboxSpec) -> Result<DockerContainer, SandboxError> {
+    let egress = engine.start_egress(policy, &spec.worker, &spec.episode).await?;
+    spec.network = true;
+    spec.network_name = Some(egress.network.clone());
+    spec.env.extend(policy.proxy_env());
+    let mut container = match engine.start(spec).await {
+        Ok(c) => c,
+        Err(e) => {
+            engine.remove_egress(&egress).await;
+            return Err(e);
+        }
+    };
+    container.attach_egress(&egress);
+    let wait = format!(
+        "for i in $(seq 1 200); do (exec 3<>/dev/tcp/{PROXY_ALIAS}/{PROXY_PORT}) 2>/dev/null && exit 0; sleep 0.1; done; exit 1"
+    );
+    match container.exec(&ExecRequest::new(wait).timeout(Duration::from_secs(60))).await {
+        Ok(out) if out.exit_code == 0 => Ok(container),
+        Ok(out) => {
+            container.remove().await;
+            Err(SandboxError::Engine(format!(
+                "the egress proxy ({}, sandbox_network.proxy_image) did not answer the sandbox within 20 s: {}",
+                policy.proxy_image,
+                tail(&out.output, 500)
+            )))
+        }
+        Err(e) => {
+            container.remove().await;
+            Err(e)
+        }
+    }
 }
 
 async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String, SandboxError> {
@@ -171,7 +220,7 @@ async fn run_setup(c: &dyn Sandbox, what: &str, script: String) -> Result<String
     Ok(out.output)
 }
 
-async fn place_repository(sandbox: &PreparedSandbox, inputs: &Inputs, task: &Task) -> Result<(), SandboxError> {
+async fn place_repository(backend: &Backend, sandbox: &PreparedSandbox, inputs: &Inputs, network: &NetworkPolicy, task: &Task, spec: &SandboxSpec) -> Result<(), SandboxError> {
     let c = sandbox.as_sandbox();
     let workdir = c.workdir().to_string();
     match &task.source {
@@ -235,16 +284,90 @@ async fn place_repository(sandbox: &PreparedSandbox, inputs: &Inputs, task: &Tas
             }
         }
         Source::Git { url } => {
-            let script = format!(
-                "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
-                wd = quote(&workdir),
-                url = quote(url),
-                commit = quote(&task.base_commit)
-            );
-            run_setup(c, "cloning the repository", script).await?;
+            let tar = clone_in_its_own_sandbox(backend, network, task, url, spec, inputs.max_bytes).await?;
+            match sandbox {
+                // Docker's archive of the clone's workdir holds the folder itself.
+                PreparedSandbox::Docker(d) => d.upload_tar(parent_dir(&workdir), tar).await?,
+                PreparedSandbox::Process(p) => p.upload_tar(&workdir, tar).await?,
+            }
         }
     }
     Ok(())
+}
+
+/// The script that clones `url` at `commit` into `workdir`.
+fn clone_script(workdir: &str, url: &str, commit: &str) -> String {
+    format!(
+        "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
+        wd = quote(workdir),
+        url = quote(url),
+        commit = quote(commit)
+    )
+}
+
+/// Clones a `git` source in a short-lived sandbox of its own — the only step that has the
+/// network the clone needs (Docker: `sandbox_network.clone_network`; the process backend: the
+/// host's, or none for a repository on this host) — and returns its workdir as a tar (Docker:
+/// the folder itself; the process backend: its contents), at most `cap` bytes. The episode's
+/// sandbox never joins that network: it receives the files.
+async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, task: &Task, url: &str, spec: &SandboxSpec, cap: u64) -> Result<Vec<u8>, SandboxError> {
+    let mut cspec = SandboxSpec::new(spec.image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
+    cspec.limits = spec.limits.clone();
+    cspec.network = true;
+    match backend {
+        Backend::Docker(engine) => {
+            cspec.network_name = Some(network.clone_network.clone());
+            let clone = engine.start(&cspec).await.map_err(|e| SandboxError::Engine(format!("starting the clone's container (sandbox_network.clone_network = {:?}): {e}", network.clone_network)))?;
+            let result = async {
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                clone.download_tar(clone.workdir(), cap).await
+            }
+            .await;
+            clone.remove().await;
+            result
+        }
+        Backend::Process { .. } => {
+            let mut pspec = ProcessSpec::from_sandbox_spec(&cspec);
+            if let Some(dir) = local_git_dir(url) {
+                // A repository on this host: bubblewrap shows the sandbox only its own folders,
+                // so the clone needs it bound (read-only, at the same path), and no network.
+                pspec.ro_binds.push(dir);
+                pspec.network = false;
+            }
+            let clone = ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?;
+            let result = async {
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                let dir = clone.host_root().join("workdir");
+                tokio::task::spawn_blocking(move || tar_folder(&dir, cap))
+                    .await
+                    .map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?
+            }
+            .await;
+            clone.remove().await;
+            result
+        }
+    }
+}
+
+/// The contents of `dir` as a tar (symbolic links stored as links, never followed), at most
+/// `cap` bytes.
+fn tar_folder(dir: &std::path::Path, cap: u64) -> Result<Vec<u8>, SandboxError> {
+    let mut builder = tar::Builder::new(Vec::new());
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", dir).map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?;
+    let tar = builder.into_inner().map_err(|e| SandboxError::Io(format!("packing the clone: {e}")))?;
+    if tar.len() as u64 > cap {
+        return Err(SandboxError::Io(format!("the cloned repository is larger than inputs.max_bytes ({})", crate::sandbox::human_bytes(cap))));
+    }
+    Ok(tar)
+}
+
+/// The folder that holds `path` (`/` for a top-level folder).
+fn parent_dir(path: &str) -> &str {
+    match path.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/",
+        Some((parent, _)) => parent,
+    }
 }
 
 /// The folder of a git URL that names a repository on this host (`file:///path` or `/path`)

@@ -65,6 +65,8 @@ pub struct EpisodeEnv {
     pub images: Option<ImageCache>,
     /// Where tasks' inputs (archives) come from, and how much of them is read.
     pub inputs: crate::inputs::Inputs,
+    /// Whether a task may have the network, and under which egress policy.
+    pub network: crate::sandbox::network::NetworkPolicy,
 }
 
 /// Which lease an episode serves.
@@ -171,7 +173,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
-            p = init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &task, &env.worker_id, &id.episode, &limits) => p,
+            p = init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &env.network, &task, &env.worker_id, &id.episode, &limits) => p,
             _ = cancel.cancelled() => {
                 // The container may exist already, with no guard yet: remove it now rather than
                 // leave it to the next reaper pass.
@@ -243,7 +245,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();
-        let fresh = match init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
+        let fresh = match init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &env.network, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
             Ok(p) => p,
             Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
         };

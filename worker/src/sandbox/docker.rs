@@ -53,6 +53,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::network::{NetworkPolicy, PROXY_ALIAS, PROXY_PORT, PROXY_SCRIPT, join_nets};
 use super::{ExecOutput, ExecRequest, MAX_READ_FILE_BYTES, Sandbox, SandboxError, SandboxSpec, collect_output};
 use crate::shell::quote;
 
@@ -132,8 +133,24 @@ impl DockerEngine {
         ]
         .into_iter()
         .collect();
+        let network_mode = match (&spec.network, &spec.network_name) {
+            (false, _) => "none".to_string(),
+            (true, Some(name)) => name.clone(),
+            (true, None) => "bridge".to_string(),
+        };
+        // On an episode's own (internal, IPv4-only) network the container gets no IPv6 either:
+        // no link-local route to the host's bridge (Docker does this by default on networks
+        // without IPv6; this makes sure). Not on a kernel without IPv6, where the sysctl does not
+        // exist and the engine would refuse the container.
+        let kernel_has_ipv6 = std::path::Path::new("/proc/sys/net/ipv6").exists();
+        let sysctls = spec.network_name.as_ref().filter(|_| spec.network && kernel_has_ipv6).map(|_| {
+            [("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()), ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string())]
+                .into_iter()
+                .collect()
+        });
         let host_config = HostConfig {
-            network_mode: Some(if spec.network { "bridge".into() } else { "none".into() }),
+            network_mode: Some(network_mode),
+            sysctls,
             security_opt: Some(vec!["no-new-privileges".into()]),
             cap_drop: Some(vec!["ALL".into()]),
             nano_cpus: spec.limits.cpus.map(|c| (c * 1e9) as i64),
@@ -192,6 +209,8 @@ impl DockerEngine {
             workdir: spec.workdir.clone(),
             episode: spec.episode.clone(),
             disk: disk.clone(),
+            companions: Vec::new(),
+            networks: Vec::new(),
         };
         if let Err(e) = self.docker.start_container(&container.id, None).await {
             container.remove().await;
@@ -250,11 +269,53 @@ impl DockerEngine {
     /// Force-removes the containers of one episode of `worker` (every label must match, so
     /// another process with the same worker id keeps its own); returns how many went.
     pub async fn reap_episode(&self, worker: &str, episode: &str) -> Result<usize, SandboxError> {
-        let ids = self.containers_labelled(&[format!("{LABEL_WORKER}={worker}"), format!("{LABEL_EPISODE}={episode}")]).await?;
+        let labels = [format!("{LABEL_WORKER}={worker}"), format!("{LABEL_EPISODE}={episode}")];
+        let ids = self.containers_labelled(&labels).await?;
         for id in &ids {
             remove_container(&self.docker, id).await;
         }
+        self.remove_networks_labelled(&labels).await?;
         Ok(ids.len())
+    }
+
+    /// Removes the networks that carry every one of `labels` (episodes' egress networks).
+    async fn remove_networks_labelled(&self, labels: &[String]) -> Result<(), SandboxError> {
+        for name in self.networks_labelled(labels).await? {
+            remove_network(&self.docker, &name).await;
+        }
+        Ok(())
+    }
+
+    /// Names of the networks that carry every one of `labels`.
+    pub async fn networks_labelled(&self, labels: &[String]) -> Result<Vec<String>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", labels.to_vec())].into_iter().collect();
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let list = self.docker.list_networks(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list networks: {e}")))?;
+        Ok(list.into_iter().filter_map(|n| n.name).collect())
+    }
+
+    /// `worker`'s episode networks as (name, episode label) pairs.
+    pub async fn networks_by_episode(&self, worker: &str) -> Result<Vec<(String, String)>, SandboxError> {
+        let filters: HashMap<&str, Vec<String>> = [("label", vec![format!("{LABEL_WORKER}={worker}")])].into_iter().collect();
+        let options = bollard::query_parameters::ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let list = self.docker.list_networks(Some(options)).await.map_err(|e| SandboxError::Engine(format!("list networks: {e}")))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|n| {
+                let episode = n.labels.as_ref().and_then(|l| l.get(LABEL_EPISODE)).cloned().unwrap_or_default();
+                n.name.map(|name| (name, episode))
+            })
+            .collect())
+    }
+
+    /// Removes a network by name (never fails; an error is logged).
+    pub async fn remove_network_by_name(&self, name: &str) {
+        remove_network(&self.docker, name).await;
+    }
+
+    /// The networks `worker`'s episodes created (and not yet removed).
+    pub async fn networks_of(&self, worker: &str) -> Result<Vec<String>, SandboxError> {
+        self.networks_labelled(&[format!("{LABEL_WORKER}={worker}")]).await
     }
 
     /// Force-removes every container labelled with `worker`; returns how many went.
@@ -263,6 +324,7 @@ impl DockerEngine {
         for id in &ids {
             remove_container(&self.docker, id).await;
         }
+        self.remove_networks_labelled(&[format!("{LABEL_WORKER}={worker}")]).await?;
         Ok(ids.len())
     }
 }
@@ -411,6 +473,10 @@ pub struct DockerContainer {
     episode: String,
     /// The disk watchdog's state, when it enforces this container's disk limit.
     disk: Option<Arc<DiskWatch>>,
+    /// Containers that live and go with this one (its egress proxy).
+    companions: Vec<String>,
+    /// Networks removed after this container and its companions (its egress network).
+    networks: Vec<String>,
 }
 
 impl DockerContainer {
@@ -471,6 +537,22 @@ impl DockerContainer {
             .upload_to_container(&self.id, Some(options), bollard::body_full(tar.into()))
             .await
             .map_err(|e| SandboxError::Engine(format!("upload to {dest}: {e}")))
+    }
+
+    /// The folder `path` as Docker's archive API gives it (a tar holding the folder itself), at
+    /// most `cap` bytes (more is an error naming `inputs.max_bytes`).
+    pub async fn download_tar(&self, path: &str, cap: u64) -> Result<Vec<u8>, SandboxError> {
+        let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+        let mut stream = self.docker.download_from_container(&self.id, Some(options));
+        let mut tar: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let bytes = chunk.map_err(|e| SandboxError::Engine(format!("read {path}: {e}")))?;
+            tar.extend_from_slice(&bytes);
+            if tar.len() as u64 > cap {
+                return Err(SandboxError::Io(format!("{path} is larger than inputs.max_bytes ({})", super::human_bytes(cap))));
+            }
+        }
+        Ok(tar)
     }
 
     /// Writes one file inside the container (mode 0644), creating parent folders.
@@ -582,6 +664,18 @@ impl DockerContainer {
             watch.stop.cancel();
         }
         remove_container(&self.docker, &self.id).await;
+        for id in &self.companions {
+            remove_container(&self.docker, id).await;
+        }
+        for name in &self.networks {
+            remove_network(&self.docker, name).await;
+        }
+    }
+
+    /// Makes this container's removal remove `egress` (its proxy and its network) too.
+    pub fn attach_egress(&mut self, egress: &Egress) {
+        self.companions.push(egress.proxy.clone());
+        self.networks.push(egress.network.clone());
     }
 
     /// Reads one regular file out of the container through Docker's archive API (a tar stream
@@ -739,6 +833,129 @@ async fn remove_container(docker: &Docker, id: &str) {
     }
 }
 
+async fn remove_network(docker: &Docker, name: &str) {
+    match docker.remove_network(name).await {
+        Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(e) => warn!(network = %name, "could not remove network: {e}"),
+    }
+}
+
+/// An episode's way out when it may use the network: its internal network and the egress proxy
+/// on it (see [`super::network`]). Removed with the sandbox that [`DockerContainer::attach_egress`]
+/// was given it, or by [`DockerEngine::remove_egress`].
+#[derive(Debug, Clone)]
+pub struct Egress {
+    /// The internal network's name (the sandbox joins it).
+    pub network: String,
+    /// The proxy container's id.
+    pub proxy: String,
+}
+
+impl DockerEngine {
+    /// Creates an episode's internal network and starts its egress proxy under `policy` (the
+    /// proxy on `policy.egress_network` and, as [`PROXY_ALIAS`], on the internal network).
+    /// Everything is labelled with `worker` and `episode`, so the reaper finds it after a crash.
+    pub async fn start_egress(&self, policy: &NetworkPolicy, worker: &str, episode: &str) -> Result<Egress, SandboxError> {
+        let labels: HashMap<String, String> = [
+            (LABEL_MANAGED.to_string(), "true".to_string()),
+            (LABEL_WORKER.to_string(), worker.to_string()),
+            (LABEL_EPISODE.to_string(), episode.to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let network = container_name(&format!("net-{episode}"));
+        let options: HashMap<String, String> = [
+            // No IPv4 address of the host on the bridge: the sandbox cannot reach its listeners.
+            ("com.docker.network.bridge.inhibit_ipv4".to_string(), "true".to_string()),
+            ("com.docker.network.bridge.enable_ip_masquerade".to_string(), "false".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let request = bollard::models::NetworkCreateRequest {
+            name: network.clone(),
+            driver: Some("bridge".into()),
+            internal: Some(true),
+            enable_ipv6: Some(false),
+            options: Some(options),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.docker.create_network(request).await.map_err(|e| SandboxError::Engine(format!("create the episode's network: {e}")))?;
+        match self.start_proxy(policy, &network, episode, labels).await {
+            Ok(proxy) => Ok(Egress { network, proxy }),
+            Err(e) => {
+                remove_network(&self.docker, &network).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_proxy(&self, policy: &NetworkPolicy, network: &str, episode: &str, labels: HashMap<String, String>) -> Result<String, SandboxError> {
+        if let Err(SandboxError::ImageMissing(_)) = self.image_digest(&policy.proxy_image).await {
+            return Err(SandboxError::ImageMissing(format!(
+                "{} (sandbox_network.proxy_image, the egress proxy's image; it needs python3)",
+                policy.proxy_image
+            )));
+        }
+        let env = vec![
+            format!("AGENTMILL_EGRESS_ALLOW={}", join_nets(&policy.allow)),
+            format!("AGENTMILL_EGRESS_DENY={}", join_nets(&policy.deny_with_host_addresses())),
+            format!("AGENTMILL_EGRESS_PORT={PROXY_PORT}"),
+        ];
+        let host_config = HostConfig {
+            network_mode: Some(policy.egress_network.clone()),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
+            readonly_rootfs: Some(true),
+            memory: Some(256 << 20),
+            memory_swap: Some(256 << 20),
+            pids_limit: Some(256),
+            init: Some(true),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(policy.proxy_image.clone()),
+            cmd: Some(vec!["python3".into(), "-c".into(), PROXY_SCRIPT.into()]),
+            user: Some("65534:65534".into()),
+            env: Some(env),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let id = self.create(&format!("proxy-{episode}"), body).await.map_err(|e| SandboxError::Engine(format!("create the egress proxy: {e}")))?;
+        let connect = bollard::models::NetworkConnectRequest {
+            container: id.clone(),
+            endpoint_config: Some(bollard::models::EndpointSettings { aliases: Some(vec![PROXY_ALIAS.to_string()]), ..Default::default() }),
+        };
+        let started = async {
+            self.docker.connect_network(network, connect).await.map_err(|e| SandboxError::Engine(format!("attach the egress proxy to the episode's network: {e}")))?;
+            self.docker.start_container(&id, None).await.map_err(|e| {
+                SandboxError::Engine(format!("start the egress proxy (sandbox_network.egress_network = {:?}): {e}", policy.egress_network))
+            })
+        }
+        .await;
+        if let Err(e) = started {
+            remove_container(&self.docker, &id).await;
+            return Err(e);
+        }
+        Ok(id)
+    }
+
+    /// Removes an egress proxy and its network (when no sandbox took them over).
+    pub async fn remove_egress(&self, egress: &Egress) {
+        remove_container(&self.docker, &egress.proxy).await;
+        remove_network(&self.docker, &egress.network).await;
+    }
+}
+
+/// The episode a container's episode label belongs to: its grading container is labelled
+/// `<episode>-grade`, a git source's clone container `<episode>-clone` (or
+/// `<episode>-grade-clone`).
+pub fn owning_episode(label: &str) -> &str {
+    let label = label.strip_suffix("-clone").unwrap_or(label);
+    label.strip_suffix("-grade").unwrap_or(label)
+}
+
 /// A container name that is valid for Docker, says which episode it serves, and is unique even
 /// when two coordinators (or a rerun) hand out the same episode id: a random suffix.
 fn container_name(episode: &str) -> String {
@@ -813,6 +1030,13 @@ impl DockerEngine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clone_and_grade_containers_belong_to_their_episode() {
+        for label in ["ep-1", "ep-1-grade", "ep-1-clone", "ep-1-grade-clone"] {
+            assert_eq!(owning_episode(label), "ep-1", "{label}");
+        }
+    }
 
     #[test]
     fn the_engines_storage_opt_refusals_are_recognised() {

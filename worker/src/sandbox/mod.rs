@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod images;
+pub mod network;
 pub mod process;
 
 use std::collections::BTreeMap;
@@ -54,6 +55,10 @@ pub struct SandboxSpec {
     pub env: BTreeMap<String, String>,
     /// Whether the container may use the network.
     pub network: bool,
+    /// The Docker network a container with `network` joins (default: `bridge`). Episodes
+    /// that may use the network join their own internal network, whose only way out is the
+    /// egress proxy ([`network`]).
+    pub network_name: Option<String>,
     /// Limits.
     pub limits: SandboxLimits,
     /// The worker that owns the container (a label, for reaping).
@@ -75,6 +80,7 @@ impl SandboxSpec {
             workdir: workdir.into(),
             env,
             network: false,
+            network_name: None,
             limits: SandboxLimits::default(),
             worker: worker.into(),
             episode: episode.into(),
@@ -163,6 +169,10 @@ pub enum SandboxError {
     /// The container stopped answering.
     #[error("the container did not answer within {0:?}")]
     Unresponsive(Duration),
+    /// The task asks for something this worker's configuration does not allow (the network):
+    /// a sandbox error, not the model's failure; the message names the configuration key.
+    #[error("{0}")]
+    NetworkRefused(String),
     /// A local I/O problem.
     #[error("{0}")]
     Io(String),

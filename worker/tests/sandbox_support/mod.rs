@@ -75,8 +75,9 @@ pub async fn docker(test: &str, worker: &str) -> Option<DockerEngine> {
     Some(engine)
 }
 
-/// Force-removes every container labelled with its worker when dropped — after a passing test
-/// and while a failed assertion unwinds alike (through the docker CLI, which needs no runtime).
+/// Force-removes every container, then every network, labelled with its worker when dropped —
+/// after a passing test and while a failed assertion unwinds alike (through the docker CLI,
+/// which needs no runtime).
 #[derive(Debug)]
 pub struct Reaper(pub String);
 
@@ -89,6 +90,17 @@ impl Drop for Reaper {
             let _ = std::process::Command::new("docker")
                 .args(["rm", "-f", "-v"])
                 .args(&ids)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        // Episodes' egress networks (after their proxies).
+        let Ok(out) = std::process::Command::new("docker").args(["network", "ls", "-q", "--filter", &filter]).output() else { return };
+        let nets: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if !nets.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .args(["network", "rm"])
+                .args(&nets)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
@@ -317,4 +329,81 @@ pub fn host_processes_with(marker: &str) -> Vec<String> {
 pub fn omitted_bytes(text: &str) -> Option<u64> {
     let at = text.rfind("<output truncated by agentmill: ")?;
     text[at..].split_whitespace().nth(4).and_then(|n| n.parse().ok())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosts the tests create
+
+/// A listener that counts the connections it accepts, in a container of the sandbox image on a
+/// Docker network the test creates: the only place a test's network probes connect to besides
+/// loopback (never the host's bridge gateway). Removed with its network when dropped.
+#[derive(Debug)]
+pub struct TestListener {
+    /// The network's name (a container given it can reach the listener).
+    pub network: String,
+    container: String,
+    /// The listener's address on the network.
+    pub ip: String,
+    /// Its port.
+    pub port: u16,
+}
+
+fn docker_cli(args: &[&str]) -> String {
+    let out = std::process::Command::new("docker").args(args).stdin(std::process::Stdio::null()).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl TestListener {
+    /// Creates the network and starts the listener; returns once it listens.
+    pub fn start(tag: &str) -> TestListener {
+        let network = unique(&format!("{tag}-net"));
+        docker_cli(&["network", "create", "--driver", "bridge", &network]);
+        let container = unique(&format!("{tag}-listener"));
+        let mut l = TestListener { network, container: container.clone(), ip: String::new(), port: 9000 };
+        let script = "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('0.0.0.0', 9000))\ns.listen(64)\nopen('/tmp/ready', 'w').close()\nwhile True:\n    c, _ = s.accept()\n    with open('/tmp/accepted', 'a') as f:\n        f.write('x\\n')\n    c.close()\n";
+        docker_cli(&["run", "-d", "--name", &container, "--network", &l.network, SANDBOX_IMAGE, "python3", "-c", script]);
+        l.ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", l.network), &container]);
+        docker_cli(&["exec", &container, "sh", "-c", "for i in $(seq 1 200); do [ -e /tmp/ready ] && exit 0; sleep 0.1; done; exit 1"]);
+        l
+    }
+
+    /// The connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        docker_cli(&["exec", &self.container, "sh", "-c", "cat /tmp/accepted 2>/dev/null | wc -l"]).parse().expect("a count")
+    }
+
+    /// The count once it reaches `n`, or after 10 s, whichever comes first (the client's connect
+    /// returns at the handshake; the listener counts a moment later).
+    pub fn accepted_at_least(&self, n: usize) -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let count = self.accepted();
+            if count >= n || std::time::Instant::now() > deadline {
+                return count;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for TestListener {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = std::process::Command::new("docker").args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
+        };
+        quiet(&["rm", "-f", &self.container]);
+        quiet(&["network", "rm", &self.network]);
+    }
+}
+
+/// [`task_container`] on the Docker network `network` (a network the test created).
+pub async fn task_container_on(engine: &DockerEngine, worker: &str, task: &Task, limits: SandboxLimits, network: &str, tag: &str) -> DockerContainer {
+    let mut spec = SandboxSpec::new(SANDBOX_IMAGE, &task.workdir, worker, unique(tag));
+    spec.limits = limits;
+    spec.network = true;
+    spec.network_name = Some(network.to_string());
+    let c = engine.start(&spec).await.expect("start a sandbox container");
+    c.upload_tar(&task.workdir, archive_of(task)).await.expect("upload the archive");
+    c
 }

@@ -1,0 +1,330 @@
+//! The worker decides whether a sandbox has a network, and a network-enabled sandbox reaches
+//! out only through its egress proxy, under the worker's policy.
+//!
+//! Real Docker, the sandbox image, and only hosts the tests create: a Docker network of the
+//! test's own with two HTTP servers in containers (one on the allow list, one not), and a
+//! listener on the host that the sandbox tries to reach at the host's address on that network.
+//! Every container, proxy and network is labelled with the test's worker name and removed.
+
+mod sandbox_support;
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agentmill_proto::ExitReason;
+use agentmill_worker::config::WorkerConfig;
+use agentmill_worker::episode::init::{self, Backend};
+use agentmill_worker::episode::{EpisodeId, run_episode};
+use agentmill_worker::inputs::Inputs;
+use agentmill_worker::sandbox::network::{NetworkPolicy, SandboxNetworkConfig};
+use agentmill_worker::sandbox::{ExecRequest, SandboxError};
+use sandbox_support::*;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the docker CLI; panics with its output when it fails; returns stdout, trimmed.
+fn docker_cli(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A Docker network the test creates, with containers on it; all removed when dropped.
+#[derive(Debug)]
+pub struct TestNetwork {
+    pub name: String,
+    containers: Vec<String>,
+}
+
+impl TestNetwork {
+    pub fn create(tag: &str) -> TestNetwork {
+        let name = unique(tag);
+        docker_cli(&["network", "create", "--driver", "bridge", &name]);
+        TestNetwork { name, containers: Vec::new() }
+    }
+
+    /// Starts a container of the sandbox image on this network serving `body` over HTTP on port
+    /// 8080; returns its address once it answers.
+    pub fn http_server(&mut self, body: &str) -> String {
+        let name = unique("egress-server");
+        let script = format!("mkdir -p /srv && printf '%s' '{body}' > /srv/index.html && cd /srv && exec python3 -m http.server 8080");
+        docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, SANDBOX_IMAGE, "sh", "-c", &script]);
+        self.containers.push(name.clone());
+        let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
+        // Ready when the server answers from inside its own container.
+        let probe = "import urllib.request,time\nfor i in range(200):\n    try:\n        urllib.request.urlopen('http://127.0.0.1:8080/', timeout=2); break\n    except Exception: time.sleep(0.1)\nelse: raise SystemExit('no answer')";
+        docker_cli(&["exec", &name, "python3", "-c", probe]);
+        ip
+    }
+
+    /// Starts `git daemon` in a container of the sandbox image on this network, serving the
+    /// repositories under the host folder `base` (mounted read-only); returns its address once
+    /// it lists `repo`.
+    pub fn git_daemon(&mut self, base: &std::path::Path, repo: &str) -> String {
+        let name = unique("git-daemon");
+        let mount = format!("{}:/srv:ro", base.display());
+        docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, "-v", &mount, SANDBOX_IMAGE,
+            "git", "-c", "safe.directory=*", "daemon", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
+        self.containers.push(name.clone());
+        let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
+        let probe = format!("for i in $(seq 1 200); do git -c safe.directory='*' ls-remote git://127.0.0.1/{repo} >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1");
+        docker_cli(&["exec", &name, "sh", "-c", &probe]);
+        ip
+    }
+
+    /// The host's address on this network (its bridge's gateway).
+    pub fn host_address(&self) -> String {
+        docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}", &self.name])
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        if !self.containers.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f"]).args(&self.containers).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+        let _ = Command::new("docker").args(["network", "rm", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// A listener on every address of the host that counts the connections it accepts.
+fn listen_on_the_host() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(("0.0.0.0", 0)).expect("bind a listener on the host");
+    let port = listener.local_addr().expect("local addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, accepted)
+}
+
+/// Inputs that read the bundled tasks' archives.
+fn bundled_inputs() -> Inputs {
+    let root = workspace().join("deploy/tasks").canonicalize().expect("deploy/tasks");
+    Inputs { roots: vec![root], ..Inputs::none() }
+}
+
+/// A worker without a `[sandbox_network]` section (network off) ends a task that asks for the
+/// network as `sandbox_error` naming `sandbox_network.mode`, before any container starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_asking_for_the_network_is_refused_by_a_worker_that_does_not_allow_it() {
+    let worker = "sandbox-net-refused";
+    let Some(engine) = docker("network_refused", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let mut task = bundled_task(TASK);
+    task.allow_network = true;
+
+    let backend = Backend::Docker(engine.clone());
+    let refused = init::prepare(&backend, None, &bundled_inputs(), &NetworkPolicy::default(), &task, worker, &unique("refused"), &small_limits()).await;
+    let err = refused.expect_err("a worker with the network off refuses the task");
+    assert!(matches!(err, SandboxError::NetworkRefused(_)), "{err:?}");
+    let why = err.to_string();
+    assert!(why.contains("sandbox_network.mode") && why.contains(&task.instance_id), "{why}");
+
+    // The whole episode: a sandbox error (retried elsewhere, never trained as the model's).
+    let mut cfg = WorkerConfig::default();
+    cfg.inputs.host_roots = bundled_inputs().roots;
+    let env = agentmill_worker::host::episode_env(&cfg, backend, worker.into(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
+    let id = EpisodeId { episode: unique("refused-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
+    assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);
+    assert!(record.error.as_deref().is_some_and(|e| e.contains("sandbox_network.mode")), "{:?}", record.error);
+    assert!(record.grading.is_none() && record.messages.is_empty(), "nothing ran");
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "no container was started");
+
+    // The process backend refuses too, even where the configuration allows the network: it
+    // cannot enforce the egress policy.
+    let allowing = SandboxNetworkConfig { mode: "allow".into(), ..Default::default() }.policy().expect("valid");
+    let process = Backend::Process { python: None };
+    let err = init::prepare(&process, None, &bundled_inputs(), &allowing, &task, worker, &unique("refused-proc"), &small_limits()).await.expect_err("refused");
+    assert!(matches!(err, SandboxError::NetworkRefused(_)) && err.to_string().contains("egress"), "{err}");
+}
+
+/// `mode = "allow"`: the sandbox reaches a server on the allow list through its proxy, and
+/// nothing else — not a server outside the list on the same network, not a listener on the
+/// host, not the cloud metadata address, not even the allowed server without the proxy. Its
+/// network has no address of the host. Removing the sandbox removes its proxy and network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_enabled_sandbox_reaches_only_the_allow_list_through_its_proxy() {
+    let worker = "sandbox-net-egress";
+    let Some(engine) = docker("network_egress", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let mut net = TestNetwork::create("amtest-egress");
+    let allowed = net.http_server("ALLOWED-BODY");
+    let other = net.http_server("OTHER-BODY");
+    let host = net.host_address();
+    let (port, accepted) = listen_on_the_host();
+
+    let cfg = SandboxNetworkConfig {
+        mode: "allow".into(),
+        allow: vec![allowed.clone()],
+        proxy_image: SANDBOX_IMAGE.into(),
+        egress_network: net.name.clone(),
+        ..Default::default()
+    };
+    let policy = cfg.policy().expect("a valid policy");
+    let mut task = bundled_task(TASK);
+    task.allow_network = true;
+    let backend = Backend::Docker(engine.clone());
+    let episode = unique("egress");
+    let prepared = init::prepare(&backend, None, &bundled_inputs(), &policy, &task, worker, &episode, &small_limits()).await.expect("a network-enabled sandbox");
+    let sandbox = prepared.sandbox.as_sandbox();
+
+    // Through the proxy (HTTP_PROXY is set in the sandbox): a line per URL, the body or the error.
+    let fetch = format!(
+        "import urllib.request, urllib.error\n\
+         for url in ['http://{allowed}:8080/', 'http://{other}:8080/', 'http://{host}:{port}/', 'http://169.254.169.254/latest/meta-data/', 'https://{other}:8080/']:\n\
+         \x20   try:\n\
+         \x20       print(url, 'BODY', urllib.request.urlopen(url, timeout=20).read().decode())\n\
+         \x20   except urllib.error.HTTPError as e:\n\
+         \x20       print(url, 'HTTP', e.code, e.read().decode().strip())\n\
+         \x20   except Exception as e:\n\
+         \x20       print(url, 'ERROR', e)\n"
+    );
+    sandbox.write_file("/agentmill/fetch.py", fetch.as_bytes()).await.expect("write the probe");
+    let out = sandbox.exec(&ExecRequest::new("python3 /agentmill/fetch.py").timeout(Duration::from_secs(120))).await.expect("run the probe");
+    let lines: Vec<&str> = out.output.lines().collect();
+    assert_eq!(lines.len(), 5, "{}", out.output);
+    assert!(lines[0].ends_with("BODY ALLOWED-BODY"), "the allow-listed server answers: {}", out.output);
+    for refused in &lines[1..4] {
+        assert!(refused.contains("HTTP 403") && refused.contains("outside this worker's egress policy"), "{}", out.output);
+    }
+    assert!(lines[4].contains("ERROR") && lines[4].contains("403"), "a CONNECT outside the list is refused: {}", out.output);
+
+    // Without the proxy nothing leaves: no route to the allowed server, the host's address on
+    // the test network, or the address the episode's bridge would have had without
+    // inhibit_ipv4 (which would be the host).
+    let inspect = engine.client().inspect_network(&episode_network(&engine, worker).await, None).await.expect("inspect the episode's network");
+    assert_eq!(inspect.internal, Some(true), "{inspect:?}");
+    let own_gateway = inspect.ipam.and_then(|i| i.config).and_then(|c| c.first().and_then(|c| c.gateway.clone())).expect("an IPAM gateway");
+    for (addr, p) in [(allowed.as_str(), 8080), (host.as_str(), port), (own_gateway.as_str(), port)] {
+        let direct = sandbox
+            .exec(&ExecRequest::new(format!("timeout 5 bash -c 'exec 3<>/dev/tcp/{addr}/{p}' && echo CONNECTED")).timeout(Duration::from_secs(30)))
+            .await
+            .expect("exec");
+        assert!(direct.exit_code != 0 && !direct.output.contains("CONNECTED"), "{addr}:{p} reached without the proxy: {direct:?}");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing from the sandbox reached the host's listener");
+
+    prepared.sandbox.remove().await;
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the sandbox and its proxy are gone");
+    assert!(engine.networks_of(worker).await.expect("list").is_empty(), "the episode's network is gone");
+}
+
+/// The one network `worker`'s episode created.
+async fn episode_network(engine: &agentmill_worker::sandbox::docker::DockerEngine, worker: &str) -> String {
+    let nets = engine.networks_of(worker).await.expect("list networks");
+    assert_eq!(nets.len(), 1, "{nets:?}");
+    nets[0].clone()
+}
+
+/// A fixed identity and date and no user or system git configuration.
+const GIT_ENV: [(&str, &str); 8] = [
+    ("GIT_CONFIG_GLOBAL", "/dev/null"),
+    ("GIT_CONFIG_NOSYSTEM", "1"),
+    ("GIT_AUTHOR_NAME", "agentmill-test"),
+    ("GIT_AUTHOR_EMAIL", "test@agentmill.invalid"),
+    ("GIT_COMMITTER_NAME", "agentmill-test"),
+    ("GIT_COMMITTER_EMAIL", "test@agentmill.invalid"),
+    ("GIT_AUTHOR_DATE", "2024-02-29T12:00:00Z"),
+    ("GIT_COMMITTER_DATE", "2024-02-29T12:00:00Z"),
+];
+
+/// The bundled task's archive as a one-commit repository `root/<name>` that serves any commit by
+/// id; returns the commit.
+fn repo_from_archive(task: &agentmill_proto::Task, root: &std::path::Path, name: &str) -> String {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).expect("repository folder");
+    let git = |args: &[&str]| {
+        let out = Command::new("git").args(args).current_dir(&dir).envs(GIT_ENV).stdin(Stdio::null()).output().expect("run git");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let bytes = archive_of(task);
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    archive.unpack(&dir).expect("unpack the archive");
+    git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", "base"]);
+    git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
+    // The daemon in its container runs as another user: let it read the files.
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(root).status();
+    git(&["rev-parse", "HEAD"])
+}
+
+/// A `git` source is cloned in a step of its own: the clone reaches a `git daemon` on the
+/// test's network (Docker: `clone_network`; the process backend: the host's network), the
+/// episode's sandbox then holds the repository at the base commit but has no network — only
+/// `lo`, and neither the daemon nor the remote it was cloned from answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network() {
+    let worker = "sandbox-net-clone";
+    let Some(engine) = docker("git_clone_step", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
+    task.base_commit = commit.clone();
+    task.image = SANDBOX_IMAGE.into();
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("git_clone_step") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in backends {
+        let prepared = init::prepare(&backend, None, &Inputs::none(), &policy, &task, worker, &unique("clone"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: the clone and the sandbox: {e}"));
+        let sandbox = prepared.sandbox.as_sandbox();
+        let head = sandbox.exec(&ExecRequest::new("git rev-parse HEAD && git status --porcelain | wc -l")).await.expect("exec");
+        assert_eq!(head.output.lines().collect::<Vec<_>>(), [commit.as_str(), "0"], "{which}: the clone, clean: {head:?}");
+        let dev = sandbox.exec(&ExecRequest::new("cat /proc/net/dev")).await.expect("exec");
+        let interfaces: Vec<&str> = dev.output.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+        assert_eq!(interfaces, ["lo"], "{which}: {}", dev.output);
+        let remote = sandbox.exec(&ExecRequest::new("timeout 20 git ls-remote origin && echo LISTED").timeout(Duration::from_secs(60))).await.expect("exec");
+        assert!(remote.exit_code != 0 && !remote.output.contains("LISTED"), "{which}: the remote answers the episode: {remote:?}");
+        let direct = sandbox
+            .exec(&ExecRequest::new(format!("timeout 5 bash -c 'exec 3<>/dev/tcp/{daemon}/9418' && echo CONNECTED")).timeout(Duration::from_secs(30)))
+            .await
+            .expect("exec");
+        assert!(direct.exit_code != 0 && !direct.output.contains("CONNECTED"), "{which}: {direct:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the clone's container and the sandbox are gone");
+}
+
+/// What a crashed or cancelled episode leaves — its egress proxy and network — goes with the
+/// reaper's passes: the episode's own (`reap_episode`, on a cancelled init) and the worker's
+/// (`reap`, at start-up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_episodes_proxy_and_network_are_reaped_with_its_containers() {
+    let worker = "sandbox-net-reap";
+    let Some(engine) = docker("network_reap", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let policy = SandboxNetworkConfig { mode: "allow".into(), proxy_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let (first, second) = (unique("reap-a"), unique("reap-b"));
+    engine.start_egress(&policy, worker, &first).await.expect("an egress");
+    engine.start_egress(&policy, worker, &second).await.expect("another egress");
+    assert_eq!(engine.containers_of(worker).await.expect("list").len(), 2, "two proxies");
+    assert_eq!(engine.networks_of(worker).await.expect("list").len(), 2, "two networks");
+
+    assert_eq!(engine.reap_episode(worker, &first).await.expect("reap one episode"), 1);
+    assert_eq!(engine.containers_of(worker).await.expect("list").len(), 1, "the other episode's proxy stays");
+    assert_eq!(engine.networks_of(worker).await.expect("list").len(), 1, "the other episode's network stays");
+
+    engine.reap(worker).await.expect("reap the worker");
+    assert!(engine.containers_of(worker).await.expect("list").is_empty());
+    assert!(engine.networks_of(worker).await.expect("list").is_empty());
+}
