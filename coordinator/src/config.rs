@@ -38,8 +38,12 @@ pub struct CoordinatorConfig {
     /// Largest piece of content (an archive, a rows file, a git bundle) a client may store with
     /// `PutContent`, bytes. Content lives in Redis's memory.
     pub max_content_bytes: u64,
-    /// Bearer token every RPC must carry (`authorization: Bearer <token>`); `None` = open.
+    /// Bearer token every RPC must carry (`authorization: Bearer <token>`): the legacy single
+    /// credential, an operator's (it may call everything). `None` and no `credentials` = open.
     pub token: Option<String>,
+    /// Credentials with roles (`[[credentials]]`: `role`, one of `token` / `token_file` /
+    /// `token_env`, and for workers `worker_ids`); see [`crate::auth`].
+    pub credentials: Vec<crate::auth::CredentialConfig>,
     /// PEM certificate chain and key for TLS; both or neither.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS.
@@ -74,6 +78,7 @@ impl Default for CoordinatorConfig {
             max_message_bytes: 256 << 20,
             max_content_bytes: 256 << 20,
             token: None,
+            credentials: Vec::new(),
             tls_cert: None,
             tls_key: None,
             watch_buffer: 4096,
@@ -129,6 +134,11 @@ impl CoordinatorConfig {
         }
         if self.token.as_deref().is_some_and(str::is_empty) {
             return bad("token", "is empty; remove it to run without a token");
+        }
+        for (i, c) in self.credentials.iter().enumerate() {
+            if let Err(reason) = c.validate(i) {
+                return Err(ConfigError::invalid("credentials", reason));
+            }
         }
         Ok(())
     }
@@ -186,6 +196,21 @@ mod tests {
         std::fs::write(&file, "metrics_listen = \"port nine\"\n").expect("write");
         let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("refused").to_string();
         assert!(err.contains("is not host:port") && err.contains("use \"\" to turn it off"), "{err}");
+    }
+
+    #[test]
+    fn credentials_load_from_the_file_and_a_bad_one_names_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[[credentials]]\nrole = \"worker\"\ntoken_file = \"/run/w1\"\nworker_ids = [\"w-1\"]\n\n[[credentials]]\nname = \"sub\"\nrole = \"client\"\ntoken_env = \"SUB_TOKEN\"\n").expect("write");
+        let cfg = CoordinatorConfig::load(Some(&file), &Default::default()).expect("loads");
+        assert_eq!(cfg.credentials.len(), 2);
+        assert_eq!((cfg.credentials[0].role, cfg.credentials[0].worker_ids.as_slice()), (Some(crate::auth::Role::Worker), &["w-1".to_string()][..]));
+        std::fs::write(&file, "[[credentials]]\nrole = \"worker\"\ntoken = \"t\"\n").expect("write");
+        let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("no worker ids").to_string();
+        assert!(err.contains("credentials") && err.contains("worker_ids"), "{err}");
+        std::fs::write(&file, "[[credentials]]\nrole = \"admin\"\ntoken = \"t\"\n").expect("write");
+        assert!(CoordinatorConfig::load(Some(&file), &Default::default()).is_err(), "an unknown role");
     }
 
     #[test]

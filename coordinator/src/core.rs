@@ -82,8 +82,8 @@ pub enum Command {
     Cordon(Vec<String>, bool, oneshot::Sender<v1::CordonWorkersResponse>),
     /// Counts and rates.
     Stats(oneshot::Sender<v1::ClusterStatsResponse>),
-    /// A worker registered on a new session.
-    Attach(u64, v1::Register, SessionTx),
+    /// A worker registered on a new session, with the name of the credential it attached with.
+    Attach(u64, v1::Register, SessionTx, Arc<str>),
     /// A message on a session.
     Worker(u64, In),
     /// A session ended.
@@ -122,6 +122,8 @@ impl CoreHandle {
 
 struct Session {
     worker: Arc<str>,
+    /// The credential it attached with.
+    credential: Arc<str>,
     host: String,
     labels: Labels,
     capacity: v1::Capacity,
@@ -295,7 +297,7 @@ impl Core {
                         TaskState::Leased | TaskState::Running => {
                             if let (Some(lease), Some(worker)) = (r.lease.clone(), r.worker.clone()) {
                                 let deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
-                                self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, deadline_ms });
+                                self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, credential: None, deadline_ms });
                             } else {
                                 self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, failures: r.failures, ..Rollout::queued(now) };
                                 self.table.enqueue(idx, n);
@@ -384,18 +386,24 @@ impl Core {
             Command::Stats(reply) => {
                 let _ = reply.send(self.cluster_stats());
             }
-            Command::Attach(sid, reg, tx) => self.attach(sid, reg, tx, txn),
+            Command::Attach(sid, reg, tx, credential) => self.attach(sid, reg, tx, credential, txn),
             Command::Worker(sid, msg) => self.worker_message(sid, msg, txn),
             Command::Detach(sid) => {
                 if let Some(s) = self.sessions.remove(&sid) {
                     info!(worker = %s.worker, leases = s.leases.len(), "worker detached; its leases live until their deadline");
-                    for lease in &s.leases {
-                        if let Some(l) = self.table.leases.get_mut(lease) {
-                            l.session = None;
-                        }
-                    }
+                    self.release_session_leases(&s);
                     self.metrics.workers_connected.set(self.sessions.len() as i64);
                 }
+            }
+        }
+    }
+
+    /// A closed session's leases live on until their deadline, held by no session: the worker
+    /// may claim them back when it attaches again (Register's held_leases).
+    fn release_session_leases(&mut self, s: &Session) {
+        for lease in &s.leases {
+            if let Some(l) = self.table.leases.get_mut(lease) {
+                l.session = None;
             }
         }
     }
@@ -591,13 +599,23 @@ impl Core {
         txn.outputs.push(Output::reply(reply, resp));
     }
 
-    fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, txn: &mut Txn) {
+    fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, credential: Arc<str>, txn: &mut Txn) {
         let worker: Arc<str> = Arc::from(reg.worker_id.as_str());
         // A worker that reconnects replaces its old session. From another host it is a second
-        // worker with the same id: the two replace each other's sessions, so say so loudly.
+        // worker with the same id: the two replace each other's sessions, so say so loudly. A
+        // session of another credential is not replaced: that would hand its leases over.
         let old: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.worker == worker).map(|(id, _)| *id).collect();
+        if let Some(other) = old.iter().filter_map(|id| self.sessions.get(id)).find(|s| s.credential != credential) {
+            warn!(worker = %worker, "refused an attach as worker {worker} with credential {credential}: it is attached with credential {}", other.credential);
+            let _ = tx.send(Err(Status::permission_denied(format!(
+                "worker id {worker} is attached with another credential ({}); a credential cannot take over another's session",
+                other.credential
+            ))));
+            return;
+        }
         for id in old {
             let Some(s) = self.sessions.remove(&id) else { continue };
+            self.release_session_leases(&s);
             if s.host != reg.host {
                 self.metrics.worker_id_conflicts.inc();
                 warn!(
@@ -612,6 +630,7 @@ impl Core {
         let now = now_ms();
         let mut session = Session {
             worker: worker.clone(),
+            credential: credential.clone(),
             host: reg.host,
             labels: reg.labels.into_iter().collect(),
             capacity: reg.capacity.unwrap_or_default(),
@@ -636,8 +655,11 @@ impl Core {
         // Leases the worker still runs: keep the live ones, tell it to drop the rest.
         for lease_id in reg.held_leases {
             match self.table.leases.get_mut(lease_id.as_str()) {
-                Some(l) if l.worker == worker => {
+                // Only the worker id the lease was granted to, with the credential it was granted
+                // to (any credential bound to the id, after a coordinator restart).
+                Some(l) if l.worker == worker && l.credential.as_ref().is_none_or(|c| *c == credential) => {
                     l.session = Some(sid);
+                    l.credential = Some(credential.clone());
                     l.deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
                     session.leases.insert(Arc::from(lease_id.as_str()));
                 }
@@ -653,11 +675,12 @@ impl Core {
         self.metrics.workers_connected.set(self.sessions.len() as i64);
     }
 
-    /// The lease named by a worker's message, if it is live and this session's worker holds it.
+    /// The lease named by a worker's message, if it is live and held by this very session (it
+    /// was granted on it, or claimed back by the same worker id and credential at Register).
     fn live_lease(&self, sid: u64, lease_id: &str) -> Option<(Arc<str>, TaskIdx, u32)> {
         let s = self.sessions.get(&sid)?;
         let (k, l) = self.table.leases.get_key_value(lease_id)?;
-        (l.worker == s.worker).then(|| (k.clone(), l.task, l.rollout))
+        (l.session == Some(sid) && l.worker == s.worker).then(|| (k.clone(), l.task, l.rollout))
     }
 
     fn worker_message(&mut self, sid: u64, msg: In, txn: &mut Txn) {
@@ -677,10 +700,11 @@ impl Core {
                 }
                 let worker = s.worker.clone();
                 for lease_id in hb.active_leases {
+                    // A heartbeat renews the leases this session holds; it does not claim others
+                    // (a reconnected worker claims its leases back in Register's held_leases).
                     match self.table.leases.get_mut(lease_id.as_str()) {
-                        Some(l) if l.worker == worker => {
+                        Some(l) if l.worker == worker && l.session == Some(sid) => {
                             l.deadline_ms = now + ttl;
-                            l.session = Some(sid);
                         }
                         _ => txn.outputs.push(Output::Send(sid, Out::Cancel(v1::CancelLease { lease_id, reason: "unknown or expired lease".into() }))),
                     }
@@ -864,7 +888,7 @@ impl Core {
                     queued_at_unix_ms: r.queued_ms,
                 };
                 let task_id = t.id.clone();
-                self.table.leases.insert(lease_id.clone(), Lease { task: idx, rollout: n, attempt, worker: s.worker.clone(), session: Some(*sid), deadline_ms: now + ttl });
+                self.table.leases.insert(lease_id.clone(), Lease { task: idx, rollout: n, attempt, worker: s.worker.clone(), session: Some(*sid), credential: Some(s.credential.clone()), deadline_ms: now + ttl });
                 s.credits -= 1;
                 s.leases.insert(lease_id);
                 let credits_left = s.credits;

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
+use crate::auth::{Role, require};
 use crate::content::{CHUNK, ContentError, ContentStore, is_sha256};
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::observe::ClusterView;
@@ -118,6 +119,17 @@ fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal>
     }, refs))
 }
 
+/// A lease id is what a worker proves it holds a lease with: only operators see them (a client
+/// has no use for one, and must not be able to hand one to a forger).
+fn hide_leases(role: Role, tasks: &mut [v1::TaskStatus]) {
+    if role == Role::Operator {
+        return;
+    }
+    for r in tasks.iter_mut().flat_map(|t| t.rollouts.iter_mut()) {
+        r.lease_id.clear();
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 fn content_status(e: ContentError) -> Status {
@@ -132,6 +144,7 @@ fn content_status(e: ContentError) -> Status {
 #[tonic::async_trait]
 impl Coordinator for CoordinatorService {
     async fn submit_tasks(&self, request: Request<v1::SubmitTasksRequest>) -> Result<Response<v1::SubmitTasksResponse>, Status> {
+        require(&request, "SubmitTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.tasks.len() > self.max_batch {
             return Err(Status::resource_exhausted(format!(
@@ -203,14 +216,18 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn get_task(&self, request: Request<v1::GetTaskRequest>) -> Result<Response<v1::TaskStatus>, Status> {
+        let caller = require(&request, "GetTask", &[Role::Client])?;
         let id = request.into_inner().task_id;
         if id.is_empty() {
             return Err(Status::invalid_argument("task_id: is empty"));
         }
-        self.core.ask(|tx| Command::Get(id, tx)).await?.map(Response::new)
+        let mut status = self.core.ask(|tx| Command::Get(id, tx)).await??;
+        hide_leases(caller.role, std::slice::from_mut(&mut status));
+        Ok(Response::new(status))
     }
 
     async fn get_trajectory(&self, request: Request<v1::GetTrajectoryRequest>) -> Result<Response<v1::GetTrajectoryResponse>, Status> {
+        require(&request, "GetTrajectory", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_id.is_empty() {
             return Err(Status::invalid_argument("task_id: is empty"));
@@ -261,11 +278,15 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn list_tasks(&self, request: Request<v1::ListTasksRequest>) -> Result<Response<v1::ListTasksResponse>, Status> {
+        let caller = require(&request, "ListTasks", &[Role::Client])?;
         let req = request.into_inner();
-        self.core.ask(|tx| Command::List(req, tx)).await?.map(Response::new)
+        let mut page = self.core.ask(|tx| Command::List(req, tx)).await??;
+        hide_leases(caller.role, &mut page.tasks);
+        Ok(Response::new(page))
     }
 
     async fn cancel_tasks(&self, request: Request<v1::CancelTasksRequest>) -> Result<Response<v1::CancelTasksResponse>, Status> {
+        require(&request, "CancelTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_ids.is_empty() {
             return Err(Status::invalid_argument("task_ids: is empty; name the tasks to cancel"));
@@ -274,6 +295,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn retry_tasks(&self, request: Request<v1::RetryTasksRequest>) -> Result<Response<v1::RetryTasksResponse>, Status> {
+        require(&request, "RetryTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_ids.is_empty() {
             return Err(Status::invalid_argument("task_ids: is empty; name the tasks to retry"));
@@ -282,6 +304,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cordon_workers(&self, request: Request<v1::CordonWorkersRequest>) -> Result<Response<v1::CordonWorkersResponse>, Status> {
+        require(&request, "CordonWorkers", &[])?;
         let req = request.into_inner();
         if let Some(i) = req.worker_ids.iter().position(|w| w.trim().is_empty()) {
             return Err(Status::invalid_argument(format!("worker_ids[{i}]: is empty; name the workers (their worker_id, as `agentmill stats` shows it)")));
@@ -292,6 +315,7 @@ impl Coordinator for CoordinatorService {
     type WatchEventsStream = BoxStream<v1::TaskEvent>;
 
     async fn watch_events(&self, request: Request<v1::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+        require(&request, "WatchEvents", &[Role::Client])?;
         let filter: std::collections::HashSet<String> = request.into_inner().task_ids.into_iter().collect();
         let mut rx = self.core.subscribe();
         let stream = async_stream::stream! {
@@ -314,7 +338,8 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn cluster_stats(&self, _request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
+    async fn cluster_stats(&self, request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
+        require(&request, "ClusterStats", &[Role::Client])?;
         let stats = self.core.ask(Command::Stats).await?;
         Ok(Response::new(match &self.view {
             Some(view) => view.merge(stats),
@@ -323,6 +348,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn put_content(&self, request: Request<Streaming<v1::ContentChunk>>) -> Result<Response<v1::ContentRef>, Status> {
+        require(&request, "PutContent", &[Role::Client])?;
         let Some(store) = &self.content else { return Err(Status::unimplemented("this coordinator keeps no content")) };
         let mut inbound = request.into_inner();
         let mut data = Vec::new();
@@ -341,6 +367,7 @@ impl Coordinator for CoordinatorService {
     type GetContentStream = BoxStream<v1::ContentChunk>;
 
     async fn get_content(&self, request: Request<v1::GetContentRequest>) -> Result<Response<Self::GetContentStream>, Status> {
+        require(&request, "GetContent", &[Role::Worker])?;
         let Some(store) = self.content.clone() else { return Err(Status::unimplemented("this coordinator keeps no content")) };
         let sha = request.into_inner().sha256;
         if !is_sha256(&sha) {
@@ -364,6 +391,8 @@ impl Coordinator for CoordinatorService {
     type AttachStream = BoxStream<v1::CoordinatorMessage>;
 
     async fn attach(&self, request: Request<Streaming<v1::WorkerMessage>>) -> Result<Response<Self::AttachStream>, Status> {
+        // The role is checked once per session; the messages on it are the credential's.
+        let identity = require(&request, "Attach", &[Role::Worker])?;
         let mut inbound = request.into_inner();
         let register = match inbound.message().await? {
             Some(v1::WorkerMessage { msg: Some(In::Register(r)) }) => r,
@@ -372,9 +401,15 @@ impl Coordinator for CoordinatorService {
         if register.worker_id.is_empty() {
             return Err(Status::invalid_argument("register.worker_id: is empty; every worker needs a stable id"));
         }
+        if !identity.may_attach_as(&register.worker_id) {
+            return Err(Status::permission_denied(format!(
+                "register.worker_id: the credential {:?} may attach as worker ids {:?}, not {:?}; give this worker its own credential bound to its id (worker_ids in the coordinator's [[credentials]]) or set its worker_id",
+                identity.name, identity.worker_ids, register.worker_id
+            )));
+        }
         let sid = self.next_session.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        self.core.send(Command::Attach(sid, register, tx)).await?;
+        self.core.send(Command::Attach(sid, register, tx, identity.name.clone())).await?;
         let core = self.core.clone();
         tokio::spawn(async move {
             while let Some(msg) = inbound.next().await {

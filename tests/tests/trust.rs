@@ -1,0 +1,263 @@
+//! Trust boundaries at the coordinator (issue 17): credentials with roles, workers bound to their
+//! ids, leases bound to the session they were granted on, lease ids kept out of client views,
+//! credits capped at a session's capacity, bounded session buffers and heartbeats, and task rows
+//! whose fields are too large refused. A real coordinator (in this process, on loopback) and a
+//! real Redis; workers speak the real Attach stream.
+
+use std::time::{Duration, Instant};
+
+use agentmill_coordinator::auth::{CredentialConfig, Role};
+use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_coordinator::config::CoordinatorConfig;
+use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
+use agentmill_tests::{TestRedis, unique};
+use tokio::sync::mpsc;
+use tonic::Streaming;
+
+const CLIENT: &str = "client-token-1";
+const OPERATOR: &str = "operator-token-1";
+const WORKER_A: &str = "worker-token-a";
+const WORKER_B: &str = "worker-token-b";
+
+fn cred(name: &str, role: Role, token: &str, ids: &[&str]) -> CredentialConfig {
+    CredentialConfig { name: name.into(), role: Some(role), token: Some(token.into()), worker_ids: ids.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+}
+
+/// The credentials every test here runs with: a client, an operator, and two workers each bound
+/// to its own id.
+fn credentials() -> Vec<CredentialConfig> {
+    vec![
+        cred("alice", Role::Client, CLIENT, &[]),
+        cred("ops", Role::Operator, OPERATOR, &[]),
+        cred("worker-a", Role::Worker, WORKER_A, &["w-a"]),
+        cred("worker-b", Role::Worker, WORKER_B, &["w-b"]),
+    ]
+}
+
+/// A coordinator in this process with `cfg`, on a free port and a fresh namespace.
+async fn coordinator(redis: &TestRedis, cfg: CoordinatorConfig) -> (agentmill_coordinator::server::Running, String) {
+    let cfg = CoordinatorConfig {
+        listen: format!("127.0.0.1:{}", agentmill_tests::free_port()).parse().expect("addr"),
+        metrics_listen: None,
+        redis_url: redis.url.clone(),
+        namespace: unique("test-trust"),
+        ..cfg
+    };
+    let running = agentmill_coordinator::server::start(cfg, futures::future::pending()).await.expect("coordinator");
+    let addr = format!("http://{}", running.addr);
+    (running, addr)
+}
+
+async fn connect(addr: &str, token: &str) -> Client {
+    client::connect(&ClientConfig { addr: Some(addr.to_string()), token: Some(token.to_string()), ca_cert: None }).await.expect("connect")
+}
+
+fn row(id: &str) -> v1::TaskInput {
+    let v = serde_json::json!({"instance_id": id, "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::a"], "problem_statement": "fix it"});
+    v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(v.to_string())) }
+}
+
+async fn submit(c: &mut Client, rows: Vec<v1::TaskInput>) -> v1::SubmitTasksResponse {
+    c.submit_tasks(v1::SubmitTasksRequest { tasks: rows, base_dir: String::new() }).await.expect("submit").into_inner()
+}
+
+async fn get(c: &mut Client, id: &str) -> v1::TaskStatus {
+    c.get_task(v1::GetTaskRequest { task_id: id.into() }).await.expect("get").into_inner()
+}
+
+fn register(id: &str, episodes: u32, held: &[&str]) -> v1::Register {
+    v1::Register {
+        worker_id: id.into(),
+        host: "localhost".into(),
+        capacity: Some(v1::Capacity { episodes, ..Default::default() }),
+        held_leases: held.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A worker session spoken by hand: the sender of its messages and the coordinator's replies.
+struct Raw {
+    tx: mpsc::UnboundedSender<v1::WorkerMessage>,
+    rx: Streaming<v1::CoordinatorMessage>,
+}
+
+impl Raw {
+    /// Attaches with `token` and `reg`; the first reply must be Registered.
+    async fn attach(addr: &str, token: &str, reg: v1::Register) -> Result<Raw, tonic::Status> {
+        let mut c = connect(addr, token).await;
+        let (tx, out) = mpsc::unbounded_channel();
+        tx.send(v1::WorkerMessage { msg: Some(In::Register(reg)) }).expect("send");
+        let mut rx = c.attach(tokio_stream::wrappers::UnboundedReceiverStream::new(out)).await?.into_inner();
+        match rx.message().await? {
+            Some(v1::CoordinatorMessage { msg: Some(Out::Registered(_)) }) => Ok(Raw { tx, rx }),
+            other => panic!("the first reply on Attach is Registered, not {other:?}"),
+        }
+    }
+
+    fn send(&self, m: In) {
+        self.tx.send(v1::WorkerMessage { msg: Some(m) }).expect("session open");
+    }
+
+    /// The next message from the coordinator (20 s at most).
+    async fn next(&mut self) -> Out {
+        let m = tokio::time::timeout(Duration::from_secs(20), self.rx.message()).await.expect("a message within 20 s");
+        m.expect("stream ok").and_then(|m| m.msg).expect("a message")
+    }
+
+    /// The next lease, skipping other messages.
+    async fn lease(&mut self) -> v1::LeaseGrant {
+        loop {
+            if let Out::Lease(g) = self.next().await {
+                return g;
+            }
+        }
+    }
+
+    /// The answer to the result on `lease_id`, skipping other messages.
+    async fn ack(&mut self, lease_id: &str) -> v1::ResultAck {
+        loop {
+            match self.next().await {
+                Out::Ack(a) if a.lease_id == lease_id => return a,
+                _ => continue,
+            }
+        }
+    }
+}
+
+fn full_result() -> v1::EpisodeResult {
+    v1::EpisodeResult { exit_reason: v1::ExitReason::Submitted as i32, resolution: v1::Resolution::Full as i32, resolved: true, reward: 1.0, ..Default::default() }
+}
+
+/// Polls ClusterStats (as the operator) until `ok` holds (20 s at most).
+async fn stats_until(c: &mut Client, what: &str, ok: impl Fn(&v1::ClusterStatsResponse) -> bool) -> v1::ClusterStatsResponse {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if ok(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {s:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn denied(r: Result<impl std::fmt::Debug, tonic::Status>, what: &str) -> String {
+    let e = r.expect_err(what);
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{what}: {e:?}");
+    e.message().to_string()
+}
+
+/// Each credential reaches what its role allows and is refused the rest with PermissionDenied
+/// naming the role needed; a worker credential attaches only as the worker ids it is bound to;
+/// the legacy single `token` is still an operator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reaches_only_its_calls_and_a_worker_only_its_own_id() {
+    let redis = TestRedis::start();
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { token: Some("legacy-token".into()), credentials: credentials(), ..Default::default() }).await;
+
+    let mut client = connect(&addr, CLIENT).await;
+    assert_eq!(submit(&mut client, vec![row("role-1")]).await.accepted, ["role-1"]);
+    get(&mut client, "role-1").await;
+    client.cluster_stats(v1::ClusterStatsRequest {}).await.expect("a client reads stats");
+    let msg = denied(client.cordon_workers(v1::CordonWorkersRequest { worker_ids: vec!["w-a".into()], uncordon: false }).await, "a client cordons");
+    assert!(msg.contains("CordonWorkers needs role operator") && msg.contains("\"alice\" has role client"), "{msg}");
+    let msg = denied(Raw::attach(&addr, CLIENT, register("w-a", 1, &[])).await.map(|_| ()), "a client attaches");
+    assert!(msg.contains("Attach needs role worker or operator"), "{msg}");
+    let msg = denied(client.get_content(v1::GetContentRequest { sha256: "0".repeat(64) }).await.map(|_| ()), "a client reads content");
+    assert!(msg.contains("GetContent needs role worker"), "{msg}");
+
+    let mut worker = connect(&addr, WORKER_A).await;
+    let msg = denied(worker.submit_tasks(v1::SubmitTasksRequest { tasks: vec![row("role-2")], base_dir: String::new() }).await, "a worker submits");
+    assert!(msg.contains("SubmitTasks needs role client or operator") && msg.contains("\"worker-a\" has role worker"), "{msg}");
+    denied(worker.get_task(v1::GetTaskRequest { task_id: "role-1".into() }).await, "a worker reads a task");
+    Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("worker-a attaches as w-a");
+    let msg = denied(Raw::attach(&addr, WORKER_A, register("w-b", 1, &[])).await.map(|_| ()), "worker-a attaches as w-b");
+    assert!(msg.contains("may attach as worker ids [\"w-a\"], not \"w-b\""), "{msg}");
+
+    let mut ops = connect(&addr, OPERATOR).await;
+    ops.cordon_workers(v1::CordonWorkersRequest { worker_ids: vec!["w-x".into()], uncordon: false }).await.expect("an operator cordons");
+    let mut legacy = connect(&addr, "legacy-token").await;
+    legacy.cordon_workers(v1::CordonWorkersRequest { worker_ids: vec!["w-x".into()], uncordon: true }).await.expect("the legacy token is an operator's");
+    let err = connect(&addr, "guess").await.cluster_stats(v1::ClusterStatsRequest {}).await.expect_err("an unknown token");
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+}
+
+/// A token holder attaching with another worker's id cannot finish that worker's lease: a FULL
+/// result on its own session is refused, claiming the lease at Register with another credential
+/// is refused, a heartbeat does not claim it, and the rollout is left as it was. The worker it
+/// belongs to claims it back and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_result_from_another_session_is_refused_and_changes_nothing() {
+    let redis = TestRedis::start();
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), ..Default::default() }).await;
+    let mut ops = connect(&addr, OPERATOR).await;
+    submit(&mut ops, vec![row("forge-1")]).await;
+
+    let mut honest = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("attach");
+    honest.send(In::Credit(v1::Credit { n: 1 }));
+    let grant = honest.lease().await;
+    let lease = grant.lease_id.clone();
+    // Another credential cannot take the id over while the worker is attached.
+    let msg = denied(Raw::attach(&addr, OPERATOR, register("w-a", 1, &[&lease])).await.map(|_| ()), "an operator takes over w-a's session");
+    assert!(msg.contains("attached with another credential"), "{msg}");
+    // The worker drops its connection; its lease lives on until its deadline.
+    drop(honest);
+    stats_until(&mut ops, "saw w-a detach", |s| s.workers.iter().all(|w| w.worker_id != "w-a")).await;
+    let before = get(&mut ops, "forge-1").await;
+    assert_eq!(before.rollouts[0].lease_id, lease);
+
+    // A token holder attaches as w-a without the lease and sends a FULL result on it.
+    let mut forger = Raw::attach(&addr, OPERATOR, register("w-a", 1, &[])).await.expect("the operator may attach as any id");
+    forger.send(In::Heartbeat(v1::Heartbeat { active_leases: vec![lease.clone()], ..Default::default() }));
+    forger.send(In::Progress(v1::Progress { lease_id: lease.clone(), stage: v1::Stage::Run as i32, detail: "forged".into(), ..Default::default() }));
+    forger.send(In::Result(v1::Result { lease_id: lease.clone(), result: Some(full_result()) }));
+    let ack = forger.ack(&lease).await;
+    assert!(!ack.accepted, "the forged result was accepted: {ack:?}");
+    drop(forger);
+    stats_until(&mut ops, "saw the forger detach", |s| s.workers.iter().all(|w| w.worker_id != "w-a")).await;
+    // ...and with the lease named at Register: the lease was granted to another credential.
+    let mut claimer = Raw::attach(&addr, OPERATOR, register("w-a", 1, &[&lease])).await.expect("attach");
+    match claimer.next().await {
+        Out::Cancel(c) => assert_eq!(c.lease_id, lease, "the claim is answered with a cancel"),
+        other => panic!("a claim of another credential's lease is refused, not answered with {other:?}"),
+    }
+    claimer.send(In::Result(v1::Result { lease_id: lease.clone(), result: Some(full_result()) }));
+    assert!(!claimer.ack(&lease).await.accepted, "the claimed lease's result was accepted");
+    drop(claimer);
+    stats_until(&mut ops, "saw the claimer detach", |s| s.workers.iter().all(|w| w.worker_id != "w-a")).await;
+
+    let after = get(&mut ops, "forge-1").await;
+    let (b, a) = (&before.rollouts[0], &after.rollouts[0]);
+    assert_eq!((a.state, a.attempt, a.failures, a.stage, &a.lease_id, a.result.is_none()), (b.state, b.attempt, b.failures, b.stage, &b.lease_id, true), "the rollout is unchanged: {after:#?}");
+    assert_eq!(a.state, TaskState::Leased as i32);
+
+    // The worker comes back with its own credential, claims its lease and finishes it.
+    let mut back = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[&lease])).await.expect("attach");
+    back.send(In::Result(v1::Result { lease_id: lease.clone(), result: Some(full_result()) }));
+    assert!(back.ack(&lease).await.accepted, "the worker's own result is accepted");
+    assert_eq!(get(&mut ops, "forge-1").await.state, TaskState::Done as i32);
+}
+
+/// A client never sees a lease id (GetTask, ListTasks), so it has none to hand a forger; an
+/// operator does, for debugging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_is_shown_no_lease_id() {
+    let redis = TestRedis::start();
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), ..Default::default() }).await;
+    let mut client = connect(&addr, CLIENT).await;
+    submit(&mut client, vec![row("hidden-1")]).await;
+    let mut worker = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("attach");
+    worker.send(In::Credit(v1::Credit { n: 1 }));
+    let grant = worker.lease().await;
+
+    let seen = get(&mut client, "hidden-1").await;
+    assert_eq!(seen.rollouts[0].state, TaskState::Leased as i32, "{seen:#?}");
+    assert_eq!(seen.rollouts[0].worker_id, "w-a", "who runs it is still shown");
+    assert_eq!(seen.rollouts[0].lease_id, "", "GetTask shows a client the lease id");
+    let page = client.list_tasks(v1::ListTasksRequest::default()).await.expect("list").into_inner();
+    assert_eq!(page.tasks.len(), 1);
+    assert!(page.tasks.iter().flat_map(|t| &t.rollouts).all(|r| r.lease_id.is_empty()), "ListTasks shows a client a lease id: {page:#?}");
+
+    let mut ops = connect(&addr, OPERATOR).await;
+    assert_eq!(get(&mut ops, "hidden-1").await.rollouts[0].lease_id, grant.lease_id, "an operator sees it");
+}
