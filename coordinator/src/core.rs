@@ -127,7 +127,10 @@ struct Session {
     host: String,
     labels: Labels,
     capacity: v1::Capacity,
+    /// Leases it may hold at once: the capacity it registered (episodes, at least 1, plus synth).
+    cap: u32,
     cached_images: HashSet<String>,
+    /// Leases asked for and not yet sent; never above `cap`.
     credits: u32,
     leases: HashSet<Arc<str>>,
     tx: SessionTx,
@@ -136,6 +139,19 @@ struct Session {
     backpressured: bool,
     /// Shutting down: sent no new leases.
     draining: bool,
+}
+
+impl Session {
+    /// Leases it may still be sent: its capacity less the leases it holds.
+    fn room(&self) -> u32 {
+        self.cap.saturating_sub(self.leases.len() as u32)
+    }
+}
+
+/// The most leases a session may hold: the episodes it registered (at least one, as the worker
+/// counts its slots) plus its synthesis slots.
+fn session_cap(c: &v1::Capacity) -> u32 {
+    c.episodes.max(1).saturating_add(c.synth)
 }
 
 enum Output {
@@ -634,6 +650,7 @@ impl Core {
             host: reg.host,
             labels: reg.labels.into_iter().collect(),
             capacity: reg.capacity.unwrap_or_default(),
+            cap: session_cap(&reg.capacity.unwrap_or_default()),
             cached_images: reg.cached_images.into_iter().collect(),
             credits: 0,
             leases: HashSet::new(),
@@ -711,8 +728,10 @@ impl Core {
                 }
             }
             In::Credit(c) => {
+                // Credits beyond the registered capacity are dropped: a session never holds more
+                // leases than it said it can run (see `dispatch`).
                 if let Some(s) = self.sessions.get_mut(&sid) {
-                    s.credits = s.credits.saturating_add(c.n);
+                    s.credits = s.credits.saturating_add(c.n).min(s.cap);
                 }
             }
             In::Progress(p) => match self.live_lease(sid, &p.lease_id) {
@@ -859,7 +878,7 @@ impl Core {
         let mut eligible: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.credits > 0 && !s.backpressured && !s.draining && !self.cordoned.contains(&s.worker))
+            .filter(|(_, s)| s.credits > 0 && s.room() > 0 && !s.backpressured && !s.draining && !self.cordoned.contains(&s.worker))
             .map(|(id, _)| *id)
             .collect();
         while !eligible.is_empty() && !self.table.queues.is_empty() {
@@ -891,7 +910,7 @@ impl Core {
                 self.table.leases.insert(lease_id.clone(), Lease { task: idx, rollout: n, attempt, worker: s.worker.clone(), session: Some(*sid), credential: Some(s.credential.clone()), deadline_ms: now + ttl });
                 s.credits -= 1;
                 s.leases.insert(lease_id);
-                let credits_left = s.credits;
+                let credits_left = s.credits.min(s.room());
                 self.stats.leases_granted += 1;
                 self.metrics.leases_granted.inc();
                 let read = txn.read_spec(&self.keys, &task_id);
@@ -921,7 +940,7 @@ impl Core {
                     labels: s.labels.clone().into_iter().collect(),
                     capacity: Some(s.capacity),
                     active_leases: s.leases.len() as u32,
-                    credits: s.credits,
+                    credits: s.credits.min(s.room()),
                     connected_at_unix_ms: s.connected_ms,
                     last_heartbeat_unix_ms: s.last_heartbeat_ms,
                     draining: s.draining,

@@ -261,3 +261,87 @@ async fn a_client_is_shown_no_lease_id() {
     let mut ops = connect(&addr, OPERATOR).await;
     assert_eq!(get(&mut ops, "hidden-1").await.rollouts[0].lease_id, grant.lease_id, "an operator sees it");
 }
+
+/// An in-process worker (the real worker session) with `token` that finishes every lease at once.
+fn honest_worker(addr: &str, token: &str, id: &str, episodes: u32) {
+    use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};
+    let (handle, mut events) = WorkerSession::start(SessionConfig {
+        addr: addr.to_string(),
+        token: Some(token.to_string()),
+        ca_cert: None,
+        worker_id: id.to_string(),
+        host: "localhost".into(),
+        capacity: v1::Capacity { episodes, ..Default::default() },
+        labels: Default::default(),
+        cached_images: vec![],
+        max_backoff: Duration::from_millis(200),
+    });
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            if let SessionEvent::Lease(g) = ev {
+                handle.result(&g.lease_id, full_result());
+            }
+        }
+    });
+}
+
+async fn wait_done(c: &mut Client, id: &str) -> v1::TaskStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = get(c, id).await;
+        if t.state == TaskState::Done as i32 {
+            return t;
+        }
+        assert!(t.state != TaskState::Failed as i32, "{id} failed: {t:#?}");
+        assert!(Instant::now() < deadline, "{id} not done within 60 s: {t:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A session that asks for u32::MAX credits and never heartbeats is sent no more leases than the
+/// capacity it registered; the rest of the queue goes to an honest worker, and the greedy
+/// session's leases expire and are run again elsewhere: one failure on each of those rollouts,
+/// none beyond them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greedy_session_gets_no_more_than_its_capacity_and_the_queue_is_still_served() {
+    let redis = TestRedis::start();
+    let cfg = CoordinatorConfig { credentials: credentials(), lease_ttl: Duration::from_secs(2), heartbeat_interval: Duration::from_millis(500), ..Default::default() };
+    let (_running, addr) = coordinator(&redis, cfg).await;
+    let mut ops = connect(&addr, OPERATOR).await;
+
+    let mut greedy = Raw::attach(&addr, WORKER_B, register("w-b", 2, &[])).await.expect("attach");
+    greedy.send(In::Credit(v1::Credit { n: u32::MAX }));
+    stats_until(&mut ops, "capped w-b's credits at its capacity of 2", |s| s.workers.iter().any(|w| w.worker_id == "w-b" && w.credits == 2)).await;
+    let ids: Vec<String> = (0..6).map(|i| format!("greedy-{i}")).collect();
+    submit(&mut ops, ids.iter().map(|id| row(id)).collect()).await;
+    let taken = [greedy.lease().await, greedy.lease().await];
+    let taken_ids: Vec<String> = taken.iter().map(|g| g.task.as_ref().map(|t| t.instance_id.clone()).unwrap_or_default()).collect();
+
+    honest_worker(&addr, WORKER_A, "w-a", 1);
+    for id in &ids {
+        let t = wait_done(&mut ops, id).await;
+        let r = &t.rollouts[0];
+        assert_eq!(r.worker_id, "w-a", "{id} was finished by the honest worker");
+        if taken_ids.contains(id) {
+            assert_eq!((r.attempt, r.failures), (2, 1), "{id} was the greedy session's: one expired attempt, then done: {t:#?}");
+        } else {
+            assert_eq!((r.attempt, r.failures), (1, 0), "{id} went straight to the honest worker: {t:#?}");
+        }
+    }
+    // Each of the greedy session's leases expired and was cancelled on it; it was sent nothing else.
+    let mut cancelled = Vec::new();
+    while cancelled.len() < taken.len() {
+        match greedy.next().await {
+            Out::Cancel(c) => cancelled.push(c.lease_id),
+            Out::Lease(g) => panic!("the greedy session was sent a lease beyond its capacity: {g:?}"),
+            _ => continue,
+        }
+    }
+    cancelled.sort();
+    let mut expected: Vec<String> = taken.iter().map(|g| g.lease_id.clone()).collect();
+    expected.sort();
+    assert_eq!(cancelled, expected);
+    let s = ops.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+    assert_eq!((s.leases_granted, s.leases_expired), (8, 2), "six leases, two of them expired and granted again");
+    assert_eq!(s.tasks_by_state.get("done").copied(), Some(6));
+}
