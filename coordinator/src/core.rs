@@ -24,6 +24,9 @@ use crate::state::{Labels, Lease, Rollout, TaskEntry, TaskIdx, TaskMeta, TaskTab
 
 /// How far into a priority band the scheduler looks for a task whose image a worker holds.
 const IMAGE_LOOKAHEAD: usize = 32;
+/// Lease ids a heartbeat may list beyond twice its session's capacity (a worker lists the leases
+/// it runs and those whose results wait for an answer); more closes the session.
+const HEARTBEAT_MARGIN: usize = 64;
 /// Requests applied per group commit at most.
 const MAX_BATCH_COMMANDS: usize = 4096;
 
@@ -40,6 +43,8 @@ pub struct CoreConfig {
     pub namespace: String,
     /// Events buffered for watchers.
     pub watch_buffer: usize,
+    /// Messages a worker session may leave unread before it is closed.
+    pub session_buffer: usize,
 }
 
 /// A validated task ready to be stored.
@@ -62,8 +67,9 @@ pub struct SubmitOutcome {
     pub existing: Vec<String>,
 }
 
-/// A worker session's outbound channel.
-pub type SessionTx = mpsc::UnboundedSender<Result<CoordinatorMessage, Status>>;
+/// A worker session's outbound channel, bounded by `session_buffer`: a session that leaves that
+/// many messages unread is closed rather than buffered without end.
+pub type SessionTx = mpsc::Sender<Result<CoordinatorMessage, Status>>;
 
 /// A request to the core.
 #[derive(Debug)]
@@ -623,7 +629,7 @@ impl Core {
         let old: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.worker == worker).map(|(id, _)| *id).collect();
         if let Some(other) = old.iter().filter_map(|id| self.sessions.get(id)).find(|s| s.credential != credential) {
             warn!(worker = %worker, "refused an attach as worker {worker} with credential {credential}: it is attached with credential {}", other.credential);
-            let _ = tx.send(Err(Status::permission_denied(format!(
+            let _ = tx.try_send(Err(Status::permission_denied(format!(
                 "worker id {worker} is attached with another credential ({}); a credential cannot take over another's session",
                 other.credential
             ))));
@@ -709,6 +715,17 @@ impl Core {
             In::Heartbeat(hb) => {
                 let ttl = self.cfg.lease_ttl.as_millis() as i64;
                 let Some(s) = self.sessions.get_mut(&sid) else { return };
+                let limit = 2 * s.cap as usize + HEARTBEAT_MARGIN;
+                if hb.active_leases.len() > limit {
+                    let why = format!(
+                        "heartbeat: lists {} lease ids; a session of capacity {} holds {} and may list at most {limit} (twice its capacity + {HEARTBEAT_MARGIN}); the session is closed",
+                        hb.active_leases.len(),
+                        s.cap,
+                        s.leases.len()
+                    );
+                    self.close_session(sid, Some(Status::invalid_argument(why)));
+                    return;
+                }
                 s.last_heartbeat_ms = now;
                 s.backpressured = hb.backpressured;
                 s.draining = hb.draining;
@@ -1030,11 +1047,34 @@ impl Core {
     }
 
     fn send(&mut self, session: u64, msg: Out) {
-        if let Some(s) = self.sessions.get(&session)
-            && s.tx.send(Ok(CoordinatorMessage { msg: Some(msg) })).is_err()
-        {
-            debug!(session, "session closed before a message could be sent");
+        let Some(s) = self.sessions.get(&session) else { return };
+        match s.tx.try_send(Ok(CoordinatorMessage { msg: Some(msg) })) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!(session, "session closed before a message could be sent"),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                error!(
+                    worker = %s.worker,
+                    session,
+                    "worker {} left {} messages unread on its session (session_buffer): the session is closed as one that cannot keep up; \
+                     its leases live until their deadline unless it attaches again and claims them",
+                    s.worker,
+                    self.cfg.session_buffer
+                );
+                self.close_session(session, None);
+            }
         }
+    }
+
+    /// Ends a session as a disconnect would (its leases live on until their deadline, for the
+    /// worker to claim back), telling it why when `error` is given and its channel has room.
+    fn close_session(&mut self, sid: u64, error: Option<Status>) {
+        let Some(s) = self.sessions.remove(&sid) else { return };
+        if let Some(e) = error {
+            warn!(worker = %s.worker, session = sid, "session closed: {}", e.message());
+            let _ = s.tx.try_send(Err(e));
+        }
+        self.release_session_leases(&s);
+        self.metrics.workers_connected.set(self.sessions.len() as i64);
     }
 }
 

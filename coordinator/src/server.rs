@@ -63,6 +63,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
             max_attempts: cfg.max_attempts,
             namespace: cfg.namespace.clone(),
             watch_buffer: cfg.watch_buffer,
+            session_buffer: cfg.session_buffer,
         },
         redis,
         metrics.clone(),
@@ -96,7 +97,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
     };
 
     let content = crate::content::ContentStore::new(stream_con.clone(), &cfg.namespace, cfg.max_content_bytes);
-    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone()).with_content(content);
+    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_row_limits(cfg.row_limits.clone()).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone()).with_content(content);
     let auth = Auth::from_config(cfg.token.as_deref(), &cfg.credentials).map_err(anyhow::Error::msg)?;
     if !auth.is_open() {
         info!(credentials = cfg.credentials.len() + usize::from(cfg.token.is_some()), "every call needs a credential; roles decide what it may call");

@@ -11,11 +11,12 @@ use agentmill_proto::{FieldError, Task};
 use futures::{Stream, StreamExt};
 use prost::Message as _;
 use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
 use crate::auth::{Role, require};
+use crate::config::RowLimits;
 use crate::content::{CHUNK, ContentError, ContentStore, is_sha256};
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::observe::ClusterView;
@@ -35,19 +36,27 @@ pub struct CoordinatorService {
     stream: Option<(redis::aio::ConnectionManager, String)>,
     /// Where tasks' content is kept (`PutContent` / `GetContent`).
     content: Option<ContentStore>,
+    /// The largest fields a submitted row may have.
+    row_limits: RowLimits,
 }
 
 impl CoordinatorService {
     /// A service over a running core. Its `ClusterStats` reports no stream or learner figures
     /// until it is given the observer's view ([`with_view`](Self::with_view)).
     pub fn new(core: CoreHandle, max_batch: usize) -> Self {
-        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None, content: None }
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None, content: None, row_limits: RowLimits::default() }
     }
 
     /// Keeps tasks' content in `store` (without one, `PutContent` is refused and a task naming
     /// content is too).
     pub fn with_content(mut self, store: ContentStore) -> Self {
         self.content = Some(store);
+        self
+    }
+
+    /// Refuses rows with a field over `limits` (the defaults otherwise).
+    pub fn with_row_limits(mut self, limits: RowLimits) -> Self {
+        self.row_limits = limits;
         self
     }
 
@@ -72,7 +81,7 @@ type Refusal = (Option<String>, Vec<FieldError>);
 
 /// Validates one submitted input into a storable task, or the reasons it is refused. Returns the
 /// content the task names (field, sha256), which must be stored before it is accepted.
-fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal> {
+fn validate(input: v1::TaskInput, limits: &RowLimits) -> Result<(NewTask, Vec<ContentUse>), Refusal> {
     let task = match input.input {
         Some(Input::JsonRow(row)) => {
             let id = serde_json::from_str::<serde_json::Value>(&row)
@@ -102,6 +111,10 @@ fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal>
     if !relative.is_empty() {
         return Err((Some(task.instance_id.clone()), relative));
     }
+    let oversized = oversized_fields(&task, limits);
+    if !oversized.is_empty() {
+        return Err((Some(task.instance_id.clone()), oversized));
+    }
     let refs = task.content_refs().into_iter().map(|(f, h)| (f, h.to_string())).collect();
     let spec = v1::TaskSpec::from(&task);
     Ok((NewTask {
@@ -130,6 +143,55 @@ fn hide_leases(role: Role, tasks: &mut [v1::TaskStatus]) {
     }
 }
 
+/// `n` bytes for people: `9437185 bytes (9.0 MiB)`.
+fn size(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{n} bytes ({:.1} MiB)", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{n} bytes ({:.1} KiB)", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Each field of `task` over its limit, named with its size and the limit.
+fn oversized_fields(task: &Task, l: &RowLimits) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    let check = |out: &mut Vec<FieldError>, field: &str, n: u64, limit: u64, key: &str| {
+        if n > limit {
+            out.push(FieldError {
+                field: field.into(),
+                reason: format!("is {}, over the limit of {} (row_limits.{key} in the coordinator's config)", size(n), size(limit)),
+            });
+        }
+    };
+    check(&mut out, "patch", task.patch.len() as u64, l.patch_bytes, "patch_bytes");
+    check(&mut out, "test_patch", task.test_patch.len() as u64, l.test_patch_bytes, "test_patch_bytes");
+    check(&mut out, "problem_statement", task.problem_statement.len() as u64, l.problem_statement_bytes, "problem_statement_bytes");
+    check(&mut out, "hints_text", task.hints_text.len() as u64, l.hints_text_bytes, "hints_text_bytes");
+    check(&mut out, "eval_script", task.eval_script.as_ref().map_or(0, |s| s.len() as u64), l.script_bytes, "script_bytes");
+    check(&mut out, "test_cmd", task.test_cmd.as_ref().map_or(0, |s| s.len() as u64), l.script_bytes, "script_bytes");
+    for (field, tests) in [("FAIL_TO_PASS", &task.fail_to_pass), ("PASS_TO_PASS", &task.pass_to_pass)] {
+        if tests.len() as u64 > l.tests {
+            out.push(FieldError {
+                field: field.into(),
+                reason: format!("lists {} tests, over the limit of {} (row_limits.tests in the coordinator's config)", tests.len(), l.tests),
+            });
+        }
+        if let Some((i, t)) = tests.iter().enumerate().find(|(_, t)| t.len() as u64 > l.test_name_bytes) {
+            out.push(FieldError {
+                field: format!("{field}[{i}]"),
+                reason: format!("is a test name of {}, over the limit of {} (row_limits.test_name_bytes in the coordinator's config)", size(t.len() as u64), size(l.test_name_bytes)),
+            });
+        }
+    }
+    if !task.extra.is_empty() {
+        let n = serde_json::to_vec(&task.extra).map_or(u64::MAX, |v| v.len() as u64);
+        check(&mut out, "extra", n, l.extra_bytes, "extra_bytes");
+    }
+    out
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 fn content_status(e: ContentError) -> Status {
@@ -156,7 +218,7 @@ impl Coordinator for CoordinatorService {
         let mut good = Vec::with_capacity(req.tasks.len());
         let mut rejected = Vec::new();
         for (i, input) in req.tasks.into_iter().enumerate() {
-            match validate(input) {
+            match validate(input, &self.row_limits) {
                 Ok((t, refs)) => {
                     let mut missing = Vec::new();
                     for (field, sha) in refs {
@@ -408,7 +470,7 @@ impl Coordinator for CoordinatorService {
             )));
         }
         let sid = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(self.core.config.session_buffer.max(1));
         self.core.send(Command::Attach(sid, register, tx, identity.name.clone())).await?;
         let core = self.core.clone();
         tokio::spawn(async move {
@@ -430,6 +492,6 @@ impl Coordinator for CoordinatorService {
             }
             let _ = core.send(Command::Detach(sid)).await;
         });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

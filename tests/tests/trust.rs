@@ -345,3 +345,103 @@ async fn a_greedy_session_gets_no_more_than_its_capacity_and_the_queue_is_still_
     assert_eq!((s.leases_granted, s.leases_expired), (8, 2), "six leases, two of them expired and granted again");
     assert_eq!(s.tasks_by_state.get("done").copied(), Some(6));
 }
+
+/// A heartbeat listing far more lease ids than its session can hold closes the session with an
+/// error naming the count and the limit, instead of answering each unknown id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_listing_more_leases_than_the_session_can_hold_closes_it() {
+    let redis = TestRedis::start();
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), ..Default::default() }).await;
+    let mut ops = connect(&addr, OPERATOR).await;
+    let mut flood = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("attach");
+    flood.send(In::Heartbeat(v1::Heartbeat { active_leases: (0..100_000).map(|i| format!("made-up-{i}")).collect(), ..Default::default() }));
+    let answer = tokio::time::timeout(Duration::from_secs(20), flood.rx.message()).await.expect("an answer within 20 s");
+    let err = answer.expect_err("the session is closed with an error, not answered lease by lease");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("lists 100000 lease ids") && err.message().contains("may list at most 66"), "{}", err.message());
+    stats_until(&mut ops, "dropped the flooding session", |s| s.workers.iter().all(|w| w.worker_id != "w-a")).await;
+    // An honest heartbeat (its leases plus a few unknown ones) is still answered id by id.
+    let mut ok = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("attach again");
+    ok.send(In::Heartbeat(v1::Heartbeat { active_leases: vec!["gone-1".into()], ..Default::default() }));
+    match ok.next().await {
+        Out::Cancel(c) => assert_eq!(c.lease_id, "gone-1"),
+        other => panic!("an unknown lease is answered with a cancel, not {other:?}"),
+    }
+}
+
+/// A session that leaves `session_buffer` messages unread is closed (its stream ends once what
+/// was buffered is read) instead of holding an ever-growing queue in the coordinator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_does_not_read_its_messages_is_closed() {
+    let redis = TestRedis::start();
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), session_buffer: 16, ..Default::default() }).await;
+    let mut ops = connect(&addr, OPERATOR).await;
+    let mut slow = Raw::attach(&addr, WORKER_A, register("w-a", 1, &[])).await.expect("attach");
+    // Each heartbeat is within its limit (66 ids) and earns 66 cancels of ~1 KiB each; the
+    // session reads none of them. 200 of them (~13 MiB) outgrow every window and buffer on the way.
+    let long = "x".repeat(1000);
+    for hb in 0..200 {
+        if slow.tx.send(v1::WorkerMessage { msg: Some(In::Heartbeat(v1::Heartbeat { active_leases: (0..66).map(|i| format!("{long}-{hb}-{i}")).collect(), ..Default::default() })) }).is_err() {
+            break;
+        }
+    }
+    stats_until(&mut ops, "dropped the session that does not read", |s| s.workers.iter().all(|w| w.worker_id != "w-a")).await;
+    let mut read = 0u64;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), slow.rx.message()).await.expect("the stream moves within 20 s") {
+            Ok(Some(_)) => read += 1,
+            Ok(None) => break,
+            Err(e) => panic!("the stream ends cleanly, not with {e:?}"),
+        }
+    }
+    assert!(read < 200 * 66, "the closed session was sent every cancel ({read})");
+}
+
+/// Rows with a field over its limit are refused naming the field, its size and the limit; the
+/// good rows of the same batch are accepted. The defaults refuse a patch over 8 MiB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_with_oversized_fields_are_refused_naming_the_field_and_the_limit() {
+    use agentmill_coordinator::config::RowLimits;
+    let redis = TestRedis::start();
+    let limits = RowLimits { patch_bytes: 100, tests: 3, test_name_bytes: 50, extra_bytes: 100, ..Default::default() };
+    let (_running, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), row_limits: limits, ..Default::default() }).await;
+    let mut c = connect(&addr, CLIENT).await;
+    let with = |id: &str, extra: serde_json::Value| {
+        let mut v = serde_json::json!({"instance_id": id, "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::a"], "problem_statement": "fix it"});
+        v.as_object_mut().expect("object").extend(extra.as_object().expect("object").clone());
+        v1::TaskInput { input: Some(v1::task_input::Input::JsonRow(v.to_string())) }
+    };
+    let rows = vec![
+        with("fits", serde_json::json!({"patch": "p".repeat(100)})),
+        with("big-patch", serde_json::json!({"patch": "p".repeat(101)})),
+        with("many-tests", serde_json::json!({"FAIL_TO_PASS": ["a", "b", "c", "d"]})),
+        with("long-name", serde_json::json!({"PASS_TO_PASS": ["ok", "n".repeat(51)]})),
+        with("big-extra", serde_json::json!({"blob": "b".repeat(200)})),
+    ];
+    let resp = submit(&mut c, rows).await;
+    assert_eq!(resp.accepted, ["fits"], "{resp:#?}");
+    let by_task: std::collections::BTreeMap<&str, (&str, &str)> = resp.rejected.iter().map(|e| (e.task_id.as_str(), (e.field.as_str(), e.reason.as_str()))).collect();
+    assert_eq!(by_task.len(), 4, "{resp:#?}");
+    let (field, reason) = by_task["big-patch"];
+    assert_eq!(field, "patch");
+    assert!(reason.contains("is 101 bytes, over the limit of 100 bytes (row_limits.patch_bytes"), "{reason}");
+    let (field, reason) = by_task["many-tests"];
+    assert_eq!(field, "FAIL_TO_PASS");
+    assert!(reason.contains("lists 4 tests, over the limit of 3 (row_limits.tests"), "{reason}");
+    let (field, reason) = by_task["long-name"];
+    assert_eq!(field, "PASS_TO_PASS[1]");
+    assert!(reason.contains("51 bytes") && reason.contains("row_limits.test_name_bytes"), "{reason}");
+    let (field, reason) = by_task["big-extra"];
+    assert_eq!(field, "extra");
+    assert!(reason.contains("row_limits.extra_bytes"), "{reason}");
+
+    // The default limit: 8 MiB of patch.
+    let (_default, addr) = coordinator(&redis, CoordinatorConfig { credentials: credentials(), ..Default::default() }).await;
+    let mut c = connect(&addr, CLIENT).await;
+    let err = c
+        .submit_tasks(v1::SubmitTasksRequest { tasks: vec![with("huge", serde_json::json!({"patch": "p".repeat((8 << 20) + 1)}))], base_dir: String::new() })
+        .await
+        .expect_err("the only row is refused");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("patch: is 8388609 bytes (8.0 MiB), over the limit of 8388608 bytes (8.0 MiB)"), "{}", err.message());
+}
