@@ -38,14 +38,23 @@ pub struct CoordinatorConfig {
     /// Largest piece of content (an archive, a rows file, a git bundle) a client may store with
     /// `PutContent`, bytes. Content lives in Redis's memory.
     pub max_content_bytes: u64,
-    /// Bearer token every RPC must carry (`authorization: Bearer <token>`); `None` = open.
+    /// Bearer token every RPC must carry (`authorization: Bearer <token>`): the legacy single
+    /// credential, an operator's (it may call everything). `None` and no `credentials` = open.
     pub token: Option<String>,
+    /// Credentials with roles (`[[credentials]]`: `role`, one of `token` / `token_file` /
+    /// `token_env`, and for workers `worker_ids`); see [`crate::auth`].
+    pub credentials: Vec<crate::auth::CredentialConfig>,
     /// PEM certificate chain and key for TLS; both or neither.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for TLS.
     pub tls_key: Option<PathBuf>,
     /// Events a watcher may fall behind before it skips (and is told how many it missed).
     pub watch_buffer: usize,
+    /// Messages a worker session may leave unread (leases, cancels, acks) before it is closed as
+    /// one that cannot keep up.
+    pub session_buffer: usize,
+    /// Largest fields of a submitted task row; a row over one is refused naming it.
+    pub row_limits: RowLimits,
     /// The trajectory stream whose length and learner lag the coordinator reports.
     pub stream: String,
     /// The learner's consumer group on `stream` (its lag is the cluster's backlog).
@@ -74,14 +83,55 @@ impl Default for CoordinatorConfig {
             max_message_bytes: 256 << 20,
             max_content_bytes: 256 << 20,
             token: None,
+            credentials: Vec::new(),
             tls_cert: None,
             tls_key: None,
             watch_buffer: 4096,
+            session_buffer: 1024,
+            row_limits: RowLimits::default(),
             stream: agentmill_proto::wire::DEFAULT_STREAM.into(),
             learner_group: "learner".into(),
             history_interval: Duration::from_secs(2),
             history_len: 1800,
             trim_acknowledged: false,
+        }
+    }
+}
+
+/// The largest fields a task row may have (`[row_limits]`); 0 would refuse every non-empty
+/// value, so each must be at least 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RowLimits {
+    /// `patch` (the gold patch), bytes.
+    pub patch_bytes: u64,
+    /// `test_patch`, bytes.
+    pub test_patch_bytes: u64,
+    /// `problem_statement`, bytes.
+    pub problem_statement_bytes: u64,
+    /// `hints_text`, bytes.
+    pub hints_text_bytes: u64,
+    /// `eval_script` and `test_cmd`, bytes each.
+    pub script_bytes: u64,
+    /// Tests in `FAIL_TO_PASS`, and in `PASS_TO_PASS`, each.
+    pub tests: u64,
+    /// One test's name, bytes.
+    pub test_name_bytes: u64,
+    /// `extra` (the row's other fields), bytes of JSON.
+    pub extra_bytes: u64,
+}
+
+impl Default for RowLimits {
+    fn default() -> Self {
+        RowLimits {
+            patch_bytes: 8 << 20,
+            test_patch_bytes: 8 << 20,
+            problem_statement_bytes: 1 << 20,
+            hints_text_bytes: 1 << 20,
+            script_bytes: 1 << 20,
+            tests: 100_000,
+            test_name_bytes: 16 << 10,
+            extra_bytes: 1 << 20,
         }
     }
 }
@@ -129,6 +179,29 @@ impl CoordinatorConfig {
         }
         if self.token.as_deref().is_some_and(str::is_empty) {
             return bad("token", "is empty; remove it to run without a token");
+        }
+        if self.session_buffer < 16 {
+            return bad("session_buffer", "must be at least 16 (a session's leases, cancels and acks wait here until the worker reads them)");
+        }
+        let l = &self.row_limits;
+        for (key, v) in [
+            ("row_limits.patch_bytes", l.patch_bytes),
+            ("row_limits.test_patch_bytes", l.test_patch_bytes),
+            ("row_limits.problem_statement_bytes", l.problem_statement_bytes),
+            ("row_limits.hints_text_bytes", l.hints_text_bytes),
+            ("row_limits.script_bytes", l.script_bytes),
+            ("row_limits.tests", l.tests),
+            ("row_limits.test_name_bytes", l.test_name_bytes),
+            ("row_limits.extra_bytes", l.extra_bytes),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        for (i, c) in self.credentials.iter().enumerate() {
+            if let Err(reason) = c.validate(i) {
+                return Err(ConfigError::invalid("credentials", reason));
+            }
         }
         Ok(())
     }
@@ -186,6 +259,31 @@ mod tests {
         std::fs::write(&file, "metrics_listen = \"port nine\"\n").expect("write");
         let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("refused").to_string();
         assert!(err.contains("is not host:port") && err.contains("use \"\" to turn it off"), "{err}");
+    }
+
+    #[test]
+    fn credentials_load_from_the_file_and_a_bad_one_names_the_fix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[[credentials]]\nrole = \"worker\"\ntoken_file = \"/run/w1\"\nworker_ids = [\"w-1\"]\n\n[[credentials]]\nname = \"sub\"\nrole = \"client\"\ntoken_env = \"SUB_TOKEN\"\n").expect("write");
+        let cfg = CoordinatorConfig::load(Some(&file), &Default::default()).expect("loads");
+        assert_eq!(cfg.credentials.len(), 2);
+        assert_eq!((cfg.credentials[0].role, cfg.credentials[0].worker_ids.as_slice()), (Some(crate::auth::Role::Worker), &["w-1".to_string()][..]));
+        std::fs::write(&file, "[[credentials]]\nrole = \"worker\"\ntoken = \"t\"\n").expect("write");
+        let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("no worker ids").to_string();
+        assert!(err.contains("credentials") && err.contains("worker_ids"), "{err}");
+        std::fs::write(&file, "[[credentials]]\nrole = \"admin\"\ntoken = \"t\"\n").expect("write");
+        assert!(CoordinatorConfig::load(Some(&file), &Default::default()).is_err(), "an unknown role");
+    }
+
+    #[test]
+    fn buffers_and_row_limits_must_be_usable() {
+        let err = CoordinatorConfig { session_buffer: 1, ..Default::default() }.validate().expect_err("refused").to_string();
+        assert!(err.contains("session_buffer"), "{err}");
+        let cfg = CoordinatorConfig { row_limits: RowLimits { tests: 0, ..Default::default() }, ..Default::default() };
+        let err = cfg.validate().expect_err("refused").to_string();
+        assert!(err.contains("row_limits.tests"), "{err}");
+        assert_eq!((RowLimits::default().patch_bytes, RowLimits::default().tests), (8 << 20, 100_000));
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::state::{Labels, Lease, Rollout, TaskEntry, TaskIdx, TaskMeta, TaskTab
 
 /// How far into a priority band the scheduler looks for a task whose image a worker holds.
 const IMAGE_LOOKAHEAD: usize = 32;
+/// Lease ids a heartbeat may list beyond twice its session's capacity (a worker lists the leases
+/// it runs and those whose results wait for an answer); more closes the session.
+const HEARTBEAT_MARGIN: usize = 64;
 /// Requests applied per group commit at most.
 const MAX_BATCH_COMMANDS: usize = 4096;
 
@@ -40,6 +43,8 @@ pub struct CoreConfig {
     pub namespace: String,
     /// Events buffered for watchers.
     pub watch_buffer: usize,
+    /// Messages a worker session may leave unread before it is closed.
+    pub session_buffer: usize,
 }
 
 /// A validated task ready to be stored.
@@ -62,8 +67,9 @@ pub struct SubmitOutcome {
     pub existing: Vec<String>,
 }
 
-/// A worker session's outbound channel.
-pub type SessionTx = mpsc::UnboundedSender<Result<CoordinatorMessage, Status>>;
+/// A worker session's outbound channel, bounded by `session_buffer`: a session that leaves that
+/// many messages unread is closed rather than buffered without end.
+pub type SessionTx = mpsc::Sender<Result<CoordinatorMessage, Status>>;
 
 /// A request to the core.
 #[derive(Debug)]
@@ -82,8 +88,8 @@ pub enum Command {
     Cordon(Vec<String>, bool, oneshot::Sender<v1::CordonWorkersResponse>),
     /// Counts and rates.
     Stats(oneshot::Sender<v1::ClusterStatsResponse>),
-    /// A worker registered on a new session.
-    Attach(u64, v1::Register, SessionTx),
+    /// A worker registered on a new session, with the name of the credential it attached with.
+    Attach(u64, v1::Register, SessionTx, Arc<str>),
     /// A message on a session.
     Worker(u64, In),
     /// A session ended.
@@ -122,10 +128,15 @@ impl CoreHandle {
 
 struct Session {
     worker: Arc<str>,
+    /// The credential it attached with.
+    credential: Arc<str>,
     host: String,
     labels: Labels,
     capacity: v1::Capacity,
+    /// Leases it may hold at once: the capacity it registered (episodes, at least 1, plus synth).
+    cap: u32,
     cached_images: HashSet<String>,
+    /// Leases asked for and not yet sent; never above `cap`.
     credits: u32,
     leases: HashSet<Arc<str>>,
     tx: SessionTx,
@@ -134,6 +145,19 @@ struct Session {
     backpressured: bool,
     /// Shutting down: sent no new leases.
     draining: bool,
+}
+
+impl Session {
+    /// Leases it may still be sent: its capacity less the leases it holds.
+    fn room(&self) -> u32 {
+        self.cap.saturating_sub(self.leases.len() as u32)
+    }
+}
+
+/// The most leases a session may hold: the episodes it registered (at least one, as the worker
+/// counts its slots) plus its synthesis slots.
+fn session_cap(c: &v1::Capacity) -> u32 {
+    c.episodes.max(1).saturating_add(c.synth)
 }
 
 enum Output {
@@ -295,7 +319,7 @@ impl Core {
                         TaskState::Leased | TaskState::Running => {
                             if let (Some(lease), Some(worker)) = (r.lease.clone(), r.worker.clone()) {
                                 let deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
-                                self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, deadline_ms });
+                                self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, credential: None, deadline_ms });
                             } else {
                                 self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, failures: r.failures, ..Rollout::queued(now) };
                                 self.table.enqueue(idx, n);
@@ -384,18 +408,24 @@ impl Core {
             Command::Stats(reply) => {
                 let _ = reply.send(self.cluster_stats());
             }
-            Command::Attach(sid, reg, tx) => self.attach(sid, reg, tx, txn),
+            Command::Attach(sid, reg, tx, credential) => self.attach(sid, reg, tx, credential, txn),
             Command::Worker(sid, msg) => self.worker_message(sid, msg, txn),
             Command::Detach(sid) => {
                 if let Some(s) = self.sessions.remove(&sid) {
                     info!(worker = %s.worker, leases = s.leases.len(), "worker detached; its leases live until their deadline");
-                    for lease in &s.leases {
-                        if let Some(l) = self.table.leases.get_mut(lease) {
-                            l.session = None;
-                        }
-                    }
+                    self.release_session_leases(&s);
                     self.metrics.workers_connected.set(self.sessions.len() as i64);
                 }
+            }
+        }
+    }
+
+    /// A closed session's leases live on until their deadline, held by no session: the worker
+    /// may claim them back when it attaches again (Register's held_leases).
+    fn release_session_leases(&mut self, s: &Session) {
+        for lease in &s.leases {
+            if let Some(l) = self.table.leases.get_mut(lease) {
+                l.session = None;
             }
         }
     }
@@ -591,13 +621,23 @@ impl Core {
         txn.outputs.push(Output::reply(reply, resp));
     }
 
-    fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, txn: &mut Txn) {
+    fn attach(&mut self, sid: u64, reg: v1::Register, tx: SessionTx, credential: Arc<str>, txn: &mut Txn) {
         let worker: Arc<str> = Arc::from(reg.worker_id.as_str());
         // A worker that reconnects replaces its old session. From another host it is a second
-        // worker with the same id: the two replace each other's sessions, so say so loudly.
+        // worker with the same id: the two replace each other's sessions, so say so loudly. A
+        // session of another credential is not replaced: that would hand its leases over.
         let old: Vec<u64> = self.sessions.iter().filter(|(_, s)| s.worker == worker).map(|(id, _)| *id).collect();
+        if let Some(other) = old.iter().filter_map(|id| self.sessions.get(id)).find(|s| s.credential != credential) {
+            warn!(worker = %worker, "refused an attach as worker {worker} with credential {credential}: it is attached with credential {}", other.credential);
+            let _ = tx.try_send(Err(Status::permission_denied(format!(
+                "worker id {worker} is attached with another credential ({}); a credential cannot take over another's session",
+                other.credential
+            ))));
+            return;
+        }
         for id in old {
             let Some(s) = self.sessions.remove(&id) else { continue };
+            self.release_session_leases(&s);
             if s.host != reg.host {
                 self.metrics.worker_id_conflicts.inc();
                 warn!(
@@ -612,9 +652,11 @@ impl Core {
         let now = now_ms();
         let mut session = Session {
             worker: worker.clone(),
+            credential: credential.clone(),
             host: reg.host,
             labels: reg.labels.into_iter().collect(),
             capacity: reg.capacity.unwrap_or_default(),
+            cap: session_cap(&reg.capacity.unwrap_or_default()),
             cached_images: reg.cached_images.into_iter().collect(),
             credits: 0,
             leases: HashSet::new(),
@@ -636,8 +678,11 @@ impl Core {
         // Leases the worker still runs: keep the live ones, tell it to drop the rest.
         for lease_id in reg.held_leases {
             match self.table.leases.get_mut(lease_id.as_str()) {
-                Some(l) if l.worker == worker => {
+                // Only the worker id the lease was granted to, with the credential it was granted
+                // to (any credential bound to the id, after a coordinator restart).
+                Some(l) if l.worker == worker && l.credential.as_ref().is_none_or(|c| *c == credential) => {
                     l.session = Some(sid);
+                    l.credential = Some(credential.clone());
                     l.deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
                     session.leases.insert(Arc::from(lease_id.as_str()));
                 }
@@ -653,11 +698,12 @@ impl Core {
         self.metrics.workers_connected.set(self.sessions.len() as i64);
     }
 
-    /// The lease named by a worker's message, if it is live and this session's worker holds it.
+    /// The lease named by a worker's message, if it is live and held by this very session (it
+    /// was granted on it, or claimed back by the same worker id and credential at Register).
     fn live_lease(&self, sid: u64, lease_id: &str) -> Option<(Arc<str>, TaskIdx, u32)> {
         let s = self.sessions.get(&sid)?;
         let (k, l) = self.table.leases.get_key_value(lease_id)?;
-        (l.worker == s.worker).then(|| (k.clone(), l.task, l.rollout))
+        (l.session == Some(sid) && l.worker == s.worker).then(|| (k.clone(), l.task, l.rollout))
     }
 
     fn worker_message(&mut self, sid: u64, msg: In, txn: &mut Txn) {
@@ -669,6 +715,17 @@ impl Core {
             In::Heartbeat(hb) => {
                 let ttl = self.cfg.lease_ttl.as_millis() as i64;
                 let Some(s) = self.sessions.get_mut(&sid) else { return };
+                let limit = 2 * s.cap as usize + HEARTBEAT_MARGIN;
+                if hb.active_leases.len() > limit {
+                    let why = format!(
+                        "heartbeat: lists {} lease ids; a session of capacity {} holds {} and may list at most {limit} (twice its capacity + {HEARTBEAT_MARGIN}); the session is closed",
+                        hb.active_leases.len(),
+                        s.cap,
+                        s.leases.len()
+                    );
+                    self.close_session(sid, Some(Status::invalid_argument(why)));
+                    return;
+                }
                 s.last_heartbeat_ms = now;
                 s.backpressured = hb.backpressured;
                 s.draining = hb.draining;
@@ -677,18 +734,21 @@ impl Core {
                 }
                 let worker = s.worker.clone();
                 for lease_id in hb.active_leases {
+                    // A heartbeat renews the leases this session holds; it does not claim others
+                    // (a reconnected worker claims its leases back in Register's held_leases).
                     match self.table.leases.get_mut(lease_id.as_str()) {
-                        Some(l) if l.worker == worker => {
+                        Some(l) if l.worker == worker && l.session == Some(sid) => {
                             l.deadline_ms = now + ttl;
-                            l.session = Some(sid);
                         }
                         _ => txn.outputs.push(Output::Send(sid, Out::Cancel(v1::CancelLease { lease_id, reason: "unknown or expired lease".into() }))),
                     }
                 }
             }
             In::Credit(c) => {
+                // Credits beyond the registered capacity are dropped: a session never holds more
+                // leases than it said it can run (see `dispatch`).
                 if let Some(s) = self.sessions.get_mut(&sid) {
-                    s.credits = s.credits.saturating_add(c.n);
+                    s.credits = s.credits.saturating_add(c.n).min(s.cap);
                 }
             }
             In::Progress(p) => match self.live_lease(sid, &p.lease_id) {
@@ -835,7 +895,7 @@ impl Core {
         let mut eligible: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.credits > 0 && !s.backpressured && !s.draining && !self.cordoned.contains(&s.worker))
+            .filter(|(_, s)| s.credits > 0 && s.room() > 0 && !s.backpressured && !s.draining && !self.cordoned.contains(&s.worker))
             .map(|(id, _)| *id)
             .collect();
         while !eligible.is_empty() && !self.table.queues.is_empty() {
@@ -864,10 +924,10 @@ impl Core {
                     queued_at_unix_ms: r.queued_ms,
                 };
                 let task_id = t.id.clone();
-                self.table.leases.insert(lease_id.clone(), Lease { task: idx, rollout: n, attempt, worker: s.worker.clone(), session: Some(*sid), deadline_ms: now + ttl });
+                self.table.leases.insert(lease_id.clone(), Lease { task: idx, rollout: n, attempt, worker: s.worker.clone(), session: Some(*sid), credential: Some(s.credential.clone()), deadline_ms: now + ttl });
                 s.credits -= 1;
                 s.leases.insert(lease_id);
-                let credits_left = s.credits;
+                let credits_left = s.credits.min(s.room());
                 self.stats.leases_granted += 1;
                 self.metrics.leases_granted.inc();
                 let read = txn.read_spec(&self.keys, &task_id);
@@ -897,7 +957,7 @@ impl Core {
                     labels: s.labels.clone().into_iter().collect(),
                     capacity: Some(s.capacity),
                     active_leases: s.leases.len() as u32,
-                    credits: s.credits,
+                    credits: s.credits.min(s.room()),
                     connected_at_unix_ms: s.connected_ms,
                     last_heartbeat_unix_ms: s.last_heartbeat_ms,
                     draining: s.draining,
@@ -987,11 +1047,34 @@ impl Core {
     }
 
     fn send(&mut self, session: u64, msg: Out) {
-        if let Some(s) = self.sessions.get(&session)
-            && s.tx.send(Ok(CoordinatorMessage { msg: Some(msg) })).is_err()
-        {
-            debug!(session, "session closed before a message could be sent");
+        let Some(s) = self.sessions.get(&session) else { return };
+        match s.tx.try_send(Ok(CoordinatorMessage { msg: Some(msg) })) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!(session, "session closed before a message could be sent"),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                error!(
+                    worker = %s.worker,
+                    session,
+                    "worker {} left {} messages unread on its session (session_buffer): the session is closed as one that cannot keep up; \
+                     its leases live until their deadline unless it attaches again and claims them",
+                    s.worker,
+                    self.cfg.session_buffer
+                );
+                self.close_session(session, None);
+            }
         }
+    }
+
+    /// Ends a session as a disconnect would (its leases live on until their deadline, for the
+    /// worker to claim back), telling it why when `error` is given and its channel has room.
+    fn close_session(&mut self, sid: u64, error: Option<Status>) {
+        let Some(s) = self.sessions.remove(&sid) else { return };
+        if let Some(e) = error {
+            warn!(worker = %s.worker, session = sid, "session closed: {}", e.message());
+            let _ = s.tx.try_send(Err(e));
+        }
+        self.release_session_leases(&s);
+        self.metrics.workers_connected.set(self.sessions.len() as i64);
     }
 }
 

@@ -1,5 +1,5 @@
 //! Starting the coordinator: Redis, the core, the observer, the gRPC server (with health,
-//! reflection, the bearer check, TLS and size limits) and the HTTP server on `metrics_listen`:
+//! reflection, the credential check, TLS and size limits) and the HTTP server on `metrics_listen`:
 //!
 //! | path | answer |
 //! |---|---|
@@ -23,7 +23,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tracing::info;
 
-use crate::auth::BearerAuth;
+use crate::auth::Auth;
 use crate::config::CoordinatorConfig;
 use crate::core::{self, CoreConfig, CoreHandle};
 use crate::metrics::Metrics;
@@ -63,6 +63,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
             max_attempts: cfg.max_attempts,
             namespace: cfg.namespace.clone(),
             watch_buffer: cfg.watch_buffer,
+            session_buffer: cfg.session_buffer,
         },
         redis,
         metrics.clone(),
@@ -96,8 +97,11 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
     };
 
     let content = crate::content::ContentStore::new(stream_con.clone(), &cfg.namespace, cfg.max_content_bytes);
-    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone()).with_content(content);
-    let auth = BearerAuth::new(cfg.token.clone());
+    let service = CoordinatorService::new(core.clone(), cfg.max_batch).with_row_limits(cfg.row_limits.clone()).with_view(view.clone()).with_stream(stream_con, cfg.stream.clone()).with_content(content);
+    let auth = Auth::from_config(cfg.token.as_deref(), &cfg.credentials).map_err(anyhow::Error::msg)?;
+    if !auth.is_open() {
+        info!(credentials = cfg.credentials.len() + usize::from(cfg.token.is_some()), "every call needs a credential; roles decide what it may call");
+    }
     let grpc = CoordinatorServer::new(service)
         .max_decoding_message_size(cfg.max_message_bytes)
         .max_encoding_message_size(cfg.max_message_bytes);

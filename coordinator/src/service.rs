@@ -11,10 +11,12 @@ use agentmill_proto::{FieldError, Task};
 use futures::{Stream, StreamExt};
 use prost::Message as _;
 use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info};
 
+use crate::auth::{Role, require};
+use crate::config::RowLimits;
 use crate::content::{CHUNK, ContentError, ContentStore, is_sha256};
 use crate::core::{Command, CoreHandle, NewTask};
 use crate::observe::ClusterView;
@@ -34,19 +36,27 @@ pub struct CoordinatorService {
     stream: Option<(redis::aio::ConnectionManager, String)>,
     /// Where tasks' content is kept (`PutContent` / `GetContent`).
     content: Option<ContentStore>,
+    /// The largest fields a submitted row may have.
+    row_limits: RowLimits,
 }
 
 impl CoordinatorService {
     /// A service over a running core. Its `ClusterStats` reports no stream or learner figures
     /// until it is given the observer's view ([`with_view`](Self::with_view)).
     pub fn new(core: CoreHandle, max_batch: usize) -> Self {
-        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None, content: None }
+        CoordinatorService { core, max_batch, next_session: Arc::new(AtomicU64::new(1)), view: None, stream: None, content: None, row_limits: RowLimits::default() }
     }
 
     /// Keeps tasks' content in `store` (without one, `PutContent` is refused and a task naming
     /// content is too).
     pub fn with_content(mut self, store: ContentStore) -> Self {
         self.content = Some(store);
+        self
+    }
+
+    /// Refuses rows with a field over `limits` (the defaults otherwise).
+    pub fn with_row_limits(mut self, limits: RowLimits) -> Self {
+        self.row_limits = limits;
         self
     }
 
@@ -71,7 +81,7 @@ type Refusal = (Option<String>, Vec<FieldError>);
 
 /// Validates one submitted input into a storable task, or the reasons it is refused. Returns the
 /// content the task names (field, sha256), which must be stored before it is accepted.
-fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal> {
+fn validate(input: v1::TaskInput, limits: &RowLimits) -> Result<(NewTask, Vec<ContentUse>), Refusal> {
     let task = match input.input {
         Some(Input::JsonRow(row)) => {
             let id = serde_json::from_str::<serde_json::Value>(&row)
@@ -101,6 +111,10 @@ fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal>
     if !relative.is_empty() {
         return Err((Some(task.instance_id.clone()), relative));
     }
+    let oversized = oversized_fields(&task, limits);
+    if !oversized.is_empty() {
+        return Err((Some(task.instance_id.clone()), oversized));
+    }
     let refs = task.content_refs().into_iter().map(|(f, h)| (f, h.to_string())).collect();
     let spec = v1::TaskSpec::from(&task);
     Ok((NewTask {
@@ -118,6 +132,66 @@ fn validate(input: v1::TaskInput) -> Result<(NewTask, Vec<ContentUse>), Refusal>
     }, refs))
 }
 
+/// A lease id is what a worker proves it holds a lease with: only operators see them (a client
+/// has no use for one, and must not be able to hand one to a forger).
+fn hide_leases(role: Role, tasks: &mut [v1::TaskStatus]) {
+    if role == Role::Operator {
+        return;
+    }
+    for r in tasks.iter_mut().flat_map(|t| t.rollouts.iter_mut()) {
+        r.lease_id.clear();
+    }
+}
+
+/// `n` bytes for people: `9437185 bytes (9.0 MiB)`.
+fn size(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{n} bytes ({:.1} MiB)", n as f64 / (1u64 << 20) as f64)
+    } else if n >= 1 << 10 {
+        format!("{n} bytes ({:.1} KiB)", n as f64 / 1024.0)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Each field of `task` over its limit, named with its size and the limit.
+fn oversized_fields(task: &Task, l: &RowLimits) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    let check = |out: &mut Vec<FieldError>, field: &str, n: u64, limit: u64, key: &str| {
+        if n > limit {
+            out.push(FieldError {
+                field: field.into(),
+                reason: format!("is {}, over the limit of {} (row_limits.{key} in the coordinator's config)", size(n), size(limit)),
+            });
+        }
+    };
+    check(&mut out, "patch", task.patch.len() as u64, l.patch_bytes, "patch_bytes");
+    check(&mut out, "test_patch", task.test_patch.len() as u64, l.test_patch_bytes, "test_patch_bytes");
+    check(&mut out, "problem_statement", task.problem_statement.len() as u64, l.problem_statement_bytes, "problem_statement_bytes");
+    check(&mut out, "hints_text", task.hints_text.len() as u64, l.hints_text_bytes, "hints_text_bytes");
+    check(&mut out, "eval_script", task.eval_script.as_ref().map_or(0, |s| s.len() as u64), l.script_bytes, "script_bytes");
+    check(&mut out, "test_cmd", task.test_cmd.as_ref().map_or(0, |s| s.len() as u64), l.script_bytes, "script_bytes");
+    for (field, tests) in [("FAIL_TO_PASS", &task.fail_to_pass), ("PASS_TO_PASS", &task.pass_to_pass)] {
+        if tests.len() as u64 > l.tests {
+            out.push(FieldError {
+                field: field.into(),
+                reason: format!("lists {} tests, over the limit of {} (row_limits.tests in the coordinator's config)", tests.len(), l.tests),
+            });
+        }
+        if let Some((i, t)) = tests.iter().enumerate().find(|(_, t)| t.len() as u64 > l.test_name_bytes) {
+            out.push(FieldError {
+                field: format!("{field}[{i}]"),
+                reason: format!("is a test name of {}, over the limit of {} (row_limits.test_name_bytes in the coordinator's config)", size(t.len() as u64), size(l.test_name_bytes)),
+            });
+        }
+    }
+    if !task.extra.is_empty() {
+        let n = serde_json::to_vec(&task.extra).map_or(u64::MAX, |v| v.len() as u64);
+        check(&mut out, "extra", n, l.extra_bytes, "extra_bytes");
+    }
+    out
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 fn content_status(e: ContentError) -> Status {
@@ -132,6 +206,7 @@ fn content_status(e: ContentError) -> Status {
 #[tonic::async_trait]
 impl Coordinator for CoordinatorService {
     async fn submit_tasks(&self, request: Request<v1::SubmitTasksRequest>) -> Result<Response<v1::SubmitTasksResponse>, Status> {
+        require(&request, "SubmitTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.tasks.len() > self.max_batch {
             return Err(Status::resource_exhausted(format!(
@@ -143,7 +218,7 @@ impl Coordinator for CoordinatorService {
         let mut good = Vec::with_capacity(req.tasks.len());
         let mut rejected = Vec::new();
         for (i, input) in req.tasks.into_iter().enumerate() {
-            match validate(input) {
+            match validate(input, &self.row_limits) {
                 Ok((t, refs)) => {
                     let mut missing = Vec::new();
                     for (field, sha) in refs {
@@ -203,14 +278,18 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn get_task(&self, request: Request<v1::GetTaskRequest>) -> Result<Response<v1::TaskStatus>, Status> {
+        let caller = require(&request, "GetTask", &[Role::Client])?;
         let id = request.into_inner().task_id;
         if id.is_empty() {
             return Err(Status::invalid_argument("task_id: is empty"));
         }
-        self.core.ask(|tx| Command::Get(id, tx)).await?.map(Response::new)
+        let mut status = self.core.ask(|tx| Command::Get(id, tx)).await??;
+        hide_leases(caller.role, std::slice::from_mut(&mut status));
+        Ok(Response::new(status))
     }
 
     async fn get_trajectory(&self, request: Request<v1::GetTrajectoryRequest>) -> Result<Response<v1::GetTrajectoryResponse>, Status> {
+        require(&request, "GetTrajectory", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_id.is_empty() {
             return Err(Status::invalid_argument("task_id: is empty"));
@@ -261,11 +340,15 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn list_tasks(&self, request: Request<v1::ListTasksRequest>) -> Result<Response<v1::ListTasksResponse>, Status> {
+        let caller = require(&request, "ListTasks", &[Role::Client])?;
         let req = request.into_inner();
-        self.core.ask(|tx| Command::List(req, tx)).await?.map(Response::new)
+        let mut page = self.core.ask(|tx| Command::List(req, tx)).await??;
+        hide_leases(caller.role, &mut page.tasks);
+        Ok(Response::new(page))
     }
 
     async fn cancel_tasks(&self, request: Request<v1::CancelTasksRequest>) -> Result<Response<v1::CancelTasksResponse>, Status> {
+        require(&request, "CancelTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_ids.is_empty() {
             return Err(Status::invalid_argument("task_ids: is empty; name the tasks to cancel"));
@@ -274,6 +357,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn retry_tasks(&self, request: Request<v1::RetryTasksRequest>) -> Result<Response<v1::RetryTasksResponse>, Status> {
+        require(&request, "RetryTasks", &[Role::Client])?;
         let req = request.into_inner();
         if req.task_ids.is_empty() {
             return Err(Status::invalid_argument("task_ids: is empty; name the tasks to retry"));
@@ -282,6 +366,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn cordon_workers(&self, request: Request<v1::CordonWorkersRequest>) -> Result<Response<v1::CordonWorkersResponse>, Status> {
+        require(&request, "CordonWorkers", &[])?;
         let req = request.into_inner();
         if let Some(i) = req.worker_ids.iter().position(|w| w.trim().is_empty()) {
             return Err(Status::invalid_argument(format!("worker_ids[{i}]: is empty; name the workers (their worker_id, as `agentmill stats` shows it)")));
@@ -292,6 +377,7 @@ impl Coordinator for CoordinatorService {
     type WatchEventsStream = BoxStream<v1::TaskEvent>;
 
     async fn watch_events(&self, request: Request<v1::WatchEventsRequest>) -> Result<Response<Self::WatchEventsStream>, Status> {
+        require(&request, "WatchEvents", &[Role::Client])?;
         let filter: std::collections::HashSet<String> = request.into_inner().task_ids.into_iter().collect();
         let mut rx = self.core.subscribe();
         let stream = async_stream::stream! {
@@ -314,7 +400,8 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn cluster_stats(&self, _request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
+    async fn cluster_stats(&self, request: Request<v1::ClusterStatsRequest>) -> Result<Response<v1::ClusterStatsResponse>, Status> {
+        require(&request, "ClusterStats", &[Role::Client])?;
         let stats = self.core.ask(Command::Stats).await?;
         Ok(Response::new(match &self.view {
             Some(view) => view.merge(stats),
@@ -323,6 +410,7 @@ impl Coordinator for CoordinatorService {
     }
 
     async fn put_content(&self, request: Request<Streaming<v1::ContentChunk>>) -> Result<Response<v1::ContentRef>, Status> {
+        require(&request, "PutContent", &[Role::Client])?;
         let Some(store) = &self.content else { return Err(Status::unimplemented("this coordinator keeps no content")) };
         let mut inbound = request.into_inner();
         let mut data = Vec::new();
@@ -341,6 +429,7 @@ impl Coordinator for CoordinatorService {
     type GetContentStream = BoxStream<v1::ContentChunk>;
 
     async fn get_content(&self, request: Request<v1::GetContentRequest>) -> Result<Response<Self::GetContentStream>, Status> {
+        require(&request, "GetContent", &[Role::Worker])?;
         let Some(store) = self.content.clone() else { return Err(Status::unimplemented("this coordinator keeps no content")) };
         let sha = request.into_inner().sha256;
         if !is_sha256(&sha) {
@@ -364,6 +453,8 @@ impl Coordinator for CoordinatorService {
     type AttachStream = BoxStream<v1::CoordinatorMessage>;
 
     async fn attach(&self, request: Request<Streaming<v1::WorkerMessage>>) -> Result<Response<Self::AttachStream>, Status> {
+        // The role is checked once per session; the messages on it are the credential's.
+        let identity = require(&request, "Attach", &[Role::Worker])?;
         let mut inbound = request.into_inner();
         let register = match inbound.message().await? {
             Some(v1::WorkerMessage { msg: Some(In::Register(r)) }) => r,
@@ -372,9 +463,15 @@ impl Coordinator for CoordinatorService {
         if register.worker_id.is_empty() {
             return Err(Status::invalid_argument("register.worker_id: is empty; every worker needs a stable id"));
         }
+        if !identity.may_attach_as(&register.worker_id) {
+            return Err(Status::permission_denied(format!(
+                "register.worker_id: the credential {:?} may attach as worker ids {:?}, not {:?}; give this worker its own credential bound to its id (worker_ids in the coordinator's [[credentials]]) or set its worker_id",
+                identity.name, identity.worker_ids, register.worker_id
+            )));
+        }
         let sid = self.next_session.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.core.send(Command::Attach(sid, register, tx)).await?;
+        let (tx, rx) = mpsc::channel(self.core.config.session_buffer.max(1));
+        self.core.send(Command::Attach(sid, register, tx, identity.name.clone())).await?;
         let core = self.core.clone();
         tokio::spawn(async move {
             while let Some(msg) = inbound.next().await {
@@ -395,6 +492,6 @@ impl Coordinator for CoordinatorService {
             }
             let _ = core.send(Command::Detach(sid)).await;
         });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

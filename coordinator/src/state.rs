@@ -211,8 +211,12 @@ pub struct Lease {
     pub attempt: u32,
     /// The worker holding it.
     pub worker: Arc<str>,
-    /// The worker's session, while connected.
+    /// The worker's session, while connected: the only session whose messages on this lease
+    /// count.
     pub session: Option<u64>,
+    /// The credential the lease was granted to (`None` after a coordinator restart: any
+    /// credential bound to `worker` may claim it back).
+    pub credential: Option<Arc<str>>,
     /// Expires at (unix ms) unless renewed by a heartbeat.
     pub deadline_ms: i64,
 }

@@ -125,8 +125,10 @@ impl WorkerConfig {
 pub struct WorkerConfig {
     /// The coordinator's address.
     pub coordinator: String,
-    /// Bearer token for the coordinator.
+    /// Bearer token for the coordinator (its worker credential, bound to this worker's id).
     pub token: Option<String>,
+    /// A file holding the token instead (surrounding whitespace ignored); read at start.
+    pub token_file: Option<std::path::PathBuf>,
     /// PEM CA certificate to trust for an `https://` coordinator (besides the system's roots).
     pub ca_cert: Option<std::path::PathBuf>,
     /// Stable id of this worker; empty = the host name.
@@ -184,6 +186,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             coordinator: "http://127.0.0.1:50051".into(),
             token: None,
+            token_file: None,
             ca_cert: None,
             worker_id: String::new(),
             labels: BTreeMap::new(),
@@ -233,8 +236,18 @@ const ENV_KEYS: [&str; 14] = [
 impl WorkerConfig {
     /// Loads defaults ← `file` ← `AGENTMILL_*` ← `overrides`.
     pub fn load(file: Option<&Path>, overrides: &figment::value::Dict) -> Result<WorkerConfig, ConfigError> {
-        let cfg: WorkerConfig = agentmill_proto::config::load(file, &[EnvLayer { prefix: "AGENTMILL_", keys: &ENV_KEYS }], overrides)?;
+        let mut cfg: WorkerConfig = agentmill_proto::config::load(file, &[EnvLayer { prefix: "AGENTMILL_", keys: &ENV_KEYS }], overrides)?;
         cfg.validate()?;
+        if let Some(path) = &cfg.token_file {
+            if cfg.token.is_some() {
+                return Err(ConfigError::invalid("token_file", "token_file and token (or AGENTMILL_TOKEN) are both set; keep one"));
+            }
+            let token = std::fs::read_to_string(path).map_err(|e| ConfigError::invalid("token_file", format!("{}: {e}", path.display())))?.trim().to_string();
+            if token.is_empty() {
+                return Err(ConfigError::invalid("token_file", format!("{} is empty", path.display())));
+            }
+            cfg.token = Some(token);
+        }
         Ok(cfg)
     }
 
@@ -296,6 +309,19 @@ impl WorkerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_can_come_from_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("worker.token");
+        std::fs::write(&token, "w-7-secret\n").expect("write");
+        let cfg = load(&format!("token_file = {:?}\n", token.display().to_string())).expect("loads");
+        assert_eq!(cfg.token.as_deref(), Some("w-7-secret"));
+        let err = load(&format!("token = \"x\"\ntoken_file = {:?}\n", token.display().to_string())).expect_err("both").to_string();
+        assert!(err.contains("token_file"), "{err}");
+        let err = load("token_file = \"/nonexistent/agentmill.token\"\n").expect_err("missing").to_string();
+        assert!(err.contains("token_file") && err.contains("/nonexistent/agentmill.token"), "{err}");
+    }
 
     fn load(toml: &str) -> Result<WorkerConfig, ConfigError> {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -4,7 +4,11 @@
 //!
 //! - `lifecycle`: tasks/s through submit → lease → result with no-op workers (the real worker
 //!   session, zero-length episodes), next to the rate of a bare tonic unary call (gRPC health
-//!   `Check`, answered without touching the core) over the same loopback, same process.
+//!   `Check`, answered without touching the core) over the same loopback, same process. Then the
+//!   cost of authorisation: the same lifecycle on a coordinator open to all and on one with role
+//!   credentials (a client token for the submitter, a worker token bound to each worker's id),
+//!   in alternating rounds, and the ratio of their rates. `AGENTMILL_BENCH_TASKS` sets the tasks
+//!   per round (default 50,000), `AGENTMILL_BENCH_ROUNDS` the rounds of each (default 2).
 //! - `memory`: resident memory of a coordinator process holding 1,000,000 queued tasks (next to
 //!   the same process empty), and Redis memory per task.
 //! - `scale`: 1,000 simulated workers × 10 leases (10,000 concurrent no-op episodes of random
@@ -19,6 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use agentmill_coordinator::auth::{Auth, CredentialConfig, Role};
 use agentmill_coordinator::client::{self, Client, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_proto::v1;
@@ -53,10 +58,10 @@ async fn done_count(c: &mut Client) -> u64 {
     s.tasks_by_state.get("done").copied().unwrap_or(0)
 }
 
-fn worker(addr: &str, id: String, capacity: u32, episode: impl Fn() -> Duration + Send + Sync + 'static, latencies: Option<Arc<Mutex<Vec<f64>>>>) {
+fn worker(addr: &str, token: Option<String>, id: String, capacity: u32, episode: impl Fn() -> Duration + Send + Sync + 'static, latencies: Option<Arc<Mutex<Vec<f64>>>>) {
     let (handle, mut events) = WorkerSession::start(SessionConfig {
         addr: addr.to_string(),
-        token: None,
+        token,
         ca_cert: None,
         worker_id: id,
         host: "bench".into(),
@@ -124,23 +129,98 @@ async fn lifecycle() {
     let unary = calls.load(Ordering::Relaxed) as f64 / 3.0;
     println!("bare tonic unary call (health Check, 32 in flight): {unary:.0} calls/s");
 
-    for w in 0..4 {
-        worker(&addr, format!("bench-w{w}"), 512, || Duration::ZERO, None);
+    let n: usize = std::env::var("AGENTMILL_BENCH_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
+    let rate = lifecycle_round(&addr, false, n).await;
+    println!("whole lifecycle: {n} tasks = {rate:.0} tasks/s (goal ≥ 5,000)");
+    println!("ratio lifecycle / bare unary = {:.2} (goal ≥ 0.25)", rate / unary);
+
+    // The cost of authorisation: open and credentialed coordinators, alternating.
+    let rounds: usize = std::env::var("AGENTMILL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let (mut open, mut authed) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which goes first, so neither gains from the order.
+        let order = if round % 2 == 0 { [false, true] } else { [true, false] };
+        for with_auth in order {
+            let mut credentials = vec![CredentialConfig { name: "bench-client".into(), role: Some(Role::Client), token: Some("bench-client-token".into()), ..Default::default() }];
+            for w in 0..4 {
+                credentials.push(CredentialConfig {
+                    name: format!("bench-w{w}"),
+                    role: Some(Role::Worker),
+                    token: Some(format!("bench-worker-token-{w}")),
+                    worker_ids: vec![format!("bench-w{w}")],
+                    ..Default::default()
+                });
+            }
+            let cfg = CoordinatorConfig {
+                listen: format!("127.0.0.1:{}", free_port()).parse().expect("addr"),
+                metrics_listen: None,
+                redis_url: redis.url.clone(),
+                namespace: format!("bench-life-{round}-{}", if with_auth { "auth" } else { "open" }),
+                credentials: if with_auth { credentials } else { Vec::new() },
+                ..Default::default()
+            };
+            let running = agentmill_coordinator::server::start(cfg, futures::future::pending()).await.expect("start coordinator");
+            let addr = format!("http://{}", running.addr);
+            let rate = lifecycle_round(&addr, with_auth, n).await;
+            println!("round {round}: {} {rate:.0} tasks/s", if with_auth { "role credentials:" } else { "open (no auth):  " });
+            if with_auth { authed.push(rate) } else { open.push(rate) }
+        }
     }
-    let mut c = client::connect(&ClientConfig { addr: Some(addr.clone()), ..Default::default() }).await.expect("client");
+    // The check itself, without the network: the interceptor on one call, open and with 1,000
+    // worker credentials plus a client's.
+    let mut many = vec![CredentialConfig { role: Some(Role::Client), token: Some("bench-client-token".into()), ..Default::default() }];
+    many.extend((0..1000).map(|w| CredentialConfig { role: Some(Role::Worker), token: Some(format!("bench-worker-token-{w}")), worker_ids: vec![format!("w-{w}")], ..Default::default() }));
+    let per_call = |auth: &Auth| {
+        let calls = 200_000u32;
+        let value: tonic::metadata::MetadataValue<_> = "Bearer bench-worker-token-517".parse().expect("ascii");
+        let started = Instant::now();
+        for _ in 0..calls {
+            let mut req = tonic::Request::new(());
+            req.metadata_mut().insert("authorization", value.clone());
+            let req = auth.check(req).expect("known token");
+            std::hint::black_box(agentmill_coordinator::auth::require(&req, "Attach", &[Role::Worker]).expect("a worker"));
+        }
+        started.elapsed().as_secs_f64() * 1e9 / f64::from(calls)
+    };
+    let open_ns = per_call(&Auth::open());
+    let auth_ns = per_call(&Auth::from_config(None, &many).expect("credentials"));
+    println!("the check alone (a request with its header, the interceptor and the role check): open {open_ns:.0} ns/call, 1,001 credentials {auth_ns:.0} ns/call, vs {:.0} ns per bare unary call above", 1e9 / unary);
+
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let ratios: Vec<f64> = authed.iter().zip(&open).map(|(a, o)| a / o).collect();
+    println!(
+        "authorisation cost: role credentials median {:.0} tasks/s vs open median {:.0} tasks/s = ratio {:.3}; per-round ratios {:?}, median {:.3} (1.0 = free)",
+        median(&authed),
+        median(&open),
+        median(&authed) / median(&open),
+        ratios.iter().map(|r| (r * 1000.0).round() / 1000.0).collect::<Vec<_>>(),
+        median(&ratios)
+    );
+}
+
+/// Runs `n` tasks through submit → lease → result on the coordinator at `addr` with 4 no-op
+/// workers (each with its own worker token when `auth` is set, and a client token for the
+/// submitter); answers tasks/s.
+async fn lifecycle_round(addr: &str, auth: bool, n: usize) -> f64 {
+    for w in 0..4 {
+        worker(addr, auth.then(|| format!("bench-worker-token-{w}")), format!("bench-w{w}"), 512, || Duration::ZERO, None);
+    }
+    let token = auth.then(|| "bench-client-token".to_string());
+    let mut c = client::connect(&ClientConfig { addr: Some(addr.to_string()), token, ..Default::default() }).await.expect("client");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let n = 50_000;
+    let prefix = format!("life-{}", free_port());
     let started = Instant::now();
     let mut sc = c.clone();
-    let submitter = tokio::spawn(async move { submit_n(&mut sc, "life", n, 2_000).await });
+    let submitter = tokio::spawn(async move { submit_n(&mut sc, &prefix, n, 2_000).await });
     while done_count(&mut c).await < n as u64 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     submitter.await.expect("join");
-    let elapsed = started.elapsed().as_secs_f64();
-    let rate = n as f64 / elapsed;
-    println!("whole lifecycle: {n} tasks in {elapsed:.2}s = {rate:.0} tasks/s (goal ≥ 5,000)");
-    println!("ratio lifecycle / bare unary = {:.2} (goal ≥ 0.25)", rate / unary);
+    n as f64 / started.elapsed().as_secs_f64()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -191,7 +271,7 @@ async fn scale() {
     let workers = 1000;
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     for w in 0..workers {
-        worker(&coord.addr, format!("sim-{w}"), 10, || Duration::from_millis(fastrand_ms(2000)), Some(latencies.clone()));
+        worker(&coord.addr, None, format!("sim-{w}"), 10, || Duration::from_millis(fastrand_ms(2000)), Some(latencies.clone()));
     }
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
     // All attached and idle: what heartbeats alone cost the coordinator.
