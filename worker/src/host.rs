@@ -26,6 +26,7 @@ use crate::session::{SessionConfig, WorkerSession};
 /// The sandbox backend the configuration asks for: `docker`, `process`, or `auto` (Docker when an
 /// engine answers, else processes — with a warning, since their isolation is weaker).
 pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
+    let pull = crate::sandbox::images::PullPolicy::from_config(&cfg.images).map_err(|e| anyhow::anyhow!("image configuration: {e}"))?;
     let process = || {
         let python = match HostPython::locate(&cfg.process_python) {
             Ok(p) => Some(p),
@@ -37,10 +38,10 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
         Backend::Process { python }
     };
     Ok(match cfg.sandbox.as_str() {
-        "docker" => Backend::Docker(DockerEngine::connect().await.context("sandbox = \"docker\" needs a Docker engine (or set sandbox = \"process\")")?),
+        "docker" => Backend::Docker(DockerEngine::connect().await.context("sandbox = \"docker\" needs a Docker engine (or set sandbox = \"process\")")?.with_pull_policy(pull)),
         "process" => process(),
         "auto" => match DockerEngine::connect().await {
-            Ok(engine) => Backend::Docker(engine),
+            Ok(engine) => Backend::Docker(engine.with_pull_policy(pull)),
             Err(e) => {
                 tracing::warn!("no Docker engine ({e}); running episodes as local processes (weaker isolation)");
                 process()
@@ -75,6 +76,8 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
             disk_bytes: None,
         },
         test_timeout: cfg.limits.test_timeout,
+        ceilings: cfg.limits.ceilings(),
+        init_timeout: cfg.limits.init_timeout,
         images,
         inputs: cfg.inputs(),
     }))
