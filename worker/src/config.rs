@@ -234,6 +234,11 @@ pub struct WorkerConfig {
     /// How long running episodes may finish after SIGTERM before they are cancelled.
     #[serde(with = "humantime_serde")]
     pub drain_grace: Duration,
+    /// How long Redis may fail every call before the publisher gives up: the worker then drains
+    /// and exits non-zero (its service manager restarts it) instead of running on unable to
+    /// publish.
+    #[serde(with = "humantime_serde")]
+    pub redis_outage_limit: Duration,
     /// The agent loop.
     pub agent: AgentConfig,
     /// Policies.
@@ -267,6 +272,7 @@ impl Default for WorkerConfig {
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
+            redis_outage_limit: Duration::from_secs(600),
             agent: AgentConfig::default(),
             policy: PolicyConfig::default(),
             synth: crate::synth::SynthConfig::default(),
@@ -278,7 +284,7 @@ impl Default for WorkerConfig {
 pub use agentmill_proto::config::ConfigError;
 use agentmill_proto::config::EnvLayer;
 
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "coordinator",
     "token",
     "ca_cert",
@@ -290,6 +296,7 @@ const ENV_KEYS: [&str; 14] = [
     "low_water",
     "reap_interval",
     "drain_grace",
+    "redis_outage_limit",
     "sandbox",
     "process_python",
     "metrics_listen",
@@ -306,6 +313,9 @@ impl WorkerConfig {
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, reason: String| Err(ConfigError::invalid(key, reason));
+        if self.redis_outage_limit.is_zero() {
+            return bad("redis_outage_limit", "must be above 0 (such as \"10m\")".into());
+        }
         if self.capacity.episodes == 0 {
             return bad("capacity.episodes", "must be at least 1".into());
         }

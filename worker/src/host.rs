@@ -115,6 +115,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             learner_group: (!cfg.learner_group.is_empty()).then(|| cfg.learner_group.clone()),
             high_water: cfg.high_water,
             low_water: cfg.low_water,
+            outage_limit: Some(cfg.redis_outage_limit),
             ..PublisherConfig::default()
         },
         con,
@@ -169,25 +170,32 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         tokenizer: (!cfg.synth_tokenizer.is_empty()).then(|| std::path::PathBuf::from(&cfg.synth_tokenizer)),
         inputs: cfg.inputs(),
     };
+    let (vital_tx, vital_rx) = tokio::sync::oneshot::channel();
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));
         HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval)
             .with_synth(synth)
             .with_images(images)
             .with_metrics(metrics)
+            .with_vital_stop(vital_tx)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    // A signal drains and exits 0; a vital actor that stopped drains and exits non-zero.
+    let vital = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = term.recv() => None,
+        why = vital_rx => Some(why.unwrap_or_else(|_| "the host supervisor stopped".into())),
+    };
     supervisor.send(Drain { grace: cfg.drain_grace }).await.context("draining")?;
     let state = supervisor.send(ObserveHost).await.context("reading the final state")?;
     info!(started = state.started, ended = ?state.ended, "worker drained; bye");
     System::current().stop();
-    Ok(())
+    match vital {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!("{why}; the worker drained and exits (its service manager should restart it)")),
+    }
 }
 
 /// `agentmill-worker synth`: one synthesis job run here, records written as JSONL to `out`
