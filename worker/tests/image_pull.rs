@@ -221,6 +221,21 @@ async fn a_pull_from_a_registry_that_never_answers_is_cut_off_at_its_deadline() 
     assert!(matches!(err, SandboxError::PullTimeout { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&image) && message.contains("images.pull_timeout") && message.contains("2s"), "the error names the image, the deadline and the key: {message}");
+
+    // In an episode, the same pull ends it sandbox_error with that message, no container left.
+    let worker = unique("pull-hang-ep");
+    let _reaper = Reaper(worker.clone());
+    let cfg = WorkerConfig::default();
+    let env = episode_env(&cfg, Backend::Docker(engine.clone()), worker.clone(), &WorkerMetrics::new()).expect("the episode environment");
+    let mut task = bundled_task(TASK);
+    task.image = format!("127.0.0.1:{}/agentmill-test/hang:{}", silent.port, unique("t"));
+    let id = EpisodeId { episode: unique("pull-hang-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let episode = run_episode(Arc::clone(&env), task, id, |_| {}, CancellationToken::new());
+    let record = tokio::time::timeout(Duration::from_secs(120), episode).await.expect("the pull was cut off (the episode still hung after 120 s)");
+    assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);
+    let error = record.error.unwrap_or_default();
+    assert!(error.starts_with("init: pulling image") && error.contains("images.pull_timeout"), "{error}");
+    assert!(engine.containers_of(&worker).await.expect("list containers").is_empty(), "no container is left behind");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
