@@ -4,6 +4,7 @@
 //!   non-zero, saying why, instead of running on as a zombie that takes leases it cannot publish.
 //! - A Publisher stopped in-process makes the supervisor report it ([`HostState::stopped`]) and
 //!   tell the host.
+//! - The end of the coordinator session's event stream is reported the same way.
 //! - Each running episode's stage is visible in the supervisor's state and in the
 //!   `agentmill_worker_episodes_in_stage` gauge.
 //!
@@ -247,4 +248,36 @@ impl actix::Handler<StopPublisher> for Publisher {
     fn handle(&mut self, _: StopPublisher, ctx: &mut Self::Context) {
         actix::ActorContext::stop(ctx);
     }
+}
+
+#[actix_rt::test]
+async fn the_end_of_the_coordinator_session_events_is_reported_as_a_vital_stop() {
+    let redis = TestRedis::start();
+    // A session that never attaches (nothing listens there): its handle is all the supervisor uses.
+    let (session, _events) = WorkerSession::start(SessionConfig {
+        addr: format!("http://127.0.0.1:{}", free_port()),
+        token: None,
+        ca_cert: None,
+        worker_id: unique("w-session-end"),
+        host: "test".into(),
+        capacity: v1::Capacity { episodes: 1, ..Default::default() },
+        labels: Default::default(),
+        cached_images: vec![],
+        max_backoff: Duration::from_millis(200),
+    });
+    let con = redis::aio::ConnectionManager::new(redis::Client::open(redis.url.as_str()).expect("url")).await.expect("redis");
+    let publisher = Publisher::new(PublisherConfig { stream: unique("test:traj"), ..Default::default() }, con, Some(session.clone())).start();
+    let runner: Runner = Arc::new(|task, id, _progress, _cancel| Box::pin(async move { noop_record(&task.instance_id, id.rollout, id.attempt, "w") }));
+    // The events the supervisor reads end: their sender is dropped.
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, vital) = tokio::sync::oneshot::channel();
+    let supervisor = HostSupervisor::create(move |ctx| {
+        ctx.add_stream(tokio_stream::wrappers::UnboundedReceiverStream::new(events_rx));
+        HostSupervisor::new(unique("w-session-end"), None, runner, session, publisher, Duration::from_secs(3600)).with_vital_stop(tx)
+    });
+    drop(events_tx);
+    let why = tokio::time::timeout(Duration::from_secs(60), vital).await.expect("the host is told").expect("a reason");
+    assert!(why.contains("the coordinator session"), "{why}");
+    let state = supervisor.send(ObserveHost).await.expect("the supervisor still answers");
+    assert_eq!(state.stopped.as_deref(), Some(why.as_str()));
 }
