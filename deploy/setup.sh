@@ -41,6 +41,8 @@ DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-
 if [ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   DEB_PACKAGES+=(docker-compose)
 fi
+# The image pull tests run a registry on loopback (worker/tests/image_pull.rs).
+[ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && DEB_PACKAGES+=(docker-registry)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -52,6 +54,11 @@ else
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   did "Debian packages: installed ${missing[*]}"
+  # Debian's docker-registry package enables a registry service on :5000; the tests start their
+  # own on loopback, so the host gets none.
+  if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null 2>&1; then
+    as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 fi
 
 command -v cargo >/dev/null || die "cargo not found; install the Rust toolchain (rustup) first"

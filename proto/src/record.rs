@@ -327,6 +327,10 @@ pub struct Provenance {
     /// The policy, for env records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyInfo>,
+    /// The limits the episode ran under, for env records: the task's after the worker's
+    /// ceilings (`[limits] max_*`), else the worker's defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<crate::task::Limits>,
 }
 
 /// A chat role (OpenAI's).

@@ -42,6 +42,7 @@ fn sample_env() -> TrajectoryRecord {
                 sampling: serde_json::json!({"temperature": 0.7, "top_p": 0.95}),
                 weight_version: "step-1200".into(),
             }),
+            limits: Some(agentmill_proto::Limits { pids: Some(512), memory: Some(2 << 30), step_timeout_s: Some(180), ..Default::default() }),
         },
         tools: vec![serde_json::json!({"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}})],
         messages: vec![Message::text(Role::System, "You are a software engineer."), Message::text(Role::User, "Fix the issue."), assistant, tool],

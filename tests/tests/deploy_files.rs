@@ -88,9 +88,11 @@ fn compose_tool() -> Option<Vec<&'static str>> {
     );
 }
 
-/// `<compose> -f deploy/compose.yaml config`: the normalized file, every variable at its default.
-fn compose_config() -> Option<Value> {
-    let tool = compose_tool()?;
+/// The Redis password the compose checks give (`AGENTMILL_REDIS_PASSWORD` is required).
+const COMPOSE_REDIS_PASSWORD: &str = "0123abcdtestpassword";
+
+/// `<compose> -f deploy/compose.yaml config` with every variable unset but `set`.
+fn compose_command(tool: &[&str], set: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(tool[0]);
     cmd.args(&tool[1..]).arg("-f").arg(deploy("compose.yaml")).arg("config").current_dir(workspace());
     for (k, _) in std::env::vars() {
@@ -98,7 +100,17 @@ fn compose_config() -> Option<Value> {
             cmd.env_remove(k);
         }
     }
-    let out = run(&mut cmd);
+    for (k, v) in set {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// `<compose> -f deploy/compose.yaml config`: the normalized file, every variable at its default
+/// but the required Redis password ([`COMPOSE_REDIS_PASSWORD`]).
+fn compose_config() -> Option<Value> {
+    let tool = compose_tool()?;
+    let out = run(&mut compose_command(&tool, &[("AGENTMILL_REDIS_PASSWORD", COMPOSE_REDIS_PASSWORD)]));
     assert!(
         out.status.success(),
         "{} -f deploy/compose.yaml config failed:\n{}{}",
@@ -138,7 +150,7 @@ fn compose_file_is_valid_and_has_the_four_services() {
     assert!(worker["volumes"].to_string().contains("/var/run/docker.sock"), "worker mounts the Docker socket: {}", worker["volumes"]);
     let env = &worker["environment"];
     assert_eq!(env["AGENTMILL_COORDINATOR"], "http://coordinator:50051");
-    assert_eq!(env["AGENTMILL_REDIS_URL"], "redis://redis:6379/");
+    assert_eq!(env["AGENTMILL_REDIS_URL"], format!("redis://:{COMPOSE_REDIS_PASSWORD}@redis:6379/"));
     assert!(env["AGENTMILL_WORKER_ID"].as_str().is_some_and(|s| !s.is_empty()), "a stable worker id");
 
     // The learner keeps its checkpoints on a volume.
@@ -162,6 +174,28 @@ fn compose_file_is_valid_and_has_the_four_services() {
             assert!(keys.contains(&key), "{svc}: {var} names no configuration key (keys: {keys:?})");
         }
     }
+}
+
+#[test]
+fn compose_redis_requires_a_password_that_every_service_gives() {
+    let Some(cfg) = compose_config() else { return };
+    let services = cfg["services"].as_object().expect("services");
+    let redis = &services["redis"];
+    let cmd = strs(&redis["command"]);
+    assert!(cmd.windows(2).any(|w| w[0] == "--requirepass" && w[1] == COMPOSE_REDIS_PASSWORD), "redis runs with --requirepass <AGENTMILL_REDIS_PASSWORD>: {cmd:?}");
+    assert_eq!(redis["environment"]["REDISCLI_AUTH"], COMPOSE_REDIS_PASSWORD, "the health check's redis-cli authenticates");
+    let health = redis["healthcheck"]["test"].to_string();
+    assert!(health.contains("PONG"), "the health check looks for PONG (redis-cli exits 0 on NOAUTH too): {health}");
+    let want = format!("redis://:{COMPOSE_REDIS_PASSWORD}@redis:6379/");
+    for name in ["coordinator", "worker", "learner"] {
+        assert_eq!(services[name]["environment"]["AGENTMILL_REDIS_URL"], want, "{name}'s Redis URL carries the password");
+    }
+    // No password, no stack: compose refuses, naming the variable.
+    let tool = compose_tool().expect("a compose tool");
+    let out = run(&mut compose_command(&tool, &[]));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "compose config without AGENTMILL_REDIS_PASSWORD is refused:\n{said}");
+    assert!(said.contains("AGENTMILL_REDIS_PASSWORD"), "the refusal names the variable:\n{said}");
 }
 
 /// The scalar top-level keys of a configuration (the ones an `AGENTMILL_<KEY>` variable can set).
@@ -266,6 +300,39 @@ fn k8s_manifests_validate_and_hold_the_workloads() {
     assert_eq!(container(learner)["resources"]["limits"]["nvidia.com/gpu"], 1, "the learner asks for one GPU");
     let claims: Vec<&Value> = learner["spec"]["template"]["spec"]["volumes"].as_array().expect("volumes").iter().filter(|v| v.get("persistentVolumeClaim").is_some()).collect();
     assert_eq!(claims.len(), 1, "the learner's output on a PVC");
+}
+
+/// The container's env entry `name`, and its index.
+fn env_entry<'a>(c: &'a Value, name: &str, what: &str) -> (usize, &'a Value) {
+    c["env"].as_array().into_iter().flatten().enumerate().find(|(_, e)| e["name"] == name).unwrap_or_else(|| panic!("{what} sets no {name}: {}", c["env"]))
+}
+
+/// `REDIS_PASSWORD` comes from the Secret agentmill-redis (key password), and it is required.
+fn assert_password_from_secret(c: &Value, what: &str) -> usize {
+    let (at, e) = env_entry(c, "REDIS_PASSWORD", what);
+    let r = &e["valueFrom"]["secretKeyRef"];
+    assert_eq!((r["name"].as_str(), r["key"].as_str()), (Some("agentmill-redis"), Some("password")), "{what}: REDIS_PASSWORD from the Secret agentmill-redis: {e}");
+    assert!(r.get("optional").is_none_or(|o| o == false), "{what}: the Redis password is required: {e}");
+    at
+}
+
+#[test]
+fn k8s_redis_requires_a_password_that_every_service_gives() {
+    let objs = objects(&manifest_files());
+    let redis = container(find(&objs, "StatefulSet", "agentmill-redis"));
+    assert_password_from_secret(redis, "redis");
+    let args = strs(&redis["args"]);
+    assert!(args.windows(2).any(|w| w[0] == "--requirepass" && w[1] == "$(REDIS_PASSWORD)"), "redis runs with --requirepass $(REDIS_PASSWORD): {args:?}");
+    let probe = redis["readinessProbe"]["exec"]["command"].to_string();
+    assert!(probe.contains("PONG"), "the readiness probe looks for PONG (redis-cli exits 0 on NOAUTH too): {probe}");
+    assert_eq!(env_entry(redis, "REDISCLI_AUTH", "redis").1["valueFrom"]["secretKeyRef"]["name"], "agentmill-redis", "the probe's redis-cli authenticates");
+    for (kind, name) in [("Deployment", "agentmill-coordinator"), ("DaemonSet", "agentmill-worker"), ("Deployment", "agentmill-learner")] {
+        let c = container(find(&objs, kind, name));
+        let password_at = assert_password_from_secret(c, name);
+        let (url_at, url) = env_entry(c, "AGENTMILL_REDIS_URL", name);
+        assert_eq!(url["value"], "redis://:$(REDIS_PASSWORD)@agentmill-redis:6379/", "{name}'s Redis URL carries the password");
+        assert!(password_at < url_at, "{name}: REDIS_PASSWORD is set before AGENTMILL_REDIS_URL uses it (Kubernetes expands only earlier variables)");
+    }
 }
 
 #[test]

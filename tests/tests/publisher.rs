@@ -57,6 +57,7 @@ async fn a_record_lands_once_and_lag_becomes_back_pressure() {
         low_water: 1,
         lag_interval: Duration::from_millis(50),
         mailbox: 16,
+        outage_limit: None,
     };
     let publisher = Publisher::new(cfg, con, None).start();
 

@@ -31,7 +31,8 @@ impl Default for CapacityConfig {
     }
 }
 
-/// Sandbox limits applied where a task sets none.
+/// Sandbox limits applied where a task sets none, and the ceilings no task's limits may pass
+/// (a task asking for more runs with the ceiling, and the clamp is logged and counted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
@@ -44,11 +45,62 @@ pub struct LimitsConfig {
     /// Timeout of a grading test run.
     #[serde(with = "humantime_serde")]
     pub test_timeout: Duration,
+    /// The most CPUs a task may ask for.
+    pub max_cpus: f64,
+    /// The most memory a task may ask for (`"16g"`).
+    pub max_memory: String,
+    /// The most processes a task may ask for.
+    pub max_pids: u32,
+    /// The most writable-layer disk a task may ask for (`"100g"`).
+    pub max_disk: String,
+    /// The longest grading test run a task may ask for (`test_timeout_s`).
+    #[serde(with = "humantime_serde")]
+    pub max_test_timeout: Duration,
+    /// The longest tool call a task may ask for (`step_timeout_s`).
+    #[serde(with = "humantime_serde")]
+    pub max_step_timeout: Duration,
+    /// The longest agent loop a task may ask for (`episode_timeout_s`).
+    #[serde(with = "humantime_serde")]
+    pub max_episode_timeout: Duration,
+    /// The longest an episode's `init` (image check or pull, container start, repository set-up)
+    /// may take, for the agent's sandbox and again for the grading one.
+    #[serde(with = "humantime_serde")]
+    pub init_timeout: Duration,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        LimitsConfig { cpus: 1.0, memory: "2g".into(), pids: 512, test_timeout: Duration::from_secs(1800) }
+        LimitsConfig {
+            cpus: 1.0,
+            memory: "2g".into(),
+            pids: 512,
+            test_timeout: Duration::from_secs(1800),
+            max_cpus: 8.0,
+            max_memory: "16g".into(),
+            max_pids: 4096,
+            max_disk: "100g".into(),
+            max_test_timeout: Duration::from_secs(4 * 3600),
+            max_step_timeout: Duration::from_secs(3600),
+            max_episode_timeout: Duration::from_secs(6 * 3600),
+            init_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The ceilings of this section (sizes that do not parse count as no ceiling;
+    /// [`WorkerConfig::validate`] refuses them first).
+    pub fn ceilings(&self) -> crate::episode::limits::Ceilings {
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1);
+        crate::episode::limits::Ceilings {
+            cpus: self.max_cpus,
+            memory: agentmill_proto::parse_size(&self.max_memory).unwrap_or(u64::MAX),
+            pids: self.max_pids,
+            disk: agentmill_proto::parse_size(&self.max_disk).unwrap_or(u64::MAX),
+            test_timeout_s: secs(self.max_test_timeout),
+            step_timeout_s: secs(self.max_step_timeout),
+            episode_timeout_s: secs(self.max_episode_timeout),
+        }
     }
 }
 
@@ -64,11 +116,28 @@ pub struct ImagesConfig {
     pub keep: Vec<String>,
     /// Patterns of image references that may be evicted even without a registry digest.
     pub evict: Vec<String>,
+    /// Patterns of image references the worker may pull (`*` matches any characters). An image
+    /// already on the host runs whatever this says; one that is not and matches no pattern is
+    /// refused without a pull. `[]`: never pull.
+    pub pull: Vec<String>,
+    /// The longest one image pull may take before the episode ends `sandbox_error`.
+    #[serde(with = "humantime_serde")]
+    pub pull_timeout: Duration,
 }
+
+/// The registries' namespaces of the dataset families agentmill knows (SWE-bench, SWE-rebench,
+/// SWE-smith, SWE-Gym) and its own images: what a worker pulls by default.
+pub const DEFAULT_PULL: [&str; 4] = ["agentmill/*", "docker.io/swebench/*", "docker.io/swerebench/*", "docker.io/xingyaoww/*"];
 
 impl Default for ImagesConfig {
     fn default() -> Self {
-        ImagesConfig { budget: String::new(), keep: vec!["agentmill/*".into()], evict: Vec::new() }
+        ImagesConfig {
+            budget: String::new(),
+            keep: vec!["agentmill/*".into()],
+            evict: Vec::new(),
+            pull: DEFAULT_PULL.iter().map(|p| p.to_string()).collect(),
+            pull_timeout: Duration::from_secs(20 * 60),
+        }
     }
 }
 
@@ -170,6 +239,11 @@ pub struct WorkerConfig {
     /// How long running episodes may finish after SIGTERM before they are cancelled.
     #[serde(with = "humantime_serde")]
     pub drain_grace: Duration,
+    /// How long Redis may fail every call before the publisher gives up: the worker then drains
+    /// and exits non-zero (its service manager restarts it) instead of running on unable to
+    /// publish.
+    #[serde(with = "humantime_serde")]
+    pub redis_outage_limit: Duration,
     /// The agent loop.
     pub agent: AgentConfig,
     /// Policies.
@@ -205,6 +279,7 @@ impl Default for WorkerConfig {
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),
+            redis_outage_limit: Duration::from_secs(600),
             agent: AgentConfig::default(),
             policy: PolicyConfig::default(),
             synth: crate::synth::SynthConfig::default(),
@@ -216,7 +291,7 @@ impl Default for WorkerConfig {
 pub use agentmill_proto::config::ConfigError;
 use agentmill_proto::config::EnvLayer;
 
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 15] = [
     "coordinator",
     "token",
     "ca_cert",
@@ -228,6 +303,7 @@ const ENV_KEYS: [&str; 14] = [
     "low_water",
     "reap_interval",
     "drain_grace",
+    "redis_outage_limit",
     "sandbox",
     "process_python",
     "metrics_listen",
@@ -254,14 +330,54 @@ impl WorkerConfig {
     /// Checks values that parse but cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key, reason: String| Err(ConfigError::invalid(key, reason));
+        if self.redis_outage_limit.is_zero() {
+            return bad("redis_outage_limit", "must be above 0 (such as \"10m\")".into());
+        }
         if self.capacity.episodes == 0 {
             return bad("capacity.episodes", "must be at least 1".into());
         }
         if self.low_water > self.high_water {
             return bad("low_water", format!("{} is above high_water {}", self.low_water, self.high_water));
         }
-        if agentmill_proto::parse_size(&self.limits.memory).is_none() {
-            return bad("limits.memory", format!("{:?} is not a size such as \"2g\"", self.limits.memory));
+        let limits = &self.limits;
+        for (key, value) in [("limits.memory", &limits.memory), ("limits.max_memory", &limits.max_memory), ("limits.max_disk", &limits.max_disk)] {
+            if agentmill_proto::parse_size(value).filter(|&b| b > 0).is_none() {
+                return bad(key, format!("{value:?} is not a size such as \"2g\""));
+            }
+        }
+        if !(limits.max_cpus.is_finite() && limits.max_cpus > 0.0) {
+            return bad("limits.max_cpus", format!("{} must be a number of CPUs above 0", limits.max_cpus));
+        }
+        if limits.init_timeout.is_zero() {
+            return bad("limits.init_timeout", "must be above 0 (such as \"30m\")".into());
+        }
+        if limits.max_pids == 0 {
+            return bad("limits.max_pids", "must be at least 1".into());
+        }
+        // The defaults a task gets must fit under the ceilings.
+        let over = |key: &'static str, value: String, max_key: &str, max: String| {
+            Err(ConfigError::invalid(key, format!("{value} is above {max_key} {max}; lower it or raise {max_key}")))
+        };
+        if limits.cpus > limits.max_cpus {
+            return over("limits.cpus", limits.cpus.to_string(), "limits.max_cpus", limits.max_cpus.to_string());
+        }
+        if agentmill_proto::parse_size(&limits.memory) > agentmill_proto::parse_size(&limits.max_memory) {
+            return over("limits.memory", format!("{:?}", limits.memory), "limits.max_memory", format!("{:?}", limits.max_memory));
+        }
+        if limits.pids > limits.max_pids {
+            return over("limits.pids", limits.pids.to_string(), "limits.max_pids", limits.max_pids.to_string());
+        }
+        let human = |d: Duration| humantime_serde::re::humantime::format_duration(d).to_string();
+        if limits.test_timeout > limits.max_test_timeout {
+            return over("limits.test_timeout", human(limits.test_timeout), "limits.max_test_timeout", human(limits.max_test_timeout));
+        }
+        let step = Duration::from_secs(u64::from(self.agent.step_timeout_s));
+        if step > limits.max_step_timeout {
+            return over("agent.step_timeout_s", human(step), "limits.max_step_timeout", human(limits.max_step_timeout));
+        }
+        let episode = Duration::from_secs(u64::from(self.agent.episode_timeout_s));
+        if episode > limits.max_episode_timeout {
+            return over("agent.episode_timeout_s", human(episode), "limits.max_episode_timeout", human(limits.max_episode_timeout));
         }
         for (key, value) in [("inputs.max_bytes", &self.inputs.max_bytes), ("inputs.max_unpacked_bytes", &self.inputs.max_unpacked_bytes)] {
             if agentmill_proto::parse_size(value).is_none() {
@@ -280,7 +396,10 @@ impl WorkerConfig {
         if !images.budget.trim().is_empty() && agentmill_proto::parse_size(&images.budget).is_none() {
             return bad("images.budget", format!("{:?} is not a size such as \"200g\"; use \"\" or \"0\" to never evict images", images.budget));
         }
-        for (key, patterns) in [("images.keep", &images.keep), ("images.evict", &images.evict)] {
+        if images.pull_timeout.is_zero() {
+            return bad("images.pull_timeout", "must be above 0 (such as \"20m\")".into());
+        }
+        for (key, patterns) in [("images.keep", &images.keep), ("images.evict", &images.evict), ("images.pull", &images.pull)] {
             for (i, p) in patterns.iter().enumerate() {
                 if let Err(why) = crate::sandbox::images::Pattern::parse(p) {
                     return bad(key, format!("pattern {i} ({p:?}) {why}"));
@@ -342,7 +461,8 @@ mod tests {
     #[test]
     fn images_default_never_evicts_and_keeps_the_sandbox_image() {
         let cfg = load("").expect("loads");
-        assert_eq!(cfg.images, ImagesConfig { budget: String::new(), keep: vec!["agentmill/*".into()], evict: vec![] });
+        assert_eq!(cfg.images, ImagesConfig::default());
+        assert_eq!((cfg.images.keep.as_slice(), cfg.images.evict.as_slice()), (["agentmill/*".to_string()].as_slice(), [].as_slice()));
         assert_eq!(cfg.images.budget_bytes(), None);
         for never in ["", "0", " 0 ", "0g"] {
             let cfg = load(&format!("[images]\nbudget = {never:?}\n")).unwrap_or_else(|e| panic!("{never:?}: {e}"));

@@ -26,6 +26,7 @@ use crate::session::{SessionConfig, WorkerSession};
 /// The sandbox backend the configuration asks for: `docker`, `process`, or `auto` (Docker when an
 /// engine answers, else processes — with a warning, since their isolation is weaker).
 pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
+    let pull = crate::sandbox::images::PullPolicy::from_config(&cfg.images).map_err(|e| anyhow::anyhow!("image configuration: {e}"))?;
     let process = || {
         let python = match HostPython::locate(&cfg.process_python) {
             Ok(p) => Some(p),
@@ -37,10 +38,10 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
         Backend::Process { python }
     };
     Ok(match cfg.sandbox.as_str() {
-        "docker" => Backend::Docker(DockerEngine::connect().await.context("sandbox = \"docker\" needs a Docker engine (or set sandbox = \"process\")")?),
+        "docker" => Backend::Docker(DockerEngine::connect().await.context("sandbox = \"docker\" needs a Docker engine (or set sandbox = \"process\")")?.with_pull_policy(pull)),
         "process" => process(),
         "auto" => match DockerEngine::connect().await {
-            Ok(engine) => Backend::Docker(engine),
+            Ok(engine) => Backend::Docker(engine.with_pull_policy(pull)),
             Err(e) => {
                 tracing::warn!("no Docker engine ({e}); running episodes as local processes (weaker isolation)");
                 process()
@@ -75,6 +76,8 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
             disk_bytes: None,
         },
         test_timeout: cfg.limits.test_timeout,
+        ceilings: cfg.limits.ceilings(),
+        init_timeout: cfg.limits.init_timeout,
         images,
         inputs: cfg.inputs(),
         network: cfg.sandbox_network.policy().map_err(|(key, why)| anyhow::anyhow!("{key}: {why}"))?,
@@ -113,6 +116,7 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             learner_group: (!cfg.learner_group.is_empty()).then(|| cfg.learner_group.clone()),
             high_water: cfg.high_water,
             low_water: cfg.low_water,
+            outage_limit: Some(cfg.redis_outage_limit),
             ..PublisherConfig::default()
         },
         con,
@@ -167,25 +171,32 @@ pub async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         tokenizer: (!cfg.synth_tokenizer.is_empty()).then(|| std::path::PathBuf::from(&cfg.synth_tokenizer)),
         inputs: cfg.inputs(),
     };
+    let (vital_tx, vital_rx) = tokio::sync::oneshot::channel();
     let supervisor = HostSupervisor::create(move |ctx| {
         ctx.add_stream(UnboundedReceiverStream::new(events));
         HostSupervisor::new(worker_id.clone(), backend.engine().cloned(), runner, session, publisher, reap_interval)
             .with_synth(synth)
             .with_images(images)
             .with_metrics(metrics)
+            .with_vital_stop(vital_tx)
     });
     info!(coordinator = %cfg.coordinator, episodes = cfg.capacity.episodes, "worker running");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    // A signal drains and exits 0; a vital actor that stopped drains and exits non-zero.
+    let vital = tokio::select! {
+        _ = tokio::signal::ctrl_c() => None,
+        _ = term.recv() => None,
+        why = vital_rx => Some(why.unwrap_or_else(|_| "the host supervisor stopped".into())),
+    };
     supervisor.send(Drain { grace: cfg.drain_grace }).await.context("draining")?;
     let state = supervisor.send(ObserveHost).await.context("reading the final state")?;
     info!(started = state.started, ended = ?state.ended, "worker drained; bye");
     System::current().stop();
-    Ok(())
+    match vital {
+        None => Ok(()),
+        Some(why) => Err(anyhow::anyhow!("{why}; the worker drained and exits (its service manager should restart it)")),
+    }
 }
 
 /// `agentmill-worker synth`: one synthesis job run here, records written as JSONL to `out`

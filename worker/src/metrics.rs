@@ -6,6 +6,7 @@
 //! | `agentmill_worker_episodes_total{exit}` | counter | episodes ended, by exit reason (`submitted`, `max_steps`, …, `sandbox_error`, `panicked`, `cancelled`) |
 //! | `agentmill_worker_episodes_running` | gauge | episodes running now |
 //! | `agentmill_worker_stage_seconds{stage}` | histogram | time in `init`, `run`, `grade` per episode |
+//! | `agentmill_worker_episodes_in_stage{stage}` | gauge | leased jobs in each stage now: `pending`, `init`, `run`, `grade`, `publishing`, `synthesizing` |
 //! | `agentmill_worker_containers_alive` | gauge | this worker's containers at the last reaper pass |
 //! | `agentmill_worker_sandbox_errors_total` | counter | episodes ended by a sandbox error |
 //! | `agentmill_worker_orphans_reaped_total` | counter | containers removed that no episode owned |
@@ -19,7 +20,7 @@
 
 use std::sync::OnceLock;
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// `agentmill_worker_disk_limit_kills_total`: containers the disk watchdog killed.
 ///
@@ -70,6 +71,8 @@ pub struct WorkerMetrics {
     pub running: IntGauge,
     /// Stage durations.
     pub stage_seconds: HistogramVec,
+    /// Leased jobs in each stage now.
+    pub in_stage: IntGaugeVec,
     /// Containers of this worker.
     pub containers_alive: IntGauge,
     /// Sandbox errors.
@@ -108,6 +111,11 @@ impl WorkerMetrics {
             &["stage"],
         )
         .expect("valid metric");
+        let in_stage = IntGaugeVec::new(Opts::new(format!("{p}episodes_in_stage"), "Leased jobs in each stage now"), &["stage"]).expect("valid metric");
+        // Every stage shows from the start, at 0.
+        for stage in crate::actors::episode::EpisodeStage::ALL {
+            in_stage.with_label_values(&[stage.as_str()]).set(0);
+        }
         let containers_alive = IntGauge::new(format!("{p}containers_alive"), "This worker's containers").expect("valid metric");
         let sandbox_errors = IntCounter::new(format!("{p}sandbox_errors_total"), "Episodes ended by a sandbox error").expect("valid metric");
         let reaped = IntCounter::new(format!("{p}orphans_reaped_total"), "Orphaned containers removed").expect("valid metric");
@@ -121,6 +129,7 @@ impl WorkerMetrics {
             Box::new(ended.clone()),
             Box::new(running.clone()),
             Box::new(stage_seconds.clone()),
+            Box::new(in_stage.clone()),
             Box::new(containers_alive.clone()),
             Box::new(sandbox_errors.clone()),
             Box::new(reaped.clone()),
@@ -134,7 +143,7 @@ impl WorkerMetrics {
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        WorkerMetrics { registry, started, ended, running, stage_seconds, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured, images }
+        WorkerMetrics { registry, started, ended, running, stage_seconds, in_stage, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured, images }
     }
 
     /// Records the stage durations of a finished episode.

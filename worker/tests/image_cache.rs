@@ -115,7 +115,7 @@ async fn host_pulled_images(engine: &DockerEngine) -> Vec<String> {
 async fn cache(engine: &DockerEngine, scratch: &Scratch, budget: &str, keep: &[String]) -> (ImageCache, WorkerMetrics) {
     let mut keep_all = host_pulled_images(engine).await;
     keep_all.extend(keep.iter().cloned());
-    let cfg = WorkerConfig { images: ImagesConfig { budget: budget.into(), keep: keep_all, evict: vec![scratch.pattern()] }, ..WorkerConfig::default() };
+    let cfg = WorkerConfig { images: ImagesConfig { budget: budget.into(), keep: keep_all, evict: vec![scratch.pattern()], ..ImagesConfig::default() }, ..WorkerConfig::default() };
     cfg.validate().expect("a valid configuration");
     let metrics = WorkerMetrics::new();
     let policy = ImagePolicy::from_config(&cfg.images).expect("a valid policy");

@@ -54,39 +54,78 @@ pub struct EpisodeFinished {
 pub trait FinishedSink: Send + 'static {
     /// Called once, when the episode actor is done.
     fn finished(&self, msg: EpisodeFinished);
+    /// Called as the job enters each stage.
+    fn stage(&self, msg: StageChanged);
 }
 
 impl<A> FinishedSink for Addr<A>
 where
-    A: Actor + Handler<EpisodeFinished>,
-    A::Context: actix::dev::ToEnvelope<A, EpisodeFinished>,
+    A: Actor + Handler<EpisodeFinished> + Handler<StageChanged>,
+    A::Context: actix::dev::ToEnvelope<A, EpisodeFinished> + actix::dev::ToEnvelope<A, StageChanged>,
 {
     fn finished(&self, msg: EpisodeFinished) {
         self.do_send(msg);
     }
+
+    fn stage(&self, msg: StageChanged) {
+        self.do_send(msg);
+    }
 }
 
-/// The episode's current stage (observable).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Where one leased job is now: what [`crate::actors::supervisor::HostState::stages`] counts and
+/// the `agentmill_worker_episodes_in_stage{stage}` gauge shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
 pub enum EpisodeStage {
-    /// Not started.
+    /// Leased, its actor not started yet.
     #[default]
     Pending,
-    /// Running a stage.
-    In(StageTag),
-    /// Publishing the record.
+    /// Image, container, repository.
+    Init,
+    /// The agent loop.
+    Run,
+    /// The tests.
+    Grade,
+    /// Publishing the record (retrying while Redis is away).
     Publishing,
+    /// A synthesis job producing and publishing records.
+    Synthesizing,
 }
 
-/// A copyable stage name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageTag {
-    /// init
-    Init,
-    /// run
-    Run,
-    /// grade
-    Grade,
+impl EpisodeStage {
+    /// Every stage, in order.
+    pub const ALL: [EpisodeStage; 6] = [EpisodeStage::Pending, EpisodeStage::Init, EpisodeStage::Run, EpisodeStage::Grade, EpisodeStage::Publishing, EpisodeStage::Synthesizing];
+
+    /// Its name in metrics and state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpisodeStage::Pending => "pending",
+            EpisodeStage::Init => "init",
+            EpisodeStage::Run => "run",
+            EpisodeStage::Grade => "grade",
+            EpisodeStage::Publishing => "publishing",
+            EpisodeStage::Synthesizing => "synthesizing",
+        }
+    }
+}
+
+impl From<Stage> for EpisodeStage {
+    fn from(s: Stage) -> EpisodeStage {
+        match s {
+            Stage::Init => EpisodeStage::Init,
+            Stage::Run => EpisodeStage::Run,
+            Stage::Grade => EpisodeStage::Grade,
+        }
+    }
+}
+
+/// A job entered a stage (to the supervisor).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct StageChanged {
+    /// The lease it serves.
+    pub lease_id: String,
+    /// The stage it entered.
+    pub stage: EpisodeStage,
 }
 
 /// One episode.
@@ -159,6 +198,7 @@ impl Actor for EpisodeActor {
         let Some(task) = self.task.take() else { return };
         let lease = self.lease_id.clone();
         let session = self.session.clone();
+        let me = ctx.address();
         let progress: Progress = Arc::new(move |stage| {
             let s = match stage {
                 Stage::Init => v1::Stage::Init,
@@ -166,6 +206,7 @@ impl Actor for EpisodeActor {
                 Stage::Grade => v1::Stage::Grade,
             };
             session.progress(&lease, s, format!("{stage:?}").to_lowercase(), 0);
+            me.do_send(StageChanged { lease_id: lease.clone(), stage: stage.into() });
         });
         let fut = (self.runner)(task.clone(), self.id.clone(), progress, self.cancel.clone());
         let handle = tokio::spawn(fut);
@@ -189,6 +230,7 @@ impl Actor for EpisodeActor {
             .into_actor(self)
             .then(|(record, panicked), act, _ctx| {
                 act.timing = Some(record.timing.clone());
+                act.supervisor.stage(StageChanged { lease_id: act.lease_id.clone(), stage: EpisodeStage::Publishing });
                 let cancelled = act.cancel.is_cancelled();
                 let publisher = act.publisher.clone();
                 let session = act.session.clone();
@@ -219,5 +261,13 @@ impl Actor for EpisodeActor {
                 ctx.stop();
             }),
         );
+    }
+}
+
+impl Handler<StageChanged> for EpisodeActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StageChanged, _ctx: &mut Self::Context) {
+        self.supervisor.stage(msg);
     }
 }

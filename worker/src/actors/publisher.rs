@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use agentmill_proto::{TrajectoryRecord, wire};
 use redis::aio::ConnectionManager;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::session::SessionHandle;
 
@@ -41,6 +41,10 @@ pub struct PublisherConfig {
     pub lag_interval: Duration,
     /// Mailbox size (records waiting to be written).
     pub mailbox: usize,
+    /// How long Redis may fail every call (lag readings and writes) before the publisher gives
+    /// up and stops; the host then drains and exits non-zero (a vital actor stopped). `None`:
+    /// never give up.
+    pub outage_limit: Option<Duration>,
 }
 
 impl Default for PublisherConfig {
@@ -52,6 +56,7 @@ impl Default for PublisherConfig {
             low_water: 5_000,
             lag_interval: Duration::from_secs(1),
             mailbox: 256,
+            outage_limit: None,
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct Publisher {
     script: redis::Script,
     session: Option<SessionHandle>,
     state: PublisherState,
+    /// Since when every Redis call has failed (`None`: the last one succeeded).
+    failing_since: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -126,7 +133,7 @@ pub struct SetSession(pub SessionHandle);
 impl Publisher {
     /// A publisher writing through `con`.
     pub fn new(cfg: PublisherConfig, con: ConnectionManager, session: Option<SessionHandle>) -> Publisher {
-        Publisher { cfg, con, script: redis::Script::new(PUBLISH_SCRIPT), session, state: PublisherState::default() }
+        Publisher { cfg, con, script: redis::Script::new(PUBLISH_SCRIPT), session, state: PublisherState::default(), failing_since: None }
     }
 
     fn check_lag(&mut self, ctx: &mut Context<Self>) {
@@ -138,10 +145,31 @@ impl Publisher {
                 None => redis::AsyncCommands::xlen(&mut con, &cfg.stream).await,
             }
         };
-        ctx.spawn(fut.into_actor(self).map(|lag, act, _| match lag {
-            Ok(lag) => act.set_lag(lag),
-            Err(e) => warn!("reading the learner's lag failed: {e}"),
+        ctx.spawn(fut.into_actor(self).map(|lag, act, ctx| match lag {
+            Ok(lag) => {
+                act.failing_since = None;
+                act.set_lag(lag);
+            }
+            Err(e) => {
+                warn!("reading the learner's lag failed: {e}");
+                act.redis_failed(ctx);
+            }
         }));
+    }
+
+    /// Notes a failed Redis call; past `outage_limit` of nothing but failures, stops the actor.
+    fn redis_failed(&mut self, ctx: &mut Context<Self>) {
+        let since = *self.failing_since.get_or_insert_with(std::time::Instant::now);
+        if let Some(limit) = self.cfg.outage_limit
+            && since.elapsed() >= limit
+        {
+            error!(
+                stream = %self.cfg.stream,
+                "Redis has failed every call for {} (the worker's redis_outage_limit): the publisher stops, and the worker drains and exits",
+                humantime_serde::re::humantime::format_duration(Duration::from_secs(since.elapsed().as_secs()))
+            );
+            ctx.stop();
+        }
     }
 
     fn set_lag(&mut self, lag: u64) {
@@ -194,8 +222,9 @@ impl Handler<Publish> for Publisher {
                 .map_err(|e| PublishError::Redis(id.clone(), e))?;
             Ok((Published { stream_id, duplicate: dup == 1 }, len))
         };
-        Box::pin(fut.into_actor(self).map(|res, act, _| match res {
+        Box::pin(fut.into_actor(self).map(|res, act, ctx| match res {
             Ok((p, len)) => {
+                act.failing_since = None;
                 if p.duplicate {
                     act.state.duplicates += 1;
                 } else {
@@ -206,6 +235,9 @@ impl Handler<Publish> for Publisher {
             }
             Err(e) => {
                 act.state.errors += 1;
+                if matches!(e, PublishError::Redis(..)) {
+                    act.redis_failed(ctx);
+                }
                 Err(e)
             }
         }))
@@ -232,10 +264,15 @@ impl Handler<SetSession> for Publisher {
 }
 
 /// Publishes `record`, retrying with backoff (up to `attempts` times) while Redis or the publisher
-/// is unavailable: records are never dropped silently. `None` when every attempt failed.
+/// is unavailable: records are never dropped silently. `None` when every attempt failed, or at
+/// once when the publisher has stopped for good.
 pub async fn publish_with_retry(publisher: &Addr<Publisher>, record: &TrajectoryRecord, attempts: u32) -> Option<Published> {
     let mut backoff = Duration::from_millis(200);
     for attempt in 1..=attempts {
+        if !publisher.connected() {
+            warn!(record = %record.record_id, "the publisher has stopped; the record is not published");
+            return None;
+        }
         match publisher.send(Publish(record.clone())).await {
             Ok(Ok(p)) => return Some(p),
             Ok(Err(e)) => warn!(attempt, "publishing failed, retrying: {e}"),

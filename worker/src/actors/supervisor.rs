@@ -2,6 +2,16 @@
 //! into episode actors, cancels them when told, reaps containers nobody owns (at start and
 //! periodically, each time followed by an image cache pass), and drains on shutdown: no new
 //! leases, running episodes finish or are handed back, containers removed.
+//!
+//! Two actors are vital: the Publisher (without it no record reaches the learner) and the
+//! coordinator session (without it no lease comes or is reported). When either stops for good —
+//! the Publisher gave up on Redis (`redis_outage_limit`) or was stopped, the session's event stream
+//! ended — the supervisor says why (logged at error level, [`HostState::stopped`]) and tells the
+//! host through [`HostSupervisor::with_vital_stop`]; the host drains and exits non-zero, so its
+//! service manager restarts it instead of it idling as a zombie.
+//!
+//! Each running job's stage (`pending`, `init`, `run`, `grade`, `publishing`, `synthesizing`) is
+//! kept per lease and counted in [`HostState::stages`] and `agentmill_worker_episodes_in_stage`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
@@ -11,7 +21,7 @@ use agentmill_proto::{ExitReason, Task, v1};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::episode::{EpisodeActor, EpisodeExit, EpisodeFinished, Runner};
+use super::episode::{EpisodeActor, EpisodeExit, EpisodeFinished, EpisodeStage, Runner, StageChanged};
 use super::publisher::Publisher;
 use super::synth::{SynthActor, SynthSettings};
 use crate::episode::EpisodeId;
@@ -34,7 +44,14 @@ pub struct HostState {
     pub bad_leases: u64,
     /// Draining (no new leases).
     pub draining: bool,
+    /// Running jobs by stage (`init`, `run`, …; stages with none left out).
+    pub stages: BTreeMap<String, usize>,
+    /// Why a vital actor stopped (the host drains and exits), once one did.
+    pub stopped: Option<String>,
 }
+
+/// How often the supervisor checks that its vital actors still run.
+const VITAL_CHECK: Duration = Duration::from_millis(500);
 
 /// Read the state.
 #[derive(Debug, Message)]
@@ -53,6 +70,7 @@ pub struct Drain {
 struct Running {
     cancel: CancellationToken,
     episode: String,
+    stage: EpisodeStage,
 }
 
 /// The supervisor.
@@ -69,6 +87,7 @@ pub struct HostSupervisor {
     synth: std::sync::Arc<SynthSettings>,
     metrics: std::sync::Arc<crate::metrics::WorkerMetrics>,
     images: Option<ImageCache>,
+    vital_stop: Option<tokio::sync::oneshot::Sender<String>>,
 }
 
 impl std::fmt::Debug for HostSupervisor {
@@ -93,7 +112,39 @@ impl HostSupervisor {
             synth: Default::default(),
             metrics: Default::default(),
             images: None,
+            vital_stop: None,
         }
+    }
+
+    /// Where to say that a vital actor stopped (the Publisher, or the coordinator session's
+    /// events): the reason is sent once, and the host drains and exits.
+    pub fn with_vital_stop(mut self, tx: tokio::sync::oneshot::Sender<String>) -> HostSupervisor {
+        self.vital_stop = Some(tx);
+        self
+    }
+
+    /// A vital actor stopped: logs why, keeps it in the state and tells the host (once).
+    fn vital_stopped(&mut self, why: String) {
+        if self.state.stopped.is_some() {
+            return;
+        }
+        error!("{why}: the worker cannot go on; it drains and exits");
+        self.state.stopped = Some(why.clone());
+        if let Some(tx) = self.vital_stop.take() {
+            let _ = tx.send(why);
+        }
+    }
+
+    /// Recounts the running jobs by stage into the state and the gauge.
+    fn count_stages(&mut self) {
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for r in self.running.values() {
+            *counts.entry(r.stage.as_str().to_string()).or_default() += 1;
+        }
+        for stage in EpisodeStage::ALL {
+            self.metrics.in_stage.with_label_values(&[stage.as_str()]).set(counts.get(stage.as_str()).copied().unwrap_or(0) as i64);
+        }
+        self.state.stages = counts;
     }
 
     /// The host's image cache, kept within its budget after every reaper pass.
@@ -207,8 +258,9 @@ impl HostSupervisor {
             .start();
             self.state.started += 1;
             self.metrics.started.inc();
-            self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone() });
+            self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone(), stage: EpisodeStage::Synthesizing });
             self.state.running = self.running.len();
+            self.count_stages();
             return;
         }
         let id = EpisodeId { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
@@ -227,9 +279,10 @@ impl HostSupervisor {
         actor.start();
         self.state.started += 1;
         self.metrics.started.inc();
-        self.running.insert(lease, Running { cancel, episode: id.episode });
+        self.running.insert(lease, Running { cancel, episode: id.episode, stage: EpisodeStage::Pending });
         self.state.running = self.running.len();
         self.metrics.running.set(self.running.len() as i64);
+        self.count_stages();
     }
 
     /// Reports a lease that cannot run as an infra failure (the coordinator retries elsewhere).
@@ -258,6 +311,11 @@ impl Actor for HostSupervisor {
         ctx.set_mailbox_capacity(1024);
         self.reap(ctx);
         ctx.run_interval(self.reap_interval, |act, ctx| act.reap(ctx));
+        ctx.run_interval(VITAL_CHECK, |act, _| {
+            if !act.publisher.connected() {
+                act.vital_stopped("the Publisher stopped (Redis failed past redis_outage_limit, or the actor was stopped); no record can be published".into());
+            }
+        });
     }
 }
 
@@ -277,7 +335,7 @@ impl StreamHandler<SessionEvent> for HostSupervisor {
     }
 
     fn finished(&mut self, _ctx: &mut Self::Context) {
-        info!("the coordinator session ended");
+        self.vital_stopped("the coordinator session's event stream ended; no lease can be taken or reported".into());
     }
 }
 
@@ -288,6 +346,7 @@ impl Handler<EpisodeFinished> for HostSupervisor {
         self.running.remove(&msg.lease_id);
         self.state.running = self.running.len();
         self.metrics.running.set(self.running.len() as i64);
+        self.count_stages();
         if let Some(t) = &msg.timing {
             self.metrics.observe_timing(t);
         }
@@ -309,6 +368,17 @@ impl Handler<EpisodeFinished> for HostSupervisor {
         self.metrics.ended.with_label_values(&[&key]).inc();
         *self.state.ended.entry(key).or_default() += 1;
         self.maybe_drained();
+    }
+}
+
+impl Handler<StageChanged> for HostSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: StageChanged, _ctx: &mut Self::Context) {
+        if let Some(r) = self.running.get_mut(&msg.lease_id) {
+            r.stage = msg.stage;
+            self.count_stages();
+        }
     }
 }
 

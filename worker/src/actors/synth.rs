@@ -14,7 +14,7 @@ use agentmill_proto::{Task, TrajectoryRecord, v1};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::episode::{EpisodeExit, EpisodeFinished, FinishedSink, PUBLISH_ATTEMPTS};
+use super::episode::{EpisodeExit, EpisodeFinished, EpisodeStage, FinishedSink, PUBLISH_ATTEMPTS, StageChanged};
 use super::publisher::{Publisher, publish_with_retry};
 use crate::session::SessionHandle;
 use crate::synth::{ApproxTokenCounter, HfTokenCounter, RecordMeta, SynthConfig, SynthError, SynthInput, TokenCounter, run};
@@ -78,6 +78,7 @@ impl Actor for SynthActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let Some(task) = self.task.take() else { return };
+        self.supervisor.stage(StageChanged { lease_id: self.lease_id.clone(), stage: EpisodeStage::Synthesizing });
         let (tx, mut rx) = tokio::sync::mpsc::channel::<TrajectoryRecord>(64);
         let settings = self.settings.clone();
         let cancel = self.cancel.clone();

@@ -10,6 +10,7 @@
 
 pub mod grade;
 pub mod init;
+pub mod limits;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +62,10 @@ pub struct EpisodeEnv {
     pub default_limits: SandboxLimits,
     /// Test run timeout where a task sets none.
     pub test_timeout: Duration,
+    /// The most a task's limits may ask for ([`limits::Ceilings`]).
+    pub ceilings: limits::Ceilings,
+    /// The longest one `init` (image, container, repository) may take.
+    pub init_timeout: Duration,
     /// The host's image cache (Docker only): episodes pin their image in it.
     pub images: Option<ImageCache>,
     /// Where tasks' inputs (archives) come from, and how much of them is read.
@@ -128,21 +133,63 @@ fn limits_for(env: &EpisodeEnv, task: &Task) -> SandboxLimits {
     }
 }
 
+/// [`init::prepare`] within the worker's `limits.init_timeout`: past it the half-made sandbox
+/// is removed and the init fails with a sandbox error naming the deadline.
+async fn prepare_within(env: &EpisodeEnv, task: &Task, episode: &str, limits: &SandboxLimits) -> Result<init::Prepared, crate::sandbox::SandboxError> {
+    let prepare = init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &env.network, task, &env.worker_id, episode, limits);
+    match tokio::time::timeout(env.init_timeout, prepare).await {
+        Ok(prepared) => prepared,
+        Err(_) => {
+            if let Some(engine) = env.backend.engine()
+                && let Err(e) = engine.reap_episode(&env.worker_id, episode).await
+            {
+                warn!("removing the container of an init past its deadline: {e}");
+            }
+            Err(crate::sandbox::SandboxError::Io(format!(
+                "init did not finish within {} (the worker's limits.init_timeout): the image, the container or the repository set-up hung; check the image's registry and the task's source, or raise limits.init_timeout",
+                humantime_serde::re::humantime::format_duration(env.init_timeout)
+            )))
+        }
+    }
+}
+
+/// Every limit the episode runs under (the task's after the ceilings, else the worker's
+/// defaults), for the record.
+fn applied_limits(env: &EpisodeEnv, task: &Task, sandbox: &SandboxLimits) -> agentmill_proto::Limits {
+    let agent = env.agent.limits_for(task);
+    let test_timeout = task.limits.test_timeout_s.map(|s| Duration::from_secs(u64::from(s))).unwrap_or(env.test_timeout);
+    agentmill_proto::Limits {
+        max_steps: Some(agent.max_steps),
+        step_timeout_s: Some(u32::try_from(agent.step_timeout.as_secs()).unwrap_or(u32::MAX)),
+        episode_timeout_s: Some(u32::try_from(agent.episode_timeout.as_secs()).unwrap_or(u32::MAX)),
+        test_timeout_s: Some(u32::try_from(test_timeout.as_secs()).unwrap_or(u32::MAX)),
+        cpus: sandbox.cpus,
+        memory: sandbox.memory_bytes,
+        pids: sandbox.pids,
+        disk: sandbox.disk_bytes,
+        context_tokens: Some(agent.context_tokens),
+    }
+}
+
 /// Runs one episode of `task` and returns its record. `progress` hears each stage as it starts.
 pub async fn run_episode(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
     let span = info_span!("episode", task_id = %task.instance_id, episode = %id.episode, worker = %env.worker_id);
     run(env, task, id, progress, cancel).instrument(span).await
 }
 
-async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
+async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
     let started = Instant::now();
+    // A task's limits go no higher than this worker's ceilings.
+    for clamped in env.ceilings.clamp(&mut task.limits) {
+        warn!(field = clamped.field, asked = %clamped.asked, ceiling = %clamped.ceiling, "task {}: {clamped}", task.instance_id);
+    }
     let mut record = TrajectoryRecord {
         attempt: id.attempt,
         rollout: id.rollout,
         worker: env.worker_id.clone(),
         created_at: chrono_now(),
         versions: [("agentmill".to_string(), agentmill_proto::VERSION.to_string())].into_iter().collect(),
-        provenance: Provenance { repo: task.repo.clone(), base_commit: task.base_commit.clone(), image: task.image.clone(), image_digest: String::new(), policy: None },
+        provenance: Provenance { repo: task.repo.clone(), base_commit: task.base_commit.clone(), image: task.image.clone(), ..Provenance::default() },
         timing: Timing { queue_ms: (now_ms() - id.queued_at_unix_ms).max(0) as u64, ..Timing::default() },
         ..TrajectoryRecord::new(RecordKind::Env, TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt), task.instance_id.clone())
     };
@@ -155,6 +202,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
         record
     };
     let limits = limits_for(&env, &task);
+    record.provenance.limits = Some(applied_limits(&env, &task, &limits));
 
     // The image stays on the host until this episode's last container is gone: the pin lives to
     // the end of the episode (grading starts a fresh container after the agent's is removed) and
@@ -173,7 +221,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
-            p = init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &env.network, &task, &env.worker_id, &id.episode, &limits) => p,
+            p = prepare_within(&env, &task, &id.episode, &limits) => p,
             _ = cancel.cancelled() => {
                 // The container may exist already, with no guard yet: remove it now rather than
                 // leave it to the next reaper pass.
@@ -245,7 +293,7 @@ async fn run(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();
-        let fresh = match init::prepare(&env.backend, env.images.as_ref(), &env.inputs, &env.network, &task, &env.worker_id, &format!("{}-grade", id.episode), &limits).await {
+        let fresh = match prepare_within(&env, &task, &format!("{}-grade", id.episode), &limits).await {
             Ok(p) => p,
             Err(e) => return fail(record, ExitReason::SandboxError, format!("grade: {e}")),
         };

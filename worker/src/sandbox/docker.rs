@@ -76,6 +76,8 @@ const SLOW_DISK_POLL: Duration = Duration::from_millis(500);
 pub struct DockerEngine {
     docker: Docker,
     learned: Arc<EngineFacts>,
+    /// What [`DockerEngine::pull`] may fetch, and how long it may take.
+    pull_policy: Arc<super::images::PullPolicy>,
 }
 
 /// What a [`DockerEngine`] learned about its engine while creating containers.
@@ -94,7 +96,19 @@ impl DockerEngine {
         let docker = Docker::connect_with_local_defaults().map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
-        Ok(DockerEngine { docker, learned: Arc::new(EngineFacts::default()) })
+        Ok(DockerEngine { docker, learned: Arc::new(EngineFacts::default()), pull_policy: Arc::default() })
+    }
+
+    /// This engine, pulling only what `policy` allows, within its timeout (the default:
+    /// `[images]`'s defaults).
+    pub fn with_pull_policy(mut self, policy: super::images::PullPolicy) -> DockerEngine {
+        self.pull_policy = Arc::new(policy);
+        self
+    }
+
+    /// What this engine may pull.
+    pub fn pull_policy(&self) -> &super::images::PullPolicy {
+        &self.pull_policy
     }
 
     /// Whether this engine enforces disk limits with the watchdog (it refused `--storage-opt
@@ -971,19 +985,31 @@ impl DockerEngine {
     /// Pulls `image` from its registry. The registry's own error is returned as
     /// [`SandboxError::ImageMissing`] context, so an unreachable registry is never scored as a
     /// model failure.
+    ///
+    /// Only an image the engine's [pull policy](super::images::PullPolicy) allows is pulled
+    /// ([`SandboxError::PullRefused`] otherwise, before anything is fetched), and a pull that
+    /// takes longer than its timeout is abandoned ([`SandboxError::PullTimeout`]; dropping the
+    /// request makes the engine cancel it).
     pub async fn pull(&self, image: &str) -> Result<(), SandboxError> {
+        if !self.pull_policy.allows(image) {
+            return Err(SandboxError::PullRefused(image.to_string()));
+        }
         let (name, tag) = match image.rsplit_once(':') {
             Some((n, t)) if !t.contains('/') => (n, t),
             _ => (image, "latest"),
         };
         let options = bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
         let mut stream = self.docker.create_image(Some(options), None, None);
-        while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                return Err(SandboxError::ImageMissing(format!("{image} (pull failed: {e})")));
+        let pulled = async {
+            while let Some(item) = stream.next().await {
+                if let Err(e) = item {
+                    return Err(SandboxError::ImageMissing(format!("{image} (pull failed: {e})")));
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        let timeout = self.pull_policy.timeout;
+        tokio::time::timeout(timeout, pulled).await.unwrap_or(Err(SandboxError::PullTimeout { image: image.to_string(), timeout }))
     }
 
     /// The tags of every image on this host (what the worker tells the coordinator it holds).

@@ -98,6 +98,65 @@ impl Pattern {
     }
 }
 
+/// Which images the worker may pull, and how long a pull may take (`[images] pull`,
+/// `pull_timeout`).
+///
+/// A task names its image, and without this any task could make the worker fetch any image
+/// from any registry. An image that is **already on the host** is used whatever the list says
+/// (an operator built, loaded or pulled it: an operator-built local image still runs); one that
+/// is not is pulled only when a `pull` pattern matches it, else the episode ends `sandbox_error`
+/// naming the key, and nothing is fetched. Patterns are matched against the reference as the task
+/// writes it, as Docker lists it (`swebench/x:latest`), and fully qualified
+/// (`docker.io/swebench/x:latest`), so `docker.io/swebench/*` also matches `swebench/x`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullPolicy {
+    allow: Vec<Pattern>,
+    /// The longest one pull may take.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for PullPolicy {
+    fn default() -> Self {
+        PullPolicy::from_config(&ImagesConfig::default()).unwrap_or(PullPolicy { allow: Vec::new(), timeout: std::time::Duration::from_secs(1200) })
+    }
+}
+
+impl PullPolicy {
+    /// The policy of an `[images]` section.
+    pub fn from_config(cfg: &ImagesConfig) -> Result<PullPolicy, String> {
+        let allow = cfg.pull.iter().enumerate().map(|(i, p)| Pattern::parse(p).map_err(|why| format!("images.pull: pattern {i} ({p:?}) {why}"))).collect::<Result<_, _>>()?;
+        Ok(PullPolicy { allow, timeout: cfg.pull_timeout })
+    }
+
+    /// A policy allowing `patterns` (tests, tools).
+    pub fn new(patterns: &[&str], timeout: std::time::Duration) -> Result<PullPolicy, String> {
+        let cfg = ImagesConfig { pull: patterns.iter().map(|p| p.to_string()).collect(), pull_timeout: timeout, ..ImagesConfig::default() };
+        PullPolicy::from_config(&cfg)
+    }
+
+    /// Whether `image` may be pulled.
+    pub fn allows(&self, image: &str) -> bool {
+        let normalized = normalize_reference(image);
+        let qualified = qualify_reference(&normalized);
+        [image.trim(), normalized.as_str(), qualified.as_str()].iter().any(|r| self.allow.iter().any(|p| p.matches(r)))
+    }
+}
+
+/// A normalized reference with its registry written out: `swebench/x:1` is
+/// `docker.io/swebench/x:1`, `python:3` is `docker.io/library/python:3`; a reference whose
+/// first part names a host (a `.` or `:` in it, or `localhost`) is left as it is.
+pub fn qualify_reference(normalized: &str) -> String {
+    let first = normalized.split('/').next().unwrap_or_default();
+    let has_host = normalized.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if has_host || normalized.starts_with("sha256:") {
+        normalized.to_string()
+    } else if normalized.contains('/') {
+        format!("docker.io/{normalized}")
+    } else {
+        format!("docker.io/library/{normalized}")
+    }
+}
+
 /// What may be evicted, and down to how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImagePolicy {
@@ -450,7 +509,7 @@ mod tests {
     }
 
     fn policy(keep: &[&str], evict: &[&str]) -> ImagePolicy {
-        let cfg = ImagesConfig { budget: "1g".into(), keep: keep.iter().map(|s| s.to_string()).collect(), evict: evict.iter().map(|s| s.to_string()).collect() };
+        let cfg = ImagesConfig { budget: "1g".into(), keep: keep.iter().map(|s| s.to_string()).collect(), evict: evict.iter().map(|s| s.to_string()).collect(), ..ImagesConfig::default() };
         ImagePolicy::from_config(&cfg).expect("a valid policy")
     }
 
@@ -507,6 +566,20 @@ mod tests {
         assert!(!p.is_evictable(&untagged));
         assert_eq!(untagged.references, Vec::<String>::new());
         assert_eq!(dangling_pulled.name(), "swebench/sweb.eval.a@sha256:bb");
+    }
+
+    #[test]
+    fn pull_patterns_match_a_reference_however_it_is_spelled() {
+        let p = PullPolicy::new(&["docker.io/swebench/*", "agentmill/*", "localhost:5000/team/*"], std::time::Duration::from_secs(1)).expect("a policy");
+        for yes in ["swebench/sweb.eval.x86_64.a:latest", "docker.io/swebench/x", "index.docker.io/swebench/x:1", "agentmill/sandbox-python:bookworm", "localhost:5000/team/tool:2"] {
+            assert!(p.allows(yes), "{yes}");
+        }
+        for no in ["python:3", "ghcr.io/swebench/x:1", "evil.example/agentmill/x:1", "localhost:5000/other:1", "docker.io/swebenchx/y", "swebench"] {
+            assert!(!p.allows(no), "{no}");
+        }
+        assert!(!PullPolicy::new(&[], std::time::Duration::from_secs(1)).expect("an empty policy").allows("agentmill/x:1"), "an empty list pulls nothing");
+        assert_eq!(qualify_reference("python:latest"), "docker.io/library/python:latest");
+        assert_eq!(qualify_reference("ghcr.io/o/i:1"), "ghcr.io/o/i:1");
     }
 
     #[test]

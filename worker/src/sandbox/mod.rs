@@ -163,6 +163,17 @@ pub enum SandboxError {
     /// The image is not on this host and could not be pulled.
     #[error("image {0} is not on this host and could not be pulled; build or load it (deploy/setup.sh builds the sandbox image)")]
     ImageMissing(String),
+    /// The image is not on this host and the worker's `[images] pull` list does not allow pulling it.
+    #[error("image {0} is not on this host, and the worker's images.pull allows no pull of it; add a pattern matching it to [images] pull in the worker's configuration, or build or load the image on this host")]
+    PullRefused(String),
+    /// Pulling the image took longer than the worker's `images.pull_timeout`.
+    #[error("pulling image {image} did not finish within {} (the worker's images.pull_timeout); check that its registry answers, or raise images.pull_timeout", humantime_serde::re::humantime::format_duration(*timeout))]
+    PullTimeout {
+        /// The image.
+        image: String,
+        /// The deadline it passed.
+        timeout: Duration,
+    },
     /// The engine refused or failed a call.
     #[error("docker: {0}")]
     Engine(String),
