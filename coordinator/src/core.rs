@@ -26,6 +26,9 @@ use crate::state::{Labels, Lease, Rollout, TaskEntry, TaskIdx, TaskMeta, TaskTab
 const IMAGE_LOOKAHEAD: usize = 32;
 /// Requests applied per group commit at most.
 const MAX_BATCH_COMMANDS: usize = 4096;
+/// A gap this long between two turns of the core (a Redis write that hung, a starved process)
+/// is a stall: every lease deadline is pushed back by it.
+const STALL: Duration = Duration::from_secs(1);
 
 /// Settings the core needs.
 #[derive(Debug, Clone)]
@@ -336,27 +339,48 @@ impl Core {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut gauges_at = Instant::now();
+        let mut last_turn = Instant::now();
         loop {
             let mut txn = Txn::new();
-            tokio::select! {
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    self.apply(cmd, &mut txn);
-                    let mut n = 1;
-                    while n < MAX_BATCH_COMMANDS {
-                        match rx.try_recv() {
-                            Ok(cmd) => { self.apply(cmd, &mut txn); n += 1; }
-                            Err(_) => break,
-                        }
+            let cmd = tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => Some(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => None,
+            };
+            // While the core could not turn (a Redis write that hung: an outage, a failover),
+            // workers could not renew their leases: that time does not count against them.
+            let gap = last_turn.elapsed();
+            last_turn = Instant::now();
+            if gap >= STALL {
+                self.push_back_deadlines(gap);
+            }
+            let ticked = cmd.is_none();
+            let mut n = 0;
+            if let Some(cmd) = cmd {
+                self.apply(cmd, &mut txn);
+                n = 1;
+            }
+            // Every message waiting (the heartbeats queued during a stall above all) is applied
+            // before any lease is judged expired.
+            let mut more = false;
+            while n < MAX_BATCH_COMMANDS {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        self.apply(cmd, &mut txn);
+                        n += 1;
                     }
+                    Err(_) => break,
                 }
-                _ = tick.tick() => {
-                    self.expire_leases(&mut txn);
-                    if gauges_at.elapsed() >= Duration::from_secs(1) {
-                        self.refresh_gauges();
-                        gauges_at = Instant::now();
-                    }
-                }
+                more = n == MAX_BATCH_COMMANDS;
+            }
+            if ticked && !more {
+                self.expire_leases(&mut txn);
+            }
+            if ticked && gauges_at.elapsed() >= Duration::from_secs(1) {
+                self.refresh_gauges();
+                gauges_at = Instant::now();
             }
             self.dispatch(&mut txn);
             self.flush(txn).await;
@@ -804,6 +828,20 @@ impl Core {
         self.table.enqueue(idx, n);
         self.touch(txn, idx);
         self.event(txn, idx, n, previous, reason);
+    }
+
+    /// Moves every live lease's deadline `by` later (after a stall of that length).
+    fn push_back_deadlines(&mut self, by: Duration) {
+        let ms = by.as_millis() as i64;
+        for l in self.table.leases.values_mut() {
+            l.deadline_ms += ms;
+        }
+        self.metrics.core_stalls.inc();
+        warn!(
+            stall_ms = ms,
+            leases = self.table.leases.len(),
+            "the coordinator could not turn for {by:?} (Redis did not answer, or the process was starved); every lease's deadline moves back as long"
+        );
     }
 
     fn expire_leases(&mut self, txn: &mut Txn) {
