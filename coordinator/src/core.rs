@@ -224,6 +224,18 @@ struct Core {
     metrics: Arc<Metrics>,
     /// Worker ids sent no new leases (`{ns}:cordoned`).
     cordoned: BTreeSet<Arc<str>>,
+    /// Tasks by state, kept up to date from `changed` ([`Core::state_counts`]).
+    counts: StateCounts,
+}
+
+/// Tasks by state, kept incrementally: each task's state as last counted, and the tasks that
+/// may have changed since. `ClusterStats` and `/api/stats` then cost the changes, not a scan of
+/// the task table.
+#[derive(Default)]
+struct StateCounts {
+    by_state: HashMap<TaskState, u64>,
+    counted: Vec<Option<TaskState>>,
+    changed: Vec<TaskIdx>,
 }
 
 fn now_ms() -> i64 {
@@ -246,6 +258,7 @@ pub async fn start(cfg: CoreConfig, redis: ConnectionManager, metrics: Arc<Metri
         stats: Stats::default(),
         metrics: metrics.clone(),
         cordoned: BTreeSet::new(),
+        counts: StateCounts::default(),
     };
     let started = Instant::now();
     core.load().await?;
@@ -331,6 +344,7 @@ impl Core {
             rollouts,
         });
         self.table.by_id.insert(id, idx);
+        self.counts.changed.push(idx);
         self.table.next_seq = self.table.next_seq.max(meta.seq + 1);
         idx
     }
@@ -406,7 +420,8 @@ impl Core {
             Command::Retry(ids, reason, reply) => self.retry(ids, reason, reply, txn),
             Command::Cordon(ids, uncordon, reply) => self.cordon(ids, uncordon, reply, txn),
             Command::Stats(reply) => {
-                let _ = reply.send(self.cluster_stats());
+                let stats = self.cluster_stats();
+                let _ = reply.send(stats);
             }
             Command::Attach(sid, reg, tx) => self.attach(sid, reg, tx, txn),
             Command::Worker(sid, msg) => self.worker_message(sid, msg, txn),
@@ -446,6 +461,7 @@ impl Core {
 
     fn touch(&mut self, txn: &mut Txn, idx: TaskIdx) {
         self.table.tasks[idx as usize].updated_ms = now_ms();
+        self.counts.changed.push(idx);
         txn.dirty.insert(idx);
     }
 
@@ -911,6 +927,7 @@ impl Core {
                 let read = txn.read_spec(&self.keys, &task_id);
                 txn.outputs.push(Output::Lease { session: *sid, grant, read });
                 txn.dirty.insert(idx);
+                self.counts.changed.push(idx);
                 self.table.tasks[idx as usize].updated_ms = now;
                 self.event(txn, idx, n, previous, "leased");
                 credits_left > 0
@@ -918,12 +935,35 @@ impl Core {
         }
     }
 
-    fn cluster_stats(&self) -> v1::ClusterStatsResponse {
-        let now = now_ms();
-        let mut tasks_by_state: HashMap<String, u64> = HashMap::new();
-        for t in &self.table.tasks {
-            *tasks_by_state.entry(state_name(t.state())).or_default() += 1;
+    /// Tasks by state, exact: the tasks changed since the last call are moved from the state
+    /// they were counted in to the one they are in (every change of a rollout goes through
+    /// `touch` or `dispatch`, which note the task).
+    fn state_counts(&mut self) -> &HashMap<TaskState, u64> {
+        let c = &mut self.counts;
+        if c.counted.len() < self.table.tasks.len() {
+            c.counted.resize(self.table.tasks.len(), None);
         }
+        self.metrics.task_recounts.inc_by(c.changed.len() as u64);
+        for idx in c.changed.drain(..) {
+            let now = self.table.tasks[idx as usize].state();
+            let slot = &mut c.counted[idx as usize];
+            if *slot == Some(now) {
+                continue;
+            }
+            if let Some(before) = slot.replace(now)
+                && let Some(n) = c.by_state.get_mut(&before)
+            {
+                *n = n.saturating_sub(1);
+            }
+            *c.by_state.entry(now).or_default() += 1;
+        }
+        &c.by_state
+    }
+
+    fn cluster_stats(&mut self) -> v1::ClusterStatsResponse {
+        let now = now_ms();
+        let tasks_by_state: HashMap<String, u64> =
+            self.state_counts().iter().filter(|(_, n)| **n > 0).map(|(s, n)| (state_name(*s), *n)).collect();
         v1::ClusterStatsResponse {
             tasks_by_state,
             workers: self
@@ -957,13 +997,10 @@ impl Core {
         }
     }
 
-    fn refresh_gauges(&self) {
-        let mut counts: HashMap<TaskState, i64> = HashMap::new();
-        for t in &self.table.tasks {
-            *counts.entry(t.state()).or_default() += 1;
-        }
+    fn refresh_gauges(&mut self) {
+        let counts = self.state_counts().clone();
         for s in [TaskState::Queued, TaskState::Leased, TaskState::Running, TaskState::Done, TaskState::Failed, TaskState::Cancelled] {
-            self.metrics.tasks.with_label_values(&[&state_name(s)]).set(counts.get(&s).copied().unwrap_or(0));
+            self.metrics.tasks.with_label_values(&[&state_name(s)]).set(counts.get(&s).copied().unwrap_or(0) as i64);
         }
         self.metrics.queued_rollouts.set(self.table.queued_len() as i64);
     }
