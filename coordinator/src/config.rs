@@ -31,6 +31,9 @@ pub struct CoordinatorConfig {
     pub heartbeat_interval: Duration,
     /// Attempts per rollout (lost leases and infra failures) before it is `failed`.
     pub max_attempts: u32,
+    /// Hand-backs per rollout (releases, unpublishable records, episodes a worker cancelled)
+    /// before it is `failed`; 0: no limit.
+    pub max_handbacks: u32,
     /// Rows per `SubmitTasks` call.
     pub max_batch: usize,
     /// Largest gRPC message accepted, bytes.
@@ -70,6 +73,7 @@ impl Default for CoordinatorConfig {
             lease_ttl: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             max_attempts: 3,
+            max_handbacks: 10,
             max_batch: 10_000,
             max_message_bytes: 256 << 20,
             max_content_bytes: 256 << 20,
@@ -136,7 +140,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 20] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -144,6 +148,7 @@ const ENV_KEYS: [&str; 19] = [
     "lease_ttl",
     "heartbeat_interval",
     "max_attempts",
+    "max_handbacks",
     "max_batch",
     "max_message_bytes",
     "max_content_bytes",

@@ -39,6 +39,8 @@ pub struct CoreConfig {
     pub heartbeat_interval: Duration,
     /// Attempts per rollout before `failed`.
     pub max_attempts: u32,
+    /// Hand-backs per rollout before `failed` (0: no limit).
+    pub max_handbacks: u32,
     /// Redis key namespace.
     pub namespace: String,
     /// Events buffered for watchers.
@@ -313,7 +315,8 @@ impl Core {
                                 let deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
                                 self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, deadline_ms });
                             } else {
-                                self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, failures: r.failures, ..Rollout::queued(now) };
+                                self.table.tasks[idx as usize].rollouts[n as usize] =
+                                    Rollout { attempt: r.attempt, failures: r.failures, handbacks: r.handbacks, ..Rollout::queued(now) };
                                 self.table.enqueue(idx, n);
                             }
                         }
@@ -595,6 +598,7 @@ impl Core {
                 r.state = TaskState::Queued;
                 r.attempt += 1;
                 r.failures = 0;
+                r.handbacks = 0;
                 r.stage = Stage::Unspecified;
                 r.worker = None;
                 r.lease = None;
@@ -817,10 +821,13 @@ impl Core {
     }
 
     /// Puts a rollout back in the queue with the next attempt, or fails it when `counts` (the
-    /// attempt failed, rather than being handed back) and `max_attempts` attempts have failed.
+    /// attempt failed, rather than being handed back) and `max_attempts` attempts have failed,
+    /// or when it was handed back `max_handbacks` times (a record that can never be published
+    /// would otherwise go round the workers forever).
     fn requeue(&mut self, idx: TaskIdx, n: u32, reason: &str, counts: bool, txn: &mut Txn) {
         let now = now_ms();
         let max = self.cfg.max_attempts;
+        let max_handbacks = self.cfg.max_handbacks;
         let r = &mut self.table.tasks[idx as usize].rollouts[n as usize];
         let previous = r.state;
         r.lease = None;
@@ -828,10 +835,24 @@ impl Core {
         r.last_error = Some(reason.to_string().into_boxed_str());
         if counts {
             r.failures += 1;
+        } else {
+            r.handbacks += 1;
         }
-        if counts && r.failures >= max {
+        let handed_back_too_often = !counts && max_handbacks > 0 && r.handbacks >= max_handbacks;
+        if handed_back_too_often {
+            self.metrics.handback_failures.inc();
+        }
+        if (counts && r.failures >= max) || handed_back_too_often {
             r.state = TaskState::Failed;
-            let why = format!("failed after {} attempts; last: {reason}", r.failures);
+            let why = if counts {
+                format!("failed after {} attempts; last: {reason}", r.failures)
+            } else {
+                format!(
+                    "failed after {} hand-backs without a result (max_handbacks; a record that cannot be published, or workers that \
+                     keep giving it back); last: {reason}",
+                    r.handbacks
+                )
+            };
             r.last_error = Some(why.clone().into_boxed_str());
             self.touch(txn, idx);
             self.event(txn, idx, n, previous, &why);

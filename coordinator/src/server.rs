@@ -61,6 +61,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
             lease_ttl: cfg.lease_ttl,
             heartbeat_interval: cfg.heartbeat_interval,
             max_attempts: cfg.max_attempts,
+            max_handbacks: cfg.max_handbacks,
             namespace: cfg.namespace.clone(),
             watch_buffer: cfg.watch_buffer,
         },
