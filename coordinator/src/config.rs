@@ -59,8 +59,14 @@ pub struct CoordinatorConfig {
     /// Samples kept in the history (the oldest is dropped first).
     pub history_len: usize,
     /// Delete the stream's entries once every consumer group has acknowledged them (checked
-    /// every `history_interval`). Off: the stream keeps every record until trimmed by hand.
+    /// every `history_interval`), keeping those younger than `retain_acknowledged`; the
+    /// workers' publish index forgets the deleted ones. Off: the stream keeps every record
+    /// until trimmed by hand.
     pub trim_acknowledged: bool,
+    /// With `trim_acknowledged`, acknowledged entries younger than this stay (for `agentmill
+    /// trajectory`, `export --stream`); older ones are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retain_acknowledged: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -85,7 +91,8 @@ impl Default for CoordinatorConfig {
             learner_group: "learner".into(),
             history_interval: Duration::from_secs(2),
             history_len: 1800,
-            trim_acknowledged: false,
+            trim_acknowledged: true,
+            retain_acknowledged: Duration::from_secs(600),
         }
     }
 }
@@ -140,7 +147,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 21] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -161,6 +168,7 @@ const ENV_KEYS: [&str; 20] = [
     "history_interval",
     "history_len",
     "trim_acknowledged",
+    "retain_acknowledged",
 ];
 
 #[cfg(test)]

@@ -78,6 +78,7 @@ pub async fn start(cfg: CoordinatorConfig, shutdown: impl std::future::Future<Ou
             learner_group: cfg.learner_group.clone(),
             interval: cfg.history_interval,
             trim_acknowledged: cfg.trim_acknowledged,
+            retain_acknowledged: cfg.retain_acknowledged,
         },
         client,
         core.clone(),
