@@ -31,6 +31,9 @@ pub struct CoordinatorConfig {
     pub heartbeat_interval: Duration,
     /// Attempts per rollout (lost leases and infra failures) before it is `failed`.
     pub max_attempts: u32,
+    /// Hand-backs per rollout (releases, unpublishable records, episodes a worker cancelled)
+    /// before it is `failed`; 0: no limit.
+    pub max_handbacks: u32,
     /// Rows per `SubmitTasks` call.
     pub max_batch: usize,
     /// Largest gRPC message accepted, bytes.
@@ -65,8 +68,14 @@ pub struct CoordinatorConfig {
     /// Samples kept in the history (the oldest is dropped first).
     pub history_len: usize,
     /// Delete the stream's entries once every consumer group has acknowledged them (checked
-    /// every `history_interval`). Off: the stream keeps every record until trimmed by hand.
+    /// every `history_interval`), keeping those younger than `retain_acknowledged`; the
+    /// workers' publish index forgets the deleted ones. Off: the stream keeps every record
+    /// until trimmed by hand.
     pub trim_acknowledged: bool,
+    /// With `trim_acknowledged`, acknowledged entries younger than this stay (for `agentmill
+    /// trajectory`, `export --stream`); older ones are deleted.
+    #[serde(with = "humantime_serde")]
+    pub retain_acknowledged: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -79,6 +88,7 @@ impl Default for CoordinatorConfig {
             lease_ttl: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(5),
             max_attempts: 3,
+            max_handbacks: 10,
             max_batch: 10_000,
             max_message_bytes: 256 << 20,
             max_content_bytes: 256 << 20,
@@ -93,7 +103,8 @@ impl Default for CoordinatorConfig {
             learner_group: "learner".into(),
             history_interval: Duration::from_secs(2),
             history_len: 1800,
-            trim_acknowledged: false,
+            trim_acknowledged: true,
+            retain_acknowledged: Duration::from_secs(600),
         }
     }
 }
@@ -209,7 +220,7 @@ impl CoordinatorConfig {
 
 /// The keys that may come from `AGENTMILL_*` variables (others are left to the file and flags,
 /// so an unrelated `AGENTMILL_*` variable never breaks the coordinator).
-const ENV_KEYS: [&str; 19] = [
+const ENV_KEYS: [&str; 21] = [
     "listen",
     "metrics_listen",
     "redis_url",
@@ -217,6 +228,7 @@ const ENV_KEYS: [&str; 19] = [
     "lease_ttl",
     "heartbeat_interval",
     "max_attempts",
+    "max_handbacks",
     "max_batch",
     "max_message_bytes",
     "max_content_bytes",
@@ -229,6 +241,7 @@ const ENV_KEYS: [&str; 19] = [
     "history_interval",
     "history_len",
     "trim_acknowledged",
+    "retain_acknowledged",
 ];
 
 #[cfg(test)]

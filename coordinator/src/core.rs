@@ -29,6 +29,9 @@ const IMAGE_LOOKAHEAD: usize = 32;
 const HEARTBEAT_MARGIN: usize = 64;
 /// Requests applied per group commit at most.
 const MAX_BATCH_COMMANDS: usize = 4096;
+/// A gap this long between two turns of the core (a Redis write that hung, a starved process)
+/// is a stall: every lease deadline is pushed back by it.
+const STALL: Duration = Duration::from_secs(1);
 
 /// Settings the core needs.
 #[derive(Debug, Clone)]
@@ -39,6 +42,8 @@ pub struct CoreConfig {
     pub heartbeat_interval: Duration,
     /// Attempts per rollout before `failed`.
     pub max_attempts: u32,
+    /// Hand-backs per rollout before `failed` (0: no limit).
+    pub max_handbacks: u32,
     /// Redis key namespace.
     pub namespace: String,
     /// Events buffered for watchers.
@@ -245,6 +250,18 @@ struct Core {
     metrics: Arc<Metrics>,
     /// Worker ids sent no new leases (`{ns}:cordoned`).
     cordoned: BTreeSet<Arc<str>>,
+    /// Tasks by state, kept up to date from `changed` ([`Core::state_counts`]).
+    counts: StateCounts,
+}
+
+/// Tasks by state, kept incrementally: each task's state as last counted, and the tasks that
+/// may have changed since. `ClusterStats` and `/api/stats` then cost the changes, not a scan of
+/// the task table.
+#[derive(Default)]
+struct StateCounts {
+    by_state: HashMap<TaskState, u64>,
+    counted: Vec<Option<TaskState>>,
+    changed: Vec<TaskIdx>,
 }
 
 fn now_ms() -> i64 {
@@ -267,6 +284,7 @@ pub async fn start(cfg: CoreConfig, redis: ConnectionManager, metrics: Arc<Metri
         stats: Stats::default(),
         metrics: metrics.clone(),
         cordoned: BTreeSet::new(),
+        counts: StateCounts::default(),
     };
     let started = Instant::now();
     core.load().await?;
@@ -321,7 +339,8 @@ impl Core {
                                 let deadline_ms = now + self.cfg.lease_ttl.as_millis() as i64;
                                 self.table.leases.insert(lease, Lease { task: idx, rollout: n, attempt: r.attempt, worker, session: None, credential: None, deadline_ms });
                             } else {
-                                self.table.tasks[idx as usize].rollouts[n as usize] = Rollout { attempt: r.attempt, failures: r.failures, ..Rollout::queued(now) };
+                                self.table.tasks[idx as usize].rollouts[n as usize] =
+                                    Rollout { attempt: r.attempt, failures: r.failures, handbacks: r.handbacks, ..Rollout::queued(now) };
                                 self.table.enqueue(idx, n);
                             }
                         }
@@ -352,6 +371,7 @@ impl Core {
             rollouts,
         });
         self.table.by_id.insert(id, idx);
+        self.counts.changed.push(idx);
         self.table.next_seq = self.table.next_seq.max(meta.seq + 1);
         idx
     }
@@ -360,27 +380,48 @@ impl Core {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut gauges_at = Instant::now();
+        let mut last_turn = Instant::now();
         loop {
             let mut txn = Txn::new();
-            tokio::select! {
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    self.apply(cmd, &mut txn);
-                    let mut n = 1;
-                    while n < MAX_BATCH_COMMANDS {
-                        match rx.try_recv() {
-                            Ok(cmd) => { self.apply(cmd, &mut txn); n += 1; }
-                            Err(_) => break,
-                        }
+            let cmd = tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(cmd) => Some(cmd),
+                    None => break,
+                },
+                _ = tick.tick() => None,
+            };
+            // While the core could not turn (a Redis write that hung: an outage, a failover),
+            // workers could not renew their leases: that time does not count against them.
+            let gap = last_turn.elapsed();
+            last_turn = Instant::now();
+            if gap >= STALL {
+                self.push_back_deadlines(gap);
+            }
+            let ticked = cmd.is_none();
+            let mut n = 0;
+            if let Some(cmd) = cmd {
+                self.apply(cmd, &mut txn);
+                n = 1;
+            }
+            // Every message waiting (the heartbeats queued during a stall above all) is applied
+            // before any lease is judged expired.
+            let mut more = false;
+            while n < MAX_BATCH_COMMANDS {
+                match rx.try_recv() {
+                    Ok(cmd) => {
+                        self.apply(cmd, &mut txn);
+                        n += 1;
                     }
+                    Err(_) => break,
                 }
-                _ = tick.tick() => {
-                    self.expire_leases(&mut txn);
-                    if gauges_at.elapsed() >= Duration::from_secs(1) {
-                        self.refresh_gauges();
-                        gauges_at = Instant::now();
-                    }
-                }
+                more = n == MAX_BATCH_COMMANDS;
+            }
+            if ticked && !more {
+                self.expire_leases(&mut txn);
+            }
+            if ticked && gauges_at.elapsed() >= Duration::from_secs(1) {
+                self.refresh_gauges();
+                gauges_at = Instant::now();
             }
             self.dispatch(&mut txn);
             self.flush(txn).await;
@@ -406,7 +447,8 @@ impl Core {
             Command::Retry(ids, reason, reply) => self.retry(ids, reason, reply, txn),
             Command::Cordon(ids, uncordon, reply) => self.cordon(ids, uncordon, reply, txn),
             Command::Stats(reply) => {
-                let _ = reply.send(self.cluster_stats());
+                let stats = self.cluster_stats();
+                let _ = reply.send(stats);
             }
             Command::Attach(sid, reg, tx, credential) => self.attach(sid, reg, tx, credential, txn),
             Command::Worker(sid, msg) => self.worker_message(sid, msg, txn),
@@ -452,6 +494,7 @@ impl Core {
 
     fn touch(&mut self, txn: &mut Txn, idx: TaskIdx) {
         self.table.tasks[idx as usize].updated_ms = now_ms();
+        self.counts.changed.push(idx);
         txn.dirty.insert(idx);
     }
 
@@ -585,6 +628,7 @@ impl Core {
                 r.state = TaskState::Queued;
                 r.attempt += 1;
                 r.failures = 0;
+                r.handbacks = 0;
                 r.stage = Stage::Unspecified;
                 r.worker = None;
                 r.lease = None;
@@ -837,10 +881,13 @@ impl Core {
     }
 
     /// Puts a rollout back in the queue with the next attempt, or fails it when `counts` (the
-    /// attempt failed, rather than being handed back) and `max_attempts` attempts have failed.
+    /// attempt failed, rather than being handed back) and `max_attempts` attempts have failed,
+    /// or when it was handed back `max_handbacks` times (a record that can never be published
+    /// would otherwise go round the workers forever).
     fn requeue(&mut self, idx: TaskIdx, n: u32, reason: &str, counts: bool, txn: &mut Txn) {
         let now = now_ms();
         let max = self.cfg.max_attempts;
+        let max_handbacks = self.cfg.max_handbacks;
         let r = &mut self.table.tasks[idx as usize].rollouts[n as usize];
         let previous = r.state;
         r.lease = None;
@@ -848,10 +895,24 @@ impl Core {
         r.last_error = Some(reason.to_string().into_boxed_str());
         if counts {
             r.failures += 1;
+        } else {
+            r.handbacks += 1;
         }
-        if counts && r.failures >= max {
+        let handed_back_too_often = !counts && max_handbacks > 0 && r.handbacks >= max_handbacks;
+        if handed_back_too_often {
+            self.metrics.handback_failures.inc();
+        }
+        if (counts && r.failures >= max) || handed_back_too_often {
             r.state = TaskState::Failed;
-            let why = format!("failed after {} attempts; last: {reason}", r.failures);
+            let why = if counts {
+                format!("failed after {} attempts; last: {reason}", r.failures)
+            } else {
+                format!(
+                    "failed after {} hand-backs without a result (max_handbacks; a record that cannot be published, or workers that \
+                     keep giving it back); last: {reason}",
+                    r.handbacks
+                )
+            };
             r.last_error = Some(why.clone().into_boxed_str());
             self.touch(txn, idx);
             self.event(txn, idx, n, previous, &why);
@@ -864,6 +925,20 @@ impl Core {
         self.table.enqueue(idx, n);
         self.touch(txn, idx);
         self.event(txn, idx, n, previous, reason);
+    }
+
+    /// Moves every live lease's deadline `by` later (after a stall of that length).
+    fn push_back_deadlines(&mut self, by: Duration) {
+        let ms = by.as_millis() as i64;
+        for l in self.table.leases.values_mut() {
+            l.deadline_ms += ms;
+        }
+        self.metrics.core_stalls.inc();
+        warn!(
+            stall_ms = ms,
+            leases = self.table.leases.len(),
+            "the coordinator could not turn for {by:?} (Redis did not answer, or the process was starved); every lease's deadline moves back as long"
+        );
     }
 
     fn expire_leases(&mut self, txn: &mut Txn) {
@@ -933,6 +1008,7 @@ impl Core {
                 let read = txn.read_spec(&self.keys, &task_id);
                 txn.outputs.push(Output::Lease { session: *sid, grant, read });
                 txn.dirty.insert(idx);
+                self.counts.changed.push(idx);
                 self.table.tasks[idx as usize].updated_ms = now;
                 self.event(txn, idx, n, previous, "leased");
                 credits_left > 0
@@ -940,12 +1016,35 @@ impl Core {
         }
     }
 
-    fn cluster_stats(&self) -> v1::ClusterStatsResponse {
-        let now = now_ms();
-        let mut tasks_by_state: HashMap<String, u64> = HashMap::new();
-        for t in &self.table.tasks {
-            *tasks_by_state.entry(state_name(t.state())).or_default() += 1;
+    /// Tasks by state, exact: the tasks changed since the last call are moved from the state
+    /// they were counted in to the one they are in (every change of a rollout goes through
+    /// `touch` or `dispatch`, which note the task).
+    fn state_counts(&mut self) -> &HashMap<TaskState, u64> {
+        let c = &mut self.counts;
+        if c.counted.len() < self.table.tasks.len() {
+            c.counted.resize(self.table.tasks.len(), None);
         }
+        self.metrics.task_recounts.inc_by(c.changed.len() as u64);
+        for idx in c.changed.drain(..) {
+            let now = self.table.tasks[idx as usize].state();
+            let slot = &mut c.counted[idx as usize];
+            if *slot == Some(now) {
+                continue;
+            }
+            if let Some(before) = slot.replace(now)
+                && let Some(n) = c.by_state.get_mut(&before)
+            {
+                *n = n.saturating_sub(1);
+            }
+            *c.by_state.entry(now).or_default() += 1;
+        }
+        &c.by_state
+    }
+
+    fn cluster_stats(&mut self) -> v1::ClusterStatsResponse {
+        let now = now_ms();
+        let tasks_by_state: HashMap<String, u64> =
+            self.state_counts().iter().filter(|(_, n)| **n > 0).map(|(s, n)| (state_name(*s), *n)).collect();
         v1::ClusterStatsResponse {
             tasks_by_state,
             workers: self
@@ -979,13 +1078,10 @@ impl Core {
         }
     }
 
-    fn refresh_gauges(&self) {
-        let mut counts: HashMap<TaskState, i64> = HashMap::new();
-        for t in &self.table.tasks {
-            *counts.entry(t.state()).or_default() += 1;
-        }
+    fn refresh_gauges(&mut self) {
+        let counts = self.state_counts().clone();
         for s in [TaskState::Queued, TaskState::Leased, TaskState::Running, TaskState::Done, TaskState::Failed, TaskState::Cancelled] {
-            self.metrics.tasks.with_label_values(&[&state_name(s)]).set(counts.get(&s).copied().unwrap_or(0));
+            self.metrics.tasks.with_label_values(&[&state_name(s)]).set(counts.get(&s).copied().unwrap_or(0) as i64);
         }
         self.metrics.queued_rollouts.set(self.table.queued_len() as i64);
     }

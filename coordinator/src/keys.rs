@@ -1,6 +1,8 @@
 //! Every Redis key the coordinator owns. `{ns}` is `namespace` from the configuration
-//! (default `agentmill`). The coordinator is the only writer of these keys; workers and the
-//! learner never touch them (their keys are documented in their own crates).
+//! (default `agentmill`). The coordinator is the only writer of these keys; workers never
+//! touch them (their keys are documented in their own crates). The learner reads one field:
+//! a task's `status`, to train an episode's record only when its attempt is the one the
+//! coordinator accepted (`coordinator_namespace` in the learner's configuration).
 //!
 //! | key | type | contents |
 //! |---|---|---|

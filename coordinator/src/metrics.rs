@@ -10,6 +10,9 @@
 //! | `agentmill_coordinator_dispatch_latency_seconds` | histogram | time from (re)queue to lease grant |
 //! | `agentmill_coordinator_leases_granted_total` | counter | leases granted |
 //! | `agentmill_coordinator_leases_expired_total` | counter | leases lost to missed heartbeats |
+//! | `agentmill_coordinator_task_recounts_total` | counter | task states re-counted for the counts by state (`ClusterStats`, `/api/stats`, the `tasks` gauge): one per change of a task; serving the counts re-counts nothing else |
+//! | `agentmill_coordinator_handback_failures_total` | counter | rollouts failed because they were handed back `max_handbacks` times without a result |
+//! | `agentmill_coordinator_core_stalls_total` | counter | times the core could not turn for a second or more (a Redis write that hung); each pushed every lease's deadline back by the stall |
 //! | `agentmill_coordinator_stale_results_total` | counter | results refused (expired, superseded or cancelled lease) |
 //! | `agentmill_coordinator_workers_connected` | gauge | attached worker sessions |
 //! | `agentmill_coordinator_worker_id_conflicts_total` | counter | sessions replaced by a session of the same `worker_id` from another host (two workers share an id) |
@@ -40,6 +43,12 @@ pub struct Metrics {
     pub leases_granted: IntCounter,
     /// Leases expired.
     pub leases_expired: IntCounter,
+    /// Core stalls (each pushed the lease deadlines back).
+    pub core_stalls: IntCounter,
+    /// Rollouts failed after `max_handbacks` hand-backs.
+    pub handback_failures: IntCounter,
+    /// Task states re-counted after a change.
+    pub task_recounts: IntCounter,
     /// Results refused.
     pub stale_results: IntCounter,
     /// Sessions.
@@ -88,6 +97,12 @@ impl Metrics {
         .expect("valid metric");
         let leases_granted = IntCounter::new(format!("{p}leases_granted_total"), "Leases granted").expect("valid metric");
         let leases_expired = IntCounter::new(format!("{p}leases_expired_total"), "Leases lost to missed heartbeats").expect("valid metric");
+        let task_recounts =
+            IntCounter::new(format!("{p}task_recounts_total"), "Task states re-counted for the counts by state (one per change of a task)").expect("valid metric");
+        let handback_failures =
+            IntCounter::new(format!("{p}handback_failures_total"), "Rollouts failed after max_handbacks hand-backs without a result").expect("valid metric");
+        let core_stalls = IntCounter::new(format!("{p}core_stalls_total"), "Times the core could not turn for a second or more; lease deadlines moved back by each")
+            .expect("valid metric");
         let stale_results = IntCounter::new(format!("{p}stale_results_total"), "Results refused on a dead lease").expect("valid metric");
         let workers_connected = IntGauge::new(format!("{p}workers_connected"), "Attached worker sessions").expect("valid metric");
         let worker_id_conflicts = IntCounter::new(format!("{p}worker_id_conflicts_total"), "Sessions replaced by the same worker id from another host").expect("valid metric");
@@ -112,6 +127,9 @@ impl Metrics {
             Box::new(dispatch_latency.clone()),
             Box::new(leases_granted.clone()),
             Box::new(leases_expired.clone()),
+            Box::new(core_stalls.clone()),
+            Box::new(handback_failures.clone()),
+            Box::new(task_recounts.clone()),
             Box::new(stale_results.clone()),
             Box::new(workers_connected.clone()),
             Box::new(worker_id_conflicts.clone()),
@@ -135,6 +153,9 @@ impl Metrics {
             dispatch_latency,
             leases_granted,
             leases_expired,
+            core_stalls,
+            handback_failures,
+            task_recounts,
             stale_results,
             workers_connected,
             worker_id_conflicts,

@@ -49,6 +49,8 @@ pub struct ObserveConfig {
     pub interval: Duration,
     /// Delete the entries every consumer group has acknowledged, on every tick.
     pub trim_acknowledged: bool,
+    /// Acknowledged entries younger than this are kept.
+    pub retain_acknowledged: Duration,
 }
 
 /// The last figures read from Redis.
@@ -322,7 +324,8 @@ impl Observer {
             None => self.con.insert(ConnectionManager::new(self.redis.clone()).await?),
         };
         if self.cfg.trim_acknowledged {
-            let (trimmed, frontier) = stream::trim_acknowledged_below(con, &self.cfg.stream).await?;
+            let keep_from_ms = u64::try_from(now_ms()).unwrap_or(0).saturating_sub(self.cfg.retain_acknowledged.as_millis() as u64);
+            let (trimmed, frontier) = stream::trim_acknowledged_before(con, &self.cfg.stream, keep_from_ms).await?;
             self.metrics.stream_trimmed.inc_by(trimmed);
             self.prune_needed |= trimmed > 0;
             if let Some(frontier) = frontier

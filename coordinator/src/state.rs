@@ -47,6 +47,8 @@ pub struct Rollout {
     pub attempt: u32,
     /// Attempts that failed (lost lease, infra failure); hand-backs are not counted.
     pub failures: u32,
+    /// Hand-backs since the last retry (releases, cancelled episodes); bounded by `max_handbacks`.
+    pub handbacks: u32,
     /// Stage the episode last reported.
     pub stage: Stage,
     /// Worker holding it.
@@ -68,6 +70,7 @@ impl Rollout {
             state: TaskState::Queued,
             attempt: 1,
             failures: 0,
+            handbacks: 0,
             stage: Stage::Unspecified,
             worker: None,
             lease: None,
@@ -89,6 +92,7 @@ impl Rollout {
             state: self.state as i32,
             attempt: self.attempt,
             failures: self.failures,
+            handbacks: self.handbacks,
             worker_id: self.worker.as_deref().unwrap_or_default().to_string(),
             lease_id: self.lease.as_deref().unwrap_or_default().to_string(),
             stage: self.stage as i32,
@@ -104,6 +108,7 @@ impl Rollout {
             state: TaskState::try_from(p.state).unwrap_or(TaskState::Queued),
             attempt: p.attempt.max(1),
             failures: p.failures,
+            handbacks: p.handbacks,
             stage: Stage::try_from(p.stage).unwrap_or(Stage::Unspecified),
             worker: non_empty(&p.worker_id).map(Arc::from),
             lease: non_empty(&p.lease_id).map(Arc::from),

@@ -155,6 +155,20 @@ pub struct LearnerConfig {
     /// An evaluation every this many optimizer steps (0: only after the last step).
     pub eval_every: u64,
 
+    /// The coordinator's Redis key namespace (its `namespace`, in the same Redis as the
+    /// stream): an `env` record of a task the coordinator knows trains only if its attempt is
+    /// the one the coordinator accepted (read from the task's status, `{ns}:task:{id}`).
+    /// Records of tasks the coordinator does not know (a `local` run published by hand) and
+    /// `ctx` records train as they come. Empty: no check, every record trains (a learner
+    /// without a coordinator, or one reading another Redis).
+    pub coordinator_namespace: String,
+    /// How long an `env` record whose rollout has no accepted attempt yet is held
+    /// (unacknowledged, checked again) before it is settled as `unaccepted` and never trained.
+    #[serde(with = "humantime_serde")]
+    pub acceptance_timeout: Duration,
+    /// Records held for acceptance at most; while this many wait, no new entries are read.
+    pub acceptance_max_held: usize,
+
     /// The mix, stage by stage (default: the paper's, env-pass ×3).
     pub stages: Recipe,
 }
@@ -207,6 +221,9 @@ impl Default for LearnerConfig {
             eval_fraction: 0.0,
             eval_tokens: 65_536,
             eval_every: 100,
+            coordinator_namespace: "agentmill".into(),
+            acceptance_timeout: Duration::from_secs(900),
+            acceptance_max_held: 10_000,
             stages: Recipe::paper(),
         }
     }
@@ -227,7 +244,7 @@ pub enum ConfigError {
 const SHARED_ENV_KEYS: [&str; 2] = ["redis_url", "stream"];
 
 /// Keys read from `AGENTMILL_LEARNER_<KEY>` (every scalar key; the recipe comes from the file).
-const LEARNER_ENV_KEYS: [&str; 45] = [
+const LEARNER_ENV_KEYS: [&str; 48] = [
     "redis_url",
     "stream",
     "group",
@@ -273,6 +290,9 @@ const LEARNER_ENV_KEYS: [&str; 45] = [
     "eval_fraction",
     "eval_tokens",
     "eval_every",
+    "coordinator_namespace",
+    "acceptance_timeout",
+    "acceptance_max_held",
 ];
 
 impl LearnerConfig {
@@ -296,6 +316,12 @@ impl LearnerConfig {
         }
         if self.read_batch == 0 {
             return bad("read_batch", "must be at least 1");
+        }
+        if self.acceptance_max_held == 0 {
+            return bad("acceptance_max_held", "must be at least 1 (set coordinator_namespace = \"\" to train without the acceptance check)");
+        }
+        if self.coordinator_namespace.contains(char::is_whitespace) {
+            return bad("coordinator_namespace", "must be the coordinator's `namespace` (no spaces), or empty to turn the acceptance check off");
         }
         if self.checkpoint_every == 0 {
             return bad("checkpoint_every", "must be at least 1 (records are acknowledged only at checkpoints)");

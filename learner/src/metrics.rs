@@ -11,7 +11,8 @@
 //! | `agentmill_learner_grad_norm` | gauge | global gradient norm of the last step (before clipping) |
 //! | `agentmill_learner_mfu` | gauge | model FLOPs utilisation, 0–1: 6·parameters·tokens/s ÷ (`peak_tflops`·10¹²); CUDA only, absent on the CPU |
 //! | `agentmill_learner_stream_lag` | gauge | entries of the stream not yet delivered to the group plus delivered and unacknowledged |
-//! | `agentmill_learner_records_total{kind,outcome}` | counter | records read, by kind (`env`, `ctx`, `unknown`) and what became of them: `trained` (in a checkpoint), `infra` / `cancelled` (skipped: not the model's doing), `excluded` (rate 0 in the stage), `no_targets` (nothing to train under the loss mask), `invalid` (undecodable), `held_out` (kept for evaluation, never trained) |
+//! | `agentmill_learner_records_total{kind,outcome}` | counter | records read, by kind (`env`, `ctx`, `unknown`) and what became of them: `trained` (in a checkpoint), `infra` / `cancelled` (skipped: not the model's doing), `excluded` (rate 0 in the stage), `no_targets` (nothing to train under the loss mask), `invalid` (undecodable), `held_out` (kept for evaluation, never trained), `superseded` (an `env` record of an attempt the coordinator did not accept: never trained), `unaccepted` (an `env` record whose rollout accepted no attempt within `acceptance_timeout`: never trained) |
+//! | `agentmill_learner_records_awaiting_acceptance` | gauge | `env` records read whose rollout has no accepted attempt yet: held, unacknowledged, and checked again until the coordinator decides (bounded by `acceptance_max_held` and `acceptance_timeout`) |
 //! | `agentmill_learner_records_per_second{kind}` | gauge | records admitted for training per second, by kind (over ~10 s) |
 //! | `agentmill_learner_records_deduped_total` | counter | entries whose `record_id` was already trained or in flight (published twice) |
 //! | `agentmill_learner_packing_efficiency` | gauge | real tokens ÷ token slots of the rows packed so far |
@@ -74,6 +75,8 @@ pub struct Metrics {
     pub queued_steps: IntGauge,
     /// Consumer group recreations.
     pub group_recreated: IntCounter,
+    /// Records held until the coordinator accepts an attempt of their rollout.
+    pub awaiting_acceptance: IntGauge,
     /// Held-out loss by source (and `all`).
     pub eval_loss: GaugeVec,
     /// Target tokens of the last evaluation.
@@ -131,6 +134,11 @@ impl Metrics {
             "Times the consumer group was gone (Redis lost its data) and was created again",
         )
         .expect("valid metric");
+        let awaiting_acceptance = IntGauge::new(
+            format!("{p}records_awaiting_acceptance"),
+            "Env records held (unacknowledged) until the coordinator accepts an attempt of their rollout",
+        )
+        .expect("valid metric");
         let eval_loss = GaugeVec::new(
             Opts::new(format!("{p}eval_loss"), "Mean next-token loss on the held-out set at the last evaluation"),
             &["source"],
@@ -165,6 +173,7 @@ impl Metrics {
             Box::new(trainer_wait_seconds.clone()),
             Box::new(queued_steps.clone()),
             Box::new(group_recreated.clone()),
+            Box::new(awaiting_acceptance.clone()),
             Box::new(eval_loss.clone()),
             Box::new(eval_tokens.clone()),
             Box::new(recorded_turns.clone()),
@@ -196,6 +205,7 @@ impl Metrics {
             trainer_wait_seconds,
             queued_steps,
             group_recreated,
+            awaiting_acceptance,
             eval_loss,
             eval_tokens,
             recorded_turns,

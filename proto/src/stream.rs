@@ -149,6 +149,28 @@ pub async fn trim_acknowledged_below<C: redis::aio::ConnectionLike + Send>(con: 
     }
 }
 
+/// [`trim_acknowledged_below`], keeping acknowledged entries newer than `keep_from_ms` (Unix
+/// ms; stream ids begin with their time): `XTRIM MINID` to the older of the acknowledged
+/// frontier and `keep_from_ms`. Answers how many went and the id it trimmed below (`None`:
+/// nothing), below which the publish index may be pruned.
+pub async fn trim_acknowledged_before<C: redis::aio::ConnectionLike + Send>(
+    con: &mut C,
+    stream: &str,
+    keep_from_ms: u64,
+) -> redis::RedisResult<(u64, Option<(u64, u64)>)> {
+    match acknowledged_frontier(con, stream).await? {
+        None | Some((0, 0)) => Ok((0, None)),
+        Some(frontier) => {
+            let (ms, seq) = frontier.min((keep_from_ms, 0));
+            if (ms, seq) == (0, 0) {
+                return Ok((0, None));
+            }
+            let trimmed = redis::cmd("XTRIM").arg(stream).arg("MINID").arg(format!("{ms}-{seq}")).query_async(con).await?;
+            Ok((trimmed, Some((ms, seq))))
+        }
+    }
+}
+
 /// The workers' publish index of `stream`: record id → stream entry id.
 pub fn publish_index_key(stream: &str) -> String {
     format!("{stream}:ids")

@@ -1,6 +1,6 @@
 //! Stream retention: entries are deleted only once every consumer group has acknowledged them,
-//! by the shared helper and by a coordinator started with `trim_acknowledged = true`, and the
-//! workers' publish index forgets the records whose entries went.
+//! by the shared helper and by a coordinator (on by default, keeping `retain_acknowledged` of
+//! acknowledged records), and the workers' publish index forgets the records whose entries went.
 
 use std::time::{Duration, Instant};
 
@@ -112,7 +112,7 @@ async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
     let stream = unique("test:trim-coord");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("coordinator.toml");
-    std::fs::write(&config, format!("stream = {stream:?}\nhistory_interval = \"200ms\"\ntrim_acknowledged = true\n")).expect("config");
+    std::fs::write(&config, format!("stream = {stream:?}\nhistory_interval = \"200ms\"\ntrim_acknowledged = true\nretain_acknowledged = \"0s\"\n")).expect("config");
     let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
 
     let ids = add(&mut con, &stream, 5).await;
@@ -137,4 +137,51 @@ async fn a_coordinator_with_trim_acknowledged_trims_behind_the_learner() {
     // The unacknowledged two stay, however long it runs.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(len(&mut con, &stream).await, 2);
+}
+
+/// Entries `age` old (their ids carry the time) at `XADD`, one millisecond apart.
+async fn add_aged(con: &mut redis::aio::MultiplexedConnection, stream: &str, n: usize, age: Duration) -> Vec<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis() as u64;
+    let start = now - age.as_millis() as u64;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id: String = redis::cmd("XADD").arg(stream).arg(format!("{}-0", start + i as u64)).arg("i").arg(i).query_async(con).await.expect("XADD");
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_the_coordinator_trims_acknowledged_records_past_the_retention_and_their_index() {
+    let redis = TestRedis::start();
+    let mut con = redis::Client::open(redis.url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("connect");
+    let stream = unique("test:trim-default");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("coordinator.toml");
+    // Nothing about retention: the defaults apply (on, keeping 10 minutes of acknowledged records).
+    std::fs::write(&config, format!("stream = {stream:?}\nhistory_interval = \"200ms\"\n")).expect("config");
+    let coord = CoordinatorProcess::start(&redis.url, &["--config", config.to_str().expect("utf-8 path")]).await;
+
+    // Four records from two hours ago, three from now; the learner acknowledges all but the last.
+    let mut ids = add_aged(&mut con, &stream, 4, Duration::from_secs(7200)).await;
+    ids.extend(add(&mut con, &stream, 3).await);
+    index(&mut con, &stream, &ids).await;
+    let _: () = redis::cmd("XGROUP").arg("CREATE").arg(&stream).arg("learner").arg("0").query_async(&mut con).await.expect("group");
+    read(&mut con, &stream, "learner", 7).await;
+    ack(&mut con, &stream, "learner", &ids[..6]).await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while len(&mut con, &stream).await != 3 {
+        assert!(Instant::now() < deadline, "the coordinator did not trim the 4 old acknowledged entries by default");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    while indexed(&mut con, &stream).await.len() != 3 {
+        assert!(Instant::now() < deadline, "the coordinator did not prune the publish index with the stream");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The recent acknowledged two stay for the retention, the unacknowledged one for good.
+    assert_eq!(indexed(&mut con, &stream).await, ["r4", "r5", "r6"]);
+    let metrics = http_get(coord.metrics_port, "/metrics").await;
+    assert!(metrics.contains("agentmill_coordinator_stream_trimmed_total 4"), "{metrics}");
+    assert!(metrics.contains("agentmill_coordinator_publish_index_pruned_total 4"), "{metrics}");
 }

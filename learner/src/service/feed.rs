@@ -284,6 +284,29 @@ impl Feeder {
         })
     }
 
+    /// Whether the entry is already in flight here (admitted, settled or attached to a
+    /// pending record, and not yet acknowledged): a claim of our own pending entry.
+    pub fn in_flight(&self, stream_id: &str) -> bool {
+        self.in_flight.contains(stream_id)
+    }
+
+    /// Settles an entry that must not train (`Superseded`, `Unaccepted`: the coordinator did
+    /// not accept its attempt), to be acknowledged with the next checkpoint. An entry already
+    /// in flight is left alone; a record already settled in the run is a re-delivery.
+    pub fn refuse(&mut self, entry: Entry, outcome: Outcome, reason: String) {
+        if !self.in_flight.insert(entry.id.clone()) {
+            return;
+        }
+        let record = entry.record.ok();
+        let outcome = match &record {
+            Some(r) if self.completed.contains(&r.record_id) => {
+                if entry.redelivered { Outcome::Redelivered } else { Outcome::Duplicate }
+            }
+            _ => outcome,
+        };
+        self.settle_entry(entry.id, outcome, record.as_ref(), Some(reason));
+    }
+
     /// Decides what an entry is. Returns the record when it is new and must be tokenized; every
     /// other entry is settled (acknowledged with the next checkpoint), attached to the pending
     /// record it duplicates, or ignored (already in flight: a claim of our own pending entry).

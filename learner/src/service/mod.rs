@@ -17,6 +17,10 @@
 //!   (`seen_records`) is too. After a crash the service resumes from the newest committed
 //!   checkpoint, the stream re-delivers what was not acknowledged, and each entry is recognised
 //!   as trained (acknowledged, skipped), still in the restored packer (left alone), or new.
+//! * **Only accepted attempts train** ([`acceptance`]): a trainable `env` record of a task the
+//!   coordinator knows trains only when the coordinator accepted its attempt; one it did not is
+//!   settled `superseded`; one whose rollout has not decided is held, unacknowledged, and
+//!   checked again (`coordinator_namespace`, `acceptance_timeout`, `acceptance_max_held`).
 //! * **Dedupe** is by `record_id` within a run (one `output_dir`): a record published twice is
 //!   trained once and both entries are acknowledged together.
 //! * **Shuffling.** A record's copies and a task's rollouts arrive together; a buffer of
@@ -51,6 +55,7 @@
 //! position), `tokenizer.json`, `trained_records.jsonl` (the ledger: one line per record, with
 //! its outcome and the checkpoint that holds it) and `summary.json` ([`RunSummary`]).
 
+pub mod acceptance;
 pub mod position;
 pub mod shuffle;
 
@@ -58,7 +63,7 @@ mod feed;
 mod status;
 mod train_loop;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +78,7 @@ use tokio::sync::mpsc;
 
 pub use feed::ResumeError;
 
+use self::acceptance::{Acceptance, Verdict};
 use self::feed::{Emitted, FeedSettings, Feeder, Pushed};
 use self::position::{
     CHECKPOINTS_DIR, Counters, DATA_POSITION_FORMAT, DATA_STATE_FILE, DataPosition, PositionError, TOKENIZER_FILE,
@@ -226,6 +232,13 @@ pub struct RecordSummary {
     /// Records held out for evaluation (never trained).
     #[serde(default)]
     pub held_out: u64,
+    /// `env` records of an attempt the coordinator did not accept (its rollout accepted
+    /// another, moved on, or ended failed or cancelled): never trained.
+    #[serde(default)]
+    pub superseded: u64,
+    /// `env` records whose rollout accepted no attempt within `acceptance_timeout`.
+    #[serde(default)]
+    pub unaccepted: u64,
     /// Tokens handed to the packer (copies included).
     pub tokens_packed: u64,
 }
@@ -245,6 +258,8 @@ impl From<&Counters> for RecordSummary {
             deduped: c.deduped,
             redelivered: c.redelivered,
             held_out: c.held_out,
+            superseded: c.superseded,
+            unaccepted: c.unaccepted,
             tokens_packed: c.tokens_packed,
         }
     }
@@ -388,6 +403,15 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
     })
     .await?;
     tracing::info!(stream = %cfg.stream, group = %cfg.group, consumer = %cfg.consumer, output = %output.display(), "learner starting");
+    let acceptance = if cfg.coordinator_namespace.is_empty() {
+        tracing::warn!("coordinator_namespace is empty: every env record trains, whether or not the coordinator accepted its attempt");
+        None
+    } else {
+        let a = Acceptance::connect(&cfg.redis_url, &cfg.coordinator_namespace)
+            .await
+            .map_err(|source| StreamError::Redis { stream: cfg.stream.clone(), source })?;
+        Some(a)
+    };
 
     let mut buffered = VecDeque::new();
     let tokenizer_path = output.join(TOKENIZER_FILE);
@@ -501,6 +525,10 @@ async fn run_inner(cfg: &LearnerConfig, stop: &Arc<AtomicBool>, started: Instant
         last_eval: None,
         warned_unusable_ids: false,
         turns: TurnCounts::default(),
+        acceptance,
+        held: Vec::new(),
+        held_ids: HashSet::new(),
+        last_recheck: Instant::now(),
     };
     // The first report shows a resumed run's counts.
     consumer.count_outcomes();
@@ -699,7 +727,18 @@ struct Consumer<'a> {
     warned_unusable_ids: bool,
     /// Recorded assistant turns tokenized by this process, by outcome.
     turns: TurnCounts,
+    /// Reads which attempt of a rollout the coordinator accepted (`None`: no check).
+    acceptance: Option<Acceptance>,
+    /// `env` records whose rollout has not accepted an attempt yet, with when they were first
+    /// held: unacknowledged, checked again every [`RECHECK_EVERY`].
+    held: Vec<(Entry, Instant)>,
+    /// The stream ids of `held` (a claim of one of them is ignored).
+    held_ids: HashSet<String>,
+    last_recheck: Instant,
 }
+
+/// How often held records are checked again.
+const RECHECK_EVERY: Duration = Duration::from_millis(500);
 
 impl Consumer<'_> {
     /// Reads and trains until a stop condition; returns why it stopped.
@@ -718,7 +757,16 @@ impl Consumer<'_> {
                 self.checkpoint_now().await?;
                 break StopReason::Shutdown;
             }
-            let entries: Vec<Entry> = if buffered.is_empty() {
+            if self.recheck_held().await? {
+                last_data = Instant::now();
+            }
+            let entries: Vec<Entry> = if !buffered.is_empty() {
+                buffered.drain(..).collect()
+            } else if self.held.len() >= self.cfg.acceptance_max_held {
+                // Full: wait for the coordinator to decide before reading more.
+                tokio::time::sleep(RECHECK_EVERY).await;
+                Vec::new()
+            } else {
                 match self.reader.next_batch().await {
                     Ok(e) => e,
                     Err(e) if e.recovered() => {
@@ -732,13 +780,12 @@ impl Consumer<'_> {
                         continue;
                     }
                 }
-            } else {
-                buffered.drain(..).collect()
             };
             self.observe().await;
             if entries.is_empty() {
                 let idle = last_data.elapsed();
-                if self.cfg.until_idle.is_some_and(|limit| idle >= limit) {
+                // Records waiting for the coordinator's decision are data still to come.
+                if self.held.is_empty() && self.cfg.until_idle.is_some_and(|limit| idle >= limit) {
                     tracing::info!(idle_s = idle.as_secs(), "the stream is idle: training what arrived, then stopping");
                     self.drain(true).await?;
                     break StopReason::UntilIdle;
@@ -755,8 +802,111 @@ impl Consumer<'_> {
         Ok(reason)
     }
 
-    /// Admits, tokenizes and packs entries, and sends the steps they fill.
+    /// Checks, admits, tokenizes and packs entries, and sends the steps they fill.
     async fn ingest(&mut self, entries: Vec<Entry>) -> Result<(), ServiceError> {
+        let entries = self.gate(entries).await;
+        self.admit(entries).await
+    }
+
+    /// Keeps from `entries` those that may train now: a trainable `env` record only when the
+    /// coordinator accepted its attempt ([`acceptance`]). A superseded one is settled (never
+    /// trained); one whose rollout has not decided is held.
+    async fn gate(&mut self, entries: Vec<Entry>) -> Vec<Entry> {
+        let Some(acceptance) = self.acceptance.as_mut() else { return entries };
+        let mut pass = Vec::with_capacity(entries.len());
+        let mut check = Vec::new();
+        for e in entries {
+            if self.held_ids.contains(&e.id) {
+                // Our own held entry, claimed again while it waits.
+                continue;
+            }
+            match &e.record {
+                Ok(r) if acceptance::applies(r) && !self.feeder.in_flight(&e.id) => check.push(e),
+                _ => pass.push(e),
+            }
+        }
+        if check.is_empty() {
+            return pass;
+        }
+        let records: Vec<_> = check.iter().filter_map(|e| e.record.as_ref().ok()).collect();
+        match acceptance.check(&records).await {
+            Ok(verdicts) => {
+                for (e, v) in check.into_iter().zip(verdicts) {
+                    match v {
+                        Verdict::Train => pass.push(e),
+                        Verdict::Superseded(why) => self.feeder.refuse(e, position::Outcome::Superseded, why),
+                        Verdict::Pending => self.hold(e, Instant::now()),
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!("reading the coordinator's task status: {err}; the records wait and are checked again");
+                for e in check {
+                    self.hold(e, Instant::now());
+                }
+            }
+        }
+        self.metrics.awaiting_acceptance.set(self.held.len() as i64);
+        pass
+    }
+
+    fn hold(&mut self, entry: Entry, since: Instant) {
+        self.held_ids.insert(entry.id.clone());
+        self.held.push((entry, since));
+    }
+
+    /// Checks the held records again (at most every [`RECHECK_EVERY`]): the accepted ones
+    /// train, the superseded ones and those held past `acceptance_timeout` are settled. True
+    /// when any was decided.
+    async fn recheck_held(&mut self) -> Result<bool, ServiceError> {
+        if self.held.is_empty() || self.last_recheck.elapsed() < RECHECK_EVERY {
+            return Ok(false);
+        }
+        self.last_recheck = Instant::now();
+        let Some(acceptance) = self.acceptance.as_mut() else { return Ok(false) };
+        let held = std::mem::take(&mut self.held);
+        self.held_ids.clear();
+        let records: Vec<_> = held.iter().filter_map(|(e, _)| e.record.as_ref().ok()).collect();
+        let verdicts = match acceptance.check(&records).await {
+            Ok(v) if v.len() == held.len() => v,
+            Ok(_) => vec![Verdict::Pending; held.len()],
+            Err(err) => {
+                tracing::warn!("reading the coordinator's task status: {err}; the held records are checked again");
+                vec![Verdict::Pending; held.len()]
+            }
+        };
+        let timeout = self.cfg.acceptance_timeout;
+        let mut ready = Vec::new();
+        let mut decided = false;
+        for ((e, since), v) in held.into_iter().zip(verdicts) {
+            match v {
+                Verdict::Train => ready.push(e),
+                Verdict::Superseded(why) => {
+                    decided = true;
+                    self.feeder.refuse(e, position::Outcome::Superseded, why);
+                }
+                Verdict::Pending if since.elapsed() >= timeout => {
+                    decided = true;
+                    let why = format!(
+                        "the coordinator accepted no attempt of rollout {} of task {} within acceptance_timeout ({})",
+                        e.record.as_ref().map(|r| r.rollout).unwrap_or_default(),
+                        e.record.as_ref().map(|r| r.task_id.as_str()).unwrap_or_default(),
+                        humantime::format_duration(timeout)
+                    );
+                    tracing::warn!("{why}; its record is not trained");
+                    self.feeder.refuse(e, position::Outcome::Unaccepted, why);
+                }
+                Verdict::Pending => self.hold(e, since),
+            }
+        }
+        self.metrics.awaiting_acceptance.set(self.held.len() as i64);
+        decided |= !ready.is_empty();
+        self.admit(ready).await?;
+        Ok(decided)
+    }
+
+    /// Admits, tokenizes and packs entries, and sends the steps they fill.
+    async fn admit(&mut self, entries: Vec<Entry>) -> Result<(), ServiceError> {
         let admitted: Vec<_> = entries.into_iter().filter_map(|e| self.feeder.admit(e)).collect();
         for a in &admitted {
             *self.rate.1.entry(a.record.kind.as_str()).or_default() += 1;

@@ -114,6 +114,14 @@ pub enum Outcome {
     Redelivered,
     /// Held out for evaluation (`eval_fraction`): never trained.
     HeldOut,
+    /// An `env` record of an attempt the coordinator did not accept: its rollout accepted
+    /// another attempt, moved on to a later one, or ended failed or cancelled (a worker cut off
+    /// from the coordinator published it after its lease was given to another worker). Never
+    /// trained.
+    Superseded,
+    /// An `env` record whose rollout accepted no attempt within `acceptance_timeout`: never
+    /// trained.
+    Unaccepted,
 }
 
 impl Outcome {
@@ -129,6 +137,8 @@ impl Outcome {
             Outcome::Duplicate => "duplicate",
             Outcome::Redelivered => "redelivered",
             Outcome::HeldOut => "held_out",
+            Outcome::Superseded => "superseded",
+            Outcome::Unaccepted => "unaccepted",
         }
     }
 }
@@ -214,6 +224,12 @@ pub struct Counters {
     /// Records held out for evaluation.
     #[serde(default)]
     pub held_out: u64,
+    /// `env` records of an attempt the coordinator did not accept (never trained).
+    #[serde(default)]
+    pub superseded: u64,
+    /// `env` records whose rollout accepted no attempt in time (never trained).
+    #[serde(default)]
+    pub unaccepted: u64,
 }
 
 impl Counters {
@@ -231,6 +247,8 @@ impl Counters {
             (Outcome::Duplicate, _) => &mut self.deduped,
             (Outcome::Redelivered, _) => &mut self.redelivered,
             (Outcome::HeldOut, _) => &mut self.held_out,
+            (Outcome::Superseded, _) => &mut self.superseded,
+            (Outcome::Unaccepted, _) => &mut self.unaccepted,
         };
         *slot += 1;
     }
