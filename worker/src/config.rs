@@ -167,11 +167,14 @@ pub struct InputsConfig {
     pub max_unpacked_bytes: String,
     /// The most entries an archive may hold.
     pub max_entries: u64,
+    /// Content fetched from the coordinator kept in memory by hash (`"1g"`; `"0"`: none), so
+    /// a rollout's grading, the task's other rollouts and retries do not fetch it again.
+    pub cache_bytes: String,
 }
 
 impl Default for InputsConfig {
     fn default() -> Self {
-        InputsConfig { host_roots: Vec::new(), max_bytes: "1g".into(), max_unpacked_bytes: "8g".into(), max_entries: 1_000_000 }
+        InputsConfig { host_roots: Vec::new(), max_bytes: "1g".into(), max_unpacked_bytes: "8g".into(), max_entries: 1_000_000, cache_bytes: "1g".into() }
     }
 }
 
@@ -184,6 +187,7 @@ impl WorkerConfig {
             max_bytes: agentmill_proto::parse_size(&self.inputs.max_bytes).unwrap_or(1 << 30),
             max_unpacked_bytes: agentmill_proto::parse_size(&self.inputs.max_unpacked_bytes).unwrap_or(8 << 30),
             max_entries: self.inputs.max_entries,
+            cache: crate::inputs::ContentCache::new(agentmill_proto::parse_size(&self.inputs.cache_bytes).unwrap_or(1 << 30)),
         }
     }
 }
@@ -379,7 +383,7 @@ impl WorkerConfig {
         if episode > limits.max_episode_timeout {
             return over("agent.episode_timeout_s", human(episode), "limits.max_episode_timeout", human(limits.max_episode_timeout));
         }
-        for (key, value) in [("inputs.max_bytes", &self.inputs.max_bytes), ("inputs.max_unpacked_bytes", &self.inputs.max_unpacked_bytes)] {
+        for (key, value) in [("inputs.max_bytes", &self.inputs.max_bytes), ("inputs.max_unpacked_bytes", &self.inputs.max_unpacked_bytes), ("inputs.cache_bytes", &self.inputs.cache_bytes)] {
             if agentmill_proto::parse_size(value).is_none() {
                 return bad(key, format!("{value:?} is not a size such as \"1g\""));
             }

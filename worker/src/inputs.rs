@@ -32,6 +32,70 @@ pub struct Inputs {
     pub max_unpacked_bytes: u64,
     /// The most entries an archive may hold.
     pub max_entries: u64,
+    /// Content fetched before, by hash (shared by every clone of these inputs).
+    pub cache: ContentCache,
+}
+
+/// Content fetched from the coordinator, kept by its SHA-256 up to a byte budget (the least
+/// recently used goes first). Content is immutable under its hash, so a rollout's grading step,
+/// the task's other rollouts and its retries reuse what one fetch brought — and a worker cut off
+/// from the coordinator can still finish the episodes it holds.
+#[derive(Clone)]
+pub struct ContentCache {
+    inner: std::sync::Arc<std::sync::Mutex<CacheInner>>,
+}
+
+struct CacheInner {
+    entries: lru::LruCache<String, std::sync::Arc<Vec<u8>>>,
+    bytes: u64,
+    budget: u64,
+}
+
+impl std::fmt::Debug for ContentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, bytes, budget) = self.usage();
+        f.debug_struct("ContentCache").field("entries", &n).field("bytes", &bytes).field("budget", &budget).finish()
+    }
+}
+
+impl ContentCache {
+    /// A cache holding at most `budget` bytes (0: it keeps nothing).
+    pub fn new(budget: u64) -> ContentCache {
+        ContentCache { inner: std::sync::Arc::new(std::sync::Mutex::new(CacheInner { entries: lru::LruCache::unbounded(), bytes: 0, budget })) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The content under `sha`, if held (it becomes the most recently used).
+    pub fn get(&self, sha: &str) -> Option<std::sync::Arc<Vec<u8>>> {
+        self.lock().entries.get(sha).cloned()
+    }
+
+    /// Keeps `data` under `sha`, dropping the least recently used content past the budget.
+    /// Content larger than the whole budget is not kept.
+    pub fn put(&self, sha: &str, data: std::sync::Arc<Vec<u8>>) {
+        let mut c = self.lock();
+        let size = data.len() as u64;
+        if size > c.budget {
+            return;
+        }
+        if let Some(old) = c.entries.put(sha.to_string(), data) {
+            c.bytes -= old.len() as u64;
+        }
+        c.bytes += size;
+        while c.bytes > c.budget {
+            let Some((_, gone)) = c.entries.pop_lru() else { break };
+            c.bytes -= gone.len() as u64;
+        }
+    }
+
+    /// (entries, bytes held, budget).
+    pub fn usage(&self) -> (usize, u64, u64) {
+        let c = self.lock();
+        (c.entries.len(), c.bytes, c.budget)
+    }
 }
 
 /// How to reach the coordinator's content store.
@@ -106,7 +170,7 @@ impl Default for Inputs {
 impl Inputs {
     /// Inputs that trust no host path and fetch nothing (tests set what they need).
     pub fn none() -> Inputs {
-        Inputs { coordinator: None, roots: Vec::new(), max_bytes: 1 << 30, max_unpacked_bytes: 8 << 30, max_entries: 1_000_000 }
+        Inputs { coordinator: None, roots: Vec::new(), max_bytes: 1 << 30, max_unpacked_bytes: 8 << 30, max_entries: 1_000_000, cache: ContentCache::new(0) }
     }
 
     /// Reads the input `spec` names (`content:<sha256>` or a host path) for `field`.
@@ -150,8 +214,18 @@ impl Inputs {
         }
     }
 
-    /// Fetches content `sha` from the coordinator, capped, its hash checked.
+    /// Content `sha`: from the cache when a fetch brought it before, else fetched from the
+    /// coordinator, capped, its hash checked, and kept.
     pub async fn fetch(&self, field: &str, sha: &str) -> Result<Vec<u8>, InputError> {
+        if let Some(data) = self.cache.get(sha) {
+            return Ok(data.as_ref().clone());
+        }
+        let data = self.fetch_from_coordinator(field, sha).await?;
+        self.cache.put(sha, std::sync::Arc::new(data.clone()));
+        Ok(data)
+    }
+
+    async fn fetch_from_coordinator(&self, field: &str, sha: &str) -> Result<Vec<u8>, InputError> {
         let fail = |reason: String| InputError::Fetch { field: field.to_string(), reason };
         let Some(access) = &self.coordinator else {
             return Err(fail("this worker has no coordinator to fetch content from".into()));
@@ -302,6 +376,29 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_content_cache_keeps_its_budget_and_drops_the_least_recently_used() {
+        let cache = ContentCache::new(10);
+        let bytes = |n: usize| std::sync::Arc::new(vec![7u8; n]);
+        cache.put("a", bytes(4));
+        cache.put("b", bytes(4));
+        assert!(cache.get("a").is_some(), "a is now the most recently used");
+        cache.put("c", bytes(4));
+        assert_eq!(cache.usage(), (2, 8, 10));
+        assert!(cache.get("b").is_none(), "b, the least recently used, went first");
+        assert!(cache.get("a").is_some() && cache.get("c").is_some());
+        cache.put("huge", bytes(11));
+        assert!(cache.get("huge").is_none(), "content larger than the budget is not kept");
+        assert_eq!(cache.usage(), (2, 8, 10));
+        cache.put("a", bytes(6));
+        assert_eq!(cache.usage(), (2, 10, 10), "replacing a counts its new size, not both");
+        cache.put("d", bytes(1));
+        assert!(cache.get("c").is_none() && cache.get("a").is_some(), "c, now the least recently used, made room");
+        let none = ContentCache::new(0);
+        none.put("a", bytes(1));
+        assert_eq!(none.usage(), (0, 0, 0));
+    }
 
     fn tar_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
