@@ -499,6 +499,9 @@ impl Task {
             }
             None => {}
         }
+        if let Some(h) = self.harbor.as_ref().and_then(|h| h.content.as_deref()).and_then(content_ref) {
+            out.push(("harbor.content", h));
+        }
         out
     }
 
