@@ -71,3 +71,28 @@ async fn submitted_harbor_directories_run_on_a_worker_and_grade_by_reward() {
         let _ = std::process::Command::new("docker").args(["rmi", "-f", tag]).output();
     }
 }
+
+/// `agentmill-worker run --harbor DIR --validate` proves a task dataset by its oracles: exit 0
+/// when every oracle resolves its task, 1 when one does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_validate_run_proves_harbor_tasks_by_their_oracles() {
+    let Some(_engine) = docker_or_skip("a_local_validate_run_proves_harbor_tasks_by_their_oracles").await else { return };
+    let fixtures = workspace().join("tests/fixtures/harbor");
+    let run = |dirs: &[&str]| {
+        let mut cmd = std::process::Command::new(agentmill_tests::binary("agentmill-worker"));
+        cmd.args(["run", "--validate"]).env("RUST_LOG", "warn");
+        for d in dirs {
+            cmd.arg("--harbor").arg(fixtures.join(d));
+        }
+        let out = cmd.output().expect("run agentmill-worker");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, err, records) = run(&["pass-oracle"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("agentmill/pass-oracle r0: FULL"), "{err}");
+    let record: agentmill_proto::TrajectoryRecord = serde_json::from_str(records.lines().next().expect("a record")).expect("record");
+    assert_eq!(record.grading.as_ref().and_then(|g| g.rewards.get("reward")), Some(&1.0));
+    let (code, err, _) = run(&["pass-oracle", "fail-oracle"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("agentmill/fail-oracle r0: NO"), "{err}");
+}
