@@ -193,3 +193,24 @@ async fn a_dockerfile_environment_is_built_once_per_host_and_a_broken_one_names_
     assert!(r.grading.is_none() && r.messages.is_empty(), "the model never ran");
     assert_eq!(builder.failures() - f0, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_build_past_the_tasks_build_timeout_is_abandoned_as_the_tasks_fault() {
+    need_docker();
+    let pack = tempfile::tempdir().expect("tempdir");
+    let pack_dir = std::fs::canonicalize(pack.path()).expect("canonical");
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let env = worker_env(&pack_dir, false).await;
+    let slow = dirs.path().join("slow");
+    copy_dir(&fixtures().join("pass-oracle"), &slow);
+    std::fs::write(slow.join("task.toml"), "[task]\nname = \"agentmill/slow-build\"\n[environment]\nnetwork_mode = \"no-network\"\nbuild_timeout_sec = 2\n").expect("write");
+    let nonce = format!("{:016x}", fastrand::u64(..));
+    std::fs::write(slow.join("environment/Dockerfile"), format!("FROM {SANDBOX_IMAGE}\nRUN echo {nonce} && sleep 60\n")).expect("write");
+    let task = tasks_of(&slow, &pack_dir).remove(0);
+    let r = episode(&env, &task, 0).await;
+    assert_eq!(r.exit_reason, Some(ExitReason::SandboxError), "{r:?}");
+    let err = r.error.unwrap_or_default();
+    assert!(err.contains("did not finish within 2s") && err.contains("build_timeout_sec"), "{err}");
+    assert!(r.messages.is_empty(), "the model never ran");
+}
+
