@@ -9,10 +9,11 @@
 //!   `sandbox_network` allows it; `/logs/agent` and `/logs/verifier` exist.
 //! - **run**: the instruction is the problem statement; the agent's commands run as
 //!   `[agent].user` when set. Neither `tests/` nor (but for the oracle) `solution/` is in the
-//!   container. The `replay` policy is Harbor's oracle: `solution/` is uploaded to `/solution`
-//!   and `bash /solution/solve.sh` runs from the workdir.
+//!   container. The `replay` policy is Harbor's oracle: `solution/` is uploaded to `/solution`,
+//!   the script made executable, and run from the workdir (as the agent's user, as Harbor runs
+//!   it), its output in `/logs/agent/oracle.txt`.
 //! - **grade** (the same container, after the agent): stale reward files deleted, `tests/`
-//!   uploaded to `/tests`, the test script made executable and run from the workdir with its
+//!   uploaded to `/tests` (over what is there, as Harbor does), the test script made executable and run from the workdir with its
 //!   output in `/logs/verifier/test-stdout.txt`, `[verifier].env` resolved, under the verifier's
 //!   timeout; its exit code is ignored. The rewards are read as Harbor reads them
 //!   (`reward.json`, else `reward.txt`: [`harbor::read_rewards`]) and the task's
@@ -189,7 +190,13 @@ pub async fn run(
         if policy.info().name == REPLAY {
             // Harbor's oracle: the solution reaches the container for it alone.
             let uploaded = match harbor::subtree_tar(&content, "solution", false) {
-                Ok(tar) => c.upload_tar("/", tar).await,
+                Ok(tar) => match c.upload_tar("/", tar).await {
+                    Ok(()) => match &spec.solve_script {
+                        Some(solve) => c.exec(&root(format!("chmod +x {}", quote(&format!("/{solve}")))).workdir_root()).await.map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(SandboxError::Io(format!("harbor.content: unpacking solution/: {e}"))),
             };
             if let Err(e) = uploaded {
@@ -353,7 +360,8 @@ impl RootDir for ExecRequest {
 async fn verify(c: &DockerContainer, spec: &HarborSpec, content: &[u8], workdir: &str, timeout: Duration) -> Result<(Grading, f64), SandboxError> {
     let script = format!("/{}", spec.test_script.trim_start_matches('/'));
     let folder = spec.test_script.split('/').next().unwrap_or("tests");
-    let clean = format!("rm -f {VERIFIER_DIR}/reward.txt {VERIFIER_DIR}/reward.json && rm -rf /{folder}");
+    // As Harbor: the stale reward files go; tests/ is uploaded over whatever /tests holds.
+    let clean = format!("rm -f {VERIFIER_DIR}/reward.txt {VERIFIER_DIR}/reward.json");
     let out = c.exec(&root(clean).workdir_root()).await?;
     if out.exit_code != 0 {
         return Err(SandboxError::Engine(format!("clearing stale reward files failed: {}", tail(&out.output, 1000))));
@@ -365,7 +373,7 @@ async fn verify(c: &DockerContainer, spec: &HarborSpec, content: &[u8], workdir:
         return Err(SandboxError::Engine(format!("chmod +x {script} failed: {}", tail(&out.output, 1000))));
     }
     let verifier_env = harbor::resolve_env(&spec.verifier_env, |v| std::env::var(v).ok()).map_err(|e| SandboxError::Io(format!("[verifier].env: {e}")))?;
-    let mut req = ExecRequest::new(format!("{} > {VERIFIER_DIR}/test-stdout.txt 2>&1", quote(&script))).timeout(timeout).keep(Keep::HeadAndTail);
+    let mut req = ExecRequest::new(format!("({}) > {VERIFIER_DIR}/test-stdout.txt 2>&1", quote(&script))).timeout(timeout).keep(Keep::HeadAndTail);
     req.workdir = Some(workdir.to_string());
     req.env = verifier_env;
     req.user = spec.verifier_user.clone();

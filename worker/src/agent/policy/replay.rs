@@ -74,14 +74,19 @@ impl ReplayPolicy {
     pub fn new(task: &Task) -> Result<ReplayPolicy, PolicyError> {
         let fatal = |why: String| PolicyError::Fatal(format!("replay of task {}: {why}", task.instance_id));
         if let Some(h) = &task.harbor {
-            // Harbor's oracle (OracleAgent): `bash /solution/solve.sh` from the workdir, with
-            // `[solution].env`; the episode uploads `solution/` to `/solution` for it.
+            // Harbor's oracle (OracleAgent): the script executed from the workdir, its output
+            // in /logs/agent/oracle.txt, with DEBIAN_FRONTEND=noninteractive and `[solution].env`
+            // (the episode uploads `solution/` to `/solution` and makes the script executable);
+            // the output is shown as the call's observation.
             let Some(solve) = &h.solve_script else {
                 return Err(fatal("the Harbor task has no solution/solve.sh to replay".into()));
             };
             let rel = solve.strip_prefix("solution/").unwrap_or(solve);
             let env: String = h.solution_env.iter().map(|(k, v)| format!("{k}={} ", quote(v))).collect();
-            let command = format!("{env}bash {}", quote(&format!("/solution/{rel}")));
+            let command = format!(
+                "export DEBIAN_FRONTEND=noninteractive {env}\n({}) > /logs/agent/oracle.txt 2>&1; s=$?; cat /logs/agent/oracle.txt; exit $s",
+                quote(&format!("/solution/{rel}"))
+            );
             let queue = VecDeque::from([
                 Action::Bash { say: "Running the task's oracle solution.".into(), command },
                 Action::Submit { say: "The oracle ran; submitting.".into() },
