@@ -527,6 +527,11 @@ impl Task {
             }
             _ => {}
         }
+        if let Some(c) = self.harbor.as_ref().and_then(|h| h.content.as_deref())
+            && host(c)
+        {
+            out.push(("harbor.content", c));
+        }
         out
     }
 

@@ -151,6 +151,25 @@ mod tests {
     }
 
     #[test]
+    fn the_packed_directory_is_content_the_coordinator_checks_or_a_host_path() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/harbor/pass-oracle");
+        let row = |content: &str| {
+            let mut row = crate::dataset::harbor::task_row(&crate::dataset::harbor::read_task(&dir).expect("reads")).expect("row");
+            row["harbor"]["content"] = content.into();
+            crate::Task::from_json_object(row).expect("parses")
+        };
+        let sha = "a".repeat(64);
+        let t = row(&format!("content:{sha}"));
+        assert_eq!(t.content_refs(), [("harbor.content", sha.as_str())]);
+        assert!(t.host_paths().is_empty());
+        let t = row("/data/tasks/pass.tar");
+        assert_eq!(t.host_paths(), [("harbor.content", "/data/tasks/pass.tar")]);
+        assert!(t.content_refs().is_empty());
+        let back = crate::Task::try_from(&crate::v1::TaskSpec::from(&t)).expect("round trip");
+        assert_eq!(back.harbor.and_then(|h| h.content).as_deref(), Some("/data/tasks/pass.tar"), "the proto carries it");
+    }
+
+    #[test]
     fn a_link_out_of_the_task_is_refused_naming_it() {
         let outside = tempfile::tempdir().expect("tempdir");
         std::fs::write(outside.path().join("secret"), "x").expect("write");
