@@ -192,6 +192,11 @@ async fn a_dockerfile_environment_is_built_once_per_host_and_a_broken_one_names_
     assert!(err.contains(&format!("\nabout-to-fail-{nonce}")), "carries the log's tail: {err}");
     assert!(r.grading.is_none() && r.messages.is_empty(), "the model never ran");
     assert_eq!(builder.failures() - f0, 1);
+    // The worker's /metrics counts them.
+    let text = WorkerMetrics::new().render();
+    for result in ["built", "cached", "failed"] {
+        assert!(text.contains(&format!("agentmill_worker_env_builds_total{{result=\"{result}\"}}")), "{result} missing from:\n{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -112,6 +112,7 @@ impl Builder {
         let _one = lock.lock().await;
         if self.engine.image_digest(&tag).await.is_ok() {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::env_builds().with_label_values(&["cached"]).inc();
             return Ok(Built { tag, built: false, build_ms: 0, log: String::new() });
         }
         let _permit = self.limit.acquire().await.map_err(|_| SandboxError::Engine("the build limit closed".into()))?;
@@ -122,11 +123,13 @@ impl Builder {
         let build_ms = t.elapsed().as_millis() as u64;
         match result {
             Ok(Ok(log)) => {
+                crate::metrics::env_builds().with_label_values(&["built"]).inc();
                 info!(%tag, build_ms, "built the environment of {what}");
                 Ok(Built { tag, built: true, build_ms, log: log.text() })
             }
             Ok(Err((log, why))) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::env_builds().with_label_values(&["failed"]).inc();
                 let step = log.step.clone().unwrap_or_else(|| "before its first step".into());
                 warn!(%tag, "building the environment of {what} failed at {step}: {why}");
                 Err(SandboxError::Engine(format!(
@@ -136,6 +139,7 @@ impl Builder {
             }
             Err(_) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::env_builds().with_label_values(&["failed"]).inc();
                 Err(SandboxError::Engine(format!(
                     "building the environment of {what} did not finish within {}s (the task's build_timeout_sec, at most the worker's build.max_timeout); the build was abandoned",
                     timeout.as_secs()
