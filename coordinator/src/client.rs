@@ -155,6 +155,59 @@ pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrid
     Ok(summary)
 }
 
+/// Submits Harbor task directories (`paths`: task directories or folders of them, picked as the
+/// `harbor` package picks them): each is read and made a row as the package reads it, its
+/// directory packed ([`agentmill_proto::dataset::harbor::pack_task`]: a link out of it is
+/// refused) and uploaded with `PutContent`, the row naming it as `harbor.content`. A directory
+/// refused is listed (its `line` is its place among the directories, from 1) and the others are
+/// still sent.
+pub async fn submit_harbor(client: &mut Client, paths: &[std::path::PathBuf], overrides: &RowOverrides) -> anyhow::Result<SubmitSummary> {
+    use agentmill_proto::dataset::harbor;
+    let mut summary = SubmitSummary::default();
+    let mut rows: Vec<(usize, String)> = Vec::new();
+    let mut n = 0;
+    for path in paths {
+        let (dirs, skipped) = harbor::task_dirs(path).map_err(|e| anyhow::anyhow!("--harbor {}: {e}", path.display()))?;
+        for e in skipped {
+            n += 1;
+            summary.rejected.push(RejectedLine { line: n, task_id: e.task_dir.clone(), field: e.at.clone(), reason: e.message.clone() });
+        }
+        for dir in dirs {
+            n += 1;
+            let made = harbor::read_task(&dir).and_then(|t| Ok((harbor::task_row(&t)?, harbor::pack_task(&dir)?)));
+            let (mut row, tar) = match made {
+                Ok(m) => m,
+                Err(e) => {
+                    summary.rejected.push(RejectedLine { line: n, task_id: e.task_dir.clone(), field: e.at.clone(), reason: e.message.clone() });
+                    continue;
+                }
+            };
+            let content = crate::upload::put_content(client, tar).await.with_context(|| format!("uploading the task directory {}", dir.display()))?;
+            if let Some(serde_json::Value::Object(h)) = row.get_mut("harbor") {
+                h.insert("content".into(), serde_json::Value::String(content));
+            }
+            rows.push((n, overrides.apply(&serde_json::Value::Object(row).to_string())));
+        }
+    }
+    for chunk in rows.chunks(1000) {
+        let req = v1::SubmitTasksRequest { tasks: chunk.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(), base_dir: String::new() };
+        let resp = match client.submit_tasks(req).await {
+            Ok(r) => r.into_inner(),
+            Err(status) if status.code() == tonic::Code::InvalidArgument && !status.details().is_empty() => {
+                prost::Message::decode(status.details()).context("decoding the refused rows")?
+            }
+            Err(status) => bail!("SubmitTasks failed: {}: {}", status.code(), status.message()),
+        };
+        summary.accepted.extend(resp.accepted);
+        summary.existing.extend(resp.existing);
+        for e in resp.rejected {
+            let line = chunk.get(e.row.saturating_sub(1) as usize).map(|(l, _)| *l).unwrap_or(0);
+            summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
+        }
+    }
+    Ok(summary)
+}
+
 /// The descriptors of `agentmill.v1`, for JSON output.
 fn pool() -> anyhow::Result<DescriptorPool> {
     DescriptorPool::decode(agentmill_proto::FILE_DESCRIPTOR_SET).context("decoding the agentmill.v1 descriptors")

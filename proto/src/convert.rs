@@ -150,6 +150,7 @@ fn harbor_to_proto(h: &HarborSpec) -> v1::HarborSpec {
         allowed_hosts: h.allowed_hosts.clone(),
         gpus: h.gpus.unwrap_or(0),
         min_reward: h.min_reward.clone().into_iter().collect(),
+        content: h.content.clone().unwrap_or_default(),
     }
 }
 
@@ -174,6 +175,7 @@ fn harbor_to_json(h: &v1::HarborSpec) -> Value {
         allowed_hosts: h.allowed_hosts.clone(),
         gpus: (h.gpus != 0).then_some(h.gpus),
         min_reward: h.min_reward.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        content: opt(&h.content),
     };
     serde_json::to_value(spec).unwrap_or(Value::Null)
 }

@@ -249,6 +249,10 @@ pub struct Grading {
     /// run reported nothing else).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expected: Vec<TestOutcome>,
+    /// A Harbor task's rewards, every key its verifier wrote (`/logs/verifier/reward.json`, or
+    /// `reward` from `reward.txt`); the resolution is FULL when the task's reward rule passes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rewards: BTreeMap<String, f64>,
 }
 
 impl Grading {
@@ -271,6 +275,7 @@ impl Grading {
             log_parser: String::new(),
             not_graded: None,
             expected: Vec::new(),
+            rewards: BTreeMap::new(),
         }
     }
 

@@ -499,6 +499,9 @@ impl Task {
             }
             None => {}
         }
+        if let Some(h) = self.harbor.as_ref().and_then(|h| h.content.as_deref()).and_then(content_ref) {
+            out.push(("harbor.content", h));
+        }
         out
     }
 
@@ -523,6 +526,11 @@ impl Task {
                 }
             }
             _ => {}
+        }
+        if let Some(c) = self.harbor.as_ref().and_then(|h| h.content.as_deref())
+            && host(c)
+        {
+            out.push(("harbor.content", c));
         }
         out
     }

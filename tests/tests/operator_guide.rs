@@ -125,6 +125,7 @@ fn the_guide_lists_every_worker_metric() {
     let m = WorkerMetrics::new();
     m.ended.with_label_values(&["submitted"]).inc();
     m.stage_seconds.with_label_values(&["init"]).observe(1.0);
+    agentmill_worker::metrics::env_builds().with_label_values(&["built"]);
     let source = read(&repo("worker/src/metrics.rs"));
     let table = documented_and_registered("worker", &source, "agentmill_worker_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 10, "{table:?}");

@@ -152,6 +152,27 @@ impl ImagesConfig {
     }
 }
 
+/// Task environments built on this worker from their Dockerfiles (Harbor tasks; see
+/// [`crate::sandbox::build`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BuildConfig {
+    /// Builds at once on this host.
+    pub concurrency: u32,
+    /// The longest a build may take, whatever the task's `build_timeout_sec` asks.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// The Docker network a build's `RUN` steps use: `none` (the default: nothing reachable),
+    /// or a network name such as `bridge` where environments install packages while building.
+    pub network: String,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig { concurrency: 1, max_timeout: Duration::from_secs(1800), network: "none".into() }
+    }
+}
+
 /// What the worker reads of tasks' inputs (archives, synthesis files): where host paths may
 /// lie, and how much it reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -234,6 +255,8 @@ pub struct WorkerConfig {
     /// Whether a task may have a network in its sandbox (`mode`, off by default), the egress
     /// policy when it may, and the network git sources are cloned over.
     pub sandbox_network: crate::sandbox::network::SandboxNetworkConfig,
+    /// Environments built from Dockerfiles.
+    pub build: BuildConfig,
     /// Address of the HTTP server for `/metrics` (Prometheus); `None` disables it.
     #[serde(with = "agentmill_proto::config::optional_addr")]
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -280,6 +303,7 @@ impl Default for WorkerConfig {
             images: ImagesConfig::default(),
             inputs: InputsConfig::default(),
             sandbox_network: Default::default(),
+            build: BuildConfig::default(),
             metrics_listen: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9466))),
             reap_interval: Duration::from_secs(60),
             drain_grace: Duration::from_secs(60),

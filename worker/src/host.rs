@@ -63,6 +63,9 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
         }
         None => None,
     };
+    let backend_builder = backend
+        .engine()
+        .map(|engine| Arc::new(crate::sandbox::build::Builder::new(engine.clone(), cfg.build.concurrency as usize, cfg.build.max_timeout, cfg.build.network.clone())));
     Ok(Arc::new(EpisodeEnv {
         backend,
         worker_id,
@@ -81,6 +84,7 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
         images,
         inputs: cfg.inputs(),
         network: cfg.sandbox_network.policy().map_err(|(key, why)| anyhow::anyhow!("{key}: {why}"))?,
+        builder: backend_builder,
     }))
 }
 

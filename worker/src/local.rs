@@ -40,6 +40,43 @@ pub struct LocalRun {
     /// Folders whose files the rows may name, beyond the task file's own folder (and the
     /// configuration's `inputs.host_roots`).
     pub host_roots: Vec<PathBuf>,
+    /// Harbor task directories (or folders of them) to run instead of a task file: each is
+    /// read as the `harbor` package reads it and packed, as `agentmill submit --harbor` sends it.
+    pub harbor: Vec<PathBuf>,
+}
+
+/// The tasks of Harbor task directories (`paths`: task directories or folders of them, picked
+/// as the `harbor` package picks them), each packed into `pack_dir` and named there as its
+/// `harbor.content`; and the directories refused, with why.
+pub fn harbor_tasks(paths: &[PathBuf], pack_dir: &Path) -> anyhow::Result<(Vec<Task>, Vec<String>)> {
+    use agentmill_proto::dataset::harbor;
+    let mut tasks = Vec::new();
+    let mut refused = Vec::new();
+    for path in paths {
+        let (dirs, skipped) = harbor::task_dirs(path).map_err(|e| anyhow::anyhow!("--harbor {}: {e}", path.display()))?;
+        refused.extend(skipped.iter().map(|e| e.to_string()));
+        for dir in dirs {
+            let made = (|| -> Result<Task, String> {
+                let t = harbor::read_task(&dir).map_err(|e| e.to_string())?;
+                let mut row = harbor::task_row(&t).map_err(|e| e.to_string())?;
+                let tar = harbor::pack_task(&dir).map_err(|e| e.to_string())?;
+                let file = pack_dir.join(format!("{}-{}.tar", tasks.len(), t.name.replace(['/', '\\'], "_")));
+                std::fs::write(&file, tar).map_err(|e| format!("writing {}: {e}", file.display()))?;
+                if let Some(serde_json::Value::Object(h)) = row.get_mut("harbor") {
+                    h.insert("content".into(), serde_json::Value::String(file.to_string_lossy().into_owned()));
+                }
+                Task::from_json_object(row).map_err(|e| {
+                    let why: Vec<String> = e.iter().map(|f| format!("{}: {}", f.field, f.reason)).collect();
+                    format!("Harbor task {}: {}", dir.display(), why.join("; "))
+                })
+            })();
+            match made {
+                Ok(t) => tasks.push(t),
+                Err(e) => refused.push(e),
+            }
+        }
+    }
+    Ok((tasks, refused))
 }
 
 /// What a local run did.
@@ -66,17 +103,28 @@ pub async fn run_local(
     run: &LocalRun,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<LocalSummary> {
-    let file = std::fs::File::open(&run.tasks).with_context(|| format!("opening the task file {}", run.tasks.display()))?;
-    let (mut tasks, errors) = parse_jsonl(std::io::BufReader::new(file));
-    for e in &errors {
-        eprintln!("{}: row {} ({}): {}: {}", run.tasks.display(), e.row, e.task_id.as_deref().unwrap_or("?"), e.field, e.reason);
-    }
+    let packed = tempfile::tempdir().context("a temporary folder for packed Harbor tasks")?;
+    let packed_dir = std::fs::canonicalize(packed.path()).context("the temporary folder")?;
+    let (mut tasks, errors) = if run.harbor.is_empty() {
+        let file = std::fs::File::open(&run.tasks).with_context(|| format!("opening the task file {}", run.tasks.display()))?;
+        let (tasks, errors) = parse_jsonl(std::io::BufReader::new(file));
+        for e in &errors {
+            eprintln!("{}: row {} ({}): {}: {}", run.tasks.display(), e.row, e.task_id.as_deref().unwrap_or("?"), e.field, e.reason);
+        }
+        (tasks, errors.len())
+    } else {
+        let (tasks, refused) = harbor_tasks(&run.harbor, &packed_dir)?;
+        for e in &refused {
+            eprintln!("{e}");
+        }
+        (tasks, refused.len())
+    };
     if !run.only.is_empty() {
         let unknown: Vec<&str> = run.only.iter().filter(|id| !tasks.iter().any(|t| &t.instance_id == *id)).map(String::as_str).collect();
         anyhow::ensure!(unknown.is_empty(), "--only: {} not in {}", unknown.join(", "), run.tasks.display());
         tasks.retain(|t| run.only.contains(&t.instance_id));
     }
-    anyhow::ensure!(!tasks.is_empty() || !errors.is_empty(), "{} holds no task", run.tasks.display());
+    anyhow::ensure!(!tasks.is_empty() || errors > 0, "{} holds no task", if run.harbor.is_empty() { run.tasks.display().to_string() } else { "--harbor".to_string() });
     let base = run.tasks.parent().map(Path::to_path_buf).unwrap_or_default();
     let base = std::fs::canonicalize(if base.as_os_str().is_empty() { Path::new(".") } else { base.as_path() }).unwrap_or(base);
     for t in &mut tasks {
@@ -93,6 +141,7 @@ pub async fn run_local(
     // are the configured roots; a row naming a path anywhere else is refused like on a worker.
     let mut cfg = cfg.clone();
     cfg.inputs.host_roots.push(base.clone());
+    cfg.inputs.host_roots.push(packed_dir.clone());
     for root in &run.host_roots {
         cfg.inputs.host_roots.push(std::fs::canonicalize(root).with_context(|| format!("--host-root {}", root.display()))?);
     }
@@ -127,7 +176,7 @@ pub async fn run_local(
         Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)),
         None => Box::new(std::io::stdout()),
     };
-    let mut summary = LocalSummary { rows_refused: errors.len(), ..Default::default() };
+    let mut summary = LocalSummary { rows_refused: errors, ..Default::default() };
     tokio::pin!(stop);
     let mut stopping = false;
     loop {

@@ -11,6 +11,7 @@
 //! | `agentmill_worker_sandbox_errors_total` | counter | episodes ended by a sandbox error |
 //! | `agentmill_worker_orphans_reaped_total` | counter | containers removed that no episode owned |
 //! | `agentmill_worker_disk_limit_kills_total` | counter | containers the disk watchdog killed for outgrowing their disk limit (engines without `--storage-opt size`; process-wide) |
+//! | `agentmill_worker_env_builds_total{result}` | counter | task environments asked of the builder, by `result`: `built`, `failed` (a failed or timed-out build), `cached` (already on the host: no build; process-wide) |
 //! | `agentmill_worker_records_published_total` | counter | records the publisher wrote (duplicates not counted) |
 //! | `agentmill_worker_learner_lag` | gauge | records waiting for the learner at the last reading |
 //! | `agentmill_worker_backpressured` | gauge | 1 while leases are paused for the learner |
@@ -33,6 +34,16 @@ pub fn disk_limit_kills() -> &'static IntCounter {
     KILLS.get_or_init(|| {
         IntCounter::new("agentmill_worker_disk_limit_kills_total", "Containers killed by the disk watchdog for outgrowing their disk limit")
             .expect("valid metric")
+    })
+}
+
+/// `agentmill_worker_env_builds_total{result}`: environments built (`built`), failed (`failed`)
+/// or found on the host (`cached`) by [`crate::sandbox::build::Builder`]; process-wide, like
+/// [`disk_limit_kills`].
+pub fn env_builds() -> &'static IntCounterVec {
+    static BUILDS: OnceLock<IntCounterVec> = OnceLock::new();
+    BUILDS.get_or_init(|| {
+        IntCounterVec::new(Opts::new("agentmill_worker_env_builds_total", "Task environments built, failed or found already built"), &["result"]).expect("valid metric")
     })
 }
 
@@ -134,6 +145,7 @@ impl WorkerMetrics {
             Box::new(sandbox_errors.clone()),
             Box::new(reaped.clone()),
             Box::new(disk_limit_kills.clone()),
+            Box::new(env_builds().clone()),
             Box::new(published.clone()),
             Box::new(lag.clone()),
             Box::new(backpressured.clone()),

@@ -44,8 +44,13 @@ enum Command {
     /// Exits 0 when every row was accepted or already known, 2 when some rows were refused
     /// (each is listed with its line, field and reason).
     Submit {
-        /// The JSONL file.
-        file: PathBuf,
+        /// The JSONL file (not with --harbor).
+        #[arg(required_unless_present = "harbor")]
+        file: Option<PathBuf>,
+        /// Harbor task directories, or folders of them (repeatable), instead of a file: each
+        /// task's directory is packed and uploaded with it (a link out of it is refused).
+        #[arg(long, conflicts_with = "file")]
+        harbor: Vec<PathBuf>,
         /// Rows per SubmitTasks call.
         #[arg(long, default_value_t = 1000)]
         batch: usize,
@@ -397,15 +402,9 @@ async fn run() -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &cli.command {
-        Command::Submit { file, batch, rollouts, policy, labels, selectors } => {
+        Command::Submit { file, harbor, batch, rollouts, policy, labels, selectors } => {
             if *batch == 0 {
                 bail!("--batch must be at least 1");
-            }
-            let total = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} submitting [{bar:30}] {pos}/{len} rows {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
-            if cli.json {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
             }
             let overrides = report::RowOverrides {
                 rollouts: *rollouts,
@@ -413,6 +412,32 @@ async fn run() -> anyhow::Result<i32> {
                 labels: report::parse_pairs("--label", labels)?,
                 worker_selector: report::parse_pairs("--selector", selectors)?,
             };
+            let file = match file {
+                Some(f) => f,
+                None => {
+                    let summary = client::submit_harbor(&mut client, harbor, &overrides).await?;
+                    if cli.json {
+                        let v = serde_json::json!({
+                            "accepted": summary.accepted,
+                            "existing": summary.existing,
+                            "rejected": summary.rejected.iter().map(|r| serde_json::json!({"taskDir": r.task_id, "at": r.field, "reason": r.reason})).collect::<Vec<_>>(),
+                        });
+                        print_json(&mut out, &v)?;
+                    } else {
+                        writeln!(out, "Harbor tasks: {} accepted, {} already known, {} refused", summary.accepted.len(), summary.existing.len(), summary.rejected.len())?;
+                        for r in &summary.rejected {
+                            writeln!(out, "  {}: {}: {}", r.task_id, r.field, r.reason)?;
+                        }
+                    }
+                    return Ok(if summary.rejected.is_empty() { 0 } else { 2 });
+                }
+            };
+            let total = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count();
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(indicatif::ProgressStyle::with_template("{spinner} submitting [{bar:30}] {pos}/{len} rows {per_sec}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            if cli.json {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
             let summary = client::submit_file(&mut client, file, (*batch).min(10_000), &overrides, |n| bar.inc(n)).await?;
             bar.finish_and_clear();
             if cli.json {

@@ -28,6 +28,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 mod ignore;
+mod pack;
+pub use pack::{pack_task, subtree_tar, tar_has};
 use serde_json::Value as Json;
 use toml10::Value as Toml;
 use toml10::value::Table;
@@ -1711,6 +1713,13 @@ pub struct HarborSpec {
     /// `{"reward": 1.0}`). Rewards come from `/logs/verifier/reward.json` or `reward.txt`
     /// ([`read_rewards`]); the verifier's exit code is ignored.
     pub min_reward: BTreeMap<String, f64>,
+    /// The task directory itself, packed as a tar ([`pack_task`]): `content:<sha256>` (sent with
+    /// the task by `agentmill submit --harbor`) or a path on the worker's disk under its
+    /// `inputs.host_roots` (`agentmill-worker run --harbor`). The worker builds the environment
+    /// from its `environment/`, runs the verifier from its `tests/` and the oracle from its
+    /// `solution/`; None: the row came without its directory and cannot run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
 }
 
 impl HarborSpec {
@@ -1837,6 +1846,7 @@ fn task_row_inner(task: &HarborTask) -> Res<serde_json::Map<String, Json>> {
         allowed_hosts: e.allowed_hosts.clone().unwrap_or_default(),
         gpus,
         min_reward: rule.min_reward,
+        content: None,
     };
     let mut row = serde_json::Map::new();
     row.insert("instance_id".into(), Json::String(task.name.clone()));

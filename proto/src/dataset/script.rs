@@ -159,7 +159,7 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
         Family::SweRebenchV2 => swe_rebench_v2(task),
         Family::R2eGym => r2e_gym(task),
         Family::Harbor => Err(format!(
-            "{} is a Harbor task: its tests/test.sh writes a reward file that grades it (dataset::harbor::read_rewards), not a test log; this worker does not run Harbor tasks yet",
+            "{} is a Harbor task: its tests/test.sh writes a reward file that grades it (dataset::harbor::read_rewards), not a test log: the worker's Harbor episode runs its verifier (there is no eval script to show)",
             task.instance_id
         )),
     }

@@ -45,8 +45,14 @@ enum Command {
     /// stderr, the records as JSONL (--out, else stdout). Uses the sandbox, limits, capacity and
     /// policies of --config; --episodes sets how many run at once.
     Run {
-        /// A JSONL task file (SWE-bench rows as they are).
-        tasks: PathBuf,
+        /// A JSONL task file (SWE-bench rows as they are); not with --harbor.
+        #[arg(required_unless_present = "harbor")]
+        tasks: Option<PathBuf>,
+        /// Harbor task directories, or folders of them (repeatable), instead of a task file. With
+        /// --validate and no --policy, each task's oracle (solution/solve.sh) runs and must
+        /// resolve it.
+        #[arg(long, conflicts_with = "tasks")]
+        harbor: Vec<PathBuf>,
         /// Only these instance ids (repeatable, or comma-separated).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
@@ -188,8 +194,12 @@ fn main() -> anyhow::Result<()> {
         cfg.capacity.run = cfg.capacity.run.max(n);
         cfg.capacity.init = cfg.capacity.init.max(n);
     }
-    if let Some(Command::Run { tasks, only, policy, rollouts, out, validate, host_roots }) = cli.command {
-        let run = agentmill_worker::local::LocalRun { tasks, only, policy, rollouts, out, host_roots };
+    if let Some(Command::Run { tasks, harbor, only, mut policy, rollouts, out, validate, host_roots }) = cli.command {
+        if validate && !harbor.is_empty() && policy.is_none() {
+            // A Harbor dataset is proved by its oracles.
+            policy = Some("replay".into());
+        }
+        let run = agentmill_worker::local::LocalRun { tasks: tasks.unwrap_or_default(), only, policy, rollouts, out, host_roots, harbor };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let summary = runtime.block_on(agentmill_worker::local::run_local(&cfg, &run, async {
             let _ = tokio::signal::ctrl_c().await;

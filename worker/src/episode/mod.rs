@@ -9,6 +9,7 @@
 //! the learner never trains on them as the model's failure.
 
 pub mod grade;
+pub mod harbor;
 pub mod init;
 pub mod limits;
 
@@ -72,6 +73,8 @@ pub struct EpisodeEnv {
     pub inputs: crate::inputs::Inputs,
     /// Whether a task may have the network, and under which egress policy.
     pub network: crate::sandbox::network::NetworkPolicy,
+    /// Builds task environments from Dockerfiles (Docker only).
+    pub builder: Option<Arc<crate::sandbox::build::Builder>>,
 }
 
 /// Which lease an episode serves.
@@ -203,6 +206,10 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     };
     let limits = limits_for(&env, &task);
     record.provenance.limits = Some(applied_limits(&env, &task, &limits));
+    if task.family == agentmill_proto::dataset::Family::Harbor {
+        // A Harbor task: its environment, its instruction, its verifier's reward (harbor.rs).
+        return harbor::run(&env, &task, &id, &progress, &cancel, record, limits, started).await;
+    }
 
     // The image stays on the host until this episode's last container is gone: the pin lives to
     // the end of the episode (grading starts a fresh container after the agent's is removed) and

@@ -626,6 +626,7 @@ impl DockerContainer {
                     attach_stderr: Some(true),
                     working_dir: Some(req.workdir.clone().unwrap_or_else(|| self.workdir.clone())),
                     env: Some(req.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    user: req.user.clone(),
                     ..Default::default()
                 },
             )

@@ -6,6 +6,7 @@
 //! byte for byte, say whether it is alive. [`images`] keeps the Docker host's task images within
 //! a budget.
 
+pub mod build;
 pub mod docker;
 pub mod images;
 pub mod network;
@@ -103,6 +104,8 @@ pub struct ExecRequest {
     pub workdir: Option<String>,
     /// Extra environment.
     pub env: BTreeMap<String, String>,
+    /// The user to run as (a name or a UID; Docker only); default: the container's.
+    pub user: Option<String>,
 }
 
 impl ExecRequest {
@@ -115,6 +118,7 @@ impl ExecRequest {
             keep: Keep::Head,
             workdir: None,
             env: BTreeMap::new(),
+            user: None,
         }
     }
 

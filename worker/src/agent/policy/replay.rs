@@ -73,6 +73,26 @@ impl ReplayPolicy {
     /// holds a change the editor cannot make (a binary file), or copies a file.
     pub fn new(task: &Task) -> Result<ReplayPolicy, PolicyError> {
         let fatal = |why: String| PolicyError::Fatal(format!("replay of task {}: {why}", task.instance_id));
+        if let Some(h) = &task.harbor {
+            // Harbor's oracle (OracleAgent): the script executed from the workdir, its output
+            // in /logs/agent/oracle.txt, with DEBIAN_FRONTEND=noninteractive and `[solution].env`
+            // (the episode uploads `solution/` to `/solution` and makes the script executable);
+            // the output is shown as the call's observation.
+            let Some(solve) = &h.solve_script else {
+                return Err(fatal("the Harbor task has no solution/solve.sh to replay".into()));
+            };
+            let rel = solve.strip_prefix("solution/").unwrap_or(solve);
+            let env: String = h.solution_env.iter().map(|(k, v)| format!("{k}={} ", quote(v))).collect();
+            let command = format!(
+                "export DEBIAN_FRONTEND=noninteractive {env}\n({}) > /logs/agent/oracle.txt 2>&1; s=$?; cat /logs/agent/oracle.txt; exit $s",
+                quote(&format!("/solution/{rel}"))
+            );
+            let queue = VecDeque::from([
+                Action::Bash { say: "Running the task's oracle solution.".into(), command },
+                Action::Submit { say: "The oracle ran; submitting.".into() },
+            ]);
+            return Ok(ReplayPolicy { task_id: task.instance_id.clone(), queue, awaiting: None, turn: 0 });
+        }
         if task.patch.trim().is_empty() {
             return Err(fatal("the task has no gold patch (`patch`) to replay".into()));
         }
