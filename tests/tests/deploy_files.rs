@@ -3,7 +3,10 @@
 //! schemas offline (and `kubectl kustomize` renders them), the Grafana dashboard charts only
 //! metrics the coordinator and the worker export (the learner's are checked in
 //! `learner/tests/dashboard_metrics.rs`), and every image the compose file and the manifests name
-//! is a target of `deploy/images/Dockerfile`.
+//! is a target of `deploy/images/Dockerfile`. Both deployments give each party its own token and
+//! role: the coordinator's configuration names a `worker` and a `client` credential, each reading
+//! its own variable, the operator's is the coordinator's `AGENTMILL_TOKEN`, and the worker holds
+//! the worker token; the coordinator's own loader resolves them.
 //!
 //! Tools: `docker compose` or `docker-compose` (a missing one fails with the fix unless
 //! `AGENTMILL_NO_DOCKER=1`), `.venv/bin/kubernetes-validate` (installed by `deploy/setup.sh`;
@@ -13,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use agentmill_coordinator::auth::{Auth, Identity, Role};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_coordinator::metrics::Metrics;
 use agentmill_tests::dashboard_check::{check_dashboard, exposition, referenced};
@@ -91,6 +95,19 @@ fn compose_tool() -> Option<Vec<&'static str>> {
 /// The Redis password the compose checks give (`AGENTMILL_REDIS_PASSWORD` is required).
 const COMPOSE_REDIS_PASSWORD: &str = "0123abcdtestpassword";
 
+/// The tokens the compose checks give, one per party (each variable is required).
+const OPERATOR_TOKEN: &str = "operator0123abcd";
+const WORKER_TOKEN: &str = "worker0123abcd";
+const CLIENT_TOKEN: &str = "client0123abcd";
+
+/// Every variable the compose file requires, with the value the checks give it.
+const COMPOSE_REQUIRED: [(&str, &str); 4] = [
+    ("AGENTMILL_REDIS_PASSWORD", COMPOSE_REDIS_PASSWORD),
+    ("AGENTMILL_TOKEN", OPERATOR_TOKEN),
+    ("AGENTMILL_WORKER_TOKEN", WORKER_TOKEN),
+    ("AGENTMILL_CLIENT_TOKEN", CLIENT_TOKEN),
+];
+
 /// `<compose> -f deploy/compose.yaml config` with every variable unset but `set`.
 fn compose_command(tool: &[&str], set: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(tool[0]);
@@ -107,10 +124,10 @@ fn compose_command(tool: &[&str], set: &[(&str, &str)]) -> Command {
 }
 
 /// `<compose> -f deploy/compose.yaml config`: the normalized file, every variable at its default
-/// but the required Redis password ([`COMPOSE_REDIS_PASSWORD`]).
+/// but the required ones ([`COMPOSE_REQUIRED`]).
 fn compose_config() -> Option<Value> {
     let tool = compose_tool()?;
-    let out = run(&mut compose_command(&tool, &[("AGENTMILL_REDIS_PASSWORD", COMPOSE_REDIS_PASSWORD)]));
+    let out = run(&mut compose_command(&tool, &COMPOSE_REQUIRED));
     assert!(
         out.status.success(),
         "{} -f deploy/compose.yaml config failed:\n{}{}",
@@ -164,11 +181,15 @@ fn compose_file_is_valid_and_has_the_four_services() {
     }
 
     // Every AGENTMILL_* variable given to the coordinator and the worker is one of its top-level
-    // (scalar) keys: a misspelt name would be ignored silently.
-    for (svc, keys) in [
-        ("coordinator", env_keys(serde_json::to_value(CoordinatorConfig::default()).expect("config serializes"))),
-        ("worker", env_keys(serde_json::to_value(WorkerConfig::default()).expect("config serializes"))),
-    ] {
+    // (scalar) keys, or for the coordinator a variable a credential of its mounted file reads: a
+    // misspelt name would be ignored silently.
+    let mut coordinator_keys = env_keys(serde_json::to_value(CoordinatorConfig::default()).expect("config serializes"));
+    for c in &load_file(&compose_coordinator_file(&services["coordinator"])).credentials {
+        if let Some(var) = &c.token_env {
+            coordinator_keys.insert(var.strip_prefix("AGENTMILL_").unwrap_or(var).to_lowercase());
+        }
+    }
+    for (svc, keys) in [("coordinator", coordinator_keys), ("worker", env_keys(serde_json::to_value(WorkerConfig::default()).expect("config serializes")))] {
         for var in services[svc]["environment"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
             let key = var.strip_prefix("AGENTMILL_").unwrap_or_else(|| panic!("{svc}: {var} is not an AGENTMILL_ variable")).to_lowercase();
             assert!(keys.contains(&key), "{svc}: {var} names no configuration key (keys: {keys:?})");
@@ -190,12 +211,81 @@ fn compose_redis_requires_a_password_that_every_service_gives() {
     for name in ["coordinator", "worker", "learner"] {
         assert_eq!(services[name]["environment"]["AGENTMILL_REDIS_URL"], want, "{name}'s Redis URL carries the password");
     }
-    // No password, no stack: compose refuses, naming the variable.
+    // No password (or no token), no stack: compose refuses, naming the variable.
     let tool = compose_tool().expect("a compose tool");
-    let out = run(&mut compose_command(&tool, &[]));
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(!out.status.success(), "compose config without AGENTMILL_REDIS_PASSWORD is refused:\n{said}");
-    assert!(said.contains("AGENTMILL_REDIS_PASSWORD"), "the refusal names the variable:\n{said}");
+    for (missing, _) in COMPOSE_REQUIRED {
+        let set: Vec<(&str, &str)> = COMPOSE_REQUIRED.into_iter().filter(|(k, _)| *k != missing).collect();
+        let out = run(&mut compose_command(&tool, &set));
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!out.status.success(), "compose config without {missing} is refused:\n{said}");
+        assert!(said.contains(missing), "the refusal names {missing}:\n{said}");
+    }
+}
+
+/// The configuration file the compose coordinator mounts at /etc/agentmill/coordinator.toml
+/// (where the image's entrypoint reads it), on this side: it must be the one in deploy/config.
+fn compose_coordinator_file(coordinator: &Value) -> PathBuf {
+    const TARGET: &str = "/etc/agentmill/coordinator.toml";
+    let source = coordinator["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|v| match v.as_str() {
+            // v1 writes SOURCE:TARGET[:MODE], v2 the long form.
+            Some(short) => {
+                let parts: Vec<&str> = short.split(':').collect();
+                (parts.get(1) == Some(&TARGET)).then(|| parts[0].to_string())
+            }
+            None => (v["target"] == TARGET).then(|| v["source"].as_str().unwrap_or_default().to_string()),
+        })
+        .unwrap_or_else(|| panic!("the compose coordinator mounts a configuration file at {TARGET}: {}", coordinator["volumes"]));
+    let want = deploy("config/compose-coordinator.toml");
+    let canon = |p: &Path| p.canonicalize().unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert_eq!(canon(Path::new(&source)), canon(&want), "the compose coordinator's configuration is deploy/config/compose-coordinator.toml");
+    want
+}
+
+/// A coordinator configuration file alone (no variables), validated.
+fn load_file(file: &Path) -> CoordinatorConfig {
+    let cfg: CoordinatorConfig =
+        agentmill_proto::config::load(Some(file), &[], &Default::default()).unwrap_or_else(|e| panic!("{} loads: {e}", file.display()));
+    cfg.validate().unwrap_or_else(|e| panic!("{} validates: {e}", file.display()));
+    cfg
+}
+
+/// The file's credentials are one `worker` credential that may attach as `worker_id` and one
+/// `client` credential, each reading its token from a variable (never written in the file), and
+/// `token_of(variable)` gives the party's own token; the legacy token is not in the file either.
+fn assert_party_credentials(cfg: &CoordinatorConfig, worker_id: &str, token_of: impl Fn(&str) -> Option<String>, want: [(Role, &str); 2], what: &str) {
+    assert_eq!(cfg.token, None, "{what}: the operator's token comes from AGENTMILL_TOKEN, not the file");
+    assert_eq!(cfg.credentials.len(), 2, "{what}: a worker and a client credential: {:?}", cfg.credentials);
+    for (role, token) in want {
+        let found: Vec<_> = cfg.credentials.iter().filter(|c| c.role == Some(role)).collect();
+        assert_eq!(found.len(), 1, "{what}: one {role} credential: {:?}", cfg.credentials);
+        let c = found[0];
+        assert!(c.token.is_none() && c.token_file.is_none(), "{what}: the {role} credential reads its token from a variable: {c:?}");
+        let var = c.token_env.as_deref().unwrap_or_else(|| panic!("{what}: the {role} credential has token_env: {c:?}"));
+        assert_eq!(token_of(var).as_deref(), Some(token), "{what}: the {role} credential's variable {var} holds the {role} token");
+        let identity = Identity { name: "x".into(), role, worker_ids: c.worker_ids.clone() };
+        assert_eq!(identity.may_attach_as(worker_id), role == Role::Worker, "{what}: only the worker credential attaches as {worker_id}: {c:?}");
+    }
+}
+
+#[test]
+fn compose_gives_each_party_its_own_token() {
+    let Some(cfg) = compose_config() else { return };
+    let services = cfg["services"].as_object().expect("services");
+    let coordinator = &services["coordinator"];
+    let env = &coordinator["environment"];
+    assert_eq!(env["AGENTMILL_TOKEN"], OPERATOR_TOKEN, "the coordinator's legacy token (the operator's; its CLI and health check use it) is AGENTMILL_TOKEN");
+    let file = compose_coordinator_file(coordinator);
+    let worker = &services["worker"];
+    let worker_id = worker["environment"]["AGENTMILL_WORKER_ID"].as_str().expect("the worker's id");
+    let token_of = |var: &str| env[var].as_str().map(str::to_string);
+    assert_party_credentials(&load_file(&file), worker_id, token_of, [(Role::Worker, WORKER_TOKEN), (Role::Client, CLIENT_TOKEN)], "compose");
+    assert_eq!(worker["environment"]["AGENTMILL_TOKEN"], WORKER_TOKEN, "the worker holds the worker token, not the operator's");
+    // Content travels through the coordinator: the worker mounts no task folder.
+    assert!(!worker["volumes"].to_string().contains("/srv/agentmill/tasks"), "the worker needs no tasks mount: {}", worker["volumes"]);
 }
 
 /// The scalar top-level keys of a configuration (the ones an `AGENTMILL_<KEY>` variable can set).
@@ -291,9 +381,11 @@ fn k8s_manifests_validate_and_hold_the_workloads() {
         pod["volumes"].as_array().expect("volumes").iter().any(|v| v["hostPath"]["path"] == "/var/run/docker.sock"),
         "the worker mounts the node's Docker socket"
     );
-    let env = container(ds)["env"].as_array().expect("env");
-    let id = env.iter().find(|e| e["name"] == "AGENTMILL_WORKER_ID").expect("AGENTMILL_WORKER_ID is set");
-    assert_eq!(id["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    let (node_at, node) = env_entry(container(ds), "NODE_NAME", "the worker");
+    assert_eq!(node["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
+    let (id_at, id) = env_entry(container(ds), "AGENTMILL_WORKER_ID", "the worker");
+    assert_eq!(id["value"], K8S_WORKER_ID, "the worker id is the node's name, prefixed");
+    assert!(node_at < id_at, "NODE_NAME is set before AGENTMILL_WORKER_ID uses it");
 
     // The learner: one GPU, a claim for its runs.
     let learner = find(&objs, "Deployment", "agentmill-learner");
@@ -305,6 +397,40 @@ fn k8s_manifests_validate_and_hold_the_workloads() {
 /// The container's env entry `name`, and its index.
 fn env_entry<'a>(c: &'a Value, name: &str, what: &str) -> (usize, &'a Value) {
     c["env"].as_array().into_iter().flatten().enumerate().find(|(_, e)| e["name"] == name).unwrap_or_else(|| panic!("{what} sets no {name}: {}", c["env"]))
+}
+
+/// The DaemonSet's worker id (`$(NODE_NAME)` is the node's name, from the downward API).
+const K8S_WORKER_ID: &str = "agentmill-worker-$(NODE_NAME)";
+
+/// The key of the Secret agentmill-tokens the container's variable `name` comes from (required).
+fn token_key(c: &Value, name: &str, what: &str) -> Option<String> {
+    let e = c["env"].as_array().into_iter().flatten().find(|e| e["name"] == name)?;
+    let r = &e["valueFrom"]["secretKeyRef"];
+    assert_eq!(r["name"], "agentmill-tokens", "{what}: {name} comes from the Secret agentmill-tokens: {e}");
+    assert!(r.get("optional").is_none_or(|o| o == false), "{what}: the token is required: {e}");
+    r["key"].as_str().map(str::to_string)
+}
+
+#[test]
+fn k8s_gives_each_party_its_own_token() {
+    let objs = objects(&manifest_files());
+    let coordinator = container(find(&objs, "Deployment", "agentmill-coordinator"));
+    assert_eq!(token_key(coordinator, "AGENTMILL_TOKEN", "coordinator").as_deref(), Some("operator"), "the coordinator's legacy token is the operator's");
+    let cfg = load_file(&deploy("k8s/config/coordinator.toml"));
+    let worker_id = K8S_WORKER_ID.replace("$(NODE_NAME)", "node-a");
+    // The variables hold the Secret's keys' names: each credential must read its own key.
+    let token_of = |var: &str| token_key(coordinator, var, "coordinator");
+    assert_party_credentials(&cfg, &worker_id, token_of, [(Role::Worker, "worker"), (Role::Client, "client")], "k8s");
+    let worker = container(find(&objs, "DaemonSet", "agentmill-worker"));
+    assert_eq!(token_key(worker, "AGENTMILL_TOKEN", "worker").as_deref(), Some("worker"), "the workers hold the worker token, not the operator's");
+    let kustomization = read(&deploy("k8s/kustomization.yaml"));
+    for key in ["operator", "worker", "client"] {
+        assert!(
+            kustomization.contains(&format!("--from-literal={key}=")),
+            "kustomization.yaml's comments show how to create the Secret agentmill-tokens with the key {key}"
+        );
+    }
+    assert!(kustomization.contains("create secret generic agentmill-tokens"), "kustomization.yaml names the Secret agentmill-tokens");
 }
 
 /// `REDIS_PASSWORD` comes from the Secret agentmill-redis (key password), and it is required.
@@ -408,6 +534,56 @@ fn k8s_configs_load_and_name_the_services() {
     assert_eq!(coord.stream, worker.stream);
     assert_eq!(coord.learner_group, worker.learner_group);
     assert!(worker.metrics_listen.is_some_and(|a| a.ip().is_unspecified()), "the worker's metrics are reachable from Prometheus");
+}
+
+/// Set in the copy of this test binary that [`deploy_coordinator_configs_resolve_their_tokens`]
+/// starts with the token variables set (a test may not set variables in its own process).
+const CHILD: &str = "DEPLOY_FILES_CREDENTIALS_CHILD";
+
+/// The coordinator files of compose and Kubernetes, loaded by the coordinator's own loader with
+/// the variables set as the deployments set them, give a credential table in which each party's
+/// token has its role: a misspelt `token_env` or key fails here, not at a deployment's start.
+#[test]
+fn deploy_coordinator_configs_resolve_their_tokens() {
+    let files = [deploy("config/compose-coordinator.toml"), deploy("k8s/config/coordinator.toml")];
+    let worker_ids = ["compose-worker-1", "agentmill-worker-node-a"];
+    if std::env::var_os(CHILD).is_some() {
+        for (file, worker_id) in files.iter().zip(worker_ids) {
+            let what = file.display();
+            let cfg = CoordinatorConfig::load(Some(file), &Default::default()).unwrap_or_else(|e| panic!("{what} loads: {e}"));
+            assert_eq!(cfg.token.as_deref(), Some(OPERATOR_TOKEN), "{what}: AGENTMILL_TOKEN is the operator's token");
+            let auth = match Auth::from_config(cfg.token.as_deref(), &cfg.credentials) {
+                Ok(auth) => auth,
+                Err(e) => panic!("{what}: the coordinator would refuse to start: {e}"),
+            };
+            for (token, role) in [(OPERATOR_TOKEN, Role::Operator), (WORKER_TOKEN, Role::Worker), (CLIENT_TOKEN, Role::Client)] {
+                let mut req = tonic::Request::new(());
+                req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+                let req = auth.check(req).unwrap_or_else(|s| panic!("{what}: the {role} token is refused: {s:?}"));
+                let identity = req.extensions().get::<std::sync::Arc<Identity>>().expect("an identity").clone();
+                assert_eq!(identity.role, role, "{what}: the {role} token has the {role} role");
+                assert_eq!(identity.may_attach_as(worker_id), role != Role::Client, "{what}: the {role} token attaching as {worker_id}");
+            }
+        }
+        return;
+    }
+    let mut cmd = Command::new(std::env::current_exe().expect("this test binary"));
+    cmd.args(["deploy_coordinator_configs_resolve_their_tokens", "--exact", "--nocapture", "--test-threads=1"]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGENTMILL_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env(CHILD, "1")
+        .env("AGENTMILL_TOKEN", OPERATOR_TOKEN)
+        .env("AGENTMILL_WORKER_TOKEN", WORKER_TOKEN)
+        .env("AGENTMILL_CLIENT_TOKEN", CLIENT_TOKEN);
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "the coordinator files with the token variables set:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // The check bites: without the client's variable, the coordinator would not start.
+    let out = run(cmd.env_remove("AGENTMILL_CLIENT_TOKEN"));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success() && said.contains("AGENTMILL_CLIENT_TOKEN"), "without AGENTMILL_CLIENT_TOKEN the credentials do not resolve:\n{said}");
 }
 
 // ---- images -------------------------------------------------------------------------------
