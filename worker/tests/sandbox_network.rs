@@ -305,6 +305,55 @@ async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network()
     assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the clone's container and the sandbox are gone");
 }
 
+/// A `git` source naming a repository on this host (`file://…` or a path) is read only under
+/// the worker's `inputs.host_roots`, on both backends: outside them (or with none) the episode
+/// is a sandbox error naming the key before anything starts; inside them it is cloned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_git_source_is_cloned_only_under_the_host_roots() {
+    let worker = "sandbox-net-local-git";
+    let Some(engine) = docker("local_git_roots", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let root = served.path().canonicalize().expect("canonical");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, &root, "repo.git");
+    let outside = tempfile::tempdir().expect("temp dir");
+    let elsewhere = outside.path().canonicalize().expect("canonical");
+    repo_from_archive(&bundled, &elsewhere, "repo.git");
+    let policy = NetworkPolicy::default();
+    let allowed = Inputs { roots: vec![root.clone()], ..Inputs::none() };
+
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("local_git_roots") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in backends {
+        for url in [format!("file://{}", elsewhere.join("repo.git").display()), elsewhere.join("repo.git").display().to_string()] {
+            let mut task = bundled.clone();
+            task.source = agentmill_proto::Source::Git { url: url.clone() };
+            task.base_commit = commit.clone();
+            task.image = SANDBOX_IMAGE.into();
+            for inputs in [&allowed, &Inputs::none()] {
+                let err = init::prepare(&backend, None, inputs, &policy, &task, worker, &unique("local-out"), &small_limits()).await.expect_err("refused");
+                let why = err.to_string();
+                assert!(why.contains("inputs.host_roots") && why.contains("git_url"), "{which} {url}: {why}");
+            }
+            assert!(engine.containers_of(worker).await.expect("list").is_empty(), "{which}: nothing left running");
+        }
+        let mut task = bundled.clone();
+        task.source = agentmill_proto::Source::Git { url: format!("file://{}", root.join("repo.git").display()) };
+        task.base_commit = commit.clone();
+        task.image = SANDBOX_IMAGE.into();
+        let prepared = init::prepare(&backend, None, &allowed, &policy, &task, worker, &unique("local-in"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: a repository under the roots is cloned: {e}"));
+        let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+        assert_eq!(head.output.trim(), commit, "{which}: {head:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(engine.containers_of(worker).await.expect("list").is_empty());
+}
+
 /// What a crashed or cancelled episode leaves — its egress proxy and network — goes with the
 /// reaper's passes: the episode's own (`reap_episode`, on a cancelled init) and the worker's
 /// (`reap`, at start-up).
