@@ -138,9 +138,12 @@ impl GitServer {
     /// A worker configuration that clones over this server's network; with `egress`, it also
     /// lets tasks have the network, through a proxy on that network allowed to reach the server.
     fn worker_config(&self, dir: &Path, egress: bool) -> std::path::PathBuf {
-        let mut toml = format!("[sandbox_network]\nclone_network = {:?}\n", self.network);
+        // Clones reach only what the worker's egress policy permits: this test network's
+        // private range is listed.
+        let subnet = docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", &self.network]);
+        let mut toml = format!("[sandbox_network]\nclone_network = {:?}\nallow = [{subnet:?}]\n", self.network);
         if egress {
-            toml.push_str(&format!("mode = \"allow\"\negress_network = {:?}\nallow = [{:?}]\n", self.network, self.ip));
+            toml.push_str(&format!("mode = \"allow\"\negress_network = {:?}\n", self.network));
         }
         let path = dir.join("worker.toml");
         std::fs::write(&path, toml).expect("write the worker's configuration");

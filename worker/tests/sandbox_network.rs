@@ -66,12 +66,26 @@ impl TestNetwork {
         let name = unique("git-daemon");
         let mount = format!("{}:/srv:ro", base.display());
         docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, "-v", &mount, SANDBOX_IMAGE,
-            "git", "-c", "safe.directory=*", "daemon", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
+            "git", "-c", "safe.directory=*", "daemon", "--verbose", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
         self.containers.push(name.clone());
         let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
         let probe = format!("for i in $(seq 1 200); do git -c safe.directory='*' ls-remote git://127.0.0.1/{repo} >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1");
         docker_cli(&["exec", &name, "sh", "-c", &probe]);
         ip
+    }
+
+    /// Connections the git daemon `container` accepted from anywhere but its own loopback (its
+    /// readiness probe): the lines `git daemon --verbose` logs for each.
+    pub fn daemon_connections(&self) -> usize {
+        let name = self.containers.iter().find(|c| c.contains("git-daemon")).expect("a git daemon on this network");
+        let out = Command::new("docker").args(["logs", name]).output().expect("docker logs");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        log.lines().filter(|l| l.contains("Connection from") && !l.contains("127.0.0.1")).count()
+    }
+
+    /// This network's address range (CIDR).
+    pub fn subnet(&self) -> String {
+        docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", &self.name])
     }
 
     /// The host's address on this network (its bridge's gateway).
@@ -277,7 +291,7 @@ async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network()
     task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
     task.base_commit = commit.clone();
     task.image = SANDBOX_IMAGE.into();
-    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], ..Default::default() }.policy().expect("valid");
 
     let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
     if bwrap("git_clone_step") {
@@ -352,6 +366,121 @@ async fn a_local_git_source_is_cloned_only_under_the_host_roots() {
         prepared.sandbox.remove().await;
     }
     assert!(engine.containers_of(worker).await.expect("list").is_empty());
+}
+
+/// A listener on the host's loopback that counts the connections it accepts.
+fn listen_on_loopback() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback listener");
+    let port = listener.local_addr().expect("local addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, accepted)
+}
+
+/// Where a clone may connect is the worker's egress policy, not the task's `git_url`, whatever
+/// `sandbox_network.mode` says: the cloud metadata address, loopback (a counting listener on the
+/// host's), the test network's private address (a git daemon that logs each connection), a
+/// name that resolves to loopback (`localhost`), ssh:// and scp-like URLs are all refused as a
+/// sandbox error naming the policy, before anything connects — on Docker and on the process
+/// backend. With the test network's range on `sandbox_network.allow` the same daemon's
+/// repository is cloned (the positive control: its log then shows the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_reaches_only_what_the_egress_policy_permits() {
+    let worker = "sandbox-net-clone-policy";
+    let Some(engine) = docker("clone_policy", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone-policy");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let (port, accepted) = listen_on_loopback();
+    let task_for = |url: &str| {
+        let mut task = bundled.clone();
+        task.source = agentmill_proto::Source::Git { url: url.to_string() };
+        task.base_commit = commit.clone();
+        task.image = SANDBOX_IMAGE.into();
+        task
+    };
+    let refused_urls = [
+        ("git://169.254.169.254/repo.git".to_string(), "link-local"),
+        (format!("git://127.0.0.1:{port}/repo.git"), "loopback"),
+        (format!("http://127.0.0.1:{port}/repo.git"), "loopback"),
+        (format!("http://localhost:{port}/repo.git"), "loopback"),
+        (format!("git://{daemon}/repo.git"), "private"),
+        (format!("git://{daemon}:9418/repo.git"), "private"),
+        (format!("ssh://git@{daemon}/repo.git"), "\"ssh\""),
+        (format!("git@{daemon}:repo.git"), "scp-like"),
+    ];
+    let off = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+    let allowing_tasks = SandboxNetworkConfig { mode: "allow".into(), clone_network: net.name.clone(), proxy_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("clone_policy") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in &backends {
+        for policy in [&off, &allowing_tasks] {
+            for (url, class) in &refused_urls {
+                let err = init::prepare(backend, None, &Inputs::none(), policy, &task_for(url), worker, &unique("clone-refused"), &small_limits())
+                    .await
+                    .expect_err("refused");
+                let why = err.to_string();
+                assert!(matches!(err, SandboxError::NetworkRefused(_)), "{which} {url}: {why}");
+                assert!(why.contains(class) && why.contains("git_url"), "{which} {url}: {why}");
+                if !url.starts_with("ssh") && url.contains("://") {
+                    assert!(why.contains("sandbox_network.allow"), "{which} {url}: {why}");
+                }
+            }
+        }
+        assert!(engine.containers_of(worker).await.expect("list").is_empty(), "{which}: no clone container was started");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing connected to the loopback listener");
+    assert_eq!(net.daemon_connections(), 0, "nothing connected to the git daemon");
+
+    // The operator lists the test network: the clone goes through, pinned to the address.
+    let allowed = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], ..Default::default() }.policy().expect("valid");
+    for (which, backend) in &backends {
+        let prepared = init::prepare(backend, None, &Inputs::none(), &allowed, &task_for(&format!("git://{daemon}/repo.git")), worker, &unique("clone-allowed"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: the allowed clone: {e}"));
+        let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+        assert_eq!(head.output.trim(), commit, "{which}: {head:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(net.daemon_connections() >= 1, "the allowed clone connected to the daemon");
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+/// The worker's classification of addresses (Rust, for clones) and the egress proxy's (Python,
+/// run in the sandbox image as the proxy runs) agree on a table of addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_and_the_egress_proxy_refuse_the_same_addresses() {
+    let Some(_engine) = docker("proxy_agreement", "sandbox-net-agreement").await else { return };
+    let table = agentmill_worker::sandbox::network::ADDRESS_TABLE;
+    let probe = "import sys\nns = {'__name__': 'agentmill_probe'}\nexec(open('/dev/stdin').read(), ns)\nfor a in sys.argv[1:]:\n    print(a, 'permitted' if ns['permitted'](a) else 'refused')\n";
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "-i", "--network", "none", SANDBOX_IMAGE, "python3", "-c", probe]);
+    cmd.args(table.iter().map(|(a, _)| *a));
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("docker run");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), agentmill_worker::sandbox::network::PROXY_SCRIPT.as_bytes()).expect("write the script");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), table.len(), "{text}");
+    for ((addr, denied), line) in table.iter().zip(&lines) {
+        let proxy_refuses = line.ends_with(" refused");
+        let rust_refuses = agentmill_worker::sandbox::network::denied_class(addr.parse().expect("an address")).is_some();
+        assert_eq!((rust_refuses, proxy_refuses), (*denied, *denied), "{addr}: rust {rust_refuses}, proxy {line}");
+    }
 }
 
 /// What a crashed or cancelled episode leaves — its egress proxy and network — goes with the

@@ -295,10 +295,13 @@ async fn place_repository(backend: &Backend, sandbox: &PreparedSandbox, inputs: 
     Ok(())
 }
 
-/// The script that clones `url` at `commit` into `workdir`.
-fn clone_script(workdir: &str, url: &str, commit: &str) -> String {
+/// The script that clones `url` at `commit` into `workdir`, git run with `config` (`-c` settings
+/// that pin where it connects) and without any proxy from the environment.
+fn clone_script(workdir: &str, url: &str, commit: &str, config: &[String]) -> String {
+    let git: String = std::iter::once("git".to_string()).chain(config.iter().map(|c| format!("-c {}", quote(c)))).collect::<Vec<_>>().join(" ");
     format!(
-        "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
+        "set -e\nunset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy GIT_PROXY_COMMAND GIT_SSH GIT_SSH_COMMAND\n\
+         mkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\n{git} fetch -q --depth 1 origin {commit} || {git} fetch -q origin\ngit checkout -q {commit}\n",
         wd = quote(workdir),
         url = quote(url),
         commit = quote(commit)
@@ -319,6 +322,16 @@ async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, in
     } else {
         None
     };
+    // A remote one connects only where the worker's egress policy permits, to the address the
+    // worker resolved and checked (the task's URL decides nothing else), before anything starts.
+    let (url, git_config) = match &local {
+        Some(_) => (url.to_string(), vec!["protocol.allow=never".to_string(), "protocol.file.allow=always".to_string()]),
+        None => {
+            let target = network.check_clone_url(url).await?;
+            (target.url, target.git_config)
+        }
+    };
+    let url = url.as_str();
     let mut cspec = SandboxSpec::new(spec.image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
     cspec.limits = spec.limits.clone();
     cspec.network = local.is_none();
@@ -335,7 +348,7 @@ async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, in
                     run_setup(&clone, "preparing the repository's folder", format!("mkdir -p {}", quote(&at))).await?;
                     clone.upload_tar(&at, tar).await?;
                 }
-                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit, &git_config)).await?;
                 clone.download_tar(clone.workdir(), cap).await
             }
             .await;
@@ -352,7 +365,7 @@ async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, in
             }
             let clone = ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?;
             let result = async {
-                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit, &git_config)).await?;
                 let dir = clone.host_root().join("workdir");
                 tokio::task::spawn_blocking(move || tar_folder(&dir, cap))
                     .await
