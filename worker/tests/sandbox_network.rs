@@ -458,6 +458,52 @@ async fn a_clone_reaches_only_what_the_egress_policy_permits() {
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }
 
+/// The clone runs in the worker's clone image (`sandbox_network.clone_image`), never the task's:
+/// a task whose image has no `git` at all still gets its repository, cloned over the test
+/// network from its daemon; the episode's sandbox is that git-less image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clone_runs_in_the_workers_clone_image_not_the_tasks() {
+    let worker = "sandbox-net-clone-image";
+    let Some(engine) = docker("clone_image", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    // A task image without git: the sandbox image with its git binaries removed (committed from
+    // a container; nothing pulled or built from a registry).
+    let builder = unique("nogit-builder");
+    let image = format!("agentmill-test-nogit:{}", unique("t").to_lowercase());
+    docker_cli(&["run", "--name", &builder, SANDBOX_IMAGE, "sh", "-c", "rm -f /usr/bin/git /usr/lib/git-core/git /usr/lib/git-core/git-*"]);
+    docker_cli(&["commit", &builder, &image]);
+    let _ = Command::new("docker").args(["rm", "-f", &builder]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    struct RemoveImage(String);
+    impl Drop for RemoveImage {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rmi", "-f", &self.0]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+    let _image = RemoveImage(image.clone());
+
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone-image");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
+    task.base_commit = commit.clone();
+    task.image = image.clone();
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], clone_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let prepared = init::prepare(&Backend::Docker(engine.clone()), None, &Inputs::none(), &policy, &task, worker, &unique("clone-image"), &small_limits())
+        .await
+        .unwrap_or_else(|e| panic!("a task image without git still gets its repository: {e}"));
+    let sandbox = prepared.sandbox.as_sandbox();
+    let out = sandbox.exec(&ExecRequest::new("command -v git || echo NO-GIT; cat .git/HEAD; ls")).await.expect("exec");
+    assert!(out.output.contains("NO-GIT"), "the episode runs the task's git-less image: {out:?}");
+    assert!(out.output.contains("ref: refs/heads/") || out.output.contains(&commit), "a git checkout: {out:?}");
+    let packed = sandbox.exec(&ExecRequest::new("find .git -type f | wc -l")).await.expect("exec");
+    assert!(packed.output.trim().parse::<u32>().unwrap_or(0) > 3, "{packed:?}");
+    prepared.sandbox.remove().await;
+    assert!(net.daemon_connections() >= 1, "cloned from the test network's daemon");
+}
+
 /// The worker's classification of addresses (Rust, for clones) and the egress proxy's (Python,
 /// run in the sandbox image as the proxy runs) agree on a table of addresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -309,8 +309,10 @@ fn clone_script(workdir: &str, url: &str, commit: &str, config: &[String]) -> St
 }
 
 /// Clones a `git` source in a short-lived sandbox of its own — the only step that has the
-/// network the clone needs (Docker: `sandbox_network.clone_network`; the process backend: the
-/// host's, or none for a repository on this host) — and returns its workdir as a tar (Docker:
+/// network the clone needs (Docker: a container of `sandbox_network.clone_image` on
+/// `sandbox_network.clone_network`; the process backend: the host's git on the host's network,
+/// or none for a repository on this host), connecting only to the address the worker checked
+/// ([`NetworkPolicy::check_clone_url`]) — and returns its workdir as a tar (Docker:
 /// the folder itself; the process backend: its contents), at most `cap` bytes. The episode's
 /// sandbox never joins that network: it receives the files.
 async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, inputs: &Inputs, task: &Task, url: &str, spec: &SandboxSpec) -> Result<Vec<u8>, SandboxError> {
@@ -332,12 +334,17 @@ async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, in
         }
     };
     let url = url.as_str();
-    let mut cspec = SandboxSpec::new(spec.image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
+    // The worker's own clone image, never the task's: no task code, and the task's image (and its
+    // git) never runs with network.
+    let mut cspec = SandboxSpec::new(network.clone_image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
     cspec.limits = spec.limits.clone();
     cspec.network = local.is_none();
     match backend {
         Backend::Docker(engine) => {
             cspec.network_name = Some(network.clone_network.clone());
+            ensure_image(engine, &network.clone_image, None)
+                .await
+                .map_err(|e| SandboxError::Engine(format!("the clone image {} (sandbox_network.clone_image): {e}", network.clone_image)))?;
             let clone = engine.start(&cspec).await.map_err(|e| SandboxError::Engine(format!("starting the clone's container (sandbox_network.clone_network = {:?}): {e}", network.clone_network)))?;
             let result = async {
                 if let Some(dir) = &local {

@@ -56,9 +56,12 @@ pub struct SandboxNetworkConfig {
     pub proxy_image: String,
     /// The Docker network the proxy reaches the outside through.
     pub egress_network: String,
-    /// The Docker network a `git` source is cloned over (in a short-lived container of the
-    /// task's image; the episode's sandbox never joins it).
+    /// The Docker network a `git` source is cloned over (in a short-lived container of
+    /// `clone_image`; the episode's sandbox never joins it).
     pub clone_network: String,
+    /// The image a `git` source is cloned in (it needs `git` ≥ 2.39 for the pinning; no task
+    /// code runs in it). Default: the sandbox image.
+    pub clone_image: String,
 }
 
 impl Default for SandboxNetworkConfig {
@@ -70,6 +73,7 @@ impl Default for SandboxNetworkConfig {
             proxy_image: "agentmill/sandbox-python:bookworm".into(),
             egress_network: "bridge".into(),
             clone_network: "bridge".into(),
+            clone_image: "agentmill/sandbox-python:bookworm".into(),
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct NetworkPolicy {
     pub egress_network: String,
     /// The network clones run on.
     pub clone_network: String,
+    /// The image clones run in (the worker's, never the task's).
+    pub clone_image: String,
 }
 
 impl Default for NetworkPolicy {
@@ -122,7 +128,7 @@ impl SandboxNetworkConfig {
         for (i, d) in self.deny.iter().enumerate() {
             deny.push(parse_net(d).map_err(|why| ("sandbox_network.deny", format!("entry {i}: {why}")))?);
         }
-        for (key, value) in [("sandbox_network.proxy_image", &self.proxy_image), ("sandbox_network.egress_network", &self.egress_network), ("sandbox_network.clone_network", &self.clone_network)] {
+        for (key, value) in [("sandbox_network.proxy_image", &self.proxy_image), ("sandbox_network.egress_network", &self.egress_network), ("sandbox_network.clone_network", &self.clone_network), ("sandbox_network.clone_image", &self.clone_image)] {
             if value.trim().is_empty() {
                 return Err((key, "is empty; name an image or network (see deploy/OPERATIONS.md)".into()));
             }
@@ -134,6 +140,7 @@ impl SandboxNetworkConfig {
             proxy_image: self.proxy_image.trim().to_string(),
             egress_network: self.egress_network.trim().to_string(),
             clone_network: self.clone_network.trim().to_string(),
+            clone_image: self.clone_image.trim().to_string(),
         })
     }
 }
