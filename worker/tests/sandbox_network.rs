@@ -504,6 +504,69 @@ async fn the_clone_runs_in_the_workers_clone_image_not_the_tasks() {
     assert!(net.daemon_connections() >= 1, "cloned from the test network's daemon");
 }
 
+/// A `python3 -m http.server` on the host's loopback serving `dir`; killed (by its id) when dropped.
+struct LoopbackHttp(std::process::Child, u16);
+
+impl LoopbackHttp {
+    fn serve(dir: &std::path::Path) -> LoopbackHttp {
+        let port = TcpListener::bind(("127.0.0.1", 0)).expect("a free port").local_addr().expect("addr").port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let server = LoopbackHttp(child, port);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the loopback HTTP server on port {port} never answered");
+    }
+}
+
+impl Drop for LoopbackHttp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An http:// source named by a host name is cloned through the address the worker resolved and
+/// checked, pinned with `http.curloptResolve` (the process backend, the host's git, a server on
+/// the host's loopback that the operator's `allow` lists): the pinned clone works, and without
+/// the list the same URL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_clone_is_pinned_to_the_checked_address() {
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let gitdir = served.path().join("repo.git/.git");
+    let out = Command::new("git").arg("update-server-info").current_dir(&gitdir).envs(GIT_ENV).output().expect("git update-server-info");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http = LoopbackHttp::serve(&gitdir);
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("http://localhost:{}/", http.1) };
+    task.base_commit = commit.clone();
+    let backend = Backend::Process { python: None };
+    let refused = init::prepare(&backend, None, &Inputs::none(), &NetworkPolicy::default(), &task, "sandbox-net-http-pin", &unique("http-refused"), &small_limits())
+        .await
+        .expect_err("localhost is loopback");
+    assert!(refused.to_string().contains("loopback"), "{refused}");
+    let policy = SandboxNetworkConfig { allow: vec!["127.0.0.0/8".into(), "::1".into()], ..Default::default() }.policy().expect("valid");
+    let target = policy.check_clone_url(&format!("http://localhost:{}/", http.1)).await.expect("allowed");
+    assert!(target.git_config.iter().any(|c| c.starts_with(&format!("http.curloptResolve=localhost:{}:", http.1))), "{target:?}");
+    let prepared = init::prepare(&backend, None, &Inputs::none(), &policy, &task, "sandbox-net-http-pin", &unique("http-pinned"), &small_limits())
+        .await
+        .unwrap_or_else(|e| panic!("the pinned http clone: {e}"));
+    let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+    assert_eq!(head.output.trim(), commit, "{head:?}");
+    prepared.sandbox.remove().await;
+}
+
 /// The worker's classification of addresses (Rust, for clones) and the egress proxy's (Python,
 /// run in the sandbox image as the proxy runs) agree on a table of addresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
