@@ -138,9 +138,12 @@ impl GitServer {
     /// A worker configuration that clones over this server's network; with `egress`, it also
     /// lets tasks have the network, through a proxy on that network allowed to reach the server.
     fn worker_config(&self, dir: &Path, egress: bool) -> std::path::PathBuf {
-        let mut toml = format!("[sandbox_network]\nclone_network = {:?}\n", self.network);
+        // Clones reach only what the worker's egress policy permits: this test network's
+        // private range is listed.
+        let subnet = docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", &self.network]);
+        let mut toml = format!("[sandbox_network]\nclone_network = {:?}\nallow = [{subnet:?}]\n", self.network);
         if egress {
-            toml.push_str(&format!("mode = \"allow\"\negress_network = {:?}\nallow = [{:?}]\n", self.network, self.ip));
+            toml.push_str(&format!("mode = \"allow\"\negress_network = {:?}\n", self.network));
         }
         let path = dir.join("worker.toml");
         std::fs::write(&path, toml).expect("write the worker's configuration");
@@ -299,12 +302,17 @@ async fn docker_episodes_clone_the_task_repository_over_git_and_never_share_the_
 async fn the_process_sandbox_clones_a_file_url() {
     let served = tempfile::tempdir().expect("temp dir");
     let sha = repo_from_bundled_archive("agentmill__texttable-1", served.path(), "texttable.git");
-    let url = format!("file://{}", served.path().join("texttable.git").display());
+    let url = format!("file://{}", served.path().canonicalize().expect("canonical").join("texttable.git").display());
 
     let redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&redis.url, &[]).await;
     let stream = unique("test:git");
-    let _worker = Worker::start(&coord, &redis.url, &stream, &unique("w-git-proc"), true, None);
+    // The worker reads host repositories only under its inputs.host_roots.
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = config_dir.path().join("worker.toml");
+    let root = served.path().canonicalize().expect("canonical");
+    std::fs::write(&config, format!("[inputs]\nhost_roots = [{:?}]\n", root.display().to_string())).expect("write the worker's configuration");
+    let _worker = Worker::start(&coord, &redis.url, &stream, &unique("w-git-proc"), true, Some(&config));
     let mut c = client::connect(&ClientConfig { addr: Some(coord.addr.clone()), ..Default::default() }).await.expect("client");
     let id = unique("git__texttable");
     // Under bubblewrap a local clone needs no network, so the sandbox gets none: the tests run

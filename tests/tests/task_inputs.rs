@@ -135,7 +135,7 @@ async fn a_task_cannot_make_a_worker_read_its_disk_or_unpack_a_bomb() {
 
     let started = Instant::now();
     let zero = failure_of(&mut c, "zero-1", Duration::from_secs(60)).await;
-    assert!(zero.contains("outside the folders its configuration allows (host_roots)"), "{zero}");
+    assert!(zero.contains("outside the folders its configuration allows (inputs.host_roots)"), "{zero}");
     assert!(started.elapsed() < Duration::from_secs(60));
     let host = failure_of(&mut c, "host-file-1", Duration::from_secs(60)).await;
     assert!(host.contains("host_roots"), "{host}");

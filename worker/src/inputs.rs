@@ -113,7 +113,7 @@ pub struct CoordinatorAccess {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// A host path outside the allowed roots (or none are allowed).
-    #[error("{field}: {path:?} is a path on this worker's disk outside the folders its configuration allows (host_roots); send the file with the task (agentmill submit uploads it as content:<sha256>) or add its folder to host_roots")]
+    #[error("{field}: {path:?} is a path on this worker's disk outside the folders its configuration allows (inputs.host_roots); send the file with the task (agentmill submit uploads it as content:<sha256>) or add its folder to inputs.host_roots")]
     NotAllowed {
         /// The field.
         field: String,

@@ -66,12 +66,26 @@ impl TestNetwork {
         let name = unique("git-daemon");
         let mount = format!("{}:/srv:ro", base.display());
         docker_cli(&["run", "-d", "--name", &name, "--network", &self.name, "-v", &mount, SANDBOX_IMAGE,
-            "git", "-c", "safe.directory=*", "daemon", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
+            "git", "-c", "safe.directory=*", "daemon", "--verbose", "--reuseaddr", "--export-all", "--informative-errors", "--base-path=/srv", "--listen=0.0.0.0", "--port=9418"]);
         self.containers.push(name.clone());
         let ip = docker_cli(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{}\").IPAddress}}}}", self.name), &name]);
         let probe = format!("for i in $(seq 1 200); do git -c safe.directory='*' ls-remote git://127.0.0.1/{repo} >/dev/null 2>&1 && exit 0; sleep 0.1; done; exit 1");
         docker_cli(&["exec", &name, "sh", "-c", &probe]);
         ip
+    }
+
+    /// Connections the git daemon `container` accepted from anywhere but its own loopback (its
+    /// readiness probe): the lines `git daemon --verbose` logs for each.
+    pub fn daemon_connections(&self) -> usize {
+        let name = self.containers.iter().find(|c| c.contains("git-daemon")).expect("a git daemon on this network");
+        let out = Command::new("docker").args(["logs", name]).output().expect("docker logs");
+        let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        log.lines().filter(|l| l.contains("Connection from") && !l.contains("127.0.0.1")).count()
+    }
+
+    /// This network's address range (CIDR).
+    pub fn subnet(&self) -> String {
+        docker_cli(&["network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", &self.name])
     }
 
     /// The host's address on this network (its bridge's gateway).
@@ -277,7 +291,7 @@ async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network()
     task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
     task.base_commit = commit.clone();
     task.image = SANDBOX_IMAGE.into();
-    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], ..Default::default() }.policy().expect("valid");
 
     let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
     if bwrap("git_clone_step") {
@@ -303,6 +317,279 @@ async fn a_git_source_is_cloned_in_its_own_step_and_the_episode_has_no_network()
         prepared.sandbox.remove().await;
     }
     assert!(engine.containers_of(worker).await.expect("list").is_empty(), "the clone's container and the sandbox are gone");
+}
+
+/// A `git` source naming a repository on this host (`file://…` or a path) is read only under
+/// the worker's `inputs.host_roots`, on both backends: outside them (or with none) the episode
+/// is a sandbox error naming the key before anything starts; inside them it is cloned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_git_source_is_cloned_only_under_the_host_roots() {
+    let worker = "sandbox-net-local-git";
+    let Some(engine) = docker("local_git_roots", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let root = served.path().canonicalize().expect("canonical");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, &root, "repo.git");
+    let outside = tempfile::tempdir().expect("temp dir");
+    let elsewhere = outside.path().canonicalize().expect("canonical");
+    repo_from_archive(&bundled, &elsewhere, "repo.git");
+    let policy = NetworkPolicy::default();
+    let allowed = Inputs { roots: vec![root.clone()], ..Inputs::none() };
+
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("local_git_roots") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in backends {
+        for url in [format!("file://{}", elsewhere.join("repo.git").display()), elsewhere.join("repo.git").display().to_string()] {
+            let mut task = bundled.clone();
+            task.source = agentmill_proto::Source::Git { url: url.clone() };
+            task.base_commit = commit.clone();
+            task.image = SANDBOX_IMAGE.into();
+            for inputs in [&allowed, &Inputs::none()] {
+                let err = init::prepare(&backend, None, inputs, &policy, &task, worker, &unique("local-out"), &small_limits()).await.expect_err("refused");
+                let why = err.to_string();
+                assert!(why.contains("inputs.host_roots") && why.contains("git_url"), "{which} {url}: {why}");
+            }
+            assert!(engine.containers_of(worker).await.expect("list").is_empty(), "{which}: nothing left running");
+        }
+        let mut task = bundled.clone();
+        task.source = agentmill_proto::Source::Git { url: format!("file://{}", root.join("repo.git").display()) };
+        task.base_commit = commit.clone();
+        task.image = SANDBOX_IMAGE.into();
+        let prepared = init::prepare(&backend, None, &allowed, &policy, &task, worker, &unique("local-in"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: a repository under the roots is cloned: {e}"));
+        let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+        assert_eq!(head.output.trim(), commit, "{which}: {head:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(engine.containers_of(worker).await.expect("list").is_empty());
+}
+
+/// A listener on the host's loopback that counts the connections it accepts.
+fn listen_on_loopback() -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind a loopback listener");
+    let port = listener.local_addr().expect("local addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if stream.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    });
+    (port, accepted)
+}
+
+/// Where a clone may connect is the worker's egress policy, not the task's `git_url`, whatever
+/// `sandbox_network.mode` says: the cloud metadata address, loopback (a counting listener on the
+/// host's), the test network's private address (a git daemon that logs each connection), a
+/// name that resolves to loopback (`localhost`), ssh:// and scp-like URLs are all refused as a
+/// sandbox error naming the policy, before anything connects — on Docker and on the process
+/// backend. With the test network's range on `sandbox_network.allow` the same daemon's
+/// repository is cloned (the positive control: its log then shows the connection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clone_reaches_only_what_the_egress_policy_permits() {
+    let worker = "sandbox-net-clone-policy";
+    let Some(engine) = docker("clone_policy", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone-policy");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let (port, accepted) = listen_on_loopback();
+    let task_for = |url: &str| {
+        let mut task = bundled.clone();
+        task.source = agentmill_proto::Source::Git { url: url.to_string() };
+        task.base_commit = commit.clone();
+        task.image = SANDBOX_IMAGE.into();
+        task
+    };
+    let refused_urls = [
+        ("git://169.254.169.254/repo.git".to_string(), "link-local"),
+        (format!("git://127.0.0.1:{port}/repo.git"), "loopback"),
+        (format!("http://127.0.0.1:{port}/repo.git"), "loopback"),
+        (format!("http://localhost:{port}/repo.git"), "loopback"),
+        (format!("git://{daemon}/repo.git"), "private"),
+        (format!("git://{daemon}:9418/repo.git"), "private"),
+        (format!("ssh://git@{daemon}/repo.git"), "\"ssh\""),
+        (format!("git@{daemon}:repo.git"), "scp-like"),
+    ];
+    let off = SandboxNetworkConfig { clone_network: net.name.clone(), ..Default::default() }.policy().expect("valid");
+    let allowing_tasks = SandboxNetworkConfig { mode: "allow".into(), clone_network: net.name.clone(), proxy_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let mut backends = vec![("docker", Backend::Docker(engine.clone()))];
+    if bwrap("clone_policy") {
+        backends.push(("bubblewrap", Backend::Process { python: None }));
+    }
+    for (which, backend) in &backends {
+        for policy in [&off, &allowing_tasks] {
+            for (url, class) in &refused_urls {
+                let err = init::prepare(backend, None, &Inputs::none(), policy, &task_for(url), worker, &unique("clone-refused"), &small_limits())
+                    .await
+                    .expect_err("refused");
+                let why = err.to_string();
+                assert!(matches!(err, SandboxError::NetworkRefused(_)), "{which} {url}: {why}");
+                assert!(why.contains(class) && why.contains("git_url"), "{which} {url}: {why}");
+                if !url.starts_with("ssh") && url.contains("://") {
+                    assert!(why.contains("sandbox_network.allow"), "{which} {url}: {why}");
+                }
+            }
+        }
+        assert!(engine.containers_of(worker).await.expect("list").is_empty(), "{which}: no clone container was started");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing connected to the loopback listener");
+    assert_eq!(net.daemon_connections(), 0, "nothing connected to the git daemon");
+
+    // The operator lists the test network: the clone goes through, pinned to the address.
+    let allowed = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], ..Default::default() }.policy().expect("valid");
+    for (which, backend) in &backends {
+        let prepared = init::prepare(backend, None, &Inputs::none(), &allowed, &task_for(&format!("git://{daemon}/repo.git")), worker, &unique("clone-allowed"), &small_limits())
+            .await
+            .unwrap_or_else(|e| panic!("{which}: the allowed clone: {e}"));
+        let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+        assert_eq!(head.output.trim(), commit, "{which}: {head:?}");
+        prepared.sandbox.remove().await;
+    }
+    assert!(net.daemon_connections() >= 1, "the allowed clone connected to the daemon");
+    assert_eq!(accepted.load(Ordering::SeqCst), 0);
+}
+
+/// The clone runs in the worker's clone image (`sandbox_network.clone_image`), never the task's:
+/// a task whose image has no `git` at all still gets its repository, cloned over the test
+/// network from its daemon; the episode's sandbox is that git-less image.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clone_runs_in_the_workers_clone_image_not_the_tasks() {
+    let worker = "sandbox-net-clone-image";
+    let Some(engine) = docker("clone_image", worker).await else { return };
+    let _reaper = Reaper(worker.into());
+    // A task image without git: the sandbox image with its git binaries removed (committed from
+    // a container; nothing pulled or built from a registry).
+    let builder = unique("nogit-builder");
+    let image = format!("agentmill-test-nogit:{}", unique("t").to_lowercase());
+    docker_cli(&["run", "--name", &builder, SANDBOX_IMAGE, "sh", "-c", "rm -f /usr/bin/git /usr/lib/git-core/git /usr/lib/git-core/git-*"]);
+    docker_cli(&["commit", &builder, &image]);
+    let _ = Command::new("docker").args(["rm", "-f", &builder]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    struct RemoveImage(String);
+    impl Drop for RemoveImage {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rmi", "-f", &self.0]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+    let _image = RemoveImage(image.clone());
+
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let mut net = TestNetwork::create("amtest-clone-image");
+    let daemon = net.git_daemon(served.path(), "repo.git");
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("git://{daemon}/repo.git") };
+    task.base_commit = commit.clone();
+    task.image = image.clone();
+    let policy = SandboxNetworkConfig { clone_network: net.name.clone(), allow: vec![net.subnet()], clone_image: SANDBOX_IMAGE.into(), ..Default::default() }.policy().expect("valid");
+    let prepared = init::prepare(&Backend::Docker(engine.clone()), None, &Inputs::none(), &policy, &task, worker, &unique("clone-image"), &small_limits())
+        .await
+        .unwrap_or_else(|e| panic!("a task image without git still gets its repository: {e}"));
+    let sandbox = prepared.sandbox.as_sandbox();
+    let out = sandbox.exec(&ExecRequest::new("command -v git || echo NO-GIT; cat .git/HEAD; ls")).await.expect("exec");
+    assert!(out.output.contains("NO-GIT"), "the episode runs the task's git-less image: {out:?}");
+    assert!(out.output.contains("ref: refs/heads/") || out.output.contains(&commit), "a git checkout: {out:?}");
+    let packed = sandbox.exec(&ExecRequest::new("find .git -type f | wc -l")).await.expect("exec");
+    assert!(packed.output.trim().parse::<u32>().unwrap_or(0) > 3, "{packed:?}");
+    prepared.sandbox.remove().await;
+    assert!(net.daemon_connections() >= 1, "cloned from the test network's daemon");
+}
+
+/// A `python3 -m http.server` on the host's loopback serving `dir`; killed (by its id) when dropped.
+struct LoopbackHttp(std::process::Child, u16);
+
+impl LoopbackHttp {
+    fn serve(dir: &std::path::Path) -> LoopbackHttp {
+        let port = TcpListener::bind(("127.0.0.1", 0)).expect("a free port").local_addr().expect("addr").port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server");
+        let server = LoopbackHttp(child, port);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the loopback HTTP server on port {port} never answered");
+    }
+}
+
+impl Drop for LoopbackHttp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An http:// source named by a host name is cloned through the address the worker resolved and
+/// checked, pinned with `http.curloptResolve` (the process backend, the host's git, a server on
+/// the host's loopback that the operator's `allow` lists): the pinned clone works, and without
+/// the list the same URL is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_clone_is_pinned_to_the_checked_address() {
+    let served = tempfile::tempdir().expect("temp dir");
+    let bundled = bundled_task(TASK);
+    let commit = repo_from_archive(&bundled, served.path(), "repo.git");
+    let gitdir = served.path().join("repo.git/.git");
+    let out = Command::new("git").arg("update-server-info").current_dir(&gitdir).envs(GIT_ENV).output().expect("git update-server-info");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let http = LoopbackHttp::serve(&gitdir);
+    let mut task = bundled.clone();
+    task.source = agentmill_proto::Source::Git { url: format!("http://localhost:{}/", http.1) };
+    task.base_commit = commit.clone();
+    let backend = Backend::Process { python: None };
+    let refused = init::prepare(&backend, None, &Inputs::none(), &NetworkPolicy::default(), &task, "sandbox-net-http-pin", &unique("http-refused"), &small_limits())
+        .await
+        .expect_err("localhost is loopback");
+    assert!(refused.to_string().contains("loopback"), "{refused}");
+    let policy = SandboxNetworkConfig { allow: vec!["127.0.0.0/8".into(), "::1".into()], ..Default::default() }.policy().expect("valid");
+    let target = policy.check_clone_url(&format!("http://localhost:{}/", http.1)).await.expect("allowed");
+    assert!(target.git_config.iter().any(|c| c.starts_with(&format!("http.curloptResolve=localhost:{}:", http.1))), "{target:?}");
+    let prepared = init::prepare(&backend, None, &Inputs::none(), &policy, &task, "sandbox-net-http-pin", &unique("http-pinned"), &small_limits())
+        .await
+        .unwrap_or_else(|e| panic!("the pinned http clone: {e}"));
+    let head = prepared.sandbox.as_sandbox().exec(&ExecRequest::new("git rev-parse HEAD")).await.expect("exec");
+    assert_eq!(head.output.trim(), commit, "{head:?}");
+    prepared.sandbox.remove().await;
+}
+
+/// The worker's classification of addresses (Rust, for clones) and the egress proxy's (Python,
+/// run in the sandbox image as the proxy runs) agree on a table of addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_and_the_egress_proxy_refuse_the_same_addresses() {
+    let Some(_engine) = docker("proxy_agreement", "sandbox-net-agreement").await else { return };
+    let table = agentmill_worker::sandbox::network::ADDRESS_TABLE;
+    let probe = "import sys\nns = {'__name__': 'agentmill_probe'}\nexec(open('/dev/stdin').read(), ns)\nfor a in sys.argv[1:]:\n    print(a, 'permitted' if ns['permitted'](a) else 'refused')\n";
+    let mut cmd = Command::new("docker");
+    cmd.args(["run", "--rm", "-i", "--network", "none", SANDBOX_IMAGE, "python3", "-c", probe]);
+    cmd.args(table.iter().map(|(a, _)| *a));
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("docker run");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), agentmill_worker::sandbox::network::PROXY_SCRIPT.as_bytes()).expect("write the script");
+    drop(child.stdin.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), table.len(), "{text}");
+    for ((addr, denied), line) in table.iter().zip(&lines) {
+        let proxy_refuses = line.ends_with(" refused");
+        let rust_refuses = agentmill_worker::sandbox::network::denied_class(addr.parse().expect("an address")).is_some();
+        assert_eq!((rust_refuses, proxy_refuses), (*denied, *denied), "{addr}: rust {rust_refuses}, proxy {line}");
+    }
 }
 
 /// What a crashed or cancelled episode leaves — its egress proxy and network — goes with the

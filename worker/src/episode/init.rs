@@ -284,7 +284,7 @@ async fn place_repository(backend: &Backend, sandbox: &PreparedSandbox, inputs: 
             }
         }
         Source::Git { url } => {
-            let tar = clone_in_its_own_sandbox(backend, network, task, url, spec, inputs.max_bytes).await?;
+            let tar = clone_in_its_own_sandbox(backend, network, inputs, task, url, spec).await?;
             match sandbox {
                 // Docker's archive of the clone's workdir holds the folder itself.
                 PreparedSandbox::Docker(d) => d.upload_tar(parent_dir(&workdir), tar).await?,
@@ -295,10 +295,13 @@ async fn place_repository(backend: &Backend, sandbox: &PreparedSandbox, inputs: 
     Ok(())
 }
 
-/// The script that clones `url` at `commit` into `workdir`.
-fn clone_script(workdir: &str, url: &str, commit: &str) -> String {
+/// The script that clones `url` at `commit` into `workdir`, git run with `config` (`-c` settings
+/// that pin where it connects) and without any proxy from the environment.
+fn clone_script(workdir: &str, url: &str, commit: &str, config: &[String]) -> String {
+    let git: String = std::iter::once("git".to_string()).chain(config.iter().map(|c| format!("-c {}", quote(c)))).collect::<Vec<_>>().join(" ");
     format!(
-        "set -e\nmkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\ngit fetch -q --depth 1 origin {commit} || git fetch -q origin\ngit checkout -q {commit}\n",
+        "set -e\nunset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy GIT_PROXY_COMMAND GIT_SSH GIT_SSH_COMMAND\n\
+         mkdir -p {wd}\ncd {wd}\ngit init -q\ngit remote add origin {url}\n{git} fetch -q --depth 1 origin {commit} || {git} fetch -q origin\ngit checkout -q {commit}\n",
         wd = quote(workdir),
         url = quote(url),
         commit = quote(commit)
@@ -306,20 +309,53 @@ fn clone_script(workdir: &str, url: &str, commit: &str) -> String {
 }
 
 /// Clones a `git` source in a short-lived sandbox of its own — the only step that has the
-/// network the clone needs (Docker: `sandbox_network.clone_network`; the process backend: the
-/// host's, or none for a repository on this host) — and returns its workdir as a tar (Docker:
+/// network the clone needs (Docker: a container of `sandbox_network.clone_image` on
+/// `sandbox_network.clone_network`; the process backend: the host's git on the host's network,
+/// or none for a repository on this host), connecting only to the address the worker checked
+/// ([`NetworkPolicy::check_clone_url`]) — and returns its workdir as a tar (Docker:
 /// the folder itself; the process backend: its contents), at most `cap` bytes. The episode's
 /// sandbox never joins that network: it receives the files.
-async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, task: &Task, url: &str, spec: &SandboxSpec, cap: u64) -> Result<Vec<u8>, SandboxError> {
-    let mut cspec = SandboxSpec::new(spec.image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
+async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, inputs: &Inputs, task: &Task, url: &str, spec: &SandboxSpec) -> Result<Vec<u8>, SandboxError> {
+    let cap = inputs.max_bytes;
+    // A repository on this host is read only under the configured roots (canonical, no link
+    // on the way, a folder), like every other host path a task names.
+    let local = if is_local_git_url(url) {
+        Some(inputs.host_path("git_url", url, true).map_err(|e| SandboxError::Io(e.to_string()))?)
+    } else {
+        None
+    };
+    // A remote one connects only where the worker's egress policy permits, to the address the
+    // worker resolved and checked (the task's URL decides nothing else), before anything starts.
+    let (url, git_config) = match &local {
+        Some(_) => (url.to_string(), vec!["protocol.allow=never".to_string(), "protocol.file.allow=always".to_string()]),
+        None => {
+            let target = network.check_clone_url(url).await?;
+            (target.url, target.git_config)
+        }
+    };
+    let url = url.as_str();
+    // The worker's own clone image, never the task's: no task code, and the task's image (and its
+    // git) never runs with network.
+    let mut cspec = SandboxSpec::new(network.clone_image.clone(), spec.workdir.clone(), spec.worker.clone(), format!("{}-clone", spec.episode));
     cspec.limits = spec.limits.clone();
-    cspec.network = true;
+    cspec.network = local.is_none();
     match backend {
         Backend::Docker(engine) => {
             cspec.network_name = Some(network.clone_network.clone());
+            ensure_image(engine, &network.clone_image, None)
+                .await
+                .map_err(|e| SandboxError::Engine(format!("the clone image {} (sandbox_network.clone_image): {e}", network.clone_image)))?;
             let clone = engine.start(&cspec).await.map_err(|e| SandboxError::Engine(format!("starting the clone's container (sandbox_network.clone_network = {:?}): {e}", network.clone_network)))?;
             let result = async {
-                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                if let Some(dir) = &local {
+                    // The container sees none of the host's folders: the checked repository is
+                    // copied in (links stored as links, capped), at the same path.
+                    let (src, at) = (dir.clone(), dir.to_string_lossy().into_owned());
+                    let tar = tokio::task::spawn_blocking(move || tar_folder(&src, cap)).await.map_err(|e| SandboxError::Io(format!("packing the repository: {e}")))??;
+                    run_setup(&clone, "preparing the repository's folder", format!("mkdir -p {}", quote(&at))).await?;
+                    clone.upload_tar(&at, tar).await?;
+                }
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit, &git_config)).await?;
                 clone.download_tar(clone.workdir(), cap).await
             }
             .await;
@@ -328,15 +364,15 @@ async fn clone_in_its_own_sandbox(backend: &Backend, network: &NetworkPolicy, ta
         }
         Backend::Process { .. } => {
             let mut pspec = ProcessSpec::from_sandbox_spec(&cspec);
-            if let Some(dir) = local_git_dir(url) {
+            if let Some(dir) = &local {
                 // A repository on this host: bubblewrap shows the sandbox only its own folders,
                 // so the clone needs it bound (read-only, at the same path), and no network.
-                pspec.ro_binds.push(dir);
+                pspec.ro_binds.push(dir.clone());
                 pspec.network = false;
             }
             let clone = ProcessSandbox::start(&pspec).await.map_err(SandboxError::from)?;
             let result = async {
-                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit)).await?;
+                run_setup(&clone, "cloning the repository", clone_script(clone.workdir(), url, &task.base_commit, &git_config)).await?;
                 let dir = clone.host_root().join("workdir");
                 tokio::task::spawn_blocking(move || tar_folder(&dir, cap))
                     .await
@@ -370,12 +406,9 @@ fn parent_dir(path: &str) -> &str {
     }
 }
 
-/// The folder of a git URL that names a repository on this host (`file:///path` or `/path`)
-/// when that folder exists; `None` for remote URLs and for folders that are not there (the
-/// clone then fails with git's own message).
-fn local_git_dir(url: &str) -> Option<std::path::PathBuf> {
-    let path = std::path::Path::new(url.strip_prefix("file://").unwrap_or(url));
-    (path.is_absolute() && path.is_dir()).then(|| path.to_path_buf())
+/// Whether a git URL names a repository on this host (`file://…` or an absolute path).
+fn is_local_git_url(url: &str) -> bool {
+    url.starts_with("file://") || url.starts_with('/')
 }
 
 fn hex(bytes: &[u8]) -> String {
