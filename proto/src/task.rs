@@ -327,7 +327,7 @@ impl Task {
         let lists_required = kind == TaskKind::Episode && family.requires_test_lists();
         let mut patch = r.string("patch").unwrap_or_default();
         let test_patch = r.string("test_patch").unwrap_or_default();
-        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode && !matches!(family, Family::R2eGym | Family::Harbor), family);
+        let fail_to_pass = r.test_list("FAIL_TO_PASS", kind == TaskKind::Episode && !matches!(family, Family::R2eGym | Family::Harbor | Family::OpenSwe), family);
         let pass_to_pass = r.test_list("PASS_TO_PASS", lists_required, family);
         let environment_setup_commit = r.string("environment_setup_commit").unwrap_or_default();
         let created_at = r.scalar_string("created_at").unwrap_or_default();
@@ -355,6 +355,7 @@ impl Task {
         let explicit_image = r.string("image");
         let image_name = r.string("image_name");
         let docker_image = r.string("docker_image");
+        let has_image_name = [&explicit_image, &image_name, &docker_image].into_iter().any(|s| s.as_deref().is_some_and(|s| !s.is_empty()));
         let image = [explicit_image, image_name, docker_image]
             .into_iter()
             .flatten()
@@ -371,6 +372,9 @@ impl Task {
         let eval_script = r.string("eval_script").filter(|s| !s.is_empty());
         if kind == TaskKind::Episode {
             family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), log_parser.is_some(), eval_type.is_some(), &test_patch);
+            if family == Family::OpenSwe && !has_image_name && ["Dockerfile", "dockerfile"].iter().all(|k| r.map.get(*k).is_none_or(|v| v.as_str().is_none_or(str::is_empty))) {
+                r.err("Dockerfile", "is missing, and so is image_name; an OpenSWE row carries the Dockerfile its image is built from (or names a built image)");
+            }
         }
         let limits = r.limits();
         let policy = r.policy();
@@ -656,6 +660,9 @@ fn family_requirements(r: &mut RowReader<'_>, family: Family, repo: &str, versio
             if test_patch.is_empty() {
                 r.err("test_patch", format!("is missing; {family} rows carry the patch that adds their tests"));
             }
+        }
+        Family::OpenSwe if !has_script => {
+            r.err("eval_script", "is missing; OpenSWE rows carry the script that applies their test patch, runs the tests and prints OPENSWE_EXIT_CODE=<rc>");
         }
         Family::SweRebench if field_missing(r, "install_config") => r.err("install_config", "is missing"),
         Family::SweRebenchV2 if field_missing(r, "install_config") => r.err("install_config", "is missing; SWE-rebench V2 rows carry test_cmd and log_parser there"),

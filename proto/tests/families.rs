@@ -154,3 +154,66 @@ fn git_applies_the_reversed_bug_and_restores_the_tree() {
     assert_eq!(git(&["diff", "--cached", "HEAD~1", "--stat"]), "", "the fix restores the base tree exactly:\n{fix}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn openswe_row() -> Value {
+    json!({
+        "instance_id": "acme__calc-7", "repo": "acme/calc", "base_commit": "0123456789abcdef0123456789abcdef01234567",
+        "problem_statement": "p", "patch": "diff --git a/a b/a\n", "test_patch": "diff --git a/t b/t\n",
+        "Dockerfile": "FROM agentmill/sandbox-python:bookworm\nCOPY . /testbed\nWORKDIR /testbed\n",
+        "eval_script": "#!/bin/bash\ncd /testbed\npython -m pytest tests\nrc=$?\necho \"OPENSWE_EXIT_CODE=$rc\"\n",
+    })
+}
+
+#[test]
+fn an_openswe_row_is_recognised_by_its_dockerfile_and_eval_script() {
+    let t = parse(openswe_row()).expect("parses");
+    assert_eq!(t.family, Family::OpenSwe);
+    assert_eq!(t.workdir, "/testbed");
+    // Its image is built from the Dockerfile, which stays with the row.
+    assert_eq!(t.image, "");
+    assert!(t.extra.get("Dockerfile").and_then(Value::as_str).is_some_and(|d| d.starts_with("FROM ")));
+    assert!(t.fail_to_pass.is_empty() && t.pass_to_pass.is_empty());
+    // The lower-case column, or a built image by name, is as good; so is naming the family.
+    let mut lower = openswe_row();
+    let d = lower.as_object_mut().expect("object").remove("Dockerfile").expect("Dockerfile");
+    lower["dockerfile"] = d;
+    assert_eq!(parse(lower).expect("parses").family, Family::OpenSwe);
+    let mut named = openswe_row();
+    named.as_object_mut().expect("object").remove("Dockerfile");
+    named["family"] = "OpenSWE".into();
+    named["image_name"] = "openswe--acme__calc-7".into();
+    let t = parse(named).expect("parses");
+    assert_eq!((t.family, t.image.as_str()), (Family::OpenSwe, "openswe--acme__calc-7"));
+    // With a log_parser the row is SWE-bench 5.x's.
+    let mut five = openswe_row();
+    five["log_parser"] = "parse_log_pytest".into();
+    five["eval_type"] = "pass_and_fail".into();
+    five["FAIL_TO_PASS"] = json!(["x"]);
+    five["PASS_TO_PASS"] = json!([]);
+    assert_eq!(parse(five).expect("parses").family, Family::Swebench5);
+}
+
+#[test]
+fn an_openswe_row_without_its_script_or_an_image_is_refused_naming_the_field() {
+    let mut r = openswe_row();
+    r["family"] = "openswe".into();
+    r.as_object_mut().expect("object").remove("eval_script");
+    let errs = parse(r).expect_err("refused");
+    assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["eval_script"], "{errs:?}");
+    assert!(errs[0].reason.contains("OPENSWE_EXIT_CODE"), "{}", errs[0].reason);
+    let mut r = openswe_row();
+    r["family"] = "openswe".into();
+    r.as_object_mut().expect("object").remove("Dockerfile");
+    let errs = parse(r).expect_err("refused");
+    assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["Dockerfile"], "{errs:?}");
+    assert!(errs[0].reason.contains("image_name"), "{}", errs[0].reason);
+}
+
+#[test]
+fn an_openswe_rows_eval_plan_runs_its_script_as_is_after_the_5x_apply_chain() {
+    use agentmill_proto::dataset::{ApplyChain, Rules, ScriptOptions, eval_plan};
+    let t = parse(openswe_row()).expect("parses");
+    let plan = eval_plan(&t, &ScriptOptions::default()).expect("plan");
+    assert_eq!(plan.script.as_deref(), t.eval_script.as_deref());
+    assert_eq!((plan.rules, plan.apply), (Rules::OpenSwe, ApplyChain::Swebench5));
+}

@@ -61,11 +61,16 @@ pub enum Family {
     /// Harbor task directories ([`harbor`]): the verifier's reward file, not a test log, grades.
     #[serde(rename = "harbor")]
     Harbor,
+    /// OpenSWE rows: a `Dockerfile` (built with the repository at `base_commit` as its context)
+    /// or an `image_name`, and an `eval_script` that prints `OPENSWE_EXIT_CODE=<rc>`; resolved
+    /// exactly when the log holds the line `OPENSWE_EXIT_CODE=0` (no per-test lists).
+    #[serde(rename = "openswe")]
+    OpenSwe,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 10] = [
         Family::Agentmill,
         Family::Swebench,
         Family::Swebench5,
@@ -75,6 +80,7 @@ impl Family {
         Family::SweSmith,
         Family::R2eGym,
         Family::Harbor,
+        Family::OpenSwe,
     ];
 
     /// The name rows and records use.
@@ -89,6 +95,7 @@ impl Family {
             Family::SweSmith => "swe-smith",
             Family::R2eGym => "r2e-gym",
             Family::Harbor => "harbor",
+            Family::OpenSwe => "openswe",
         }
     }
 
@@ -103,6 +110,7 @@ impl Family {
             "swegym" => "swe-gym",
             "swesmith" => "swe-smith",
             "r2egym" | "r2e" => "r2e-gym",
+            "open-swe" => "openswe",
             other => other,
         };
         Family::ALL.into_iter().find(|f| f.as_str() == norm)
@@ -110,7 +118,7 @@ impl Family {
 
     /// Whether the family's rows must list both `FAIL_TO_PASS` and `PASS_TO_PASS`.
     pub fn requires_test_lists(self) -> bool {
-        !matches!(self, Family::Agentmill | Family::R2eGym | Family::Harbor)
+        !matches!(self, Family::Agentmill | Family::R2eGym | Family::Harbor | Family::OpenSwe)
     }
 }
 
@@ -183,6 +191,10 @@ pub enum Rules {
     /// R2E-Gym: the parsed log must equal `expected_output_json`, key for key.
     #[serde(rename = "r2e-gym")]
     R2eGym,
+    /// OpenSWE (its swe-bench fork): not graded without an `OPENSWE_EXIT_CODE=` in the log;
+    /// resolved exactly when a line is `OPENSWE_EXIT_CODE=0`.
+    #[serde(rename = "openswe")]
+    OpenSwe,
 }
 
 impl Rules {
@@ -198,6 +210,7 @@ impl Rules {
             Rules::SweGym => "swe-gym",
             Rules::SweSmith => "swe-smith",
             Rules::R2eGym => "r2e-gym",
+            Rules::OpenSwe => "openswe",
         }
     }
 
@@ -213,6 +226,7 @@ impl Rules {
             Rules::SweGym,
             Rules::SweSmith,
             Rules::R2eGym,
+            Rules::OpenSwe,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
@@ -235,6 +249,9 @@ pub fn detect(row: &Map<String, Value>, repo: &str, version: &str) -> Family {
     }
     if has("eval_script") && has("log_parser") {
         return Family::Swebench5;
+    }
+    if has("eval_script") && (has("Dockerfile") || has("dockerfile")) {
+        return Family::OpenSwe;
     }
     let instance_id = row.get("instance_id").and_then(Value::as_str).unwrap_or_default();
     if repo.starts_with("swesmith/") || is_swesmith_id(instance_id) {
@@ -270,6 +287,8 @@ pub fn default_image(family: Family, instance_id: &str, repo: &str) -> String {
         // A Harbor task names its image in `harbor.docker_image`, or has it built from its
         // Dockerfile (tagged when it is built).
         Family::Harbor => String::new(),
+        // An OpenSWE row without `image_name` has its image built from its `Dockerfile`.
+        Family::OpenSwe => String::new(),
         _ => swebench_image("swebench", instance_id),
     }
 }
@@ -315,6 +334,8 @@ mod tests {
         assert_eq!(r(json!({"instance_id": "tkrajina__gpxpy.09fc46b3.func_pm_ctrl_invert_if__5d48ok1a", "repo": "swesmith/tkrajina__gpxpy.09fc46b3"})), Family::SweSmith);
         assert_eq!(r(json!({"repo": "x/y", "expected_output_json": "{}"})), Family::R2eGym);
         assert_eq!(r(json!({"repo": "agentmill/calc"})), Family::Agentmill);
+        assert_eq!(r(json!({"repo": "x/y", "eval_script": "e", "Dockerfile": "FROM x"})), Family::OpenSwe);
+        assert_eq!(r(json!({"repo": "x/y", "eval_script": "e", "dockerfile": "FROM x", "log_parser": "parse_log_pytest"})), Family::Swebench5);
     }
 
     #[test]

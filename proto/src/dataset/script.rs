@@ -158,6 +158,7 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
         Family::SweSmith => swe_smith(task),
         Family::SweRebenchV2 => swe_rebench_v2(task),
         Family::R2eGym => r2e_gym(task),
+        Family::OpenSwe => open_swe(task),
         Family::Harbor => Err(format!(
             "{} is a Harbor task: its tests/test.sh writes a reward file that grades it (dataset::harbor::read_rewards), not a test log: the worker's Harbor episode runs its verifier (there is no eval script to show)",
             task.instance_id
@@ -212,6 +213,22 @@ fn swebench5(task: &Task) -> Result<EvalPlan, String> {
         rules: Rules::Swebench5,
         parser,
         eval_type: task.eval_type.unwrap_or_default(),
+        apply: ApplyChain::Swebench5,
+        ..EvalPlan::base()
+    })
+}
+
+/// OpenSWE: the row's `eval_script` run as it is (it applies the test patch from its own heredoc
+/// and prints `OPENSWE_EXIT_CODE=<rc>`), after the model's patch applied as SWE-bench 5.x's
+/// harness applies it (OpenSWE's harness is a fork of it); the exit-code line grades.
+fn open_swe(task: &Task) -> Result<EvalPlan, String> {
+    let script = task.eval_script.clone().ok_or("an OpenSWE row needs its eval_script")?;
+    Ok(EvalPlan {
+        family: Family::OpenSwe,
+        script: Some(script),
+        rules: Rules::OpenSwe,
+        parser: String::new(),
+        eval_type: EvalType::PassAndFail,
         apply: ApplyChain::Swebench5,
         ..EvalPlan::base()
     })

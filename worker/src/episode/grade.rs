@@ -175,6 +175,7 @@ pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, met
     // A dataset's eval script ends by resetting the test files, so its own exit status says
     // nothing of the tests: the test command's is the one a 5.x script records, if any.
     grading.test_exit_code = match (&plan.script, plan.family) {
+        (Some(_), Family::OpenSwe) => crate::grading::rules::openswe_exit_code(&log),
         (Some(_), family) if family != Family::Agentmill => crate::grading::rules::recorded_exit_code(&log),
         _ => Some(run.exit_code),
     };

@@ -58,6 +58,14 @@ pub enum GradeError {
 pub fn grade_log(task: &Task, plan: &EvalPlan, log: &str, patch_applied: &str) -> Result<Grading, GradeError> {
     let mut grading = match rules::slice_log(plan.rules, log) {
         LogSlice::NotGraded(why) => Grading::not_graded(&task.fail_to_pass, &task.pass_to_pass, patch_applied, why),
+        LogSlice::Read { .. } if plan.rules == Rules::OpenSwe => {
+            use agentmill_proto::Resolution;
+            let mut g = Grading::from_outcomes(Vec::new(), Vec::new(), patch_applied);
+            let resolved = rules::openswe_resolved(log);
+            g.resolution = if resolved { Resolution::Full } else { Resolution::No };
+            g.resolved = resolved;
+            g
+        }
         LogSlice::Read { text, fallback } => {
             let mut status = parse(plan, task, &text)?;
             if status.is_empty()

@@ -30,6 +30,21 @@ pub const TIMEOUT_ERROR: &str = "Timeout error: ";
 
 pub use agentmill_proto::dataset::{END_TEST_OUTPUT, START_TEST_OUTPUT, TEST_EXIT_CODE};
 
+/// The prefix of the line an OpenSWE eval script ends with (`echo "OPENSWE_EXIT_CODE=$rc"`).
+pub const OPENSWE_EXIT_CODE: &str = "OPENSWE_EXIT_CODE=";
+
+/// OpenSWE's rule (its swe-bench fork): resolved exactly when `^OPENSWE_EXIT_CODE=0$` matches
+/// with Python's `re.M` (a line ends before `\n` only, so `\r` before it is part of the line).
+pub fn openswe_resolved(log: &str) -> bool {
+    log.split('\n').any(|line| line == "OPENSWE_EXIT_CODE=0")
+}
+
+/// The code the last `OPENSWE_EXIT_CODE=<n>` line reports (for the record; the rule is
+/// [`openswe_resolved`]).
+pub fn openswe_exit_code(log: &str) -> Option<i64> {
+    log.lines().rev().find_map(|l| l.strip_prefix(OPENSWE_EXIT_CODE)).and_then(|c| c.trim().parse().ok())
+}
+
 /// The part of a log a parser reads, or why the harness would not grade it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogSlice<'a> {
@@ -60,6 +75,13 @@ pub fn slice_log(rules: Rules, log: &str) -> LogSlice<'_> {
             LogSlice::Read { text: re.replace_all(log, ""), fallback: None }
         }
         Rules::SweSmith => swesmith_slice(log),
+        // Graded whole by [`openswe_resolved`]; here only the line's presence matters.
+        Rules::OpenSwe => {
+            if !log.contains(OPENSWE_EXIT_CODE) {
+                return LogSlice::NotGraded(format!("the log has no {OPENSWE_EXIT_CODE:?} line: the eval script did not report its tests' exit code (the task's fault)"));
+            }
+            LogSlice::Read { text: Cow::Borrowed(log), fallback: None }
+        }
         Rules::Swebench2 | Rules::SweGym => {
             let mut bad = vec![APPLY_PATCH_FAIL, RESET_FAILED, TESTS_ERROR, TESTS_TIMEOUT, "Failed to reset task environment"];
             bad.retain(|m| log.contains(m));
@@ -252,6 +274,33 @@ fn resolve_case<'a>(case: &str, sm: &'a StatusMap) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// OpenSWE's grade of a log: None when not graded, else resolved or not.
+    fn openswe(log: &str) -> Option<bool> {
+        match slice_log(Rules::OpenSwe, log) {
+            LogSlice::NotGraded(_) => None,
+            LogSlice::Read { .. } => Some(openswe_resolved(log)),
+        }
+    }
+
+    #[test]
+    fn openswe_resolves_exactly_on_the_line_exit_code_0() {
+        assert_eq!(openswe("+ pytest\n1 passed\nOPENSWE_EXIT_CODE=0\n"), Some(true));
+        assert_eq!(openswe("1 passed\nOPENSWE_EXIT_CODE=0"), Some(true), "the last line, without its newline");
+        assert_eq!(openswe("1 failed\nOPENSWE_EXIT_CODE=1\n"), Some(false));
+        assert_eq!(openswe("1 passed\n"), None, "no exit-code line: not graded (the task's fault)");
+        assert_eq!(openswe(""), None);
+        assert_eq!(openswe("OPENSWE_EXIT_CODE=00\n"), Some(false));
+        assert_eq!(openswe("OPENSWE_EXIT_CODE=0 \n"), Some(false), "a trailing space is part of the line");
+        // Python's re.M: `$` matches before `\n` only, so a CRLF line's `\r` stays in it.
+        assert_eq!(openswe("1 passed\r\nOPENSWE_EXIT_CODE=0\r\n"), Some(false));
+        // `set -x` echoes the command, which is not the line itself.
+        assert_eq!(openswe("+ echo OPENSWE_EXIT_CODE=0\nOPENSWE_EXIT_CODE=1\n"), Some(false));
+        // A run past its timeout is not graded, whatever it printed.
+        assert_eq!(openswe("OPENSWE_EXIT_CODE=0\n\nTimeout error: 5 seconds exceeded."), None);
+        assert_eq!(openswe_exit_code("x\nOPENSWE_EXIT_CODE=3\r\n"), Some(3));
+        assert_eq!(openswe_exit_code("+ echo OPENSWE_EXIT_CODE=0\n"), None);
+    }
 
     fn sm(pairs: &[(&str, TestStatus)]) -> StatusMap {
         pairs.iter().map(|(k, s)| (k.to_string(), *s)).collect()
