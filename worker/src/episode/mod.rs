@@ -12,6 +12,7 @@ pub mod grade;
 pub mod harbor;
 pub mod init;
 pub mod limits;
+pub mod openswe;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -209,6 +210,21 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     if task.family == agentmill_proto::dataset::Family::Harbor {
         // A Harbor task: its environment, its instruction, its verifier's reward (harbor.rs).
         return harbor::run(&env, &task, &id, &progress, &cancel, record, limits, started).await;
+    }
+    if task.family == agentmill_proto::dataset::Family::OpenSwe
+        && task.image.is_empty()
+        && let Some(dockerfile) = openswe::dockerfile(&task).map(str::to_string)
+    {
+        // An OpenSWE row without image_name: its Dockerfile built with its repository as the
+        // context (openswe.rs), the task's fault when it fails.
+        progress(Stage::Init);
+        match openswe::ensure_image(env.builder.as_deref(), &env.inputs, &task, &dockerfile).await {
+            Ok(tag) => {
+                record.provenance.image = tag.clone();
+                task.image = tag;
+            }
+            Err(e) => return fail(record, ExitReason::SandboxError, format!("init: {e}")),
+        }
     }
 
     // The image stays on the host until this episode's last container is gone: the pin lives to
