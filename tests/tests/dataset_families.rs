@@ -219,3 +219,51 @@ async fn an_r2e_gym_row_is_rewarded_when_its_map_equals_the_expected_one() {
     assert_eq!((g.resolution, bad.reward), (Resolution::No, Some(0.0)), "{}", g.log_tail);
     assert!(g.expected.iter().any(|t| t.verdict == Some(Verdict::Failure) && t.status == TestStatus::Failed), "{:?}", g.expected);
 }
+
+/// An OpenSWE row written for this repo around the bundled calc project: its `Dockerfile` (built
+/// on the worker with the repository as its context, tagged by the context's hash) and an
+/// `eval_script` that applies the test patch from its heredoc and prints `OPENSWE_EXIT_CODE=$rc`.
+/// Gold resolves FULL, a wrong patch NO, a script that never prints the line is not graded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openswe_row_builds_its_dockerfile_and_resolves_by_its_exit_code_line() {
+    let Some(_engine) = docker_or_skip("an_openswe_row_builds_its_dockerfile_and_resolves_by_its_exit_code_line").await else {
+        return;
+    };
+    let (task, src) = bundled("agentmill__calc-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("calc.tar.gz");
+    std::fs::copy(workspace().join("deploy/tasks").join(task["archive"].as_str().expect("archive")), &archive).expect("copy the archive");
+    let test_patch = task["test_patch"].as_str().expect("test_patch");
+    let script = |tail: &str| format!("#!/bin/bash\ncd /testbed\ngit apply -v - <<'EOF_114329324912'\n{test_patch}\nEOF_114329324912\npython -m pytest -rA -p no:cacheprovider tests\nrc=$?\n{tail}\n");
+    let row = json!({
+        "instance_id": "agentmill__calc-openswe-1", "repo": "agentmill/calc", "base_commit": task["base_commit"],
+        "problem_statement": task["problem_statement"], "patch": task["patch"], "test_patch": test_patch,
+        "Dockerfile": format!("FROM {SANDBOX_IMAGE}\nCOPY . /testbed\nWORKDIR /testbed\n"),
+        "eval_script": script("echo \"OPENSWE_EXIT_CODE=$rc\""),
+        "source": "archive", "archive": archive.to_string_lossy(),
+    });
+    let mut wrong = row.clone();
+    wrong["instance_id"] = "agentmill__calc-openswe-2".into();
+    wrong["patch"] = std::fs::read_to_string(src.join("partial.patch")).expect("partial").into();
+    let mut silent = row.clone();
+    silent["instance_id"] = "agentmill__calc-openswe-3".into();
+    silent["eval_script"] = script("echo \"tests exited $rc\"").into();
+    let (code, log, records) = run_rows(dir.path(), &[row, wrong, silent]);
+    let good = record(&records, "agentmill__calc-openswe-1", &log);
+    let tag = good.provenance.image.clone();
+    assert!(tag.starts_with("agentmill-env/"), "the image is built from the row's Dockerfile: {tag:?}\n{log}");
+    assert!(records.iter().all(|r| r.provenance.image == tag), "one context, one image");
+    remove_image(&tag);
+    assert_eq!(code, 1, "{log}");
+    let g = good.grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}\n{log}", good.error));
+    assert_eq!((good.exit_reason, g.resolution), (Some(ExitReason::Submitted), Resolution::Full), "{}", g.log_tail);
+    assert_eq!(g.rules, "openswe");
+    assert!(g.fail_to_pass.is_empty() && g.pass_to_pass.is_empty());
+    let bad = record(&records, "agentmill__calc-openswe-2", &log);
+    let g = bad.grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}\n{log}", bad.error));
+    assert_eq!(g.resolution, Resolution::No, "{}", g.log_tail);
+    assert!(g.log_tail.contains("OPENSWE_EXIT_CODE=1"), "{}", g.log_tail);
+    let silent = record(&records, "agentmill__calc-openswe-3", &log);
+    assert_eq!(silent.exit_reason, Some(ExitReason::SandboxError), "{:?}", silent.error);
+    assert!(silent.error.as_deref().unwrap_or_default().contains("OPENSWE_EXIT_CODE"), "{:?}", silent.error);
+}
