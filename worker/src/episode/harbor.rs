@@ -223,20 +223,10 @@ pub async fn run(
         agent.instance_template = INSTANCE_TEMPLATE.into();
         run_agent(policy.as_mut(), &sandbox, &here, &agent, cancel).await
     };
-    record.timing.agent_ms = outcome.duration.as_millis() as u64;
-    record.tools = outcome.tools;
-    record.messages = outcome.messages;
-    record.provenance.policy = Some(outcome.policy);
-    record.exit_reason = Some(outcome.exit_reason);
-    record.error = outcome.error;
-    record.model_patch = Some(outcome.model_patch);
-    if outcome.exit_reason.is_infra() || outcome.exit_reason == ExitReason::Cancelled {
+    let Some(outcome) = super::take_agent_outcome(&mut record, outcome, started) else {
         guard.remove().await;
-        record.reward = Some(0.0);
-        record.timing.total_ms = started.elapsed().as_millis() as u64;
-        info!(exit = %outcome.exit_reason, "episode ended before grading");
         return record;
-    }
+    };
 
     // grade, in the agent's container (Harbor's shared mode)
     progress(Stage::Grade);

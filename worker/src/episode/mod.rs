@@ -17,7 +17,7 @@ pub mod openswe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentmill_proto::{ExitReason, PolicyInfo, Provenance, RecordKind, Task, Timing, TrajectoryRecord};
+use agentmill_proto::{ExitReason, Provenance, RecordKind, Task, Timing, TrajectoryRecord};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
@@ -157,6 +157,37 @@ async fn prepare_within(env: &EpisodeEnv, task: &Task, episode: &str, limits: &S
     }
 }
 
+/// What grading needs of the agent's run once the record holds the rest.
+pub(crate) struct Ran {
+    /// The model's patch.
+    pub model_patch: String,
+    /// Why the agent's loop ended.
+    pub exit_reason: ExitReason,
+    /// Policy turns taken.
+    pub steps: u32,
+}
+
+/// Puts what the agent did on `record` (conversation, tools, policy, exit, patch, agent time).
+/// `None` when the episode ends there — an infrastructure failure or a cancellation leaves
+/// nothing to grade — with the record complete (reward 0, total time); otherwise what grading
+/// needs.
+pub(crate) fn take_agent_outcome(record: &mut TrajectoryRecord, outcome: crate::agent::AgentOutcome, started: Instant) -> Option<Ran> {
+    record.timing.agent_ms = outcome.duration.as_millis() as u64;
+    record.tools = outcome.tools;
+    record.messages = outcome.messages;
+    record.provenance.policy = Some(outcome.policy);
+    record.exit_reason = Some(outcome.exit_reason);
+    record.error = outcome.error;
+    record.model_patch = Some(outcome.model_patch.clone());
+    if outcome.exit_reason.is_infra() || outcome.exit_reason == ExitReason::Cancelled {
+        record.reward = Some(0.0);
+        record.timing.total_ms = started.elapsed().as_millis() as u64;
+        info!(exit = %outcome.exit_reason, "episode ended before grading");
+        return None;
+    }
+    Some(Ran { model_patch: outcome.model_patch, exit_reason: outcome.exit_reason, steps: outcome.steps })
+}
+
 /// Every limit the episode runs under (the task's after the ceilings, else the worker's
 /// defaults), for the record.
 fn applied_limits(env: &EpisodeEnv, task: &Task, sandbox: &SandboxLimits) -> agentmill_proto::Limits {
@@ -294,19 +325,7 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
         }
     };
     guard.remove().await;
-    record.timing.agent_ms = outcome.duration.as_millis() as u64;
-    record.tools = outcome.tools;
-    record.messages = outcome.messages;
-    record.provenance.policy = Some(PolicyInfo { ..outcome.policy });
-    record.exit_reason = Some(outcome.exit_reason);
-    record.error = outcome.error;
-    record.model_patch = Some(outcome.model_patch.clone());
-    if outcome.exit_reason.is_infra() || outcome.exit_reason == ExitReason::Cancelled {
-        record.reward = Some(0.0);
-        record.timing.total_ms = started.elapsed().as_millis() as u64;
-        info!(exit = %outcome.exit_reason, "episode ended before grading");
-        return record;
-    }
+    let Some(outcome) = take_agent_outcome(&mut record, outcome, started) else { return record };
 
     // grade, in a fresh container
     progress(Stage::Grade);
