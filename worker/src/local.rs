@@ -79,32 +79,11 @@ pub fn harbor_tasks(paths: &[PathBuf], pack_dir: &Path) -> anyhow::Result<(Vec<T
     Ok((tasks, refused))
 }
 
-/// What a local run did.
-#[derive(Debug, Clone, Default)]
-pub struct LocalSummary {
-    /// Rows of the file the parser refused.
-    pub rows_refused: usize,
-    /// Episodes run.
-    pub episodes: usize,
-    /// Episodes by resolution (`FULL`, `PARTIAL`, `NO`, or `-` when not graded).
-    pub by_resolution: BTreeMap<String, usize>,
-    /// Episodes by exit reason.
-    pub by_exit: BTreeMap<String, usize>,
-    /// `task rN` of every episode that did not resolve FULL, with why.
-    pub not_resolved: Vec<String>,
-    /// The run was stopped early (`stop` resolved); the episodes still running were cancelled.
-    pub interrupted: bool,
-}
-
-/// Runs the episodes; lines on stderr, records to `run.out` or stdout. Stops early (cancelling
-/// the running episodes, whose containers are removed) when `stop` resolves.
-pub async fn run_local(
-    cfg: &WorkerConfig,
-    run: &LocalRun,
-    stop: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<LocalSummary> {
-    let packed = tempfile::tempdir().context("a temporary folder for packed Harbor tasks")?;
-    let packed_dir = std::fs::canonicalize(packed.path()).context("the temporary folder")?;
+/// The tasks of a run (its task file's rows, or its Harbor directories packed into
+/// `packed_dir`), their paths resolved against the task file's folder; the number of rows
+/// refused (each reported on stderr); and the configuration with the host roots the run reads
+/// from (the task file's folder, `packed_dir`, `--host-root`).
+fn load_tasks(cfg: &WorkerConfig, run: &LocalRun, packed_dir: &Path) -> anyhow::Result<(Vec<Task>, usize, WorkerConfig)> {
     let (mut tasks, errors) = if run.harbor.is_empty() {
         let file = std::fs::File::open(&run.tasks).with_context(|| format!("opening the task file {}", run.tasks.display()))?;
         let (tasks, errors) = parse_jsonl(std::io::BufReader::new(file));
@@ -113,7 +92,7 @@ pub async fn run_local(
         }
         (tasks, errors.len())
     } else {
-        let (tasks, refused) = harbor_tasks(&run.harbor, &packed_dir)?;
+        let (tasks, refused) = harbor_tasks(&run.harbor, packed_dir)?;
         for e in &refused {
             eprintln!("{e}");
         }
@@ -141,10 +120,40 @@ pub async fn run_local(
     // are the configured roots; a row naming a path anywhere else is refused like on a worker.
     let mut cfg = cfg.clone();
     cfg.inputs.host_roots.push(base.clone());
-    cfg.inputs.host_roots.push(packed_dir.clone());
+    cfg.inputs.host_roots.push(packed_dir.to_path_buf());
     for root in &run.host_roots {
         cfg.inputs.host_roots.push(std::fs::canonicalize(root).with_context(|| format!("--host-root {}", root.display()))?);
     }
+    Ok((tasks, errors, cfg))
+}
+
+/// What a local run did.
+#[derive(Debug, Clone, Default)]
+pub struct LocalSummary {
+    /// Rows of the file the parser refused.
+    pub rows_refused: usize,
+    /// Episodes run.
+    pub episodes: usize,
+    /// Episodes by resolution (`FULL`, `PARTIAL`, `NO`, or `-` when not graded).
+    pub by_resolution: BTreeMap<String, usize>,
+    /// Episodes by exit reason.
+    pub by_exit: BTreeMap<String, usize>,
+    /// `task rN` of every episode that did not resolve FULL, with why.
+    pub not_resolved: Vec<String>,
+    /// The run was stopped early (`stop` resolved); the episodes still running were cancelled.
+    pub interrupted: bool,
+}
+
+/// Runs the episodes; lines on stderr, records to `run.out` or stdout. Stops early (cancelling
+/// the running episodes, whose containers are removed) when `stop` resolves.
+pub async fn run_local(
+    cfg: &WorkerConfig,
+    run: &LocalRun,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<LocalSummary> {
+    let packed = tempfile::tempdir().context("a temporary folder for packed Harbor tasks")?;
+    let packed_dir = std::fs::canonicalize(packed.path()).context("the temporary folder")?;
+    let (tasks, errors, cfg) = load_tasks(cfg, run, &packed_dir)?;
     let cfg = &cfg;
     let backend = choose_backend(cfg).await?;
     let engine = backend.engine().cloned();
@@ -284,4 +293,115 @@ impl LocalSummary {
         }
         s
     }
+}
+
+/// What `agentmill-worker build` did.
+#[derive(Debug, Clone, Default)]
+pub struct BuildSummary {
+    /// Rows (or Harbor directories) refused.
+    pub rows_refused: usize,
+    /// Environments built now.
+    pub built: usize,
+    /// Environments found already built.
+    pub cached: usize,
+    /// Builds that failed.
+    pub failed: usize,
+    /// Tasks with no environment to build (an image named).
+    pub nothing: usize,
+}
+
+enum BuildOutcome {
+    Nothing(String),
+    Done(crate::sandbox::build::Built),
+    Failed(Option<String>, String),
+}
+
+/// Builds the environments of a run's tasks (Harbor tasks with a Dockerfile and no
+/// `docker_image`, OpenSWE rows with a Dockerfile) as their episodes would — the same context,
+/// the same tag — `build.concurrency` at once; one line per task on stdout.
+pub async fn build_local(cfg: &WorkerConfig, run: &LocalRun) -> anyhow::Result<BuildSummary> {
+    use crate::episode::{harbor, openswe};
+    use crate::sandbox::build::context_tag;
+    let packed = tempfile::tempdir().context("a temporary folder for packed Harbor tasks")?;
+    let packed_dir = std::fs::canonicalize(packed.path()).context("the temporary folder")?;
+    let (tasks, errors, cfg) = load_tasks(cfg, run, &packed_dir)?;
+    let backend = choose_backend(&cfg).await?;
+    let env = episode_env(&cfg, backend, cfg.worker_id(), &crate::metrics::WorkerMetrics::new())?;
+    let builder = env.builder.clone().context("building environments needs a Docker engine (sandbox = \"docker\")")?;
+    let mut running = tokio::task::JoinSet::new();
+    for task in tasks {
+        let (env, builder) = (env.clone(), builder.clone());
+        running.spawn(async move {
+            let t = Instant::now();
+            let outcome = async {
+                let (context, name, timeout) = if let Some(spec) = task.harbor.as_ref().filter(|_| task.family == agentmill_proto::dataset::Family::Harbor) {
+                    match (&spec.docker_image, &spec.dockerfile) {
+                        (Some(image), _) => return BuildOutcome::Nothing(image.clone()),
+                        (None, None) => return BuildOutcome::Failed(None, format!("task {} names neither docker_image nor a Dockerfile", task.instance_id)),
+                        (None, Some(dockerfile)) => {
+                            let made = async {
+                                let content = harbor::read_content(&env, &task, spec).await?;
+                                harbor::build_context(&content, dockerfile)
+                            };
+                            match made.await {
+                                Ok((context, name)) => (context, name, harbor::build_timeout(spec)),
+                                Err(e) => return BuildOutcome::Failed(None, e.to_string()),
+                            }
+                        }
+                    }
+                } else if task.family == agentmill_proto::dataset::Family::OpenSwe
+                    && task.image.is_empty()
+                    && let Some(dockerfile) = openswe::dockerfile(&task)
+                {
+                    match openswe::row_context(&env.inputs, &task, dockerfile).await {
+                        Ok(context) => (context, openswe::DOCKERFILE_NAME.to_string(), openswe::BUILD_TIMEOUT),
+                        Err(e) => return BuildOutcome::Failed(None, e.to_string()),
+                    }
+                } else {
+                    return BuildOutcome::Nothing(if task.image.is_empty() { "-".into() } else { task.image.clone() });
+                };
+                let tag = context_tag(&context);
+                match builder.ensure(&task.instance_id, context, &name, timeout).await {
+                    Ok(built) => BuildOutcome::Done(built),
+                    Err(e) => BuildOutcome::Failed(Some(tag), e.to_string()),
+                }
+            }
+            .await;
+            (task.instance_id.clone(), outcome, t.elapsed().as_secs_f64())
+        });
+    }
+    let started = Instant::now();
+    let mut summary = BuildSummary { rows_refused: errors, ..Default::default() };
+    while let Some(joined) = running.join_next().await {
+        let (id, outcome, secs) = joined.context("a build task failed")?;
+        let line = match outcome {
+            BuildOutcome::Nothing(image) => {
+                summary.nothing += 1;
+                format!("{id}: nothing to build (image {image})")
+            }
+            BuildOutcome::Done(b) if b.built => {
+                summary.built += 1;
+                format!("{id} {}: built ({secs:.1} s)", b.tag)
+            }
+            BuildOutcome::Done(b) => {
+                summary.cached += 1;
+                format!("{id} {}: cached ({secs:.1} s)", b.tag)
+            }
+            BuildOutcome::Failed(tag, why) => {
+                summary.failed += 1;
+                format!("{id} {}: failed: {why} ({secs:.1} s)", tag.as_deref().unwrap_or("-"))
+            }
+        };
+        println!("{line}");
+    }
+    println!(
+        "{} built, {} cached, {} failed, {} with nothing to build{} in {:.0} s",
+        summary.built,
+        summary.cached,
+        summary.failed,
+        summary.nothing,
+        if summary.rows_refused > 0 { format!(", {} rows refused", summary.rows_refused) } else { String::new() },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(summary)
 }

@@ -75,6 +75,25 @@ enum Command {
         #[arg(long = "host-root")]
         host_roots: Vec<PathBuf>,
     },
+    /// Build the environments of task files' rows and Harbor task directories here, ahead of a
+    /// run, as their episodes would (the same build context, the same tag), `[build]
+    /// concurrency` at once: one line per task (built, cached, failed with the step and the log's
+    /// end, or nothing to build), then a summary. Exit 1 when a build failed (with --validate, or
+    /// a task did not resolve), 2 when rows were refused.
+    Build {
+        /// JSONL task files (rows with a Dockerfile: OpenSWE).
+        tasks: Vec<PathBuf>,
+        /// Harbor task directories, or folders of them (repeatable).
+        #[arg(long)]
+        harbor: Vec<PathBuf>,
+        /// After building, run each task's gold patch (Harbor: its oracle) as `run --validate`
+        /// does; every task must resolve.
+        #[arg(long)]
+        validate: bool,
+        /// A folder whose files the rows may name, beyond the task file's own folder (repeatable).
+        #[arg(long = "host-root")]
+        host_roots: Vec<PathBuf>,
+    },
     /// Grade a saved test log for a task row, as the row's own harness grades it, and print the
     /// verdict (or, with --json, the reference's report.json shape). A SWE-bench log without the
     /// test-output markers was written by a harness before 3.0.15 and is read by its 2.x rules.
@@ -216,6 +235,36 @@ fn main() -> anyhow::Result<()> {
             0
         };
         std::process::exit(code);
+    }
+    if let Some(Command::Build { tasks, harbor, validate, host_roots }) = cli.command {
+        anyhow::ensure!(!tasks.is_empty() || !harbor.is_empty(), "name what to build: task files, or --harbor DIR");
+        // One run per task file (its rows' paths resolve against its folder), one for --harbor.
+        let mut runs: Vec<agentmill_worker::local::LocalRun> =
+            tasks.into_iter().map(|t| agentmill_worker::local::LocalRun { tasks: t, host_roots: host_roots.clone(), ..Default::default() }).collect();
+        if !harbor.is_empty() {
+            runs.push(agentmill_worker::local::LocalRun { harbor, host_roots, ..Default::default() });
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let (mut failed, mut refused) = (false, false);
+        for run in &runs {
+            let s = runtime.block_on(agentmill_worker::local::build_local(&cfg, run))?;
+            failed |= s.failed > 0;
+            refused |= s.rows_refused > 0;
+        }
+        if validate && !failed {
+            for run in &mut runs {
+                // Gold patches (Harbor: oracles) must resolve every task.
+                run.policy = Some("replay".into());
+                let summary = runtime.block_on(agentmill_worker::local::run_local(&cfg, run, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                }))?;
+                if summary.interrupted {
+                    std::process::exit(130);
+                }
+                failed |= !summary.all_resolved();
+            }
+        }
+        std::process::exit(if failed { 1 } else if refused { 2 } else { 0 });
     }
     for l in &cli.labels {
         let (k, v) = l.split_once('=').ok_or_else(|| anyhow::anyhow!("--label {l:?}: write key=value"))?;

@@ -279,12 +279,21 @@ struct Ready {
     _pin: Option<crate::sandbox::images::ImagePin>,
 }
 
-async fn prepare(env: &EpisodeEnv, engine: &DockerEngine, task: &Task, spec: &HarborSpec, episode: &str, limits: &SandboxLimits) -> Result<Ready, SandboxError> {
-    if task.allow_network
-        && let Some(refused) = env.network.refusal(&task.instance_id)
-    {
-        return Err(refused);
-    }
+/// The build context of a Harbor task's environment (the folder of its `dockerfile` in the task
+/// directory `content`, as packed) and the Dockerfile's name in it.
+pub fn build_context(content: &[u8], dockerfile: &str) -> Result<(Vec<u8>, String), SandboxError> {
+    let (folder, name) = dockerfile.rsplit_once('/').unwrap_or((".", dockerfile));
+    let context = harbor::subtree_tar(content, folder, true).map_err(|e| SandboxError::Io(format!("harbor.content: unpacking {folder}/: {e}")))?;
+    Ok((context, name.to_string()))
+}
+
+/// The deadline of a Harbor task's environment build (its `build_timeout_sec`).
+pub fn build_timeout(spec: &HarborSpec) -> Duration {
+    Duration::from_secs_f64(spec.build_timeout_s.clamp(1.0, 1e7))
+}
+
+/// A Harbor task's directory (`harbor.content`), read and checked like any input.
+pub async fn read_content(env: &EpisodeEnv, task: &Task, spec: &HarborSpec) -> Result<Vec<u8>, SandboxError> {
     let Some(content_spec) = spec.content.as_deref() else {
         return Err(SandboxError::Io(format!(
             "task {} came without its task directory (harbor.content); submit it with agentmill submit --harbor DIR, or run it with agentmill-worker run --harbor DIR",
@@ -293,6 +302,16 @@ async fn prepare(env: &EpisodeEnv, engine: &DockerEngine, task: &Task, spec: &Ha
     };
     let content = env.inputs.read("harbor.content", content_spec).await.map_err(|e| SandboxError::Io(e.to_string()))?;
     env.inputs.check_archive("harbor.content", &content).map_err(|e| SandboxError::Io(e.to_string()))?;
+    Ok(content)
+}
+
+async fn prepare(env: &EpisodeEnv, engine: &DockerEngine, task: &Task, spec: &HarborSpec, episode: &str, limits: &SandboxLimits) -> Result<Ready, SandboxError> {
+    if task.allow_network
+        && let Some(refused) = env.network.refusal(&task.instance_id)
+    {
+        return Err(refused);
+    }
+    let content = read_content(env, task, spec).await?;
     let t0 = Instant::now();
     let image = match (&spec.docker_image, &spec.dockerfile) {
         (Some(image), _) => {
@@ -303,10 +322,8 @@ async fn prepare(env: &EpisodeEnv, engine: &DockerEngine, task: &Task, spec: &Ha
             let Some(builder) = env.builder.as_ref() else {
                 return Err(SandboxError::Engine("this worker builds no images (no Docker engine)".into()));
             };
-            let (folder, name) = dockerfile.rsplit_once('/').unwrap_or((".", dockerfile.as_str()));
-            let context = harbor::subtree_tar(&content, folder, true).map_err(|e| SandboxError::Io(format!("harbor.content: unpacking {folder}/: {e}")))?;
-            let timeout = Duration::from_secs_f64(spec.build_timeout_s.clamp(1.0, 1e7));
-            let built = builder.ensure(&task.instance_id, context, name, timeout).await?;
+            let (context, name) = build_context(&content, dockerfile)?;
+            let built = builder.ensure(&task.instance_id, context, &name, build_timeout(spec)).await?;
             if let Some(cache) = env.images.as_ref() {
                 cache.record_use(&built.tag);
             }

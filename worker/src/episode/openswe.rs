@@ -21,7 +21,7 @@ use crate::sandbox::build::Builder;
 /// The Dockerfile's name in the build context.
 pub const DOCKERFILE_NAME: &str = ".agentmill-openswe.Dockerfile";
 /// A build's deadline when the worker sets none lower (`build.max_timeout` caps it).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// The row's Dockerfile (`Dockerfile`, or `dockerfile`), when it has one.
 pub fn dockerfile(task: &Task) -> Option<&str> {
@@ -65,11 +65,9 @@ pub fn build_context(archive: &[u8], dockerfile: &str) -> Result<Vec<u8>, String
     out.into_inner().map_err(|e| format!("packing the build context: {e}"))
 }
 
-/// Builds (or finds) the image of an OpenSWE row that carries a Dockerfile; returns its tag.
-pub async fn ensure_image(builder: Option<&Builder>, inputs: &crate::inputs::Inputs, task: &Task, dockerfile: &str) -> Result<String, SandboxError> {
-    let Some(builder) = builder else {
-        return Err(SandboxError::Engine("this worker builds no images (no Docker engine): an OpenSWE row's Dockerfile needs one".into()));
-    };
+/// The build context of an OpenSWE row that carries a Dockerfile (its archive read and packed
+/// with the Dockerfile by [`build_context`]); the Dockerfile's name in it is [`DOCKERFILE_NAME`].
+pub async fn row_context(inputs: &crate::inputs::Inputs, task: &Task, dockerfile: &str) -> Result<Vec<u8>, SandboxError> {
     let Source::Archive { path, .. } = &task.source else {
         return Err(SandboxError::Io(format!(
             "task {}: an OpenSWE row's Dockerfile is built with its repository as the context, which comes as the task's archive (agentmill submit packs it); give the row an archive source or an image_name",
@@ -79,10 +77,18 @@ pub async fn ensure_image(builder: Option<&Builder>, inputs: &crate::inputs::Inp
     let archive = inputs.read("archive", path).await.map_err(|e| SandboxError::Io(e.to_string()))?;
     inputs.check_archive("archive", &archive).map_err(|e| SandboxError::Io(e.to_string()))?;
     let dockerfile = dockerfile.to_string();
-    let context = tokio::task::spawn_blocking(move || build_context(&archive, &dockerfile))
+    tokio::task::spawn_blocking(move || build_context(&archive, &dockerfile))
         .await
         .map_err(|e| SandboxError::Io(format!("packing the build context: {e}")))?
-        .map_err(|e| SandboxError::Io(format!("task {}: {e}", task.instance_id)))?;
+        .map_err(|e| SandboxError::Io(format!("task {}: {e}", task.instance_id)))
+}
+
+/// Builds (or finds) the image of an OpenSWE row that carries a Dockerfile; returns its tag.
+pub async fn ensure_image(builder: Option<&Builder>, inputs: &crate::inputs::Inputs, task: &Task, dockerfile: &str) -> Result<String, SandboxError> {
+    let Some(builder) = builder else {
+        return Err(SandboxError::Engine("this worker builds no images (no Docker engine): an OpenSWE row's Dockerfile needs one".into()));
+    };
+    let context = row_context(inputs, task, dockerfile).await?;
     Ok(builder.ensure(&task.instance_id, context, DOCKERFILE_NAME, BUILD_TIMEOUT).await?.tag)
 }
 
