@@ -106,4 +106,6 @@ async fn build_makes_the_environments_then_finds_them_cached_and_validate_runs_t
     for tag in &tags {
         let _ = std::process::Command::new("docker").args(["rmi", "-f", tag]).output();
     }
+    // The failed build's completed steps stay as untagged layers carrying its unique label.
+    let _ = std::process::Command::new("docker").args(["image", "prune", "-f", "--filter", &format!("label=agentmill.test={label}-broken")]).output();
 }
