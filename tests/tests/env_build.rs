@@ -109,3 +109,52 @@ async fn build_makes_the_environments_then_finds_them_cached_and_validate_runs_t
     // The failed build's completed steps stay as untagged layers carrying its unique label.
     let _ = std::process::Command::new("docker").args(["image", "prune", "-f", "--filter", &format!("label=agentmill.test={label}-broken")]).output();
 }
+
+/// An OpenSWE row (the bundled calc project, its Dockerfile made unique) in a rows file whose
+/// archive path is relative to the file's folder: built, then `--validate` runs its gold patch
+/// (FULL); a row with an `image_name` has nothing to build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_makes_an_openswe_rows_environment_with_paths_relative_to_the_rows_file() {
+    let Some(_engine) = docker_or_skip("build_makes_an_openswe_rows_environment_with_paths_relative_to_the_rows_file").await else { return };
+    let tasks = std::fs::read_to_string(workspace().join("deploy/tasks/tasks.jsonl")).expect("the bundled tasks");
+    let task: serde_json::Value = tasks
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a row"))
+        .find(|t| t["instance_id"] == "agentmill__calc-1")
+        .expect("agentmill__calc-1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(workspace().join("deploy/tasks").join(task["archive"].as_str().expect("archive")), dir.path().join("calc.tar.gz")).expect("copy the archive");
+    let label = unique("env-build-openswe");
+    let test_patch = task["test_patch"].as_str().expect("test_patch");
+    let row = serde_json::json!({
+        "instance_id": "agentmill__calc-openswe-build", "repo": "agentmill/calc", "base_commit": task["base_commit"],
+        "problem_statement": task["problem_statement"], "patch": task["patch"], "test_patch": test_patch,
+        "Dockerfile": format!("FROM {}\nLABEL agentmill.test={label}\nCOPY . /testbed\nWORKDIR /testbed\n", agentmill_tests::SANDBOX_IMAGE),
+        "eval_script": format!("#!/bin/bash\ncd /testbed\ngit apply -v - <<'EOF_114329324912'\n{test_patch}\nEOF_114329324912\npython -m pytest -rA -p no:cacheprovider tests\nrc=$?\necho \"OPENSWE_EXIT_CODE=$rc\"\n"),
+        "source": "archive", "archive": "calc.tar.gz",
+    });
+    let mut imaged = row.clone();
+    imaged["instance_id"] = "agentmill__calc-openswe-imaged".into();
+    imaged["image_name"] = agentmill_tests::SANDBOX_IMAGE.into();
+    let rows = dir.path().join("rows.jsonl");
+    std::fs::write(&rows, format!("{row}\n{imaged}\n")).expect("rows");
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(agentmill_tests::binary("agentmill-worker"))
+            .arg("build")
+            .arg(&rows)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run agentmill-worker build");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let tag = tag_of(&out, "agentmill__calc-openswe-build", "built");
+    assert!(out.contains(&format!("agentmill__calc-openswe-imaged: nothing to build (image {})", agentmill_tests::SANDBOX_IMAGE)), "{out}");
+    let (code, out, err) = run(&["--validate"]);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert_eq!(tag_of(&out, "agentmill__calc-openswe-build", "cached"), tag);
+    assert!(err.contains("agentmill__calc-openswe-build r0: FULL"), "{err}");
+    let _ = std::process::Command::new("docker").args(["rmi", "-f", &tag]).output();
+}
