@@ -132,24 +132,7 @@ pub async fn submit_file(client: &mut Client, path: &Path, batch: usize, overrid
         if rows.is_empty() {
             break;
         }
-        let req = v1::SubmitTasksRequest {
-            tasks: rows.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(),
-            base_dir: String::new(),
-        };
-        let resp = match client.submit_tasks(req).await {
-            Ok(r) => r.into_inner(),
-            // Every row of the batch was refused: the details carry the full list.
-            Err(status) if status.code() == tonic::Code::InvalidArgument && !status.details().is_empty() => {
-                prost::Message::decode(status.details()).context("decoding the refused rows")?
-            }
-            Err(status) => bail!("SubmitTasks failed: {}: {}", status.code(), status.message()),
-        };
-        summary.accepted.extend(resp.accepted);
-        summary.existing.extend(resp.existing);
-        for e in resp.rejected {
-            let line = rows.get(e.row.saturating_sub(1) as usize).map(|(l, _)| *l).unwrap_or(0);
-            summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
-        }
+        submit_batch(client, &rows, &mut summary).await?;
         progress(rows.len() as u64);
     }
     Ok(summary)
@@ -190,22 +173,30 @@ pub async fn submit_harbor(client: &mut Client, paths: &[std::path::PathBuf], ov
         }
     }
     for chunk in rows.chunks(1000) {
-        let req = v1::SubmitTasksRequest { tasks: chunk.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(), base_dir: String::new() };
-        let resp = match client.submit_tasks(req).await {
-            Ok(r) => r.into_inner(),
-            Err(status) if status.code() == tonic::Code::InvalidArgument && !status.details().is_empty() => {
-                prost::Message::decode(status.details()).context("decoding the refused rows")?
-            }
-            Err(status) => bail!("SubmitTasks failed: {}: {}", status.code(), status.message()),
-        };
-        summary.accepted.extend(resp.accepted);
-        summary.existing.extend(resp.existing);
-        for e in resp.rejected {
-            let line = chunk.get(e.row.saturating_sub(1) as usize).map(|(l, _)| *l).unwrap_or(0);
-            summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
-        }
+        submit_batch(client, chunk, &mut summary).await?;
     }
     Ok(summary)
+}
+
+/// Submits one batch of `(line, row)` and adds the answer to `summary`, each refused row
+/// under its line.
+async fn submit_batch(client: &mut Client, rows: &[(usize, String)], summary: &mut SubmitSummary) -> anyhow::Result<()> {
+    let req = v1::SubmitTasksRequest { tasks: rows.iter().map(|(_, r)| v1::TaskInput { input: Some(Input::JsonRow(r.clone())) }).collect(), base_dir: String::new() };
+    let resp = match client.submit_tasks(req).await {
+        Ok(r) => r.into_inner(),
+        // Every row of the batch was refused: the details carry the full list.
+        Err(status) if status.code() == tonic::Code::InvalidArgument && !status.details().is_empty() => {
+            prost::Message::decode(status.details()).context("decoding the refused rows")?
+        }
+        Err(status) => bail!("SubmitTasks failed: {}: {}", status.code(), status.message()),
+    };
+    summary.accepted.extend(resp.accepted);
+    summary.existing.extend(resp.existing);
+    for e in resp.rejected {
+        let line = rows.get(e.row.saturating_sub(1) as usize).map(|(l, _)| *l).unwrap_or(0);
+        summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
+    }
+    Ok(())
 }
 
 /// The descriptors of `agentmill.v1`, for JSON output.
