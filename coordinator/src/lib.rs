@@ -3,7 +3,9 @@
 //! - [`service`]: `agentmill.v1.Coordinator` — submission (validated row by row), queries,
 //!   cancellation, the event stream, cluster stats and the worker session (`Attach`).
 //! - [`core`]: the single owner of the task table, sessions and leases; applies requests in
-//!   batches and group-commits them to Redis before answering.
+//!   batches and group-commits them to Redis before answering. Its parts: `store` (loading and
+//!   the group commit), `sessions` (workers and their lease-bound messages), `dispatch` (granting
+//!   and expiring leases), `lifecycle` (submit, cancel, retry, results, requeues) and `stats`.
 //! - [`state`]: the compact in-memory task table, priority queues (one per worker selector) and
 //!   leases; [`keys`] documents every Redis key.
 //! - [`server`]: wiring (health, reflection, bearer auth, TLS, size limits) and the HTTP server:

@@ -17,7 +17,6 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::core::state_name;
 
 /// Fields set on every row of a submission, over what the file says.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -165,7 +164,7 @@ pub async fn wait_finished(client: &mut Client, labels: &BTreeMap<String, String
                 .iter()
                 .filter(|t| !is_finished(t.state))
                 .take(10)
-                .map(|t| format!("{} ({})", t.task.as_ref().map(|s| s.instance_id.as_str()).unwrap_or("?"), TaskState::try_from(t.state).map(state_name).unwrap_or_default()))
+                .map(|t| format!("{} ({})", t.task.as_ref().map(|s| s.instance_id.as_str()).unwrap_or("?"), TaskState::try_from(t.state).map(|s| s.name().to_string()).unwrap_or_default()))
                 .collect();
             bail!(
                 "{} of {} tasks still open after {}: {}{} (see `agentmill list --state queued,leased,running` and the worker's log)",
@@ -299,7 +298,7 @@ impl Report {
         let last = tasks.iter().filter(|t| is_finished(t.state)).map(|t| t.updated_at_unix_ms).max().unwrap_or(0);
         r.span_s = (last - first).max(0) as f64 / 1000.0;
         for t in tasks {
-            *r.tasks_by_state.entry(TaskState::try_from(t.state).map(state_name).unwrap_or_default()).or_default() += 1;
+            *r.tasks_by_state.entry(TaskState::try_from(t.state).map(|s| s.name().to_string()).unwrap_or_default()).or_default() += 1;
             let spec = t.task.as_ref();
             let kind = spec.map(|s| s.kind).unwrap_or_default();
             if kind == TaskKind::Synth as i32 {
@@ -311,9 +310,9 @@ impl Report {
             let mut resolved = 0;
             for ro in &t.rollouts {
                 let Some(res) = &ro.result else { continue };
-                let resolution = v1::Resolution::try_from(res.resolution).unwrap_or_default().as_str_name().trim_start_matches("RESOLUTION_").to_string();
+                let resolution = v1::Resolution::try_from(res.resolution).unwrap_or_default().name().to_string();
                 *r.rollouts_by_resolution.entry(resolution).or_default() += 1;
-                let exit = v1::ExitReason::try_from(res.exit_reason).unwrap_or_default().as_str_name().trim_start_matches("EXIT_REASON_").to_lowercase();
+                let exit = v1::ExitReason::try_from(res.exit_reason).unwrap_or_default().name().to_string();
                 *r.rollouts_by_exit.entry(exit).or_default() += 1;
                 resolved += usize::from(res.resolved);
                 r.episodes += 1;

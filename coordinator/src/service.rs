@@ -332,7 +332,7 @@ impl Coordinator for CoordinatorService {
                 }
             }
         }
-        let state = v1::TaskState::try_from(rollout.state).map(crate::core::state_name).unwrap_or_else(|_| "?".into());
+        let state = v1::TaskState::try_from(rollout.state).map(|s| s.name().to_string()).unwrap_or_else(|_| "?".into());
         Err(Status::not_found(format!(
             "rollout {} of {} has published no record (it is {state}, attempt {}); a record is published when an episode ends",
             req.rollout, req.task_id, rollout.attempt

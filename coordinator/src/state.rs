@@ -202,8 +202,26 @@ impl TaskEntry {
     }
 }
 
-/// A position in a queue: higher priority first, then submission order, then rollout.
-pub type QueueKey = (Reverse<i32>, u64, u32, TaskIdx);
+/// A position in a queue: higher priority first, then submission order, then rollout (the
+/// field order is the queue order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct QueueKey {
+    /// The task's priority, highest first.
+    pub priority: Reverse<i32>,
+    /// Its submission sequence number, oldest first.
+    pub seq: u64,
+    /// The rollout of the task.
+    pub rollout: u32,
+    /// The task.
+    pub task: TaskIdx,
+}
+
+impl QueueKey {
+    /// Rollout `n` of task `t` at index `idx`.
+    fn of(t: &TaskEntry, n: u32, idx: TaskIdx) -> QueueKey {
+        QueueKey { priority: Reverse(t.priority), seq: t.seq, rollout: n, task: idx }
+    }
+}
 
 /// A live lease.
 #[derive(Debug, Clone)]
@@ -276,14 +294,14 @@ impl TaskTable {
     /// Queues rollout `n` of task `idx`.
     pub fn enqueue(&mut self, idx: TaskIdx, n: u32) {
         let t = &self.tasks[idx as usize];
-        let key = (Reverse(t.priority), t.seq, n, idx);
+        let key = QueueKey::of(t, n, idx);
         self.queues.entry(t.selector.clone()).or_default().insert(key);
     }
 
     /// Removes rollout `n` of task `idx` from its queue (when it is there).
     pub fn dequeue(&mut self, idx: TaskIdx, n: u32) {
         let t = &self.tasks[idx as usize];
-        let key = (Reverse(t.priority), t.seq, n, idx);
+        let key = QueueKey::of(t, n, idx);
         if let Some(q) = self.queues.get_mut(&t.selector) {
             q.remove(&key);
         }
@@ -312,12 +330,12 @@ impl TaskTable {
         let (head, selector) = best?;
         let q = self.queues.get_mut(&selector)?;
         let mut chosen = head;
-        if !cached(&self.tasks[head.3 as usize].image) {
+        if !cached(&self.tasks[head.task as usize].image) {
             for key in q.iter().take(look).skip(1) {
-                if key.0 != head.0 {
+                if key.priority != head.priority {
                     break;
                 }
-                if cached(&self.tasks[key.3 as usize].image) {
+                if cached(&self.tasks[key.task as usize].image) {
                     chosen = *key;
                     break;
                 }
@@ -366,7 +384,7 @@ mod tests {
     fn priority_first_then_fifo() {
         let mut t = table_with(&[("a", 0, "img", Labels::new()), ("b", 5, "img", Labels::new()), ("c", 5, "img", Labels::new())]);
         let none = |_: &str| false;
-        let order: Vec<u32> = std::iter::from_fn(|| t.pick(&Labels::new(), &none, 8).map(|k| k.3)).collect();
+        let order: Vec<u32> = std::iter::from_fn(|| t.pick(&Labels::new(), &none, 8).map(|k| k.task)).collect();
         assert_eq!(order, [1, 2, 0]);
     }
 
@@ -374,9 +392,9 @@ mod tests {
     fn affinity_keeps_tasks_from_workers_without_the_labels() {
         let mut t = table_with(&[("a", 0, "img", gpu()), ("b", 0, "img", Labels::new())]);
         let none = |_: &str| false;
-        assert_eq!(t.pick(&Labels::new(), &none, 8).map(|k| k.3), Some(1));
+        assert_eq!(t.pick(&Labels::new(), &none, 8).map(|k| k.task), Some(1));
         assert_eq!(t.pick(&Labels::new(), &none, 8), None);
-        assert_eq!(t.pick(&gpu(), &none, 8).map(|k| k.3), Some(0));
+        assert_eq!(t.pick(&gpu(), &none, 8).map(|k| k.task), Some(0));
     }
 
     #[test]
@@ -384,9 +402,9 @@ mod tests {
         let mut t = table_with(&[("a", 0, "big", Labels::new()), ("b", 0, "cached", Labels::new()), ("c", 1, "big", Labels::new())]);
         let cached = |i: &str| i == "cached";
         // Priority still rules: c (priority 1) comes first even without its image cached.
-        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.3), Some(2));
-        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.3), Some(1));
-        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.3), Some(0));
+        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.task), Some(2));
+        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.task), Some(1));
+        assert_eq!(t.pick(&Labels::new(), &cached, 8).map(|k| k.task), Some(0));
     }
 
     #[test]

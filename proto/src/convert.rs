@@ -361,3 +361,33 @@ impl From<&crate::TrajectoryRecord> for v1::EpisodeResult {
         }
     }
 }
+
+/// One set of names for the wire enums, used in reports, metrics labels and logs.
+impl v1::TaskState {
+    /// The lower-case name (`queued`, `leased`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            v1::TaskState::Unspecified => "unspecified",
+            v1::TaskState::Queued => "queued",
+            v1::TaskState::Leased => "leased",
+            v1::TaskState::Running => "running",
+            v1::TaskState::Done => "done",
+            v1::TaskState::Failed => "failed",
+            v1::TaskState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl v1::ExitReason {
+    /// The snake_case name of [`ExitReason::as_str`] (`unspecified` for the zero value).
+    pub fn name(self) -> &'static str {
+        ExitReason::try_from(self).map(ExitReason::as_str).unwrap_or("unspecified")
+    }
+}
+
+impl v1::Resolution {
+    /// The name of [`Resolution::as_str`] (`UNSPECIFIED` for an episode not graded).
+    pub fn name(self) -> &'static str {
+        Resolution::try_from(self).map(Resolution::as_str).unwrap_or("UNSPECIFIED")
+    }
+}

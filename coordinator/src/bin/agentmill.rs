@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use agentmill_coordinator::client::{self, ClientConfig, print_json, to_json};
-use agentmill_coordinator::core::state_name;
 use agentmill_coordinator::report;
 use agentmill_proto::v1::{self, TaskState};
 use anyhow::{Context, bail};
@@ -322,15 +321,15 @@ fn client_config(cli: &Cli) -> anyhow::Result<ClientConfig> {
 }
 
 fn resolution_name(r: i32) -> String {
-    v1::Resolution::try_from(r).map(|r| r.as_str_name().trim_start_matches("RESOLUTION_").to_string()).unwrap_or_default()
+    v1::Resolution::try_from(r).map(|r| r.name().to_string()).unwrap_or_default()
 }
 
 fn exit_name(r: i32) -> String {
-    v1::ExitReason::try_from(r).map(|r| r.as_str_name().trim_start_matches("EXIT_REASON_").to_lowercase()).unwrap_or_default()
+    v1::ExitReason::try_from(r).map(|r| r.name().to_string()).unwrap_or_default()
 }
 
 fn state_of(s: i32) -> String {
-    TaskState::try_from(s).map(state_name).unwrap_or_else(|_| "?".into())
+    TaskState::try_from(s).map(|s| s.name().to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// The answer to a call on a list of task ids (cancel, retry): `<verb>: N`, then each id left

@@ -72,14 +72,10 @@ pub fn verdict(record: &TrajectoryRecord, status: Option<&v1::TaskStatus>) -> Ve
         v1::TaskState::Done => Verdict::Train,
         v1::TaskState::Failed | v1::TaskState::Cancelled => Verdict::Superseded(format!(
             "attempt {attempt} of rollout {n} of task {task} was not accepted: the rollout ended {}",
-            state_name(state)
+            state.name()
         )),
         _ => Verdict::Pending,
     }
-}
-
-fn state_name(s: v1::TaskState) -> String {
-    s.as_str_name().trim_start_matches("TASK_STATE_").to_lowercase()
 }
 
 /// Reads task statuses from the coordinator's keys.
