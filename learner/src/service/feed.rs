@@ -670,7 +670,7 @@ mod tests {
         assert_eq!(steps, 3, "40 tokens at seq_len 16 are three rows, one a step");
         let plan = f.plan();
         let c = &plan.state.counters;
-        assert_eq!((c.trained_ctx, c.deduped, c.skipped_infra, c.skipped_cancelled, c.invalid), (1, 1, 1, 1, 1));
+        assert_eq!((c.ctx, c.deduped, c.skipped_infra, c.skipped_cancelled, c.invalid), (1, 1, 1, 1, 1));
         let trained: Vec<_> = plan.delta.iter().filter(|l| l.outcome == Outcome::Trained).collect();
         assert_eq!(trained.len(), 1);
         assert_eq!(
@@ -832,7 +832,7 @@ mod tests {
         f.finish_packer().expect("drain");
         take(&mut f, true);
         let plan = f.plan();
-        assert_eq!(plan.state.counters.trained_env_fail, 60, "every record trains, shuffled or not");
+        assert_eq!(plan.state.counters.env_fail, 60, "every record trains, shuffled or not");
         assert_eq!(steps.len(), 60);
         let spreads: Vec<u64> = steps.values().map(|s| s.iter().max().unwrap_or(&0) - s.iter().min().unwrap_or(&0)).collect();
         assert!(steps.values().all(|s| s.len() == 30), "each record's three copies of ten tokens train once each");

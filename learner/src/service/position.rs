@@ -199,12 +199,16 @@ pub struct PendingRecord {
 /// The run's counters, carried from checkpoint to checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
-    /// Records trained, by source.
-    pub trained_env_pass: u64,
-    /// Records trained, by source.
-    pub trained_env_fail: u64,
-    /// Records trained, by source.
-    pub trained_ctx: u64,
+    /// `env` records that resolved their task, trained (`trained_env_pass` before v0.1's
+    /// summary shared these names; read either way).
+    #[serde(alias = "trained_env_pass")]
+    pub env_pass: u64,
+    /// Other `env` records, trained.
+    #[serde(alias = "trained_env_fail")]
+    pub env_fail: u64,
+    /// `ctx` records trained.
+    #[serde(alias = "trained_ctx")]
+    pub ctx: u64,
     /// Tokens handed to the packer (copies included).
     pub tokens_packed: u64,
     /// Infra failures skipped.
@@ -236,9 +240,9 @@ impl Counters {
     /// Counts one settled outcome.
     pub fn count(&mut self, outcome: Outcome, source: Option<Source>) {
         let slot = match (outcome, source) {
-            (Outcome::Trained, Some(Source::EnvPass)) => &mut self.trained_env_pass,
-            (Outcome::Trained, Some(Source::EnvFail)) => &mut self.trained_env_fail,
-            (Outcome::Trained, _) => &mut self.trained_ctx,
+            (Outcome::Trained, Some(Source::EnvPass)) => &mut self.env_pass,
+            (Outcome::Trained, Some(Source::EnvFail)) => &mut self.env_fail,
+            (Outcome::Trained, _) => &mut self.ctx,
             (Outcome::Infra, _) => &mut self.skipped_infra,
             (Outcome::Cancelled, _) => &mut self.skipped_cancelled,
             (Outcome::Excluded, _) => &mut self.excluded,
@@ -488,6 +492,16 @@ pub fn reconcile_ledger(output_dir: &Path, step: u64, dir: &Path) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_of_an_older_checkpoint_read_under_their_old_names() {
+        let old: Counters = serde_json::from_str(r#"{"trained_env_pass": 2, "trained_env_fail": 3, "trained_ctx": 4, "tokens_packed": 9,
+            "skipped_infra": 0, "skipped_cancelled": 0, "excluded": 0, "no_targets": 0, "invalid": 0, "deduped": 1, "redelivered": 0}"#)
+        .expect("an older data position");
+        assert_eq!((old.env_pass, old.env_fail, old.ctx, old.tokens_packed, old.deduped), (2, 3, 4, 9, 1));
+        let json = serde_json::to_value(&old).expect("serialize");
+        assert_eq!((json["env_pass"].as_u64(), json.get("trained_env_pass")), (Some(2), None), "written under the summary's names");
+    }
 
     fn line(checkpoint: u64, id: &str) -> LedgerLine {
         LedgerLine {

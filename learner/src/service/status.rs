@@ -120,9 +120,9 @@ impl Live {
     /// The consumer's counters and the packer's efficiency, as they stand.
     pub fn counted(&self, counters: &Counters, packing_efficiency: f64) {
         let mut f = self.lock();
-        f.env_pass = counters.trained_env_pass;
-        f.env_fail = counters.trained_env_fail;
-        f.ctx = counters.trained_ctx;
+        f.env_pass = counters.env_pass;
+        f.env_fail = counters.env_fail;
+        f.ctx = counters.ctx;
         f.packing_efficiency = packing_efficiency;
     }
 
@@ -370,7 +370,7 @@ mod tests {
         assert_eq!((f.loss, f.eval_loss), (Some(3.0), Some(3.25)));
         live.stepped(&stats(11, 2.5), 5100);
         live.evaluated(2.75);
-        let counters = Counters { trained_env_pass: 2, trained_env_fail: 3, trained_ctx: 4, ..Default::default() };
+        let counters = Counters { env_pass: 2, env_fail: 3, ctx: 4, ..Default::default() };
         live.counted(&counters, 0.9);
         let f = live.figures();
         let cpu = Identity::new(tch::Device::Cpu, 989.0);
