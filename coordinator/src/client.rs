@@ -6,14 +6,11 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentmill_proto::v1::{self, coordinator_client::CoordinatorClient, task_input::Input};
+use agentmill_proto::v1::{self, task_input::Input};
 use anyhow::{Context, bail};
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use serde::Deserialize;
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
-use tonic::{Request, Status};
+use agentmill_proto::connect::{ConnectError, Target};
 
 use crate::report::RowOverrides;
 
@@ -38,46 +35,20 @@ impl ClientConfig {
     }
 }
 
-/// Adds the bearer token to every call.
-#[derive(Debug, Clone)]
-pub struct TokenInterceptor(Option<MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for TokenInterceptor {
-    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
-            req.metadata_mut().insert("authorization", v.clone());
-        }
-        Ok(req)
-    }
-}
-
 /// A connected client.
-pub type Client = CoordinatorClient<InterceptedService<Channel, TokenInterceptor>>;
+pub type Client = agentmill_proto::connect::Client;
 
 /// The default coordinator address.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:50051";
 
 /// Connects to the coordinator.
 pub async fn connect(cfg: &ClientConfig) -> anyhow::Result<Client> {
-    let addr = cfg.addr.clone().unwrap_or_else(|| DEFAULT_ADDR.to_string());
-    let addr = if addr.contains("://") { addr } else { format!("http://{addr}") };
-    let mut endpoint = Endpoint::from_shared(addr.clone()).with_context(|| format!("{addr:?} is not a coordinator address"))?.connect_timeout(Duration::from_secs(10));
-    if addr.starts_with("https://") {
-        let mut tls = ClientTlsConfig::new().with_enabled_roots();
-        if let Some(ca) = &cfg.ca_cert {
-            let pem = std::fs::read(ca).with_context(|| format!("ca_cert {}", ca.display()))?;
-            tls = tls.ca_certificate(Certificate::from_pem(pem));
-        }
-        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
-    }
-    let channel = endpoint.connect().await.with_context(|| format!("cannot reach the coordinator at {addr} (is agentmill-coordinator running? set --addr or AGENTMILL_ADDR)"))?;
-    let token = match &cfg.token {
-        Some(t) => Some(format!("Bearer {t}").parse().context("the token must be printable ASCII")?),
-        None => None,
-    };
-    Ok(CoordinatorClient::with_interceptor(channel, TokenInterceptor(token))
-        .max_decoding_message_size(256 << 20)
-        .max_encoding_message_size(256 << 20))
+    let addr = cfg.addr.as_deref().unwrap_or(DEFAULT_ADDR);
+    let target = Target { addr, ca_cert: cfg.ca_cert.as_deref(), token: cfg.token.as_deref(), connect_timeout: Duration::from_secs(10) };
+    agentmill_proto::connect::connect(target).await.map_err(|e| match e {
+        ConnectError::Unreachable { .. } => anyhow::anyhow!("{e} (is agentmill-coordinator running? set --addr or AGENTMILL_ADDR)"),
+        e => anyhow::Error::new(e),
+    })
 }
 
 /// A row refused by the coordinator, with its line in the submitted file.

@@ -30,6 +30,7 @@
 
 #[cfg(feature = "config")]
 pub mod config;
+pub mod connect;
 pub mod convert;
 pub mod dataset;
 pub mod record;

@@ -14,13 +14,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use agentmill_proto::v1::{
-    self, Capacity, CoordinatorMessage, WorkerMessage, coordinator_client::CoordinatorClient, coordinator_message::Msg as Out,
+    self, Capacity, CoordinatorMessage, WorkerMessage, coordinator_message::Msg as Out,
     worker_message::Msg as In,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use agentmill_proto::connect;
 use tracing::{debug, info, warn};
 
 /// How to reach the coordinator and what to tell it about this worker.
@@ -218,31 +217,16 @@ impl WorkerSession {
     }
 
     async fn connect_once(&mut self, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Result<Stop, tonic::Status> {
-        let mut endpoint = Endpoint::from_shared(self.cfg.addr.clone())
-            .map_err(|e| tonic::Status::invalid_argument(format!("coordinator address {:?}: {e}", self.cfg.addr)))?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        if self.cfg.addr.starts_with("https://") {
-            let mut tls = ClientTlsConfig::new().with_enabled_roots();
-            if let Some(ca) = &self.cfg.ca_cert {
-                let pem = std::fs::read(ca).map_err(|e| tonic::Status::invalid_argument(format!("ca_cert {}: {e}", ca.display())))?;
-                tls = tls.ca_certificate(Certificate::from_pem(pem));
-            }
-            endpoint = endpoint.tls_config(tls).map_err(|e| tonic::Status::invalid_argument(format!("TLS settings: {e}")))?;
-        }
-        let channel = endpoint.connect().await.map_err(|e| tonic::Status::unavailable(format!("connect: {e}")))?;
-        let token: Option<MetadataValue<_>> = match &self.cfg.token {
-            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| tonic::Status::invalid_argument("token is not printable ASCII"))?),
-            None => None,
+        let target = connect::Target {
+            addr: &self.cfg.addr,
+            ca_cert: self.cfg.ca_cert.as_deref(),
+            token: self.cfg.token.as_deref(),
+            connect_timeout: Duration::from_secs(5),
         };
-        let mut client = CoordinatorClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
-            if let Some(t) = &token {
-                req.metadata_mut().insert("authorization", t.clone());
-            }
-            Ok(req)
-        })
-        .max_decoding_message_size(256 << 20)
-        .max_encoding_message_size(256 << 20);
+        let mut client = connect::connect(target).await.map_err(|e| match e {
+            e if e.is_settings() => tonic::Status::invalid_argument(e.to_string()),
+            e => tonic::Status::unavailable(e.to_string()),
+        })?;
 
         let (out_tx, out_rx) = mpsc::unbounded_channel::<WorkerMessage>();
         let send = |m: In| {
