@@ -72,7 +72,7 @@ if [ "$SETUP" = 1 ]; then
   deploy/setup.sh | sed 's/^/  /'
 fi
 say "building the binaries (cargo, profile $PROFILE)"
-cargo build --profile "$PROFILE" -p agentmill-coordinator -p agentmill-worker -p agentmill-learner --bins
+cargo build --profile "$PROFILE" -p agentmill-coordinator -p agentmill-cli -p agentmill-worker -p agentmill-learner --bins
 for b in agentmill agentmill-coordinator agentmill-worker agentmill-learner; do
   [ -x "$BIN/$b" ] || die "$BIN/$b was not built"
 done

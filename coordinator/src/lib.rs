@@ -13,24 +13,18 @@
 //!   configuration.
 //! - [`observe`]: the cluster's live view — the trajectory stream, the learner's report and a
 //!   history of the figures, sampled in the background.
-//! - [`client`]: the `agentmill` CLI's commands, usable as a library; [`report`]: row
-//!   overrides, waiting for tasks to finish and the end-of-run report.
-//! - [`top`]: `agentmill top`, the operators' live terminal view of [`client`]'s `ClusterStats`.
+//!
+//! The `agentmill` CLI is a crate of its own, `agentmill-cli` (`coordinator/cli/`).
 //!
 //! Run it: `agentmill-coordinator --config deploy/config/coordinator.toml`.
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod content;
 pub mod core;
 pub mod keys;
 pub mod metrics;
 pub mod observe;
-pub mod report;
 pub mod server;
 pub mod service;
 pub mod state;
-pub mod top;
-pub mod transcript;
-pub mod upload;

@@ -167,7 +167,7 @@ async fn api_stats(State(s): State<HttpState>) -> Response {
         Ok(stats) => stats,
         Err(status) => return (StatusCode::SERVICE_UNAVAILABLE, status.message().to_string()).into_response(),
     };
-    match crate::client::to_json(&stats) {
+    match agentmill_proto::json::to_json(&stats) {
         Ok(json) => json_body(json.to_string()),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("ClusterStats as JSON: {e:#}")).into_response(),
     }

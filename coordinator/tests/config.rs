@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agentmill_coordinator::client::ClientConfig;
 use agentmill_coordinator::config::CoordinatorConfig;
 
 fn example(name: &str) -> std::path::PathBuf {
@@ -33,10 +32,4 @@ fn flags_override_the_file_and_bad_values_are_named() {
     std::fs::write(&file, "lease_ttl = \"1s\"\nheartbeat_interval = \"5s\"\n").expect("write");
     let err = CoordinatorConfig::load(Some(&file), &Default::default()).expect_err("refused").to_string();
     assert!(err.contains("lease_ttl") && err.contains("heartbeat_interval"), "{err}");
-}
-
-#[test]
-fn the_example_cli_config_loads() {
-    let cfg = ClientConfig::from_file(&example("cli.toml")).expect("example loads");
-    assert_eq!(cfg.addr.as_deref(), Some("http://127.0.0.1:50051"));
 }

@@ -33,6 +33,7 @@ pub mod config;
 pub mod connect;
 pub mod convert;
 pub mod dataset;
+pub mod json;
 pub mod record;
 #[cfg(feature = "redis")]
 pub mod stream;

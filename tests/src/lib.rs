@@ -31,8 +31,8 @@ pub fn bundled_tasks() -> Vec<Task> {
 /// Rows as a client submits them: the files they name on this machine uploaded to the
 /// coordinator and named `content:<sha256>` (what `agentmill submit` does), so that no worker
 /// opens a path a client wrote. Relative paths resolve against `base_dir`.
-pub async fn with_content(client: &mut agentmill_coordinator::client::Client, base_dir: &Path, rows: Vec<String>) -> Vec<String> {
-    let mut uploads = agentmill_coordinator::upload::Uploads::default();
+pub async fn with_content(client: &mut agentmill_cli::client::Client, base_dir: &Path, rows: Vec<String>) -> Vec<String> {
+    let mut uploads = agentmill_cli::upload::Uploads::default();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         out.push(uploads.localise_row(client, base_dir, &row).await.expect("uploading a row's files"));

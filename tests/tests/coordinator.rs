@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
 use agentmill_tests::{CoordinatorProcess, TestRedis, binary, http_get, unique};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};

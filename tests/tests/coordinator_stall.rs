@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState};
 use agentmill_tests::{free_port, unique};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};

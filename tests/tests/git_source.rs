@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
 use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, docker_or_skip, free_port, stream_records, unique, workspace};
 use serde_json::{Map, Value};

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState};
 use agentmill_tests::{TestRedis, free_port, unique};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};

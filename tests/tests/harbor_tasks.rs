@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, v1};
 use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, docker_or_skip, stream_records, unique, workspace};
 

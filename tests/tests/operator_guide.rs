@@ -23,7 +23,7 @@
 
 use std::collections::BTreeSet;
 
-use agentmill_coordinator::client::ClientConfig;
+use agentmill_cli::client::ClientConfig;
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_coordinator::metrics::Metrics;
 use agentmill_worker::agent::policy::OpenAiConfig;

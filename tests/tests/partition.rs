@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, ClientConfig};
-use agentmill_coordinator::report::{self, RowOverrides};
+use agentmill_cli::client::{self, ClientConfig};
+use agentmill_cli::report::{self, RowOverrides};
 use agentmill_proto::{TrajectoryRecord, v1};
 use agentmill_tests::{binary, docker_or_skip, stream_records, unique, workspace};
 

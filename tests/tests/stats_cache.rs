@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_proto::v1;
 use agentmill_tests::{TestRedis, free_port, http_get, unique};
 

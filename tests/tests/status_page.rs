@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_proto::stream::{LearnerStatus, publish_learner_status};
 use agentmill_proto::v1::{self, worker_message::Msg as In};
 use agentmill_tests::{CoordinatorProcess, TestRedis, http_get, unique, workspace};

@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState};
 use agentmill_proto::{Message, Role, TrajectoryRecord, wire};
 use agentmill_tests::{TestRedis, binary, free_port, noop_record, unique};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext};
-use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_proto::v1;
 use agentmill_tests::{SANDBOX_IMAGE, TestRedis, docker_or_skip, free_port, noop_record, unique};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_proto::{RecordKind, TrajectoryRecord, v1};
 use agentmill_tests::{CoordinatorProcess, TestRedis, binary, docker_or_skip, stream_records, unique};
 

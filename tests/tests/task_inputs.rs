@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
-use agentmill_coordinator::upload::put_content;
+use agentmill_cli::client::{self, Client, ClientConfig};
+use agentmill_cli::upload::put_content;
 use agentmill_proto::v1;
 use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, bundled_tasks, docker_or_skip, unique, workspace};
 use serde_json::json;

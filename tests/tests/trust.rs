@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use agentmill_coordinator::auth::{CredentialConfig, Role};
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_proto::v1::{self, TaskState, coordinator_message::Msg as Out, worker_message::Msg as In};
 use agentmill_tests::{TestRedis, unique};

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, ClientConfig};
-use agentmill_coordinator::report::{self, RowOverrides};
+use agentmill_cli::client::{self, ClientConfig};
+use agentmill_cli::report::{self, RowOverrides};
 use agentmill_proto::v1;
 use agentmill_tests::{CoordinatorProcess, TestRedis, binary, docker_or_skip, stream_records, unique, workspace};
 

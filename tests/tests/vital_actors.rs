@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext};
-use agentmill_coordinator::client::{self, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_proto::v1;
 use agentmill_tests::{CoordinatorProcess, TestRedis, binary, free_port, noop_record, unique};
@@ -138,7 +138,7 @@ async fn a_worker_whose_publisher_dies_drains_and_exits_non_zero_saying_why() {
 /// An in-process host: a coordinator, a session, a Publisher and a supervisor whose episodes run
 /// `runner`.
 struct Host {
-    client: agentmill_coordinator::client::Client,
+    client: agentmill_cli::client::Client,
     supervisor: actix::Addr<HostSupervisor>,
     publisher: actix::Addr<Publisher>,
     metrics: Arc<WorkerMetrics>,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
 use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
 use futures::StreamExt;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use agentmill_coordinator::auth::{Auth, CredentialConfig, Role};
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_proto::v1;
 use agentmill_tests::{CoordinatorProcess, TestRedis, free_port};

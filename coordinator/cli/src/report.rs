@@ -16,7 +16,7 @@ use agentmill_proto::v1::{self, TaskKind, TaskState};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
-use crate::client::Client;
+use agentmill_proto::connect::Client;
 
 /// Fields set on every row of a submission, over what the file says.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,7 +11,7 @@ use agentmill_proto::v1;
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::client::Client;
+use agentmill_proto::connect::Client;
 
 /// The chunk size of an upload.
 const CHUNK: usize = 1 << 20;

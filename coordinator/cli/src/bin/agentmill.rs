@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use agentmill_coordinator::client::{self, ClientConfig, print_json, to_json};
-use agentmill_coordinator::report;
+use agentmill_cli::client::{self, ClientConfig, print_json};
+use agentmill_proto::json::{ProtoName, to_json};
+use agentmill_cli::report;
 use agentmill_proto::v1::{self, TaskState};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -334,7 +335,7 @@ fn state_of(s: i32) -> String {
 
 /// The answer to a call on a list of task ids (cancel, retry): `<verb>: N`, then each id left
 /// alone with why and each unknown id; or the reply as JSON. Exit code 2 when an id is unknown.
-fn batch_reply<'a, M: prost::Message + client::ProtoName>(
+fn batch_reply<'a, M: prost::Message + ProtoName>(
     out: &mut impl Write,
     json: bool,
     reply: &M,
@@ -474,7 +475,7 @@ async fn run() -> anyhow::Result<i32> {
             if cli.json {
                 print_json(&mut out, &serde_json::to_value(&record)?)?;
             } else {
-                write!(out, "{}", agentmill_coordinator::transcript::transcript(&record, agentmill_coordinator::transcript::Shown { max_lines: *lines }))?;
+                write!(out, "{}", agentmill_cli::transcript::transcript(&record, agentmill_cli::transcript::Shown { max_lines: *lines }))?;
                 writeln!(out, "\n({} · stream entry {})", t.record_id, t.stream_id)?;
             }
         }
@@ -566,7 +567,7 @@ async fn run() -> anyhow::Result<i32> {
         Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority, .. } => {
             let tasks = synth_rows(git, rows, from, to, *single_commits, repo, issues, *shard_size, id, *priority)?;
             // The job's inputs travel with it: the repository as a bundle, the files as they are.
-            let mut uploads = agentmill_coordinator::upload::Uploads::default();
+            let mut uploads = agentmill_cli::upload::Uploads::default();
             let mut inputs = Vec::with_capacity(tasks.len());
             for t in &tasks {
                 let row = uploads.localise_row(&mut client, Path::new("/"), &t.to_string()).await?;
@@ -626,13 +627,13 @@ async fn run() -> anyhow::Result<i32> {
         Command::Top { interval, once, width, height } => {
             let addr = cfg.addr.clone().unwrap_or_else(|| client::DEFAULT_ADDR.to_string());
             if *once {
-                let app = agentmill_coordinator::top::snapshot(&mut client, &addr).await;
-                write!(out, "{}", agentmill_coordinator::top::render_text(&app, *width, *height))?;
+                let app = agentmill_cli::top::snapshot(&mut client, &addr).await;
+                write!(out, "{}", agentmill_cli::top::render_text(&app, *width, *height))?;
                 return Ok(if app.error.is_some() { 1 } else { 0 });
             }
             // The live view draws to stdout itself.
             drop(out);
-            agentmill_coordinator::top::run(client, addr, *interval).await?;
+            agentmill_cli::top::run(client, addr, *interval).await?;
             return Ok(0);
         }
         Command::Stats => {

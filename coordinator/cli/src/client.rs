@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use agentmill_proto::v1::{self, task_input::Input};
 use anyhow::{Context, bail};
-use prost_reflect::{DescriptorPool, DynamicMessage};
 use serde::Deserialize;
 use agentmill_proto::connect::{ConnectError, Target};
 
@@ -168,30 +167,6 @@ async fn submit_batch(client: &mut Client, rows: &[(usize, String)], summary: &m
         summary.rejected.push(RejectedLine { line, task_id: e.task_id, field: e.field, reason: e.reason });
     }
     Ok(())
-}
-
-/// The descriptors of `agentmill.v1`, for JSON output.
-fn pool() -> anyhow::Result<DescriptorPool> {
-    DescriptorPool::decode(agentmill_proto::FILE_DESCRIPTOR_SET).context("decoding the agentmill.v1 descriptors")
-}
-
-/// The full protobuf name of the messages the CLI prints.
-pub trait ProtoName {
-    /// e.g. `agentmill.v1.TaskStatus`.
-    const FULL_NAME: &'static str;
-}
-
-macro_rules! proto_names {
-    ($($t:ident),*) => { $(impl ProtoName for v1::$t { const FULL_NAME: &'static str = concat!("agentmill.v1.", stringify!($t)); })* };
-}
-proto_names!(TaskStatus, TaskEvent, ClusterStatsResponse, CancelTasksResponse, RetryTasksResponse, CordonWorkersResponse, SubmitTasksResponse, ListTasksResponse);
-
-/// A message as canonical proto3 JSON (the same mapping grpcurl and every gRPC JSON gateway use).
-pub fn to_json<M: prost::Message + ProtoName>(msg: &M) -> anyhow::Result<serde_json::Value> {
-    let pool = pool()?;
-    let desc = pool.get_message_by_name(M::FULL_NAME).with_context(|| format!("no descriptor for {}", M::FULL_NAME))?;
-    let dynamic = DynamicMessage::decode(desc, msg.encode_to_vec().as_slice())?;
-    Ok(serde_json::to_value(&dynamic)?)
 }
 
 /// Writes one JSON value per line.

@@ -37,7 +37,7 @@ use ratatui::widgets::{Block, Cell, Paragraph, Row, Sparkline, Table, Wrap};
 use ratatui::{DefaultTerminal, Frame, Terminal};
 use tokio::sync::mpsc;
 
-use crate::client::Client;
+use agentmill_proto::connect::Client;
 
 /// Samples kept per history (a sparkline shows the newest that fit its width).
 pub const HISTORY: usize = 300;
