@@ -150,8 +150,17 @@ fn a_row_without_its_own_spec_is_refused_naming_the_fields() {
     assert!(text.contains("language: \"cobol\" is not a language SWE-bench's harness knows"), "{text}");
 }
 
+/// A patch that leaves the code as it is (one line added to the README): graded, it shows the
+/// task's FAIL_TO_PASS tests failing at the base commit while its PASS_TO_PASS tests pass.
+fn readme_only_patch(id: &str) -> String {
+    let readme = source(id, "repo/README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    format!("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -{n},1 +{n},2 @@\n {}\n+Patched here only to leave the code as it is.\n", lines[lines.len() - 1], n = lines.len())
+}
+
 /// Gold patches resolve FULL with every listed test passed under the language's parser; the wrong
-/// patches grade NO with the tests they break named as failed.
+/// patches grade NO with the tests they break named as failed; a patch that leaves the code alone
+/// grades NO with exactly the FAIL_TO_PASS tests failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gold_resolves_and_wrong_fails_in_each_language() {
     let Some(engine) = docker_or_skip("gold_resolves_and_wrong_fails_in_each_language").await else {
@@ -168,21 +177,28 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
         let name = format!("{id}.tar.gz");
         std::fs::copy(corpus().join("archives").join(&name), dir.path().join("archives").join(&name)).expect("copy an archive");
     }
-    let wrong_file = dir.path().join("wrong.jsonl");
-    let wrong_rows: Vec<String> = rows
-        .iter()
-        .map(|(id, row)| {
-            let mut row = row.clone();
-            row["patch"] = source(id, "wrong.patch").into();
-            row.to_string()
-        })
-        .collect();
-    std::fs::write(&wrong_file, wrong_rows.join("\n") + "\n").expect("write the wrong rows");
+    let with_patches = |name: &str, patch: &dyn Fn(&str) -> String| {
+        let file = dir.path().join(format!("{name}.jsonl"));
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|(id, row)| {
+                let mut row = row.clone();
+                row["patch"] = patch(id).into();
+                row.to_string()
+            })
+            .collect();
+        std::fs::write(&file, lines.join("\n") + "\n").expect("write the rows");
+        file
+    };
+    let wrong_file = with_patches("wrong", &|id| source(id, "wrong.patch"));
+    let base_file = with_patches("base", &|id| readme_only_patch(id));
 
     let gold_out = dir.path().join("gold.jsonl");
     let wrong_out = dir.path().join("wrong-records.jsonl");
     let gold = run_worker(&format!("{worker_id}-gold"), &corpus().join("tasks.jsonl"), &gold_out).wait_with_output().expect("wait");
     let wrong = run_worker(&format!("{worker_id}-wrong"), &wrong_file, &wrong_out).wait_with_output().expect("wait");
+    let base_out = dir.path().join("base-records.jsonl");
+    let base = run_worker(&format!("{worker_id}-base"), &base_file, &base_out).wait_with_output().expect("wait");
 
     assert_eq!(gold.status.code(), Some(0), "every gold patch resolves:\n{}", stderr_of(&gold));
     let gold_records = records(&gold_out);
@@ -221,7 +237,17 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
         assert_eq!(not_passed, expected, "{id}: exactly these listed tests fail");
     }
 
-    for w in ["gold", "wrong"] {
+    assert_eq!(base.status.code(), Some(1), "{}", stderr_of(&base));
+    let base_records = records(&base_out);
+    for id in [GO, RUST, JS] {
+        let g = base_records[id].grading.as_ref().expect("a grading");
+        assert_eq!((g.resolution, g.not_graded.as_deref()), (Resolution::No, None), "{id}: {g:?}");
+        let not_passed: Vec<(String, TestStatus)> = statuses(&base_records[id]).into_iter().filter(|(_, s)| *s != TestStatus::Passed).collect();
+        let f2p: Vec<(String, TestStatus)> = listed(&rows[id], "FAIL_TO_PASS").into_iter().map(|t| (t, TestStatus::Failed)).collect();
+        assert_eq!(not_passed, f2p, "{id}: at the base commit exactly the FAIL_TO_PASS tests fail");
+    }
+
+    for w in ["gold", "wrong", "base"] {
         assert!(engine.containers_of(&format!("{worker_id}-{w}")).await.expect("list").is_empty(), "no container left behind");
     }
 }

@@ -359,6 +359,15 @@ mod tests {
     }
 
     #[test]
+    fn languages_map_to_swebench_extensions() {
+        for (language, ext) in [("go", "go"), ("Rust", "rs"), ("rs", "rs"), ("javascript", "js"), ("TypeScript", "js"), ("java", "java"), ("ruby", "rb"), ("c++", "c"), ("python", "py")] {
+            assert_eq!(language_ext(language), Some(ext), "{language}");
+        }
+        assert_eq!(language_ext("cobol"), None);
+        assert!(LANGUAGES.iter().all(|l| language_ext(l) == Some(*l)), "every extension names itself");
+    }
+
+    #[test]
     fn images_follow_each_familys_rule() {
         assert_eq!(default_image(Family::Swebench, "django__django-11099", ""), "swebench/sweb.eval.x86_64.django_1776_django-11099:latest");
         assert_eq!(default_image(Family::SweRebench, "Foo__Bar-1", ""), "swerebench/sweb.eval.x86_64.foo_1776_bar-1:latest");
