@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh clone: installs what is missing (deploy/setup.sh), starts a
-# private redis-server on a free port, checks the bundled corpus is in sync with its sources,
+# private redis-server on a free port, checks the bundled corpora (deploy/tasks, deploy/multilingual)
+# are in sync with their sources,
 # runs clippy (a full run only), and runs every crate's tests against the real services. Whatever it started is stopped on exit,
 # also on failure or Ctrl-C.
 #
@@ -43,6 +44,7 @@ export AGENTMILL_TEST_REDIS_URL="redis://127.0.0.1:$port/"
 echo "test: redis-server on 127.0.0.1:$port"
 
 deploy/tasks/build.sh --check
+deploy/multilingual/build.sh --check
 
 # Lints (the workspace's [lints] plus clippy's defaults), on the whole suite only: a warning fails
 # the run, so main stays clean for the next reader.

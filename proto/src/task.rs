@@ -371,7 +371,7 @@ impl Task {
         let test_cmd = r.string("test_cmd").filter(|s| !s.is_empty());
         let eval_script = r.string("eval_script").filter(|s| !s.is_empty());
         if kind == TaskKind::Episode {
-            family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), log_parser.is_some(), eval_type.is_some(), &test_patch);
+            family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), test_cmd.is_some(), log_parser.is_some(), eval_type.is_some(), &test_patch);
             if family == Family::OpenSwe && !has_image_name && ["Dockerfile", "dockerfile"].iter().all(|k| r.map.get(*k).is_none_or(|v| v.as_str().is_none_or(str::is_empty))) {
                 r.err("Dockerfile", "is missing, and so is image_name; an OpenSWE row carries the Dockerfile its image is built from (or names a built image)");
             }
@@ -636,7 +636,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
 
 /// What a family's harness needs of a row beyond the test lists; each miss names the field.
 #[allow(clippy::too_many_arguments)]
-fn family_requirements(r: &mut RowReader<'_>, family: Family, repo: &str, version: &str, has_script: bool, has_parser: bool, has_eval_type: bool, test_patch: &str) {
+fn family_requirements(r: &mut RowReader<'_>, family: Family, repo: &str, version: &str, has_script: bool, has_test_cmd: bool, has_parser: bool, has_eval_type: bool, test_patch: &str) {
     let field_missing = |r: &RowReader<'_>, k: &str| r.map.get(k).is_none_or(Value::is_null);
     match family {
         Family::Swebench5 => {
@@ -648,6 +648,25 @@ fn family_requirements(r: &mut RowReader<'_>, family: Family, repo: &str, versio
             }
             if !has_parser {
                 r.err("log_parser", "is missing; SWE-bench 5.x rows name their parser (e.g. \"parse_log_pytest\")");
+            }
+        }
+        Family::Swebench if !has_script && !dataset::specs::swebench().specs.contains_key(repo) => {
+            // A repository SWE-bench's table does not know carries its own spec (agentmill's
+            // multilingual tasks): the test command, the parser, the language.
+            let fix = "a SWE-bench row whose repo is not in SWE-bench's spec table carries its own test_cmd, log_parser and language (or an eval_script)";
+            if !has_test_cmd {
+                r.err("test_cmd", format!("is missing; {fix}"));
+            }
+            if !has_parser {
+                r.err("log_parser", format!("is missing; {fix}"));
+            }
+            match r.map.get("language") {
+                Some(Value::String(l)) if dataset::language_ext(l).is_some() => {}
+                Some(Value::String(l)) => r.err("language", format!("{l:?} is not a language SWE-bench's harness knows; use one of {}", dataset::LANGUAGES.join(", "))),
+                _ => r.err("language", format!("is missing; {fix}")),
+            }
+            if test_patch.is_empty() {
+                r.err("test_patch", format!("is missing; {family} rows carry the patch that adds their tests"));
             }
         }
         Family::Swebench | Family::SweGym if !has_script => {

@@ -274,6 +274,26 @@ fn is_swesmith_id(id: &str) -> bool {
     head.contains("__") && commit.len() == 8 && commit.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// The languages a row of a repository SWE-bench's table does not know may name (its
+/// `language` field), as SWE-bench's `MAP_REPO_TO_EXT` extensions and their common names.
+pub const LANGUAGES: [&str; 8] = ["py", "js", "go", "java", "rs", "rb", "php", "c"];
+
+/// The SWE-bench extension (`MAP_REPO_TO_EXT`'s values: which eval script a 4.x row gets) of a
+/// row's `language`: an extension itself or the language's name (`go`, `rust`, `javascript`…).
+pub fn language_ext(language: &str) -> Option<&'static str> {
+    Some(match language.trim().to_ascii_lowercase().as_str() {
+        "py" | "python" => "py",
+        "js" | "javascript" | "ts" | "typescript" | "node" | "nodejs" => "js",
+        "go" | "golang" => "go",
+        "java" => "java",
+        "rs" | "rust" => "rs",
+        "rb" | "ruby" => "rb",
+        "php" => "php",
+        "c" | "cpp" | "c++" => "c",
+        _ => return None,
+    })
+}
+
 /// The image a family's harness would use for a row that names none.
 pub fn default_image(family: Family, instance_id: &str, repo: &str) -> String {
     match family {
@@ -336,6 +356,15 @@ mod tests {
         assert_eq!(r(json!({"repo": "agentmill/calc"})), Family::Agentmill);
         assert_eq!(r(json!({"repo": "x/y", "eval_script": "e", "Dockerfile": "FROM x"})), Family::OpenSwe);
         assert_eq!(r(json!({"repo": "x/y", "eval_script": "e", "dockerfile": "FROM x", "log_parser": "parse_log_pytest"})), Family::Swebench5);
+    }
+
+    #[test]
+    fn languages_map_to_swebench_extensions() {
+        for (language, ext) in [("go", "go"), ("Rust", "rs"), ("rs", "rs"), ("javascript", "js"), ("TypeScript", "js"), ("java", "java"), ("ruby", "rb"), ("c++", "c"), ("python", "py")] {
+            assert_eq!(language_ext(language), Some(ext), "{language}");
+        }
+        assert_eq!(language_ext("cobol"), None);
+        assert!(LANGUAGES.iter().all(|l| language_ext(l) == Some(*l)), "every extension names itself");
     }
 
     #[test]

@@ -168,8 +168,15 @@ pub fn eval_plan(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> 
 
 fn swebench4(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
     let tables = specs::swebench();
-    let spec = tables.spec(&task.repo, &task.version).ok_or_else(|| unknown_version(tables, &task.repo, &task.version))?;
-    let ext = tables.repo_ext.get(&task.repo).map(String::as_str).unwrap_or("py");
+    let own;
+    let (spec, ext) = match tables.spec(&task.repo, &task.version) {
+        Some(spec) => (spec, tables.repo_ext.get(&task.repo).map(String::as_str).unwrap_or("py")),
+        None if !tables.specs.contains_key(&task.repo) && task.eval_script.is_none() => {
+            own = own_spec(task)?;
+            (&own.0, own.1)
+        }
+        None => return Err(unknown_version(tables, &task.repo, &task.version)),
+    };
     let parser = match &task.log_parser {
         Some(p) => p.clone(),
         None => tables.repo_parser.get(&task.repo).cloned().ok_or_else(|| format!("SWE-bench names no log parser for {}; give the row a log_parser", task.repo))?,
@@ -195,6 +202,20 @@ fn swebench4(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
         apply: ApplyChain::Swebench4,
         ..EvalPlan::base()
     })
+}
+
+/// The spec of a repository SWE-bench's table does not know (agentmill's multilingual tasks):
+/// the row's `test_cmd` in the spec's place, the extension from its `language` in
+/// `MAP_REPO_TO_EXT`'s. The eval script is then made exactly as for the table's repositories of
+/// that language.
+fn own_spec(task: &Task) -> Result<(Spec, &'static str), String> {
+    let fix = "a SWE-bench row whose repo is not in SWE-bench's spec table carries its own test_cmd, log_parser and language (or an eval_script)";
+    let test_cmd = task.test_cmd.as_deref().ok_or_else(|| format!("{} is not in SWE-bench's spec table and the row has no test_cmd; {fix}", task.repo))?;
+    let language = task.extra.get("language").and_then(Value::as_str).ok_or_else(|| format!("{} is not in SWE-bench's spec table and the row names no language; {fix}", task.repo))?;
+    let ext = super::language_ext(language).ok_or_else(|| format!("language {language:?} is not one SWE-bench's harness knows; use one of {}", super::LANGUAGES.join(", ")))?;
+    let mut spec = Spec::new();
+    spec.insert("test_cmd".into(), Value::String(test_cmd.to_string()));
+    Ok((spec, ext))
 }
 
 fn swebench5(task: &Task) -> Result<EvalPlan, String> {

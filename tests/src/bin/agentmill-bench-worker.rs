@@ -1,6 +1,6 @@
 //! Worker benchmarks, each next to a baseline measured in the same run.
 //!
-//!     cargo run --release -p agentmill-tests --bin agentmill-bench-worker -- [overhead|throughput|grader|all]
+//!     cargo run --release -p agentmill-tests --bin agentmill-bench-worker -- [overhead|throughput|languages|grader|all]
 //!
 //! - `overhead`: one episode's orchestration (coordinator lease over gRPC, the worker's actors,
 //!   publishing the record to Redis, the result back to the coordinator) around the same
@@ -8,6 +8,9 @@
 //!   through the Docker API. Overhead = (episode − bare) / bare.
 //! - `throughput`: episodes per hour on the bundled tasks (replay policy, real grading) with 1,
 //!   2, 4 and 8 concurrent episodes on this machine, and where the time goes (init / run / grade).
+//! - `languages`: episodes per hour on the Go and Rust tasks of `deploy/multilingual/` (replay
+//!   policy, real grading in their own images: `go test`, `cargo test`), each against the same
+//!   number of rollouts of a Python task of `deploy/tasks/` run just before (the ratio), 2 at once.
 //! - `grader`: reading the largest real harness log (`../shared/harness-logs`) and grading its
 //!   lists, against the `swebench` package's parser and report on the same log, timed inside
 //!   its own process (no start-up); the ratio is agentmill / reference.
@@ -169,6 +172,44 @@ async fn throughput() {
     }
 }
 
+/// Episodes per hour of `agentmill-worker run` (replay policy, `rollouts` episodes of one task, 2
+/// at once) on one task of a rows file, and the mean seconds in init / run / grade.
+fn local_run(file: &std::path::Path, id: &str, rollouts: u32) -> (f64, [f64; 3]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("records.jsonl");
+    let t = Instant::now();
+    let o = std::process::Command::new(binary("agentmill-worker"))
+        .args(["--worker-id", &unique("bench-lang"), "--episodes", "2", "run"])
+        .arg(file)
+        .args(["--only", id, "--policy", "replay", "--rollouts", &rollouts.to_string(), "--validate", "--out"])
+        .arg(&out)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("agentmill-worker run");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(o.status.success(), "{id}: every replay episode resolves:\n{}", String::from_utf8_lossy(&o.stderr));
+    let records: Vec<agentmill_proto::TrajectoryRecord> =
+        std::fs::read_to_string(&out).expect("records").lines().map(|l| serde_json::from_str(l).expect("a record")).collect();
+    assert_eq!(records.len(), rollouts as usize, "{id}: one record per rollout");
+    let n = records.len() as f64 * 1000.0;
+    let sum = |f: fn(&agentmill_proto::TrajectoryRecord) -> u64| records.iter().map(f).sum::<u64>() as f64 / n;
+    (rollouts as f64 / secs * 3600.0, [sum(|r| r.timing.image_ms + r.timing.start_ms), sum(|r| r.timing.agent_ms), sum(|r| r.timing.grade_ms)])
+}
+
+async fn languages() {
+    println!("== episodes/hour on the Go and Rust tasks (replay policy, real grading; 2 at once) ==");
+    let rollouts = 6;
+    let (base_rate, base_split) = local_run(&workspace().join("deploy/tasks/tasks.jsonl"), "agentmill__semver-1", rollouts);
+    let show = |name: &str, rate: f64, split: [f64; 3]| {
+        println!("{name}: {rollouts} episodes, {rate:.0} episodes/hour (mean s in init {:.1} / run {:.1} / grade {:.1}), {:.2}× the Python baseline", split[0], split[1], split[2], rate / base_rate)
+    };
+    show("python  agentmill__semver-1    (baseline, pytest)", base_rate, base_split);
+    for (name, id) in [("go      agentmill__intervals-1 (go test)", "agentmill__intervals-1"), ("rust    agentmill__verscmp-1   (cargo test)", "agentmill__verscmp-1")] {
+        let (rate, split) = local_run(&workspace().join("deploy/multilingual/tasks.jsonl"), id, rollouts);
+        show(name, rate, split);
+    }
+}
+
 /// The grader against the reference on the largest harness log.
 fn grader() {
     use agentmill_proto::dataset::{ScriptOptions, eval_plan};
@@ -237,13 +278,15 @@ fn main() {
         match which.as_str() {
             "overhead" => overhead().await,
             "throughput" => throughput().await,
+            "languages" => languages().await,
             "grader" => grader(),
             "all" => {
                 overhead().await;
                 throughput().await;
+                languages().await;
                 grader();
             }
-            other => eprintln!("unknown benchmark {other:?}; use overhead, throughput, grader or all"),
+            other => eprintln!("unknown benchmark {other:?}; use overhead, throughput, languages, grader or all"),
         }
     });
 }

@@ -1,0 +1,3 @@
+module agentmill/intervals
+
+go 1.19

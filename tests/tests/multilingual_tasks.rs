@@ -1,0 +1,253 @@
+//! The multilingual corpus (`deploy/multilingual/`): a Go, a Rust and a JavaScript project, each
+//! a SWE-bench row of a repository SWE-bench's spec table does not know, so the row carries its
+//! own spec (`test_cmd`, `log_parser`, `language`). The worker grades them as SWE-bench 4.x grades
+//! its Multilingual rows: the non-Python eval script (`make_eval_script_list_common`), the
+//! language's parser (`parse_log_gotest`, `parse_log_cargo`, `parse_log_tap`) between the test
+//! output markers, SWE-bench's rules. Real Docker, in the images `deploy/multilingual/images.sh`
+//! builds (deploy/setup.sh runs it); this test builds nothing and fails loudly, naming the script,
+//! where an image is missing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use agentmill_proto::{ExitReason, Resolution, TestStatus, TrajectoryRecord};
+use agentmill_tests::{binary, docker_or_skip, unique, workspace};
+use agentmill_worker::sandbox::docker::DockerEngine;
+use serde_json::Value;
+
+const GO: &str = "agentmill__intervals-1";
+const RUST: &str = "agentmill__verscmp-1";
+const JS: &str = "agentmill__formqs-1";
+
+fn corpus() -> std::path::PathBuf {
+    workspace().join("deploy/multilingual")
+}
+
+/// The rows of `deploy/multilingual/tasks.jsonl` by instance id.
+fn rows() -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string(corpus().join("tasks.jsonl")).expect("read deploy/multilingual/tasks.jsonl");
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON row"))
+        .map(|r| (r["instance_id"].as_str().expect("an instance_id").to_string(), r))
+        .collect()
+}
+
+fn source(id: &str, name: &str) -> String {
+    let path = corpus().join("src").join(id).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn listed(row: &Value, key: &str) -> Vec<String> {
+    serde_json::from_str(row[key].as_str().unwrap_or_else(|| panic!("{key} is a JSON-encoded string"))).expect("a list of test ids")
+}
+
+fn stderr_of(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn images_or_fail(engine: &DockerEngine) {
+    for row in rows().values() {
+        let image = row["image"].as_str().expect("an image");
+        if let Err(e) = engine.image_digest(image).await {
+            panic!("the image {image} is missing ({e}): build it with deploy/multilingual/images.sh (deploy/setup.sh runs it)");
+        }
+    }
+}
+
+fn run_worker(worker_id: &str, tasks: &Path, out: &Path) -> std::process::Child {
+    Command::new(binary("agentmill-worker"))
+        .args(["--worker-id", worker_id, "--episodes", "2", "run"])
+        .arg(tasks)
+        .args(["--policy", "replay", "--validate", "--out"])
+        .arg(out)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start agentmill-worker run")
+}
+
+fn records(path: &Path) -> BTreeMap<String, TrajectoryRecord> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().map(|l| serde_json::from_str::<TrajectoryRecord>(l).expect("a record")).map(|r| (r.task_id.clone(), r)).collect()
+}
+
+/// Every listed test of the record with its status, F2P first, in the row's order.
+fn statuses(r: &TrajectoryRecord) -> Vec<(String, TestStatus)> {
+    let g = r.grading.as_ref().unwrap_or_else(|| panic!("{}: no grading", r.task_id));
+    g.fail_to_pass.iter().chain(&g.pass_to_pass).map(|t| (t.name.clone(), t.status)).collect()
+}
+
+/// The rows are SWE-bench rows made from `src/`: the family named, the language's runner, parser
+/// and image, and the test ids as each parser writes them (Go's `Test/sub`, libtest's bare
+/// names, TAP's `- name`).
+#[test]
+fn the_rows_carry_each_languages_runner_parser_and_image() {
+    let rows = rows();
+    assert_eq!(rows.keys().map(String::as_str).collect::<Vec<_>>(), [JS, GO, RUST]);
+    for (id, language, test_cmd, parser, image) in [
+        (GO, "go", "go test -v ./...", "parse_log_gotest", "agentmill/sandbox-go:bookworm"),
+        (RUST, "rust", "cargo test --no-fail-fast", "parse_log_cargo", "agentmill/sandbox-rust:bookworm"),
+        (JS, "javascript", "node --test --test-reporter=tap", "parse_log_tap", "agentmill/sandbox-node:bookworm"),
+    ] {
+        let row = &rows[id];
+        assert_eq!(row["family"], "swe-bench", "{id}");
+        assert_eq!((row["language"].as_str(), row["test_cmd"].as_str(), row["log_parser"].as_str(), row["image"].as_str()), (Some(language), Some(test_cmd), Some(parser), Some(image)), "{id}");
+        assert_eq!(row["patch"], source(id, "gold.patch"), "{id}");
+        assert_eq!(row["test_patch"], source(id, "test.patch"), "{id}");
+        assert_eq!(row["environment_setup_commit"], row["base_commit"], "{id}");
+    }
+    assert_eq!(listed(&rows[GO], "FAIL_TO_PASS")[1], "TestMergeJoinsAdjacentIntervals/two");
+    assert_eq!(listed(&rows[RUST], "FAIL_TO_PASS"), ["numeric_prerelease_identifiers_compare_numerically", "sorts_the_semver_spec_example"]);
+    assert_eq!(listed(&rows[JS], "FAIL_TO_PASS")[0], "- decodes plus signs as spaces");
+}
+
+/// The script the worker grades each row with is SWE-bench 4.x's non-Python eval script, whole,
+/// with the row's own test command between the markers.
+#[test]
+fn eval_scripts_are_swebench_multilingual_scripts() {
+    let rows = rows();
+    let file = corpus().join("tasks.jsonl");
+    for (id, test_file) in [(GO, "merge_test.go"), (RUST, "tests/precedence.rs"), (JS, "test/parse.test.js")] {
+        let row = &rows[id];
+        let base = row["base_commit"].as_str().expect("base_commit");
+        let test_patch = row["test_patch"].as_str().expect("test_patch");
+        let test_cmd = row["test_cmd"].as_str().expect("test_cmd");
+        let expected = format!(
+            "#!/bin/bash\n\
+             set -uxo pipefail\n\
+             cd /testbed\n\
+             git config --global --add safe.directory /testbed\n\
+             cd /testbed\n\
+             git checkout {base} {test_file}\n\
+             git apply --verbose --reject - <<'EOF_114329324912'\n\
+             {test_patch}\n\
+             EOF_114329324912\n\
+             : '>>>>> Start Test Output'\n\
+             {test_cmd}\n\
+             : '>>>>> End Test Output'\n\
+             git checkout {base} {test_file}\n"
+        );
+        let o = Command::new(binary("agentmill-worker")).arg("eval-script").arg(&file).args(["--instance", id]).output().expect("run agentmill-worker eval-script");
+        assert!(o.status.success(), "{id}: {}", stderr_of(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), expected, "{id}");
+    }
+}
+
+/// A row of an unknown repository without its own spec is refused, naming each missing field.
+#[test]
+fn a_row_without_its_own_spec_is_refused_naming_the_fields() {
+    let mut row = rows()[GO].clone();
+    let obj = row.as_object_mut().expect("object");
+    obj.remove("test_cmd");
+    obj.insert("language".into(), "cobol".into());
+    let err = agentmill_proto::Task::from_json_object(obj.clone()).expect_err("refused");
+    let text: Vec<String> = err.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect();
+    let text = text.join("\n");
+    assert!(text.contains("test_cmd: is missing; a SWE-bench row whose repo is not in SWE-bench's spec table carries its own test_cmd"), "{text}");
+    assert!(text.contains("language: \"cobol\" is not a language SWE-bench's harness knows"), "{text}");
+}
+
+/// A patch that leaves the code as it is (one line added to the README): graded, it shows the
+/// task's FAIL_TO_PASS tests failing at the base commit while its PASS_TO_PASS tests pass.
+fn readme_only_patch(id: &str) -> String {
+    let readme = source(id, "repo/README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    format!("diff --git a/README.md b/README.md\n--- a/README.md\n+++ b/README.md\n@@ -{n},1 +{n},2 @@\n {}\n+Patched here only to leave the code as it is.\n", lines[lines.len() - 1], n = lines.len())
+}
+
+/// Gold patches resolve FULL with every listed test passed under the language's parser; the wrong
+/// patches grade NO with the tests they break named as failed; a patch that leaves the code alone
+/// grades NO with exactly the FAIL_TO_PASS tests failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gold_resolves_and_wrong_fails_in_each_language() {
+    let Some(engine) = docker_or_skip("gold_resolves_and_wrong_fails_in_each_language").await else {
+        return;
+    };
+    images_or_fail(&engine).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let worker_id = unique("w-multilingual");
+    let rows = rows();
+
+    // The wrong rows beside a copy of the archives they name (archive paths are relative).
+    std::fs::create_dir(dir.path().join("archives")).expect("mkdir");
+    for id in rows.keys() {
+        let name = format!("{id}.tar.gz");
+        std::fs::copy(corpus().join("archives").join(&name), dir.path().join("archives").join(&name)).expect("copy an archive");
+    }
+    let with_patches = |name: &str, patch: &dyn Fn(&str) -> String| {
+        let file = dir.path().join(format!("{name}.jsonl"));
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|(id, row)| {
+                let mut row = row.clone();
+                row["patch"] = patch(id).into();
+                row.to_string()
+            })
+            .collect();
+        std::fs::write(&file, lines.join("\n") + "\n").expect("write the rows");
+        file
+    };
+    let wrong_file = with_patches("wrong", &|id| source(id, "wrong.patch"));
+    let base_file = with_patches("base", &|id| readme_only_patch(id));
+
+    let gold_out = dir.path().join("gold.jsonl");
+    let wrong_out = dir.path().join("wrong-records.jsonl");
+    let gold = run_worker(&format!("{worker_id}-gold"), &corpus().join("tasks.jsonl"), &gold_out).wait_with_output().expect("wait");
+    let wrong = run_worker(&format!("{worker_id}-wrong"), &wrong_file, &wrong_out).wait_with_output().expect("wait");
+    let base_out = dir.path().join("base-records.jsonl");
+    let base = run_worker(&format!("{worker_id}-base"), &base_file, &base_out).wait_with_output().expect("wait");
+
+    assert_eq!(gold.status.code(), Some(0), "every gold patch resolves:\n{}", stderr_of(&gold));
+    let gold_records = records(&gold_out);
+    assert_eq!(gold_records.keys().map(String::as_str).collect::<Vec<_>>(), [JS, GO, RUST]);
+    for (id, parser) in [(GO, "parse_log_gotest"), (RUST, "parse_log_cargo"), (JS, "parse_log_tap")] {
+        let r = &gold_records[id];
+        let g = r.grading.as_ref().expect("a grading");
+        assert_eq!(r.exit_reason, Some(ExitReason::Submitted), "{id}");
+        assert_eq!((g.resolution, g.rules.as_str(), g.log_parser.as_str()), (Resolution::Full, "swe-bench-4", parser), "{id}: {g:?}");
+        assert_eq!(g.not_graded, None, "{id}");
+        let all: Vec<(String, TestStatus)> = listed(&rows[id], "FAIL_TO_PASS").into_iter().chain(listed(&rows[id], "PASS_TO_PASS")).map(|t| (t, TestStatus::Passed)).collect();
+        assert_eq!(statuses(r), all, "{id}: every listed test passed");
+    }
+
+    assert_eq!(wrong.status.code(), Some(1), "--validate fails when a patch does not resolve:\n{}", stderr_of(&wrong));
+    let stderr = stderr_of(&wrong);
+    for id in [GO, RUST, JS] {
+        assert!(stderr.contains(&format!("{id} r0: NO (submitted")), "{stderr}");
+    }
+    let wrong_records = records(&wrong_out);
+    for (id, parser, failing) in [
+        // Go: touching intervals made to "overlap" merges them, and breaks Overlaps' own test.
+        (GO, "parse_log_gotest", vec!["TestAdjacentIntervalsDoNotOverlap"]),
+        // Rust: shorter-first ordering fixes rc.9 < rc.10 but puts beta before alpha.
+        (RUST, "parse_log_cargo", vec!["sorts_the_semver_spec_example", "alphanumeric_identifiers_compare_lexically", "sorts_a_list"]),
+        // JavaScript: `+` turned into a space after decoding also turns an escaped %2B into one.
+        (JS, "parse_log_tap", vec!["- parses what stringify writes", "- decodes an escaped plus sign to a plus"]),
+    ] {
+        let r = &wrong_records[id];
+        let g = r.grading.as_ref().expect("a grading");
+        assert_eq!(r.exit_reason, Some(ExitReason::Submitted), "{id}");
+        assert_eq!((g.resolution, g.rules.as_str(), g.log_parser.as_str()), (Resolution::No, "swe-bench-4", parser), "{id}: {g:?}");
+        assert!(g.patch_applied.starts_with("git apply"), "{id}: the wrong patch went in ({}); its tests ran", g.patch_applied);
+        let not_passed: Vec<(String, TestStatus)> = statuses(r).into_iter().filter(|(_, s)| *s != TestStatus::Passed).collect();
+        let expected: Vec<(String, TestStatus)> = failing.iter().map(|t| (t.to_string(), TestStatus::Failed)).collect();
+        assert_eq!(not_passed, expected, "{id}: exactly these listed tests fail");
+    }
+
+    assert_eq!(base.status.code(), Some(1), "{}", stderr_of(&base));
+    let base_records = records(&base_out);
+    for id in [GO, RUST, JS] {
+        let g = base_records[id].grading.as_ref().expect("a grading");
+        assert_eq!((g.resolution, g.not_graded.as_deref()), (Resolution::No, None), "{id}: {g:?}");
+        let not_passed: Vec<(String, TestStatus)> = statuses(&base_records[id]).into_iter().filter(|(_, s)| *s != TestStatus::Passed).collect();
+        let f2p: Vec<(String, TestStatus)> = listed(&rows[id], "FAIL_TO_PASS").into_iter().map(|t| (t, TestStatus::Failed)).collect();
+        assert_eq!(not_passed, f2p, "{id}: at the base commit exactly the FAIL_TO_PASS tests fail");
+    }
+
+    for w in ["gold", "wrong", "base"] {
+        assert!(engine.containers_of(&format!("{worker_id}-{w}")).await.expect("list").is_empty(), "no container left behind");
+    }
+}
