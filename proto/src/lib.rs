@@ -35,6 +35,8 @@ pub mod convert;
 pub mod dataset;
 pub mod json;
 pub mod record;
+#[cfg(feature = "cli")]
+pub mod synth_input;
 #[cfg(feature = "redis")]
 pub mod stream;
 pub mod task;

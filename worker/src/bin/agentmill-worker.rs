@@ -133,27 +133,9 @@ enum Command {
     /// Run a contextual-synthesis job here, offline: ctx records as JSONL for inspection, the
     /// drop report as JSON on stderr. Uses the [synth] settings of --config.
     Synth {
-        /// A local git repository (first-parent merges become PRs).
-        #[arg(long, conflicts_with = "rows", required_unless_present = "rows")]
-        git: Option<PathBuf>,
-        /// A JSONL or Parquet file of PR rows in daVinci-Dev's schema.
-        #[arg(long)]
-        rows: Option<PathBuf>,
-        /// Git: exclusive start revision.
-        #[arg(long, default_value = "")]
-        from: String,
-        /// Git: inclusive end revision.
-        #[arg(long, default_value = "")]
-        to: String,
-        /// Git: treat non-merge first-parent commits as PRs too.
-        #[arg(long)]
-        single_commits: bool,
-        /// Git: the repository's name in the records (default: the folder's name).
-        #[arg(long, default_value = "")]
-        repo: String,
-        /// Git: a JSONL map of issue text per PR number or commit.
-        #[arg(long, default_value = "")]
-        issues: String,
+        /// The job's input.
+        #[command(flatten)]
+        input: agentmill_proto::synth_input::SynthInput,
         /// Rows: first row (0-based).
         #[arg(long, default_value_t = 0)]
         offset: u64,
@@ -194,18 +176,10 @@ fn main() -> anyhow::Result<()> {
     set("redis_url", cli.redis_url);
     set("stream", cli.stream);
     let mut cfg = WorkerConfig::load(cli.config.as_deref(), &o)?;
-    if let Some(Command::Synth { git, rows, from, to, single_commits, repo, issues, offset, limit, out }) = cli.command {
-        let spec = match (git, rows) {
-            (Some(path), _) => agentmill_proto::SynthSpec::Git {
-                repo_path: path.to_string_lossy().into_owned(),
-                from_rev: from,
-                to_rev: to,
-                single_commits,
-                issues_path: issues,
-            },
-            (None, Some(path)) => agentmill_proto::SynthSpec::Rows { path: path.to_string_lossy().into_owned(), offset, limit },
-            (None, None) => anyhow::bail!("name the input: --git PATH or --rows FILE"),
-        };
+    if let Some(Command::Synth { input, offset, limit, out }) = cli.command {
+        let as_typed = |p: &std::path::Path| Ok::<_, std::convert::Infallible>(p.to_string_lossy().into_owned());
+        let Ok(Some(spec)) = input.spec(offset, limit, as_typed) else { anyhow::bail!("name the input: --git PATH or --rows FILE") };
+        let repo = input.repo.clone();
         return agentmill_worker::synth_offline(&cfg, &spec, &repo, out.as_deref());
     }
     if let Some(n) = cli.episodes {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use agentmill_cli::client::{self, ClientConfig, print_json};
 use agentmill_proto::json::{ProtoName, to_json};
+use agentmill_proto::SynthSpec;
+use agentmill_proto::synth_input::SynthInput;
 use agentmill_cli::report;
 use agentmill_proto::v1::{self, TaskState};
 use anyhow::{Context, bail};
@@ -189,27 +191,10 @@ enum Command {
     /// file of PR rows, split into shards that workers take like episodes. Records land in the
     /// trajectory stream as kind "ctx". (To run one offline, see `agentmill-worker synth`.)
     Synth {
-        /// A git repository, as a path the workers can read.
-        #[arg(long, conflicts_with = "rows", required_unless_present = "rows")]
-        git: Option<PathBuf>,
-        /// A JSONL or Parquet file of PR rows, as a path the workers can read.
-        #[arg(long)]
-        rows: Option<PathBuf>,
-        /// Git: exclusive start revision.
-        #[arg(long, default_value = "")]
-        from: String,
-        /// Git: inclusive end revision.
-        #[arg(long, default_value = "")]
-        to: String,
-        /// Git: treat non-merge first-parent commits as PRs too.
-        #[arg(long)]
-        single_commits: bool,
-        /// The repository's name in the records (default: the folder's name).
-        #[arg(long, default_value = "")]
-        repo: String,
-        /// Git: a JSONL map of issue text per PR number or commit.
-        #[arg(long)]
-        issues: Option<PathBuf>,
+        /// The job's input (paths on this machine: the repository travels as a bundle, the files
+        /// as they are).
+        #[command(flatten)]
+        input: SynthInput,
         /// Rows (JSONL): rows per shard (0 = one shard).
         #[arg(long, default_value_t = 0)]
         shard_size: u64,
@@ -232,26 +217,11 @@ enum Command {
 
 /// `agentmill synth --offline`: the same job run here by `agentmill-worker synth`.
 fn synth_offline(command: &Command) -> anyhow::Result<i32> {
-    let Command::Synth { git, rows, from, to, single_commits, repo, issues, out, .. } = command else { return Ok(2) };
+    let Command::Synth { input, out, .. } = command else { return Ok(2) };
     let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("agentmill-worker"))).filter(|p| p.is_file());
     let program = beside.unwrap_or_else(|| PathBuf::from("agentmill-worker"));
     let mut cmd = std::process::Command::new(&program);
-    cmd.arg("synth");
-    if let Some(g) = git {
-        cmd.arg("--git").arg(g).args(["--from", from, "--to", to]);
-        if *single_commits {
-            cmd.arg("--single-commits");
-        }
-        if let Some(i) = issues {
-            cmd.arg("--issues").arg(i);
-        }
-    }
-    if let Some(r) = rows {
-        cmd.arg("--rows").arg(r);
-    }
-    if !repo.is_empty() {
-        cmd.args(["--repo", repo]);
-    }
+    cmd.arg("synth").args(input.to_args());
     if let Some(o) = out {
         cmd.arg("--out").arg(o);
     }
@@ -263,38 +233,30 @@ fn absolute(p: &std::path::Path) -> anyhow::Result<String> {
     Ok(std::fs::canonicalize(p).with_context(|| format!("{} does not exist", p.display()))?.to_string_lossy().into_owned())
 }
 
-/// The task rows of a synthesis job.
-#[allow(clippy::too_many_arguments)]
-fn synth_rows(git: &Option<PathBuf>, rows: &Option<PathBuf>, from: &str, to: &str, single_commits: bool, repo: &str, issues: &Option<PathBuf>, shard_size: u64, id: &Option<String>, priority: i32) -> anyhow::Result<Vec<serde_json::Value>> {
-    let path = git.as_ref().or(rows.as_ref()).context("name the input: --git PATH or --rows FILE")?;
-    let name = if repo.is_empty() { path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "repo".into()) } else { repo.to_string() };
+/// The task rows of a synthesis job: one, or one per `shard_size` rows of a JSONL file.
+fn synth_rows(input: &SynthInput, shard_size: u64, id: &Option<String>, priority: i32) -> anyhow::Result<Vec<serde_json::Value>> {
+    let spec = input.spec(0, 0, absolute)?.context("name the input: --git PATH or --rows FILE")?;
+    let name = input.name();
     let id = id.clone().unwrap_or_else(|| format!("synth-{}", name.replace('/', "_")));
     let base = serde_json::json!({"kind": "synth", "repo": name, "priority": priority, "labels": {"job": "synth"}});
-    let with = |task_id: String, synth: serde_json::Value| {
+    let with = |task_id: String, synth: &SynthSpec| -> anyhow::Result<serde_json::Value> {
         let mut row = base.clone();
         row["instance_id"] = task_id.into();
-        row["synth"] = synth;
-        row
+        row["synth"] = serde_json::to_value(synth)?;
+        Ok(row)
     };
-    if git.is_some() {
-        let issues = match issues {
-            Some(p) => absolute(p)?,
-            None => String::new(),
-        };
-        return Ok(vec![with(id, serde_json::json!({"type": "git", "repo_path": absolute(path)?, "from_rev": from, "to_rev": to, "single_commits": single_commits, "issues_path": issues}))]);
-    }
-    let file = absolute(path)?;
-    if shard_size == 0 {
-        return Ok(vec![with(id, serde_json::json!({"type": "rows", "path": file, "offset": 0, "limit": 0}))]);
-    }
+    let file = match &spec {
+        SynthSpec::Rows { path, .. } if shard_size > 0 => path.clone(),
+        _ => return Ok(vec![with(id, &spec)?]),
+    };
     let text = std::fs::read(&file).with_context(|| format!("reading {file}"))?;
     if text.starts_with(b"PAR1") {
         bail!("--shard-size splits JSONL files; submit a Parquet file as one shard (leave --shard-size out)");
     }
     let n = text.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).count() as u64;
-    Ok((0..n.div_ceil(shard_size))
-        .map(|i| with(format!("{id}-{i}"), serde_json::json!({"type": "rows", "path": file, "offset": i * shard_size, "limit": shard_size})))
-        .collect())
+    (0..n.div_ceil(shard_size))
+        .map(|i| with(format!("{id}-{i}"), &SynthSpec::Rows { path: file.clone(), offset: i * shard_size, limit: shard_size }))
+        .collect()
 }
 
 fn parse_state(s: &str) -> anyhow::Result<i32> {
@@ -564,8 +526,8 @@ async fn run() -> anyhow::Result<i32> {
                 }
             }
         }
-        Command::Synth { git, rows, from, to, single_commits, repo, issues, shard_size, id, priority, .. } => {
-            let tasks = synth_rows(git, rows, from, to, *single_commits, repo, issues, *shard_size, id, *priority)?;
+        Command::Synth { input, shard_size, id, priority, .. } => {
+            let tasks = synth_rows(input, *shard_size, id, *priority)?;
             // The job's inputs travel with it: the repository as a bundle, the files as they are.
             let mut uploads = agentmill_cli::upload::Uploads::default();
             let mut inputs = Vec::with_capacity(tasks.len());
