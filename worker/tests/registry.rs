@@ -28,7 +28,7 @@ use agentmill_worker::metrics::{PullMetrics, WorkerMetrics};
 use agentmill_worker::sandbox::SandboxError;
 use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
-use registry_support::{Registry, SilentRegistry, on_host, run};
+use registry_support::{LyingRegistry, Registry, SilentRegistry, on_host, run};
 use sandbox_support::{Reaper, SANDBOX_IMAGE, TASK, bundled_task, docker, unique, workspace};
 use tokio_util::sync::CancellationToken;
 
@@ -103,6 +103,27 @@ async fn a_task_pinned_by_digest_is_pulled_checked_run_and_recorded_and_a_wrong_
     let err = ensure_image(&engine_, &format!("{repository}@sha256:abc"), None).await.expect_err("a malformed digest");
     assert!(err.to_string().contains("64 lower-case hex"), "{err}");
     assert!(engine.containers_of(&worker).await.expect("list containers").is_empty(), "no container is left behind");
+}
+
+/// A registry that answers a pinned digest with another manifest: the pull is refused and
+/// nothing of it is on the host to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_answering_a_pin_with_another_manifest_is_refused() {
+    let worker = unique("liar");
+    let Some(engine) = docker("a_registry_answering_a_pin_with_another_manifest_is_refused", &worker).await else { return };
+    let mut registry = Registry::start().await;
+    let tag = unique("t");
+    registry.push(&format!("{}/agentmill-test/liar:{tag}", registry.host()));
+    let liar = LyingRegistry::start(&registry.host(), "agentmill-test/liar", &tag).await;
+    let pin = format!("sha256:{}", "ab".repeat(32));
+    let wanted = format!("127.0.0.1:{}/agentmill-test/liar@{pin}", liar.port);
+    let engine = engine_for(&engine, &config("[images]\npull = [\"127.0.0.1:*\"]\npull_timeout = \"2m\"\n"));
+    let err = ensure_image(&engine, &wanted, None).await.expect_err("another manifest for a pinned digest");
+    let message = err.to_string();
+    assert!(message.contains(&wanted) && message.contains(&pin[7..]), "the error names the pin: {message}");
+    assert!(!on_host(&wanted), "nothing pinned is on the host");
+    let m = engine.pulls().metrics();
+    assert_eq!((count(&m.finished, "pulled"), count(&m.failed, "digest_mismatch")), (0, 1), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,8 +227,8 @@ async fn a_task_waiting_for_init_has_its_image_pulled_meanwhile() {
 
 /// The figure: seconds to pull one image (a 64 MiB random layer) from the loopback registry
 /// through the worker (`ensure_image`) against a plain `docker pull` of the same image, measured
-/// alternately in the same run, removed from the host before each. Prints the medians and their
-/// ratio; asserts nothing about speed.
+/// alternately (each goes first in half the rounds) in the same run, removed from the host
+/// before each. Prints the medians and their ratio; asserts nothing about speed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: cargo test -p agentmill-worker --test registry -- --ignored --nocapture pull_time"]
 async fn pull_time_through_the_worker_against_docker_pull() {
@@ -225,20 +246,24 @@ async fn pull_time_through_the_worker_against_docker_pull() {
     registry.push_and_remove(&image);
     let engine = engine_for(&engine, &config("[images]\npull = [\"127.0.0.1:*\"]\n"));
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        let t = Instant::now();
-        ensure_image(&engine, &image, None).await.unwrap_or_else(|e| panic!("the worker pulls: {e}"));
-        ours.push(t.elapsed().as_secs_f64());
-        run(Command::new("docker").args(["rmi", &image]));
-        let t = Instant::now();
-        run(Command::new("docker").args(["pull", "-q", &image]));
-        theirs.push(t.elapsed().as_secs_f64());
-        run(Command::new("docker").args(["rmi", &image]));
+    for round in 0..6 {
+        // Alternate which goes first, so neither always follows the other's removal.
+        for worker_pull in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            let t = Instant::now();
+            if worker_pull {
+                ensure_image(&engine, &image, None).await.unwrap_or_else(|e| panic!("the worker pulls: {e}"));
+                ours.push(t.elapsed().as_secs_f64());
+            } else {
+                run(Command::new("docker").args(["pull", "-q", &image]));
+                theirs.push(t.elapsed().as_secs_f64());
+            }
+            run(Command::new("docker").args(["rmi", &image]));
+        }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     let (a, b) = (median(&mut ours), median(&mut theirs));
-    println!("pull of a 64 MiB image from the loopback registry, median of 5: worker {a:.3} s, docker pull {b:.3} s, ratio worker/docker {:.2}", a / b);
+    println!("pull of a 64 MiB image from the loopback registry, median of 6: worker {a:.3} s, docker pull {b:.3} s, ratio worker/docker {:.2}", a / b);
 }

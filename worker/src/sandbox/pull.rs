@@ -135,7 +135,10 @@ fn failure_reason(e: &SandboxError) -> &'static str {
         SandboxError::DigestMismatch { .. } => "digest_mismatch",
         other => {
             let m = other.to_string().to_ascii_lowercase();
-            if m.contains("unauthorized") || m.contains("authentication required") || m.contains("no basic auth credentials") || m.contains("denied") {
+            if m.contains("verification failed") || m.contains("digest mismatch") || m.contains("unexpected commit digest") {
+                // The engine's own check of a pinned digest against the manifest it was sent.
+                "digest_mismatch"
+            } else if m.contains("unauthorized") || m.contains("authentication required") || m.contains("no basic auth credentials") || m.contains("denied") {
                 "unauthorized"
             } else if m.contains("manifest unknown") || m.contains("not found") || m.contains("does not exist") {
                 "not_found"
@@ -380,6 +383,7 @@ mod tests {
         assert_eq!(failure_reason(&missing("x (pull failed: no basic auth credentials)")), "unauthorized");
         assert_eq!(failure_reason(&missing("x (pull failed: manifest unknown: manifest unknown)")), "not_found");
         assert_eq!(failure_reason(&missing("x (pull failed: connection refused)")), "error");
+        assert_eq!(failure_reason(&missing("x (pull failed: Docker stream error: manifest verification failed for digest sha256:ab)")), "digest_mismatch");
         assert_eq!(failure_reason(&SandboxError::PullTimeout { image: "x".into(), timeout: std::time::Duration::from_secs(1) }), "timeout");
         let explained = explain(missing("x (pull failed: no basic auth credentials)"), "127.0.0.1:5000", false).to_string();
         assert!(explained.contains("[images.registries.\"127.0.0.1:5000\"]") && explained.contains("password_file"), "{explained}");

@@ -218,3 +218,64 @@ impl Drop for SilentRegistry {
         self.task.abort();
     }
 }
+
+/// A registry that lies: it serves one real manifest (fetched from a real registry) for every
+/// manifest asked of it, by tag or by digest, with a `Docker-Content-Digest` header echoing what
+/// was asked, and redirects blob requests to the real registry. A pull by a digest other than
+/// the served manifest's must be refused by whoever checks digests. Stopped when dropped.
+pub struct LyingRegistry {
+    pub port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LyingRegistry {
+    /// Serves `repository:tag` of the registry at `real` (`127.0.0.1:PORT`) for every manifest.
+    pub async fn start(real: &str, repository: &str, tag: &str) -> LyingRegistry {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+        let response = reqwest::Client::new()
+            .get(format!("http://{real}/v2/{repository}/manifests/{tag}"))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("the real registry answers");
+        assert!(response.status().is_success(), "the real registry has {repository}:{tag}: {}", response.status());
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/vnd.docker.distribution.manifest.v2+json").to_string();
+        let manifest = response.bytes().await.expect("the manifest's bytes");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback listener");
+        let port = listener.local_addr().expect("its address").port();
+        let real = real.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (real, content_type, manifest) = (real.clone(), content_type.clone(), manifest.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let path = req.uri().path().to_string();
+                        let builder = hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
+                        let response = if path == "/v2/" {
+                            builder.status(200).header("content-type", "application/json").body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                        } else if let Some((_, reference)) = path.split_once("/manifests/") {
+                            builder
+                                .status(200)
+                                .header("content-type", content_type.as_str())
+                                .header("Docker-Content-Digest", reference)
+                                .body(http_body_util::Full::new(manifest.clone()))
+                        } else if path.contains("/blobs/") {
+                            builder.status(307).header("location", format!("http://{real}{path}")).body(http_body_util::Full::new(bytes::Bytes::new()))
+                        } else {
+                            builder.status(404).body(http_body_util::Full::new(bytes::Bytes::new()))
+                        };
+                        async move { response.map_err(|e| e.to_string()) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        LyingRegistry { port, task }
+    }
+}
+
+impl Drop for LyingRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
