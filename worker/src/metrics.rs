@@ -97,10 +97,15 @@ pub struct PullMetrics {
     pub seconds: prometheus::Histogram,
 }
 
+/// The label values of the pull metrics, each shown from the start at 0.
+const PULL_KINDS: [&str; 2] = ["episode", "prefetch"];
+const PULL_RESULTS: [&str; 2] = ["pulled", "failed"];
+const PULL_FAILURES: [&str; 6] = ["timeout", "unauthorized", "not_found", "digest_mismatch", "refused", "error"];
+
 impl Default for PullMetrics {
     fn default() -> Self {
         let p = "agentmill_worker_image_pull";
-        PullMetrics {
+        let metrics = PullMetrics {
             started: IntCounterVec::new(Opts::new(format!("{p}s_started_total"), "Image pulls started, by kind"), &["kind"]).expect("valid metric"),
             joined: IntCounter::new(format!("{p}s_joined_total"), "Image pulls that joined a pull of the same image under way").expect("valid metric"),
             finished: IntCounterVec::new(Opts::new(format!("{p}s_total"), "Image pulls ended, by result"), &["result"]).expect("valid metric"),
@@ -111,7 +116,13 @@ impl Default for PullMetrics {
                 HistogramOpts::new(format!("{p}_seconds"), "Time per image pull").buckets(vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0]),
             )
             .expect("valid metric"),
+        };
+        for (vec, values) in [(&metrics.started, &PULL_KINDS[..]), (&metrics.finished, &PULL_RESULTS[..]), (&metrics.failed, &PULL_FAILURES[..])] {
+            for v in values {
+                vec.with_label_values(&[v]);
+            }
         }
+        metrics
     }
 }
 
