@@ -45,7 +45,8 @@ if [ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && ! docker compose version >/dev/null 2
   DEB_PACKAGES+=(docker-compose)
 fi
 # The image pull tests run a registry on loopback (worker/tests/image_pull.rs).
-[ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && DEB_PACKAGES+=(docker-registry)
+# Their credentials test writes the registry's htpasswd file with apache2-utils' htpasswd (bcrypt).
+[ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && DEB_PACKAGES+=(docker-registry apache2-utils)
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

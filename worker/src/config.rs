@@ -123,6 +123,59 @@ pub struct ImagesConfig {
     /// The longest one image pull may take before the episode ends `sandbox_error`.
     #[serde(with = "humantime_serde")]
     pub pull_timeout: Duration,
+    /// Images pulled ahead at once for leased tasks still waiting for an `init` slot (the host's
+    /// backlog); `0`: no pre-pulls, each episode pulls its own image in `init`.
+    pub prefetch: u32,
+    /// Credentials per registry host (`"registry.example:5000"`, `"docker.io"`), sent with the
+    /// pulls of images from that host.
+    pub registries: BTreeMap<String, RegistryLogin>,
+}
+
+impl RegistryLogin {
+    /// Whether this login can work: a host key, a user name, one password source. The message
+    /// names the registry and the fix.
+    pub fn check(&self, host: &str) -> Result<(), String> {
+        if host.is_empty() || host.contains('/') || host.contains('@') || host.trim() != host {
+            return Err(format!("{host:?} is not a registry host; name it as in the image reference (\"registry.example:5000\", \"docker.io\")"));
+        }
+        if self.username.is_empty() {
+            return Err(format!("{host:?}: username is empty"));
+        }
+        match (&self.password_file, &self.password_env) {
+            (Some(_), Some(_)) => Err(format!("{host:?}: password_file and password_env are both set; keep one")),
+            (None, None) => Err(format!("{host:?}: no password; set password_file (a file holding it) or password_env (the variable holding it)")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The password, read from its file or variable (the message names the registry and the source).
+    pub fn password(&self, host: &str) -> Result<String, String> {
+        self.check(host)?;
+        let password = if let Some(path) = &self.password_file {
+            std::fs::read_to_string(path).map_err(|e| format!("images.registries.{host:?}: password_file {}: {e}", path.display()))?
+        } else {
+            let var = self.password_env.as_deref().unwrap_or_default();
+            std::env::var(var).map_err(|_| format!("images.registries.{host:?}: password_env names {var}, which is not set"))?
+        };
+        let password = password.trim().to_string();
+        if password.is_empty() {
+            return Err(format!("images.registries.{host:?}: the password is empty"));
+        }
+        Ok(password)
+    }
+}
+
+/// The login of one registry (`[images.registries."HOST"]`). The password is read from a file or
+/// an environment variable at start, never written in the configuration, and never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryLogin {
+    /// The user name.
+    pub username: String,
+    /// A file holding the password (surrounding whitespace ignored).
+    pub password_file: Option<std::path::PathBuf>,
+    /// The name of an environment variable holding the password.
+    pub password_env: Option<String>,
 }
 
 /// The registries' namespaces of the dataset families agentmill knows (SWE-bench, SWE-rebench,
@@ -137,6 +190,8 @@ impl Default for ImagesConfig {
             evict: Vec::new(),
             pull: DEFAULT_PULL.iter().map(|p| p.to_string()).collect(),
             pull_timeout: Duration::from_secs(20 * 60),
+            prefetch: 2,
+            registries: BTreeMap::new(),
         }
     }
 }
@@ -410,6 +465,11 @@ impl WorkerConfig {
         for (key, value) in [("inputs.max_bytes", &self.inputs.max_bytes), ("inputs.max_unpacked_bytes", &self.inputs.max_unpacked_bytes), ("inputs.cache_bytes", &self.inputs.cache_bytes)] {
             if agentmill_proto::parse_size(value).is_none() {
                 return bad(key, format!("{value:?} is not a size such as \"1g\""));
+            }
+        }
+        for (host, login) in &self.images.registries {
+            if let Err(why) = login.check(host) {
+                return bad("images.registries", why);
             }
         }
         for (i, root) in self.inputs.host_roots.iter().enumerate() {

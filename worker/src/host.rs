@@ -56,6 +56,11 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
 /// counting into `metrics`.
 pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metrics: &WorkerMetrics) -> anyhow::Result<Arc<EpisodeEnv>> {
     let policies = PolicyFactory::new(&cfg.policy).map_err(|e| anyhow::anyhow!("policy configuration: {e}"))?;
+    // The engine's pulls count into this worker's metrics from here on.
+    let backend = match backend {
+        Backend::Docker(engine) => Backend::Docker(engine.with_pull_metrics(metrics.pulls.clone())),
+        other => other,
+    };
     let images = match backend.engine() {
         Some(engine) => {
             let policy = ImagePolicy::from_config(&cfg.images).map_err(|e| anyhow::anyhow!("image cache configuration: {e}"))?;

@@ -18,6 +18,13 @@
 //! | `agentmill_worker_images_evictable_bytes` | gauge | bytes of evictable images on the host at the last image-cache pass (see `sandbox::images`) |
 //! | `agentmill_worker_images_evicted_total` | counter | images the image cache removed to stay within `images.budget` |
 //! | `agentmill_worker_images_evicted_bytes_total` | counter | bytes of the images it removed (Docker's `Size`; layers shared with kept images stay on disk) |
+//! | `agentmill_worker_image_pulls_started_total{kind}` | counter | image pulls started: `episode` (in an episode's `init`), `prefetch` (ahead, for a leased task waiting for `init`) |
+//! | `agentmill_worker_image_pulls_joined_total` | counter | pulls that waited for a pull of the same image already under way instead of starting one |
+//! | `agentmill_worker_image_pulls_total{result}` | counter | pulls ended: `pulled`, `failed` |
+//! | `agentmill_worker_image_pull_failures_total{reason}` | counter | pulls failed, by `reason`: `timeout` (`images.pull_timeout`), `unauthorized` (credentials missing or refused), `not_found` (no such image, tag or digest), `digest_mismatch` (a pinned digest the pulled image lacks), `refused` (`images.pull` allows no pull of it), `error` (anything else) |
+//! | `agentmill_worker_image_pulls_in_flight` | gauge | pulls under way now |
+//! | `agentmill_worker_image_pull_bytes_total` | counter | bytes of layers downloaded (as the engine reports its progress; layers already on the host are not downloaded) |
+//! | `agentmill_worker_image_pull_seconds` | histogram | time per pull that ended (`pulled` or `failed`) |
 
 use std::sync::OnceLock;
 
@@ -70,6 +77,55 @@ impl Default for ImageMetrics {
     }
 }
 
+/// The image pulls' metrics (held by the [`DockerEngine`](crate::sandbox::docker::DockerEngine)
+/// that pulls, registered by [`WorkerMetrics`]; the default ones are registered nowhere).
+#[derive(Debug, Clone)]
+pub struct PullMetrics {
+    /// Pulls started, by kind (`episode`, `prefetch`).
+    pub started: IntCounterVec,
+    /// Pulls that joined one already under way.
+    pub joined: IntCounter,
+    /// Pulls ended, by result (`pulled`, `failed`).
+    pub finished: IntCounterVec,
+    /// Pulls failed, by reason.
+    pub failed: IntCounterVec,
+    /// Pulls under way.
+    pub in_flight: IntGauge,
+    /// Layer bytes downloaded.
+    pub bytes: IntCounter,
+    /// Time per pull.
+    pub seconds: prometheus::Histogram,
+}
+
+/// The label values of the pull metrics, each shown from the start at 0.
+const PULL_KINDS: [&str; 2] = ["episode", "prefetch"];
+const PULL_RESULTS: [&str; 2] = ["pulled", "failed"];
+const PULL_FAILURES: [&str; 6] = ["timeout", "unauthorized", "not_found", "digest_mismatch", "refused", "error"];
+
+impl Default for PullMetrics {
+    fn default() -> Self {
+        let p = "agentmill_worker_image_pull";
+        let metrics = PullMetrics {
+            started: IntCounterVec::new(Opts::new(format!("{p}s_started_total"), "Image pulls started, by kind"), &["kind"]).expect("valid metric"),
+            joined: IntCounter::new(format!("{p}s_joined_total"), "Image pulls that joined a pull of the same image under way").expect("valid metric"),
+            finished: IntCounterVec::new(Opts::new(format!("{p}s_total"), "Image pulls ended, by result"), &["result"]).expect("valid metric"),
+            failed: IntCounterVec::new(Opts::new(format!("{p}_failures_total"), "Image pulls failed, by reason"), &["reason"]).expect("valid metric"),
+            in_flight: IntGauge::new(format!("{p}s_in_flight"), "Image pulls under way").expect("valid metric"),
+            bytes: IntCounter::new(format!("{p}_bytes_total"), "Bytes of image layers downloaded").expect("valid metric"),
+            seconds: prometheus::Histogram::with_opts(
+                HistogramOpts::new(format!("{p}_seconds"), "Time per image pull").buckets(vec![0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0]),
+            )
+            .expect("valid metric"),
+        };
+        for (vec, values) in [(&metrics.started, &PULL_KINDS[..]), (&metrics.finished, &PULL_RESULTS[..]), (&metrics.failed, &PULL_FAILURES[..])] {
+            for v in values {
+                vec.with_label_values(&[v]);
+            }
+        }
+        metrics
+    }
+}
+
 /// Every metric the worker sets.
 #[derive(Debug, Clone)]
 pub struct WorkerMetrics {
@@ -100,6 +156,8 @@ pub struct WorkerMetrics {
     pub backpressured: IntGauge,
     /// The image cache's.
     pub images: ImageMetrics,
+    /// The image pulls'.
+    pub pulls: PullMetrics,
 }
 
 impl Default for WorkerMetrics {
@@ -135,6 +193,7 @@ impl WorkerMetrics {
         let lag = IntGauge::new(format!("{p}learner_lag"), "Records waiting for the learner").expect("valid metric");
         let backpressured = IntGauge::new(format!("{p}backpressured"), "1 while leases are paused").expect("valid metric");
         let images = ImageMetrics::default();
+        let pulls = PullMetrics::default();
         for c in [
             Box::new(started.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(ended.clone()),
@@ -152,10 +211,17 @@ impl WorkerMetrics {
             Box::new(images.evictable_bytes.clone()),
             Box::new(images.evicted.clone()),
             Box::new(images.evicted_bytes.clone()),
+            Box::new(pulls.started.clone()),
+            Box::new(pulls.joined.clone()),
+            Box::new(pulls.finished.clone()),
+            Box::new(pulls.failed.clone()),
+            Box::new(pulls.in_flight.clone()),
+            Box::new(pulls.bytes.clone()),
+            Box::new(pulls.seconds.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
-        WorkerMetrics { registry, started, ended, running, stage_seconds, in_stage, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured, images }
+        WorkerMetrics { registry, started, ended, running, stage_seconds, in_stage, containers_alive, sandbox_errors, reaped, disk_limit_kills, published, lag, backpressured, images, pulls }
     }
 
     /// Records the stage durations of a finished episode.

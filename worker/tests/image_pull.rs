@@ -2,19 +2,18 @@
 //! the worker fetch, `images.pull_timeout` cuts off a pull that hangs, and `limits.init_timeout`
 //! an episode's whole init.
 //!
-//! The registry is real: Debian's `docker-registry` (the CNCF distribution registry) on a free
-//! loopback port, serving a folder the test makes; Docker treats `127.0.0.0/8` registries as
-//! insecure, so it pulls over plain HTTP. The images are a few bytes each, made with `docker
-//! import` and pushed to it, then removed from the host. The registry that hangs is a loopback
-//! TCP listener that accepts connections and never answers. Nothing leaves the host.
+//! The registry is real (`registry_support`: Debian's `docker-registry` on a free loopback port).
+//! The images are a few bytes each, made with `docker import` and pushed to it, then removed from
+//! the host. The registry that hangs is a loopback TCP listener that accepts connections and never
+//! answers. Nothing leaves the host. Pins, credentials and pre-pulls: `tests/registry.rs`.
 //!
 //! Real Docker; without it the tests fail loudly unless the run declares `AGENTMILL_NO_DOCKER=1`.
 //! Without `docker-registry` they fail naming the package (`deploy/setup.sh` installs it).
 
+mod registry_support;
 mod sandbox_support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,110 +26,9 @@ use agentmill_worker::metrics::WorkerMetrics;
 use agentmill_worker::sandbox::SandboxError;
 use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
+use registry_support::{Registry, SilentRegistry, on_host, run};
 use sandbox_support::{Reaper, TASK, bundled_task, docker, unique, workspace};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-
-/// A `docker-registry` on a free loopback port; killed, with its folder and the images the test
-/// made, when dropped.
-struct Registry {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-    /// References the test made on the host (removed at the end).
-    images: Vec<String>,
-}
-
-impl Registry {
-    async fn start() -> Registry {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("its address").port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!("version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().join("data").display()),
-        )
-        .expect("write the registry's config");
-        let log = dir.path().join("registry.log");
-        let out = std::fs::File::create(&log).expect("the registry's log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(out.try_clone().expect("clone the log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("these tests need Debian's docker-registry (apt-get install docker-registry; deploy/setup.sh installs it): {e}"));
-        let mut registry = Registry { child, port, log, _dir: dir, images: Vec::new() };
-        for _ in 0..200 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return registry;
-            }
-            if let Ok(Some(status)) = registry.child.try_wait() {
-                panic!("docker-registry exited ({status}): {}", registry.log_text());
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = registry.child.kill();
-        panic!("docker-registry never listened on 127.0.0.1:{port}: {}", registry.log_text());
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Makes a tiny image as `reference`, pushes it here and removes it from the host.
-    fn push(&mut self, reference: &str) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("payload"), format!("{reference} {}", fastrand::u64(..))).expect("write the payload");
-        let tar = dir.path().join("image.tar");
-        run(Command::new("tar").arg("-C").arg(dir.path()).arg("-cf").arg(&tar).arg("payload"));
-        run(Command::new("docker").arg("import").arg(&tar).arg(reference));
-        self.images.push(reference.to_string());
-        run(Command::new("docker").args(["push", reference]));
-        run(Command::new("docker").args(["rmi", reference]));
-    }
-
-    /// Asks the registry for a manifest that names `marker` and waits until its log shows the
-    /// request: everything the registry was asked before is in the log by then.
-    async fn log_through(&self, marker: &str) -> String {
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.expect("connect to the registry");
-        s.write_all(format!("GET /v2/{marker}/manifests/latest HTTP/1.0\r\nHost: {}\r\n\r\n", self.host()).as_bytes()).await.expect("ask");
-        let mut answer = Vec::new();
-        s.read_to_end(&mut answer).await.expect("the registry answers");
-        for _ in 0..200 {
-            let log = self.log_text();
-            if log.contains(marker) {
-                return log;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the registry's log never showed the request for {marker}: {}", self.log_text());
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for image in &self.images {
-            let _ = Command::new("docker").args(["rmi", "-f", image]).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        }
-    }
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-}
-
-fn on_host(reference: &str) -> bool {
-    Command::new("docker").args(["image", "inspect", reference]).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pull() {
@@ -165,47 +63,6 @@ async fn an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pu
     registry.images.push(local.clone());
     let strict = engine.clone().with_pull_policy(PullPolicy::new(&[], Duration::from_secs(600)).expect("an empty policy"));
     ensure_image(&strict, &local, None).await.unwrap_or_else(|e| panic!("a local image needs no pull: {e}"));
-}
-
-/// A loopback registry that hangs: it answers the version check (`GET /v2/`) as a registry does,
-/// so the engine goes on to ask for the image, and never answers anything else. Stopped when
-/// dropped.
-struct SilentRegistry {
-    port: u16,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SilentRegistry {
-    async fn start() -> SilentRegistry {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback listener");
-        let port = listener.local_addr().expect("its address").port();
-        let task = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut head = [0u8; 16];
-                let mut n = 0;
-                while n < head.len() {
-                    match socket.read(&mut head[n..]).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(k) => n += k,
-                    }
-                }
-                if head.starts_with(b"GET /v2/ ") {
-                    let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\nDocker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n{}";
-                    let _ = socket.write_all(ok.as_bytes()).await;
-                } else {
-                    held.push(socket);
-                }
-            }
-        });
-        SilentRegistry { port, task }
-    }
-}
-
-impl Drop for SilentRegistry {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

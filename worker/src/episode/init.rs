@@ -93,7 +93,12 @@ pub struct Prepared {
 /// failed pull is a sandbox error carrying the registry's own message (never a model failure).
 /// With the host's image `cache`, the image's use is recorded and a pull is followed by an
 /// eviction pass in the background (the caller holds the image's pin: [`ImageCache::pin`]).
+/// An image pinned by digest (`repo@sha256:…`) must list that digest after the pull (else
+/// [`SandboxError::DigestMismatch`]); the digest returned is the one that runs.
 pub async fn ensure_image(engine: &DockerEngine, image: &str, cache: Option<&ImageCache>) -> Result<String, SandboxError> {
+    if let Some(reason) = crate::sandbox::pull::ImageRef::parse(image).bad_digest() {
+        return Err(SandboxError::BadReference { image: image.to_string(), reason });
+    }
     let (digest, pulled) = match engine.image_digest(image).await {
         Ok(d) => (d, false),
         Err(SandboxError::ImageMissing(_)) => {

@@ -267,6 +267,14 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
         None => None,
     };
 
+    // A task that must wait for an init slot (the host's backlog) has its image pulled meanwhile,
+    // bounded by images.prefetch; one that gets a slot at once pulls in its own init.
+    if let Some(engine) = env.backend.engine()
+        && env.stages.init.available_permits() == 0
+    {
+        engine.prefetch(&task.image);
+    }
+
     // init
     progress(Stage::Init);
     let prepared = {

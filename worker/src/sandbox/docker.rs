@@ -78,6 +78,8 @@ pub struct DockerEngine {
     learned: Arc<EngineFacts>,
     /// What [`DockerEngine::pull`] may fetch, and how long it may take.
     pull_policy: Arc<super::images::PullPolicy>,
+    /// The pulls under way, the pre-pull bound and the pull metrics ([`super::pull`]).
+    pulls: Arc<super::pull::Pulls>,
 }
 
 /// What a [`DockerEngine`] learned about its engine while creating containers.
@@ -96,14 +98,30 @@ impl DockerEngine {
         let docker = Docker::connect_with_local_defaults().map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         let docker = docker.negotiate_version().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
         docker.ping().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
-        Ok(DockerEngine { docker, learned: Arc::new(EngineFacts::default()), pull_policy: Arc::default() })
+        let pull_policy: Arc<super::images::PullPolicy> = Arc::default();
+        let pulls = Arc::new(super::pull::Pulls::new(pull_policy.prefetch, crate::metrics::PullMetrics::default()));
+        Ok(DockerEngine { docker, learned: Arc::new(EngineFacts::default()), pull_policy, pulls })
     }
 
     /// This engine, pulling only what `policy` allows, within its timeout (the default:
     /// `[images]`'s defaults).
     pub fn with_pull_policy(mut self, policy: super::images::PullPolicy) -> DockerEngine {
+        self.pulls = Arc::new(super::pull::Pulls::new(policy.prefetch, self.pulls.metrics().clone()));
         self.pull_policy = Arc::new(policy);
         self
+    }
+
+    /// This engine, counting its pulls into `metrics` (the worker's registered ones). Like
+    /// [`DockerEngine::with_pull_policy`], call it before the engine pulls: it starts a fresh
+    /// table of pulls under way.
+    pub fn with_pull_metrics(mut self, metrics: crate::metrics::PullMetrics) -> DockerEngine {
+        self.pulls = Arc::new(super::pull::Pulls::new(self.pull_policy.prefetch, metrics));
+        self
+    }
+
+    /// The pulls of this engine (and its metrics).
+    pub fn pulls(&self) -> &super::pull::Pulls {
+        &self.pulls
     }
 
     /// What this engine may pull.
@@ -123,12 +141,31 @@ impl DockerEngine {
         &self.docker
     }
 
-    /// The image's content id (`sha256:...`), or `ImageMissing` when the engine does not have it.
+    /// The image's digest: for a reference pinned by digest, Docker's `repo@sha256:…` entry
+    /// holding that digest (none: [`SandboxError::DigestMismatch`]); for a tag, the registry
+    /// digest of its repository, else the first one, else the content id. `ImageMissing` when the
+    /// engine does not have the image.
     pub async fn image_digest(&self, image: &str) -> Result<String, SandboxError> {
         match self.docker.inspect_image(image).await {
             Ok(info) => {
-                let repo_digest = info.repo_digests.as_ref().and_then(|d| d.first().cloned());
-                Ok(repo_digest.or(info.id).unwrap_or_default())
+                let digests = info.repo_digests.unwrap_or_default();
+                let reference = super::pull::ImageRef::parse(image);
+                if let Some(pinned) = reference.digest {
+                    // A pinned image runs only when Docker lists the pinned digest for it.
+                    return match digests.iter().find(|d| d.rsplit_once('@').is_some_and(|(_, d)| d == pinned)) {
+                        Some(d) => Ok(d.clone()),
+                        None => Err(SandboxError::DigestMismatch {
+                            image: image.to_string(),
+                            expected: pinned.to_string(),
+                            actual: if digests.is_empty() { format!("no registry digest (id {})", info.id.unwrap_or_default()) } else { digests.join(", ") },
+                        }),
+                    };
+                }
+                // For a tag, the registry digest of its own repository (an image pulled from two
+                // repositories lists both).
+                let repository = normalize_repository(reference.repository);
+                let own = digests.iter().find(|d| d.rsplit_once('@').is_some_and(|(r, _)| normalize_repository(r) == repository));
+                Ok(own.or(digests.first()).cloned().or(info.id).unwrap_or_default())
             }
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {
                 Err(SandboxError::ImageMissing(image.to_string()))
@@ -981,38 +1018,14 @@ fn container_name(episode: &str) -> String {
     format!("agentmill-{}-{:08x}", clean.trim_matches('-'), fastrand::u32(..))
 }
 
-/// Image pulls, network detachment and selective reaping, for the episode lifecycle.
-impl DockerEngine {
-    /// Pulls `image` from its registry. The registry's own error is returned as
-    /// [`SandboxError::ImageMissing`] context, so an unreachable registry is never scored as a
-    /// model failure.
-    ///
-    /// Only an image the engine's [pull policy](super::images::PullPolicy) allows is pulled
-    /// ([`SandboxError::PullRefused`] otherwise, before anything is fetched), and a pull that
-    /// takes longer than its timeout is abandoned ([`SandboxError::PullTimeout`]; dropping the
-    /// request makes the engine cancel it).
-    pub async fn pull(&self, image: &str) -> Result<(), SandboxError> {
-        if !self.pull_policy.allows(image) {
-            return Err(SandboxError::PullRefused(image.to_string()));
-        }
-        let (name, tag) = match image.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
-            _ => (image, "latest"),
-        };
-        let options = bollard::query_parameters::CreateImageOptionsBuilder::new().from_image(name).tag(tag).build();
-        let mut stream = self.docker.create_image(Some(options), None, None);
-        let pulled = async {
-            while let Some(item) = stream.next().await {
-                if let Err(e) = item {
-                    return Err(SandboxError::ImageMissing(format!("{image} (pull failed: {e})")));
-                }
-            }
-            Ok(())
-        };
-        let timeout = self.pull_policy.timeout;
-        tokio::time::timeout(timeout, pulled).await.unwrap_or(Err(SandboxError::PullTimeout { image: image.to_string(), timeout }))
-    }
+/// A repository as Docker lists it (`docker.io/library/python` is `python`).
+fn normalize_repository(repository: &str) -> &str {
+    let r = repository.strip_prefix("docker.io/").or_else(|| repository.strip_prefix("index.docker.io/")).unwrap_or(repository);
+    r.strip_prefix("library/").unwrap_or(r)
+}
 
+/// Image lists, network detachment and selective reaping, for the episode lifecycle.
+impl DockerEngine {
     /// The tags of every image on this host (what the worker tells the coordinator it holds).
     pub async fn local_images(&self) -> Result<Vec<String>, SandboxError> {
         let list = self

@@ -113,19 +113,29 @@ pub struct PullPolicy {
     allow: Vec<Pattern>,
     /// The longest one pull may take.
     pub timeout: std::time::Duration,
+    /// Pre-pulls at once (`images.prefetch`; 0: none).
+    pub prefetch: usize,
+    /// The registries' logins (`images.registries`), passwords read.
+    pub credentials: super::pull::RegistryCredentials,
 }
 
 impl Default for PullPolicy {
     fn default() -> Self {
-        PullPolicy::from_config(&ImagesConfig::default()).unwrap_or(PullPolicy { allow: Vec::new(), timeout: std::time::Duration::from_secs(1200) })
+        PullPolicy::from_config(&ImagesConfig::default()).unwrap_or(PullPolicy {
+            allow: Vec::new(),
+            timeout: std::time::Duration::from_secs(1200),
+            prefetch: 0,
+            credentials: super::pull::RegistryCredentials::default(),
+        })
     }
 }
 
 impl PullPolicy {
-    /// The policy of an `[images]` section.
+    /// The policy of an `[images]` section; the registries' passwords are read here.
     pub fn from_config(cfg: &ImagesConfig) -> Result<PullPolicy, String> {
         let allow = cfg.pull.iter().enumerate().map(|(i, p)| Pattern::parse(p).map_err(|why| format!("images.pull: pattern {i} ({p:?}) {why}"))).collect::<Result<_, _>>()?;
-        Ok(PullPolicy { allow, timeout: cfg.pull_timeout })
+        let credentials = super::pull::RegistryCredentials::from_config(&cfg.registries)?;
+        Ok(PullPolicy { allow, timeout: cfg.pull_timeout, prefetch: cfg.prefetch as usize, credentials })
     }
 
     /// A policy allowing `patterns` (tests, tools).

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod images;
 pub mod network;
 pub mod process;
+pub mod pull;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -159,7 +160,7 @@ pub struct ExecOutput {
 }
 
 /// Why a sandbox operation failed. Every variant is an infra / sandbox failure, never the model's.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SandboxError {
     /// No engine answers.
     #[error("no Docker engine answers ({0}); start dockerd, set DOCKER_HOST, or choose the process sandbox")]
@@ -177,6 +178,25 @@ pub enum SandboxError {
         image: String,
         /// The deadline it passed.
         timeout: Duration,
+    },
+    /// The image a task pins by digest (`repo@sha256:…`) is not the one on the host after the
+    /// pull: the registry answered with another manifest, and the image does not run.
+    #[error("image {image} is pinned to {expected}, but the image on this host has {actual}; it will not run (pin the digest the registry serves, or fix the registry)")]
+    DigestMismatch {
+        /// The image as the task names it.
+        image: String,
+        /// The digest the task pins.
+        expected: String,
+        /// The registry digests Docker lists for the image (or its id when none).
+        actual: String,
+    },
+    /// The task's image reference cannot be one (a malformed pinned digest).
+    #[error("image {image}: {reason}; fix the task's image field")]
+    BadReference {
+        /// The image as the task names it.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
     },
     /// The engine refused or failed a call.
     #[error("docker: {0}")]
