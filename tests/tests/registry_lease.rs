@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_coordinator::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, v1};
 use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
