@@ -94,24 +94,34 @@ fn run(cmd: &mut Command) {
 
 /// The tiny checkpoint of this test process (made on first use, then shared).
 pub fn tiny_checkpoint() -> &'static TinyCheckpoint {
-    static CHECKPOINT: OnceLock<(tempfile::TempDir, TinyCheckpoint)> = OnceLock::new();
-    &CHECKPOINT
-        .get_or_init(|| {
-            let work = tempfile::Builder::new().prefix("agentmill-tiny-").tempdir().expect("temp dir");
-            let records = work.path().join("records.jsonl");
+    static CHECKPOINT: OnceLock<TinyCheckpoint> = OnceLock::new();
+    CHECKPOINT.get_or_init(|| {
+            // Under target/ and named by this process, since a static is never dropped: each run
+            // removes the folders of runs that have ended.
+            let root = workspace().join("target/agentmill-test-checkpoints");
+            for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+                let pid = entry.file_name().to_string_lossy().parse::<u32>().ok();
+                if pid.is_some_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            let work = root.join(std::process::id().to_string());
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).expect("checkpoint folder under target/");
+            let work = work.as_path();
+            let records = work.join("records.jsonl");
             let lines: Vec<String> = bundled_records().iter().map(|r| serde_json::to_string(r).expect("record as JSON")).collect();
             std::fs::write(&records, lines.join("\n") + "\n").expect("write records");
-            let dir = work.path().join("checkpoint");
+            let dir = work.join("checkpoint");
             let learner = binary("agentmill-learner");
             // The embedded tiny model has 1024 embedding rows; the tokenizer must fit in them.
-            run(Command::new(&learner).args(["tokenizer", "train", "--vocab", "1024", "--input"]).arg(&records).arg("--out").arg(work.path().join("tokenizer.json")));
+            run(Command::new(&learner).args(["tokenizer", "train", "--vocab", "1024", "--input"]).arg(&records).arg("--out").arg(work.join("tokenizer.json")));
             run(Command::new(&learner).args(["init", "--seed", "7", "--out"]).arg(&dir));
-            std::fs::copy(work.path().join("tokenizer.json"), dir.join("tokenizer.json")).expect("copy tokenizer.json");
-            let gguf = work.path().join("tiny.gguf");
+            std::fs::copy(work.join("tokenizer.json"), dir.join("tokenizer.json")).expect("copy tokenizer.json");
+            let gguf = work.join("tiny.gguf");
             run(Command::new(&learner).arg("export-gguf").arg(&dir).arg(&gguf));
-            (work, TinyCheckpoint { dir, gguf, records })
+            TinyCheckpoint { dir, gguf, records }
         })
-        .1
 }
 
 /// A running `python -m llama_cpp.server`, stopped when dropped.

@@ -457,7 +457,7 @@ mod tests {
             {"type": "Split", "pattern": {"Regex": QWEN2_REGEX}, "behavior": "Isolated", "invert": false},
             {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": false}]});
         assert_eq!(pre_tokenizer_name(&qwen2), Ok("qwen2"));
-        let err = pre_tokenizer_name(&serde_json::json!({"type": "Whitespace"})).unwrap_err();
+        let err = pre_tokenizer_name(&serde_json::json!({"type": "Whitespace"})).expect_err("no llama.cpp name");
         assert!(err.contains("Whitespace") && err.contains("tokenizer train"), "{err}");
     }
 }

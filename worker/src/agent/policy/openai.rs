@@ -528,6 +528,34 @@ mod tests {
         assert_eq!(m.logprobs, Some(vec![-0.5]));
     }
 
+    // Real bodies of llama.cpp's server (llama-cpp-python 0.3.36) serving the learner's tiny
+    // checkpoint, recorded from the live server of tests/tests/llama_server.rs: a call under a
+    // GBNF grammar with `logprobs` + `top_logprobs: 0`, and a turn cut off at `max_tokens`.
+    const LLAMACPP_GRAMMAR_CALL: &str = include_str!("../../../tests/data/wire/llamacpp_grammar_call.json");
+    const LLAMACPP_LENGTH: &str = include_str!("../../../tests/data/wire/llamacpp_length.json");
+
+    #[test]
+    fn a_llama_cpp_grammar_call_gives_the_call_its_logprobs_and_usage() {
+        let body: Value = serde_json::from_str(LLAMACPP_GRAMMAR_CALL).expect("fixture");
+        let m = parse_completion(&body).ok().expect("parses");
+        assert!(m.tool_calls.is_empty(), "llama.cpp's template handler leaves calls in the text");
+        let tools = vec![json!({"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}})];
+        let (content, calls) = xml_calls::parse(&m.content, &tools);
+        assert_eq!((content.as_str(), calls.len(), calls[0].function.name.as_str()), ("", 1, "bash"));
+        assert!(serde_json::from_str::<Value>(&calls[0].function.arguments).is_ok_and(|a| a["command"].is_string()));
+        assert_eq!(xml_calls::render(&content, &calls), m.content, "sent back as the model wrote it");
+        let usage = m.usage.clone().expect("usage");
+        assert_eq!(m.logprobs.as_ref().map(Vec::len), Some(usage.completion_tokens as usize));
+        assert_eq!(m.token_ids, None, "llama.cpp's server returns no token ids");
+    }
+
+    #[test]
+    fn finish_reason_length_is_a_context_overflow() {
+        let body: Value = serde_json::from_str(LLAMACPP_LENGTH).expect("fixture");
+        assert_eq!(body["choices"][0]["finish_reason"], "length");
+        assert!(matches!(parse_completion(&body), Err(ParseProblem::Length(why)) if why.contains("after 5 tokens")));
+    }
+
     #[test]
     fn debug_output_never_shows_the_api_key() {
         let mut policy = OpenAiPolicy::new("openai", OpenAiConfig { model: "m".into(), ..OpenAiConfig::default() }).expect("config");
