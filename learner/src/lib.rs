@@ -65,9 +65,11 @@
 //! [`stream`] (the Redis consumer), [`render`] (records → text), [`tokenize`] (text → ids),
 //! [`records`] (JSONL files of records), [`mix`], [`service`], [`config`], [`metrics`],
 //! [`export`] (Megatron `.bin/.idx` and Parquet shards), [`inspect`] (views for people), [`eval`]
-//! (held-out loss).
+//! (held-out loss), [`commands`] (the bodies of `agentmill-learner`'s commands; its binary in
+//! `src/bin/` parses flags and calls them). The benchmark is `benches/learner.rs`.
 
 pub mod checkpoint;
+pub mod commands;
 pub mod config;
 pub mod device;
 pub mod eval;

@@ -29,8 +29,8 @@
 //! Prints figures only; nothing is asserted about time.
 //!
 //! ```text
-//! cargo build --release -p agentmill-learner --bin agentmill-bench-learner
-//! target/release/agentmill-bench-learner
+//! cargo bench -p agentmill-learner --bench learner
+//! cargo bench -p agentmill-learner --bench learner --no-run   # prints the binary's path, to carry
 //! ```
 //!
 //! Environment: `AGENTMILL_BENCH_PYTHON` (default: the workspace's `.venv/bin/python`, else
@@ -108,8 +108,8 @@ impl Rng {
 /// The Python baselines, carried inside the binary so that it runs from any directory (a GPU
 /// host can be given the binary alone).
 const SCRIPTS: &[(&str, &str)] = &[
-    ("torch_step.py", include_str!("../../benches/torch_step.py")),
-    ("hf_tokenize.py", include_str!("../../benches/hf_tokenize.py")),
+    ("torch_step.py", include_str!("../benches/torch_step.py")),
+    ("hf_tokenize.py", include_str!("../benches/hf_tokenize.py")),
 ];
 
 /// `AGENTMILL_BENCH_PYTHON`, else the workspace's `.venv` (deploy/setup.sh's) where the binary
@@ -828,9 +828,9 @@ fn main() -> Result<()> {
     {
         bail!("AGENTMILL_BENCH_ONLY={o:?}: name sections from step, tokenize, gpu, memory (comma-separated)");
     }
-    let dir = std::env::temp_dir().join(format!("agentmill-bench-learner-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("agentmill-learner-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    println!("agentmill-bench-learner: python {}, scratch {}", python().display(), dir.display());
+    println!("learner bench: python {}, scratch {}", python().display(), dir.display());
     let run = || -> Result<()> {
         if wanted("step") {
             bench_train_step(&dir, threads, steps)?;
