@@ -20,6 +20,9 @@
 #   4. The SWE-bench-shaped images agentmill/swebench-django:4.2 and agentmill/swebench-sympy:1.12
 #      (deploy/swebench/build.sh: pinned sdists and wheels downloaded once into .cache/swebench/,
 #      then docker build FROM the sandbox image) when a Docker engine answers.
+#   5. The agent-harness image agentmill/harness-mini-swe-agent:2.4.6 (deploy/harness/build.sh:
+#      mini-swe-agent's pinned wheels downloaded once into ~/.cache/agentmill/harness/, then
+#      docker build FROM the sandbox image with no network) when a Docker engine answers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -169,6 +172,15 @@ elif ! docker info >/dev/null 2>&1; then
   skipped "SWE-bench images: no Docker engine answers"
 else
   "$ROOT/deploy/swebench/build.sh" || die "deploy/swebench/build.sh failed (its error is above)"
+fi
+
+# --- 5. The agent-harness images (deploy/harness/) ---------------------------------------------
+if [ "${AGENTMILL_NO_DOCKER:-0}" = 1 ]; then
+  skipped "harness images (AGENTMILL_NO_DOCKER=1)"
+elif ! docker info >/dev/null 2>&1; then
+  skipped "harness images: no Docker engine answers"
+else
+  "$ROOT/deploy/harness/build.sh" || die "deploy/harness/build.sh failed (its error is above)"
 fi
 
 echo "setup: ready"

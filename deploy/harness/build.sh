@@ -59,9 +59,12 @@ if [ "$have" = "$recipe" ]; then
   exit 0
 fi
 context="$(mktemp -d)"
-trap 'rm -rf "$context"' EXIT
+log="$(mktemp)"
+trap 'rm -rf "$context" "$log"' EXIT
 cp "$HERE/Dockerfile" "$HERE/requirements.txt" "$context/"
 cp -r "$CACHE/wheels" "$context/wheels"
-DOCKER_BUILDKIT=0 docker build --quiet --network none --build-arg "BASE=$BASE_IMAGE" --build-arg "RECIPE=$recipe" -t "$IMAGE" "$context" >/dev/null \
-  || die "docker build of $IMAGE failed (run it again without --quiet to see the step)"
+if ! DOCKER_BUILDKIT=0 docker build --network none --build-arg "BASE=$BASE_IMAGE" --build-arg "RECIPE=$recipe" -t "$IMAGE" "$context" >"$log" 2>&1; then
+  tail -n 30 "$log" >&2
+  die "docker build of $IMAGE failed (the end of its log is above)"
+fi
 did "image $IMAGE (recipe $recipe)"
