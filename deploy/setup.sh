@@ -13,8 +13,10 @@
 #   2. .venv/ in the repo (ignored by git) with deploy/requirements.txt (torch==2.11.0,
 #      swebench 5.x, ...), swebench 4.1.0 in .venv/swebench-4.1.0, swesmith 0.0.9 in
 #      .venv/swesmith-0.0.9, harbor 0.25.0 in .venv/harbor-0.25.0 (a Python 3.12 venv of its
-#      own), and .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points
-#      tch at.
+#      own), .venv/libtorch -> the wheel's torch/ folder, which .cargo/config.toml points
+#      tch at, and llama.cpp's OpenAI-compatible server (llama-cpp-python 0.3.36 with its server
+#      extras) in .venv/llama-cpp-0.3.36, from a wheel built once from its sdist into
+#      "${XDG_CACHE_HOME:-$HOME/.cache}/agentmill/wheels" (about 4 minutes; PyPI has no Linux wheel).
 #   3. The sandbox image agentmill/sandbox-python:bookworm, built offline (mmdebstrap + docker
 #      import) when a Docker engine answers.
 #   4. The SWE-bench-shaped images agentmill/swebench-django:4.2 and agentmill/swebench-sympy:1.12
@@ -39,7 +41,7 @@ as_root() {
 }
 
 # --- 1. Debian packages ---------------------------------------------------------------------
-DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium strace)
+DEB_PACKAGES=(redis-server protobuf-compiler mmdebstrap bubblewrap git patch ca-certificates chromium strace cmake g++)
 # The compose file's check needs a compose tool: Debian's docker-compose where Docker has none.
 if [ "${AGENTMILL_NO_DOCKER:-0}" != 1 ] && ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
   DEB_PACKAGES+=(docker-compose)
@@ -132,11 +134,41 @@ else
   did "harbor 0.25.0 in .venv/harbor-0.25.0 (Python $("$HARBOR/bin/python" -c 'import platform; print(platform.python_version())'))"
 fi
 torch_dir="$("$VENV/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
-if [ "$(readlink "$VENV/libtorch" 2>/dev/null)" = "$torch_dir" ]; then
+# Compared resolved: a .venv reached through a symlink (a git worktree sharing one) names the same
+# folder by another path, and relinking it there would break the link for its owner.
+if [ "$(readlink -f "$VENV/libtorch" 2>/dev/null)" = "$(readlink -f "$torch_dir")" ]; then
   skipped "link .venv/libtorch (points at the torch wheel)"
 else
   ln -sfn "$torch_dir" "$VENV/libtorch"
   did "link .venv/libtorch -> $torch_dir"
+fi
+
+# llama.cpp's server (llama-cpp-python), the real OpenAI-compatible model server the tests and the
+# closed loop serve the learner's checkpoints with (exported by `agentmill-learner export-gguf`).
+# PyPI has only its sdist for Linux, whose C++ build takes minutes: the wheel is built once into a
+# cache outside the repo (CI keeps it between runs), then installed into a venv of its own.
+LLAMA_VERSION=0.3.36
+LLAMA_VENV="$VENV/llama-cpp-$LLAMA_VERSION"
+WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/agentmill/wheels"
+llama_wheel="$WHEELS/llama_cpp_python-$LLAMA_VERSION-py3-none-linux_x86_64.whl"
+if [ -x "$LLAMA_VENV/bin/python" ] && "$LLAMA_VENV/bin/python" -c 'import importlib.metadata as m, sys, llama_cpp.server.app; sys.exit(m.version("llama_cpp_python") != "'"$LLAMA_VERSION"'")' 2>/dev/null; then
+  skipped "llama-cpp-python $LLAMA_VERSION in .venv/llama-cpp-$LLAMA_VERSION"
+else
+  if [ -f "$llama_wheel" ]; then
+    skipped "llama-cpp-python $LLAMA_VERSION wheel (cached in $WHEELS)"
+  else
+    mkdir -p "$WHEELS"
+    printf 'setup: building llama-cpp-python %s from its sdist (a few minutes, once)\n' "$LLAMA_VERSION"
+    "$VENV/bin/python" -m pip wheel -q --disable-pip-version-check --no-deps --no-binary llama-cpp-python \
+      -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION" \
+      || die "could not build llama-cpp-python $LLAMA_VERSION from its sdist (needs cmake and g++)"
+    [ -f "$llama_wheel" ] || die "pip built no $llama_wheel (see its output above)"
+    did "llama-cpp-python $LLAMA_VERSION wheel built into $WHEELS"
+  fi
+  [ -x "$LLAMA_VENV/bin/python" ] || "$PYTHON" -m venv "$LLAMA_VENV" || die "could not create $LLAMA_VENV with $PYTHON"
+  "$LLAMA_VENV/bin/python" -m pip install -q --disable-pip-version-check "$llama_wheel[server]" \
+    || die "pip could not install llama-cpp-python[server] into .venv/llama-cpp-$LLAMA_VERSION"
+  did "llama-cpp-python $LLAMA_VERSION (server) in .venv/llama-cpp-$LLAMA_VERSION"
 fi
 
 # --- 3. The sandbox image ----------------------------------------------------------------------

@@ -41,6 +41,20 @@ enum Command {
     },
     /// Write token shards (Megatron .bin/.idx and/or Parquet) for a distributed trainer.
     Export(ExportArgs),
+    /// Write a checkpoint as one GGUF file for llama.cpp's server (qwen2 architecture, its
+    /// tokenizer and the learner's chat template).
+    ExportGguf {
+        /// The checkpoint directory (config.json, model.safetensors, tokenizer.json).
+        checkpoint: PathBuf,
+        /// The .gguf file to write.
+        out: PathBuf,
+        /// A tokenizer.json (default: the checkpoint's own).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
+        /// Store the weight matrices as F16 (default F32).
+        #[arg(long)]
+        f16: bool,
+    },
     /// Print what libtorch can use here (CUDA devices, threads) and check a tensor op runs.
     Doctor {
         /// Device to check: auto, cpu, cuda or cuda:N.
@@ -291,6 +305,19 @@ async fn main() -> Result<()> {
             println!("wrote {} ({} tokens, learned from {n} records)", out.display(), tokenizer.vocab_size());
         }
         Command::Export(args) => export(args).await?,
+        Command::ExportGguf { checkpoint, out, tokenizer, f16 } => {
+            let options = agentmill_learner::export::gguf::GgufOptions { tokenizer, f16 };
+            let s = agentmill_learner::export::gguf::export_gguf(&checkpoint, &out, &options)?;
+            println!(
+                "wrote {} ({} tensors, {} metadata keys, vocabulary {} with llama.cpp pre-tokenizer {}, {} bytes)",
+                out.display(),
+                s.tensors,
+                s.metadata,
+                s.vocab,
+                s.pre_tokenizer,
+                s.bytes
+            );
+        }
         Command::Eval(args) => evaluate(args).await?,
         Command::Doctor { device } => doctor(&device)?,
         Command::Init { out, config, seed } => {

@@ -94,6 +94,61 @@ pub struct Rendered {
     pub recorded: Vec<RecordedTurn>,
 }
 
+/// [`Template::ChatMlXmlTools`] as a Hugging Face / llama.cpp chat template (Jinja), written into
+/// exported GGUF files as `tokenizer.chat_template` so a server formats a conversation exactly as
+/// [`render`] does (a test renders records both ways and compares them byte for byte).
+///
+/// Jinja cannot parse JSON, so a tool call's `arguments` expand into `<parameter=KEY>` blocks
+/// when they arrive as a mapping (keys sorted, non-string values as compact sorted JSON, as
+/// serde_json writes them); arguments that arrive as a string are kept verbatim in one
+/// `<parameter=arguments>` block, which is what [`render`] does for arguments that are not a
+/// JSON object. Clients that want the model's own text back in the prompt send the assistant
+/// turn as its text (what the `openai` policy does against a server that renders with this).
+pub const CHATML_XML_TOOLS_JINJA: &str = r#"{%- set ns = namespace(tools_block='', system_done=false, in_tool=false, ends_nl=true) -%}
+{%- if tools -%}
+{%- set ns.tools_block = '\n\n# Tools\n\nYou have access to the following functions:\n\n<tools>' -%}
+{%- for t in tools -%}{%- set ns.tools_block = ns.tools_block + '\n' + (t | tojson(separators=(',', ':'), sort_keys=true)) -%}{%- endfor -%}
+{%- set ns.tools_block = ns.tools_block + '\n</tools>' -%}
+{%- endif -%}
+{%- for m in messages -%}
+{%- if m.role != 'tool' and ns.in_tool -%}{{- '<|im_end|>\n' -}}{%- set ns.in_tool = false -%}{%- endif -%}
+{%- if m.role == 'system' -%}
+{{- '<|im_start|>system\n' + (m.content or '') -}}
+{%- if not ns.system_done -%}{{- ns.tools_block -}}{%- set ns.system_done = true -%}{%- endif -%}
+{{- '<|im_end|>\n' -}}
+{%- elif m.role == 'user' -%}
+{%- if not ns.system_done and ns.tools_block -%}{{- '<|im_start|>system\n' + ns.tools_block[2:] + '<|im_end|>\n' -}}{%- set ns.system_done = true -%}{%- endif -%}
+{{- '<|im_start|>user\n' + (m.content or '') + '<|im_end|>\n' -}}
+{%- elif m.role == 'assistant' -%}
+{{- '<|im_start|>assistant\n' -}}
+{%- set ns.ends_nl = true -%}
+{%- if m.reasoning_content -%}{{- '<think>\n' + m.reasoning_content.rstrip('\n') + '\n</think>\n\n' -}}{%- endif -%}
+{%- if m.content -%}{{- m.content -}}{%- set ns.ends_nl = m.content.endswith('\n') -%}{%- endif -%}
+{%- for call in (m.tool_calls or []) -%}
+{%- if not ns.ends_nl -%}{{- '\n\n' -}}{%- endif -%}
+{{- '<function=' + call.function.name + '>\n' -}}
+{%- set args = call.function.arguments -%}
+{%- if args is mapping -%}
+{%- for k, v in args | dictsort(true) -%}
+{{- '<parameter=' + k + '>\n' + (v if v is string else (v | tojson(separators=(',', ':'), sort_keys=true))) + '\n</parameter>\n' -}}
+{%- endfor -%}
+{%- elif args and args.strip() -%}
+{{- '<parameter=arguments>\n' + args + '\n</parameter>\n' -}}
+{%- endif -%}
+{{- '</function>' -}}
+{%- set ns.ends_nl = false -%}
+{%- endfor -%}
+{{- '<|im_end|>\n' -}}
+{%- elif m.role == 'tool' -%}
+{%- if not ns.in_tool -%}{{- '<|im_start|>user' -}}{%- set ns.in_tool = true -%}{%- endif -%}
+{{- '\n<tool_response>\n' + (m.content or '') -}}
+{%- if not (m.content or '').endswith('\n') -%}{{- '\n' -}}{%- endif -%}
+{{- '</tool_response>' -}}
+{%- endif -%}
+{%- endfor -%}
+{%- if ns.in_tool -%}{{- '<|im_end|>\n' -}}{%- endif -%}
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"#;
+
 const IM_START: &str = "<|im_start|>";
 const IM_END: &str = "<|im_end|>";
 

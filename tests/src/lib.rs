@@ -6,6 +6,7 @@
 
 pub mod dashboard_check;
 pub mod guide_check;
+pub mod llama_server;
 
 use std::path::{Path, PathBuf};
 

@@ -35,6 +35,26 @@ type Turns = Arc<Mutex<std::collections::VecDeque<Value>>>;
 /// The scripted server: answers chat completions with its turns in order, records every body.
 /// Returns its base URL, its port, what it saw and its script.
 async fn scripted_server() -> (String, u16, Log, Turns, tokio::task::JoinHandle<()>) {
+    recorder(None).await
+}
+
+/// One request passed on to the server on 127.0.0.1:`port` as it came: (status, body).
+fn forward(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("the model server answers");
+    let head = format!("{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", body.len());
+    stream.write_all(head.as_bytes()).expect("send");
+    stream.write_all(body.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read the answer");
+    let text = String::from_utf8(raw).expect("the server answers UTF-8");
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    (head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).expect("a status"), body.to_string())
+}
+
+/// A recorder: keeps every body that crosses it; answers from its script, or, with `upstream`,
+/// passes each request to the server on that port and its answer back unchanged.
+async fn recorder(upstream: Option<u16>) -> (String, u16, Log, Turns, tokio::task::JoinHandle<()>) {
     use http_body_util::BodyExt;
     // Every address: the harness must not reach this port through the host's bridge address.
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.expect("bind");
@@ -52,17 +72,21 @@ async fn scripted_server() -> (String, u16, Log, Turns, tokio::task::JoinHandle<
                         let path = req.uri().path().to_string();
                         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                         let request = String::from_utf8_lossy(&body).into_owned();
-                        let answer = if path.ends_with("/models") {
-                            json!({"object": "list", "data": [{"id": "stand-in", "object": "model"}]}).to_string()
+                        let (status, answer) = if let Some(port) = upstream {
+                            let (method, p, r) = (if request.is_empty() { "GET" } else { "POST" }, path.clone(), request.clone());
+                            tokio::task::spawn_blocking(move || forward(port, method, &p, &r)).await.expect("forward")
+                        } else if path.ends_with("/models") {
+                            (200, json!({"object": "list", "data": [{"id": "stand-in", "object": "model"}]}).to_string())
                         } else {
                             match turns.lock().expect("turns").pop_front() {
-                                Some(t) => t.to_string(),
-                                None => json!({"error": {"message": "the script ran out of turns"}}).to_string(),
+                                Some(t) => (200, t.to_string()),
+                                None => (500, json!({"error": {"message": "the script ran out of turns"}}).to_string()),
                             }
                         };
                         log.lock().expect("log").push((path, request, answer.clone()));
                         Ok::<_, Infallible>(
                             hyper::Response::builder()
+                                .status(status)
                                 .header("content-type", "application/json")
                                 .body(http_body_util::Full::new(bytes::Bytes::from(answer)))
                                 .expect("response"),
@@ -117,6 +141,92 @@ for host, port in [(sys.argv[1], 8000), (sys.argv[2], int(sys.argv[3]))]:
         print(f"BLOCKED {host}:{port} {e}")
 "#;
 
+/// Runs one episode of `task` through the worker's own path, with a mini-swe-agent endpoint on
+/// `base_url` (`endpoint`: more of its keys, TOML); checks no container was left behind.
+async fn run_mini(task: &agentmill_proto::Task, base_url: &str, model: &str, max_steps: u32, endpoint: &str) -> agentmill_proto::TrajectoryRecord {
+    // The worker, as configured for a mini-swe-agent endpoint.
+    let worker_id = unique("gw-test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("worker.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            r#"worker_id = "{worker_id}"
+sandbox = "docker"
+[agent]
+max_steps = {max_steps}
+episode_timeout_s = 600
+[inputs]
+host_roots = ["{tasks}"]
+[policy]
+default = "mini"
+[policy.endpoints.mini]
+base_url = "{base_url}"
+model = "{model}"
+api_key_env = ""
+{endpoint}
+harness = "mini-swe-agent"
+harness_image = "{MINI_SWE_AGENT_IMAGE}"
+"#,
+            tasks = workspace().join("deploy/tasks").display()
+        ),
+    )
+    .expect("write the config");
+    let cfg = WorkerConfig::load(Some(&config_path), &Default::default()).expect("the worker config loads");
+    let backend = agentmill_worker::host::choose_backend(&cfg).await.expect("docker backend");
+    let env = agentmill_worker::host::episode_env(&cfg, backend, worker_id.clone(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
+    let id = EpisodeId { episode: unique("gw-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
+    let left = docker(&["ps", "-aq", "--filter", &format!("label=org.agentmill.worker={worker_id}")]);
+    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "the episode left containers behind");
+
+    record
+}
+
+/// The record keeps every call byte for byte (`seen`: what crossed the recorder), its requests
+/// rebuild exactly, and its assistant turns are the server's.
+fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen: &[(String, String, String)], model: &str) {
+    // Every call crossed the recorder, and the record keeps each byte for byte.
+    let chats: Vec<&(String, String, String)> = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).collect();
+    assert_eq!(record.model_calls.len(), seen.len());
+    let mut previous: Vec<Value> = Vec::new();
+    for (call, (path, request, response)) in record.model_calls.iter().zip(seen) {
+        assert_eq!((call.path.as_str(), call.status, call.upstream), (path.as_str(), 200, true));
+        assert_eq!(&call.response, response, "the response body, byte for byte");
+        let sent: Value = serde_json::from_str(request).expect("the gateway sent JSON");
+        let mut rebuilt = call.request.clone();
+        if let Some(messages) = rebuilt.get_mut("messages").and_then(Value::as_array_mut) {
+            let mut full = previous[..call.messages_from].to_vec();
+            full.append(messages);
+            *messages = full.clone();
+            previous = full;
+        }
+        assert_eq!(rebuilt, sent, "the request as the server got it, rebuilt from the record");
+        if path.ends_with("/chat/completions") {
+            assert_eq!((sent["model"].clone(), sent["logprobs"].clone()), (json!(model), json!(true)), "the worker's settings went in");
+        }
+    }
+
+    // The assistant turns are the server's, byte for byte.
+    let assistant: Vec<&agentmill_proto::Message> = record.messages.iter().filter(|m| m.role == Role::Assistant).collect();
+    assert_eq!(assistant.len(), chats.len(), "one assistant turn per answered call");
+    for (m, (_, _, response)) in assistant.iter().zip(&chats) {
+        let body: Value = serde_json::from_str(response).expect("json");
+        let choice = &body["choices"][0];
+        assert_eq!(m.content, choice["message"]["content"].as_str().unwrap_or_default());
+        let call = &choice["message"]["tool_calls"][0];
+        assert_eq!(m.tool_calls.len(), 1);
+        assert_eq!(m.tool_calls[0].id, call["id"].as_str().expect("id"));
+        assert_eq!(m.tool_calls[0].function.name, call["function"]["name"].as_str().expect("name"));
+        assert_eq!(m.tool_calls[0].function.arguments, call["function"]["arguments"].as_str().expect("arguments"), "argument string kept as sent");
+        let ids: Vec<u32> = serde_json::from_value(choice["token_ids"].clone()).expect("ids");
+        assert_eq!(m.token_ids.as_ref(), Some(&ids));
+        let logprobs: Vec<f32> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["logprob"].as_f64().expect("lp") as f32).collect();
+        assert_eq!(m.logprobs.as_ref(), Some(&logprobs));
+        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), Some(5));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers() {
     if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
@@ -157,45 +267,9 @@ async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers(
     let control = String::from_utf8_lossy(&control.stdout).into_owned();
     assert!(control.contains(&format!("REACHED {ip}:8000")) && control.contains(&format!("REACHED {gateway_ip}:{port}")), "control probe: {control}");
 
-    // The worker, as configured for a mini-swe-agent endpoint.
-    let worker_id = unique("gw-test");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_path = dir.path().join("worker.toml");
-    std::fs::write(
-        &config_path,
-        format!(
-            r#"worker_id = "{worker_id}"
-sandbox = "docker"
-[agent]
-max_steps = 6
-episode_timeout_s = 600
-[inputs]
-host_roots = ["{tasks}"]
-[policy]
-default = "mini"
-[policy.endpoints.mini]
-base_url = "{base_url}"
-model = "stand-in"
-api_key_env = ""
-temperature = 0.0
-logprobs = true
-return_token_ids = true
-harness = "mini-swe-agent"
-harness_image = "{MINI_SWE_AGENT_IMAGE}"
-"#,
-            tasks = workspace().join("deploy/tasks").display()
-        ),
-    )
-    .expect("write the config");
-    let cfg = WorkerConfig::load(Some(&config_path), &Default::default()).expect("the worker config loads");
-    let backend = agentmill_worker::host::choose_backend(&cfg).await.expect("docker backend");
-    let env = agentmill_worker::host::episode_env(&cfg, backend, worker_id.clone(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
-    let id = EpisodeId { episode: unique("gw-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
-    let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
+    let record = run_mini(&task, &base_url, "stand-in", 6, "temperature = 0.0\nlogprobs = true\nreturn_token_ids = true").await;
     let seen = log.lock().expect("log").clone();
-    let left = docker(&["ps", "-aq", "--filter", &format!("label=org.agentmill.worker={worker_id}")]);
-    assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "the episode left containers behind");
-
+    assert_eq!(seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).count(), 3, "three model calls: {seen:#?}");
     // It ran to the harness's own submit, and the harness's patch is what was graded.
     assert_eq!(record.exit_reason, Some(ExitReason::Submitted), "error: {:?}\nmessages: {:#?}", record.error, record.messages);
     let patch = record.model_patch.clone().unwrap_or_default();
@@ -204,46 +278,7 @@ harness_image = "{MINI_SWE_AGENT_IMAGE}"
     assert_eq!(grading.resolution, Resolution::Full, "{grading:#?}");
     assert_eq!(record.versions.get("harness").map(String::as_str), Some("mini-swe-agent 2.4.6"));
 
-    // Every call crossed the recorder, and the record keeps each byte for byte.
-    let chats: Vec<&(String, String, String)> = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).collect();
-    assert_eq!(chats.len(), 3, "three model calls: {seen:#?}");
-    assert_eq!(record.model_calls.len(), seen.len());
-    let mut previous: Vec<Value> = Vec::new();
-    for (call, (path, request, response)) in record.model_calls.iter().zip(&seen) {
-        assert_eq!((call.path.as_str(), call.status, call.upstream), (path.as_str(), 200, true));
-        assert_eq!(&call.response, response, "the response body, byte for byte");
-        let sent: Value = serde_json::from_str(request).expect("the gateway sent JSON");
-        let mut rebuilt = call.request.clone();
-        if let Some(messages) = rebuilt.get_mut("messages").and_then(Value::as_array_mut) {
-            let mut full = previous[..call.messages_from].to_vec();
-            full.append(messages);
-            *messages = full.clone();
-            previous = full;
-        }
-        assert_eq!(rebuilt, sent, "the request as the server got it, rebuilt from the record");
-        if path.ends_with("/chat/completions") {
-            assert_eq!((sent["model"].clone(), sent["logprobs"].clone(), sent["return_token_ids"].clone(), sent["temperature"].clone()), (json!("stand-in"), json!(true), json!(true), json!(0.0)), "the worker's settings went in");
-        }
-    }
-
-    // The assistant turns are the server's, byte for byte.
-    let assistant: Vec<&agentmill_proto::Message> = record.messages.iter().filter(|m| m.role == Role::Assistant).collect();
-    assert_eq!(assistant.len(), 3);
-    for (m, (_, _, response)) in assistant.iter().zip(&chats) {
-        let body: Value = serde_json::from_str(response).expect("json");
-        let choice = &body["choices"][0];
-        assert_eq!(m.content, choice["message"]["content"].as_str().unwrap_or_default());
-        let call = &choice["message"]["tool_calls"][0];
-        assert_eq!(m.tool_calls.len(), 1);
-        assert_eq!(m.tool_calls[0].id, call["id"].as_str().expect("id"));
-        assert_eq!(m.tool_calls[0].function.name, call["function"]["name"].as_str().expect("name"));
-        assert_eq!(m.tool_calls[0].function.arguments, call["function"]["arguments"].as_str().expect("arguments"), "argument string kept as sent");
-        let ids: Vec<u32> = serde_json::from_value(choice["token_ids"].clone()).expect("ids");
-        assert_eq!(m.token_ids.as_ref(), Some(&ids));
-        let logprobs: Vec<f32> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["logprob"].as_f64().expect("lp") as f32).collect();
-        assert_eq!(m.logprobs.as_ref(), Some(&logprobs));
-        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), Some(5));
-    }
+    assert_record_is_the_servers(&record, &seen, "stand-in");
     // The conversation: mini-swe-agent's system and task, then turn, observation, ...
     let roles: Vec<Role> = record.messages.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Assistant, Role::Tool, Role::Assistant]);
@@ -257,4 +292,51 @@ harness_image = "{MINI_SWE_AGENT_IMAGE}"
     assert!(!observed.contains("REACHED"), "{observed}");
     let overheads: Vec<u64> = record.model_calls.iter().map(|c| c.overhead_us).collect();
     eprintln!("gateway overhead per call (us): {overheads:?}");
+}
+
+/// The same path against a real server no one here wrote: llama.cpp's (llama-cpp-python) serving
+/// the learner's tiny checkpoint. mini-swe-agent offers its `bash` tool; the endpoint's
+/// `extra_body` names it in `tool_choice`, so the server constrains the barely trained model to
+/// a well-formed call (a JSON-schema grammar) and answers with `tool_calls`. Whatever the model
+/// writes runs in the sandbox; the episode ends on mini-swe-agent's step limit (or a submit),
+/// and every assistant turn in the record is the server's, byte for byte, with its logprobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
+    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+        return;
+    }
+    let inspect = docker(&["image", "inspect", MINI_SWE_AGENT_IMAGE]);
+    assert!(inspect.status.success(), "{MINI_SWE_AGENT_IMAGE} is missing: run deploy/setup.sh (it runs deploy/harness/build.sh)");
+    let checkpoint = agentmill_tests::llama_server::tiny_checkpoint();
+    let server = agentmill_tests::llama_server::LlamaServer::start(&checkpoint.gguf);
+    let (base_url, _port, log, _script, _recorder) = recorder(Some(server.port)).await;
+    let model = agentmill_tests::llama_server::MODEL_ALIAS;
+    let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__inifile-1").expect("bundled task inifile-1");
+    let endpoint = "temperature = 0.0\nmax_tokens = 48\nlogprobs = true\nweight_version = \"tiny\"\n\
+                    extra_body = { tool_choice = { type = \"function\", function = { name = \"bash\" } } }";
+    let record = run_mini(&task, &base_url, model, 3, endpoint).await;
+    let seen = log.lock().expect("log").clone();
+    assert!(
+        matches!(record.exit_reason, Some(ExitReason::MaxSteps | ExitReason::Submitted)),
+        "the episode ends on mini-swe-agent's step limit or a submit, not {:?}: {:?}\nserver log:\n{}",
+        record.exit_reason,
+        record.error,
+        server.log_tail()
+    );
+    let chats = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).count();
+    assert!(chats >= 1, "the model was called: {seen:#?}");
+    assert_record_is_the_servers(&record, &seen, model);
+    let assistant: Vec<&agentmill_proto::Message> = record.messages.iter().filter(|m| m.role == Role::Assistant).collect();
+    assert!(assistant.iter().all(|m| m.tool_calls.len() == 1 && m.tool_calls[0].function.name == "bash"), "constrained calls: {assistant:#?}");
+    assert!(assistant.iter().all(|m| m.logprobs.as_ref().is_some_and(|l| !l.is_empty())), "llama.cpp's logprobs are recorded per turn");
+    assert_eq!(record.provenance.policy.as_ref().map(|p| p.weight_version.as_str()), Some("tiny"));
+    let grading = record.grading.as_ref().expect("a model's episode is graded");
+    assert!(grading.not_graded.is_none(), "{grading:#?}");
+    eprintln!(
+        "llama.cpp through the gateway: {} calls, exit {:?}, gateway time per call (us): {:?}",
+        record.model_calls.len(),
+        record.exit_reason,
+        record.model_calls.iter().map(|c| c.overhead_us).collect::<Vec<_>>()
+    );
 }

@@ -29,6 +29,7 @@
 //! ([`parquet`]), each closed after `shard_tokens` tokens; `<prefix>.json` ([`ExportReport`])
 //! describes the export.
 
+pub mod gguf;
 pub mod megatron;
 pub mod parquet;
 

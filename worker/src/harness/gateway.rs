@@ -124,6 +124,8 @@ impl Gateway {
         }
         if c.logprobs {
             request.insert("logprobs".into(), json!(true));
+            // llama.cpp's server returns no logprobs without top_logprobs (the policy does the same).
+            request.entry("top_logprobs").or_insert(json!(0));
         }
         if c.return_token_ids {
             request.insert("return_token_ids".into(), json!(true));

@@ -16,6 +16,7 @@
 
 pub mod openai;
 pub mod replay;
+pub mod xml_calls;
 
 use std::collections::BTreeMap;
 
@@ -23,7 +24,7 @@ use agentmill_proto::{ExitReason, Message, PolicyInfo, Task};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use openai::{OpenAiConfig, OpenAiPolicy};
+pub use openai::{OpenAiConfig, OpenAiPolicy, ToolCallFormat};
 pub use replay::ReplayPolicy;
 
 /// The name of the built-in gold-patch policy.

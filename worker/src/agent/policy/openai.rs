@@ -17,6 +17,14 @@
 //! - **What is sent back**: system, user, assistant (content and tool calls, never the reasoning —
 //!   several servers reject it) and tool messages (`tool_call_id`, `content`). A tool call whose
 //!   arguments were not JSON is sent back as the model wrote it, with the tool's error answer.
+//! - **Constrained calls** (`tool_call_format = "xml"`, for llama.cpp's server): the request
+//!   carries a GBNF `grammar` ([`super::xml_calls::grammar`]) that admits one call of a known
+//!   tool in the paper's text format (`<function=NAME><parameter=KEY>…`), so even a barely
+//!   trained model emits a well-formed call; the policy reads the call out of the text, and sends
+//!   earlier turns back as the text the model wrote (the learner's rendering, with the chat
+//!   template `agentmill-learner export-gguf` writes), so prompts hold the model's own tokens.
+//! - **Truncation**: `finish_reason: "length"` (the turn hit `max_tokens` or the context window)
+//!   ends the episode `context_overflow`, as the server's own context error does.
 
 use std::time::{Duration, SystemTime};
 
@@ -26,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tracing::{debug, warn};
 
-use super::{Policy, PolicyError};
+use super::{Policy, PolicyError, xml_calls};
 
 /// How to reach one endpoint and how to sample from it. Every key has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +82,23 @@ pub struct OpenAiConfig {
     /// the harness and what the task's repository needs, e.g. `agentmill/harness-mini-swe-agent:2.4.6`
     /// for the bundled tasks); empty = the task's own image. Grading always uses the task's.
     pub harness_image: String,
+    /// How the model calls tools: `native` (the server's `tool_calls`) or `xml` (calls written
+    /// as text in the paper's format under a GBNF grammar the request carries; llama.cpp).
+    pub tool_call_format: ToolCallFormat,
+    /// With `xml`: the longest string value the grammar admits, in characters.
+    pub grammar_max_value_chars: usize,
+}
+
+/// How the model calls tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallFormat {
+    /// The server parses calls into `tool_calls` (vLLM/SGLang tool parsers, hosted APIs).
+    #[default]
+    Native,
+    /// The model writes `<function=NAME>` blocks, constrained by a GBNF `grammar` in the request
+    /// (llama.cpp's server); the policy parses them.
+    Xml,
 }
 
 impl Default for OpenAiConfig {
@@ -97,6 +122,8 @@ impl Default for OpenAiConfig {
             extra_body: Map::new(),
             harness: crate::harness::HarnessSetting::default(),
             harness_image: String::new(),
+            tool_call_format: ToolCallFormat::Native,
+            grammar_max_value_chars: 4000,
         }
     }
 }
@@ -170,10 +197,15 @@ impl OpenAiPolicy {
     pub fn request_body(&self, messages: &[Message], tools: &[Value]) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(self.config.model));
-        body.insert("messages".into(), Value::Array(messages.iter().map(wire_message).collect()));
+        let xml = self.config.tool_call_format == ToolCallFormat::Xml;
+        let wire = if xml { wire_message_as_text } else { wire_message };
+        body.insert("messages".into(), Value::Array(messages.iter().map(wire).collect()));
         if !tools.is_empty() {
             body.insert("tools".into(), Value::Array(tools.to_vec()));
             body.insert("tool_choice".into(), json!("auto"));
+            if xml {
+                body.insert("grammar".into(), json!(xml_calls::grammar(tools, self.config.grammar_max_value_chars)));
+            }
         }
         if let Some(t) = self.config.temperature {
             body.insert("temperature".into(), json!(t));
@@ -186,6 +218,9 @@ impl OpenAiPolicy {
         }
         if self.config.logprobs {
             body.insert("logprobs".into(), json!(true));
+            // llama.cpp's server (llama-cpp-python) returns no logprobs without top_logprobs;
+            // 0 asks for the sampled tokens' alone, which every server takes.
+            body.insert("top_logprobs".into(), json!(0));
         }
         if self.config.return_token_ids {
             body.insert("return_token_ids".into(), json!(true));
@@ -196,7 +231,7 @@ impl OpenAiPolicy {
         Value::Object(body)
     }
 
-    async fn attempt(&self, body: &Value) -> Result<Message, Failure> {
+    async fn attempt(&self, body: &Value, tools: &[Value]) -> Result<Message, Failure> {
         let mut request = self.client.post(&self.url).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
@@ -215,10 +250,17 @@ impl OpenAiPolicy {
         if status.is_success() {
             let value: Value = serde_json::from_str(&text)
                 .map_err(|e| Failure::Retry { reason: format!("status {status} with a body that is not JSON ({e}): {}", excerpt(&text)), retry_after: None })?;
-            return parse_completion(&value).map_err(|why| match why {
+            let mut message = parse_completion(&value).map_err(|why| match why {
                 ParseProblem::NoChoice(why) => Failure::Retry { reason: why, retry_after: None },
                 ParseProblem::Unusable(why) => Failure::Stop(PolicyError::Fatal(format!("{}: {why}", self.url))),
-            });
+                ParseProblem::Length(why) => Failure::Stop(PolicyError::ContextOverflow(format!("{}: {why}", self.url))),
+            })?;
+            if self.config.tool_call_format == ToolCallFormat::Xml && message.tool_calls.is_empty() {
+                let (content, calls) = xml_calls::parse(&message.content, tools);
+                message.content = content;
+                message.tool_calls = calls;
+            }
+            return Ok(message);
         }
         let what = format!("{} answered {status}: {}", self.url, excerpt(&text));
         match status {
@@ -246,7 +288,7 @@ impl OpenAiPolicy {
         let body = self.request_body(messages, tools);
         let mut retry = 0u32;
         loop {
-            match self.attempt(&body).await {
+            match self.attempt(&body, tools).await {
                 Ok(message) => {
                     debug!(policy = %self.name, retries = retry, tool_calls = message.tool_calls.len(), "policy turn");
                     return Ok(message);
@@ -332,8 +374,19 @@ fn wire_message(m: &Message) -> Value {
     }
 }
 
+/// An assistant turn sent back as the text the model wrote (`tool_call_format = "xml"`): its
+/// calls in the paper's format inside `content`, no `tool_calls`.
+fn wire_message_as_text(m: &Message) -> Value {
+    match m.role {
+        Role::Assistant => json!({ "role": "assistant", "content": xml_calls::render(&m.content, &m.tool_calls) }),
+        _ => wire_message(m),
+    }
+}
+
 /// Why a successful response could not be used.
 pub(crate) enum ParseProblem {
+    /// The turn was cut off (`finish_reason: "length"`): at `max_tokens` or the context window.
+    Length(String),
     /// No choice at all (some gateways answer 200 with an error object): worth a retry.
     NoChoice(String),
     /// A choice that is not a chat message.
@@ -388,6 +441,12 @@ pub(crate) fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
     out.token_ids = out.token_ids.filter(|t| !t.is_empty());
     if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
         debug!(finish_reason = reason, "completion finished");
+        if reason == "length" {
+            return Err(ParseProblem::Length(format!(
+                "the turn was cut off (finish_reason \"length\": max_tokens or the context window reached) after {} tokens",
+                out.usage.as_ref().map_or(0, |u| u.completion_tokens)
+            )));
+        }
     }
     Ok(out)
 }
@@ -483,6 +542,34 @@ mod tests {
         assert_eq!(m.usage, Some(Usage { prompt_tokens: 10, completion_tokens: 1 }));
         assert_eq!(m.token_ids, Some(vec![7]));
         assert_eq!(m.logprobs, Some(vec![-0.5]));
+    }
+
+    // Real bodies of llama.cpp's server (llama-cpp-python 0.3.36) serving the learner's tiny
+    // checkpoint, recorded from the live server of tests/tests/llama_server.rs: a call under a
+    // GBNF grammar with `logprobs` + `top_logprobs: 0`, and a turn cut off at `max_tokens`.
+    const LLAMACPP_GRAMMAR_CALL: &str = include_str!("../../../tests/data/wire/llamacpp_grammar_call.json");
+    const LLAMACPP_LENGTH: &str = include_str!("../../../tests/data/wire/llamacpp_length.json");
+
+    #[test]
+    fn a_llama_cpp_grammar_call_gives_the_call_its_logprobs_and_usage() {
+        let body: Value = serde_json::from_str(LLAMACPP_GRAMMAR_CALL).expect("fixture");
+        let m = parse_completion(&body).ok().expect("parses");
+        assert!(m.tool_calls.is_empty(), "llama.cpp's template handler leaves calls in the text");
+        let tools = vec![json!({"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}})];
+        let (content, calls) = xml_calls::parse(&m.content, &tools);
+        assert_eq!((content.as_str(), calls.len(), calls[0].function.name.as_str()), ("", 1, "bash"));
+        assert!(serde_json::from_str::<Value>(&calls[0].function.arguments).is_ok_and(|a| a["command"].is_string()));
+        assert_eq!(xml_calls::render(&content, &calls), m.content, "sent back as the model wrote it");
+        let usage = m.usage.clone().expect("usage");
+        assert_eq!(m.logprobs.as_ref().map(Vec::len), Some(usage.completion_tokens as usize));
+        assert_eq!(m.token_ids, None, "llama.cpp's server returns no token ids");
+    }
+
+    #[test]
+    fn finish_reason_length_is_a_context_overflow() {
+        let body: Value = serde_json::from_str(LLAMACPP_LENGTH).expect("fixture");
+        assert_eq!(body["choices"][0]["finish_reason"], "length");
+        assert!(matches!(parse_completion(&body), Err(ParseProblem::Length(why)) if why.contains("after 5 tokens")));
     }
 
     #[test]
