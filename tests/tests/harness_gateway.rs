@@ -219,11 +219,11 @@ fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen
         assert_eq!(m.tool_calls[0].id, call["id"].as_str().expect("id"));
         assert_eq!(m.tool_calls[0].function.name, call["function"]["name"].as_str().expect("name"));
         assert_eq!(m.tool_calls[0].function.arguments, call["function"]["arguments"].as_str().expect("arguments"), "argument string kept as sent");
-        let ids: Vec<u32> = serde_json::from_value(choice["token_ids"].clone()).expect("ids");
-        assert_eq!(m.token_ids.as_ref(), Some(&ids));
+        let ids: Option<Vec<u32>> = serde_json::from_value(choice["token_ids"].clone()).ok();
+        assert_eq!(m.token_ids, ids, "the server's token ids, when it sends them");
         let logprobs: Vec<f32> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["logprob"].as_f64().expect("lp") as f32).collect();
         assert_eq!(m.logprobs.as_ref(), Some(&logprobs));
-        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), Some(5));
+        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), body["usage"]["completion_tokens"].as_u64());
     }
 }
 
