@@ -1,7 +1,7 @@
 """References for `agentmill-learner export-gguf` (tests/tests/gguf_export.rs).
 
-  gguf_ref.py read CHECKPOINT GGUF
-      (.venv's Python: the `gguf` package, safetensors, tokenizers) reads GGUF with gguf's own
+  gguf_ref.py read CHECKPOINT GGUF [f16]
+      (f16: the file was written with --f16: 2-D weights F16, the rest F32) (.venv's Python: the `gguf` package, safetensors, tokenizers) reads GGUF with gguf's own
       GGUFReader and checks it against the checkpoint: every metadata key and its value, every
       tensor's name, type, shape and values (the safetensors tensor under llama.cpp's name).
       Prints one JSON object {"keys", "tensors", "vocab", "checked_values"}; any difference
@@ -22,7 +22,7 @@ def fail(msg):
     sys.exit(1)
 
 
-def read(checkpoint, path):
+def read(checkpoint, path, f16=False):
     import gguf
     import numpy as np
     from safetensors.numpy import load_file
@@ -49,7 +49,7 @@ def read(checkpoint, path):
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     want("general.architecture", "qwen2")
     want("general.name", checkpoint.rstrip("/").split("/")[-1])
-    want("general.file_type", 0)
+    want("general.file_type", 1 if f16 else 0)
     want("qwen2.context_length", cfg["max_position_embeddings"])
     want("qwen2.embedding_length", cfg["hidden_size"])
     want("qwen2.block_count", cfg["num_hidden_layers"])
@@ -114,15 +114,17 @@ def read(checkpoint, path):
         t = got.get(name)
         if t is None:
             continue
-        if t.tensor_type != gguf.GGMLQuantizationType.F32:
-            errors.append(f"{name}: type {t.tensor_type.name}, want F32")
+        half = f16 and value.ndim == 2
+        want_type = gguf.GGMLQuantizationType.F16 if half else gguf.GGMLQuantizationType.F32
+        if t.tensor_type != want_type:
+            errors.append(f"{name}: type {t.tensor_type.name}, want {want_type.name}")
             continue
         # gguf lists dims innermost first; the data reads back in numpy's (outermost first) order.
         if [int(d) for d in t.shape] != list(reversed(value.shape)):
             errors.append(f"{name}: shape {list(t.shape)}, want {list(reversed(value.shape))}")
             continue
         data = np.asarray(t.data).reshape(value.shape)
-        if not np.array_equal(data, value.astype(np.float32)):
+        if not np.array_equal(data, value.astype(np.float16 if half else np.float32)):
             errors.append(f"{name}: values differ (max {np.abs(data - value).max()})")
         checked += value.size
     if errors:
@@ -178,7 +180,7 @@ def run_transformers(checkpoint, prompts):
 
 if __name__ == "__main__":
     if sys.argv[1] == "read":
-        read(sys.argv[2], sys.argv[3])
+        read(sys.argv[2], sys.argv[3], f16=sys.argv[4:] == ["f16"])
     elif sys.argv[1:3] == ["run", "llama"]:
         run_llama(sys.argv[3], json.load(open(sys.argv[4])))
     elif sys.argv[1:3] == ["run", "transformers"]:

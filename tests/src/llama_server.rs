@@ -2,7 +2,8 @@
 //! (`python -m llama_cpp.server`, installed by deploy/setup.sh into `.venv/llama-cpp-0.3.36`),
 //! serving a checkpoint the learner wrote and exported with `agentmill-learner export-gguf`.
 //!
-//! [`tiny_checkpoint`] makes that checkpoint once per test process, with the learner alone and
+//! [`tiny_checkpoint`] makes that checkpoint once per test process (under
+//! `target/agentmill-test-checkpoints/<pid>`), with the learner alone and
 //! no download: a byte-level BPE tokenizer trained on records made from the bundled tasks, and
 //! the learner's fresh tiny model (`agentmill-learner init`). [`LlamaServer::start`] serves a
 //! GGUF on a free loopback port, returns once it answers, and stops it when dropped.

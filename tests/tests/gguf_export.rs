@@ -34,6 +34,20 @@ fn the_gguf_package_reads_every_key_and_tensor_as_the_checkpoint_has_them() {
 }
 
 #[test]
+fn with_f16_the_matrices_are_half_precision_and_the_rest_f32() {
+    let ck = tiny_checkpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("tiny-f16.gguf");
+    let o = Command::new(agentmill_tests::binary("agentmill-learner")).arg("export-gguf").arg(&ck.dir).arg(&out).arg("--f16").output().expect("run export-gguf");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&reference(&venv_python(), &["read".as_ref(), ck.dir.as_os_str(), out.as_os_str(), "f16".as_ref()])).expect("JSON summary");
+    assert_eq!(summary["tensors"], 26, "{summary}");
+    let (full, half) = (std::fs::metadata(&ck.gguf).expect("f32 file").len(), std::fs::metadata(&out).expect("f16 file").len());
+    assert!(half < full * 3 / 4, "the F16 file ({half} bytes) is not smaller than the F32 one ({full})");
+}
+
+#[test]
 fn llama_cpp_on_the_gguf_matches_transformers_on_the_checkpoint() {
     let ck = tiny_checkpoint();
     let prompts = serde_json::json!([
@@ -59,4 +73,19 @@ fn llama_cpp_on_the_gguf_matches_transformers_on_the_checkpoint() {
         assert!(diff <= 1e-3 * scale.max(1.0), "prompt {i}: logits differ by {diff} (scale {scale})");
         assert_eq!(l["greedy"], h["greedy"], "prompt {i}: greedy continuations differ");
     }
+}
+
+#[test]
+fn a_checkpoint_without_its_tokenizer_is_refused_with_the_fix() {
+    let ck = tiny_checkpoint();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for file in ["config.json", "model.safetensors"] {
+        std::fs::copy(ck.dir.join(file), dir.path().join(file)).expect("copy");
+    }
+    let out = dir.path().join("x.gguf");
+    let o = Command::new(agentmill_tests::binary("agentmill-learner")).arg("export-gguf").arg(dir.path()).arg(&out).output().expect("run export-gguf");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("tokenizer.json: not found; pass --tokenizer"), "{stderr}");
+    assert!(!out.exists(), "nothing written");
 }

@@ -24,7 +24,7 @@ use agentmill_proto::{ExitReason, Message, PolicyInfo, Task};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use openai::{OpenAiConfig, OpenAiPolicy, ToolCallFormat};
+pub use openai::{OpenAiConfig, OpenAiPolicy, ToolCallFormat, parse_response};
 pub use replay::ReplayPolicy;
 
 /// The name of the built-in gold-patch policy.

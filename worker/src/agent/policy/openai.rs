@@ -374,6 +374,24 @@ fn wire_message(m: &Message) -> Value {
     }
 }
 
+/// Reads a chat-completions response body as this policy does: `choices[0]`'s message (content,
+/// reasoning, tool calls — read out of the text under [`ToolCallFormat::Xml`] — usage, logprobs,
+/// token ids). A body with no usable choice is a [`PolicyError::Fatal`]; a turn cut off
+/// (`finish_reason: "length"`) is a [`PolicyError::ContextOverflow`]. For readers of recorded
+/// bodies (the tests' fixtures, a gateway's log).
+pub fn parse_response(body: &Value, format: ToolCallFormat, tools: &[Value]) -> Result<Message, PolicyError> {
+    let mut message = parse_completion(body).map_err(|why| match why {
+        ParseProblem::NoChoice(why) | ParseProblem::Unusable(why) => PolicyError::Fatal(why),
+        ParseProblem::Length(why) => PolicyError::ContextOverflow(why),
+    })?;
+    if format == ToolCallFormat::Xml && message.tool_calls.is_empty() {
+        let (content, calls) = xml_calls::parse(&message.content, tools);
+        message.content = content;
+        message.tool_calls = calls;
+    }
+    Ok(message)
+}
+
 /// An assistant turn sent back as the text the model wrote (`tool_call_format = "xml"`): its
 /// calls in the paper's format inside `content`, no `tool_calls`.
 fn wire_message_as_text(m: &Message) -> Value {
@@ -542,34 +560,6 @@ mod tests {
         assert_eq!(m.usage, Some(Usage { prompt_tokens: 10, completion_tokens: 1 }));
         assert_eq!(m.token_ids, Some(vec![7]));
         assert_eq!(m.logprobs, Some(vec![-0.5]));
-    }
-
-    // Real bodies of llama.cpp's server (llama-cpp-python 0.3.36) serving the learner's tiny
-    // checkpoint, recorded from the live server of tests/tests/llama_server.rs: a call under a
-    // GBNF grammar with `logprobs` + `top_logprobs: 0`, and a turn cut off at `max_tokens`.
-    const LLAMACPP_GRAMMAR_CALL: &str = include_str!("../../../tests/data/wire/llamacpp_grammar_call.json");
-    const LLAMACPP_LENGTH: &str = include_str!("../../../tests/data/wire/llamacpp_length.json");
-
-    #[test]
-    fn a_llama_cpp_grammar_call_gives_the_call_its_logprobs_and_usage() {
-        let body: Value = serde_json::from_str(LLAMACPP_GRAMMAR_CALL).expect("fixture");
-        let m = parse_completion(&body).ok().expect("parses");
-        assert!(m.tool_calls.is_empty(), "llama.cpp's template handler leaves calls in the text");
-        let tools = vec![json!({"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}})];
-        let (content, calls) = xml_calls::parse(&m.content, &tools);
-        assert_eq!((content.as_str(), calls.len(), calls[0].function.name.as_str()), ("", 1, "bash"));
-        assert!(serde_json::from_str::<Value>(&calls[0].function.arguments).is_ok_and(|a| a["command"].is_string()));
-        assert_eq!(xml_calls::render(&content, &calls), m.content, "sent back as the model wrote it");
-        let usage = m.usage.clone().expect("usage");
-        assert_eq!(m.logprobs.as_ref().map(Vec::len), Some(usage.completion_tokens as usize));
-        assert_eq!(m.token_ids, None, "llama.cpp's server returns no token ids");
-    }
-
-    #[test]
-    fn finish_reason_length_is_a_context_overflow() {
-        let body: Value = serde_json::from_str(LLAMACPP_LENGTH).expect("fixture");
-        assert_eq!(body["choices"][0]["finish_reason"], "length");
-        assert!(matches!(parse_completion(&body), Err(ParseProblem::Length(why)) if why.contains("after 5 tokens")));
     }
 
     #[test]

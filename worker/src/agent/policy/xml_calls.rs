@@ -22,7 +22,7 @@ use agentmill_proto::{FunctionCall, ToolCall};
 use serde_json::{Map, Value};
 
 /// A GBNF grammar admitting exactly one call of one of `tools`, each string value at most
-/// `max_value_chars` characters and never containing `</` (the closing tag's start).
+/// `max_value_chars` characters and never containing `</` (the closing tag's start) or `<|`.
 pub fn grammar(tools: &[Value], max_value_chars: usize) -> String {
     let mut rules = Vec::new();
     let mut alternatives = Vec::new();
@@ -52,7 +52,9 @@ pub fn grammar(tools: &[Value], max_value_chars: usize) -> String {
         out.push_str(&rule);
         out.push('\n');
     }
-    out.push_str(&format!("str ::= ([^<] | \"<\" [^/<]){{0,{max_value_chars}}}\n"));
+    // No `</` (a closing tag's start) and no `<|` (ChatML's special tokens: a value holding
+    // `<|im_end|>` as text would come back as the special token when the prompt is tokenized).
+    out.push_str(&format!("str ::= ([^<] | \"<\" [^/<|]){{0,{max_value_chars}}}\n"));
     out.push_str("int ::= \"-\"? [0-9]{1,9}\n");
     out
 }
@@ -213,6 +215,6 @@ mod tests {
         assert!(g.contains("(\"<parameter=view_range>\\n\" t1v2 \"\\n</parameter>\\n\")?"), "{g}");
         assert!(g.contains("t1v0 ::= (\"view\" | \"create\")"), "{g}");
         assert!(g.contains("t2 ::= \"<function=submit>\\n\" \"</function>\""), "{g}");
-        assert!(g.contains("{0,100}"), "{g}");
+        assert!(g.contains("str ::= ([^<] | \"<\" [^/<|]){0,100}"), "{g}");
     }
 }
