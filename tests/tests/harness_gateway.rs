@@ -141,9 +141,9 @@ for host, port in [(sys.argv[1], 8000), (sys.argv[2], int(sys.argv[3]))]:
         print(f"BLOCKED {host}:{port} {e}")
 "#;
 
-/// Runs one episode of `task` through the worker's own path, with a mini-swe-agent endpoint on
+/// Runs one episode of `task` through the worker's own path, with a harness endpoint on
 /// `base_url` (`endpoint`: more of its keys, TOML); checks no container was left behind.
-async fn run_mini(task: &agentmill_proto::Task, base_url: &str, model: &str, max_steps: u32, endpoint: &str) -> agentmill_proto::TrajectoryRecord {
+async fn run_endpoint(task: &agentmill_proto::Task, base_url: &str, model: &str, max_steps: u32, endpoint: &str) -> agentmill_proto::TrajectoryRecord {
     // The worker, as configured for a mini-swe-agent endpoint.
     let worker_id = unique("gw-test");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -165,7 +165,6 @@ base_url = "{base_url}"
 model = "{model}"
 api_key_env = ""
 {endpoint}
-harness = "mini-swe-agent"
 harness_image = "{MINI_SWE_AGENT_IMAGE}"
 "#,
             tasks = workspace().join("deploy/tasks").display()
@@ -188,12 +187,11 @@ harness_image = "{MINI_SWE_AGENT_IMAGE}"
 fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen: &[(String, String, String)], model: &str) {
     // Every call crossed the recorder, and the record keeps each byte for byte.
     let chats: Vec<&(String, String, String)> = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).collect();
-    assert_eq!(record.model_calls.len(), seen.len());
+    // Calls the gateway refused never reached the server; the rest pair with the recorder's.
+    assert_eq!(record.model_calls.iter().filter(|c| c.upstream).count(), seen.len());
     let mut previous: Vec<Value> = Vec::new();
-    for (call, (path, request, response)) in record.model_calls.iter().zip(seen) {
-        assert_eq!((call.path.as_str(), call.status, call.upstream), (path.as_str(), 200, true));
-        assert_eq!(&call.response, response, "the response body, byte for byte");
-        let sent: Value = serde_json::from_str(request).expect("the gateway sent JSON");
+    let mut upstream = seen.iter();
+    for call in &record.model_calls {
         let mut rebuilt = call.request.clone();
         if let Some(messages) = rebuilt.get_mut("messages").and_then(Value::as_array_mut) {
             let mut full = previous[..call.messages_from].to_vec();
@@ -201,6 +199,13 @@ fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen
             *messages = full.clone();
             previous = full;
         }
+        if !call.upstream {
+            continue;
+        }
+        let (path, request, response) = upstream.next().expect("a recorded call");
+        assert_eq!((call.path.as_str(), call.status), (path.as_str(), 200));
+        assert_eq!(&call.response, response, "the response body, byte for byte");
+        let sent: Value = serde_json::from_str(request).expect("the gateway sent JSON");
         assert_eq!(rebuilt, sent, "the request as the server got it, rebuilt from the record");
         if path.ends_with("/chat/completions") {
             assert_eq!((sent["model"].clone(), sent["logprobs"].clone()), (json!(model), json!(true)), "the worker's settings went in");
@@ -267,7 +272,7 @@ async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers(
     let control = String::from_utf8_lossy(&control.stdout).into_owned();
     assert!(control.contains(&format!("REACHED {ip}:8000")) && control.contains(&format!("REACHED {gateway_ip}:{port}")), "control probe: {control}");
 
-    let record = run_mini(&task, &base_url, "stand-in", 6, "temperature = 0.0\nlogprobs = true\nreturn_token_ids = true").await;
+    let record = run_endpoint(&task, &base_url, "stand-in", 6, "temperature = 0.0\nlogprobs = true\nreturn_token_ids = true\nharness = \"mini-swe-agent\"").await;
     let seen = log.lock().expect("log").clone();
     assert_eq!(seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).count(), 3, "three model calls: {seen:#?}");
     // It ran to the harness's own submit, and the harness's patch is what was graded.
@@ -313,9 +318,9 @@ async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
     let (base_url, _port, log, _script, _recorder) = recorder(Some(server.port)).await;
     let model = agentmill_tests::llama_server::MODEL_ALIAS;
     let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__inifile-1").expect("bundled task inifile-1");
-    let endpoint = "temperature = 0.0\nmax_tokens = 48\nlogprobs = true\nweight_version = \"tiny\"\n\
+    let endpoint = "harness = \"mini-swe-agent\"\ntemperature = 0.0\nmax_tokens = 48\nlogprobs = true\nweight_version = \"tiny\"\n\
                     extra_body = { tool_choice = { type = \"function\", function = { name = \"bash\" } } }";
-    let record = run_mini(&task, &base_url, model, 3, endpoint).await;
+    let record = run_endpoint(&task, &base_url, model, 3, endpoint).await;
     let seen = log.lock().expect("log").clone();
     assert!(
         matches!(record.exit_reason, Some(ExitReason::MaxSteps | ExitReason::Submitted)),
@@ -339,4 +344,53 @@ async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
         record.exit_reason,
         record.model_calls.iter().map(|c| c.overhead_us).collect::<Vec<_>>()
     );
+}
+
+const COMMAND_HARNESS: &str = r#"import json, os, urllib.request, urllib.error
+base = os.environ["AGENTMILL_BASE_URL"]
+task = open(os.environ["AGENTMILL_INSTRUCTION_FILE"]).read()
+def call(body):
+    req = urllib.request.Request(base + "/chat/completions", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+print("stream:", call({"model": "x", "stream": True, "messages": []})[0])
+messages = [{"role": "user", "content": task}]
+while True:
+    status, answer = call({"model": "any", "temperature": 2.0, "messages": messages})
+    print("status", status)
+    if status != 200:
+        print(answer["error"]["message"])
+        break
+    messages.append(answer["choices"][0]["message"])
+    messages.append({"role": "tool", "tool_call_id": answer["choices"][0]["message"]["tool_calls"][0]["id"], "content": "ok " + os.environ["AGENTMILL_MAX_STEPS"]})
+"#;
+
+/// A command as the harness: it gets the contract's environment and instruction file, its
+/// stream request is refused with the reason, and past `max_steps` calls the gateway refuses with
+/// a 429, which ends the episode `max_steps`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_command_harness_gets_the_contract_and_the_step_limit() {
+    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
+        eprintln!("SKIPPED: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+        return;
+    }
+    let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__ttlcache-1").expect("bundled task ttlcache-1");
+    let (base_url, _port, log, script, _server) = scripted_server().await;
+    script.lock().expect("script").extend([turn(1, "one", "true"), turn(2, "two", "true"), turn(3, "three", "true")]);
+    let argv = serde_json::to_string(&["python3", "-c", COMMAND_HARNESS]).expect("json");
+    let record = run_endpoint(&task, &base_url, "stand-in", 2, &format!("logprobs = true\nharness = {argv}")).await;
+    let seen = log.lock().expect("log").clone();
+    assert_eq!(record.exit_reason, Some(ExitReason::MaxSteps), "{:?}", record.error);
+    assert_eq!(seen.len(), 2, "the stream request and the third call never reached the server: {seen:#?}");
+    assert_eq!(record.model_calls.iter().map(|c| c.status).collect::<Vec<_>>(), [400, 200, 200, 429]);
+    assert!(record.model_calls[0].response.contains("stream=false"), "{}", record.model_calls[0].response);
+    assert!(record.model_calls[3].response.contains("step limit of 2"), "{}", record.model_calls[3].response);
+    assert_record_is_the_servers(&record, &seen, "stand-in");
+    // The instruction is the worker's instance template with the task's statement in it.
+    assert!(record.messages[0].content.contains(&task.problem_statement) && record.messages[0].content.contains("/testbed"));
+    assert_eq!(record.messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect::<Vec<_>>(), ["ok 2"]);
+    assert_eq!(record.versions.get("harness").map(String::as_str), Some("command python3"));
 }
