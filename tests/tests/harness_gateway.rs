@@ -12,8 +12,12 @@
 //! tool-call ids, names and argument strings, token ids and logprobs); every call is in
 //! `model_calls` with the server's body byte for byte and the harness's requests rebuilt exactly;
 //! the harness reached the gateway and nothing else (an address on a network this test creates
-//! and the host's address on Docker's bridge both answer a control container, and not the
+//! and the host's address on that network's bridge both answer a control container, and not the
 //! harness); the graded patch is the harness's own (it carries its marker) and resolves FULL.
+//!
+//! The same path also runs against llama.cpp's server (llama-cpp-python) serving the learner's
+//! tiny checkpoint, and with a command as the harness (the contract's environment, the refusal
+//! of streaming, and the step limit's 429 ending the episode `max_steps`).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
