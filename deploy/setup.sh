@@ -25,6 +25,9 @@
 #   5. The multilingual sandbox images agentmill/sandbox-{go,rust,node}:bookworm
 #      (deploy/multilingual/images.sh: mmdebstrap + docker import, each skipped while its recipe's
 #      hash matches the image's label) when a Docker engine answers.
+#   6. The agent-harness image agentmill/harness-mini-swe-agent:2.4.6 (deploy/harness/build.sh:
+#      mini-swe-agent's pinned wheels downloaded once into ~/.cache/agentmill/harness/, then
+#      docker build FROM the sandbox image with no network) when a Docker engine answers.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -214,6 +217,15 @@ elif ! docker info >/dev/null 2>&1; then
   skipped "multilingual images: no Docker engine answers"
 else
   "$ROOT/deploy/multilingual/images.sh" || die "deploy/multilingual/images.sh failed (its error is above)"
+fi
+
+# --- 6. The agent-harness images (deploy/harness/) ---------------------------------------------
+if [ "${AGENTMILL_NO_DOCKER:-0}" = 1 ]; then
+  skipped "harness images (AGENTMILL_NO_DOCKER=1)"
+elif ! docker info >/dev/null 2>&1; then
+  skipped "harness images: no Docker engine answers"
+else
+  "$ROOT/deploy/harness/build.sh" || die "deploy/harness/build.sh failed (its error is above)"
 fi
 
 echo "setup: ready"

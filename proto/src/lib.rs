@@ -43,7 +43,7 @@ pub mod task;
 pub mod wire;
 
 pub use record::{
-    Comment, Commit, ContextualPr, ExitReason, FileDiff, FunctionCall, Grading, Issue, Message, PolicyInfo,
+    Comment, Commit, ContextualPr, ExitReason, FileDiff, FunctionCall, Grading, Issue, Message, ModelCall, PolicyInfo,
     Provenance, RECORD_SCHEMA, RecordKind, RelevantFile, Resolution, Role, TestOutcome, TestStatus, Timing, Verdict,
     ToolCall, TrajectoryRecord, Usage, record_schema, task_schema,
 };

@@ -607,6 +607,36 @@ pub struct TrajectoryRecord {
     /// The PR, for ctx records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ctx: Option<ContextualPr>,
+    /// Every model call an external agent harness made through the worker's LLM gateway, in
+    /// order, kept exactly (episodes whose policy names a harness other than `agentmill`; the
+    /// `messages` above are built from these).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub model_calls: Vec<ModelCall>,
+}
+
+/// One model call a harness made through the worker's LLM gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ModelCall {
+    /// The path the harness called (`/v1/chat/completions`, `/v1/models`).
+    pub path: String,
+    /// The HTTP status the harness got.
+    pub status: u16,
+    /// The request body as the gateway forwarded it (`null` for a GET), except that its
+    /// `messages` hold only those from index `messages_from` on: the earlier ones are the
+    /// previous call's whole `messages`, unchanged (so the record grows with the conversation,
+    /// not with its square).
+    pub request: Value,
+    /// Where this call's `messages` continue the previous call's (0: they do not; all are here).
+    #[serde(default)]
+    pub messages_from: usize,
+    /// The response body byte for byte as the server sent it, or the gateway's refusal.
+    pub response: String,
+    /// Whether the server answered (false: the gateway refused the call or could not reach it).
+    pub upstream: bool,
+    /// Time waiting on the server, milliseconds.
+    pub upstream_ms: u64,
+    /// Time spent in the gateway and its bridge beyond the server's, microseconds.
+    pub overhead_us: u64,
 }
 
 impl TrajectoryRecord {
@@ -633,6 +663,7 @@ impl TrajectoryRecord {
             reward: None,
             timing: Timing::default(),
             ctx: None,
+            model_calls: Vec::new(),
         }
     }
 

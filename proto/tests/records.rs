@@ -60,6 +60,7 @@ fn sample_env() -> TrajectoryRecord {
         reward: Some(0.0),
         timing: Timing { queue_ms: 5, image_ms: 1, start_ms: 800, agent_ms: 9000, grade_ms: 2100, total_ms: 11906 },
         ctx: None,
+        model_calls: vec![],
     }
 }
 

@@ -303,6 +303,7 @@ pub fn noop_record(task_id: &str, rollout: u32, attempt: u32, worker: &str) -> a
         reward: Some(0.0),
         timing: Timing::default(),
         ctx: None,
+        model_calls: Vec::new(),
     }
 }
 

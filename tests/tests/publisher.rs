@@ -30,6 +30,7 @@ fn record(i: u32) -> TrajectoryRecord {
         reward: Some(1.0),
         timing: Timing::default(),
         ctx: None,
+        model_calls: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ fn record(i: u32) -> TrajectoryRecord {
         reward: Some(0.0),
         timing: Timing::default(),
         ctx: None,
+        model_calls: Vec::new(),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod config;
 pub mod diff;
 pub mod episode;
 pub mod grading;
+pub mod harness;
 pub mod host;
 pub mod inputs;
 pub mod local;

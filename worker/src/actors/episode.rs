@@ -188,6 +188,7 @@ pub fn panic_record(task: &Task, id: &EpisodeId, worker: &str, message: &str) ->
         reward: Some(0.0),
         timing: Timing::default(),
         ctx: None,
+        model_calls: vec![],
     }
 }
 

@@ -277,13 +277,29 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
 
     // init
     progress(Stage::Init);
+    // An external harness (mini-swe-agent, a command) plays the episode in its own image when
+    // its endpoint names one; grading below still uses the task's image.
+    let harness = env.policies.harness_for(&task).map(|(name, config)| (name.to_string(), config.clone()));
+    let mut agent_task = task.clone();
+    if let Some((name, config)) = &harness {
+        if env.backend.engine().is_none() {
+            return fail(record, ExitReason::SandboxError, format!("policy {name} runs the harness {} behind the LLM gateway, which needs the Docker backend; run the task on a Docker worker or with a policy whose harness is \"agentmill\"", config.harness.label()));
+        }
+        agent_task.image = crate::harness::agent_image(&task, config);
+        record.versions.insert("harness".into(), config.harness.label());
+        record.versions.insert("harness_image".into(), agent_task.image.clone());
+    }
+    let _harness_image_pin = match (&env.images, agent_task.image != task.image) {
+        (Some(cache), true) => Some(cache.pin(&agent_task.image).await),
+        _ => None,
+    };
     let prepared = {
         let _permit = tokio::select! {
             p = env.stages.init.acquire() => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
-            p = prepare_within(&env, &task, &id.episode, &limits) => p,
+            p = prepare_within(&env, &agent_task, &id.episode, &limits) => p,
             _ = cancel.cancelled() => {
                 // The container may exist already, with no guard yet: remove it now rather than
                 // leave it to the next reaper pass.
@@ -302,6 +318,9 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     };
     if let Some(engine) = env.backend.engine() {
         record.provenance.image_digest = engine.image_digest(&task.image).await.unwrap_or_default();
+        if agent_task.image != task.image {
+            record.versions.insert("harness_image_digest".into(), engine.image_digest(&agent_task.image).await.unwrap_or_default());
+        }
     }
     record.timing.image_ms = prepared.image_ms;
     record.timing.start_ms = prepared.start_ms;
@@ -323,7 +342,11 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
             return fail(record, ExitReason::InfraError, "the sandbox vanished before the agent ran".into());
         };
         let sandbox = prepared.as_sandbox();
-        if sandbox.workdir() == task.workdir {
+        if let (Some((name, config)), init::PreparedSandbox::Docker(container)) = (&harness, prepared) {
+            let run = crate::harness::run_harness(container, &task, (name, config), &env.policies, &env.agent, &cancel).await;
+            record.model_calls = run.model_calls;
+            run.outcome
+        } else if sandbox.workdir() == task.workdir {
             run_agent(policy.as_mut(), sandbox, &task, &env.agent, &cancel).await
         } else {
             // A plain process sandbox lives in a host folder: tell the agent where.

@@ -698,6 +698,32 @@ impl DockerContainer {
         Ok(ExecOutput { exit_code, output: text, truncated, total_bytes, duration: elapsed, timed_out })
     }
 
+    /// Starts `argv` in the container with its stdin and stdout attached and returns both ends:
+    /// a byte channel into the sandbox that needs no network (the LLM gateway's, see
+    /// [`crate::harness`]). The process lives until its stdin closes or the container goes.
+    pub async fn attach(&self, argv: Vec<String>, env: &std::collections::BTreeMap<String, String>) -> Result<Attached, SandboxError> {
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions {
+                    cmd: Some(argv),
+                    attach_stdin: Some(true),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| SandboxError::Engine(format!("create attached exec: {e}")))?;
+        let options = StartExecOptions { detach: false, output_capacity: Some(1 << 20), ..Default::default() };
+        match self.docker.start_exec(&exec.id, Some(options)).await.map_err(|e| SandboxError::Engine(format!("start attached exec: {e}")))? {
+            StartExecResults::Attached { output, input } => Ok(Attached { output, input }),
+            StartExecResults::Detached => Err(SandboxError::Engine("attached exec started detached".into())),
+        }
+    }
+
     /// Whether the container is still running (false once it died, e.g. OOM-killed as a whole).
     pub async fn is_running(&self) -> bool {
         if self.disk.as_ref().is_some_and(|w| w.tripped.get().is_some()) {
@@ -889,6 +915,20 @@ async fn remove_network(docker: &Docker, name: &str) {
     match docker.remove_network(name).await {
         Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
         Err(e) => warn!(network = %name, "could not remove network: {e}"),
+    }
+}
+
+/// Both ends of a process started by [`DockerContainer::attach`].
+pub struct Attached {
+    /// What the process writes (stdout and stderr frames).
+    pub output: std::pin::Pin<Box<dyn futures::Stream<Item = Result<LogOutput, bollard::errors::Error>> + Send>>,
+    /// Its stdin.
+    pub input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+}
+
+impl std::fmt::Debug for Attached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attached")
     }
 }
 

@@ -149,6 +149,14 @@ impl PolicyFactory {
         }
     }
 
+    /// The endpoint of `task`'s policy when an external harness runs its episodes (its
+    /// `harness` is not `agentmill`): the policy's name and settings.
+    pub fn harness_for(&self, task: &Task) -> Option<(&str, &OpenAiConfig)> {
+        let name = task.policy.as_deref().filter(|n| !n.is_empty()).unwrap_or(&self.default);
+        let (name, policy) = self.endpoints.get_key_value(name)?;
+        (!policy.config().harness.is_builtin()).then_some((name.as_str(), policy.config()))
+    }
+
     fn list(endpoints: &BTreeMap<String, OpenAiPolicy>) -> String {
         std::iter::once(REPLAY).chain(endpoints.keys().map(String::as_str)).collect::<Vec<_>>().join(", ")
     }

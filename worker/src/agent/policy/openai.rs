@@ -74,6 +74,14 @@ pub struct OpenAiConfig {
     pub weight_version: String,
     /// Extra fields merged into every request body (`top_k`, `chat_template_kwargs`, ...).
     pub extra_body: Map<String, Value>,
+    /// Who runs the episode: `"agentmill"` (the built-in SWE-agent loop), `"mini-swe-agent"`,
+    /// or a command (`["python3", "/opt/agent.py"]`) run in the sandbox behind the worker's LLM
+    /// gateway ([`crate::harness`]).
+    pub harness: crate::harness::HarnessSetting,
+    /// The image episodes of an external harness run in, in place of the task's (it must hold
+    /// the harness and what the task's repository needs, e.g. `agentmill/harness-mini-swe-agent:2.4.6`
+    /// for the bundled tasks); empty = the task's own image. Grading always uses the task's.
+    pub harness_image: String,
     /// How the model calls tools: `native` (the server's `tool_calls`) or `xml` (calls written
     /// as text in the paper's format under a GBNF grammar the request carries; llama.cpp).
     pub tool_call_format: ToolCallFormat,
@@ -112,6 +120,8 @@ impl Default for OpenAiConfig {
             return_token_ids: false,
             weight_version: String::new(),
             extra_body: Map::new(),
+            harness: crate::harness::HarnessSetting::default(),
+            harness_image: String::new(),
             tool_call_format: ToolCallFormat::Native,
             grammar_max_value_chars: 4000,
         }
@@ -169,7 +179,13 @@ impl OpenAiPolicy {
             .user_agent(concat!("agentmill-worker/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| fatal(format!("cannot build the HTTP client: {e}")))?;
+        config.harness.check().map_err(|why| fatal(format!("harness: {why}")))?;
         Ok(OpenAiPolicy { name: name.to_string(), config, url, api_key, client })
+    }
+
+    /// This endpoint's settings.
+    pub fn config(&self) -> &OpenAiConfig {
+        &self.config
     }
 
     /// The endpoint requests go to.
@@ -386,7 +402,7 @@ fn wire_message_as_text(m: &Message) -> Value {
 }
 
 /// Why a successful response could not be used.
-enum ParseProblem {
+pub(crate) enum ParseProblem {
     /// The turn was cut off (`finish_reason: "length"`): at `max_tokens` or the context window.
     Length(String),
     /// No choice at all (some gateways answer 200 with an error object): worth a retry.
@@ -396,7 +412,7 @@ enum ParseProblem {
 }
 
 /// Reads `choices[0]` of a chat-completions response into an assistant message.
-fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
+pub(crate) fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
     let Some(choice) = value.get("choices").and_then(|c| c.get(0)).filter(|c| c.is_object()) else {
         return Err(ParseProblem::NoChoice(format!("the response has no choices[0]: {}", excerpt(&value.to_string()))));
     };
@@ -454,7 +470,7 @@ fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
 }
 
 /// `content` as text: a string, or the text parts of a list of content parts.
-fn text_content(content: Option<&Value>) -> String {
+pub(crate) fn text_content(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(""),
@@ -464,7 +480,7 @@ fn text_content(content: Option<&Value>) -> String {
 
 /// Whether an error body says the prompt is too long for the model (vLLM, SGLang, llama.cpp,
 /// OpenAI word it differently).
-fn is_context_overflow(body: &str) -> bool {
+pub(crate) fn is_context_overflow(body: &str) -> bool {
     let body = body.to_ascii_lowercase();
     ["context length", "context_length", "maximum context", "context window", "context size", "prompt is too long", "too many tokens"]
         .iter()

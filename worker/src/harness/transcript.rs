@@ -1,0 +1,180 @@
+//! The episode's conversation, built from what the gateway saw.
+//!
+//! A harness sends its whole conversation with every model call. The record's conversation is
+//! the chain of those calls: the first call's messages, then for each answered call the
+//! assistant turn **as the server returned it** (content, reasoning, tool calls with their
+//! argument strings, token ids, logprobs, usage: [`crate::agent::policy::openai`]'s reading of the
+//! response body), then the messages the harness added before its next call (its tool results,
+//! its own user messages). The harness's copy of an earlier assistant turn is never used: a
+//! client library may re-serialise it (key order, `null` for empty content, re-encoded
+//! arguments), and the learner must see the tokens the model produced.
+//!
+//! A call whose messages do not extend the previous call's (the harness dropped or rewrote its
+//! history, e.g. to summarise it) starts the chain again from that call's messages; what came
+//! before stays in the exchanges but not in the conversation, and [`Transcript::restarts`] counts
+//! it. Calls that got no completion (a refusal, a server error the harness retried) are not turns.
+
+use agentmill_proto::{FunctionCall, Message, Role, ToolCall};
+use serde_json::Value;
+
+use super::gateway::Exchange;
+use crate::agent::policy::openai::{parse_completion, text_content};
+
+/// The conversation of an episode and what building it found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transcript {
+    /// System, user, assistant and tool messages, oldest first.
+    pub messages: Vec<Message>,
+    /// The tools the harness offered the model (its first call's `tools`).
+    pub tools: Vec<Value>,
+    /// Answered model calls (assistant turns).
+    pub turns: u32,
+    /// Times the harness's history did not extend the previous call's.
+    pub restarts: u32,
+    /// The last answer that was not a completion (status and body), for the record's error.
+    pub last_failure: Option<String>,
+}
+
+/// One request message as a record message.
+fn message(v: &Value) -> Message {
+    let role = match v.get("role").and_then(Value::as_str) {
+        Some("system" | "developer") => Role::System,
+        Some("assistant") => Role::Assistant,
+        Some("tool") => Role::Tool,
+        _ => Role::User,
+    };
+    let mut m = Message::text(role, text_content(v.get("content")));
+    if role == Role::Tool {
+        m.tool_call_id = v.get("tool_call_id").and_then(Value::as_str).map(str::to_string);
+        m.name = v.get("name").and_then(Value::as_str).map(str::to_string);
+    }
+    if role == Role::Assistant
+        && let Some(calls) = v.get("tool_calls").and_then(Value::as_array)
+    {
+        for (i, c) in calls.iter().enumerate() {
+            let f = c.get("function");
+            let arguments = match f.and_then(|f| f.get("arguments")) {
+                Some(Value::String(s)) => s.clone(),
+                None | Some(Value::Null) => String::new(),
+                Some(other) => other.to_string(),
+            };
+            m.tool_calls.push(ToolCall {
+                id: c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_string),
+                kind: "function".into(),
+                function: FunctionCall { name: f.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or_default().into(), arguments },
+            });
+        }
+    }
+    m
+}
+
+/// Builds the conversation from the exchanges, in order.
+pub fn build(exchanges: &[Exchange]) -> Transcript {
+    let mut t = Transcript::default();
+    // The previous answered call's request messages (as the harness sent them).
+    let mut previous: Option<Vec<Value>> = None;
+    for x in exchanges.iter().filter(|x| x.path.trim_end_matches('/').ends_with("/chat/completions")) {
+        let completion = (x.upstream && x.status == 200)
+            .then(|| serde_json::from_str::<Value>(&x.response).ok())
+            .flatten()
+            .and_then(|v| parse_completion(&v).ok());
+        let Some(mut assistant) = completion else {
+            t.last_failure = Some(format!("status {}: {}", x.status, excerpt(&x.response)));
+            continue;
+        };
+        let request: Value = serde_json::from_str(&x.request).unwrap_or(Value::Null);
+        let sent: Vec<Value> = request.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+        if t.tools.is_empty()
+            && let Some(tools) = request.get("tools").and_then(Value::as_array)
+        {
+            t.tools = tools.clone();
+        }
+        let extends = previous.as_ref().is_some_and(|p| sent.len() > p.len() && sent[..p.len()] == p[..]);
+        let new = match &previous {
+            // The harness's copy of the last assistant turn sits at p.len(); the record has the server's.
+            Some(p) if extends => sent.get(p.len() + 1..).unwrap_or_default(),
+            _ => {
+                if previous.is_some() {
+                    t.restarts += 1;
+                    t.messages.clear();
+                }
+                &sent[..]
+            }
+        };
+        t.messages.extend(new.iter().map(message));
+        assistant.role = Role::Assistant;
+        t.messages.push(assistant);
+        t.turns += 1;
+        previous = Some(sent);
+    }
+    t
+}
+
+fn excerpt(s: &str) -> String {
+    let mut cut = s.len().min(400);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s[..cut].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn exchange(messages: Value, response: Value, status: u16) -> Exchange {
+        Exchange {
+            method: "POST".into(),
+            path: "/v1/chat/completions".into(),
+            request: json!({ "model": "m", "messages": messages, "tools": [{"type": "function", "function": {"name": "bash"}}] }).to_string(),
+            status,
+            response: response.to_string(),
+            upstream: true,
+            upstream_time: Duration::ZERO,
+            overhead: Duration::ZERO,
+        }
+    }
+
+    fn answer(content: &str, args: &str, ids: &[u32]) -> Value {
+        json!({ "choices": [{ "index": 0, "finish_reason": "tool_calls", "token_ids": ids,
+            "message": { "role": "assistant", "content": content,
+                "tool_calls": [{ "id": "c1", "type": "function", "function": { "name": "bash", "arguments": args } }] } }],
+            "usage": { "prompt_tokens": 5, "completion_tokens": 2 } })
+    }
+
+    #[test]
+    fn the_chain_keeps_the_servers_turns_and_the_harnesses_observations() {
+        let sys = json!({"role": "system", "content": "s"});
+        let user = json!({"role": "user", "content": "u"});
+        // The harness re-serialises the assistant turn (other spacing in the arguments).
+        let resent = json!({"role": "assistant", "content": "a", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "bash", "arguments": "{\"command\": \"ls\"}"}}]});
+        let tool = json!({"role": "tool", "tool_call_id": "c1", "content": "out"});
+        let x = [
+            exchange(json!([sys, user]), answer("a", r#"{"command":"ls"}"#, &[1, 2]), 200),
+            exchange(json!([sys, user, resent, tool]), json!({"error": "busy"}), 503),
+            exchange(json!([sys, user, resent, tool]), answer(" b ", r#"{"command":"echo  x"}"#, &[3]), 200),
+        ];
+        let t = build(&x);
+        assert_eq!((t.turns, t.restarts, t.tools.len()), (2, 0, 1));
+        let roles: Vec<Role> = t.messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Assistant]);
+        assert_eq!(t.messages[2].tool_calls[0].function.arguments, r#"{"command":"ls"}"#, "the server's bytes, not the harness's copy");
+        assert_eq!(t.messages[2].token_ids, Some(vec![1, 2]));
+        assert_eq!(t.messages[3].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(t.messages[4].content, " b ");
+        assert!(t.last_failure.as_deref().is_some_and(|f| f.contains("503")));
+    }
+
+    #[test]
+    fn a_rewritten_history_restarts_the_chain() {
+        let a = exchange(json!([{"role": "user", "content": "one"}]), answer("x", "{}", &[]), 200);
+        let b = exchange(json!([{"role": "user", "content": "summary"}]), answer("y", "{}", &[]), 200);
+        let t = build(&[a, b]);
+        assert_eq!((t.turns, t.restarts, t.messages.len()), (2, 1, 2));
+        assert_eq!(t.messages[0].content, "summary");
+    }
+}
