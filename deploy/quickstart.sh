@@ -3,6 +3,7 @@
 #
 #   deploy/quickstart.sh                 # everything (installs what is missing first)
 #   deploy/quickstart.sh --quick         # fewer rollouts and a shorter idle wait (the test suite's run)
+#   deploy/quickstart.sh --closed-loop   # then a second round driven by the checkpoint it trained
 #
 # It sets up what is missing (deploy/setup.sh), builds the binaries, and starts, as separate
 # processes: redis-server, agentmill-coordinator, one agentmill-worker and agentmill-learner
@@ -12,6 +13,14 @@
 # commit per project, then the fix of its issue); shows progress; and ends with a summary:
 # tasks by resolution, trajectories by kind, tokens trained, loss first -> last, throughput. The
 # learner's last checkpoint is then loaded with Hugging Face transformers.
+#
+# With --closed-loop, a second round follows: the newest checkpoint is exported to GGUF
+# (agentmill-learner export-gguf) and served by llama.cpp's server (llama-cpp-python, installed by
+# deploy/setup.sh) on a free loopback port; the worker restarts with the `openai` policy against
+# it (grammar-constrained xml tool calls, weight_version = the checkpoint's step) and the
+# bundled tasks run again under new ids (<id>-r2, label round=2; round 1 has round=1). The
+# learner resumes from its checkpoint and trains round 2 too, failed episodes as env_fail. The
+# report then shows both rounds side by side (agentmill report --compare round).
 #
 # Everything it starts is stopped at the end, on Ctrl-C and on failure: processes, the worker's
 # containers, the ports. The run's files stay in the run directory (logs/, learner/ with
@@ -26,6 +35,10 @@
 #   --sandbox S         docker, process or auto (default auto: Docker when an engine answers)
 #   --no-setup          skip deploy/setup.sh (it is idempotent; this only saves its checks)
 #   --timeout D         give up when the tasks are not finished after D (default 10m)
+#   --closed-loop       a second round with the openai policy against the trained checkpoint
+#   --round2-steps N    agent steps per round-2 episode (default 10; 4 with --quick)
+#
+# The binaries are looked for under $CARGO_TARGET_DIR when it is set, else target/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +51,8 @@ RUN_DIR=""
 SANDBOX=auto
 SETUP=1
 TIMEOUT=10m
+CLOSED_LOOP=0
+ROUND2_STEPS=""
 
 if [ -t 1 ]; then
   say() { printf '\033[1mquickstart\033[0m %s\n' "$*"; }
@@ -48,20 +63,25 @@ die() { printf 'quickstart: error: %s\n' "$*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) ROLLOUTS=2; IDLE=8 ;;
+    --quick) ROLLOUTS=2; IDLE=8; ROUND2_STEPS="${ROUND2_STEPS:-4}" ;;
+    --closed-loop) CLOSED_LOOP=1 ;;
+    --round2-steps) ROUND2_STEPS="${2:?--round2-steps needs a number}"; shift ;;
     --rollouts) ROLLOUTS="${2:?--rollouts needs a number}"; shift ;;
     --profile) PROFILE="${2:?--profile needs release or dev}"; shift ;;
     --run-dir) RUN_DIR="${2:?--run-dir needs a directory}"; shift ;;
     --sandbox) SANDBOX="${2:?--sandbox needs docker, process or auto}"; shift ;;
     --no-setup) SETUP=0 ;;
     --timeout) TIMEOUT="${2:?--timeout needs a duration such as 10m}"; shift ;;
-    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
   shift
 done
 [[ "$ROLLOUTS" =~ ^[1-9][0-9]*$ ]] || die "--rollouts $ROLLOUTS: give a positive number"
-case "$PROFILE" in release) BIN="$ROOT/target/release" ;; dev) BIN="$ROOT/target/debug" ;; *) die "--profile $PROFILE: use release or dev" ;; esac
+ROUND2_STEPS="${ROUND2_STEPS:-10}"
+[[ "$ROUND2_STEPS" =~ ^[1-9][0-9]*$ ]] || die "--round2-steps $ROUND2_STEPS: give a positive number"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$PROFILE" in release) BIN="$TARGET_DIR/release" ;; dev) BIN="$TARGET_DIR/debug" ;; *) die "--profile $PROFILE: use release or dev" ;; esac
 case "$SANDBOX" in docker|process|auto) ;; *) die "--sandbox $SANDBOX: use docker, process or auto" ;; esac
 
 STARTED=$(date +%s)
@@ -78,6 +98,11 @@ for b in agentmill agentmill-coordinator agentmill-worker agentmill-learner; do
 done
 PYTHON="$ROOT/.venv/bin/python"
 [ -x "$PYTHON" ] || die ".venv is missing: run deploy/setup.sh"
+# llama.cpp's server for --closed-loop (deploy/setup.sh installs it with the version it names).
+LLAMA_PYTHON=$(ls -d "$ROOT"/.venv/llama-cpp-*/bin/python 2>/dev/null | sort | tail -1 || true)
+if [ "$CLOSED_LOOP" = 1 ]; then
+  [ -n "$LLAMA_PYTHON" ] && [ -x "$LLAMA_PYTHON" ] || die "--closed-loop needs llama-cpp-python's server in .venv/llama-cpp-<version>: run deploy/setup.sh"
+fi
 
 RUN="${RUN_DIR:-$ROOT/runs/quickstart-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$RUN/logs" "$RUN/redis"
@@ -102,6 +127,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   stop worker TERM 20       # drains: running episodes are handed back, containers removed
+  stop llama TERM 10        # the model server of --closed-loop
   stop learner TERM 30      # checkpoints first
   stop coordinator TERM 10
   stop redis TERM 10
@@ -220,11 +246,12 @@ say "generated a git history of $(git -C "$HISTORY" rev-list --count HEAD) commi
 
 alive worker
 say "submitting the bundled tasks: replay policy, $ROLLOUTS rollouts each"
-"$AGENTMILL" submit --rollouts "$ROLLOUTS" --policy replay deploy/tasks/tasks.jsonl
+"$AGENTMILL" submit --rollouts "$ROLLOUTS" --policy replay --label round=1 deploy/tasks/tasks.jsonl
 "$AGENTMILL" synth --git "$HISTORY" --single-commits --repo agentmill/bundled-projects
 
 say "running (Ctrl-C stops everything; live view: $AGENTMILL top --addr $ADDR)"
 "$AGENTMILL" wait --timeout "$TIMEOUT"
+ROUND1_DONE=$(date +%s)
 alive worker
 
 say "episodes done; the learner trains what arrived and stops after ${IDLE}s without new records"
@@ -244,5 +271,91 @@ if "$PYTHON" deploy/examples/load_checkpoint.py "$CHECKPOINT" >"$RUN/transformer
   printf 'transformers loads %s: %s\n' "${CHECKPOINT#"$RUN"/}" "$(cat "$RUN/transformers_check.json")" | tee -a "$RUN/report.txt"
 else
   die "transformers could not load $CHECKPOINT (see $LOGS/transformers_check.log)"
+fi
+# --- 6. the closed loop: round 2, driven by the checkpoint round 1 trained -----------------------
+if [ "$CLOSED_LOOP" = 1 ]; then
+  STEP=$(basename "$CHECKPOINT")     # step-NNNNNNNN: the weight version the records name
+  MODEL_NAME=agentmill-quickstart
+  N_CTX=4096
+  mkdir -p "$RUN/round2"
+  cp "$RUN/learner/summary.json" "$RUN/round1-learner-summary.json"
+  say "closed loop: exporting ${CHECKPOINT#"$RUN"/} to GGUF and serving it with llama.cpp's server"
+  "$BIN/agentmill-learner" export-gguf "$CHECKPOINT" "$RUN/round2/$STEP.gguf" >"$LOGS/export-gguf.log" 2>&1 \
+    || { tail -n 20 "$LOGS/export-gguf.log" >&2; die "export-gguf failed; its log: $LOGS/export-gguf.log"; }
+  LLAMA_PORT=$(free_port)
+  "$LLAMA_PYTHON" -m llama_cpp.server --host 127.0.0.1 --port "$LLAMA_PORT" --model "$RUN/round2/$STEP.gguf" \
+    --model_alias "$MODEL_NAME" --n_ctx "$N_CTX" >"$LOGS/llama.log" 2>&1 &
+  PIDS[llama]=$!
+  for _ in $(seq 600); do
+    alive llama
+    curl -sf "http://127.0.0.1:$LLAMA_PORT/v1/models" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  curl -sf "http://127.0.0.1:$LLAMA_PORT/v1/models" >/dev/null 2>&1 || die "llama.cpp's server did not answer within 120 s (log: $LOGS/llama.log)"
+
+  # The worker again, now with the openai policy against that server: tool calls constrained
+  # by a grammar (xml), log-probabilities and usage per turn, the checkpoint's step recorded.
+  cat >"$RUN/round2/worker.toml" <<EOF
+[agent]
+context_tokens = $N_CTX
+step_timeout_s = 60   # a sampled command that hangs (sleep, a read) costs a minute, not three
+
+[policy]
+default = "replay"
+
+[policy.endpoints.local]
+base_url = "http://127.0.0.1:$LLAMA_PORT/v1"
+model = "$MODEL_NAME"
+api_key_env = ""
+temperature = 1.0
+max_tokens = 512
+logprobs = true
+tool_call_format = "xml"
+grammar_max_value_chars = 400
+weight_version = "$STEP"
+EOF
+  stop worker TERM 20
+  AGENTMILL_SANDBOX="$SANDBOX" AGENTMILL_METRICS_LISTEN="127.0.0.1:$WORKER_METRICS" AGENTMILL_DRAIN_GRACE=10s \
+    "$BIN/agentmill-worker" --config "$RUN/round2/worker.toml" --coordinator "$ADDR" --redis-url "$REDIS_URL" \
+    --worker-id "$WORKER_ID" --label quickstart=yes >>"$LOGS/worker.log" 2>&1 &
+  PIDS[worker]=$!
+  cat >>"$RUN/cluster.env" <<EOF
+PORTS="$REDIS_PORT $GRPC_PORT $COORD_METRICS $WORKER_METRICS $LEARNER_METRICS $LLAMA_PORT"
+PIDS="${PIDS[*]}"
+LLAMA_PID=${PIDS[llama]}
+LLAMA_URL=http://127.0.0.1:$LLAMA_PORT/v1
+EOF
+
+  # The bundled tasks again under new ids (ids are idempotent): <id>-r2, label round=2, at most
+  # ROUND2_STEPS agent steps each; archives named from here, as the file moved.
+  sed -e 's/"instance_id": "\([^"]*\)"/"instance_id": "\1-r2"/' \
+      -e "s|\"archive\": \"|\"archive\": \"$ROOT/deploy/tasks/|" \
+      -e "s/^{/{\"limits\": {\"max_steps\": $ROUND2_STEPS}, /" deploy/tasks/tasks.jsonl >"$RUN/round2/tasks.jsonl"
+  alive worker
+  say "round 2: the bundled tasks with the openai policy on $STEP, $ROLLOUTS rollouts each, at most $ROUND2_STEPS steps"
+  ROUND2_START=$(date +%s)
+  "$AGENTMILL" submit --rollouts "$ROLLOUTS" --policy local --label round=2 "$RUN/round2/tasks.jsonl"
+  "$AGENTMILL" wait --label round=2 --timeout "$TIMEOUT"
+  alive worker
+  alive llama
+
+  # The learner resumes from its last checkpoint and trains round 2's records (failed episodes
+  # as env_fail), stopping IDLE seconds after the last one.
+  say "round 2 done in $(( $(date +%s) - ROUND2_START )) s; the learner trains it"
+  AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS=8 AGENTMILL_LEARNER_TOKENIZER_VOCAB=4096 \
+  AGENTMILL_LEARNER_EVAL_FRACTION=0.3 AGENTMILL_LEARNER_EVAL_EVERY=10 \
+    "$BIN/agentmill-learner" train --redis-url "$REDIS_URL" --output-dir "$RUN/learner" \
+    --metrics-listen "127.0.0.1:$LEARNER_METRICS" --until-idle "$IDLE" --schedule-steps $((ROLLOUTS * 12 + 20)) \
+    --checkpoint-every 25 --log-every 5 >>"$LOGS/learner.log" 2>&1 &
+  PIDS[learner]=$!
+  learner_code=0
+  wait "${PIDS[learner]}" || learner_code=$?
+  unset "PIDS[learner]"
+  [ "$learner_code" = 0 ] || die "the learner failed on round 2 (exit $learner_code); its log: $LOGS/learner.log"
+  grep -h "stopped (" "$LOGS/learner.log" | tail -1 | sed 's/^.*stopped (/  learner stopped (/' || true
+
+  { echo; echo "both rounds (round 1: replay; round 2: the openai policy on $STEP through llama.cpp's server):"
+    "$AGENTMILL" report --compare round --learner "$RUN/learner"; } | tee -a "$RUN/report.txt"
+  "$AGENTMILL" --json report --compare round --learner "$RUN/learner" >"$RUN/rounds.json"
 fi
 say "done in $(( $(date +%s) - STARTED )) s; files in $RUN"

@@ -1,6 +1,8 @@
 //! The README's main job, run as a user runs it: `deploy/quickstart.sh --quick` (the same script
 //! and code path, fewer rollouts and a shorter idle wait) — its summary, its checkpoint, and that
-//! it leaves nothing running, at the end and after Ctrl-C.
+//! it leaves nothing running, at the end and after Ctrl-C. The first run is the closed loop
+//! (`--closed-loop`): round 1 trains a checkpoint, round 2 runs the bundled tasks again with the
+//! `openai` policy against llama.cpp's server serving that checkpoint, and the learner trains it.
 //!
 //! The two runs here take turns: each starts a whole cluster on this machine.
 
@@ -26,9 +28,10 @@ fn sandbox() -> &'static str {
     }
 }
 
-fn quickstart(run_dir: &Path) -> Command {
+fn quickstart(run_dir: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new("bash");
     cmd.arg(workspace().join("deploy/quickstart.sh"))
+        .args(extra)
         .args(["--quick", "--profile", if cfg!(debug_assertions) { "dev" } else { "release" }])
         .args(["--sandbox", sandbox(), "--timeout", "8m", "--run-dir"])
         .arg(run_dir)
@@ -53,6 +56,11 @@ fn assert_all_stopped(run_dir: &Path) {
         let ours = ["redis-server", "agentmill"].iter().any(|n| stat.contains(n));
         assert!(!ours, "process {pid} of the quickstart is still running: {stat}");
     }
+    if let Some(pid) = env.get("LLAMA_PID") {
+        // The model server of --closed-loop is a Python process: known by its command line.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(!String::from_utf8_lossy(&cmdline).contains("llama_cpp.server"), "llama.cpp's server (pid {pid}) is still running");
+    }
     for port in env["PORTS"].split_whitespace() {
         let port: u16 = port.parse().expect("a port");
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} is still open after the quickstart");
@@ -68,24 +76,26 @@ fn bundled_task_count() -> u64 {
 }
 
 #[test]
-fn quickstart_trains_on_every_bundled_task_and_leaves_a_checkpoint_transformers_loads() {
+fn quickstart_trains_on_every_bundled_task_and_closes_the_loop_on_its_checkpoint() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let run_dir = dir.path().join("run");
     let started = Instant::now();
-    let out = quickstart(&run_dir).output().expect("run deploy/quickstart.sh");
+    let out = quickstart(&run_dir, &["--closed-loop"]).output().expect("run deploy/quickstart.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let logs = |name: &str| std::fs::read_to_string(run_dir.join("logs").join(name)).unwrap_or_default();
     assert!(
         out.status.success(),
-        "quickstart failed ({}):\n{stdout}\n{stderr}\n--- worker log tail:\n{}\n--- learner log tail:\n{}",
+        "quickstart failed ({}):\n{stdout}\n{stderr}\n--- worker log tail:\n{}\n--- learner log tail:\n{}\n--- llama.cpp log tail:\n{}",
         out.status,
         tail(&logs("worker.log"), 40),
-        tail(&logs("learner.log"), 40)
+        tail(&logs("learner.log"), 40),
+        tail(&logs("llama.log"), 20)
     );
-    eprintln!("quickstart --quick took {:.0} s:\n{stdout}", started.elapsed().as_secs_f64());
+    eprintln!("quickstart --quick --closed-loop took {:.0} s:\n{stdout}", started.elapsed().as_secs_f64());
 
+    // Round 1 (replay): its report and the learner's summary as they were before round 2.
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json")).expect("summary.json is JSON");
     let n = bundled_task_count();
     assert_eq!(summary["episode_tasks"], n, "{summary:#}");
@@ -122,7 +132,53 @@ fn quickstart_trains_on_every_bundled_task_and_leaves_a_checkpoint_transformers_
     let checkpoint = PathBuf::from(learner["checkpoint"].as_str().expect("a checkpoint"));
     assert!(checkpoint.join("model.safetensors").is_file() && checkpoint.join("config.json").is_file());
 
+    closed_loop_round_two(&run_dir, &stdout, &summary, &checkpoint, &logs("llama.log"));
     assert_all_stopped(&run_dir);
+}
+
+/// Round 2 of `--closed-loop`: the bundled tasks under new ids with the `openai` policy against
+/// llama.cpp's server serving round 1's `checkpoint`, its records naming that step, the report
+/// showing both rounds, and the learner training round 2's failures as `env_fail`.
+fn closed_loop_round_two(run_dir: &Path, stdout: &str, round1: &serde_json::Value, checkpoint: &Path, llama_log: &str) {
+    let n = bundled_task_count();
+    let step = checkpoint.file_name().expect("step-NNNNNNNN").to_string_lossy().into_owned();
+    assert!(step.starts_with("step-"), "{step}");
+    let rounds: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("rounds.json")).expect("rounds.json")).expect("rounds.json is JSON");
+    let columns = rounds["columns"].as_array().expect("columns");
+    assert_eq!(columns.iter().map(|c| c["value"].as_str().unwrap_or("")).collect::<Vec<_>>(), ["1", "2"], "{rounds:#}");
+    let (one, two) = (&columns[0], &columns[1]);
+    assert_eq!(one["policies"], serde_json::json!({"replay": 2 * n}), "{rounds:#}");
+    assert_eq!(one["report"]["rollouts_by_resolution"]["FULL"], 2 * n, "{rounds:#}");
+    // Round 2: every rollout finished with the endpoint's policy, and every record says it came
+    // from the model the server serves, at round 1's checkpoint step.
+    assert_eq!(two["report"]["episode_tasks"], n, "{rounds:#}");
+    assert_eq!(two["report"]["episodes"], 2 * n, "{rounds:#}");
+    assert_eq!(two["policies"], serde_json::json!({"local": 2 * n}), "{rounds:#}");
+    assert_eq!(two["served_by"], serde_json::json!({format!("local/agentmill-quickstart@{step}"): 2 * n}), "{rounds:#}");
+    // The turns came from the server: its usage on each, its access log with the calls.
+    assert!(two["model_turns"].as_u64().unwrap_or(0) >= 2 * n && two["completion_tokens"].as_u64().unwrap_or(0) > 0, "{rounds:#}");
+    assert_eq!(one["model_turns"], 0, "replay calls no model: {rounds:#}");
+    assert!(llama_log.contains("POST /v1/chat/completions"), "llama.cpp's server answered the worker:\n{}", tail(llama_log, 20));
+    let exits = two["report"]["rollouts_by_exit"].as_object().expect("exits");
+    assert!(exits.keys().all(|e| ["submitted", "max_steps", "context_overflow", "step_timeout"].contains(&e.as_str())), "round 2 episodes end on the agent's side: {rounds:#}");
+    let two_full = two["report"]["rollouts_by_resolution"]["FULL"].as_u64().unwrap_or(0);
+    // The learner resumed and trained round 2: its failures as env_fail, every record trained or
+    // held out (the counts are over the whole run, round 1's included).
+    let (l1, l2) = (&round1["learner"]["records"], &rounds["learner"]["records"]);
+    let count = |l: &serde_json::Value, k: &str| l[k].as_u64().unwrap_or(0);
+    let held = |r: &serde_json::Value| r["held_out"].as_u64().unwrap_or(0);
+    let round1_learner: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("round1-learner-summary.json")).expect("round 1's learner summary")).expect("JSON");
+    let (held1, held2) = (held(&round1["learner"]), held(&rounds["learner"]));
+    let pass2 = count(l2, "env_pass") - count(l1, "env_pass");
+    assert_eq!(count(l2, "env_fail") + pass2 + held2 - held1, 2 * n, "every round-2 record trained or held out: {rounds:#}\nround 1: {round1_learner:#}");
+    assert!(count(l2, "env_fail") > 0 && pass2 <= two_full, "failed episodes trained as env_fail, never as env_pass: {rounds:#}");
+    assert!(rounds["learner"]["steps"].as_u64().unwrap_or(0) > round1["learner"]["steps"].as_u64().unwrap_or(0), "the learner stepped on round 2: {rounds:#}");
+    // The side-by-side report a person reads, with round 2's episodes per hour (the figure).
+    assert!(stdout.contains("both rounds"), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("served by")).unwrap_or_else(|| panic!("no served-by line:\n{stdout}"));
+    assert!(line.contains(&format!("local/agentmill-quickstart@{step}")), "{line}");
+    let rate = stdout.lines().find(|l| l.starts_with("episodes per hour")).expect("an episodes-per-hour line");
+    eprintln!("closed loop: {rate}");
 }
 
 #[test]
@@ -130,7 +186,7 @@ fn ctrl_c_stops_everything_the_quickstart_started() {
     let _turn = ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tempdir");
     let run_dir = dir.path().join("run");
-    let mut cmd = quickstart(&run_dir);
+    let mut cmd = quickstart(&run_dir, &[]);
     // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start deploy/quickstart.sh");

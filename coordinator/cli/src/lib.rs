@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod report;
+pub mod rounds;
 pub mod top;
 pub mod transcript;
 pub mod upload;

@@ -57,15 +57,16 @@ impl RowOverrides {
                 continue;
             }
             let entry = obj.entry(field).or_insert_with(|| serde_json::Value::Object(Default::default()));
-            if !entry.is_object() {
-                // Leave a malformed field for the coordinator to name.
-                continue;
-            }
             if let Some(map) = entry.as_object_mut() {
                 for (k, v) in pairs {
                     map.insert(k.clone(), v.clone().into());
                 }
+            } else if let Some(items) = entry.as_array_mut() {
+                // The list form (["bug", "team=infra"]): an item of the same key is replaced.
+                items.retain(|item| item.as_str().is_none_or(|s| !pairs.contains_key(s.split_once('=').map_or(s, |(k, _)| k))));
+                items.extend(pairs.iter().map(|(k, v)| serde_json::Value::String(format!("{k}={v}"))));
             }
+            // Anything else is left for the coordinator to name.
         }
         serde_json::Value::Object(obj).to_string()
     }
@@ -354,6 +355,12 @@ impl Report {
         writeln!(out, "synthesis  {} shard(s), {} ctx records published", self.synth_shards, self.synth_records)?;
         writeln!(out, "states     {}", join(&self.tasks_by_state))?;
         writeln!(out, "stream     {} records", self.stream_length)?;
+        self.print_learner(out)
+    }
+
+    /// The learner's lines of the report.
+    pub fn print_learner(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let join = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
         match &self.learner {
             Some(l) => {
                 let loss = |l: Option<f64>| l.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
@@ -395,6 +402,10 @@ mod tests {
         assert_eq!(v["policy"], "replay");
         assert_eq!(v["labels"], serde_json::json!({"team": "t", "run": "q1"}));
         assert_eq!(v["worker_selector"], serde_json::json!({"pool": "a"}));
+        // The list form of labels (as the bundled tasks write them) gets the label too.
+        let row = o.apply(r#"{"instance_id":"x__y-1","labels":["bug","run=old"]}"#);
+        let v: serde_json::Value = serde_json::from_str(&row).expect("json");
+        assert_eq!(v["labels"], serde_json::json!(["bug", "run=q1"]));
         // Not an object: left for the coordinator to refuse with its own message.
         assert_eq!(o.apply("[1,2]"), "[1,2]");
         assert_eq!(RowOverrides::default().apply(r#"{"a": 1}"#), r#"{"a": 1}"#);

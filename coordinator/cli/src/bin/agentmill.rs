@@ -91,6 +91,11 @@ enum Command {
         /// The learner's output directory (or its summary.json).
         #[arg(long)]
         learner: Option<PathBuf>,
+        /// Show the episode tasks side by side by the value of this label (e.g. `round`, as
+        /// `deploy/quickstart.sh --closed-loop` labels its rounds): resolution, exits, steps,
+        /// the model's tokens and the policy, model and weight version the records name.
+        #[arg(long, value_name = "LABEL_KEY")]
+        compare: Option<String>,
     },
     /// Show one task and its rollouts.
     Get {
@@ -574,9 +579,21 @@ async fn run() -> anyhow::Result<i32> {
                 writeln!(out, "{} tasks ({} rollouts) finished", p.tasks, p.rollouts)?;
             }
         }
-        Command::Report { labels, learner } => {
+        Command::Report { labels, learner, compare } => {
             let labels = report::parse_pairs("--label", labels)?;
             let learner = learner.as_deref().map(report::LearnerReport::read).transpose()?;
+            if let Some(key) = compare {
+                let columns = agentmill_cli::rounds::compare(&mut client, key, &labels).await?;
+                if cli.json {
+                    print_json(&mut out, &serde_json::json!({"compare": key, "columns": columns, "learner": learner}))?;
+                } else {
+                    agentmill_cli::rounds::print(key, &columns, &mut out)?;
+                    if let Some(l) = learner {
+                        report::Report { learner: Some(l), ..Default::default() }.print_learner(&mut out)?;
+                    }
+                }
+                return Ok(0);
+            }
             let tasks = report::list_all(&mut client, &labels).await?;
             let stats = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?.into_inner();
             let r = report::Report::build(&tasks, &stats, learner);
