@@ -9,13 +9,11 @@
 //! tests fail loudly unless the run declares `AGENTMILL_NO_DOCKER=1`.
 //!
 //! The figure — pull time through the worker against a plain `docker pull` of the same image —
-//! is the ignored test at the end:
-//! `cargo test -p agentmill-worker --test registry -- --ignored --nocapture pull_time`.
+//! is a benchmark: `cargo bench -p agentmill-worker --bench registry_pull`.
 
 mod registry_support;
 mod sandbox_support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +26,7 @@ use agentmill_worker::metrics::{PullMetrics, WorkerMetrics};
 use agentmill_worker::sandbox::SandboxError;
 use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
-use registry_support::{LyingRegistry, Registry, SilentRegistry, on_host, run};
+use registry_support::{LyingRegistry, Registry, SilentRegistry, on_host};
 use sandbox_support::{Reaper, SANDBOX_IMAGE, TASK, bundled_task, docker, unique, workspace};
 use tokio_util::sync::CancellationToken;
 
@@ -223,47 +221,4 @@ async fn a_task_waiting_for_init_has_its_image_pulled_meanwhile() {
     // Its init found the image: no second pull (the one episode pull is the hung one's).
     assert_eq!((count(&metrics.pulls.started, "prefetch"), count(&metrics.pulls.started, "episode"), metrics.pulls.joined.get()), (1, 1, 0));
     assert!(engine.containers_of(&worker).await.expect("list containers").is_empty(), "no container is left behind");
-}
-
-/// The figure: seconds to pull one image (a 64 MiB random layer) from the loopback registry
-/// through the worker (`ensure_image`) against a plain `docker pull` of the same image, measured
-/// alternately (each goes first in half the rounds) in the same run, removed from the host
-/// before each. Prints the medians and their ratio; asserts nothing about speed.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: cargo test -p agentmill-worker --test registry -- --ignored --nocapture pull_time"]
-async fn pull_time_through_the_worker_against_docker_pull() {
-    let worker = unique("pull-figure");
-    let Some(engine) = docker("pull_time_through_the_worker_against_docker_pull", &worker).await else { return };
-    let mut registry = Registry::start().await;
-    let image = format!("{}/agentmill-test/figure:{}", registry.host(), unique("t"));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut payload = vec![0u8; 64 << 20];
-    payload.iter_mut().for_each(|b| *b = fastrand::u8(..));
-    std::fs::write(dir.path().join("payload"), payload).expect("write the payload");
-    let tar = dir.path().join("image.tar");
-    run(Command::new("tar").arg("-C").arg(dir.path()).arg("-cf").arg(&tar).arg("payload"));
-    run(Command::new("docker").arg("import").arg(&tar).arg(&image));
-    registry.push_and_remove(&image);
-    let engine = engine_for(&engine, &config("[images]\npull = [\"127.0.0.1:*\"]\n"));
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-    for round in 0..6 {
-        // Alternate which goes first, so neither always follows the other's removal.
-        for worker_pull in if round % 2 == 0 { [true, false] } else { [false, true] } {
-            let t = Instant::now();
-            if worker_pull {
-                ensure_image(&engine, &image, None).await.unwrap_or_else(|e| panic!("the worker pulls: {e}"));
-                ours.push(t.elapsed().as_secs_f64());
-            } else {
-                run(Command::new("docker").args(["pull", "-q", &image]));
-                theirs.push(t.elapsed().as_secs_f64());
-            }
-            run(Command::new("docker").args(["rmi", &image]));
-        }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (a, b) = (median(&mut ours), median(&mut theirs));
-    println!("pull of a 64 MiB image from the loopback registry, median of 6: worker {a:.3} s, docker pull {b:.3} s, ratio worker/docker {:.2}", a / b);
 }
