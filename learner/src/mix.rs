@@ -2,8 +2,8 @@
 //!
 //! A record belongs to one [`Source`]: `env-pass` (an episode whose patch resolved its task),
 //! `env-fail` (any other trainable episode: the paper keeps failures, labelled) or `ctx` (a
-//! rebuilt pull request). A [`Stage`] gives each source a *rate*: how many times each of its
-//! records is trained. On a stream that is the natural form of a mixture weight: `3` trains
+//! rebuilt pull request). A [`RecipeStage`] gives each source a *rate*: how many times each of
+//! its records is trained. On a stream that is the natural form of a mixture weight: `3` trains
 //! every record three times (the paper's ×3 for passing episodes), `1` once, `0` never, and a
 //! fraction trains that share of the records, chosen by a hash of the record id and the stage,
 //! so the choice is the same after a restart and on every learner. A source a stage does not
@@ -84,7 +84,7 @@ impl fmt::Display for Source {
 /// One stage of a recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Stage {
+pub struct RecipeStage {
     /// A name for logs.
     #[serde(default)]
     pub name: String,
@@ -98,7 +98,7 @@ pub struct Stage {
     pub loss_mask: LossMask,
 }
 
-impl Stage {
+impl RecipeStage {
     /// The rate of a source (0 when the stage does not name it).
     pub fn rate(&self, source: Source) -> f64 {
         self.sources.get(&source).copied().unwrap_or(0.0)
@@ -108,7 +108,7 @@ impl Stage {
 /// The stages, in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Recipe(pub Vec<Stage>);
+pub struct Recipe(pub Vec<RecipeStage>);
 
 impl Default for Recipe {
     fn default() -> Recipe {
@@ -157,7 +157,7 @@ pub enum RecipeError {
 impl Recipe {
     /// The paper's mid-training mix on a stream: env-pass ×3, env-fail ×1, ctx ×1, no loss mask.
     pub fn paper() -> Recipe {
-        Recipe(vec![Stage {
+        Recipe(vec![RecipeStage {
             name: "mid-training".to_string(),
             sources: BTreeMap::from([(Source::EnvPass, 3.0), (Source::EnvFail, 1.0), (Source::Ctx, 1.0)]),
             tokens: 0,
@@ -227,7 +227,7 @@ impl Mixer {
     }
 
     /// The current stage, or `None` once the recipe is complete.
-    pub fn stage(&self) -> Option<&Stage> {
+    pub fn stage(&self) -> Option<&RecipeStage> {
         self.recipe.0.get(self.state.stage)
     }
 
@@ -289,8 +289,8 @@ mod tests {
         }
     }
 
-    fn stage(sources: &[(Source, f64)], tokens: u64) -> Stage {
-        Stage { name: "s".into(), sources: sources.iter().copied().collect(), tokens, loss_mask: LossMask::None }
+    fn stage(sources: &[(Source, f64)], tokens: u64) -> RecipeStage {
+        RecipeStage { name: "s".into(), sources: sources.iter().copied().collect(), tokens, loss_mask: LossMask::None }
     }
 
     #[test]
@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn recipes_read_from_toml_names() {
-        let stage: Stage = serde_json::from_value(serde_json::json!({
+        let stage: RecipeStage = serde_json::from_value(serde_json::json!({
             "name": "sft", "sources": {"env-pass": 1.0, "ctx": 0.5}, "tokens": 10, "loss_mask": "assistant"
         }))
         .expect("parses");

@@ -2,6 +2,9 @@
 //!
 //! The full JSON Schema is generated from these types ([`record_schema`]) and committed as
 //! `proto/schema/trajectory-record.v1.schema.json`; a test keeps the two in step.
+//!
+//! One file, long on purpose: it is the v1 schema, every type of it in one place, as the generated
+//! JSON Schema and `proto/README.md`'s field guide describe it.
 
 use std::collections::BTreeMap;
 

@@ -8,6 +8,9 @@
 //!
 //! Parsing never stops at the first bad row: [`parse_jsonl`] returns every good task and one
 //! [`RowError`] per problem, each naming the row, the field and what to do about it.
+//!
+//! One file, long on purpose: `Task` and its row reader are one schema, and each field's leniency
+//! (JSON-encoded lists, dataset aliases, a family's required fields) is read next to its field.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use agentmill_proto::{ExitReason, Resolution, Role};
 use agentmill_tests::{bundled_tasks, unique, workspace};
 use agentmill_worker::config::WorkerConfig;
-use agentmill_worker::episode::{EpisodeId, run_episode};
+use agentmill_worker::episode::{EpisodeLease, run_episode};
 use agentmill_worker::harness::MINI_SWE_AGENT_IMAGE;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -178,7 +178,7 @@ harness_image = "{MINI_SWE_AGENT_IMAGE}"
     let cfg = WorkerConfig::load(Some(&config_path), &Default::default()).expect("the worker config loads");
     let backend = agentmill_worker::host::choose_backend(&cfg).await.expect("docker backend");
     let env = agentmill_worker::host::episode_env(&cfg, backend, worker_id.clone(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
-    let id = EpisodeId { episode: unique("gw-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique("gw-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
     let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
     let left = docker(&["ps", "-aq", "--filter", &format!("label=org.agentmill.worker={worker_id}")]);
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "the episode left containers behind");

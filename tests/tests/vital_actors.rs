@@ -24,7 +24,7 @@ use agentmill_tests::{CoordinatorProcess, TestRedis, binary, free_port, noop_rec
 use agentmill_worker::actors::episode::Runner;
 use agentmill_worker::actors::publisher::{Publisher, PublisherConfig};
 use agentmill_worker::actors::supervisor::{HostSupervisor, ObserveHost};
-use agentmill_worker::episode::Stage;
+use agentmill_worker::episode::EpisodePhase;
 use agentmill_worker::metrics::WorkerMetrics;
 use agentmill_worker::session::{SessionConfig, WorkerSession};
 
@@ -189,8 +189,8 @@ async fn each_running_episode_stage_is_observable_and_a_stopped_publisher_is_rep
     let runner: Runner = Arc::new(move |task, id, progress, _cancel| {
         let gate = gate.clone();
         Box::pin(async move {
-            progress(Stage::Init);
-            progress(Stage::Run);
+            progress(EpisodePhase::Init);
+            progress(EpisodePhase::Run);
             gate.notified().await;
             noop_record(&task.instance_id, id.rollout, id.attempt, "w")
         })

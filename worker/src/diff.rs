@@ -1,7 +1,8 @@
 //! Unified diffs, parsed by hand: the real output of `git diff`, plain `diff -u`, and the
-//! hunk-only `patch` fields of GitHub's API (and so of daVinci-Dev's rows). Contextual synthesis
-//! reads commits with it (and re-exports it as `synth::diff`); the replay policy reads the gold
-//! patch with it.
+//! hunk-only `patch` fields of GitHub's API (and so of daVinci-Dev's rows). It lives at the
+//! crate's root because two parts read diffs with it: contextual synthesis reads commits
+//! ([`crate::synth::edits`], [`crate::synth::read::git`]) and the replay policy the gold patch
+//! ([`crate::agent::policy::replay`]); both reach it as `crate::diff`.
 //!
 //! Three entry points:
 //! - [`split_git_diff`] cuts the raw bytes of a multi-file `git diff` into one section per file.

@@ -15,7 +15,7 @@ use crate::actors::supervisor::{Drain, HostSupervisor, ObserveHost};
 use crate::actors::synth::SynthSettings;
 use crate::agent::policy::PolicyFactory;
 use crate::config::WorkerConfig;
-use crate::episode::{Backend, EpisodeEnv, StageLimits, run_episode};
+use crate::episode::{Backend, EpisodeEnv, PhaseLimits, run_episode};
 use crate::metrics::WorkerMetrics;
 use crate::sandbox::process::HostPython;
 use crate::sandbox::SandboxLimits;
@@ -51,7 +51,7 @@ pub async fn choose_backend(cfg: &WorkerConfig) -> anyhow::Result<Backend> {
     })
 }
 
-/// What the episodes of this host share: the backend, the policies, the stage limits, the
+/// What the episodes of this host share: the backend, the policies, the phase limits, the
 /// default sandbox limits of `cfg`, and (with Docker) the image cache under `cfg.images`,
 /// counting into `metrics`.
 pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metrics: &WorkerMetrics) -> anyhow::Result<Arc<EpisodeEnv>> {
@@ -76,7 +76,7 @@ pub fn episode_env(cfg: &WorkerConfig, backend: Backend, worker_id: String, metr
         worker_id,
         agent: cfg.agent.clone(),
         policies,
-        stages: StageLimits::new(cfg.capacity.init as usize, cfg.capacity.run as usize, cfg.capacity.grade as usize),
+        phases: PhaseLimits::new(cfg.capacity.init as usize, cfg.capacity.run as usize, cfg.capacity.grade as usize),
         default_limits: SandboxLimits {
             cpus: Some(cfg.limits.cpus),
             memory_bytes: agentmill_proto::parse_size(&cfg.limits.memory),

@@ -5,21 +5,25 @@
 //!   TOML / environment / flag configuration; [`local`]: `agentmill-worker run FILE`, a task
 //!   file's episodes on this host without a coordinator (`--validate` for gold patches).
 //! - [`actors`]: `HostSupervisor` (leases → episode actors, cancellation, orphan reaping,
-//!   draining), `EpisodeActor` (one episode: run, publish, report), `Publisher` (idempotent
-//!   `XADD`, learner lag → back-pressure).
+//!   draining), `EpisodeActor` (one episode: run, publish, report), `SynthActor` (one synthesis
+//!   job), `Publisher` (idempotent `XADD`, learner lag → back-pressure); [`actors::job`]: what
+//!   a leased job tells its supervisor (`JobStage`, `JobExit`).
 //! - [`session`]: the `Attach` session with the coordinator (credits, heartbeats, reconnects,
 //!   results resent until acknowledged).
-//! - [`episode`]: one episode's `init → run → grade`, each stage under its own concurrency limit.
+//! - [`episode`]: one episode's `init → run → grade`, each phase under its own concurrency limit.
 //! - [`agent`]: SWE-agent's tools (`bash`, `str_replace_editor`, `submit`), the policies
 //!   (`replay`, `openai`) and the agent loop with its typed exits.
-//! - [`sandbox`]: where commands really run ([`sandbox::docker`] through bollard): limits,
-//!   labels for reaping, timeouts that kill the process group, capped output; and
-//!   [`sandbox::images`], the host's image cache budget (least recently used task images
-//!   removed past `images.budget`).
+//! - [`sandbox`]: where commands really run: [`sandbox::docker`] through bollard (a file each
+//!   for locked-down creation, commands under a deadline, the disk watchdog, egress, reaping by
+//!   label), [`sandbox::process`] for hosts without Docker (bubblewrap or plain processes: its
+//!   layout, bwrap arguments, exec and host Python each a file); limits, timeouts that kill the
+//!   process group, capped output; and [`sandbox::images`], the host's image cache budget (least
+//!   recently used task images removed past `images.budget`).
 //! - [`repo`]: the repository at its base commit; patches applied with SWE-bench's fallbacks.
 //! - [`inputs`]: a task's archive and synthesis inputs, read without trusting the client:
 //!   content fetched from the coordinator by hash, host paths only under allowed roots, caps.
-//! - [`diff`]: unified diffs parsed by hand, byte-exact, for the replay policy and synthesis.
+//! - [`diff`]: unified diffs parsed by hand, byte-exact; the one diff reader, used by the replay
+//!   policy and by synthesis (both as `crate::diff`).
 //! - [`grading`]: the test command, the pytest log parser and SWE-bench's resolution rule.
 //! - [`synth`]: contextual synthesis — pull requests and commit histories rebuilt as an agent's
 //!   information flow (`ctx` records).

@@ -4,7 +4,7 @@
 //! end to end, or to look at a policy's episodes.
 //!
 //! The episodes are the cluster's own ([`run_episode`] with the worker's configuration: the
-//! sandbox backend, limits, stage concurrency, policies), `capacity.episodes` at once. Each
+//! sandbox backend, limits, phase concurrency, policies), `capacity.episodes` at once. Each
 //! ends in one line on stderr; the records go to `--out` (or stdout) as JSONL, in the form
 //! the stream carries, so `agentmill-learner` tools read them. Rows the task parser refuses are
 //! reported with their line, field and reason, and the good rows beside them still run.
@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::WorkerConfig;
-use crate::episode::{EpisodeId, run_episode};
+use crate::episode::{EpisodeLease, run_episode};
 use crate::host::{choose_backend, episode_env};
 
 /// What to run.
@@ -171,7 +171,7 @@ pub async fn run_local(
         let (env, slots, cancel) = (env.clone(), slots.clone(), cancel.clone());
         running.spawn(async move {
             let _slot = slots.acquire_owned().await;
-            let id = EpisodeId {
+            let id = EpisodeLease {
                 episode: local_episode_id(&task, rollout),
                 rollout,
                 attempt: 1,

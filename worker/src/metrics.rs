@@ -182,7 +182,7 @@ impl WorkerMetrics {
         .expect("valid metric");
         let in_stage = IntGaugeVec::new(Opts::new(format!("{p}episodes_in_stage"), "Leased jobs in each stage now"), &["stage"]).expect("valid metric");
         // Every stage shows from the start, at 0.
-        for stage in crate::actors::episode::EpisodeStage::ALL {
+        for stage in crate::actors::job::JobStage::ALL {
             in_stage.with_label_values(&[stage.as_str()]).set(0);
         }
         let containers_alive = IntGauge::new(format!("{p}containers_alive"), "This worker's containers").expect("valid metric");

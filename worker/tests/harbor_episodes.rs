@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use agentmill_proto::{ExitReason, Resolution, Task, TrajectoryRecord};
 use agentmill_worker::config::WorkerConfig;
-use agentmill_worker::episode::{EpisodeEnv, EpisodeId, run_episode};
+use agentmill_worker::episode::{EpisodeEnv, EpisodeLease, run_episode};
 use agentmill_worker::host::{choose_backend, episode_env};
 use agentmill_worker::local::harbor_tasks;
 use agentmill_worker::metrics::WorkerMetrics;
@@ -48,7 +48,7 @@ fn tasks_of(dir: &Path, pack_dir: &Path) -> Vec<Task> {
 }
 
 async fn episode(env: &Arc<EpisodeEnv>, task: &Task, rollout: u32) -> TrajectoryRecord {
-    let id = EpisodeId { episode: format!("{}-r{rollout}-{:06x}", task.instance_id.replace('/', "-"), fastrand::u32(..1 << 24)), rollout, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: format!("{}-r{rollout}-{:06x}", task.instance_id.replace('/', "-"), fastrand::u32(..1 << 24)), rollout, attempt: 1, queued_at_unix_ms: 0 };
     run_episode(env.clone(), task.clone(), id, |_| {}, CancellationToken::new()).await
 }
 

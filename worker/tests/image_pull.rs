@@ -20,7 +20,7 @@ use std::time::Duration;
 use agentmill_proto::ExitReason;
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::ensure_image;
-use agentmill_worker::episode::{Backend, EpisodeId, run_episode};
+use agentmill_worker::episode::{Backend, EpisodeLease, run_episode};
 use agentmill_worker::host::episode_env;
 use agentmill_worker::metrics::WorkerMetrics;
 use agentmill_worker::sandbox::SandboxError;
@@ -86,7 +86,7 @@ async fn a_pull_from_a_registry_that_never_answers_is_cut_off_at_its_deadline() 
     let env = episode_env(&cfg, Backend::Docker(engine.clone()), worker.clone(), &WorkerMetrics::new()).expect("the episode environment");
     let mut task = bundled_task(TASK);
     task.image = format!("127.0.0.1:{}/agentmill-test/hang:{}", silent.port, unique("t"));
-    let id = EpisodeId { episode: unique("pull-hang-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique("pull-hang-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
     let episode = run_episode(Arc::clone(&env), task, id, |_| {}, CancellationToken::new());
     let record = tokio::time::timeout(Duration::from_secs(120), episode).await.expect("the pull was cut off (the episode still hung after 120 s)");
     assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);
@@ -119,7 +119,7 @@ async fn an_episode_whose_init_hangs_ends_sandbox_error_at_the_init_deadline() {
     let mut task = bundled_task(TASK);
     task.policy = Some("replay".into());
     task.image = format!("127.0.0.1:{}/agentmill-test/hang:{}", silent.port, unique("t"));
-    let id = EpisodeId { episode: unique("init-hang-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique("init-hang-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
     let episode = run_episode(Arc::clone(&env), task, id, |_| {}, CancellationToken::new());
     let record = tokio::time::timeout(Duration::from_secs(120), episode).await.expect("the init was cut off (the episode still hung after 120 s)");
     assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);

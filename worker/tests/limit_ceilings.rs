@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use agentmill_proto::ExitReason;
 use agentmill_worker::config::WorkerConfig;
-use agentmill_worker::episode::{Backend, EpisodeId, run_episode};
+use agentmill_worker::episode::{Backend, EpisodeLease, run_episode};
 use agentmill_worker::host::episode_env;
 use agentmill_worker::metrics::WorkerMetrics;
 use sandbox_support::{Reaper, TASK, bundled_task, docker, unique, workspace};
@@ -74,7 +74,7 @@ async fn a_task_asking_for_u32_max_limits_runs_with_the_worker_ceilings() {
             seen
         })
     };
-    let id = EpisodeId { episode: unique("ceilings-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique("ceilings-ep"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
     let record = run_episode(Arc::clone(&env), task, id, |_| {}, CancellationToken::new()).await;
     done.cancel();
     let seen = watcher.await.expect("the watcher");

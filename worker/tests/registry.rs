@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use agentmill_proto::{ExitReason, Resolution};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::ensure_image;
-use agentmill_worker::episode::{Backend, EpisodeId, run_episode};
+use agentmill_worker::episode::{Backend, EpisodeLease, run_episode};
 use agentmill_worker::host::episode_env;
 use agentmill_worker::metrics::{PullMetrics, WorkerMetrics};
 use agentmill_worker::sandbox::SandboxError;
@@ -46,8 +46,8 @@ fn engine_for(engine: &DockerEngine, cfg: &WorkerConfig) -> DockerEngine {
     engine.clone().with_pull_policy(policy).with_pull_metrics(PullMetrics::default())
 }
 
-fn episode_id(tag: &str) -> EpisodeId {
-    EpisodeId { episode: unique(tag), rollout: 0, attempt: 1, queued_at_unix_ms: 0 }
+fn episode_id(tag: &str) -> EpisodeLease {
+    EpisodeLease { episode: unique(tag), rollout: 0, attempt: 1, queued_at_unix_ms: 0 }
 }
 
 fn count(m: &prometheus::IntCounterVec, label: &str) -> u64 {

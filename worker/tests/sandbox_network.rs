@@ -17,7 +17,7 @@ use std::time::Duration;
 use agentmill_proto::ExitReason;
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::{self, Backend};
-use agentmill_worker::episode::{EpisodeId, run_episode};
+use agentmill_worker::episode::{EpisodeLease, run_episode};
 use agentmill_worker::inputs::Inputs;
 use agentmill_worker::sandbox::network::{NetworkPolicy, SandboxNetworkConfig};
 use agentmill_worker::sandbox::{ExecRequest, SandboxError};
@@ -146,7 +146,7 @@ async fn a_task_asking_for_the_network_is_refused_by_a_worker_that_does_not_allo
     let mut cfg = WorkerConfig::default();
     cfg.inputs.host_roots = bundled_inputs().roots;
     let env = agentmill_worker::host::episode_env(&cfg, backend, worker.into(), &agentmill_worker::metrics::WorkerMetrics::new()).expect("episode env");
-    let id = EpisodeId { episode: unique("refused-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique("refused-episode"), rollout: 0, attempt: 1, queued_at_unix_ms: 0 };
     let record = run_episode(env, task.clone(), id, |_| {}, CancellationToken::new()).await;
     assert_eq!(record.exit_reason, Some(ExitReason::SandboxError), "{:?}", record.error);
     assert!(record.error.as_deref().is_some_and(|e| e.contains("sandbox_network.mode")), "{:?}", record.error);

@@ -600,7 +600,7 @@ pub enum ResumeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mix::{Recipe, Stage};
+    use crate::mix::{Recipe, RecipeStage};
     use agentmill_proto::{ContextualPr, Message, Role, wire};
     use std::collections::BTreeMap;
 
@@ -633,7 +633,7 @@ mod tests {
     }
 
     fn ctx_recipe() -> Recipe {
-        Recipe(vec![Stage {
+        Recipe(vec![RecipeStage {
             name: "s".into(),
             sources: BTreeMap::from([(Source::Ctx, 1.0), (Source::EnvFail, 1.0)]),
             tokens: 0,
@@ -730,7 +730,7 @@ mod tests {
 
     #[test]
     fn excluded_and_maskless_records_settle_without_packing() {
-        let recipe = Recipe(vec![Stage {
+        let recipe = Recipe(vec![RecipeStage {
             name: "sft".into(),
             sources: BTreeMap::from([(Source::EnvFail, 1.0)]),
             tokens: 0,
@@ -801,7 +801,7 @@ mod tests {
     fn copy_spread(shuffle_tokens: u64) -> f64 {
         let mut s = settings(1, 1000);
         s.shuffle_tokens = shuffle_tokens;
-        let recipe = Recipe(vec![Stage {
+        let recipe = Recipe(vec![RecipeStage {
             name: "s".into(),
             sources: BTreeMap::from([(Source::EnvFail, 3.0)]),
             tokens: 0,

@@ -19,6 +19,11 @@
 //! the package reads them (`ignore`).
 //! One known difference is not a choice: an integer past 64 bits anywhere in `task.toml` is
 //! refused (TOML's own limit, which toml_edit keeps), where Python reads it.
+//!
+//! One file, long on purpose: it is one reader following the package (the config models with
+//! their pydantic coercions, the task directory, the verifier's rewards, the row agentmill makes
+//! of a task), kept together so it reads beside the package; `ignore` and `pack` are the parts
+//! that stand alone.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};

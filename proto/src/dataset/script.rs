@@ -9,6 +9,10 @@
 //! (no markers). The scripts are byte-identical to the reference's (the tests compare them);
 //! the one departure is [`ScriptOptions::conda`]: an image without conda gets the same script
 //! without the two lines that activate it.
+//!
+//! One file, long on purpose: every family's script builder next to the others, because they
+//! share pieces (the test-file reset, the heredoc apply, conda's lines) and are held
+//! byte-identical to their references together.
 
 use serde_json::Value;
 

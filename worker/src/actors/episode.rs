@@ -11,122 +11,17 @@ use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
+use super::job::{FinishedSink, JobExit, JobFinished, JobStage, JobStageChanged, PUBLISH_ATTEMPTS};
 use super::publisher::{Publisher, publish_with_retry};
-use crate::episode::{EpisodeId, Stage};
+use crate::episode::{EpisodeLease, EpisodePhase};
 use crate::session::SessionHandle;
 
-/// Tries to publish a record before handing the lease back (about five minutes of backoff).
-pub const PUBLISH_ATTEMPTS: u32 = 40;
-
-/// Reports a stage as the episode enters it.
-pub type Progress = Arc<dyn Fn(Stage) + Send + Sync>;
+/// Reports a phase as the episode enters it.
+pub type Progress = Arc<dyn Fn(EpisodePhase) + Send + Sync>;
 
 /// Builds the future that plays one episode. The default runs [`crate::episode::run_episode`];
 /// tests substitute their own to make an episode panic or hang.
-pub type Runner = Arc<dyn Fn(Task, EpisodeId, Progress, CancellationToken) -> BoxFuture<'static, TrajectoryRecord> + Send + Sync>;
-
-/// How an episode actor ended, modelled on process exit codes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EpisodeExit {
-    /// The record was published and the result reported.
-    Success(ExitReason),
-    /// Cancelled by the coordinator: nothing reported.
-    Cancelled,
-    /// The episode panicked; an infra-error record was published and reported.
-    Panicked(String),
-    /// The record could not be published (Redis stayed down past the retries).
-    Failure(String),
-}
-
-/// Sent to the supervisor when an episode actor stops.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct EpisodeFinished {
-    /// The lease it served.
-    pub lease_id: String,
-    /// How it ended.
-    pub exit: EpisodeExit,
-    /// Stage durations of the episode (synth jobs: none).
-    pub timing: Option<agentmill_proto::Timing>,
-}
-
-/// What the supervisor needs to hear about.
-pub trait FinishedSink: Send + 'static {
-    /// Called once, when the episode actor is done.
-    fn finished(&self, msg: EpisodeFinished);
-    /// Called as the job enters each stage.
-    fn stage(&self, msg: StageChanged);
-}
-
-impl<A> FinishedSink for Addr<A>
-where
-    A: Actor + Handler<EpisodeFinished> + Handler<StageChanged>,
-    A::Context: actix::dev::ToEnvelope<A, EpisodeFinished> + actix::dev::ToEnvelope<A, StageChanged>,
-{
-    fn finished(&self, msg: EpisodeFinished) {
-        self.do_send(msg);
-    }
-
-    fn stage(&self, msg: StageChanged) {
-        self.do_send(msg);
-    }
-}
-
-/// Where one leased job is now: what [`crate::actors::supervisor::HostState::stages`] counts and
-/// the `agentmill_worker_episodes_in_stage{stage}` gauge shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord, Hash)]
-pub enum EpisodeStage {
-    /// Leased, its actor not started yet.
-    #[default]
-    Pending,
-    /// Image, container, repository.
-    Init,
-    /// The agent loop.
-    Run,
-    /// The tests.
-    Grade,
-    /// Publishing the record (retrying while Redis is away).
-    Publishing,
-    /// A synthesis job producing and publishing records.
-    Synthesizing,
-}
-
-impl EpisodeStage {
-    /// Every stage, in order.
-    pub const ALL: [EpisodeStage; 6] = [EpisodeStage::Pending, EpisodeStage::Init, EpisodeStage::Run, EpisodeStage::Grade, EpisodeStage::Publishing, EpisodeStage::Synthesizing];
-
-    /// Its name in metrics and state.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EpisodeStage::Pending => "pending",
-            EpisodeStage::Init => "init",
-            EpisodeStage::Run => "run",
-            EpisodeStage::Grade => "grade",
-            EpisodeStage::Publishing => "publishing",
-            EpisodeStage::Synthesizing => "synthesizing",
-        }
-    }
-}
-
-impl From<Stage> for EpisodeStage {
-    fn from(s: Stage) -> EpisodeStage {
-        match s {
-            Stage::Init => EpisodeStage::Init,
-            Stage::Run => EpisodeStage::Run,
-            Stage::Grade => EpisodeStage::Grade,
-        }
-    }
-}
-
-/// A job entered a stage (to the supervisor).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "()")]
-pub struct StageChanged {
-    /// The lease it serves.
-    pub lease_id: String,
-    /// The stage it entered.
-    pub stage: EpisodeStage,
-}
+pub type Runner = Arc<dyn Fn(Task, EpisodeLease, Progress, CancellationToken) -> BoxFuture<'static, TrajectoryRecord> + Send + Sync>;
 
 /// One episode.
 pub struct EpisodeActor {
@@ -134,7 +29,7 @@ pub struct EpisodeActor {
     timing: Option<agentmill_proto::Timing>,
     worker: String,
     task: Option<Task>,
-    id: EpisodeId,
+    id: EpisodeLease,
     runner: Runner,
     session: SessionHandle,
     publisher: Addr<Publisher>,
@@ -155,7 +50,7 @@ impl EpisodeActor {
         lease_id: String,
         worker: String,
         task: Task,
-        id: EpisodeId,
+        id: EpisodeLease,
         runner: Runner,
         session: SessionHandle,
         publisher: Addr<Publisher>,
@@ -167,7 +62,7 @@ impl EpisodeActor {
 }
 
 /// The record of an episode that panicked: an infra failure, never trained on.
-pub fn panic_record(task: &Task, id: &EpisodeId, worker: &str, message: &str) -> TrajectoryRecord {
+pub fn panic_record(task: &Task, id: &EpisodeLease, worker: &str, message: &str) -> TrajectoryRecord {
     TrajectoryRecord {
         schema: RECORD_SCHEMA.into(),
         record_id: TrajectoryRecord::episode_record_id(&task.instance_id, id.rollout, id.attempt),
@@ -202,12 +97,12 @@ impl Actor for EpisodeActor {
         let me = ctx.address();
         let progress: Progress = Arc::new(move |stage| {
             let s = match stage {
-                Stage::Init => v1::Stage::Init,
-                Stage::Run => v1::Stage::Run,
-                Stage::Grade => v1::Stage::Grade,
+                EpisodePhase::Init => v1::Stage::Init,
+                EpisodePhase::Run => v1::Stage::Run,
+                EpisodePhase::Grade => v1::Stage::Grade,
             };
             session.progress(&lease, s, format!("{stage:?}").to_lowercase(), 0);
-            me.do_send(StageChanged { lease_id: lease.clone(), stage: stage.into() });
+            me.do_send(JobStageChanged { lease_id: lease.clone(), stage: stage.into() });
         });
         let fut = (self.runner)(task.clone(), self.id.clone(), progress, self.cancel.clone());
         let handle = tokio::spawn(fut);
@@ -231,7 +126,7 @@ impl Actor for EpisodeActor {
             .into_actor(self)
             .then(|(record, panicked), act, _ctx| {
                 act.timing = Some(record.timing.clone());
-                act.supervisor.stage(StageChanged { lease_id: act.lease_id.clone(), stage: EpisodeStage::Publishing });
+                act.supervisor.stage(JobStageChanged { lease_id: act.lease_id.clone(), stage: JobStage::Publishing });
                 let cancelled = act.cancel.is_cancelled();
                 let publisher = act.publisher.clone();
                 let session = act.session.clone();
@@ -242,33 +137,33 @@ impl Actor for EpisodeActor {
                     let Some(p) = published else {
                         error!(record = %record.record_id, "could not publish the record; handing the lease back");
                         session.release(&lease, "the record could not be published to Redis");
-                        return EpisodeExit::Failure("record not published".into());
+                        return JobExit::Failure("record not published".into());
                     };
                     if cancelled {
-                        return EpisodeExit::Cancelled;
+                        return JobExit::Cancelled;
                     }
                     let mut result = v1::EpisodeResult::from(&record);
                     result.stream_id = p.stream_id;
                     session.result(&lease, result);
                     match panicked {
-                        Some(m) => EpisodeExit::Panicked(m),
-                        None => EpisodeExit::Success(exit_reason),
+                        Some(m) => JobExit::Panicked(m),
+                        None => JobExit::Success(exit_reason),
                     }
                 }
                 .into_actor(act)
             })
             .map(|exit, act, ctx| {
-                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit, timing: act.timing.take() });
+                act.supervisor.finished(JobFinished { lease_id: act.lease_id.clone(), exit, timing: act.timing.take() });
                 ctx.stop();
             }),
         );
     }
 }
 
-impl Handler<StageChanged> for EpisodeActor {
+impl Handler<JobStageChanged> for EpisodeActor {
     type Result = ();
 
-    fn handle(&mut self, msg: StageChanged, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: JobStageChanged, _ctx: &mut Self::Context) {
         self.supervisor.stage(msg);
     }
 }

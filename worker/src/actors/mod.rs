@@ -1,5 +1,6 @@
 //! The worker's actors (actix). Each actor is a struct in its own file with its messages beside
-//! it, a bounded mailbox, and an observable state.
+//! it, a bounded mailbox, and an observable state. The messages both job actors ([`episode`],
+//! [`synth`]) send their supervisor are in [`job`].
 //!
 //! actix and tokio: the worker runs one actix `System` on a multi-threaded tokio runtime
 //! (`actix_rt::System::with_tokio_rt`). Actors live on the system's arbiter thread and never
@@ -9,6 +10,7 @@
 //! back with messages.
 
 pub mod episode;
+pub mod job;
 pub mod publisher;
 pub mod supervisor;
 pub mod synth;

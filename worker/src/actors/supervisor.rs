@@ -21,10 +21,11 @@ use agentmill_proto::{ExitReason, Task, v1};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::episode::{EpisodeActor, EpisodeExit, EpisodeFinished, EpisodeStage, Runner, StageChanged};
+use super::episode::{EpisodeActor, Runner};
+use super::job::{JobExit, JobFinished, JobStage, JobStageChanged};
 use super::publisher::Publisher;
 use super::synth::{SynthActor, SynthSettings};
-use crate::episode::EpisodeId;
+use crate::episode::EpisodeLease;
 use crate::sandbox::docker::DockerEngine;
 use crate::sandbox::images::ImageCache;
 use crate::session::{SessionEvent, SessionHandle};
@@ -70,7 +71,7 @@ pub struct Drain {
 struct Running {
     cancel: CancellationToken,
     episode: String,
-    stage: EpisodeStage,
+    stage: JobStage,
 }
 
 /// The supervisor.
@@ -141,7 +142,7 @@ impl HostSupervisor {
         for r in self.running.values() {
             *counts.entry(r.stage.as_str().to_string()).or_default() += 1;
         }
-        for stage in EpisodeStage::ALL {
+        for stage in JobStage::ALL {
             self.metrics.in_stage.with_label_values(&[stage.as_str()]).set(counts.get(stage.as_str()).copied().unwrap_or(0) as i64);
         }
         self.state.stages = counts;
@@ -258,12 +259,12 @@ impl HostSupervisor {
             .start();
             self.state.started += 1;
             self.metrics.started.inc();
-            self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone(), stage: EpisodeStage::Synthesizing });
+            self.running.insert(lease, Running { cancel, episode: grant.episode_id.clone(), stage: JobStage::Synthesizing });
             self.state.running = self.running.len();
             self.count_stages();
             return;
         }
-        let id = EpisodeId { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
+        let id = EpisodeLease { episode: grant.episode_id.clone(), rollout: grant.rollout, attempt: grant.attempt, queued_at_unix_ms: grant.queued_at_unix_ms };
         let actor = EpisodeActor::new(
             lease.clone(),
             self.worker_id.clone(),
@@ -279,7 +280,7 @@ impl HostSupervisor {
         actor.start();
         self.state.started += 1;
         self.metrics.started.inc();
-        self.running.insert(lease, Running { cancel, episode: id.episode, stage: EpisodeStage::Pending });
+        self.running.insert(lease, Running { cancel, episode: id.episode, stage: JobStage::Pending });
         self.state.running = self.running.len();
         self.metrics.running.set(self.running.len() as i64);
         self.count_stages();
@@ -339,10 +340,10 @@ impl StreamHandler<SessionEvent> for HostSupervisor {
     }
 }
 
-impl Handler<EpisodeFinished> for HostSupervisor {
+impl Handler<JobFinished> for HostSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: EpisodeFinished, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: JobFinished, _ctx: &mut Self::Context) {
         self.running.remove(&msg.lease_id);
         self.state.running = self.running.len();
         self.metrics.running.set(self.running.len() as i64);
@@ -350,17 +351,17 @@ impl Handler<EpisodeFinished> for HostSupervisor {
         if let Some(t) = &msg.timing {
             self.metrics.observe_timing(t);
         }
-        if msg.exit == EpisodeExit::Success(ExitReason::SandboxError) {
+        if msg.exit == JobExit::Success(ExitReason::SandboxError) {
             self.metrics.sandbox_errors.inc();
         }
         let key = match &msg.exit {
-            EpisodeExit::Success(r) => r.as_str().to_string(),
-            EpisodeExit::Cancelled => ExitReason::Cancelled.as_str().to_string(),
-            EpisodeExit::Panicked(m) => {
+            JobExit::Success(r) => r.as_str().to_string(),
+            JobExit::Cancelled => ExitReason::Cancelled.as_str().to_string(),
+            JobExit::Panicked(m) => {
                 error!(lease = %msg.lease_id, "an episode panicked ({m}); reported as infra_error, the host goes on");
                 "panicked".to_string()
             }
-            EpisodeExit::Failure(m) => {
+            JobExit::Failure(m) => {
                 error!(lease = %msg.lease_id, "an episode failed to finish: {m}");
                 "failure".to_string()
             }
@@ -371,10 +372,10 @@ impl Handler<EpisodeFinished> for HostSupervisor {
     }
 }
 
-impl Handler<StageChanged> for HostSupervisor {
+impl Handler<JobStageChanged> for HostSupervisor {
     type Result = ();
 
-    fn handle(&mut self, msg: StageChanged, _ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: JobStageChanged, _ctx: &mut Self::Context) {
         if let Some(r) = self.running.get_mut(&msg.lease_id) {
             r.stage = msg.stage;
             self.count_stages();

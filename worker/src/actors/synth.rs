@@ -14,7 +14,7 @@ use agentmill_proto::{Task, TrajectoryRecord, v1};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::episode::{EpisodeExit, EpisodeFinished, EpisodeStage, FinishedSink, PUBLISH_ATTEMPTS, StageChanged};
+use super::job::{FinishedSink, JobExit, JobFinished, JobStage, JobStageChanged, PUBLISH_ATTEMPTS};
 use super::publisher::{Publisher, publish_with_retry};
 use crate::session::SessionHandle;
 use crate::synth::{ApproxTokenCounter, HfTokenCounter, RecordMeta, SynthConfig, SynthError, SynthInput, TokenCounter, run};
@@ -78,7 +78,7 @@ impl Actor for SynthActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let Some(task) = self.task.take() else { return };
-        self.supervisor.stage(StageChanged { lease_id: self.lease_id.clone(), stage: EpisodeStage::Synthesizing });
+        self.supervisor.stage(JobStageChanged { lease_id: self.lease_id.clone(), stage: JobStage::Synthesizing });
         let (tx, mut rx) = tokio::sync::mpsc::channel::<TrajectoryRecord>(64);
         let settings = self.settings.clone();
         let cancel = self.cancel.clone();
@@ -129,7 +129,7 @@ impl Actor for SynthActor {
                 drop(rx);
                 let outcome = producer.await;
                 if cancel.is_cancelled() {
-                    return EpisodeExit::Cancelled;
+                    return JobExit::Cancelled;
                 }
                 let mut result = v1::EpisodeResult { record_id: format!("synth:{task_id}"), records_published: published, ..Default::default() };
                 let exit = match outcome {
@@ -137,23 +137,23 @@ impl Actor for SynthActor {
                         info!(task = %task_id, published, duplicates, kept = report.kept, "synthesis job done");
                         result.exit_reason = v1::ExitReason::Submitted as i32;
                         result.resolution = v1::Resolution::Unspecified as i32;
-                        EpisodeExit::Success(agentmill_proto::ExitReason::Submitted)
+                        JobExit::Success(agentmill_proto::ExitReason::Submitted)
                     }
                     Ok(Ok(_)) => {
                         result.exit_reason = v1::ExitReason::InfraError as i32;
                         result.error = "records could not be published to Redis".into();
-                        EpisodeExit::Failure(result.error.clone())
+                        JobExit::Failure(result.error.clone())
                     }
                     Ok(Err(e)) => {
                         warn!(task = %task_id, "synthesis job failed: {e}");
                         result.exit_reason = v1::ExitReason::InfraError as i32;
                         result.error = e.to_string();
-                        EpisodeExit::Failure(result.error.clone())
+                        JobExit::Failure(result.error.clone())
                     }
                     Err(e) => {
                         result.exit_reason = v1::ExitReason::InfraError as i32;
                         result.error = format!("the synthesis job panicked: {e}");
-                        EpisodeExit::Panicked(result.error.clone())
+                        JobExit::Panicked(result.error.clone())
                     }
                 };
                 session.result(&lease, result);
@@ -161,7 +161,7 @@ impl Actor for SynthActor {
             }
             .into_actor(self)
             .map(|exit, act, ctx| {
-                act.supervisor.finished(EpisodeFinished { lease_id: act.lease_id.clone(), exit, timing: None });
+                act.supervisor.finished(JobFinished { lease_id: act.lease_id.clone(), exit, timing: None });
                 ctx.stop();
             }),
         );

@@ -1,4 +1,4 @@
-//! The `grade` stage: in a **fresh** container, apply the model's patch as the task's reference
+//! The `grade` phase: in a **fresh** container, apply the model's patch as the task's reference
 //! harness does, run its eval script (or, for agentmill's own rows, the test patch and the test
 //! command), and read the log by the harness's rules.
 //!

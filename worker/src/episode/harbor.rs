@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::init::{ensure_image, start_with_egress, tail};
-use super::{EpisodeEnv, EpisodeId, Stage};
+use super::{EpisodeEnv, EpisodeLease, EpisodePhase};
 use crate::agent::policy::REPLAY;
 use crate::agent::run_agent;
 use crate::sandbox::docker::{DockerContainer, DockerEngine};
@@ -120,8 +120,8 @@ async fn image_workdir(engine: &DockerEngine, image: &str) -> String {
 pub async fn run(
     env: &EpisodeEnv,
     task: &Task,
-    id: &EpisodeId,
-    progress: &(dyn Fn(Stage) + Send + Sync),
+    id: &EpisodeLease,
+    progress: &(dyn Fn(EpisodePhase) + Send + Sync),
     cancel: &CancellationToken,
     mut record: TrajectoryRecord,
     limits: SandboxLimits,
@@ -146,10 +146,10 @@ pub async fn run(
         );
     };
 
-    progress(Stage::Init);
+    progress(EpisodePhase::Init);
     let init = {
         let _permit = tokio::select! {
-            p = env.stages.init.acquire() => p,
+            p = env.phases.init.acquire() => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
@@ -184,7 +184,7 @@ pub async fn run(
     let mut guard = Guard(Some(container));
 
     // run
-    progress(Stage::Run);
+    progress(EpisodePhase::Run);
     let mut policy = match env.policies.for_task(task) {
         Ok(p) => p,
         Err(e) => {
@@ -194,7 +194,7 @@ pub async fn run(
     };
     record.provenance.policy = Some(policy.info());
     let outcome = {
-        let _permit = env.stages.run.acquire().await;
+        let _permit = env.phases.run.acquire().await;
         let Some(c) = guard.0.as_ref() else {
             return fail(record, ExitReason::InfraError, "the sandbox vanished before the agent ran".into());
         };
@@ -229,10 +229,10 @@ pub async fn run(
     };
 
     // grade, in the agent's container (Harbor's shared mode)
-    progress(Stage::Grade);
+    progress(EpisodePhase::Grade);
     let graded = {
         let _permit = tokio::select! {
-            p = env.stages.grade.acquire() => p,
+            p = env.phases.grade.acquire() => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();
@@ -268,7 +268,7 @@ pub async fn run(
     }
 }
 
-/// What init leaves: a started container and what the later stages need.
+/// What init leaves: a started container and what the later phases need.
 struct Ready {
     container: DockerContainer,
     content: Vec<u8>,

@@ -1,4 +1,4 @@
-//! The `init` stage: the image, a locked-down sandbox, and the repository at its base commit.
+//! The `init` phase: the image, a locked-down sandbox, and the repository at its base commit.
 //!
 //! The sandbox is a Docker container ([`Backend::Docker`], the default) or, on hosts without a
 //! Docker engine, a process sandbox ([`Backend::Process`]: bubblewrap when installed, rlimits —

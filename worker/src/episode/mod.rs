@@ -1,6 +1,7 @@
-//! One episode's lifecycle: `init → run → grade`, producing a [`TrajectoryRecord`].
+//! One episode's lifecycle, three phases ([`EpisodePhase`]): `init → run → grade`, producing a
+//! [`TrajectoryRecord`].
 //!
-//! Each stage waits for a permit of its own semaphore ([`StageLimits`]), so on a busy host image
+//! Each phase waits for a permit of its own semaphore ([`PhaseLimits`]), so on a busy host image
 //! pulls and container starts overlap other episodes' agent time and grading. Containers are
 //! removed on every path — success, error, timeout, cancellation, panic — by a guard whose
 //! `Drop` schedules the removal; the worker's reaper catches anything a killed process left.
@@ -29,9 +30,10 @@ use crate::sandbox::images::ImageCache;
 
 pub use init::Backend;
 
-/// Concurrency limits per stage.
+/// How many episodes may be in each phase at once on this host (`[capacity]`'s `init`, `run`,
+/// `grade`).
 #[derive(Debug)]
-pub struct StageLimits {
+pub struct PhaseLimits {
     /// Image checks / pulls, container starts, repository setup.
     pub init: Semaphore,
     /// Agent loops.
@@ -40,10 +42,10 @@ pub struct StageLimits {
     pub grade: Semaphore,
 }
 
-impl StageLimits {
+impl PhaseLimits {
     /// Limits of `init`, `run` and `grade` episodes at once.
-    pub fn new(init: usize, run: usize, grade: usize) -> StageLimits {
-        StageLimits { init: Semaphore::new(init.max(1)), run: Semaphore::new(run.max(1)), grade: Semaphore::new(grade.max(1)) }
+    pub fn new(init: usize, run: usize, grade: usize) -> PhaseLimits {
+        PhaseLimits { init: Semaphore::new(init.max(1)), run: Semaphore::new(run.max(1)), grade: Semaphore::new(grade.max(1)) }
     }
 }
 
@@ -58,8 +60,8 @@ pub struct EpisodeEnv {
     pub agent: AgentConfig,
     /// Policies by name.
     pub policies: PolicyFactory,
-    /// Stage concurrency.
-    pub stages: StageLimits,
+    /// Phase concurrency.
+    pub phases: PhaseLimits,
     /// Sandbox limits where a task sets none.
     pub default_limits: SandboxLimits,
     /// Test run timeout where a task sets none.
@@ -78,9 +80,10 @@ pub struct EpisodeEnv {
     pub builder: Option<Arc<crate::sandbox::build::Builder>>,
 }
 
-/// Which lease an episode serves.
+/// The lease an episode serves, as the coordinator granted it: the episode's name, its rollout
+/// and attempt, and when it was queued.
 #[derive(Debug, Clone)]
-pub struct EpisodeId {
+pub struct EpisodeLease {
     /// Stable per (task, rollout, attempt); names the containers.
     pub episode: String,
     /// 0-based rollout.
@@ -91,9 +94,10 @@ pub struct EpisodeId {
     pub queued_at_unix_ms: i64,
 }
 
-/// Where an episode is, for progress reports.
+/// A phase of one episode, as [`run_episode`] reports it entering each (the coordinator hears it
+/// as `v1::Stage`, the supervisor as [`crate::actors::job::JobStage`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub enum EpisodePhase {
     /// Image, container, repository.
     Init,
     /// The agent loop.
@@ -206,13 +210,13 @@ fn applied_limits(env: &EpisodeEnv, task: &Task, sandbox: &SandboxLimits) -> age
     }
 }
 
-/// Runs one episode of `task` and returns its record. `progress` hears each stage as it starts.
-pub async fn run_episode(env: Arc<EpisodeEnv>, task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
+/// Runs one episode of `task` and returns its record. `progress` hears each phase as it starts.
+pub async fn run_episode(env: Arc<EpisodeEnv>, task: Task, id: EpisodeLease, progress: impl Fn(EpisodePhase) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
     let span = info_span!("episode", task_id = %task.instance_id, episode = %id.episode, worker = %env.worker_id);
     run(env, task, id, progress, cancel).instrument(span).await
 }
 
-async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl Fn(Stage) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
+async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeLease, progress: impl Fn(EpisodePhase) + Send + Sync, cancel: CancellationToken) -> TrajectoryRecord {
     let started = Instant::now();
     // A task's limits go no higher than this worker's ceilings.
     for clamped in env.ceilings.clamp(&mut task.limits) {
@@ -248,7 +252,7 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     {
         // An OpenSWE row without image_name: its Dockerfile built with its repository as the
         // context (openswe.rs), the task's fault when it fails.
-        progress(Stage::Init);
+        progress(EpisodePhase::Init);
         match openswe::ensure_image(env.builder.as_deref(), &env.inputs, &task, &dockerfile).await {
             Ok(tag) => {
                 record.provenance.image = tag.clone();
@@ -270,13 +274,13 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     // A task that must wait for an init slot (the host's backlog) has its image pulled meanwhile,
     // bounded by images.prefetch; one that gets a slot at once pulls in its own init.
     if let Some(engine) = env.backend.engine()
-        && env.stages.init.available_permits() == 0
+        && env.phases.init.available_permits() == 0
     {
         engine.prefetch(&task.image);
     }
 
     // init
-    progress(Stage::Init);
+    progress(EpisodePhase::Init);
     // An external harness (mini-swe-agent, a command) plays the episode in its own image when
     // its endpoint names one; grading below still uses the task's image.
     let harness = env.policies.harness_for(&task).map(|(name, config)| (name.to_string(), config.clone()));
@@ -295,7 +299,7 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     };
     let prepared = {
         let _permit = tokio::select! {
-            p = env.stages.init.acquire() => p,
+            p = env.phases.init.acquire() => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before init".into()),
         };
         tokio::select! {
@@ -327,7 +331,7 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     let mut guard = ContainerGuard(Some(prepared.sandbox));
 
     // run
-    progress(Stage::Run);
+    progress(EpisodePhase::Run);
     let mut policy = match env.policies.for_task(&task) {
         Ok(p) => p,
         Err(e) => {
@@ -337,7 +341,7 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     };
     record.provenance.policy = Some(policy.info());
     let outcome = {
-        let _permit = env.stages.run.acquire().await;
+        let _permit = env.phases.run.acquire().await;
         let Some(prepared) = guard.0.as_ref() else {
             return fail(record, ExitReason::InfraError, "the sandbox vanished before the agent ran".into());
         };
@@ -359,10 +363,10 @@ async fn run(env: Arc<EpisodeEnv>, mut task: Task, id: EpisodeId, progress: impl
     let Some(outcome) = take_agent_outcome(&mut record, outcome, started) else { return record };
 
     // grade, in a fresh container
-    progress(Stage::Grade);
+    progress(EpisodePhase::Grade);
     let graded = {
         let _permit = tokio::select! {
-            p = env.stages.grade.acquire() => p,
+            p = env.phases.grade.acquire() => p,
             _ = cancel.cancelled() => return fail(record, ExitReason::Cancelled, "cancelled before grading".into()),
         };
         let t = Instant::now();

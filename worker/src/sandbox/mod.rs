@@ -1,10 +1,11 @@
 //! Sandboxes: where an episode's commands really run.
 //!
-//! [`docker`] is the default backend. Its types share the request / output / error types here,
-//! so the episode code and the tools do not care which backend runs a command. The [`Sandbox`]
-//! trait is what the agent layer holds (`&dyn Sandbox`): run a command, read and write a file
-//! byte for byte, say whether it is alive. [`images`] keeps the Docker host's task images within
-//! a budget.
+//! [`docker`] is the default backend; [`process`] runs commands as child processes (under
+//! bubblewrap where it can) on hosts without Docker. Both share the request / output / error
+//! types here, so the episode code and the tools do not care which backend runs a command. The
+//! [`Sandbox`] trait is what the agent layer holds (`&dyn Sandbox`): run a command, read and write
+//! a file byte for byte, say whether it is alive. [`images`] keeps the Docker host's task images
+//! within a budget.
 
 pub mod build;
 pub mod docker;

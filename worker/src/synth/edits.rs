@@ -26,6 +26,9 @@
 //! independent check: it applies edits as a strict `str_replace` tool does (a search block must
 //! occur exactly once unless it names an occurrence) and the tests show the result is the post-PR
 //! file, byte for byte.
+//!
+//! One algorithm, a little past 600 lines: the edits and [`apply_edits`], their strict check,
+//! stay in one file so the check is read against what it checks.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +36,7 @@ use agentmill_proto::{Commit, RelevantFile};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::diff::{Change, DiffError, FilePatch, Hunk, parse_file_patch};
+use crate::diff::{Change, DiffError, FilePatch, Hunk, parse_file_patch};
 
 /// The paper's bound on context growth: 20 lines above and below.
 pub const DEFAULT_MAX_CONTEXT_GROWTH: usize = 20;

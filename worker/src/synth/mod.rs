@@ -9,8 +9,8 @@
 //!   errors; [`read`]: where rows come from — JSONL ([`read::jsonl`]), Parquet
 //!   ([`read::parquet`]) and local git repositories ([`read::git`], first-parent merges or single
 //!   commits as PRs, with issue text from [`read::issues`]).
-//! - [`diff`]: unified diffs parsed by hand, byte-exact; [`edits`]: diffs → [`Edit`]s applied
-//!   commit by commit to the evolving files, search blocks grown until unique, and
+//! - [`edits`]: diffs (read by [`crate::diff`], the crate's one unified-diff reader) → [`Edit`]s
+//!   applied commit by commit to the evolving files, search blocks grown until unique, and
 //!   [`apply_edits`], the strict check that they reproduce the post-PR files.
 //! - [`render`]: the paper's Python-PR template and a general, tag-based one.
 //! - [`filter`]: the paper's filters with a count per drop reason; [`tokens`]: token counting
@@ -32,7 +32,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub use crate::diff;
 pub mod edits;
 pub mod enhance;
 pub mod filter;

@@ -114,8 +114,9 @@ pub struct Synthesizer {
     queue: VecDeque<Queued>,
 }
 
-/// A row past the filters and edit building, waiting to be rendered.
-struct Staged {
+/// What a row past the filters and edit building is rendered from: its edits and the template
+/// chosen for it.
+struct RenderPlan {
     edits: PrEdits,
     template: Template,
 }
@@ -125,7 +126,7 @@ enum Queued {
     /// Decided already (dropped before enhancement), behind rows still in enhancement.
     Done(Outcome),
     /// Its enhancement is running (boxed: a row and its edits are large next to an outcome).
-    Enhancing(Box<(Pending, Staged)>),
+    Enhancing(Box<(Pending, RenderPlan)>),
 }
 
 impl std::fmt::Debug for Synthesizer {
@@ -157,14 +158,14 @@ impl Synthesizer {
 
     /// Processes one row, waiting for its enhancement when there is an enhancer.
     pub fn process(&mut self, row: &PrRow) -> Outcome {
-        match self.stage(row) {
+        match self.plan(row) {
             Err(reason) => self.dropped(reason),
-            Ok(staged) => match &self.enhancer {
+            Ok(plan) => match &self.enhancer {
                 Some(enhancer) => {
                     let enhanced = enhancer.enhance(row.clone());
-                    self.finish_enhanced(enhanced, staged)
+                    self.finish_enhanced(enhanced, plan)
                 }
-                None => self.finish(row, staged, false),
+                None => self.finish(row, plan, false),
             },
         }
     }
@@ -176,14 +177,14 @@ impl Synthesizer {
         let Some(window) = self.enhancer.as_ref().map(Enhancer::window) else {
             return vec![self.process(&row)];
         };
-        match self.stage(&row) {
+        match self.plan(&row) {
             Err(reason) => {
                 let outcome = self.dropped(reason);
                 self.queue.push_back(Queued::Done(outcome));
             }
-            Ok(staged) => {
+            Ok(plan) => {
                 if let Some(enhancer) = &self.enhancer {
-                    self.queue.push_back(Queued::Enhancing(Box::new((enhancer.submit(row), staged))));
+                    self.queue.push_back(Queued::Enhancing(Box::new((enhancer.submit(row), plan))));
                 }
             }
         }
@@ -213,14 +214,15 @@ impl Synthesizer {
         match q {
             Queued::Done(outcome) => outcome,
             Queued::Enhancing(waiting) => {
-                let (pending, staged) = *waiting;
-                self.finish_enhanced(pending.wait(), staged)
+                let (pending, plan) = *waiting;
+                self.finish_enhanced(pending.wait(), plan)
             }
         }
     }
 
-    /// Counts the row and runs the filters that need no rendering, and edit building.
-    fn stage(&mut self, row: &PrRow) -> Result<Staged, DropReason> {
+    /// Counts the row, runs the filters that need no rendering and builds its edits: the row's
+    /// [`RenderPlan`], or why it is dropped.
+    fn plan(&mut self, row: &PrRow) -> Result<RenderPlan, DropReason> {
         self.report.rows_read += 1;
         self.report.files_skipped += row.skipped_files;
         self.filter.check_row(row)?;
@@ -237,7 +239,7 @@ impl Synthesizer {
             TemplateChoice::Auto if self.filter.python_files(row) > 0 => Template::PythonPr,
             TemplateChoice::Auto => Template::General,
         };
-        Ok(Staged { edits, template })
+        Ok(RenderPlan { edits, template })
     }
 
     fn dropped(&mut self, reason: DropReason) -> Outcome {
@@ -246,20 +248,20 @@ impl Synthesizer {
     }
 
     /// Counts an enhancement's results, then [`Self::finish`]es its row.
-    fn finish_enhanced(&mut self, enhanced: Enhanced, staged: Staged) -> Outcome {
+    fn finish_enhanced(&mut self, enhanced: Enhanced, plan: RenderPlan) -> Outcome {
         let Enhanced { row, enhanced, failed, failures } = enhanced;
         self.report.enhanced += enhanced;
         self.report.enhance_failed += failed;
         for f in failures {
             self.report.error(f);
         }
-        self.finish(&row, staged, enhanced > 0)
+        self.finish(&row, plan, enhanced > 0)
     }
 
     /// Renders a row, checks its tokens and makes its record; `enhanced`: some of its text came
     /// from the enhancement endpoint.
-    fn finish(&mut self, row: &PrRow, staged: Staged, enhanced: bool) -> Outcome {
-        let Staged { mut edits, template } = staged;
+    fn finish(&mut self, row: &PrRow, plan: RenderPlan, enhanced: bool) -> Outcome {
+        let RenderPlan { mut edits, template } = plan;
         if enhanced {
             // The edits carry the messages they were built with; take the refined ones.
             for (ce, c) in edits.commits.iter_mut().zip(&row.commits) {

@@ -12,6 +12,9 @@
 //! swebench 4.1.0 has eleven of these parsers (`calypso` … `immutable_js`); 5.x adds the rest. The
 //! two read logs the same way except `jest`, whose 5.x strips the test name (4.x keeps the space
 //! before a ` (5 ms)` timing). A 5.x-only parser reads a log the 5.x way in either generation.
+//!
+//! One file, long on purpose: it ports one reference file, `log_parsers/javascript.py`, parser
+//! for parser, so the two read side by side.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;

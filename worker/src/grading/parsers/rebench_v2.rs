@@ -24,6 +24,9 @@
 //! (`parse_java_mvn`'s fallback, `parse_log_haskell_v2`'s failures, `parse_log_ocaml_v2`'s
 //! finalize): the reference's order of those keys depends on the interpreter's string hashing,
 //! so only their order is not reproduced (here: first-seen order).
+//!
+//! One file, long on purpose: it is the reference's table of parsers ported in one piece, so each
+//! port can be read beside its original in `log_parsers.py`.
 
 use agentmill_proto::TestStatus;
 use indexmap::IndexMap;

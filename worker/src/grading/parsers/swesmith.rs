@@ -28,6 +28,10 @@
 //! `re.IGNORECASE` is spelled out per letter as Python applies it ([`ignore_case`]: `i` also
 //! matches `ı İ`, `k` `K`, `s` `ſ`). JUnit XML goes through [`xml`], which refuses a DTD here. `str.split()`, `strip()`, `splitlines()`, `isdigit()` and
 //! `int()` follow Python's rules.
+//!
+//! One file, long on purpose: every profile class's `log_parser` port side by side, each named
+//! by the class it ports, so [`lookup`] and the tests' check against the package's source cover
+//! one file.
 
 use std::collections::HashSet;
 use std::sync::LazyLock;

@@ -14,6 +14,10 @@
 //! subset (skipped, not checked; an `ATTLIST` default is not applied), and markup inside an
 //! internal entity's replacement text (read as text). JUnit and doctest reports carry no DTD; a
 //! parser for which a DTD would matter refuses one ([`Dtd::Refuse`]).
+//!
+//! One idea at some length: expat's acceptance is the point and it lives in the grammar's
+//! details (name tables, references, namespaces, the DTD subset), which are read and checked as
+//! one reader.
 
 use std::collections::{HashMap, HashSet};
 

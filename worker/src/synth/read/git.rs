@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::issues::IssueMap;
-use crate::synth::diff::{Change, DiffError, parse_file_patch, split_git_diff};
+use crate::diff::{Change, DiffError, parse_file_patch, split_git_diff};
 use crate::synth::row::PrRow;
 
 /// What to read from a repository.
