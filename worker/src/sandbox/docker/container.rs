@@ -92,7 +92,7 @@ impl DockerContainer {
             let bytes = chunk.map_err(|e| SandboxError::Engine(format!("read {path}: {e}")))?;
             tar.extend_from_slice(&bytes);
             if tar.len() as u64 > cap {
-                return Err(SandboxError::Io(format!("{path} is larger than inputs.max_bytes ({})", super::human_bytes(cap))));
+                return Err(SandboxError::Io(format!("{path} is larger than inputs.max_bytes ({})", crate::sandbox::human_bytes(cap))));
             }
         }
         Ok(tar)
@@ -102,7 +102,7 @@ impl DockerContainer {
     ///
     /// Docker's archive upload writes to the container's own filesystem: a path under a tmpfs
     /// or volume mount would land beneath the mount, invisible to the container. agentmill's
-    /// own files therefore go to [`super::AGENTMILL_DIR`], never to `/tmp`.
+    /// own files therefore go to [`crate::sandbox::AGENTMILL_DIR`], never to `/tmp`.
     pub async fn write_file(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         self.guarded(self.write_file_unguarded(path, contents)).await
     }
