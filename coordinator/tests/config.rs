@@ -1,12 +1,12 @@
 //! The commented examples in deploy/config/ load, and layering works as documented.
 
-use std::path::Path;
 use std::time::Duration;
 
 use agentmill_coordinator::config::CoordinatorConfig;
+use agentmill_testkit::workspace;
 
 fn example(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config").join(name)
+    workspace().join("deploy/config").join(name)
 }
 
 #[test]

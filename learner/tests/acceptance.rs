@@ -5,13 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use agentmill_learner::service::position::{self, LEDGER_FILE, Outcome};
 use agentmill_learner::service::{self, StopReason};
 use agentmill_proto::{ExitReason, TrajectoryRecord, v1};
-use common::{TestRedis, ctx_record, env_record, publish};
+use agentmill_testkit::{TestRedis, free_port, unique};
+use common::{ctx_record, env_record, publish, scrape};
 use prost::Message as _;
 
 /// An episode's record of `task`'s `rollout` at `attempt`, as a worker writes it.
@@ -36,15 +36,6 @@ fn set_status(con: &mut redis::Connection, ns: &str, task: &str, state: v1::Task
         .arg(status.encode_to_vec())
         .query(con)
         .expect("HSET status");
-}
-
-fn scrape(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then_some(text)
 }
 
 /// The value of a metric line starting with `name` (labels included), when present.
@@ -73,9 +64,9 @@ fn trained(out: &std::path::Path) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superseded_attempt_is_not_trained_and_an_undecided_one_waits() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-acceptance");
-    let ns = common::unique("ns");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-acceptance");
+    let ns = unique("ns");
     let out = tempfile::tempdir().expect("tempdir");
 
     // Rollout 0 of task-a: attempt 1's lease expired, attempt 2 ran elsewhere and was accepted.
@@ -94,7 +85,7 @@ async fn a_superseded_attempt_is_not_trained_and_an_undecided_one_waits() {
     let b1_entry = ids[3].clone();
 
     // Run 1: stops (as on SIGTERM) while task-b is undecided.
-    let port = common::free_port();
+    let port = free_port();
     let mut cfg = common::learner_config(&redis.url, &stream, out.path());
     cfg.coordinator_namespace = ns.clone();
     cfg.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -145,9 +136,9 @@ async fn a_superseded_attempt_is_not_trained_and_an_undecided_one_waits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_never_accepted_is_settled_after_the_timeout() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-unaccepted");
-    let ns = common::unique("ns");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-unaccepted");
+    let ns = unique("ns");
     let out = tempfile::tempdir().expect("tempdir");
     set_status(&mut con, &ns, "task-d", v1::TaskState::Leased, 1);
     let d1 = episode("task-d", 0, 1, 7);

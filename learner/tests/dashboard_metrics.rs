@@ -3,26 +3,20 @@
 //! labels it is queried by; every `AGENTMILL_LEARNER_*` variable the compose file, the Kubernetes
 //! manifests and the image entrypoint set names a learner key; and the learner's Kubernetes
 //! configuration loads. (The coordinator's and the worker's side: `tests/tests/deploy_files.rs`;
-//! the dashboard checks themselves: `tests/src/dashboard_check.rs`, included here by path.)
+//! the dashboard checks themselves: `agentmill_testkit::dashboard_check`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-#[path = "../../tests/src/dashboard_check.rs"]
-mod dashboard_check;
-
 use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::metrics::Metrics;
-use dashboard_check::{check_dashboard, exposition};
+use agentmill_testkit::dashboard_check::{check_dashboard, exposition};
+use agentmill_testkit::{read, workspace};
 
 const PREFIX: &str = "agentmill_learner_";
 
 fn deploy(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy").join(path)
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    workspace().join("deploy").join(path)
 }
 
 /// Sample name → label names of what the learner exports. Vectors render only once a label set

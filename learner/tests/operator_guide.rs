@@ -1,7 +1,7 @@
 //! The operator guide (`deploy/OPERATIONS.md`) names every setting and every metric of the
 //! learner, so it cannot fall behind the code unnoticed. (The coordinator's, the worker's and the
-//! CLI's side: `tests/tests/operator_guide.rs`; the checks themselves: `tests/src/guide_check.rs`,
-//! included here by path because this crate's tests do not link the tests crate.)
+//! CLI's side: `tests/tests/operator_guide.rs`; the checks themselves:
+//! `agentmill_testkit::guide_check`.)
 //!
 //! - **Settings**: `LearnerConfig::default()` serialized and flattened to dotted key paths; the
 //!   recipe (`[[stages]]`) contributes `stages` and its elements' keys (`stages.name`,
@@ -15,13 +15,10 @@
 //! A key must appear in the guide in backticks; a metric in a table row whose type cell is its
 //! type, written `` `name{label,...}` `` with exactly its label names.
 
-
-#[path = "../../tests/src/guide_check.rs"]
-mod guide_check;
-
 use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::metrics::Metrics;
-use guide_check::*;
+use agentmill_testkit::guide_check::*;
+use agentmill_testkit::{read, workspace};
 
 #[test]
 fn the_guide_lists_every_learner_setting() {
@@ -40,7 +37,7 @@ fn a_guide_without_a_key_or_a_metric_fails() {
     let keys = config_keys("learner", &|v| serde_json::from_value::<LearnerConfig>(v).map(drop), &defaults);
     let guide = guide().replace("`claim_idle`", "claim_idle");
     assert_eq!(missing_keys(&keys, &guide), ["claim_idle"]);
-    let table = doc_table(&read(&repo("learner/src/metrics.rs")), "agentmill_learner_");
+    let table = doc_table(&read(&workspace().join("learner/src/metrics.rs")), "agentmill_learner_");
     let guide = guide.replace("`agentmill_learner_acked_total`", "acked");
     assert_eq!(missing_metrics(&table, &guide), ["agentmill_learner_acked_total (counter)"]);
 }
@@ -49,7 +46,7 @@ fn a_guide_without_a_key_or_a_metric_fails() {
 fn the_guide_lists_every_learner_metric() {
     // MFU is registered on CUDA only; the vectors render once a label set is used.
     let m = Metrics::showing_every_family();
-    let source = read(&repo("learner/src/metrics.rs"));
+    let source = read(&workspace().join("learner/src/metrics.rs"));
     let table = documented_and_registered("learner", &source, "agentmill_learner_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 17 && table.contains_key("agentmill_learner_mfu"), "{table:?}");
     let missing = missing_metrics(&table, &guide());

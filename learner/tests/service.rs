@@ -16,7 +16,8 @@ use agentmill_learner::service::position::{self, LEDGER_FILE, LedgerLine, Outcom
 use agentmill_learner::service::{self, RunSummary, SUMMARY_FILE, StopReason};
 use agentmill_learner::train::{TRAINER_STATE_FILE, TrainerState};
 use agentmill_proto::{ExitReason, TrajectoryRecord};
-use common::{TestRedis, ctx_record, env_record, publish};
+use agentmill_testkit::{TestRedis, free_port, unique};
+use common::{ctx_record, env_record, publish, scrape};
 
 fn ledger(output: &Path) -> Vec<LedgerLine> {
     position::read_ledger(&output.join(LEDGER_FILE)).expect("read the ledger")
@@ -88,8 +89,8 @@ fn mixed_records(prefix: &str, n: usize) -> Vec<TrajectoryRecord> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctx_and_env_train_infra_is_skipped_and_a_duplicate_trains_once() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-kinds");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-kinds");
     let out = tempfile::tempdir().expect("tempdir");
     let mut records = Vec::new();
     for i in 0..6 {
@@ -154,8 +155,8 @@ async fn ctx_and_env_train_infra_is_skipped_and_a_duplicate_trains_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_loss_falls_through_the_service() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-loss");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-loss");
     let out = tempfile::tempdir().expect("tempdir");
     // Ten texts, each published twelve times as distinct records: a corpus the model can learn.
     let records: Vec<_> = (0..120).map(|i| ctx_record(&format!("pr-{i}"), &common::code_text(i % 10, 150))).collect();
@@ -190,8 +191,8 @@ async fn the_loss_falls_through_the_service() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_out_tasks_are_never_trained_and_their_loss_falls_as_the_rest_trains() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-eval");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-eval");
     let out = tempfile::tempdir().expect("tempdir");
     // 30 tasks of three rollouts each, and ten texts each published as twelve pull requests: the
     // held-out copies of a text are learnable from the trained ones.
@@ -263,8 +264,8 @@ async fn held_out_tasks_are_never_trained_and_their_loss_falls_as_the_rest_train
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_stop_condition_checkpoints_and_the_next_run_continues() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-stops");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-stops");
     let out = tempfile::tempdir().expect("tempdir");
     let mut records = mixed_records("s", 60);
     publish(&mut con, &stream, &records);
@@ -336,8 +337,8 @@ async fn each_stop_condition_checkpoints_and_the_next_run_continues() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_consumer_group_is_recreated_and_training_goes_on() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-lost-group");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-lost-group");
     let out = tempfile::tempdir().expect("tempdir");
     let before = mixed_records("a", 20);
     publish(&mut con, &stream, &before);
@@ -406,14 +407,14 @@ fn learner_command(out: &Path, redis_url: &str, stream: &str, metrics_port: u16,
 #[test]
 fn checkpoints_reach_the_disk_before_their_entries_are_acknowledged() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-fsync");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-fsync");
     let out = tempfile::tempdir().expect("tempdir");
     // Records that all train, so every acknowledgement follows a checkpoint.
     let records: Vec<TrajectoryRecord> = mixed_records("f", 80).into_iter().filter(|r| r.is_trainable()).collect();
     publish(&mut con, &stream, &records);
     let trace = out.path().join("strace.txt");
-    let inner = learner_command(out.path(), &redis.url, &stream, common::free_port(), &[]);
+    let inner = learner_command(out.path(), &redis.url, &stream, free_port(), &[]);
     let mut cmd = Command::new("strace");
     cmd.args(["-f", "-qq", "-y", "-s", "256", "-e", "trace=fsync,fdatasync,write,writev,sendto,sendmsg", "-o"])
         .arg(&trace)
@@ -467,27 +468,18 @@ fn output_of(child: &mut Child) -> String {
     text
 }
 
-fn scrape(port: u16) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    text.starts_with("HTTP/1.1 200").then_some(text)
-}
-
 #[test]
 fn exactly_once_across_sigkills_and_resumes() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-kill");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-kill");
     let out = tempfile::tempdir().expect("tempdir");
     let records = mixed_records("r", 190);
     let (first, second) = records.split_at(140);
     publish(&mut con, &stream, first);
 
     // Run 1: kill -9 once a few checkpoints have committed, mid-run.
-    let mut child = learner(out.path(), &redis.url, &stream, common::free_port(), &[]);
+    let mut child = learner(out.path(), &redis.url, &stream, free_port(), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     while committed_step(out.path()) < 9 {
         if let Ok(Some(status)) = child.try_wait() {
@@ -510,7 +502,7 @@ fn exactly_once_across_sigkills_and_resumes() {
     // Run 2: resumes; killed the moment the data files of its next checkpoint appear, before
     // the trainer commits it (a torn checkpoint directory), with steps queued ahead.
     let resumed_from = committed_step(out.path());
-    let mut child = learner(out.path(), &redis.url, &stream, common::free_port(), &[]);
+    let mut child = learner(out.path(), &redis.url, &stream, free_port(), &[]);
     let deadline = Instant::now() + Duration::from_secs(120);
     let torn = loop {
         let dirs = position::list_checkpoints(out.path()).expect("list checkpoints");
@@ -533,7 +525,7 @@ fn exactly_once_across_sigkills_and_resumes() {
 
     // Run 3: resumes again, now trading compute for memory (a resumed run may change how),
     // and runs until the stream is idle.
-    let port = common::free_port();
+    let port = free_port();
     let memory = [
         ("AGENTMILL_LEARNER_ACTIVATION_CHECKPOINTING", "true"),
         ("AGENTMILL_LEARNER_LOSS_CHUNK_TOKENS", "96"),

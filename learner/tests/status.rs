@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use agentmill_learner::service::{self, RunSummary, StopReason};
 use agentmill_proto::ExitReason;
 use agentmill_proto::stream::{LEARNER_STATUS_TTL_SECS, LearnerStatus, learner_status_key, read_learner_status};
-use common::{TestRedis, ctx_record, env_record, publish};
+use agentmill_testkit::{TestRedis, unique};
+use common::{ctx_record, env_record, publish};
 use tokio::sync::oneshot;
 
 /// Reads the report every 50 ms until told to stop, and once more then; returns every distinct
@@ -70,8 +71,8 @@ fn assert_final_report(con: &mut redis::Connection, stream: &str, summary: &RunS
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_learner_reports_its_status_while_it_trains_and_its_final_figures_at_the_end() {
     let redis = TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-status");
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-status");
     let out = tempfile::tempdir().expect("tempdir");
     let mut records = Vec::new();
     for i in 0..8 {

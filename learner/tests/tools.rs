@@ -14,6 +14,7 @@ use agentmill_learner::pack::IGNORE_INDEX;
 use agentmill_learner::render::{Template, render};
 use agentmill_learner::tokenize::TextTokenizer;
 use agentmill_proto::{ExitReason, TrajectoryRecord};
+use agentmill_testkit::{TestRedis, unique};
 use common::{ctx_record, env_record};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
@@ -460,9 +461,9 @@ fn recorded_token_ids_are_compared_and_exported_as_configured() {
 #[test]
 fn a_stream_exports_and_trains_a_tokenizer_like_its_file() {
     let s = setup();
-    let redis = common::TestRedis::start();
-    let mut con = redis.connection();
-    let stream = common::unique("learner-export");
+    let redis = TestRedis::start();
+    let mut con = common::connect(&redis);
+    let stream = unique("learner-export");
     common::publish(&mut con, &stream, &s.corpus);
 
     let from_stream = s.root.join("tokenizer-from-stream.json");

@@ -10,14 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agentmill_proto::dataset::harbor::{self, HarborErrorKind, RewardRule};
+use agentmill_testkit::workspace;
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
-}
-
 fn fixtures() -> PathBuf {
-    root().join("tests/fixtures/harbor")
+    workspace().join("tests/fixtures/harbor")
 }
 
 /// The interpreter with harbor 0.25.0; a missing one fails the test with the fix.
@@ -25,7 +22,7 @@ fn harbor_python() -> PathBuf {
     if let Some(p) = std::env::var_os("AGENTMILL_HARBOR_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let p = root().join(".venv/harbor-0.25.0/bin/python");
+    let p = workspace().join(".venv/harbor-0.25.0/bin/python");
     assert!(
         p.exists(),
         "{} is missing: the Harbor parity tests need the harbor 0.25.0 package (Python 3.12). Run deploy/setup.sh, which makes .venv/harbor-0.25.0, or set AGENTMILL_HARBOR_PYTHON to a python with harbor==0.25.0",
@@ -36,7 +33,7 @@ fn harbor_python() -> PathBuf {
 
 fn reference(mode: &str, dirs: &[PathBuf]) -> Vec<Value> {
     let out = Command::new(harbor_python())
-        .arg(root().join("tests/reference/harbor_ref.py"))
+        .arg(workspace().join("tests/reference/harbor_ref.py"))
         .arg(mode)
         .args(dirs)
         .output()

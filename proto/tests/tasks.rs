@@ -3,13 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use agentmill_proto::{Source, Task, parse_jsonl, read_jsonl_file, v1};
+use agentmill_testkit::workspace;
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
 
 #[test]

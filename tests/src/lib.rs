@@ -1,11 +1,16 @@
-//! Helpers shared by agentmill's cross-process tests: the workspace's paths, the bundled tasks,
-//! and the real services the tests stand on (Docker, Redis).
+//! Helpers of agentmill's cross-process tests that need the workspace's own crates: the real
+//! binaries as processes (coordinator, worker, CLI), the bundled tasks, records read back from a
+//! stream, corpora of rows run through `agentmill-worker run --validate` ([`corpus`]), a llama.cpp
+//! server ([`llama_server`]).
+//!
+//! What every crate's tests share — the test Redis, free ports, unique names, the workspace's
+//! paths, the Docker rule, the loopback registry, the operator-guide and dashboard checks — is
+//! `agentmill-testkit` (`tests/kit/`); its everyday names are re-exported here.
 //!
 //! Nothing here is mocked. A test that needs Docker fails loudly where no engine answers; only
 //! an explicit `AGENTMILL_NO_DOCKER=1` in the environment turns those tests into announced skips.
 
-pub mod dashboard_check;
-pub mod guide_check;
+pub mod corpus;
 pub mod llama_server;
 
 use std::path::{Path, PathBuf};
@@ -13,13 +18,7 @@ use std::path::{Path, PathBuf};
 use agentmill_proto::{Task, read_jsonl_file};
 use agentmill_worker::sandbox::docker::DockerEngine;
 
-/// The sandbox image `deploy/setup.sh` builds.
-pub const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
-}
+pub use agentmill_testkit::{SANDBOX_IMAGE, TestRedis, free_port, unique, workspace};
 
 /// The bundled task corpus, with archive paths made absolute.
 pub fn bundled_tasks() -> Vec<Task> {
@@ -99,75 +98,14 @@ impl Drop for WorkerProcess {
     }
 }
 
-/// Connects to Docker and checks the sandbox image is built. Panics with the fix when either is
-/// missing; returns `None` (after saying so) only when the run declares `AGENTMILL_NO_DOCKER=1`.
+/// The worker's Docker client, once the kit's rule passed ([`agentmill_testkit::docker::available`]:
+/// the engine answers and the sandbox image is built, or the test panics naming the fix).
+/// `None` (announced) only when the run declares `AGENTMILL_NO_DOCKER=1`.
 pub async fn docker_or_skip(test: &str) -> Option<DockerEngine> {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+    if !agentmill_testkit::docker::available(test) {
         return None;
     }
-    let engine = match DockerEngine::connect().await {
-        Ok(e) => e,
-        Err(e) => panic!("{test} needs Docker: {e}. (Set AGENTMILL_NO_DOCKER=1 to declare a run without Docker.)"),
-    };
-    if let Err(e) = engine.image_digest(SANDBOX_IMAGE).await {
-        panic!("{test} needs the sandbox image: {e}. Run deploy/setup.sh.");
-    }
-    Some(engine)
-}
-
-/// A Redis server for a test: the suite's private one (`AGENTMILL_TEST_REDIS_URL`, started by
-/// `deploy/test.sh`), or else a `redis-server` this process starts on a free port and stops when
-/// the handle drops. Tests sharing a server keep apart by prefixing their keys with [`unique`].
-#[derive(Debug)]
-pub struct TestRedis {
-    /// `redis://host:port/`.
-    pub url: String,
-    child: Option<std::process::Child>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestRedis {
-    /// Connects to (or starts) the test Redis. Panics with the fix when redis-server is missing.
-    pub fn start() -> TestRedis {
-        if let Ok(url) = std::env::var("AGENTMILL_TEST_REDIS_URL") {
-            return TestRedis { url, child: None, _dir: None };
-        }
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("temp dir for redis");
-        let child = std::process::Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh or deploy/test.sh"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on port {port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        TestRedis { url: format!("redis://127.0.0.1:{port}/"), child: Some(child), _dir: Some(dir) }
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a free port")
-}
-
-/// A unique name for keys, streams and containers of one test run.
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    Some(DockerEngine::connect().await.unwrap_or_else(|e| panic!("{test}: the docker CLI reaches an engine but the worker's client does not: {e}")))
 }
 
 /// Runs the `agentmill` CLI against the coordinator at `addr` (no token from the caller's
@@ -304,6 +242,19 @@ pub fn noop_record(task_id: &str, rollout: u32, attempt: u32, worker: &str) -> a
         timing: Timing::default(),
         ctx: None,
         model_calls: Vec::new(),
+    }
+}
+
+/// Waits until the cluster counts at least `n` tasks done; panics with the counts after `within`.
+pub async fn wait_all_done(c: &mut agentmill_cli::client::Client, n: u64, within: std::time::Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let s = c.cluster_stats(agentmill_proto::v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
+        if s.tasks_by_state.get("done").copied().unwrap_or(0) >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "tasks did not finish within {within:?}: {:?}", s.tasks_by_state);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 }
 

@@ -4,57 +4,16 @@
 //!
 //! The test pauses a redis-server it starts itself (SIGSTOP, then SIGCONT): never a shared one.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::v1::{self, TaskState};
-use agentmill_tests::{free_port, unique};
+use agentmill_tests::{TestRedis, free_port, unique};
 use agentmill_worker::session::{SessionConfig, SessionEvent, WorkerSession};
 
 /// How long Redis is paused: well over the lease TTL below.
 const PAUSE: Duration = Duration::from_secs(45);
 const LEASE_TTL: Duration = Duration::from_secs(3);
-
-/// A redis-server of this test's own, so pausing it touches no other test.
-struct OwnRedis {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("temp dir for redis");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh"));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis { child, url: format!("redis://127.0.0.1:{port}/"), _dir: dir }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status().expect("run kill");
-        assert!(status.success(), "kill -{sig} redis-server");
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.signal("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn row(id: &str) -> v1::TaskInput {
     let v = serde_json::json!({"instance_id": id, "repo": "agentmill/x", "FAIL_TO_PASS": ["t.py::a"], "problem_statement": "fix it"});
@@ -67,7 +26,8 @@ async fn stats(c: &mut Client) -> v1::ClusterStatsResponse {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_pause_longer_than_the_lease_ttl_expires_no_heartbeating_lease() {
-    let redis = OwnRedis::start();
+    // A redis-server of this test's own, so pausing it touches no other test.
+    let redis = TestRedis::private();
     let cfg = agentmill_coordinator::config::CoordinatorConfig {
         listen: format!("127.0.0.1:{}", free_port()).parse().expect("addr"),
         metrics_listen: None,

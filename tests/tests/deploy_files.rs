@@ -19,8 +19,8 @@ use std::process::{Command, Output};
 use agentmill_coordinator::auth::{Auth, Identity, Role};
 use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_coordinator::metrics::Metrics;
-use agentmill_tests::dashboard_check::{check_dashboard, exposition, referenced};
-use agentmill_tests::workspace;
+use agentmill_testkit::dashboard_check::{check_dashboard, exposition, referenced};
+use agentmill_testkit::{read, workspace};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::metrics::WorkerMetrics;
 use serde_json::Value;
@@ -35,16 +35,8 @@ fn deploy(path: &str) -> PathBuf {
     workspace().join("deploy").join(path)
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
 fn run(cmd: &mut Command) -> Output {
     cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-fn no_docker() -> bool {
-    std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1")
 }
 
 /// Every YAML document of a file or a command's output, as JSON values (empty documents dropped).
@@ -81,7 +73,7 @@ fn compose_tool() -> Option<Vec<&'static str>> {
     if answers(&["docker-compose"]) {
         return Some(vec!["docker-compose"]);
     }
-    if no_docker() {
+    if agentmill_testkit::docker::declared_absent() {
         eprintln!("SKIPPED compose checks: AGENTMILL_NO_DOCKER=1 and no compose tool (docker compose / docker-compose)");
         return None;
     }

@@ -15,29 +15,10 @@ use std::time::{Duration, Instant};
 
 use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
+use agentmill_testkit::docker::{docker as docker_cli, quiet};
+use agentmill_testkit::git::commit_as_served_repo;
 use agentmill_tests::{CoordinatorProcess, SANDBOX_IMAGE, TestRedis, binary, docker_or_skip, free_port, stream_records, unique, workspace};
 use serde_json::{Map, Value};
-
-/// A fixed identity and date (and no user or system git configuration), so a repository's
-/// commit id depends only on its files. The date differs from the bundled archives' base commits
-/// (worker/src/repo.rs), so a record carrying the new id proves it came from the clone.
-const GIT_ENV: [(&str, &str); 8] = [
-    ("GIT_CONFIG_GLOBAL", "/dev/null"),
-    ("GIT_CONFIG_NOSYSTEM", "1"),
-    ("GIT_AUTHOR_NAME", "agentmill-test"),
-    ("GIT_AUTHOR_EMAIL", "test@agentmill.invalid"),
-    ("GIT_COMMITTER_NAME", "agentmill-test"),
-    ("GIT_COMMITTER_EMAIL", "test@agentmill.invalid"),
-    ("GIT_AUTHOR_DATE", "2024-02-29T12:00:00Z"),
-    ("GIT_COMMITTER_DATE", "2024-02-29T12:00:00Z"),
-];
-
-/// Runs git in `dir`; panics with its output when it fails; returns stdout, trimmed.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(dir).envs(GIT_ENV).stdin(Stdio::null()).output().expect("run git");
-    assert!(out.status.success(), "git {args:?} in {} failed: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// Unpacks the bundled archive of task `id` into `root/<name>`, commits it as one commit and lets
 /// `git daemon` serve any commit by id (the worker's shallow fetch asks for the base commit by
@@ -48,11 +29,10 @@ fn repo_from_bundled_archive(id: &str, root: &Path, name: &str) -> String {
     let archive = workspace().join(format!("deploy/tasks/archives/{id}.tar.gz"));
     let status = Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&dir).status().expect("run tar");
     assert!(status.success(), "cannot unpack {}", archive.display());
-    git(&dir, &["-c", "init.defaultBranch=main", "init", "-q"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["-c", "commit.gpgsign=false", "commit", "-q", "-m", &format!("{id} at its base commit")]);
-    git(&dir, &["config", "uploadpack.allowAnySHA1InWant", "true"]);
-    git(&dir, &["rev-parse", "HEAD"])
+    // A fixed identity and date (agentmill_testkit::git), so the commit id depends only on the
+    // files; it differs from the bundled archives' base commits, so a record carrying the new id
+    // proves it came from the clone.
+    commit_as_served_repo(&dir, &format!("{id} at its base commit"))
 }
 
 /// The bundled row of task `id`, exactly as deploy/tasks/tasks.jsonl writes it.
@@ -101,13 +81,6 @@ struct GitServer {
     ip: String,
 }
 
-/// Runs the docker CLI; panics with its output when it fails; returns stdout, trimmed.
-fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 impl GitServer {
     /// Starts the server and waits until `git ls-remote` of `repo` answers on its own address
     /// (from inside its container).
@@ -153,9 +126,6 @@ impl GitServer {
 
 impl Drop for GitServer {
     fn drop(&mut self) {
-        let quiet = |args: &[&str]| {
-            let _ = Command::new("docker").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status();
-        };
         quiet(&["rm", "-f", &self.container]);
         quiet(&["network", "rm", &self.network]);
     }

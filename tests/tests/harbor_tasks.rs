@@ -3,23 +3,11 @@
 //! builds the environment from its Dockerfile, runs the oracle (`--policy replay`) and grades by
 //! the verifier's reward. Real coordinator, worker, Redis and Docker.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use agentmill_cli::client::{self, Client, ClientConfig};
-use agentmill_proto::{ExitReason, Resolution, v1};
-use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, docker_or_skip, stream_records, unique, workspace};
-
-async fn wait_done(c: &mut Client, n: u64, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-        if s.tasks_by_state.get("done").copied().unwrap_or(0) >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "tasks did not finish within {within:?}: {:?}", s.tasks_by_state);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
+use agentmill_cli::client::{self, ClientConfig};
+use agentmill_proto::{ExitReason, Resolution};
+use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, docker_or_skip, stream_records, unique, wait_all_done, workspace};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_harbor_directories_run_on_a_worker_and_grade_by_reward() {
@@ -54,7 +42,7 @@ async fn submitted_harbor_directories_run_on_a_worker_and_grade_by_reward() {
     let out = agentmill(&coord.addr, &["submit", "--policy", "replay", "--harbor", pass.to_str().expect("utf-8"), "--harbor", fail.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{} {}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 accepted"), "{}", String::from_utf8_lossy(&out.stdout));
-    wait_done(&mut c, 2, Duration::from_secs(300)).await;
+    wait_all_done(&mut c, 2, Duration::from_secs(300)).await;
 
     let records = stream_records(&redis.url, &stream).await;
     let of = |id: &str| records.iter().find(|r| r.task_id == id).unwrap_or_else(|| panic!("no record of {id}: {records:?}"));

@@ -23,6 +23,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use agentmill_proto::{ExitReason, Resolution, Role};
+use agentmill_testkit::docker::output as docker;
 use agentmill_tests::{bundled_tasks, unique, workspace};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::{EpisodeLease, run_episode};
@@ -119,10 +120,6 @@ fn turn(n: u32, content: &str, command: &str) -> Value {
         }],
         "usage": {"prompt_tokens": 1000 + n, "completion_tokens": 5, "total_tokens": 1005 + n}
     })
-}
-
-fn docker(args: &[&str]) -> std::process::Output {
-    std::process::Command::new("docker").args(args).output().expect("run the docker CLI")
 }
 
 /// Removes what the test created, even when an assertion fails.
@@ -238,8 +235,7 @@ fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers() {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+    if agentmill_testkit::docker::skipped("mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers") {
         return;
     }
     let inspect = docker(&["image", "inspect", MINI_SWE_AGENT_IMAGE]);
@@ -311,8 +307,7 @@ async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers(
 /// and every assistant turn in the record is the server's, byte for byte, with its logprobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+    if agentmill_testkit::docker::skipped("mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint") {
         return;
     }
     let inspect = docker(&["image", "inspect", MINI_SWE_AGENT_IMAGE]);
@@ -377,8 +372,7 @@ while True:
 /// a 429, which ends the episode `max_steps`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_command_harness_gets_the_contract_and_the_step_limit() {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+    if agentmill_testkit::docker::skipped("a_command_harness_gets_the_contract_and_the_step_limit") {
         return;
     }
     let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__ttlcache-1").expect("bundled task ttlcache-1");

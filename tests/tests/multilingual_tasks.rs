@@ -8,12 +8,11 @@
 //! where an image is missing.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use agentmill_proto::{ExitReason, Resolution, TestStatus, TrajectoryRecord};
+use agentmill_proto::{ExitReason, Resolution, TestStatus};
+use agentmill_tests::corpus::{listed, records, run_worker, statuses, stderr_of};
 use agentmill_tests::{binary, docker_or_skip, unique, workspace};
-use agentmill_worker::sandbox::docker::DockerEngine;
 use serde_json::Value;
 
 const GO: &str = "agentmill__intervals-1";
@@ -26,58 +25,15 @@ fn corpus() -> std::path::PathBuf {
 
 /// The rows of `deploy/multilingual/tasks.jsonl` by instance id.
 fn rows() -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(corpus().join("tasks.jsonl")).expect("read deploy/multilingual/tasks.jsonl");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON row"))
-        .map(|r| (r["instance_id"].as_str().expect("an instance_id").to_string(), r))
-        .collect()
+    agentmill_tests::corpus::rows(&corpus().join("tasks.jsonl"))
 }
 
 fn source(id: &str, name: &str) -> String {
-    let path = corpus().join("src").join(id).join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    agentmill_testkit::read(&corpus().join("src").join(id).join(name))
 }
 
-fn listed(row: &Value, key: &str) -> Vec<String> {
-    serde_json::from_str(row[key].as_str().unwrap_or_else(|| panic!("{key} is a JSON-encoded string"))).expect("a list of test ids")
-}
-
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-async fn images_or_fail(engine: &DockerEngine) {
-    for row in rows().values() {
-        let image = row["image"].as_str().expect("an image");
-        if let Err(e) = engine.image_digest(image).await {
-            panic!("the image {image} is missing ({e}): build it with deploy/multilingual/images.sh (deploy/setup.sh runs it)");
-        }
-    }
-}
-
-fn run_worker(worker_id: &str, tasks: &Path, out: &Path) -> std::process::Child {
-    Command::new(binary("agentmill-worker"))
-        .args(["--worker-id", worker_id, "--episodes", "2", "run"])
-        .arg(tasks)
-        .args(["--policy", "replay", "--validate", "--out"])
-        .arg(out)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start agentmill-worker run")
-}
-
-fn records(path: &Path) -> BTreeMap<String, TrajectoryRecord> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str::<TrajectoryRecord>(l).expect("a record")).map(|r| (r.task_id.clone(), r)).collect()
-}
-
-/// Every listed test of the record with its status, F2P first, in the row's order.
-fn statuses(r: &TrajectoryRecord) -> Vec<(String, TestStatus)> {
-    let g = r.grading.as_ref().unwrap_or_else(|| panic!("{}: no grading", r.task_id));
-    g.fail_to_pass.iter().chain(&g.pass_to_pass).map(|t| (t.name.clone(), t.status)).collect()
+fn images_or_fail() {
+    agentmill_tests::corpus::images_or_fail(&rows(), "build it with deploy/multilingual/images.sh (deploy/setup.sh runs it)");
 }
 
 /// The rows are SWE-bench rows made from `src/`: the family named, the language's runner, parser
@@ -166,7 +122,7 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
     let Some(engine) = docker_or_skip("gold_resolves_and_wrong_fails_in_each_language").await else {
         return;
     };
-    images_or_fail(&engine).await;
+    images_or_fail();
     let dir = tempfile::tempdir().expect("tempdir");
     let worker_id = unique("w-multilingual");
     let rows = rows();

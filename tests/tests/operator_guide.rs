@@ -1,6 +1,7 @@
 //! The operator guide (`deploy/OPERATIONS.md`) names every setting and every metric of the
 //! coordinator, the worker and the CLI, so it cannot fall behind the code unnoticed. (The
-//! learner's side: `learner/tests/operator_guide.rs`.)
+//! learner's side: `learner/tests/operator_guide.rs`; the checks themselves:
+//! `agentmill_testkit::guide_check`.)
 //!
 //! - **Settings** come from the code, not from a list here: each service's default configuration
 //!   is serialized and flattened to dotted key paths (`capacity.episodes`,
@@ -28,7 +29,8 @@ use agentmill_coordinator::config::CoordinatorConfig;
 use agentmill_coordinator::metrics::Metrics;
 use agentmill_worker::agent::policy::OpenAiConfig;
 use agentmill_worker::config::WorkerConfig;
-use agentmill_tests::guide_check::*;
+use agentmill_testkit::guide_check::*;
+use agentmill_testkit::{read, workspace};
 use agentmill_worker::metrics::WorkerMetrics;
 use serde_json::{Value, json};
 
@@ -113,7 +115,7 @@ fn the_guide_lists_every_coordinator_metric() {
     let m = Metrics::new();
     m.tasks.with_label_values(&["queued"]).set(0);
     m.results.with_label_values(&["FULL", "submitted"]).inc();
-    let source = read(&repo("coordinator/src/metrics.rs"));
+    let source = read(&workspace().join("coordinator/src/metrics.rs"));
     let table = documented_and_registered("coordinator", &source, "agentmill_coordinator_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 16, "{table:?}");
     let missing = missing_metrics(&table, &guide());
@@ -126,7 +128,7 @@ fn the_guide_lists_every_worker_metric() {
     m.ended.with_label_values(&["submitted"]).inc();
     m.stage_seconds.with_label_values(&["init"]).observe(1.0);
     agentmill_worker::metrics::env_builds().with_label_values(&["built"]);
-    let source = read(&repo("worker/src/metrics.rs"));
+    let source = read(&workspace().join("worker/src/metrics.rs"));
     let table = documented_and_registered("worker", &source, "agentmill_worker_", &m.render(), &format!("{m:?}"));
     assert!(table.len() >= 10, "{table:?}");
     let missing = missing_metrics(&table, &guide());
@@ -141,7 +143,7 @@ fn a_guide_without_a_key_or_a_metric_fails() {
     assert_eq!(missing_keys(&keys, &guide.replace("`lease_ttl`", "lease_ttl")), ["lease_ttl"]);
     let keys = config_keys("worker", &|v| serde_json::from_value::<WorkerConfig>(v).map(drop), &worker_defaults());
     assert_eq!(missing_keys(&keys, &guide.replace("`synth.filter.max_tokens`", "max_tokens")), ["synth.filter.max_tokens"]);
-    let table = doc_table(&read(&repo("worker/src/metrics.rs")), "agentmill_worker_");
+    let table = doc_table(&read(&workspace().join("worker/src/metrics.rs")), "agentmill_worker_");
     let without_labels = guide.replace("`agentmill_worker_stage_seconds{stage}`", "`agentmill_worker_stage_seconds`");
     assert_eq!(missing_metrics(&table, &without_labels), ["agentmill_worker_stage_seconds (histogram, labels {\"stage\"})"]);
     let wrong_type = guide.replace("| `agentmill_worker_containers_alive` | gauge |", "| `agentmill_worker_containers_alive` | counter |");

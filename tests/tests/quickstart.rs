@@ -18,12 +18,13 @@ static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The sandbox to ask for: Docker, unless the run declares it has no engine.
 fn sandbox() -> &'static str {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
+    if agentmill_testkit::docker::declared_absent() {
         eprintln!("AGENTMILL_NO_DOCKER=1: the quickstart's worker runs episodes as processes");
         "process"
     } else {
-        let ok = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-        assert!(ok, "the quickstart test needs a Docker engine (`docker info` failed); set AGENTMILL_NO_DOCKER=1 to declare a run without Docker");
+        if let Err(e) = agentmill_testkit::docker::engine() {
+            panic!("the quickstart test needs a Docker engine ({e}); set AGENTMILL_NO_DOCKER=1 to declare a run without Docker");
+        }
         "docker"
     }
 }

@@ -13,33 +13,7 @@ use std::time::{Duration, Instant};
 use agentmill_cli::client::{self, Client, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, v1};
 use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Accepts connections on a loopback port; answers `GET /v2/` and holds every other request.
-async fn silent_registry() -> (u16, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback listener");
-    let port = listener.local_addr().expect("its address").port();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut head = [0u8; 16];
-            let mut n = 0;
-            while n < head.len() {
-                match socket.read(&mut head[n..]).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => n += k,
-                }
-            }
-            if head.starts_with(b"GET /v2/ ") {
-                let ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\nDocker-Distribution-API-Version: registry/2.0\r\nConnection: close\r\n\r\n{}";
-                let _ = socket.write_all(ok.as_bytes()).await;
-            } else {
-                held.push(socket);
-            }
-        }
-    });
-    (port, task)
-}
+use agentmill_testkit::registry::SilentRegistry;
 
 async fn wait_finished(c: &mut Client, id: &str, within: Duration) -> v1::TaskStatus {
     let deadline = Instant::now() + within;
@@ -67,7 +41,7 @@ async fn submit(c: &mut Client, task: &agentmill_proto::Task) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_from_a_hung_registry_ends_at_its_deadline_and_releases_the_lease() {
     let Some(engine) = docker_or_skip("a_pull_from_a_hung_registry_ends_at_its_deadline_and_releases_the_lease").await else { return };
-    let (port, listener) = silent_registry().await;
+    let silent = SilentRegistry::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("worker.toml");
     std::fs::write(&config, "[images]\npull = [\"127.0.0.1:*\", \"agentmill/*\"]\npull_timeout = \"2s\"\n").expect("write the worker's config");
@@ -82,7 +56,7 @@ async fn a_pull_from_a_hung_registry_ends_at_its_deadline_and_releases_the_lease
     let base = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__semver-1").expect("the semver task");
     let mut hung = base.clone();
     hung.instance_id = unique("registry__hung");
-    hung.image = format!("127.0.0.1:{port}/agentmill-test/hang:{}", unique("t"));
+    hung.image = format!("{}/agentmill-test/hang:{}", silent.host(), unique("t"));
     hung.policy = Some("replay".into());
     submit(&mut c, &hung).await;
     let s = wait_finished(&mut c, &hung.instance_id, Duration::from_secs(180)).await;
@@ -111,6 +85,6 @@ async fn a_pull_from_a_hung_registry_ends_at_its_deadline_and_releases_the_lease
     let metrics = http_get(worker.1, "/metrics").await;
     assert!(metrics.contains("agentmill_worker_image_pull_failures_total{reason=\"timeout\"} 2"), "{metrics}");
     assert!(metrics.contains("agentmill_worker_image_pulls_in_flight 0"), "{metrics}");
-    listener.abort();
+    drop(silent);
     assert!(engine.containers_of(&worker_id).await.expect("list containers").is_empty(), "no container left behind");
 }

@@ -8,12 +8,11 @@
 //! `deploy/swebench/build.sh` where an image is missing.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use agentmill_proto::{ExitReason, Resolution, TestStatus, TrajectoryRecord};
+use agentmill_tests::corpus::{listed, records, run_worker, statuses, stderr_of};
 use agentmill_tests::{binary, docker_or_skip, unique, workspace};
-use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::{ExecRequest, SandboxSpec};
 use serde_json::Value;
 
@@ -22,61 +21,17 @@ const SYMPY: &str = "agentmill__sympy-1";
 
 /// The rows of `deploy/swebench/tasks.jsonl` by instance id, as JSON.
 fn rows() -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(workspace().join("deploy/swebench/tasks.jsonl")).expect("read deploy/swebench/tasks.jsonl");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON row"))
-        .map(|r| (r["instance_id"].as_str().expect("an instance_id").to_string(), r))
-        .collect()
+    agentmill_tests::corpus::rows(&workspace().join("deploy/swebench/tasks.jsonl"))
 }
 
 /// A file of the row's sources, `deploy/swebench/rows/<id>/<name>`.
 fn source(id: &str, name: &str) -> String {
-    let path = workspace().join("deploy/swebench/rows").join(id).join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A JSON-encoded test list of a row, decoded.
-fn listed(row: &Value, key: &str) -> Vec<String> {
-    serde_json::from_str(row[key].as_str().unwrap_or_else(|| panic!("{key} is a JSON-encoded string"))).expect("a list of test ids")
+    agentmill_testkit::read(&workspace().join("deploy/swebench/rows").join(id).join(name))
 }
 
 /// Panics, naming the script that builds them, unless both images are on this host.
-async fn images_or_fail(engine: &DockerEngine) {
-    for row in rows().values() {
-        let image = row["image"].as_str().expect("an image");
-        if let Err(e) = engine.image_digest(image).await {
-            panic!("the image {image} is missing ({e}): build it with deploy/swebench/build.sh (deploy/setup.sh runs it)");
-        }
-    }
-}
-
-fn run_worker(worker_id: &str, tasks: &Path, out: &Path) -> std::process::Child {
-    Command::new(binary("agentmill-worker"))
-        .args(["--worker-id", worker_id, "--episodes", "2", "run"])
-        .arg(tasks)
-        .args(["--policy", "replay", "--validate", "--out"])
-        .arg(out)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start agentmill-worker run")
-}
-
-fn records(path: &Path) -> BTreeMap<String, TrajectoryRecord> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str::<TrajectoryRecord>(l).expect("a record")).map(|r| (r.task_id.clone(), r)).collect()
-}
-
-/// Every listed test of the record with its status, F2P first, in the row's order.
-fn statuses(r: &TrajectoryRecord) -> Vec<(String, TestStatus)> {
-    let g = r.grading.as_ref().unwrap_or_else(|| panic!("{}: no grading", r.task_id));
-    g.fail_to_pass.iter().chain(&g.pass_to_pass).map(|t| (t.name.clone(), t.status)).collect()
-}
-
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+fn images_or_fail() {
+    agentmill_tests::corpus::images_or_fail(&rows(), "build it with deploy/swebench/build.sh (deploy/setup.sh runs it)");
 }
 
 /// The `swebench` package (4.1.0, the generation whose rules these rows follow) grading each
@@ -240,7 +195,7 @@ async fn the_images_are_at_the_rows_base_commits() {
     let Some(engine) = docker_or_skip("the_images_are_at_the_rows_base_commits").await else {
         return;
     };
-    images_or_fail(&engine).await;
+    images_or_fail();
     let worker = unique("w-swebench-head");
     for (id, row) in rows() {
         let image = row["image"].as_str().expect("an image");
@@ -262,7 +217,7 @@ async fn gold_patches_resolve_and_wrong_patches_fail_with_each_runner() {
     let Some(engine) = docker_or_skip("gold_patches_resolve_and_wrong_patches_fail_with_each_runner").await else {
         return;
     };
-    images_or_fail(&engine).await;
+    images_or_fail();
     let dir = tempfile::tempdir().expect("tempdir");
     let worker_id = unique("w-swebench");
     let rows = rows();
@@ -341,10 +296,10 @@ async fn gold_patches_resolve_and_wrong_patches_fail_with_each_runner() {
 /// test command's exit code that the 5.x script records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5x_row_runs_its_own_script_and_records_the_test_exit_code() {
-    let Some(engine) = docker_or_skip("a_5x_row_runs_its_own_script_and_records_the_test_exit_code").await else {
+    if !agentmill_testkit::docker::available("a_5x_row_runs_its_own_script_and_records_the_test_exit_code") {
         return;
-    };
-    images_or_fail(&engine).await;
+    }
+    images_or_fail();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut row = rows()[DJANGO].clone();
     let row_file = dir.path().join("row.json");

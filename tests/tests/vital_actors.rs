@@ -28,56 +28,12 @@ use agentmill_worker::episode::EpisodePhase;
 use agentmill_worker::metrics::WorkerMetrics;
 use agentmill_worker::session::{SessionConfig, WorkerSession};
 
-/// A `redis-server` of this test alone (the worker's), so the test can take it away for good.
-struct OwnRedis {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnRedis {
-    fn start() -> OwnRedis {
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("temp dir for redis");
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh"));
-        for _ in 0..500 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return OwnRedis { child, port, _dir: dir };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("redis-server did not listen on port {port}");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_whose_publisher_dies_drains_and_exits_non_zero_saying_why() {
     let coordinator_redis = TestRedis::start();
     let coord = CoordinatorProcess::start(&coordinator_redis.url, &[]).await;
-    let mut redis = OwnRedis::start();
+    // A `redis-server` of this test alone (the worker's), so the test can take it away for good.
+    let mut redis = TestRedis::private();
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("worker.toml");
     std::fs::write(&config, "sandbox = \"process\"\nredis_outage_limit = \"2s\"\ndrain_grace = \"5s\"\n").expect("write the config");
@@ -86,7 +42,7 @@ async fn a_worker_whose_publisher_dies_drains_and_exits_non_zero_saying_why() {
     let mut worker = Command::new(binary("agentmill-worker"))
         .arg("--config")
         .arg(&config)
-        .args(["--coordinator", &coord.addr, "--redis-url", &redis.url(), "--stream", &unique("test:vital"), "--worker-id", &unique("w-vital")])
+        .args(["--coordinator", &coord.addr, "--redis-url", &redis.url, "--stream", &unique("test:vital"), "--worker-id", &unique("w-vital")])
         .env("RUST_LOG", "warn")
         .env("AGENTMILL_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
         .stdout(Stdio::null())

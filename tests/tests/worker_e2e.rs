@@ -3,22 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use agentmill_cli::client::{self, Client, ClientConfig};
+use agentmill_cli::client::{self, ClientConfig};
 use agentmill_proto::{ExitReason, Resolution, Role, TrajectoryRecord, v1};
-use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, bundled_tasks, docker_or_skip, http_get, stream_records, unique, workspace};
+use agentmill_tests::{CoordinatorProcess, TestRedis, WorkerProcess, agentmill, bundled_tasks, docker_or_skip, http_get, stream_records, unique, wait_all_done, workspace};
 use futures::StreamExt;
-
-async fn wait_all_done(c: &mut Client, n: u64, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = c.cluster_stats(v1::ClusterStatsRequest {}).await.expect("stats").into_inner();
-        if s.tasks_by_state.get("done").copied().unwrap_or(0) >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "tasks did not finish within {within:?}: {:?}", s.tasks_by_state);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_resolves_every_bundled_task_with_real_observations() {

@@ -1,23 +1,19 @@
 //! The registry figure: pull time through the worker against a plain `docker pull` of the same
-//! image from Debian's `docker-registry` on loopback (the tests' `registry_support`).
+//! image from Debian's `docker-registry` on loopback (`agentmill_testkit::registry`).
 //!
 //! `cargo bench -p agentmill-worker --bench registry_pull` (needs Docker and `docker-registry`,
 //! which deploy/setup.sh installs).
 
-#[path = "../tests/registry_support/mod.rs"]
-mod registry_support;
-#[path = "../tests/sandbox_support/mod.rs"]
-mod sandbox_support;
-
 use std::process::Command;
 use std::time::Instant;
 
+use agentmill_testkit::registry::Registry;
+use agentmill_testkit::{run, unique};
 use agentmill_worker::config::ImagesConfig;
 use agentmill_worker::episode::init::ensure_image;
 use agentmill_worker::metrics::PullMetrics;
+use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
-use registry_support::{Registry, run};
-use sandbox_support::{docker, unique};
 
 /// The figure: seconds to pull one image (a 64 MiB random layer) from the loopback registry
 /// through the worker (`ensure_image`) against a plain `docker pull` of the same image, measured
@@ -25,9 +21,11 @@ use sandbox_support::{docker, unique};
 /// before each. Prints the medians and their ratio; asserts nothing about speed.
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let worker = unique("pull-figure");
-    let Some(engine) = docker("registry_pull", &worker).await else { return };
-    let mut registry = Registry::start().await;
+    if !agentmill_testkit::docker::available("registry_pull") {
+        return;
+    }
+    let engine = DockerEngine::connect().await.unwrap_or_else(|e| panic!("the worker's Docker client: {e}"));
+    let mut registry = Registry::start();
     let image = format!("{}/agentmill-test/figure:{}", registry.host(), unique("t"));
     let dir = tempfile::tempdir().expect("tempdir");
     let mut payload = vec![0u8; 64 << 20];

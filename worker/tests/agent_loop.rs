@@ -4,13 +4,14 @@
 //! and every limit that ends an episode.
 
 mod agent_support;
+mod sandbox_support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use agent_support::{bundled_task, docker, grade_fresh, task_sandbox};
+use agent_support::{grade_fresh, task_sandbox};
 use agentmill_proto::{ExitReason, FunctionCall, Message, PolicyInfo, Resolution, Role, ToolCall};
 use agentmill_worker::agent::policy::{OpenAiConfig, OpenAiPolicy, Policy, PolicyError};
 use agentmill_worker::agent::tools::{EXIT_OK, EXIT_USAGE};
@@ -19,6 +20,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
+use sandbox_support::{bundled_task, docker};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -276,16 +278,12 @@ async fn openai_policy_gives_up_after_its_retries_and_names_context_and_key_erro
 
     let refused = {
         let mut config = endpoint(&server);
-        config.base_url = format!("http://127.0.0.1:{}/v1", agent_free_port());
+        config.base_url = format!("http://127.0.0.1:{}/v1", agentmill_testkit::free_port());
         config.max_retries = 1;
         OpenAiPolicy::new("openai", config).expect("config")
     };
     let err = refused.clone().next(&conversation, &tools).await.expect_err("nothing listens");
     assert!(err.is_transient() && err.to_string().contains("could not connect"), "{err}");
-}
-
-fn agent_free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,13 +4,15 @@
 //! be real: the `view` output holds the file's real lines, the test run's output is pytest's.
 
 mod agent_support;
+mod sandbox_support;
 
 use agentmill_proto::{ExitReason, Resolution, Role, Task};
 use agentmill_worker::agent::policy::ReplayPolicy;
 use agentmill_worker::agent::{AgentConfig, AgentOutcome, run_agent};
 use agentmill_worker::sandbox::docker::DockerEngine;
-use agent_support::{bundled_tasks, docker, grade_fresh, task_sandbox};
+use agent_support::{grade_fresh, task_sandbox};
 use futures::StreamExt;
+use sandbox_support::{bundled_tasks, docker};
 use tokio_util::sync::CancellationToken;
 
 const WORKER: &str = "agent-replay";

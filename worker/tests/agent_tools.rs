@@ -3,6 +3,7 @@
 //! apply in a fresh container and give back the same bytes.
 
 mod agent_support;
+mod sandbox_support;
 
 use std::time::Duration;
 
@@ -11,7 +12,8 @@ use agentmill_worker::agent::tools::{EXIT_OK, EXIT_TOOL_ERROR, EXIT_USAGE, Obser
 use agentmill_worker::repo::init_archive_repo_script;
 use agentmill_worker::sandbox::docker::DockerContainer;
 use agentmill_worker::sandbox::{Sandbox, TRUNCATION_MARKER};
-use agent_support::{Guard, apply, docker, run, start};
+use agent_support::{Guard, apply, run, start};
+use sandbox_support::docker;
 use serde_json::{Value, json};
 
 const WORKDIR: &str = "/testbed";

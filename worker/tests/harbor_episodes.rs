@@ -1,15 +1,16 @@
 //! Harbor tasks run end to end on the worker's own episode code (`run_episode`, the host's
 //! `episode_env`): real Docker, the sandbox image `agentmill/sandbox-python:bookworm`
-//! (deploy/setup.sh builds it; the tests fail loudly without it), no network. Task directories
+//! (deploy/setup.sh builds it; the tests fail loudly without it unless the run declares
+//! `AGENTMILL_NO_DOCKER=1`), no network. Task directories
 //! are the fixtures in `tests/fixtures/harbor/` or written by the test; each is packed as it
 //! travels with a task (`harbor.content`). Built images are removed at the end.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use agentmill_proto::{ExitReason, Resolution, Task, TrajectoryRecord};
+use agentmill_testkit::{SANDBOX_IMAGE, docker, unique, workspace};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::{EpisodeEnv, EpisodeLease, run_episode};
 use agentmill_worker::host::{choose_backend, episode_env};
@@ -17,20 +18,13 @@ use agentmill_worker::local::harbor_tasks;
 use agentmill_worker::metrics::WorkerMetrics;
 use tokio_util::sync::CancellationToken;
 
-const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
-
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").join("tests/fixtures/harbor")
-}
-
-fn need_docker() {
-    let out = Command::new("docker").args(["image", "inspect", SANDBOX_IMAGE]).output().expect("run docker: these tests need Docker (install it, or start the engine)");
-    assert!(out.status.success(), "the sandbox image {SANDBOX_IMAGE} is missing: run deploy/setup.sh (it builds it)");
+    workspace().join("tests/fixtures/harbor")
 }
 
 /// A worker's episode environment on this host (Docker), trusting `pack_dir` for packed tasks.
 async fn worker_env(pack_dir: &Path, network_allowed: bool) -> Arc<EpisodeEnv> {
-    let mut cfg = WorkerConfig { worker_id: format!("harbor-test-{:08x}", fastrand::u32(..)), ..WorkerConfig::default() };
+    let mut cfg = WorkerConfig { worker_id: unique("harbor-test"), ..WorkerConfig::default() };
     cfg.sandbox = "docker".into();
     cfg.inputs.host_roots = vec![pack_dir.to_path_buf()];
     cfg.policy.default = "replay".into();
@@ -48,7 +42,7 @@ fn tasks_of(dir: &Path, pack_dir: &Path) -> Vec<Task> {
 }
 
 async fn episode(env: &Arc<EpisodeEnv>, task: &Task, rollout: u32) -> TrajectoryRecord {
-    let id = EpisodeLease { episode: format!("{}-r{rollout}-{:06x}", task.instance_id.replace('/', "-"), fastrand::u32(..1 << 24)), rollout, attempt: 1, queued_at_unix_ms: 0 };
+    let id = EpisodeLease { episode: unique(&format!("{}-r{rollout}", task.instance_id.replace('/', "-"))), rollout, attempt: 1, queued_at_unix_ms: 0 };
     run_episode(env.clone(), task.clone(), id, |_| {}, CancellationToken::new()).await
 }
 
@@ -66,12 +60,14 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn rmi(tag: &str) {
-    let _ = Command::new("docker").args(["rmi", "-f", tag]).output();
+    docker::quiet(&["rmi", "-f", tag]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_fixtures_grade_by_their_verifiers_reward() {
-    need_docker();
+    if !docker::available("the_fixtures_grade_by_their_verifiers_reward") {
+        return;
+    }
     let pack = tempfile::tempdir().expect("tempdir");
     let pack_dir = std::fs::canonicalize(pack.path()).expect("canonical");
     let env = worker_env(&pack_dir, false).await;
@@ -112,7 +108,9 @@ async fn the_fixtures_grade_by_their_verifiers_reward() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agent_never_sees_tests_and_a_missing_reward_is_the_tasks_fault() {
-    need_docker();
+    if !docker::available("the_agent_never_sees_tests_and_a_missing_reward_is_the_tasks_fault") {
+        return;
+    }
     let pack = tempfile::tempdir().expect("tempdir");
     let pack_dir = std::fs::canonicalize(pack.path()).expect("canonical");
     let dirs = tempfile::tempdir().expect("tempdir");
@@ -145,7 +143,9 @@ async fn the_agent_never_sees_tests_and_a_missing_reward_is_the_tasks_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_dockerfile_environment_is_built_once_per_host_and_a_broken_one_names_its_step() {
-    need_docker();
+    if !docker::available("a_dockerfile_environment_is_built_once_per_host_and_a_broken_one_names_its_step") {
+        return;
+    }
     let pack = tempfile::tempdir().expect("tempdir");
     let pack_dir = std::fs::canonicalize(pack.path()).expect("canonical");
     let dirs = tempfile::tempdir().expect("tempdir");
@@ -204,7 +204,9 @@ async fn a_dockerfile_environment_is_built_once_per_host_and_a_broken_one_names_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_past_the_tasks_build_timeout_is_abandoned_as_the_tasks_fault() {
-    need_docker();
+    if !docker::available("a_build_past_the_tasks_build_timeout_is_abandoned_as_the_tasks_fault") {
+        return;
+    }
     let pack = tempfile::tempdir().expect("tempdir");
     let pack_dir = std::fs::canonicalize(pack.path()).expect("canonical");
     let dirs = tempfile::tempdir().expect("tempdir");

@@ -25,7 +25,7 @@ use agentmill_worker::sandbox::images::{EvictionReport, HostImage, ImageCache, I
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptionsBuilder, CreateImageOptionsBuilder, TagImageOptionsBuilder};
 use futures::StreamExt;
-use sandbox_support::{SANDBOX_IMAGE, docker};
+use sandbox_support::{SANDBOX_IMAGE, docker, unique};
 
 /// Random bytes per image: small, and distinct, so no two images share an id.
 const PAYLOAD: usize = 16 << 10;
@@ -43,8 +43,8 @@ struct Scratch {
 
 impl Scratch {
     fn new(test: &str) -> Scratch {
-        let random = format!("{}-{:08x}", std::process::id(), fastrand::u32(..));
-        Scratch { worker: format!("image-cache-{test}-{random}"), repo: format!("agentmill-test/evict-{test}-{random}"), ids: Vec::new() }
+        let name = unique(test);
+        Scratch { worker: format!("image-cache-{name}"), repo: format!("agentmill-test/evict-{name}"), ids: Vec::new() }
     }
 
     /// The `evict` pattern naming this test's images only.
@@ -78,7 +78,7 @@ impl Scratch {
         let labels = HashMap::from([(LABEL_WORKER.to_string(), self.worker.clone())]);
         // The image holds one data file: the container is never started, so its command need not exist.
         let body = ContainerCreateBody { image: Some(image.into()), cmd: Some(vec!["/payload".into()]), labels: Some(labels), ..Default::default() };
-        let name = format!("{}-{:08x}", self.worker, fastrand::u32(..));
+        let name = unique(&self.worker);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
         engine.client().create_container(Some(options), body).await.unwrap_or_else(|e| panic!("create a container of {image}: {e}")).id
     }

@@ -2,7 +2,7 @@
 //! the worker fetch, `images.pull_timeout` cuts off a pull that hangs, and `limits.init_timeout`
 //! an episode's whole init.
 //!
-//! The registry is real (`registry_support`: Debian's `docker-registry` on a free loopback port).
+//! The registry is real (`agentmill_testkit::registry`: Debian's `docker-registry` on a free loopback port).
 //! The images are a few bytes each, made with `docker import` and pushed to it, then removed from
 //! the host. The registry that hangs is a loopback TCP listener that accepts connections and never
 //! answers. Nothing leaves the host. Pins, credentials and pre-pulls: `tests/registry.rs`.
@@ -10,7 +10,6 @@
 //! Real Docker; without it the tests fail loudly unless the run declares `AGENTMILL_NO_DOCKER=1`.
 //! Without `docker-registry` they fail naming the package (`deploy/setup.sh` installs it).
 
-mod registry_support;
 mod sandbox_support;
 
 use std::process::Command;
@@ -18,6 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentmill_proto::ExitReason;
+use agentmill_testkit::docker::on_host;
+use agentmill_testkit::registry::{Registry, SilentRegistry};
+use agentmill_testkit::run;
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::ensure_image;
 use agentmill_worker::episode::{Backend, EpisodeLease, run_episode};
@@ -26,7 +28,6 @@ use agentmill_worker::metrics::WorkerMetrics;
 use agentmill_worker::sandbox::SandboxError;
 use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
-use registry_support::{Registry, SilentRegistry, on_host, run};
 use sandbox_support::{Reaper, TASK, bundled_task, docker, unique, workspace};
 use tokio_util::sync::CancellationToken;
 
@@ -34,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 async fn an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pull() {
     let worker = unique("pull-allow");
     let Some(engine) = docker("an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pull", &worker).await else { return };
-    let mut registry = Registry::start().await;
+    let mut registry = Registry::start();
     let tag = unique("t");
     let (allowed, denied) = (format!("{}/agentmill-test/allowed:{tag}", registry.host()), format!("{}/agentmill-test/denied:{tag}", registry.host()));
     registry.push(&allowed);
@@ -53,7 +54,7 @@ async fn an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pu
     let message = err.to_string();
     assert!(message.contains(&denied) && message.contains("[images] pull"), "the error names the image and the key: {message}");
     assert!(!on_host(&denied), "the refused image was not pulled");
-    let log = registry.log_through(&format!("agentmill-test/marker-{tag}")).await;
+    let log = registry.log_through(&format!("agentmill-test/marker-{tag}"));
     let pulls_of_denied = log.lines().filter(|l| l.contains("/v2/agentmill-test/denied/manifests") && l.contains("GET")).count();
     assert_eq!(pulls_of_denied, 0, "the registry was never asked for the refused image:\n{log}");
 
@@ -69,7 +70,7 @@ async fn an_allowed_image_is_pulled_and_a_disallowed_one_is_refused_without_a_pu
 async fn a_pull_from_a_registry_that_never_answers_is_cut_off_at_its_deadline() {
     let worker = unique("pull-hang");
     let Some(engine) = docker("a_pull_from_a_registry_that_never_answers_is_cut_off_at_its_deadline", &worker).await else { return };
-    let silent = SilentRegistry::start().await;
+    let silent = SilentRegistry::start();
     let image = format!("127.0.0.1:{}/agentmill-test/hang:{}", silent.port, unique("t"));
     let engine = engine.with_pull_policy(PullPolicy::new(&["127.0.0.1:*"], Duration::from_secs(2)).expect("a pull policy"));
     // Without a deadline the pull waits for ever; the outer bound only turns that into a failure.
@@ -100,7 +101,7 @@ async fn an_episode_whose_init_hangs_ends_sandbox_error_at_the_init_deadline() {
     let worker = unique("init-hang");
     let Some(engine) = docker("an_episode_whose_init_hangs_ends_sandbox_error_at_the_init_deadline", &worker).await else { return };
     let _reaper = Reaper(worker.clone());
-    let silent = SilentRegistry::start().await;
+    let silent = SilentRegistry::start();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("worker.toml");

@@ -1,4 +1,4 @@
-//! Task images from a real registry (`registry_support`: Debian's `docker-registry` on loopback):
+//! Task images from a real registry (`agentmill_testkit::registry`: Debian's `docker-registry` on loopback):
 //! an image pinned by digest is pulled onto a worker that lacks it, checked, run and recorded; a
 //! digest the registry does not serve is refused; a registry behind basic auth needs the
 //! worker's `[images.registries]` credentials; two pulls of one image share one request; and a
@@ -11,13 +11,14 @@
 //! The figure — pull time through the worker against a plain `docker pull` of the same image —
 //! is a benchmark: `cargo bench -p agentmill-worker --bench registry_pull`.
 
-mod registry_support;
 mod sandbox_support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentmill_proto::{ExitReason, Resolution};
+use agentmill_testkit::docker::on_host;
+use agentmill_testkit::registry::{Registry, SilentRegistry};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::ensure_image;
 use agentmill_worker::episode::{Backend, EpisodeLease, run_episode};
@@ -26,7 +27,6 @@ use agentmill_worker::metrics::{PullMetrics, WorkerMetrics};
 use agentmill_worker::sandbox::SandboxError;
 use agentmill_worker::sandbox::docker::DockerEngine;
 use agentmill_worker::sandbox::images::PullPolicy;
-use registry_support::{LyingRegistry, Registry, SilentRegistry, on_host};
 use sandbox_support::{Reaper, SANDBOX_IMAGE, TASK, bundled_task, docker, unique, workspace};
 use tokio_util::sync::CancellationToken;
 
@@ -59,7 +59,7 @@ async fn a_task_pinned_by_digest_is_pulled_checked_run_and_recorded_and_a_wrong_
     let worker = unique("pinned");
     let Some(engine) = docker("a_task_pinned_by_digest_is_pulled_checked_run_and_recorded_and_a_wrong_digest_is_refused", &worker).await else { return };
     let _reaper = Reaper(worker.clone());
-    let mut registry = Registry::start().await;
+    let mut registry = Registry::start();
     let tagged = format!("{}/agentmill-test/sandbox:{}", registry.host(), unique("t"));
     let pinned = registry.push_labelled(SANDBOX_IMAGE, &tagged);
     assert!(!on_host(&pinned) && !on_host(&tagged), "the worker lacks the image");
@@ -109,7 +109,7 @@ async fn a_task_pinned_by_digest_is_pulled_checked_run_and_recorded_and_a_wrong_
 async fn a_registry_answering_a_pin_with_another_manifest_is_refused() {
     let worker = unique("liar");
     let Some(engine) = docker("a_registry_answering_a_pin_with_another_manifest_is_refused", &worker).await else { return };
-    let mut registry = Registry::start().await;
+    let mut registry = Registry::start();
     let tag = unique("t");
     registry.push(&format!("{}/agentmill-test/liar:{tag}", registry.host()));
     let liar = LyingRegistry::start(&registry.host(), "agentmill-test/liar", &tag).await;
@@ -128,11 +128,11 @@ async fn a_registry_answering_a_pin_with_another_manifest_is_refused() {
 async fn a_registry_behind_basic_auth_needs_the_workers_credentials() {
     let worker = unique("auth");
     let Some(engine) = docker("a_registry_behind_basic_auth_needs_the_workers_credentials", &worker).await else { return };
-    let mut registry = Registry::start().await;
+    let mut registry = Registry::start();
     let image = format!("{}/agentmill-test/locked:{}", registry.host(), unique("t"));
     registry.push(&image);
     let password = format!("pw-{}", fastrand::u64(..));
-    registry.lock("agentmill-bot", &password).await;
+    registry.lock("agentmill-bot", &password);
     let dir = tempfile::tempdir().expect("tempdir");
     let (right, wrong) = (dir.path().join("right"), dir.path().join("wrong"));
     std::fs::write(&right, format!("{password}\n")).expect("write the password");
@@ -165,7 +165,7 @@ async fn a_registry_behind_basic_auth_needs_the_workers_credentials() {
 async fn two_pulls_of_one_image_share_one_request_and_end_at_its_deadline() {
     let worker = unique("dedupe");
     let Some(engine) = docker("two_pulls_of_one_image_share_one_request_and_end_at_its_deadline", &worker).await else { return };
-    let silent = SilentRegistry::start().await;
+    let silent = SilentRegistry::start();
     let engine = engine.with_pull_policy(PullPolicy::new(&["127.0.0.1:*"], Duration::from_secs(3)).expect("a policy")).with_pull_metrics(PullMetrics::default());
     let image = format!("127.0.0.1:{}/agentmill-test/hang:{}", silent.port, unique("t"));
     let (a, b) = tokio::time::timeout(Duration::from_secs(120), async { tokio::join!(engine.pull(&image), engine.pull(&image)) }).await.expect("both pulls were cut off");
@@ -181,9 +181,9 @@ async fn a_task_waiting_for_init_has_its_image_pulled_meanwhile() {
     let worker = unique("prefetch");
     let Some(engine) = docker("a_task_waiting_for_init_has_its_image_pulled_meanwhile", &worker).await else { return };
     let _reaper = Reaper(worker.clone());
-    let mut registry = Registry::start().await;
+    let mut registry = Registry::start();
     let pinned = registry.push_labelled(SANDBOX_IMAGE, &format!("{}/agentmill-test/prefetch:{}", registry.host(), unique("t")));
-    let silent = SilentRegistry::start().await;
+    let silent = SilentRegistry::start();
 
     // One init at a time; the first episode holds it, hung on a registry that never answers.
     let cfg = config("[capacity]\nepisodes = 2\ninit = 1\n[limits]\ninit_timeout = \"1h\"\n[images]\npull = [\"127.0.0.1:*\"]\npull_timeout = \"1h\"\nprefetch = 1\n");
@@ -221,4 +221,65 @@ async fn a_task_waiting_for_init_has_its_image_pulled_meanwhile() {
     // Its init found the image: no second pull (the one episode pull is the hung one's).
     assert_eq!((count(&metrics.pulls.started, "prefetch"), count(&metrics.pulls.started, "episode"), metrics.pulls.joined.get()), (1, 1, 0));
     assert!(engine.containers_of(&worker).await.expect("list containers").is_empty(), "no container is left behind");
+}
+
+/// A registry that lies: it serves one real manifest (fetched from a real registry) for every
+/// manifest asked of it, by tag or by digest, with a `Docker-Content-Digest` header echoing what
+/// was asked, and redirects blob requests to the real registry. A pull by a digest other than
+/// the served manifest's must be refused by whoever checks digests. Stopped when dropped.
+struct LyingRegistry {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LyingRegistry {
+    /// Serves `repository:tag` of the registry at `real` (`127.0.0.1:PORT`) for every manifest.
+    async fn start(real: &str, repository: &str, tag: &str) -> LyingRegistry {
+        let accept = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json";
+        let response = reqwest::Client::new()
+            .get(format!("http://{real}/v2/{repository}/manifests/{tag}"))
+            .header("accept", accept)
+            .send()
+            .await
+            .expect("the real registry answers");
+        assert!(response.status().is_success(), "the real registry has {repository}:{tag}: {}", response.status());
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/vnd.docker.distribution.manifest.v2+json").to_string();
+        let manifest = response.bytes().await.expect("the manifest's bytes");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback listener");
+        let port = listener.local_addr().expect("its address").port();
+        let real = real.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (real, content_type, manifest) = (real.clone(), content_type.clone(), manifest.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let path = req.uri().path().to_string();
+                        let builder = hyper::Response::builder().header("Docker-Distribution-API-Version", "registry/2.0");
+                        let response = if path == "/v2/" {
+                            builder.status(200).header("content-type", "application/json").body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+                        } else if let Some((_, reference)) = path.split_once("/manifests/") {
+                            builder
+                                .status(200)
+                                .header("content-type", content_type.as_str())
+                                .header("Docker-Content-Digest", reference)
+                                .body(http_body_util::Full::new(manifest.clone()))
+                        } else if path.contains("/blobs/") {
+                            builder.status(307).header("location", format!("http://{real}{path}")).body(http_body_util::Full::new(bytes::Bytes::new()))
+                        } else {
+                            builder.status(404).body(http_body_util::Full::new(bytes::Bytes::new()))
+                        };
+                        async move { response.map_err(|e| e.to_string()) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        LyingRegistry { port, task }
+    }
+}
+
+impl Drop for LyingRegistry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }

@@ -395,8 +395,7 @@ async fn process_sandbox_under_bwrap_has_no_network() {
     assert_eq!(accepted.load(Ordering::SeqCst), by_control, "the sandbox never reached the host's listener");
     // No route leaves the namespace: a listener in a container on a network this test creates,
     // which the host itself reaches, is unreachable from the sandbox.
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED the outside part of process_network: AGENTMILL_NO_DOCKER=1 (the outside listener runs in a container)");
+    if agentmill_testkit::docker::skipped("the outside part of process_network (the outside listener runs in a container)") {
         return;
     }
     let listener = TestListener::start("process-network");

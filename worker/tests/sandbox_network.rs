@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentmill_proto::ExitReason;
+use agentmill_testkit::docker::quiet;
+use agentmill_testkit::git::{GIT_ENV, commit_as_served_repo};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::init::{self, Backend};
 use agentmill_worker::episode::{EpisodeLease, run_episode};
@@ -23,13 +25,6 @@ use agentmill_worker::sandbox::network::{NetworkPolicy, SandboxNetworkConfig};
 use agentmill_worker::sandbox::{ExecRequest, SandboxError};
 use sandbox_support::*;
 use tokio_util::sync::CancellationToken;
-
-/// Runs the docker CLI; panics with its output when it fails; returns stdout, trimmed.
-fn docker_cli(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).stdin(Stdio::null()).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A Docker network the test creates, with containers on it; all removed when dropped.
 #[derive(Debug)]
@@ -97,9 +92,9 @@ impl TestNetwork {
 impl Drop for TestNetwork {
     fn drop(&mut self) {
         if !self.containers.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f"]).args(&self.containers).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            quiet(&[&["rm", "-f"][..], &self.containers.iter().map(String::as_str).collect::<Vec<_>>()].concat());
         }
-        let _ = Command::new("docker").args(["network", "rm", &self.name]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        quiet(&["network", "rm", &self.name]);
     }
 }
 
@@ -239,38 +234,18 @@ async fn episode_network(engine: &agentmill_worker::sandbox::docker::DockerEngin
     nets[0].clone()
 }
 
-/// A fixed identity and date and no user or system git configuration.
-const GIT_ENV: [(&str, &str); 8] = [
-    ("GIT_CONFIG_GLOBAL", "/dev/null"),
-    ("GIT_CONFIG_NOSYSTEM", "1"),
-    ("GIT_AUTHOR_NAME", "agentmill-test"),
-    ("GIT_AUTHOR_EMAIL", "test@agentmill.invalid"),
-    ("GIT_COMMITTER_NAME", "agentmill-test"),
-    ("GIT_COMMITTER_EMAIL", "test@agentmill.invalid"),
-    ("GIT_AUTHOR_DATE", "2024-02-29T12:00:00Z"),
-    ("GIT_COMMITTER_DATE", "2024-02-29T12:00:00Z"),
-];
-
 /// The bundled task's archive as a one-commit repository `root/<name>` that serves any commit by
 /// id; returns the commit.
 fn repo_from_archive(task: &agentmill_proto::Task, root: &std::path::Path, name: &str) -> String {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).expect("repository folder");
-    let git = |args: &[&str]| {
-        let out = Command::new("git").args(args).current_dir(&dir).envs(GIT_ENV).stdin(Stdio::null()).output().expect("run git");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
     let bytes = archive_of(task);
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
     archive.unpack(&dir).expect("unpack the archive");
-    git(&["-c", "init.defaultBranch=main", "init", "-q"]);
-    git(&["add", "-A"]);
-    git(&["-c", "commit.gpgsign=false", "commit", "-q", "-m", "base"]);
-    git(&["config", "uploadpack.allowAnySHA1InWant", "true"]);
+    let commit = commit_as_served_repo(&dir, "base");
     // The daemon in its container runs as another user: let it read the files.
     let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(root).status();
-    git(&["rev-parse", "HEAD"])
+    commit
 }
 
 /// A `git` source is cloned in a step of its own: the clone reaches a `git daemon` on the
@@ -472,11 +447,11 @@ async fn the_clone_runs_in_the_workers_clone_image_not_the_tasks() {
     let image = format!("agentmill-test-nogit:{}", unique("t").to_lowercase());
     docker_cli(&["run", "--name", &builder, SANDBOX_IMAGE, "sh", "-c", "rm -f /usr/bin/git /usr/lib/git-core/git /usr/lib/git-core/git-*"]);
     docker_cli(&["commit", &builder, &image]);
-    let _ = Command::new("docker").args(["rm", "-f", &builder]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    quiet(&["rm", "-f", &builder]);
     struct RemoveImage(String);
     impl Drop for RemoveImage {
         fn drop(&mut self) {
-            let _ = Command::new("docker").args(["rmi", "-f", &self.0]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            quiet(&["rmi", "-f", &self.0]);
         }
     }
     let _image = RemoveImage(image.clone());

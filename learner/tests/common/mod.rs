@@ -1,9 +1,11 @@
-//! Helpers shared by the learner's integration tests.
+//! Helpers shared by the learner's integration tests; what every crate's tests share (the test
+//! Redis, free ports, unique names) is `agentmill_testkit`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use agentmill_testkit::TestRedis;
 use agentmill_learner::config::LearnerConfig;
 use agentmill_learner::model::Qwen2Config;
 use agentmill_learner::pack::Document;
@@ -21,7 +23,7 @@ pub fn init() {
 
 /// The repo's Python with torch and transformers, made by deploy/setup.sh.
 pub fn python() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let path = agentmill_testkit::workspace().join(".venv/bin/python");
     assert!(
         path.exists(),
         "{} is missing: run deploy/setup.sh to create the repo's .venv with torch and transformers",
@@ -86,66 +88,20 @@ pub fn documents(count: usize, lens: std::ops::Range<usize>, vocab: u32, seed: u
         .collect()
 }
 
-/// A Redis server for a test: the suite's private one (`AGENTMILL_TEST_REDIS_URL`, started by
-/// `deploy/test.sh`), or else a `redis-server` this process starts on a free port and stops when
-/// the handle drops. Tests keep apart by using [`unique`] stream names.
-#[derive(Debug)]
-pub struct TestRedis {
-    /// `redis://host:port/`.
-    pub url: String,
-    child: Option<std::process::Child>,
-    _dir: Option<tempfile::TempDir>,
+/// A synchronous connection to the test Redis.
+pub fn connect(redis: &TestRedis) -> redis::Connection {
+    redis::Client::open(redis.url.as_str()).and_then(|c| c.get_connection()).expect("connect to the test redis")
 }
 
-impl TestRedis {
-    /// Connects to (or starts) the test Redis. Panics with the fix when redis-server is missing.
-    pub fn start() -> TestRedis {
-        if let Ok(url) = std::env::var("AGENTMILL_TEST_REDIS_URL") {
-            return TestRedis { url, child: None, _dir: None };
-        }
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("temp dir for redis");
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start redis-server ({e}); run deploy/setup.sh or deploy/test.sh"));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server did not listen on port {port}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        TestRedis { url: format!("redis://127.0.0.1:{port}/"), child: Some(child), _dir: Some(dir) }
-    }
-
-    /// A synchronous connection.
-    pub fn connection(&self) -> redis::Connection {
-        redis::Client::open(self.url.as_str()).and_then(|c| c.get_connection()).expect("connect to the test redis")
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind a free port")
-}
-
-/// A name no other test (or earlier run against the same Redis) uses.
-pub fn unique(prefix: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{prefix}-{}-{nanos}-{n}", std::process::id())
+/// The learner's `/metrics` page on `port`, when it answers 200.
+pub fn scrape(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
 }
 
 /// Deterministic code-like text of about `words` words (so a BPE learns real merges).

@@ -1,59 +1,23 @@
-//! What the agent tests share: real Docker with the sandbox image, the bundled tasks, a
-//! container guard that removes its container even when an assertion fails, and grading in a
-//! fresh container.
+//! What the agent tests share beyond `sandbox_support` (the Docker engine and the bundled tasks;
+//! every agent test declares it beside this module): a container guard that removes its
+//! container even when an assertion fails, and grading in a fresh container.
 //!
 //! Nothing is mocked. Without a Docker engine these tests fail loudly; only an explicit
 //! `AGENTMILL_NO_DOCKER=1` turns them into announced skips.
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentmill_proto::{Grading, Source, Task, read_jsonl_file};
 use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+use agentmill_proto::{Grading, Source, Task};
+use agentmill_testkit::unique;
 use agentmill_worker::episode::grade::run_graded;
 use agentmill_worker::repo::{applied_method, apply_patch_script, init_archive_repo_script};
 use agentmill_worker::sandbox::docker::{DockerContainer, DockerEngine};
 use agentmill_worker::sandbox::{AGENTMILL_DIR, ExecOutput, ExecRequest, SandboxLimits, SandboxSpec};
 
-/// The sandbox image `deploy/setup.sh` builds.
-pub const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
-}
-
-/// The bundled tasks, archive paths made absolute.
-pub fn bundled_tasks() -> Vec<Task> {
-    let path = workspace().join("deploy/tasks/tasks.jsonl");
-    let (tasks, errors) = read_jsonl_file(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    assert!(errors.is_empty(), "bundled tasks have bad rows: {errors:#?}");
-    tasks
-}
-
-/// One bundled task by id.
-pub fn bundled_task(id: &str) -> Task {
-    bundled_tasks().into_iter().find(|t| t.instance_id == id).unwrap_or_else(|| panic!("no bundled task {id}"))
-}
-
-/// Connects to Docker and checks the sandbox image; reaps the containers an earlier run of
-/// `worker` left (each test uses its own worker label, so tests running beside it are safe). `None` (announced) only when the run declares `AGENTMILL_NO_DOCKER=1`.
-pub async fn docker(test: &str, worker: &str) -> Option<DockerEngine> {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
-        return None;
-    }
-    let engine = DockerEngine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("{test} needs Docker: {e}. (Set AGENTMILL_NO_DOCKER=1 to declare a run without Docker.)"));
-    if let Err(e) = engine.image_digest(SANDBOX_IMAGE).await {
-        panic!("{test} needs the sandbox image: {e}. Run deploy/setup.sh.");
-    }
-    engine.reap(worker).await.expect("reap the containers an earlier run left");
-    Some(engine)
-}
+use crate::sandbox_support::SANDBOX_IMAGE;
 
 /// A container that is force-removed when the guard drops — on success and on a failed
 /// assertion alike (through the docker CLI, so it works while a panic unwinds).
@@ -69,24 +33,13 @@ impl std::ops::Deref for Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("docker")
-            .args(["rm", "-f", "-v", self.0.id()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        agentmill_testkit::docker::quiet(&["rm", "-f", "-v", self.0.id()]);
     }
-}
-
-/// A unique episode name for a container.
-pub fn episode(tag: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{tag}-{}-{n}", std::process::id())
 }
 
 /// Starts a small container of the sandbox image with `workdir`.
 pub async fn start(engine: &DockerEngine, worker: &str, workdir: &str, tag: &str) -> Guard {
-    let mut spec = SandboxSpec::new(SANDBOX_IMAGE, workdir, worker, episode(tag));
+    let mut spec = SandboxSpec::new(SANDBOX_IMAGE, workdir, worker, unique(tag));
     spec.limits = SandboxLimits { cpus: Some(1.0), memory_bytes: Some(512 << 20), pids: Some(256), disk_bytes: None };
     Guard(engine.start(&spec).await.expect("start a sandbox container"))
 }

@@ -23,13 +23,9 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use agentmill_proto::TestStatus;
+pub use agentmill_testkit::workspace;
 use agentmill_worker::grading::parsers::{Generation, StatusMap};
 use serde_json::{Value, json};
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The Python interpreter and the `PYTHONPATH` that import swesmith 0.0.9; panics with the fix
 /// when they are not installed.

@@ -4,13 +4,13 @@
 //! and probes of the host (process count, peak memory, files, sockets).
 //!
 //! Nothing is mocked. Without Docker the Docker tests fail loudly unless the run declares
-//! `AGENTMILL_NO_DOCKER=1`; without a usable `bwrap` the bubblewrap tests fail loudly unless it
-//! declares `AGENTMILL_NO_BWRAP=1`.
+//! `AGENTMILL_NO_DOCKER=1` (the rule of `agentmill_testkit::docker`); without a usable `bwrap`
+//! the bubblewrap tests fail loudly unless it declares `AGENTMILL_NO_BWRAP=1`.
 
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,25 +21,24 @@ use agentmill_worker::repo::init_archive_repo_script;
 use agentmill_worker::sandbox::docker::{DockerContainer, DockerEngine, LABEL_WORKER};
 use agentmill_worker::sandbox::process::{HostPython, Isolation, ProcessSandbox, ProcessSpec, bwrap_available};
 use agentmill_worker::sandbox::{ExecOutput, ExecRequest, Sandbox, SandboxLimits, SandboxSpec};
+pub use agentmill_testkit::docker::docker as docker_cli;
+pub use agentmill_testkit::{SANDBOX_IMAGE, unique, workspace};
 use serde_json::{Value, json};
-
-/// The sandbox image `deploy/setup.sh` builds.
-pub const SANDBOX_IMAGE: &str = "agentmill/sandbox-python:bookworm";
 
 /// The task whose repository the sandbox tests use (small, pure Python).
 pub const TASK: &str = "agentmill__inifile-1";
 
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".."))
-}
-
-/// One bundled task by id, archive path made absolute.
-pub fn bundled_task(id: &str) -> Task {
+/// The bundled tasks, archive paths made absolute.
+pub fn bundled_tasks() -> Vec<Task> {
     let path = workspace().join("deploy/tasks/tasks.jsonl");
     let (tasks, errors) = read_jsonl_file(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     assert!(errors.is_empty(), "bundled tasks have bad rows: {errors:#?}");
-    tasks.into_iter().find(|t| t.instance_id == id).unwrap_or_else(|| panic!("no bundled task {id}"))
+    tasks
+}
+
+/// One bundled task by id.
+pub fn bundled_task(id: &str) -> Task {
+    bundled_tasks().into_iter().find(|t| t.instance_id == id).unwrap_or_else(|| panic!("no bundled task {id}"))
 }
 
 /// The bytes of a bundled task's archive.
@@ -48,29 +47,17 @@ pub fn archive_of(task: &Task) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {path}: {e}"))
 }
 
-/// A name no earlier run used, for files whose absence on the host is checked.
-pub fn unique(tag: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("agentmill-{tag}-{}-{n}-{:06x}", std::process::id(), fastrand::u32(..1 << 24))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Docker
 
-/// Connects to Docker, checks the sandbox image and reaps what an earlier run of `worker` left.
+/// The worker's Docker client once the kit's rule passed (the engine answers, the sandbox image
+/// is built; else a panic naming the fix), with what an earlier run of `worker` left reaped.
 /// `None` (announced) only when the run declares `AGENTMILL_NO_DOCKER=1`.
 pub async fn docker(test: &str, worker: &str) -> Option<DockerEngine> {
-    if std::env::var("AGENTMILL_NO_DOCKER").is_ok_and(|v| v == "1") {
-        eprintln!("SKIPPED {test}: AGENTMILL_NO_DOCKER=1 says this run has no Docker engine");
+    if !agentmill_testkit::docker::available(test) {
         return None;
     }
-    let engine = DockerEngine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("{test} needs Docker: {e}. (Set AGENTMILL_NO_DOCKER=1 to declare a run without Docker.)"));
-    if let Err(e) = engine.image_digest(SANDBOX_IMAGE).await {
-        panic!("{test} needs the sandbox image: {e}. Run deploy/setup.sh.");
-    }
+    let engine = DockerEngine::connect().await.unwrap_or_else(|e| panic!("{test}: the docker CLI reaches an engine but the worker's client does not: {e}"));
     engine.reap(worker).await.expect("reap the containers an earlier run left");
     Some(engine)
 }
@@ -83,27 +70,20 @@ pub struct Reaper(pub String);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
+        // Never panics: it runs while a failed assertion unwinds.
         let filter = format!("label={LABEL_WORKER}={}", self.0);
-        let Ok(out) = std::process::Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() else { return };
-        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        let listed = |what: &[&str]| -> Vec<String> {
+            let out = std::process::Command::new("docker").args(what).args(["-q", "--filter", &filter]).output();
+            out.map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().map(str::to_string).collect()).unwrap_or_default()
+        };
+        let ids = listed(&["ps", "-a"]);
         if !ids.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", "-v"])
-                .args(&ids)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            agentmill_testkit::docker::quiet(&[&["rm", "-f", "-v"][..], &ids.iter().map(String::as_str).collect::<Vec<_>>()].concat());
         }
         // Episodes' egress networks (after their proxies).
-        let Ok(out) = std::process::Command::new("docker").args(["network", "ls", "-q", "--filter", &filter]).output() else { return };
-        let nets: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        let nets = listed(&["network", "ls"]);
         if !nets.is_empty() {
-            let _ = std::process::Command::new("docker")
-                .args(["network", "rm"])
-                .args(&nets)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            agentmill_testkit::docker::quiet(&[&["network", "rm"][..], &nets.iter().map(String::as_str).collect::<Vec<_>>()].concat());
         }
     }
 }
@@ -348,12 +328,6 @@ pub struct TestListener {
     pub port: u16,
 }
 
-fn docker_cli(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker").args(args).stdin(std::process::Stdio::null()).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 impl TestListener {
     /// Creates the network and starts the listener; returns once it listens.
     pub fn start(tag: &str) -> TestListener {
@@ -389,9 +363,7 @@ impl TestListener {
 
 impl Drop for TestListener {
     fn drop(&mut self) {
-        let quiet = |args: &[&str]| {
-            let _ = std::process::Command::new("docker").args(args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status();
-        };
+        use agentmill_testkit::docker::quiet;
         quiet(&["rm", "-f", &self.container]);
         quiet(&["network", "rm", &self.network]);
     }

@@ -1,7 +1,6 @@
-//! Checks that keep the operator guide (`deploy/OPERATIONS.md`) honest, shared by
+//! Checks that keep the operator guide (`deploy/OPERATIONS.md`) honest, used by
 //! `tests/tests/operator_guide.rs` (coordinator, worker, CLI) and
-//! `learner/tests/operator_guide.rs` (which includes this file by path: the learner's tests do not
-//! link this crate). Only `std` and `serde_json`.
+//! `learner/tests/operator_guide.rs`.
 //!
 //! - **Settings**: a service's default configuration serialized and flattened to dotted key
 //!   paths ([`flatten`]); every section that refuses unknown keys is asked for the fields it
@@ -13,23 +12,15 @@
 //! A key must appear in the guide in backticks ([`missing_keys`]); a metric in a table row whose
 //! type cell is its type, written `` `name{label,...}` `` with exactly its label names
 //! ([`missing_metrics`]).
-#![allow(missing_docs, dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
 use serde_json::{Map, Value, json};
 
-pub fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
-}
+use crate::{read, workspace};
 
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
+/// The operator guide's text.
 pub fn guide() -> String {
-    read(&repo("deploy/OPERATIONS.md"))
+    read(&workspace().join("deploy/OPERATIONS.md"))
 }
 
 // ---- settings -------------------------------------------------------------------------------
@@ -42,6 +33,7 @@ pub enum Seg {
     Elem,
 }
 
+/// The dotted key path (`a.b.c`) of a path; array steps leave no mark.
 pub fn dotted(path: &[Seg]) -> String {
     path.iter()
         .filter_map(|s| match s {
@@ -60,12 +52,14 @@ pub struct Flat {
     pub sections: Vec<Vec<Seg>>,
 }
 
+/// Flattens a serialized configuration.
 pub fn flatten(v: &Value) -> Flat {
     let mut flat = Flat::default();
     walk(&mut Vec::new(), v, &mut flat);
     flat
 }
 
+/// Adds what lies at `path` (the value `v`) to `flat`.
 pub fn walk(path: &mut Vec<Seg>, v: &Value, flat: &mut Flat) {
     match v {
         // An empty object is a user-keyed map with no entry by default: the key itself.
@@ -92,6 +86,7 @@ pub fn walk(path: &mut Vec<Seg>, v: &Value, flat: &mut Flat) {
     }
 }
 
+/// The key no section declares, whose refusal makes serde list the fields a section does.
 pub const PROBE: &str = "__operator_guide_probe__";
 
 /// A document with the probe key in the section at `path`.
@@ -177,6 +172,7 @@ pub fn config_keys(service: &str, parse: &Parse, defaults: &Value) -> BTreeSet<S
     keys
 }
 
+/// The keys the guide does not name in backticks.
 pub fn missing_keys(keys: &BTreeSet<String>, guide: &str) -> Vec<String> {
     keys.iter().filter(|k| !guide.contains(&format!("`{k}`"))).cloned().collect()
 }

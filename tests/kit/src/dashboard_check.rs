@@ -1,14 +1,12 @@
 //! Checks that keep the Grafana dashboard (`deploy/grafana/agentmill.json`) honest: every metric
 //! name a panel's PromQL references is one the service exports, with the labels it is selected
-//! and grouped by. Shared by `tests/tests/deploy_files.rs` (coordinator, worker) and
-//! `learner/tests/dashboard_metrics.rs` (which includes this file by path: the learner's tests do
-//! not link this crate). Only `std` and `serde_json`.
-#![allow(missing_docs, dead_code)]
+//! and grouped by. Used by `tests/tests/deploy_files.rs` (coordinator, worker) and
+//! `learner/tests/dashboard_metrics.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
-
 use serde_json::Value;
+
+use crate::{read, workspace};
 
 /// Every string in a JSON value.
 pub fn strings(v: &Value, out: &mut Vec<String>) {
@@ -20,6 +18,7 @@ pub fn strings(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Whether `c` may stand in a metric or label name.
 pub fn ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_'
 }
@@ -103,8 +102,7 @@ pub fn exposition(text: &str) -> BTreeMap<String, BTreeSet<String>> {
 /// Checks every name with `prefix` the dashboard references against `exported` (sample names
 /// and their labels); returns the names referenced.
 pub fn check_dashboard(prefix: &str, exported: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<String> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/agentmill.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = read(&workspace().join("deploy/grafana/agentmill.json"));
     let dashboard: Value = serde_json::from_str(&text).expect("deploy/grafana/agentmill.json is JSON");
     let mut texts = Vec::new();
     strings(&dashboard, &mut texts);
