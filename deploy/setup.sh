@@ -22,7 +22,7 @@
 #   4. The SWE-bench-shaped images agentmill/swebench-django:4.2 and agentmill/swebench-sympy:1.12
 #      (deploy/swebench/build.sh: pinned sdists and wheels downloaded once into .cache/swebench/,
 #      then docker build FROM the sandbox image) when a Docker engine answers.
-#   5. The multilingual sandbox images agentmill/sandbox-{go,rust,node}:bookworm
+#   5. The multilingual sandbox images agentmill/sandbox-{go,rust,node,java}:bookworm
 #      (deploy/multilingual/images.sh: mmdebstrap + docker import, each skipped while its recipe's
 #      hash matches the image's label) when a Docker engine answers.
 #   6. The agent-harness image agentmill/harness-mini-swe-agent:2.4.6 (deploy/harness/build.sh:

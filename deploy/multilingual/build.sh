@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the multilingual task corpus (Go, Rust, JavaScript) from src/:
+# Regenerates the multilingual task corpus (Go, Rust, JavaScript, Java) from src/:
 #
 #   archives/<instance_id>.tar.gz   the repo at the base commit (deterministic tar + gzip)
 #   tasks.jsonl                     one SWE-bench (Multilingual-shaped) row per task, by instance_id
@@ -106,6 +106,7 @@ TEST_FILE = {
     "go": lambda p: p.endswith("_test.go"),
     "rust": lambda p: p.startswith("tests/"),
     "javascript": lambda p: p.startswith("test/"),
+    "java": lambda p: p.startswith("src/test/"),
 }
 
 meta = json.loads(read("task.json"))
@@ -127,6 +128,23 @@ for key in ("FAIL_TO_PASS", "PASS_TO_PASS"):
         fail(f"{key} has duplicates")
 if set(meta["FAIL_TO_PASS"]) & set(meta["PASS_TO_PASS"]):
     fail("a test is in both FAIL_TO_PASS and PASS_TO_PASS")
+# The test command: one command, or a list run one after another (SWE-bench's spec tables list
+# Java's, one `mvn test -Dtest=...` per test).
+test_cmd = meta["test_cmd"]
+if isinstance(test_cmd, list):
+    if not test_cmd or not all(isinstance(c, str) and c.strip() and "\n" not in c for c in test_cmd):
+        fail("test_cmd as a list must hold one-line commands")
+elif not isinstance(test_cmd, str) or not test_cmd.strip():
+    fail("test_cmd must be a command or a list of commands")
+if meta["log_parser"] == "parse_log_maven":
+    # The parser names each result after the `-Dtest=` of the command that ran before it: one
+    # command per listed test, each test exactly once.
+    commands = test_cmd if isinstance(test_cmd, list) else [test_cmd]
+    named = [m for c in commands for m in re.findall(r"-Dtest=(\S+)", c)]
+    if [len(re.findall(r"-Dtest=", c)) for c in commands] != [1] * len(commands):
+        fail("each maven test command must name exactly one -Dtest=")
+    if named != meta["FAIL_TO_PASS"] + meta["PASS_TO_PASS"]:
+        fail("the maven test commands must run FAIL_TO_PASS then PASS_TO_PASS, one -Dtest= each, in their order")
 
 is_test = TEST_FILE[meta["language"]]
 patch, test_patch = read("gold.patch"), read("test.patch")

@@ -185,7 +185,9 @@ pub struct Task {
     /// Where the repository comes from.
     #[serde(default)]
     pub source: Source,
-    /// The test command; default: pytest on exactly the listed node ids.
+    /// The test command; default: pytest on exactly the listed node ids. A row may write it as
+    /// a list of commands run one after another, as SWE-bench's spec tables write Java's (one
+    /// `mvn test -Dtest=…` per test); the list is kept as its commands, one per line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_cmd: Option<String>,
     /// A full evaluation script (SWE-bench harness style), run instead of `test_cmd`.
@@ -371,10 +373,12 @@ impl Task {
         }
 
         let source = r.source();
-        let test_cmd = r.string("test_cmd").filter(|s| !s.is_empty());
+        let test_cmd = r.commands("test_cmd").filter(|s| !s.is_empty());
         let eval_script = r.string("eval_script").filter(|s| !s.is_empty());
         if kind == TaskKind::Episode {
-            family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), test_cmd.is_some(), log_parser.is_some(), eval_type.is_some(), &test_patch);
+            // A test_cmd already refused is not reported missing as well.
+            let has_test_cmd = test_cmd.is_some() || r.has_error("test_cmd");
+            family_requirements(&mut r, family, &repo, &version, eval_script.is_some(), has_test_cmd, log_parser.is_some(), eval_type.is_some(), &test_patch);
             if family == Family::OpenSwe && !has_image_name && ["Dockerfile", "dockerfile"].iter().all(|k| r.map.get(*k).is_none_or(|v| v.as_str().is_none_or(str::is_empty))) {
                 r.err("Dockerfile", "is missing, and so is image_name; an OpenSWE row carries the Dockerfile its image is built from (or names a built image)");
             }
@@ -723,6 +727,34 @@ impl RowReader<'_> {
             Value::String(s) => Some(s),
             other => {
                 self.err(key, format!("is a JSON {}, expected a string", json_type(&other)));
+                None
+            }
+        }
+    }
+
+    /// A command, or a list of one-line commands kept one per line (run one after another).
+    fn commands(&mut self, key: &str) -> Option<String> {
+        match self.take(key)? {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            Value::Array(items) => {
+                let mut lines = Vec::with_capacity(items.len());
+                for item in &items {
+                    let reason = match item {
+                        Value::String(line) if !line.trim().is_empty() && !line.contains('\n') => {
+                            lines.push(line.as_str());
+                            continue;
+                        }
+                        Value::String(line) => format!("holds {}, expected one-line commands", preview(line)),
+                        other => format!("holds a JSON {}, expected a list of commands (strings)", json_type(other)),
+                    };
+                    self.err(key, reason);
+                    return None;
+                }
+                Some(lines.join("\n"))
+            }
+            other => {
+                self.err(key, format!("is a JSON {}, expected a command or a list of commands", json_type(&other)));
                 None
             }
         }

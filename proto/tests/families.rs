@@ -217,3 +217,36 @@ fn an_openswe_rows_eval_plan_runs_its_script_as_is_after_the_5x_apply_chain() {
     assert_eq!(plan.script.as_deref(), t.eval_script.as_deref());
     assert_eq!((plan.rules, plan.apply), (Rules::OpenSwe, ApplyChain::Swebench5));
 }
+
+/// A row of its own spec may write `test_cmd` as a list of commands, as SWE-bench's spec tables
+/// write Java's (one `mvn test -Dtest=…` per test, which `parse_log_maven` pairs with each
+/// result): the eval script runs them one per line between the markers. A list of anything but
+/// one-line commands is refused naming the field.
+#[test]
+fn a_test_cmd_list_runs_one_command_per_line() {
+    use agentmill_proto::dataset::{ScriptOptions, eval_plan};
+    let row = json!({
+        "instance_id": "agentmill__lib-1", "repo": "agentmill/lib", "version": "0.1", "base_commit": "abc",
+        "problem_statement": "p", "patch": "", "family": "swe-bench", "language": "java", "log_parser": "parse_log_maven",
+        "test_patch": "diff --git a/src/test/java/p/XTest.java b/src/test/java/p/XTest.java\n--- a/src/test/java/p/XTest.java\n+++ b/src/test/java/p/XTest.java\n@@ -1 +1 @@\n-a\n+b\n",
+        "FAIL_TO_PASS": ["p.XTest#a"], "PASS_TO_PASS": ["p.XTest#b"],
+        "test_cmd": ["mvn test -B -Dtest=p.XTest#a", "mvn test -B -Dtest=p.XTest#b"],
+    });
+    let task = parse(row.clone()).expect("parses");
+    assert_eq!(task.test_cmd.as_deref(), Some("mvn test -B -Dtest=p.XTest#a\nmvn test -B -Dtest=p.XTest#b"));
+    let script = eval_plan(&task, &ScriptOptions { conda: false }).expect("plan").script.expect("a script");
+    let between = ": '>>>>> Start Test Output'\nmvn test -B -Dtest=p.XTest#a\nmvn test -B -Dtest=p.XTest#b\n: '>>>>> End Test Output'\n";
+    assert!(script.contains(between), "{script}");
+
+    for (bad, says) in [
+        (json!(["mvn test", 3]), "holds a JSON number"),
+        (json!(["mvn test\nrm -rf target"]), "expected one-line commands"),
+        (json!({"cmd": "mvn test"}), "is a JSON object"),
+    ] {
+        let mut r = row.clone();
+        r["test_cmd"] = bad;
+        let errs = parse(r).expect_err("refused");
+        assert_eq!(errs.iter().map(|e| e.field.as_str()).collect::<Vec<_>>(), ["test_cmd"], "{errs:?}");
+        assert!(errs[0].reason.contains(says), "{}", errs[0].reason);
+    }
+}

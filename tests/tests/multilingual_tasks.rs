@@ -1,9 +1,9 @@
-//! The multilingual corpus (`deploy/multilingual/`): a Go, a Rust and a JavaScript project, each
-//! a SWE-bench row of a repository SWE-bench's spec table does not know, so the row carries its
-//! own spec (`test_cmd`, `log_parser`, `language`). The worker grades them as SWE-bench 4.x grades
-//! its Multilingual rows: the non-Python eval script (`make_eval_script_list_common`), the
-//! language's parser (`parse_log_gotest`, `parse_log_cargo`, `parse_log_tap`) between the test
-//! output markers, SWE-bench's rules. Real Docker, in the images `deploy/multilingual/images.sh`
+//! The multilingual corpus (`deploy/multilingual/`): a Go, a Rust, a JavaScript and a Java
+//! project, each a SWE-bench row of a repository SWE-bench's spec table does not know, so the row
+//! carries its own spec (`test_cmd`, `log_parser`, `language`). The worker grades them as SWE-bench
+//! 4.x grades its Multilingual rows: the non-Python eval script (`make_eval_script_list_common`),
+//! the language's parser (`parse_log_gotest`, `parse_log_cargo`, `parse_log_tap`,
+//! `parse_log_maven`) between the test output markers, SWE-bench's rules. Real Docker, in the images `deploy/multilingual/images.sh`
 //! builds (deploy/setup.sh runs it); this test builds nothing and fails loudly, naming the script,
 //! where an image is missing.
 
@@ -18,6 +18,7 @@ use serde_json::Value;
 const GO: &str = "agentmill__intervals-1";
 const RUST: &str = "agentmill__verscmp-1";
 const JS: &str = "agentmill__formqs-1";
+const JAVA: &str = "agentmill__csvlite-1";
 
 fn corpus() -> std::path::PathBuf {
     workspace().join("deploy/multilingual")
@@ -36,21 +37,38 @@ fn images_or_fail() {
     agentmill_tests::corpus::images_or_fail(&rows(), "build it with deploy/multilingual/images.sh (deploy/setup.sh runs it)");
 }
 
+/// Maven's test command as SWE-bench's spec tables write Java's: one `mvn test -Dtest=…` per
+/// listed test, FAIL_TO_PASS first (`parse_log_maven` names each `BUILD SUCCESS|FAILURE` after the
+/// `-Dtest=` traced before it).
+fn maven_commands(row: &Value) -> Value {
+    let tests = listed(row, "FAIL_TO_PASS").into_iter().chain(listed(row, "PASS_TO_PASS"));
+    tests.map(|t| Value::String(format!("mvn test -B -Dtest={t}"))).collect()
+}
+
+/// The row's test command as the eval script holds it: a list's commands one per line.
+fn test_cmd_lines(row: &Value) -> String {
+    match &row["test_cmd"] {
+        Value::Array(cmds) => cmds.iter().map(|c| c.as_str().expect("a command")).collect::<Vec<_>>().join("\n"),
+        other => other.as_str().expect("test_cmd").to_string(),
+    }
+}
+
 /// The rows are SWE-bench rows made from `src/`: the family named, the language's runner, parser
 /// and image, and the test ids as each parser writes them (Go's `Test/sub`, libtest's bare
-/// names, TAP's `- name`).
+/// names, TAP's `- name`, Maven's `package.Class#method` from `-Dtest=`).
 #[test]
 fn the_rows_carry_each_languages_runner_parser_and_image() {
     let rows = rows();
-    assert_eq!(rows.keys().map(String::as_str).collect::<Vec<_>>(), [JS, GO, RUST]);
+    assert_eq!(rows.keys().map(String::as_str).collect::<Vec<_>>(), [JAVA, JS, GO, RUST]);
     for (id, language, test_cmd, parser, image) in [
-        (GO, "go", "go test -v ./...", "parse_log_gotest", "agentmill/sandbox-go:bookworm"),
-        (RUST, "rust", "cargo test --no-fail-fast", "parse_log_cargo", "agentmill/sandbox-rust:bookworm"),
-        (JS, "javascript", "node --test --test-reporter=tap", "parse_log_tap", "agentmill/sandbox-node:bookworm"),
+        (GO, "go", Value::from("go test -v ./..."), "parse_log_gotest", "agentmill/sandbox-go:bookworm"),
+        (RUST, "rust", Value::from("cargo test --no-fail-fast"), "parse_log_cargo", "agentmill/sandbox-rust:bookworm"),
+        (JS, "javascript", Value::from("node --test --test-reporter=tap"), "parse_log_tap", "agentmill/sandbox-node:bookworm"),
+        (JAVA, "java", maven_commands(&rows[JAVA]), "parse_log_maven", "agentmill/sandbox-java:bookworm"),
     ] {
         let row = &rows[id];
         assert_eq!(row["family"], "swe-bench", "{id}");
-        assert_eq!((row["language"].as_str(), row["test_cmd"].as_str(), row["log_parser"].as_str(), row["image"].as_str()), (Some(language), Some(test_cmd), Some(parser), Some(image)), "{id}");
+        assert_eq!((row["language"].as_str(), &row["test_cmd"], row["log_parser"].as_str(), row["image"].as_str()), (Some(language), &test_cmd, Some(parser), Some(image)), "{id}");
         assert_eq!(row["patch"], source(id, "gold.patch"), "{id}");
         assert_eq!(row["test_patch"], source(id, "test.patch"), "{id}");
         assert_eq!(row["environment_setup_commit"], row["base_commit"], "{id}");
@@ -58,19 +76,27 @@ fn the_rows_carry_each_languages_runner_parser_and_image() {
     assert_eq!(listed(&rows[GO], "FAIL_TO_PASS")[1], "TestMergeJoinsAdjacentIntervals/two");
     assert_eq!(listed(&rows[RUST], "FAIL_TO_PASS"), ["numeric_prerelease_identifiers_compare_numerically", "sorts_the_semver_spec_example"]);
     assert_eq!(listed(&rows[JS], "FAIL_TO_PASS")[0], "- decodes plus signs as spaces");
+    assert_eq!(listed(&rows[JAVA], "FAIL_TO_PASS")[2], "org.agentmill.csvlite.RoundTripTest#readsBackWhatTheWriterWrote");
+    assert_eq!(rows[JAVA]["test_cmd"][0], "mvn test -B -Dtest=org.agentmill.csvlite.CsvReaderTest#readsAQuoteWrittenTwiceAsOneQuote");
 }
 
 /// The script the worker grades each row with is SWE-bench 4.x's non-Python eval script, whole,
-/// with the row's own test command between the markers.
+/// with the row's own test command between the markers (Java's commands one per line).
 #[test]
 fn eval_scripts_are_swebench_multilingual_scripts() {
     let rows = rows();
     let file = corpus().join("tasks.jsonl");
-    for (id, test_file) in [(GO, "merge_test.go"), (RUST, "tests/precedence.rs"), (JS, "test/parse.test.js")] {
+    for (id, test_file) in [
+        (GO, "merge_test.go"),
+        (RUST, "tests/precedence.rs"),
+        (JS, "test/parse.test.js"),
+        // Only the test file the patch modifies is reset; RoundTripTest.java is new.
+        (JAVA, "src/test/java/org/agentmill/csvlite/CsvReaderTest.java"),
+    ] {
         let row = &rows[id];
         let base = row["base_commit"].as_str().expect("base_commit");
         let test_patch = row["test_patch"].as_str().expect("test_patch");
-        let test_cmd = row["test_cmd"].as_str().expect("test_cmd");
+        let test_cmd = test_cmd_lines(row);
         let expected = format!(
             "#!/bin/bash\n\
              set -uxo pipefail\n\
@@ -158,8 +184,10 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
 
     assert_eq!(gold.status.code(), Some(0), "every gold patch resolves:\n{}", stderr_of(&gold));
     let gold_records = records(&gold_out);
-    assert_eq!(gold_records.keys().map(String::as_str).collect::<Vec<_>>(), [JS, GO, RUST]);
-    for (id, parser) in [(GO, "parse_log_gotest"), (RUST, "parse_log_cargo"), (JS, "parse_log_tap")] {
+    assert!(stderr_of(&gold).contains("4 episodes in"), "{}", stderr_of(&gold));
+    assert!(stderr_of(&gold).contains(": FULL 4; exits: submitted 4"), "{}", stderr_of(&gold));
+    assert_eq!(gold_records.keys().map(String::as_str).collect::<Vec<_>>(), [JAVA, JS, GO, RUST]);
+    for (id, parser) in [(GO, "parse_log_gotest"), (RUST, "parse_log_cargo"), (JS, "parse_log_tap"), (JAVA, "parse_log_maven")] {
         let r = &gold_records[id];
         let g = r.grading.as_ref().expect("a grading");
         assert_eq!(r.exit_reason, Some(ExitReason::Submitted), "{id}");
@@ -171,7 +199,7 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
 
     assert_eq!(wrong.status.code(), Some(1), "--validate fails when a patch does not resolve:\n{}", stderr_of(&wrong));
     let stderr = stderr_of(&wrong);
-    for id in [GO, RUST, JS] {
+    for id in [GO, RUST, JS, JAVA] {
         assert!(stderr.contains(&format!("{id} r0: NO (submitted")), "{stderr}");
     }
     let wrong_records = records(&wrong_out);
@@ -182,6 +210,9 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
         (RUST, "parse_log_cargo", vec!["sorts_the_semver_spec_example", "alphanumeric_identifiers_compare_lexically", "sorts_a_list"]),
         // JavaScript: `+` turned into a space after decoding also turns an escaped %2B into one.
         (JS, "parse_log_tap", vec!["- parses what stringify writes", "- decodes an escaped plus sign to a plus"]),
+        // Java: a doubled quote read as one quote in any state also reads an empty quoted field
+        // (`""`) as a quote.
+        (JAVA, "parse_log_maven", vec!["org.agentmill.csvlite.CsvReaderTest#readsAnEmptyQuotedFieldAsEmpty"]),
     ] {
         let r = &wrong_records[id];
         let g = r.grading.as_ref().expect("a grading");
@@ -195,7 +226,7 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
 
     assert_eq!(base.status.code(), Some(1), "{}", stderr_of(&base));
     let base_records = records(&base_out);
-    for id in [GO, RUST, JS] {
+    for id in [GO, RUST, JS, JAVA] {
         let g = base_records[id].grading.as_ref().expect("a grading");
         assert_eq!((g.resolution, g.not_graded.as_deref()), (Resolution::No, None), "{id}: {g:?}");
         let not_passed: Vec<(String, TestStatus)> = statuses(&base_records[id]).into_iter().filter(|(_, s)| *s != TestStatus::Passed).collect();

@@ -211,7 +211,8 @@ fn swebench4(task: &Task, opts: &ScriptOptions) -> Result<EvalPlan, String> {
 /// The spec of a repository SWE-bench's table does not know (agentmill's multilingual tasks):
 /// the row's `test_cmd` in the spec's place, the extension from its `language` in
 /// `MAP_REPO_TO_EXT`'s. The eval script is then made exactly as for the table's repositories of
-/// that language.
+/// that language (a `test_cmd` the row wrote as a list holds its commands one per line, so they
+/// stand in the script as the table's lists do, such as Java's one `mvn test -Dtest=…` per test).
 fn own_spec(task: &Task) -> Result<(Spec, &'static str), String> {
     let fix = "a SWE-bench row whose repo is not in SWE-bench's spec table carries its own test_cmd, log_parser and language (or an eval_script)";
     let test_cmd = task.test_cmd.as_deref().ok_or_else(|| format!("{} is not in SWE-bench's spec table and the row has no test_cmd; {fix}", task.repo))?;

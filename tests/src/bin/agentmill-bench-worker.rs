@@ -8,9 +8,10 @@
 //!   through the Docker API. Overhead = (episode − bare) / bare.
 //! - `throughput`: episodes per hour on the bundled tasks (replay policy, real grading) with 1,
 //!   2, 4 and 8 concurrent episodes on this machine, and where the time goes (init / run / grade).
-//! - `languages`: episodes per hour on the Go and Rust tasks of `deploy/multilingual/` (replay
-//!   policy, real grading in their own images: `go test`, `cargo test`), each against the same
-//!   number of rollouts of a Python task of `deploy/tasks/` run just before (the ratio), 2 at once.
+//! - `languages`: episodes per hour on the Go, Rust and Java tasks of `deploy/multilingual/`
+//!   (replay policy, real grading in their own images: `go test`, `cargo test`, one `mvn test`
+//!   per listed test), each against the same number of rollouts of a Python task of
+//!   `deploy/tasks/` run just before (the ratio), 2 at once.
 //! - `grader`: reading the largest real harness log (`../shared/harness-logs`) and grading its
 //!   lists, against the `swebench` package's parser and report on the same log, timed inside
 //!   its own process (no start-up); the ratio is agentmill / reference.
@@ -197,14 +198,18 @@ fn local_run(file: &std::path::Path, id: &str, rollouts: u32) -> (f64, [f64; 3])
 }
 
 async fn languages() {
-    println!("== episodes/hour on the Go and Rust tasks (replay policy, real grading; 2 at once) ==");
+    println!("== episodes/hour on the Go, Rust and Java tasks (replay policy, real grading; 2 at once) ==");
     let rollouts = 6;
     let (base_rate, base_split) = local_run(&workspace().join("deploy/tasks/tasks.jsonl"), "agentmill__semver-1", rollouts);
     let show = |name: &str, rate: f64, split: [f64; 3]| {
         println!("{name}: {rollouts} episodes, {rate:.0} episodes/hour (mean s in init {:.1} / run {:.1} / grade {:.1}), {:.2}× the Python baseline", split[0], split[1], split[2], rate / base_rate)
     };
     show("python  agentmill__semver-1    (baseline, pytest)", base_rate, base_split);
-    for (name, id) in [("go      agentmill__intervals-1 (go test)", "agentmill__intervals-1"), ("rust    agentmill__verscmp-1   (cargo test)", "agentmill__verscmp-1")] {
+    for (name, id) in [
+        ("go      agentmill__intervals-1 (go test)", "agentmill__intervals-1"),
+        ("rust    agentmill__verscmp-1   (cargo test)", "agentmill__verscmp-1"),
+        ("java    agentmill__csvlite-1   (mvn test, 15 runs)", "agentmill__csvlite-1"),
+    ] {
         let (rate, split) = local_run(&workspace().join("deploy/multilingual/tasks.jsonl"), id, rollouts);
         show(name, rate, split);
     }
