@@ -3,9 +3,9 @@
 //! carries its own spec (`test_cmd`, `log_parser`, `language`). The worker grades them as SWE-bench
 //! 4.x grades its Multilingual rows: the non-Python eval script (`make_eval_script_list_common`),
 //! the language's parser (`parse_log_gotest`, `parse_log_cargo`, `parse_log_tap`,
-//! `parse_log_maven`) between the test output markers, SWE-bench's rules. Real Docker, in the images `deploy/multilingual/images.sh`
-//! builds (deploy/setup.sh runs it); this test builds nothing and fails loudly, naming the script,
-//! where an image is missing.
+//! `parse_log_maven`) between the test output markers, SWE-bench's rules. Real Docker, in the
+//! images `deploy/multilingual/images.sh` builds (deploy/setup.sh runs it); this test builds
+//! nothing and fails loudly, naming the script, where an image is missing.
 
 use std::collections::BTreeMap;
 use std::process::Command;
