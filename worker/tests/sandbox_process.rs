@@ -277,3 +277,20 @@ async fn removal_deletes_the_folder_and_failed_starts_name_the_fix() {
         assert_eq!(auto.isolation(), Isolation::Bubblewrap, "Auto takes bubblewrap where it works");
     }
 }
+
+/// A venv reached through a symlinked folder (a checkout whose `.venv` links to another's): its
+/// `bin` folder is named by its resolved path, inside a prefix the sandbox binds, so `python` is
+/// on the sandbox's `PATH`.
+#[test]
+fn a_python_reached_through_a_symlink_has_its_bin_folder_inside_a_bound_prefix() {
+    let real = tempfile::tempdir().expect("tempdir");
+    let venv = real.path().join("venv");
+    let made = std::process::Command::new("python3").args(["-m", "venv", "--without-pip"]).arg(&venv).status().expect("run python3 -m venv");
+    assert!(made.success(), "python3 -m venv failed (install python3-venv)");
+    let link = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(&venv, link.path().join("venv")).expect("symlink");
+    let python = HostPython::locate(link.path().join("venv/bin/python")).expect("locate through the link");
+    let resolved = std::fs::canonicalize(&venv).expect("resolve");
+    assert_eq!(python.bin_dir, resolved.join("bin"), "the bin folder by its resolved path");
+    assert!(python.prefixes.iter().any(|p| python.bin_dir.starts_with(p)), "bin {:?} outside every bound prefix {:?}", python.bin_dir, python.prefixes);
+}

@@ -44,7 +44,10 @@ impl HostPython {
                 prefixes.push(resolved);
             }
         }
-        Ok(HostPython { bin_dir: PathBuf::from(bin_dir), prefixes })
+        // Resolved like the prefixes: a venv reached through a symlink has its `bin` folder under
+        // the resolved prefix, the only path bound into the sandbox.
+        let bin_dir = std::fs::canonicalize(bin_dir).map_err(|e| ProcessSandboxError::Python { program: name.clone(), reason: format!("bin folder {bin_dir}: {e}") })?;
+        Ok(HostPython { bin_dir, prefixes })
     }
 }
 
