@@ -238,3 +238,43 @@ async fn gold_resolves_and_wrong_fails_in_each_language() {
         assert!(engine.containers_of(&format!("{worker_id}-{w}")).await.expect("list").is_empty(), "no container left behind");
     }
 }
+
+/// `parse_log_maven` reads order across the two streams: each `BUILD SUCCESS|FAILURE` (the
+/// runner's stdout) is named after the `-Dtest=` that `set -x` traced (stderr) before it. A row
+/// whose test command traces 60 such commands, each followed at once by its result, grades every
+/// test with its own result: the eval script's streams are joined inside the sandbox, where the
+/// order is the order of writing, not left to Docker, which delivers two streams out of order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maven_results_stay_with_their_own_test_commands() {
+    let Some(engine) = docker_or_skip("maven_results_stay_with_their_own_test_commands").await else {
+        return;
+    };
+    images_or_fail(&engine).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("archives")).expect("mkdir");
+    let name = format!("{JAVA}.tar.gz");
+    std::fs::copy(corpus().join("archives").join(&name), dir.path().join("archives").join(&name)).expect("copy the archive");
+    // Every third test fails, the rest pass: 4.x's rules call that PARTIAL.
+    let tests: Vec<(String, bool)> = (1..=60).map(|i| (format!("p.OrderTest#t{i:02}"), i % 3 != 0)).collect();
+    let mut row = rows()[JAVA].clone();
+    row["instance_id"] = "agentmill__csvlite-90".into();
+    row["test_cmd"] = tests
+        .iter()
+        .flat_map(|(t, pass)| [format!("true -Dtest={t}"), format!("echo '[INFO] BUILD {}'", if *pass { "SUCCESS" } else { "FAILURE" })])
+        .collect::<Vec<_>>()
+        .into();
+    row["FAIL_TO_PASS"] = serde_json::to_string(&tests.iter().map(|(t, _)| t).collect::<Vec<_>>()).expect("json").into();
+    row["PASS_TO_PASS"] = "[]".into();
+    let file = dir.path().join("order.jsonl");
+    std::fs::write(&file, format!("{row}\n")).expect("write the row");
+    let out = dir.path().join("records.jsonl");
+    let worker_id = unique("w-maven-order");
+    let o = run_worker(&worker_id, &file, &out).wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(1), "a third of the tests fail:\n{}", stderr_of(&o));
+    let r = &records(&out)["agentmill__csvlite-90"];
+    let g = r.grading.as_ref().unwrap_or_else(|| panic!("graded: {:?}", r.error));
+    assert_eq!((g.resolution, g.log_parser.as_str()), (Resolution::Partial, "parse_log_maven"), "{g:?}");
+    let expected: Vec<(String, TestStatus)> = tests.iter().map(|(t, pass)| (t.clone(), if *pass { TestStatus::Passed } else { TestStatus::Failed })).collect();
+    assert_eq!(statuses(r), expected, "each result under its own test:\n{}", g.log_tail);
+    assert!(engine.containers_of(&worker_id).await.expect("list").is_empty(), "no container left behind");
+}

@@ -106,7 +106,8 @@ pub async fn grade(sandbox: &dyn Sandbox, task: &Task, model_patch: &str, test_t
 
 /// Runs the plan's tests in `sandbox`, where the model's patch went in by `method`, and grades
 /// the log. For agentmill's own rows the test files are restored and the test patch applied
-/// first (a test patch already in place is restored and applied again).
+/// first (a test patch already in place is restored and applied again). A dataset's eval script
+/// runs with its stderr joined to its stdout, so the log is in the order the script wrote it.
 pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, method: &str, test_timeout: Duration) -> Result<Grading, SandboxError> {
     let dir = sandbox.agentmill_dir();
     let mut env = std::collections::BTreeMap::new();
@@ -125,7 +126,14 @@ pub async fn run_graded(sandbox: &dyn Sandbox, task: &Task, plan: &EvalPlan, met
         (Some(script), family) if family != Family::Agentmill => {
             let path = format!("{dir}/eval.sh");
             sandbox.write_file(&path, script.as_bytes()).await?;
-            format!("/bin/bash {}", quote(&path))
+            // Its stderr joins its stdout inside the sandbox, so the log keeps the order the
+            // script wrote it in. Docker carries the two streams apart and delivers them out of
+            // order under load (a stderr line written 200 ms after a stdout line arrived before
+            // it), and the parsers read order across them: `set -x` traces each command on
+            // stderr, so `parse_log_maven`, which names a result after the `-Dtest=` traced
+            // before it, paired tests with their neighbours' results, and cargo's `Running`
+            // line (stderr) cut libtest's `test x ... ok` (stdout) in two.
+            format!("/bin/bash {} 2>&1", quote(&path))
         }
         (script, _) => {
             // agentmill's own rows: the test files restored (a model that edited them cannot game
