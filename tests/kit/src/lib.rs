@@ -35,10 +35,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use docker::SANDBOX_IMAGE;
 pub use redis_server::TestRedis;
 
-/// The workspace root.
+/// The workspace root, as a plain path (no `..`: a sandbox binds the paths it is given).
 pub fn workspace() -> PathBuf {
     // This crate sits at tests/kit/.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2).expect("tests/kit/ sits in the workspace").to_path_buf()
 }
 
 /// A file's text; panics naming the file when it cannot be read.
@@ -85,6 +85,7 @@ mod tests {
     #[test]
     fn the_workspace_is_the_repositorys_root() {
         assert!(workspace().join("Cargo.toml").is_file() && workspace().join("tests/kit/Cargo.toml").is_file(), "{}", workspace().display());
+        assert!(!workspace().components().any(|c| c == std::path::Component::ParentDir), "{}", workspace().display());
         assert!(read(&workspace().join("Cargo.toml")).contains("[workspace]"));
     }
 
