@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the bundled task corpus from src/:
+# Regenerates the bundled task corpus (Python) from src/:
 #
 #   archives/<instance_id>.tar.gz   the repo at the base commit (deterministic tar + gzip)
 #   tasks.jsonl                     one SWE-bench row per task, sorted by instance_id
@@ -7,167 +7,16 @@
 #   deploy/tasks/build.sh           # rewrite archives/ and tasks.jsonl in place
 #   deploy/tasks/build.sh --check   # rebuild into a temp dir; fail if the committed files differ
 #
-# Needs bash, GNU tar, gzip, git and python3 (used only to encode JSON). The output depends on
-# nothing but the contents of src/, so running it twice gives byte-identical files.
+# This file is the corpus's profile; deploy/corpus/build.sh (shared with deploy/multilingual/)
+# does the work and documents the variables.
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SRC="$HERE/src"
-
-die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
-
-check=0
-case "${1:-}" in
-  "") ;;
-  --check) check=1 ;;
-  -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) die "unknown argument: $1 (expected --check)" ;;
-esac
-[ $# -le 1 ] || die "too many arguments"
-
-for tool in tar gzip git python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool not found"
-done
-
-export LC_ALL=C TZ=UTC
-# Keep the caller's git configuration (hooks, autocrlf, signing, ...) out of the base commit.
-export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-
-if [ "$check" = 1 ]; then OUT="$WORK/out"; else OUT="$HERE"; fi
-mkdir -p "$OUT/archives"
-STAGE="$WORK/stage"          # new archives and rows are written here first
-mkdir -p "$STAGE/archives" "$STAGE/rows"
-
-mapfile -t ids < <(find "$SRC" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | sort)
-[ ${#ids[@]} -gt 0 ] || die "no tasks under $SRC"
-
-for id in "${ids[@]}"; do
-  dir="$SRC/$id"
-  [[ "$id" =~ ^agentmill__[a-z0-9]+-[0-9]+$ ]] || die "$id: instance_id must look like agentmill__<project>-<n>"
-  for f in repo task.json gold.patch test.patch; do
-    [ -e "$dir/$f" ] || die "$id: missing $f"
-  done
-
-  # 1. The archive: plain files of the base commit, no caches, normalised owner/mode/mtime.
-  archive="$STAGE/archives/$id.tar.gz"
-  tar --sort=name --mtime='@0' --owner=0 --group=0 --numeric-owner --format=gnu \
-      --mode='u+rwX,go+rX,go-w' \
-      --exclude='__pycache__' --exclude='.pytest_cache' --exclude='*.pyc' \
-      -C "$dir/repo" -cf - . | gzip -n -9 > "$archive"
-
-  # 2. The base commit, made exactly as the worker makes it after uploading the archive.
-  tree="$WORK/git/$id"
-  mkdir -p "$tree"
-  tar -xzf "$archive" -C "$tree"
-  (
-    cd "$tree"
-    git -c init.defaultBranch=main init -q
-    git add -A
-    GIT_AUTHOR_NAME=agentmill GIT_AUTHOR_EMAIL=agentmill@localhost \
-    GIT_COMMITTER_NAME=agentmill GIT_COMMITTER_EMAIL=agentmill@localhost \
-    GIT_AUTHOR_DATE='2000-01-01T00:00:00Z' GIT_COMMITTER_DATE='2000-01-01T00:00:00Z' \
-      git -c commit.gpgsign=false -c init.defaultBranch=main commit -q -m base
-  )
-  base_commit="$(git -C "$tree" rev-parse HEAD)"
-
-  # 3. Every shipped patch must apply to the base commit.
-  for p in gold.patch test.patch wrong.patch partial.patch; do
-    [ -e "$dir/$p" ] || continue
-    git -C "$tree" apply --check "$dir/$p" 2>"$WORK/apply.err" \
-      || die "$id: $p does not apply to the base commit: $(cat "$WORK/apply.err")"
-  done
-  # The gold patch must apply on top of the test patch too (that is how tasks are graded).
-  git -C "$tree" apply "$dir/test.patch"
-  git -C "$tree" apply --check "$dir/gold.patch" 2>"$WORK/apply.err" \
-    || die "$id: gold.patch does not apply after test.patch: $(cat "$WORK/apply.err")"
-
-  # 4. The JSON row (python3 is used for JSON encoding and field validation only).
-  python3 - "$id" "$dir" "$base_commit" > "$STAGE/rows/$id.json" <<'PY'
-import json, re, sys
-
-instance_id, task_dir, base_commit = sys.argv[1:4]
-
-def fail(msg):
-    sys.exit(f"build.sh: error: {instance_id}: {msg}")
-
-def read(name):
-    with open(f"{task_dir}/{name}", encoding="utf-8", newline="") as fp:
-        return fp.read()
-
-def touched(patch):
-    return re.findall(r"^diff --git a/(\S+) b/\S+$", patch, flags=re.M)
-
-meta = json.loads(read("task.json"))
-required = ["problem_statement", "hints_text", "FAIL_TO_PASS", "PASS_TO_PASS",
-            "created_at", "difficulty", "labels"]
-missing = [k for k in required if k not in meta]
-if missing:
-    fail(f"task.json lacks {missing}")
-extra = sorted(set(meta) - set(required))
-if extra:
-    fail(f"task.json has unknown fields {extra}")
-for key in ("FAIL_TO_PASS", "PASS_TO_PASS"):
-    ids = meta[key]
-    if not ids or not all(isinstance(t, str) and t.startswith("tests/") and "::" in t for t in ids):
-        fail(f"{key} must be a non-empty list of pytest node ids under tests/")
-    if len(set(ids)) != len(ids):
-        fail(f"{key} has duplicates")
-if set(meta["FAIL_TO_PASS"]) & set(meta["PASS_TO_PASS"]):
-    fail("a test is in both FAIL_TO_PASS and PASS_TO_PASS")
-
-patch, test_patch = read("gold.patch"), read("test.patch")
-if not touched(patch) or any(p.startswith("tests/") for p in touched(patch)):
-    fail("gold.patch must change source files only (nothing under tests/)")
-if not touched(test_patch) or not all(p.startswith("tests/") for p in touched(test_patch)):
-    fail("test.patch must change files under tests/ only")
-
-project = instance_id.split("__", 1)[1].rsplit("-", 1)[0]
-row = {
-    "instance_id": instance_id,
-    "repo": f"agentmill/{project}",
-    "base_commit": base_commit,
-    "problem_statement": meta["problem_statement"],
-    "hints_text": meta["hints_text"],
-    "patch": patch,
-    "test_patch": test_patch,
-    "FAIL_TO_PASS": json.dumps(meta["FAIL_TO_PASS"]),
-    "PASS_TO_PASS": json.dumps(meta["PASS_TO_PASS"]),
-    "version": "0.1",
-    "environment_setup_commit": base_commit,
-    "created_at": meta["created_at"],
-    "image": "agentmill/sandbox-python:bookworm",
-    "workdir": "/testbed",
-    "source": "archive",
-    "archive": f"archives/{instance_id}.tar.gz",
-    "labels": meta["labels"],
-    "difficulty": meta["difficulty"],
-}
-sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-PY
-  printf 'build.sh: %-28s base_commit %s\n' "$id" "$base_commit" >&2
-done
-
-# 5. Publish: tasks.jsonl in instance_id order, archives/ holding exactly one file per task.
-for id in "${ids[@]}"; do cat "$STAGE/rows/$id.json"; done > "$STAGE/tasks.jsonl"
-find "$OUT/archives" -mindepth 1 -maxdepth 1 -name '*.tar.gz' -delete
-cp "$STAGE/archives/"*.tar.gz "$OUT/archives/"
-cp "$STAGE/tasks.jsonl" "$OUT/tasks.jsonl"
-
-if [ "$check" = 1 ]; then
-  status=0
-  cmp -s "$OUT/tasks.jsonl" "$HERE/tasks.jsonl" || { echo "build.sh: tasks.jsonl is out of date" >&2; status=1; }
-  committed="$(cd "$HERE" && find archives -mindepth 1 -maxdepth 1 2>/dev/null | sort)"
-  expected="$(cd "$OUT" && find archives -mindepth 1 -maxdepth 1 | sort)"
-  [ "$committed" = "$expected" ] || { echo "build.sh: archives/ does not hold exactly one archive per task" >&2; status=1; }
-  for id in "${ids[@]}"; do
-    cmp -s "$OUT/archives/$id.tar.gz" "$HERE/archives/$id.tar.gz" 2>/dev/null \
-      || { echo "build.sh: archives/$id.tar.gz is out of date" >&2; status=1; }
-  done
-  [ "$status" = 0 ] || die "generated files are out of sync with src/; run deploy/tasks/build.sh"
-  echo "build.sh: ${#ids[@]} tasks, tasks.jsonl and archives/ are up to date" >&2
-else
-  echo "build.sh: wrote tasks.jsonl and ${#ids[@]} archives" >&2
-fi
+# Every task is Python, graded in the Python sandbox image; task.json names no spec of its own,
+# and its rows carry none (SWE-bench's fields, then agentmill's).
+CORPUS_PATCHES="gold.patch test.patch" \
+CORPUS_TASK_FIELDS="" \
+CORPUS_LANGUAGE=python \
+CORPUS_IMAGE=agentmill/sandbox-python:bookworm \
+CORPUS_ROW="instance_id repo base_commit problem_statement hints_text patch test_patch FAIL_TO_PASS
+  PASS_TO_PASS version environment_setup_commit created_at image workdir source archive labels difficulty" \
+  exec "$(dirname "${BASH_SOURCE[0]}")/../corpus/build.sh" "$(dirname "${BASH_SOURCE[0]}")" "$@"

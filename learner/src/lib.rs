@@ -59,14 +59,15 @@
 //! serves to `agentmill top` and the status page. The offline tools read with `XRANGE` and leave
 //! the group alone.
 //!
-//! Modules: [`model`] (Qwen2 and its `config.json`), [`pack`], [`train`] (the step and
-//! resumable checkpoints), [`optim`] (AdamW), [`schedule`] (learning rate), [`checkpoint`]
+//! Modules: [`model`] (Qwen2 and its `config.json`), [`pack`], [`train`] (the step, its
+//! batches and loss, resumable checkpoints), [`optim`] (AdamW), [`schedule`] (learning rate), [`checkpoint`]
 //! (Hugging Face layout), [`seed`] (reproducible initialisation), [`device`] (what libtorch sees),
 //! [`stream`] (the Redis consumer), [`render`] (records → text), [`tokenize`] (text → ids),
 //! [`records`] (JSONL files of records), [`mix`], [`service`], [`config`], [`metrics`],
 //! [`export`] (Megatron `.bin/.idx` and Parquet shards), [`inspect`] (views for people), [`eval`]
 //! (held-out loss), [`commands`] (the bodies of `agentmill-learner`'s commands; its binary in
-//! `src/bin/` parses flags and calls them). The benchmark is `benches/learner.rs`.
+//! `src/bin/` parses flags and calls them). The benchmark is `benches/learner/` (`cargo bench`;
+//! one file per section).
 
 pub mod checkpoint;
 pub mod commands;

@@ -1,6 +1,8 @@
 //! `agentmill top --once` as an operator's script runs it: the real `agentmill` binary against a
 //! real coordinator on a real Redis, after the bundled tasks are submitted, and again after a
-//! learner has reported into Redis.
+//! learner has reported into Redis. Each frame is compared whole; what differs from run to run
+//! (the coordinator's address, the clock, the age of the learner's report) is written as a
+//! placeholder first.
 
 use std::process::Output;
 use std::time::{Duration, Instant};
@@ -8,10 +10,34 @@ use std::time::{Duration, Instant};
 use agentmill_proto::stream::{LearnerStatus, publish_learner_status};
 use agentmill_tests::{CoordinatorProcess, TestRedis, agentmill, bundled_tasks, unique, workspace};
 
+/// The frame `top --once` printed, with the coordinator's address written `ADDR`, the header's
+/// time `TIME` and the age of the learner's report `N` (its panel's width kept).
+fn frame(o: &Output, addr: &str) -> String {
+    let text = String::from_utf8_lossy(&o.stdout);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if let Some(header) = lines.first_mut() {
+        let prefix = format!(" agentmill top  {addr}  ");
+        assert!(header.starts_with(&prefix), "the header names the coordinator:\n{text}");
+        // The time is RFC 3339 to the second: 2026-01-01T00:00:00Z.
+        let rest = &header[prefix.len()..];
+        assert!(rest.len() >= 20 && rest.as_bytes()[19] == b'Z', "the header's time:\n{text}");
+        *header = format!(" agentmill top  ADDR  TIME{}", &rest[20..]);
+    }
+    for line in &mut lines {
+        if let Some(at) = line.find("│ reported ") {
+            let digits = at + "│ reported ".len();
+            let n = line[digits..].find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
+            if n > 0 && line[digits + n..].starts_with("s ago") {
+                line.replace_range(digits..digits + n + "s ago".len(), &format!("Ns ago{}", " ".repeat(n - 1)));
+            }
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
 
-/// The frame with runs of blanks collapsed, so assertions read like the figures.
-fn flat(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
+/// A frame written in a test: the text after the opening line break.
+fn want(text: &str) -> &str {
+    text.strip_prefix('\n').unwrap_or(text)
 }
 
 /// A coordinator reporting on a stream of its own, so this test's learner report cannot meet
@@ -28,42 +54,107 @@ async fn top_once_shows_the_submitted_tasks_and_no_learner() {
     let dir = tempfile::tempdir().expect("tempdir");
     let coord = coordinator(&redis, &unique("top-stream"), dir.path()).await;
     let tasks = workspace().join("deploy/tasks/tasks.jsonl");
-    let n = bundled_tasks().len();
-    assert!(n > 0, "the bundled corpus has tasks");
+    assert_eq!(bundled_tasks().len(), 9, "the frames below show the 9 bundled tasks");
 
     let submit = agentmill(&coord.addr, &["submit", &tasks.to_string_lossy()]);
     assert!(submit.status.success(), "submit: {}", String::from_utf8_lossy(&submit.stderr));
 
     let top = agentmill(&coord.addr, &["top", "--once"]);
-    let screen = flat(&top);
+    let screen = frame(&top, &coord.addr);
     assert_eq!(top.status.code(), Some(0), "{screen}\n{}", String::from_utf8_lossy(&top.stderr));
-    assert_eq!(top.stdout.iter().filter(|b| **b == b'\n').count(), 40, "the default frame is 40 rows");
-    let header = screen.lines().next().unwrap_or_default();
-    assert!(header.starts_with(&format!("agentmill top {} ", coord.addr)) && header.ends_with("connected"), "{header}");
-    assert!(screen.contains(&format!("queued {n} ")), "{screen}");
-    assert!(screen.contains(&format!("total {n} ")), "{screen}");
-    for state in ["leased", "running", "done", "failed", "cancelled"] {
-        assert!(screen.contains(&format!("{state} 0 ")), "{state}: {screen}");
-    }
-    assert!(screen.contains("results none yet"), "{screen}");
-    assert!(screen.contains("no learner reporting"), "{screen}");
-    assert!(screen.contains("no workers attached"), "{screen}");
-    assert!(screen.contains("length 0 records"), "{screen}");
+    let default = r#"
+ agentmill top  ADDR  TIME  connected
+┌ tasks ─────────────────────────────┐┌ throughput ──────────────────────┐┌ learner ───────────────────────────────────┐
+│ queued          9 ████████████████ ││ episodes/s 0.00 (1m)  0.00 (10m) ││ no learner reporting                       │
+│ leased          0                  ││                                  ││ (a running learner reports every few       │
+│ running         0                  ││                                  ││seconds; a report older than a minute is    │
+│ done            0                  ││ leases 0 granted · 0 expired     ││dropped)                                    │
+│ failed          0                  ││ stale results refused 0          ││                                            │
+│ cancelled       0                  ││ episodes 0/0 slots on 0 workers  ││                                            │
+│ total           9                  │└──────────────────────────────────┘│                                            │
+│ results none yet                   │┌ stream ──────────────────────────┐│                                            │
+│ exits none yet                     ││ length 0 records                 ││                                            │
+│                                    ││ lag    0 not yet trained         ││                                            │
+└────────────────────────────────────┘└──────────────────────────────────┘└────────────────────────────────────────────┘
+┌ workers 0 ───────────────────────────────────────────────────────────────────────────────────────────────────────────┐
+│ no workers attached                                                                                                  │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
+"#;
+    assert_eq!(screen, want(default), "the default frame (120 x 40) as printed:\n{screen}");
 
     let wide = agentmill(&coord.addr, &["top", "--once", "--width", "160", "--height", "30"]);
-    assert_eq!(wide.stdout.iter().filter(|b| **b == b'\n').count(), 30);
-    assert!(String::from_utf8_lossy(&wide.stdout).lines().any(|l| l.chars().count() == 160));
+    let screen = frame(&wide, &coord.addr);
+    let wide_want = r#"
+ agentmill top  ADDR  TIME  connected
+┌ tasks ──────────────────────────────────────────┐┌ throughput ──────────────────────────────────┐┌ learner ──────────────────────────────────────────────────┐
+│ queued          9 █████████████████████████████ ││ episodes/s 0.00 (1m)  0.00 (10m)             ││ no learner reporting                                      │
+│ leased          0                               ││                                              ││ (a running learner reports every few seconds; a report    │
+│ running         0                               ││                                              ││older than a minute is dropped)                            │
+│ done            0                               ││ leases 0 granted · 0 expired                 ││                                                           │
+│ failed          0                               ││ stale results refused 0                      ││                                                           │
+│ cancelled       0                               ││ episodes 0/0 slots on 0 workers              ││                                                           │
+│ total           9                               │└──────────────────────────────────────────────┘│                                                           │
+│ results none yet                                │┌ stream ──────────────────────────────────────┐│                                                           │
+│ exits none yet                                  ││ length 0 records                             ││                                                           │
+│                                                 ││ lag    0 not yet trained                     ││                                                           │
+└─────────────────────────────────────────────────┘└──────────────────────────────────────────────┘└───────────────────────────────────────────────────────────┘
+┌ workers 0 ───────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┐
+│ no workers attached                                                                                                                                          │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+│                                                                                                                                                              │
+└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
+"#;
+    assert_eq!(screen, want(wide_want), "the 160 x 30 frame as printed:\n{screen}");
 
     // Without a terminal the live view refuses, and says what to run instead.
     let live = agentmill(&coord.addr, &["top"]);
     assert_eq!(live.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&live.stderr);
-    assert!(err.contains("stdout is not a terminal") && err.contains("agentmill top --once"), "{err}");
+    assert_eq!(String::from_utf8_lossy(&live.stderr), "agentmill: stdout is not a terminal; for one frame as text (logs, scripts) use `agentmill top --once`\n");
+    assert!(live.stdout.is_empty());
 
     let unreachable = agentmill("http://127.0.0.1:1", &["top", "--once"]);
     assert_eq!(unreachable.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&unreachable.stderr);
-    assert!(err.contains("cannot reach the coordinator at http://127.0.0.1:1"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&unreachable.stderr),
+        "agentmill: cannot reach the coordinator at http://127.0.0.1:1: transport error (is agentmill-coordinator running? set --addr or AGENTMILL_ADDR)\n"
+    );
+    assert!(unreachable.stdout.is_empty(), "nothing is drawn without an answer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,14 +188,54 @@ async fn top_once_shows_the_learner_report_the_coordinator_serves() {
     let screen = loop {
         let top = agentmill(&coord.addr, &["top", "--once"]);
         assert_eq!(top.status.code(), Some(0), "{}", String::from_utf8_lossy(&top.stderr));
-        let screen = flat(&top);
+        let screen = frame(&top, &coord.addr);
         if !screen.contains("no learner reporting") || Instant::now() > deadline {
             break screen;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(!screen.contains("no learner reporting"), "the coordinator did not serve the learner's report within 15s\n{screen}");
-    for want in ["id top-test-learner:1 on Cpu", "step 1234 tokens trained 2.50M", "tokens/s 880", "loss 2.3457", "lr 2.00e-5 grad norm 0.500 eval 3.125", "MFU n/a on CPU packing 90.0%", "records ctx 7 · env_pass 3"] {
-        assert!(screen.contains(want), "{want:?} missing from\n{screen}");
-    }
+    let with_learner = r#"
+ agentmill top  ADDR  TIME  connected
+┌ tasks ─────────────────────────────┐┌ throughput ──────────────────────┐┌ learner ───────────────────────────────────┐
+│ queued          0                  ││ episodes/s 0.00 (1m)  0.00 (10m) ││ id top-test-learner:1 on Cpu               │
+│ leased          0                  ││                                  ││ step 1234  tokens trained 2.50M            │
+│ running         0                  ││                                  ││ tokens/s 880       █                       │
+│ done            0                  ││ leases 0 granted · 0 expired     ││ loss 2.3457        ▄                       │
+│ failed          0                  ││ stale results refused 0          ││ lr 2.00e-5  grad norm 0.500  eval 3.125    │
+│ cancelled       0                  ││ episodes 0/0 slots on 0 workers  ││ MFU n/a on CPU  packing 90.0%              │
+│ total           0                  │└──────────────────────────────────┘│ records ctx 7 · env_pass 3                 │
+│ results none yet                   │┌ stream ──────────────────────────┐│                                            │
+│ exits none yet                     ││ length 0 records                 ││ reported Ns ago                            │
+│                                    ││ lag    0 not yet trained         ││                                            │
+└────────────────────────────────────┘└──────────────────────────────────┘└────────────────────────────────────────────┘
+┌ workers 0 ───────────────────────────────────────────────────────────────────────────────────────────────────────────┐
+│ no workers attached                                                                                                  │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+│                                                                                                                      │
+└──────────────────────────────────────────────────────────────────────────────────────────────────────────────────────┘
+"#;
+    assert_eq!(screen, want(with_learner), "the frame with the learner's report as printed:\n{screen}");
 }

@@ -27,10 +27,21 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Reads a config file; a missing default file is an empty config.
+    /// Reads a config file.
     pub fn from_file(path: &Path) -> anyhow::Result<ClientConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("{} is not a valid agentmill CLI config", path.display()))
+    }
+
+    /// The config the CLI starts from: `explicit` (`--config`, which must exist), else
+    /// `~/.config/agentmill/cli.toml` where there is one, else an empty config.
+    pub fn load(explicit: Option<&Path>) -> anyhow::Result<ClientConfig> {
+        let path = explicit.map(Path::to_path_buf).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/agentmill/cli.toml")));
+        match path {
+            Some(p) if p.is_file() => ClientConfig::from_file(&p),
+            Some(p) if explicit.is_some() => bail!("--config {} does not exist", p.display()),
+            _ => Ok(ClientConfig::default()),
+        }
     }
 }
 

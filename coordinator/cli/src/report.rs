@@ -83,6 +83,27 @@ pub fn parse_pairs(flag: &str, pairs: &[String]) -> anyhow::Result<BTreeMap<Stri
         .collect()
 }
 
+/// The cluster's counts and rates (`ClusterStats`).
+pub async fn cluster_stats(client: &mut Client) -> anyhow::Result<v1::ClusterStatsResponse> {
+    Ok(client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("ClusterStats: {}: {}", s.code(), s.message()))?.into_inner())
+}
+
+/// What a [`Report`] is built from: every task carrying `labels`, and the cluster's stats.
+pub async fn tasks_and_stats(client: &mut Client, labels: &BTreeMap<String, String>) -> anyhow::Result<(Vec<v1::TaskStatus>, v1::ClusterStatsResponse)> {
+    let tasks = list_all(client, labels).await?;
+    Ok((tasks, cluster_stats(client).await?))
+}
+
+/// Counts as the report shows them: `FULL 16, NO 2` (keys in order; empty when none).
+pub fn counts(m: &BTreeMap<String, u64>) -> String {
+    m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// True for an episode task, false for a synthesis shard (a report counts them apart).
+pub fn is_episode(t: &v1::TaskStatus) -> bool {
+    t.task.as_ref().is_none_or(|s| s.kind != TaskKind::Synth as i32)
+}
+
 /// Every task the coordinator holds, oldest first (all pages).
 pub async fn list_all(client: &mut Client, labels: &BTreeMap<String, String>) -> anyhow::Result<Vec<v1::TaskStatus>> {
     list(client, &[], labels, usize::MAX).await
@@ -153,8 +174,7 @@ impl Progress {
 pub async fn wait_finished(client: &mut Client, labels: &BTreeMap<String, String>, poll: Duration, timeout: Duration, mut tick: impl FnMut(&Progress, &v1::ClusterStatsResponse)) -> anyhow::Result<Vec<v1::TaskStatus>> {
     let start = Instant::now();
     loop {
-        let tasks = list_all(client, labels).await?;
-        let stats = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("ClusterStats: {}: {}", s.code(), s.message()))?.into_inner();
+        let (tasks, stats) = tasks_and_stats(client, labels).await?;
         let p = Progress::of(&tasks);
         tick(&p, &stats);
         if p.complete() {
@@ -301,8 +321,7 @@ impl Report {
         for t in tasks {
             *r.tasks_by_state.entry(TaskState::try_from(t.state).map(|s| s.name().to_string()).unwrap_or_default()).or_default() += 1;
             let spec = t.task.as_ref();
-            let kind = spec.map(|s| s.kind).unwrap_or_default();
-            if kind == TaskKind::Synth as i32 {
+            if !is_episode(t) {
                 r.synth_shards += 1;
                 r.synth_records += t.rollouts.iter().filter_map(|ro| ro.result.as_ref()).map(|res| res.records_published).sum::<u64>();
                 continue;
@@ -344,35 +363,33 @@ impl Report {
 
     /// The report for people.
     pub fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let join = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
         writeln!(out, "tasks      {} episode tasks: {} resolved in every rollout, {} in some, {} in none", self.episode_tasks, self.tasks_resolved, self.tasks_partly_resolved, self.tasks_unresolved)?;
         if !self.unresolved_ids.is_empty() {
             writeln!(out, "           not resolved everywhere: {}", self.unresolved_ids.join(", "))?;
         }
-        writeln!(out, "rollouts   by resolution: {}", join(&self.rollouts_by_resolution))?;
-        writeln!(out, "           by exit: {}", join(&self.rollouts_by_exit))?;
+        writeln!(out, "rollouts   by resolution: {}", counts(&self.rollouts_by_resolution))?;
+        writeln!(out, "           by exit: {}", counts(&self.rollouts_by_exit))?;
         writeln!(out, "           {} episodes in {:.0} s from submission to the last result ({:.1} episodes/min; mean episode {:.1} s)", self.episodes, self.span_s, self.episodes_per_s * 60.0, self.mean_episode_ms / 1000.0)?;
         writeln!(out, "synthesis  {} shard(s), {} ctx records published", self.synth_shards, self.synth_records)?;
-        writeln!(out, "states     {}", join(&self.tasks_by_state))?;
+        writeln!(out, "states     {}", counts(&self.tasks_by_state))?;
         writeln!(out, "stream     {} records", self.stream_length)?;
         self.print_learner(out)
     }
 
     /// The learner's lines of the report.
     pub fn print_learner(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let join = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
         match &self.learner {
             Some(l) => {
                 let loss = |l: Option<f64>| l.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
                 writeln!(out, "learner    {} steps on {}, {} tokens trained ({:.0} tokens/s, packing {:.1}%{}), stopped: {}", l.steps, l.device, l.tokens_trained, l.tokens_per_second, l.packing_efficiency * 100.0, l.mfu.map(|m| format!(", MFU {:.1}%", m * 100.0)).unwrap_or_default(), l.stop_reason)?;
-                writeln!(out, "           records trained: {}", join(&l.records))?;
+                writeln!(out, "           records trained: {}", counts(&l.records))?;
                 writeln!(out, "           loss {} → {}", loss(l.loss_first), loss(l.loss_last))?;
                 if let Some((first, last)) = l.eval_loss {
                     writeln!(out, "           held-out loss {first:.3} → {last:.3} ({} records held out, {} tokens measured)", l.held_out, l.eval_tokens)?;
                 }
                 if !l.recorded_turns.is_empty() {
                     let n: u64 = l.recorded_turns.values().sum();
-                    writeln!(out, "           policy token ids on {n} assistant turns, against the learner's tokens: {}", join(&l.recorded_turns))?;
+                    writeln!(out, "           policy token ids on {n} assistant turns, against the learner's tokens: {}", counts(&l.recorded_turns))?;
                 }
                 if let Some(c) = &l.checkpoint {
                     writeln!(out, "           checkpoint {}", c.display())?;
@@ -462,7 +479,18 @@ mod tests {
         let mut text = Vec::new();
         r.print(&mut text).expect("print");
         let text = String::from_utf8(text).expect("utf8");
-        assert!(text.contains("3 episode tasks: 1 resolved in every rollout, 1 in some, 1 in none"), "{text}");
+        let want = "\
+tasks      3 episode tasks: 1 resolved in every rollout, 1 in some, 1 in none
+           not resolved everywhere: b, c
+rollouts   by resolution: FULL 3, NO 1, PARTIAL 1
+           by exit: submitted 5
+           5 episodes in 10 s from submission to the last result (30.0 episodes/min; mean episode 1.6 s)
+synthesis  1 shard(s), 7 ctx records published
+states     done 4
+stream     0 records
+learner    (no summary given: --learner DIR)
+";
+        assert_eq!(text, want, "the report as printed:\n{text}");
     }
 
     #[test]
@@ -490,10 +518,24 @@ mod tests {
         let l = LearnerReport::read(dir.path()).expect("read");
         let want: BTreeMap<String, u64> = [("drift", 2), ("match", 7), ("misaligned", 1)].map(|(k, n)| (k.to_string(), n)).into();
         assert_eq!(l.recorded_turns, want);
+        // Every line the learner's summary can give, as the report prints them.
+        std::fs::write(
+            dir.path().join("summary.json"),
+            r#"{"stop_reason":"until_idle","steps":12,"tokens_trained":4096,"records":{"env_pass":3,"env_fail":1,"ctx":2,"held_out":4},"loss_first":9.1,"loss_last":4.2,"tokens_per_second":100.0,"packing_efficiency":0.97,"mfu":null,"device":"Cpu","checkpoint":"out/checkpoints/step-00000012","eval_loss_first":9.5,"eval":{"loss":5.25,"tokens":800},"recorded_turns":{"match":7,"drift":2,"out_of_vocab":0,"misaligned":1}}"#,
+        )
+        .expect("write");
         let mut out = Vec::new();
-        Report::build(&[], &Default::default(), Some(l)).print(&mut out).expect("print");
+        Report { learner: Some(LearnerReport::read(dir.path()).expect("read")), ..Report::default() }.print_learner(&mut out).expect("print");
         let text = String::from_utf8(out).expect("utf-8");
-        assert!(text.contains("policy token ids on 10 assistant turns, against the learner's tokens: "), "{text}");
+        let want = "\
+learner    12 steps on Cpu, 4096 tokens trained (100 tokens/s, packing 97.0%), stopped: until_idle
+           records trained: ctx 2, env_fail 1, env_pass 3
+           loss 9.100 → 4.200
+           held-out loss 9.500 → 5.250 (4 records held out, 800 tokens measured)
+           policy token ids on 10 assistant turns, against the learner's tokens: drift 2, match 7, misaligned 1
+           checkpoint out/checkpoints/step-00000012
+";
+        assert_eq!(text, want, "the learner's lines as printed:\n{text}");
         let e = LearnerReport::read(&dir.path().join("nope")).expect_err("missing").to_string();
         assert!(e.contains("did the learner finish?"), "{e}");
     }

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use agentmill_proto::connect::Client;
-use agentmill_proto::v1::{self, TaskKind};
+use agentmill_proto::v1;
 use agentmill_proto::{Role, TrajectoryRecord};
 use serde::Serialize;
 
-use crate::report::Report;
+use crate::report::{self, Report};
 
 /// One value of the compared label.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -76,15 +76,10 @@ fn add_record(c: &mut Column, record: &TrajectoryRecord) {
 /// The episode tasks carrying `labels`, split by the value of their label `key` (tasks without
 /// it are left out), each with its records read back.
 pub async fn compare(client: &mut Client, key: &str, labels: &BTreeMap<String, String>) -> anyhow::Result<Vec<Column>> {
-    let tasks = crate::report::list_all(client, labels).await?;
-    let stats = client.cluster_stats(v1::ClusterStatsRequest {}).await.map_err(|s| anyhow::anyhow!("ClusterStats: {}: {}", s.code(), s.message()))?.into_inner();
+    let (tasks, stats) = report::tasks_and_stats(client, labels).await?;
     let mut groups: BTreeMap<String, Vec<v1::TaskStatus>> = BTreeMap::new();
-    for t in tasks {
-        let Some(spec) = t.task.as_ref() else { continue };
-        if spec.kind == TaskKind::Synth as i32 {
-            continue;
-        }
-        if let Some(v) = spec.labels.get(key) {
+    for t in tasks.into_iter().filter(report::is_episode) {
+        if let Some(v) = t.task.as_ref().and_then(|spec| spec.labels.get(key)) {
             groups.entry(v.clone()).or_default().push(t);
         }
     }
@@ -115,7 +110,7 @@ pub async fn compare(client: &mut Client, key: &str, labels: &BTreeMap<String, S
 
 /// The columns as a table for people.
 pub fn print(key: &str, columns: &[Column], out: &mut impl Write) -> std::io::Result<()> {
-    let join = |m: &BTreeMap<String, u64>| if m.is_empty() { "-".to_string() } else { m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ") };
+    let join = |m: &BTreeMap<String, u64>| if m.is_empty() { "-".to_string() } else { report::counts(m) };
     let per = |n: u64, d: u64| if d == 0 { "-".to_string() } else { format!("{:.1}", n as f64 / d as f64) };
     let rows: Vec<(&str, Vec<String>)> = vec![
         (key, columns.iter().map(|c| c.value.clone()).collect()),
@@ -172,10 +167,22 @@ mod tests {
         let mut text = Vec::new();
         print("round", &[replay, c], &mut text).expect("print");
         let text = String::from_utf8(text).expect("utf-8");
-        let line = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} line in\n{text}")).split_whitespace().collect::<Vec<_>>().join(" ");
-        assert_eq!(line("round"), "round 1 2");
-        assert_eq!(line("served by"), "served by - local/m@step-00000040 1, unknown 1");
-        assert_eq!(line("steps per episode"), "steps per episode - 2.5");
-        assert_eq!(line("completion tokens/episode"), "completion tokens/episode - 7.0");
+        let want = "\
+round                      1                       2
+policy                     replay 4                -
+served by                  -                       local/m@step-00000040 1, unknown 1
+tasks resolved             0 of 0 (all rollouts)   0 of 0 (all rollouts)
+by resolution              -                       -
+by exit                    -                       -
+episodes                   0                       2
+steps per episode          -                       2.5
+model turns                0                       2
+prompt tokens              0                       200
+completion tokens          0                       14
+completion tokens/episode  -                       7.0
+mean episode               0.0 s                   0.0 s
+episodes per hour          0 (over 0 s)            0 (over 0 s)
+";
+        assert_eq!(text, want, "the table as printed:\n{text}");
     }
 }

@@ -10,6 +10,11 @@
 //! hold ([`crate::service::position`]): the records settled since the last checkpoint (their
 //! stream ids are acknowledged once it commits), the records still in the packer, the packer's
 //! rows and the counters.
+//!
+//! One file for one state machine: admit, push, step and plan share the ledger of records in
+//! flight, and the exactly-once argument holds only when each move's bookkeeping is read beside
+//! the others, so the [`Feeder`] is not split further (its pieces that stand alone already
+//! live apart: `position.rs`, `shuffle.rs`, the packer and the mixer).
 
 use std::collections::{HashMap, HashSet};
 

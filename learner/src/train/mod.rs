@@ -19,30 +19,33 @@
 //! detected on resume rather than trained on. No random-generator state is saved because none
 //! is needed: only the initialisation draws random numbers (seeded by [`TrainConfig::seed`], which
 //! the checkpoint records), and a step is a deterministic function of weights, moments and data.
+//!
+//! The files: this one holds the [`Trainer`] and its step; `batch.rs` the [`Batch`] a step
+//! takes (packed rows on the device, with the loss groups); `loss.rs` the cross-entropy, its
+//! backward and the evaluation loss ([`loss_sum`]); `state.rs` the checkpoint a run resumes
+//! from ([`Trainer::save_checkpoint`], [`Trainer::resume`], [`TrainerState`]).
 
-use std::collections::BTreeMap;
+mod batch;
+mod loss;
+mod state;
+
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use tch::{Device, Kind, Reduction, TchError, Tensor, nn::VarStore};
+use tch::{Device, Kind, TchError, Tensor, nn::VarStore};
 use thiserror::Error;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::model::{DocumentAttention, ModelError, Qwen2Config, Qwen2ForCausalLM};
 use crate::optim::{AdamW, AdamWConfig, OptimError};
-use crate::pack::{IGNORE_INDEX, PAD_DOC_ID, PackedRow};
 use crate::schedule::LrSchedule;
 use crate::seed;
 
-/// Optimizer moments inside a checkpoint directory.
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// Step, counters, configuration and data position inside a checkpoint directory.
-pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
-/// The schema of [`TRAINER_STATE_FILE`].
-pub const TRAINER_STATE_FORMAT: &str = "agentmill.trainer_state/v1";
-/// Safetensors metadata key holding the step a tensor file was saved at.
-const STEP_METADATA: &str = "agentmill_step";
+pub use batch::{Batch, LOSS_GROUPS};
+pub use loss::{loss_sum, token_loss_sum, token_losses};
+pub use state::{OPTIMIZER_FILE, TRAINER_STATE_FILE, TRAINER_STATE_FORMAT, TrainerState};
+
+use loss::{accumulate, backward_with, check_tokens, for_each_token_slice, loss_backward};
 
 /// Why training cannot go on.
 #[derive(Debug, Error)]
@@ -162,232 +165,6 @@ pub struct MemoryPlan {
     pub loss_chunk_tokens: usize,
 }
 
-/// A micro-batch on the device: `[rows, seq_len]` int64 tensors built from packed rows.
-#[derive(Debug)]
-pub struct Batch {
-    /// Token ids.
-    pub input_ids: Tensor,
-    /// Positions inside each document.
-    pub position_ids: Tensor,
-    /// Document ids within each row ([`PAD_DOC_ID`] for padding).
-    pub doc_ids: Tensor,
-    /// Next-token targets, [`IGNORE_INDEX`] where there is none.
-    pub labels: Tensor,
-    max_token_id: i64,
-    target_tokens: u64,
-    real_tokens: u64,
-    /// Per token, the group its document belongs to (`0..LOSS_GROUPS`; `LOSS_GROUPS` for
-    /// padding), flattened, when the loss is to be reported by group.
-    groups: Option<Tensor>,
-    /// Target tokens per group.
-    targets_by_group: [u64; LOSS_GROUPS],
-}
-
-/// Groups a step's loss can be reported by (the service uses the mixing sources, in
-/// [`crate::mix::Source::ALL`] order).
-pub const LOSS_GROUPS: usize = 3;
-
-impl Batch {
-    /// Stacks packed rows (all of one length) into a batch on `device`.
-    pub fn from_rows(rows: &[PackedRow], device: Device) -> Result<Batch, TrainError> {
-        let Some(first) = rows.first() else {
-            return Err(TrainError::Batch("no rows".to_string()));
-        };
-        let seq_len = first.input_ids.len();
-        let mut fields: [Vec<i64>; 4] = std::array::from_fn(|_| Vec::with_capacity(rows.len() * seq_len));
-        for (i, row) in rows.iter().enumerate() {
-            let parts = [&row.input_ids, &row.position_ids, &row.doc_ids, &row.labels];
-            if let Some(bad) = parts.iter().find(|p| p.len() != seq_len) {
-                return Err(TrainError::Batch(format!(
-                    "row {i} has a field of {} tokens but row 0 has {seq_len}; pack every row to the same seq_len",
-                    bad.len()
-                )));
-            }
-            for (field, part) in fields.iter_mut().zip(parts) {
-                field.extend_from_slice(part);
-            }
-        }
-        let [input_ids, position_ids, doc_ids, labels] = &fields;
-        let max_token_id = input_ids.iter().copied().max().unwrap_or(0);
-        let min_token_id = input_ids.iter().copied().min().unwrap_or(0);
-        if min_token_id < 0 {
-            return Err(TrainError::Batch(format!("token id {min_token_id} is negative")));
-        }
-        let target_tokens = labels.iter().filter(|&&l| l != IGNORE_INDEX).count() as u64;
-        let real_tokens = doc_ids.iter().filter(|&&d| d != PAD_DOC_ID).count() as u64;
-        let shape = [rows.len() as i64, seq_len as i64];
-        let upload =
-            |v: &Vec<i64>| -> Result<Tensor, TchError> { Tensor::f_from_slice(v)?.f_view(shape)?.f_to(device) };
-        let to_device = |v: &Vec<i64>, name: &str| upload(v).map_err(torch_err(format!("uploading {name}")));
-        Ok(Batch {
-            input_ids: to_device(input_ids, "input_ids")?,
-            position_ids: to_device(position_ids, "position_ids")?,
-            doc_ids: to_device(doc_ids, "doc_ids")?,
-            labels: to_device(labels, "labels")?,
-            max_token_id,
-            target_tokens,
-            real_tokens,
-            groups: None,
-            targets_by_group: [0; LOSS_GROUPS],
-        })
-    }
-
-    /// [`Batch::from_rows`] with the loss reported by group: `groups[r][d]` (below
-    /// [`LOSS_GROUPS`]) is the group of document `d` of row `r`.
-    pub fn from_rows_grouped(rows: &[PackedRow], groups: &[Vec<usize>], device: Device) -> Result<Batch, TrainError> {
-        let mut batch = Batch::from_rows(rows, device)?;
-        if groups.len() != rows.len() {
-            return Err(TrainError::Batch(format!("{} rows but groups for {}", rows.len(), groups.len())));
-        }
-        let mut ids = Vec::with_capacity(rows.len() * rows.first().map_or(0, |r| r.doc_ids.len()));
-        for (i, (row, docs)) in rows.iter().zip(groups).enumerate() {
-            for (&doc, &label) in row.doc_ids.iter().zip(&row.labels) {
-                let group = if doc == PAD_DOC_ID {
-                    LOSS_GROUPS
-                } else {
-                    match usize::try_from(doc).ok().and_then(|d| docs.get(d)) {
-                        Some(&g) if g < LOSS_GROUPS => g,
-                        _ => {
-                            return Err(TrainError::Batch(format!(
-                                "row {i}: document {doc} has no group below {LOSS_GROUPS} in {docs:?}"
-                            )));
-                        }
-                    }
-                };
-                if group < LOSS_GROUPS && label != IGNORE_INDEX {
-                    batch.targets_by_group[group] += 1;
-                }
-                ids.push(group as i64);
-            }
-        }
-        let upload = Tensor::f_from_slice(&ids).and_then(|t| t.f_to(device));
-        batch.groups = Some(upload.map_err(torch_err("uploading the token groups"))?);
-        Ok(batch)
-    }
-
-    /// Positions that contribute to the loss.
-    pub fn target_tokens(&self) -> u64 {
-        self.target_tokens
-    }
-
-    /// Tokens that are not padding.
-    pub fn real_tokens(&self) -> u64 {
-        self.real_tokens
-    }
-}
-
-/// Sum of next-token cross-entropy (fp32) over positions whose label is not [`IGNORE_INDEX`].
-pub fn token_loss_sum(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
-    cross_entropy(logits, labels, Reduction::Sum)
-}
-
-/// Next-token cross-entropy (fp32) of every position, flattened; 0 where the label is
-/// [`IGNORE_INDEX`].
-pub fn token_losses(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
-    cross_entropy(logits, labels, Reduction::None)
-}
-
-fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: Reduction) -> Result<Tensor, TchError> {
-    let vocab = logits.size().last().copied().unwrap_or(0);
-    let flat = logits.f_to_kind(Kind::Float)?.f_reshape([-1, vocab])?;
-    flat.f_cross_entropy_loss(&labels.f_reshape([-1])?, None::<&Tensor>, reduction, IGNORE_INDEX, 0.0)
-}
-
-/// The loss of `logits` against `labels` divided by `targets`, backward; returns the detached
-/// sum and, with `groups` (one per token, flattened), the sums binned by group.
-fn loss_backward(
-    logits: &Tensor,
-    labels: &Tensor,
-    groups: Option<&Tensor>,
-    targets: u64,
-) -> Result<(Tensor, Option<Tensor>), TchError> {
-    let (sum, bins) = match groups {
-        None => (token_loss_sum(logits, labels)?, None),
-        Some(groups) => {
-            // The same cross-entropy, kept per token (0 where ignored), then binned.
-            let per_token = token_losses(logits, labels)?;
-            let bins = Tensor::f_zeros([LOSS_GROUPS as i64 + 1], (Kind::Float, per_token.device()))?
-                .f_index_add(0, groups, &per_token.f_detach()?)?;
-            (per_token.f_sum(Kind::Float)?, Some(bins))
-        }
-    };
-    // Dividing by the step's target count makes the accumulated gradient that of the mean over
-    // all targets, however the batch was split.
-    sum.f_div_scalar(targets as f64)?.f_backward()?;
-    Ok((sum.f_detach()?, bins))
-}
-
-/// Backward from `output` with `grad` as its incoming gradient (`output.backward(grad)`).
-fn backward_with(output: &Tensor, grad: &Tensor) -> Result<(), TchError> {
-    output.f_mul(grad)?.f_sum(Kind::Float)?.f_backward()
-}
-
-fn accumulate(acc: Option<Tensor>, t: Tensor) -> Result<Tensor, TrainError> {
-    match acc {
-        Some(acc) => acc.f_add(&t).map_err(torch_err("accumulating the loss")),
-        None => Ok(t),
-    }
-}
-
-/// Runs the model's head on `hidden` (`[B, T, hidden]`) `chunk` tokens at a time (flattened
-/// across rows) and hands each slice's logits, labels and groups to `each`.
-fn for_each_token_slice(
-    model: &Qwen2ForCausalLM,
-    hidden: &Tensor,
-    labels: &Tensor,
-    groups: Option<&Tensor>,
-    chunk: i64,
-    mut each: impl FnMut(Tensor, Tensor, Option<Tensor>) -> Result<(), TrainError>,
-) -> Result<(), TrainError> {
-    let width = hidden.size().last().copied().unwrap_or(0);
-    let flat = hidden.f_reshape([-1, width]).map_err(torch_err("flattening the hidden states"))?;
-    let labels = labels.f_reshape([-1]).map_err(torch_err("flattening the labels"))?;
-    let tokens = labels.size()[0];
-    let chunk = chunk.clamp(1, tokens.max(1));
-    for start in (0..tokens).step_by(chunk as usize) {
-        let len = chunk.min(tokens - start);
-        let slice = |t: &Tensor| t.f_narrow(0, start, len).map_err(torch_err("slicing the tokens"));
-        let logits = model.head(&slice(&flat)?)?;
-        each(logits, slice(&labels)?, groups.map(slice).transpose()?)?;
-    }
-    Ok(())
-}
-
-fn check_tokens(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<(), TrainError> {
-    let vocab = model.config().vocab_size as i64;
-    if batch.max_token_id >= vocab {
-        return Err(TrainError::Batch(format!(
-            "token id {} is outside the model's vocabulary of {vocab}; the tokenizer and config.json disagree",
-            batch.max_token_id
-        )));
-    }
-    Ok(())
-}
-
-/// Tokens whose logits [`loss_sum`] holds at once.
-const EVAL_CHUNK_TOKENS: i64 = 4096;
-
-/// Sum of `model`'s next-token loss over `batch`'s target tokens, without gradients (0 when the
-/// batch has none).
-pub fn loss_sum(model: &Qwen2ForCausalLM, batch: &Batch) -> Result<f64, TrainError> {
-    check_tokens(model, batch)?;
-    if batch.target_tokens == 0 {
-        return Ok(0.0);
-    }
-    let sum = tch::no_grad(|| -> Result<Tensor, TrainError> {
-        // The head runs on slices of the tokens: without a graph, only one slice's logits exist.
-        let hidden = model.hidden_states(&batch.input_ids, &batch.position_ids, Some(&batch.doc_ids))?;
-        let mut sum = None;
-        for_each_token_slice(model, &hidden, &batch.labels, None, EVAL_CHUNK_TOKENS, |logits, labels, _| {
-            let s = token_loss_sum(&logits, &labels).map_err(torch_err("computing the loss"))?;
-            sum = Some(accumulate(sum.take(), s)?);
-            Ok(())
-        })?;
-        sum.ok_or_else(|| TrainError::Batch("a batch without tokens".to_string()))
-    })?;
-    sum.f_double_value(&[]).map_err(torch_err("reading the loss"))
-}
-
 /// What one optimizer step did.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepStats {
@@ -408,23 +185,6 @@ pub struct StepStats {
     /// Mean loss of each group's target tokens, when the batches were grouped
     /// ([`Batch::from_rows_grouped`]) and the group had targets in this step.
     pub loss_by_group: [Option<f64>; LOSS_GROUPS],
-}
-
-/// What `trainer_state.json` holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainerState {
-    /// Always [`TRAINER_STATE_FORMAT`].
-    pub format: String,
-    /// Optimizer steps completed.
-    pub step: u64,
-    /// Real tokens trained on so far.
-    pub tokens_seen: u64,
-    /// Target tokens trained on so far.
-    pub target_tokens_seen: u64,
-    /// The optimisation's configuration.
-    pub train: TrainConfig,
-    /// Where the caller's data stream stood (opaque to the trainer; e.g. stream ids).
-    pub data_position: Value,
 }
 
 /// The model, its optimizer and where the run stands.
@@ -643,63 +403,5 @@ impl Trainer {
         backward_with(rest, &grad).map_err(torch_err(context()))?;
         let sum = sum.ok_or_else(|| TrainError::Batch("a micro-batch without tokens".to_string()))?;
         Ok((sum, bins))
-    }
-
-    /// Writes a checkpoint to `dir`: the Hugging Face layout (loads in transformers), the
-    /// optimizer moments, and `trainer_state.json` with `data_position` (written last).
-    pub fn save_checkpoint(&self, dir: &Path, data_position: &Value) -> Result<(), TrainError> {
-        let metadata = BTreeMap::from([(STEP_METADATA.to_string(), self.step.to_string())]);
-        checkpoint::save_pretrained_with_metadata(dir, self.model.config(), &self.vs, &metadata)?;
-        checkpoint::write_tensors(&dir.join(OPTIMIZER_FILE), &self.optimizer.state_tensors(), &metadata)?;
-        let state = TrainerState {
-            format: TRAINER_STATE_FORMAT.to_string(),
-            step: self.step,
-            tokens_seen: self.tokens_seen,
-            target_tokens_seen: self.target_tokens_seen,
-            train: self.config,
-            data_position: data_position.clone(),
-        };
-        checkpoint::write_json_file(&dir.join(TRAINER_STATE_FILE), &state)?;
-        Ok(())
-    }
-
-    /// Rebuilds the trainer saved in `dir` on `device` and returns it with the saved data
-    /// position: the next [`Trainer::train_step`] continues the saved run's loss curve.
-    pub fn resume(dir: &Path, device: Device) -> Result<(Trainer, Value), TrainError> {
-        let state_path = dir.join(TRAINER_STATE_FILE);
-        let state: TrainerState = checkpoint::read_json_file(&state_path)?;
-        if state.format != TRAINER_STATE_FORMAT {
-            return Err(TrainError::State {
-                path: state_path,
-                message: format!("format is {:?}, expected {TRAINER_STATE_FORMAT:?}", state.format),
-            });
-        }
-        let (vs, model) = checkpoint::load_pretrained(dir, device)?;
-        let mut trainer = Trainer::assemble(vs, model, state.train)?;
-        let optimizer_path = dir.join(OPTIMIZER_FILE);
-        let (moments, optimizer_meta) = checkpoint::read_tensors(&optimizer_path)?;
-        let weights_meta = checkpoint::read_metadata(&dir.join(checkpoint::WEIGHTS_FILE))?;
-        for (path, meta) in [(&optimizer_path, &optimizer_meta), (&dir.join(checkpoint::WEIGHTS_FILE), &weights_meta)] {
-            let saved = meta.get(STEP_METADATA).and_then(|s| s.parse::<u64>().ok());
-            if saved != Some(state.step) {
-                return Err(TrainError::State {
-                    path: path.clone(),
-                    message: format!(
-                        "saved at step {saved:?} but {TRAINER_STATE_FILE} says step {}; the checkpoint was torn by an interrupted save — resume from an earlier one",
-                        state.step
-                    ),
-                });
-            }
-        }
-        let moments = moments
-            .into_iter()
-            .map(|(name, t)| t.f_to(device).map(|t| (name, t)))
-            .collect::<Result<_, _>>()
-            .map_err(torch_err("moving optimizer state to the device"))?;
-        trainer.optimizer.load_state(moments, state.step)?;
-        trainer.step = state.step;
-        trainer.tokens_seen = state.tokens_seen;
-        trainer.target_tokens_seen = state.target_tokens_seen;
-        Ok((trainer, state.data_position))
     }
 }
