@@ -249,7 +249,7 @@ async fn maven_results_stay_with_their_own_test_commands() {
     let Some(engine) = docker_or_skip("maven_results_stay_with_their_own_test_commands").await else {
         return;
     };
-    images_or_fail(&engine).await;
+    images_or_fail();
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("archives")).expect("mkdir");
     let name = format!("{JAVA}.tar.gz");
