@@ -40,6 +40,8 @@ javascript  test/*      *           node_modules
 java        src/test/*  *           ./target
 "
 
+usage() { sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
 CORPUS="${1:-}"
 [ -n "$CORPUS" ] && [ -d "$CORPUS/src" ] || { printf 'corpus/build.sh: error: name a corpus folder (one holding src/)\n' >&2; exit 1; }
 CORPUS="$(cd "$CORPUS" && pwd)"
@@ -53,7 +55,7 @@ check=0
 case "${1:-}" in
   "") ;;
   --check) check=1 ;;
-  -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) usage; exit 0 ;;
   *) die "unknown argument: $1 (expected --check)" ;;
 esac
 [ $# -le 1 ] || die "too many arguments"
