@@ -13,6 +13,9 @@
 //!   configuration.
 //! - [`observe`]: the cluster's live view — the trajectory stream, the learner's report and a
 //!   history of the figures, sampled in the background.
+//! - [`auth`]: who may call what (bearer-token credentials with roles); [`content`]: what a
+//!   client's tasks carry (repository archives, synthesis rows, git bundles), kept in Redis
+//!   under its SHA-256; [`metrics`]: the Prometheus metrics.
 //!
 //! The `agentmill` CLI is a crate of its own, `agentmill-cli` (`coordinator/cli/`).
 //!

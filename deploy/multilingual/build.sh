@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the multilingual task corpus (Go, Rust, JavaScript) from src/:
+# Regenerates the multilingual task corpus (Go, Rust, JavaScript, Java) from src/:
 #
 #   archives/<instance_id>.tar.gz   the repo at the base commit (deterministic tar + gzip)
 #   tasks.jsonl                     one SWE-bench (Multilingual-shaped) row per task, by instance_id

@@ -11,8 +11,9 @@ SWE-Gym's harness is a fork of SWE-bench 2.x (github.com/SWE-Gym/SWE-Bench-Fork,
 
 The tables are what `swebench` 4.x builds eval scripts and picks parsers from
 (`MAP_REPO_VERSION_TO_SPECS`, `MAP_REPO_TO_EXT`, `MAP_REPO_TO_PARSER`, `FAIL_ONLY_REPOS`,
-`NON_TEST_EXTS`). The proto crate embeds the output; `proto/tests/spec_tables.rs` runs this script
-again and fails when the committed file differs (a new package version, or a hand edit).
+`NON_TEST_EXTS`). The proto crate embeds the output; `worker/tests/eval_scripts.rs`
+(`the_embedded_spec_tables_are_the_packages`) runs this script again and fails when the committed
+file differs (a new package version, or a hand edit).
 """
 import json
 import sys

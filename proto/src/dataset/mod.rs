@@ -12,6 +12,11 @@
 //! rules themselves live with the worker (`agentmill_worker::grading`), which runs the plan.
 //! `../shared/DATASETS.md` in the development tree maps every family; where a line of it and the
 //! reference code disagree, the reference wins, and the tests hold agentmill to it.
+//!
+//! The parts: this file recognises the family; `script.rs` makes each family's eval script as
+//! its reference makes it ([`eval_plan`]); [`specs`] holds the reference harnesses' per-repository
+//! tables, generated into `proto/data/`; [`patch`] what the harnesses read out of a patch;
+//! [`harbor`] Harbor task directories, read as the `harbor` package reads them.
 
 pub mod harbor;
 pub mod patch;

@@ -3,7 +3,8 @@
 //! `proto/data/swebench-specs.json` is SWE-bench 4.x's `MAP_REPO_VERSION_TO_SPECS` (how each
 //! repository and version installs and tests), `MAP_REPO_TO_EXT`, `MAP_REPO_TO_PARSER`,
 //! `FAIL_ONLY_REPOS` and `NON_TEST_EXTS`, written by `tests/reference/gen_swebench_specs.py` from the
-//! installed package; `proto/tests/spec_tables.rs` regenerates it and fails on any drift.
+//! installed package; `worker/tests/eval_scripts.rs` (`the_embedded_spec_tables_are_the_packages`)
+//! regenerates it and fails on any drift.
 //! `proto/data/swe-gym-specs.json` holds the repositories SWE-Gym's fork adds, generated the same
 //! way from its checkout.
 

@@ -8,6 +8,12 @@
 //! The function never fails: every failure becomes a typed exit reason, infra failures labelled
 //! as such (`sandbox_error`, `infra_error`, `policy_error`) so the coordinator retries them and
 //! the learner never trains on them as the model's failure.
+//!
+//! This file holds [`run_episode`] and what it is given ([`EpisodeEnv`], [`EpisodeLease`]);
+//! [`init`] the image, the sandbox and the repository; the agent runs in [`crate::agent`] (or a
+//! [`crate::harness`]); [`grade`] the fresh container that grades the model's patch;
+//! [`limits`] the worker's ceilings on a task's limits; [`harbor`] a Harbor task's episode;
+//! [`openswe`] OpenSWE rows' environments, built from the row's Dockerfile.
 
 pub mod grade;
 pub mod harbor;

@@ -5,7 +5,9 @@
 //! the log; [`parsers`] are the reference's log parsers, name for name; [`rules`] its
 //! `get_logs_eval` and report; [`grade_log`] puts them together into a [`Grading`] with the
 //! reference's per-list success and failure. [`pytest`] reads agentmill's own rows, whose ids
-//! are matched whole; [`test_command`] is what runs for them.
+//! are matched whole; [`test_command`] is what runs for them. [`report`] writes a grading in
+//! the reference's `report.json` shape and re-grades saved logs; [`cli`] is the body of
+//! `agentmill-worker grade` and `eval-script`.
 
 pub mod cli;
 pub mod parsers;

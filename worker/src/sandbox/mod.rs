@@ -4,8 +4,13 @@
 //! bubblewrap where it can) on hosts without Docker. Both share the request / output / error
 //! types here, so the episode code and the tools do not care which backend runs a command. The
 //! [`Sandbox`] trait is what the agent layer holds (`&dyn Sandbox`): run a command, read and write
-//! a file byte for byte, say whether it is alive. [`images`] keeps the Docker host's task images
-//! within a budget.
+//! a file byte for byte, say whether it is alive.
+//!
+//! Around the Docker backend: [`pull`] brings task images from registries (pinned digests,
+//! logins, a deadline, pre-pulls); [`build`] builds task environments from a Dockerfile, once per
+//! host; [`images`] keeps the host's task images within a budget; [`network`] decides whether a
+//! sandbox may use the network and the egress policy it then lives under (the proxy,
+//! `egress_proxy.py`, runs in a container of its own beside the sandbox).
 
 pub mod build;
 pub mod docker;
