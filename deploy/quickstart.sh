@@ -340,9 +340,12 @@ EOF
   alive llama
 
   # The learner resumes from its last checkpoint and trains round 2's records (failed episodes
-  # as env_fail), stopping IDLE seconds after the last one.
+  # as env_fail), stopping IDLE seconds after the last one. The server served that checkpoint's
+  # tokenizer, so each turn trains the tokens the model sampled (assistant_tokens = "recorded";
+  # llama.cpp names them by text, and the learner maps each text to its id).
   say "round 2 done in $(( $(date +%s) - ROUND2_START )) s; the learner trains it"
   AGENTMILL_LEARNER_TOKENIZER_BOOTSTRAP_RECORDS=8 AGENTMILL_LEARNER_TOKENIZER_VOCAB=4096 \
+  AGENTMILL_LEARNER_ASSISTANT_TOKENS=recorded AGENTMILL_LEARNER_TOKENIZER="$CHECKPOINT/tokenizer.json" \
   AGENTMILL_LEARNER_EVAL_FRACTION=0.3 AGENTMILL_LEARNER_EVAL_EVERY=10 \
     "$BIN/agentmill-learner" train --redis-url "$REDIS_URL" --output-dir "$RUN/learner" \
     --metrics-listen "127.0.0.1:$LEARNER_METRICS" --until-idle "$IDLE" --schedule-steps $((ROLLOUTS * 12 + 20)) \

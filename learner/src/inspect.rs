@@ -98,13 +98,10 @@ pub fn annotate(
         counts.add(&turns);
         let _ = write!(
             header,
-            "\npolicy token ids: {} of {} assistant turns carry them; {} match this tokenizer's tokens of their text, {} drift, {} out of vocabulary, {} misaligned",
+            "\npolicy tokens: {} of {} assistant turns carry them; {}",
             counts.total(),
             rendered.assistant_spans.len(),
-            counts.matched,
-            counts.drift,
-            counts.out_of_vocab,
-            counts.misaligned
+            counts.describe()
         );
         for turn in turns.iter().filter(|t| t.outcome != TurnOutcome::Match) {
             let _ = write!(header, "\n  {}", describe_turn(tok, turn)?);
@@ -148,6 +145,12 @@ fn describe_turn(tok: &TextTokenizer, turn: &TurnCheck) -> Result<String, Tokeni
             format!("assistant turn {n}: id {max} is beyond this tokenizer's {} (not the policy's tokenizer?)", tok.vocab_size())
         }
         TurnOutcome::Misaligned => format!("assistant turn {n}: a token crosses the turn's start or end"),
+        TurnOutcome::Unmapped => format!("assistant turn {n}: a sampled token's text is no single id's text here (not the server's tokenizer?)"),
+        TurnOutcome::OtherText => format!(
+            "assistant turn {n}: the sampled ids are another text than the turn's: recorded {:?}, rendered {:?}",
+            excerpt(&tok.decode(recorded)?),
+            excerpt(&tok.decode(rendered)?)
+        ),
         TurnOutcome::Drift => {
             let at = recorded.iter().zip(rendered).take_while(|(a, b)| a == b).count();
             let show = |ids: &[u32]| -> Result<String, TokenizeError> {
@@ -165,6 +168,14 @@ fn describe_turn(tok: &TextTokenizer, turn: &TurnCheck) -> Result<String, Tokeni
             )
         }
     })
+}
+
+/// The first 120 characters of a text.
+fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// A checkpoint directory in words: architecture, size and, if present, the training state.

@@ -24,7 +24,7 @@
 //! | `agentmill_learner_group_recreated_total` | counter | times the consumer group was found gone (Redis lost its data) and created again |
 //! | `agentmill_learner_eval_loss{source}` | gauge | mean next-token loss on the held-out set at the last evaluation, by source (`env-pass`, `env-fail`, `ctx`) and `all`; absent until the first evaluation (`eval_fraction`) |
 //! | `agentmill_learner_eval_tokens` | gauge | target tokens the last evaluation measured |
-//! | `agentmill_learner_recorded_turns_total{outcome}` | counter | assistant turns that carried the policy's sampled token ids, by how the tokenizer's tokens of their rendered text compare: `match`, `drift` (other ids: re-tokenization drift), `out_of_vocab` (an id the tokenizer lacks: not the policy's tokenizer), `misaligned` (the turn does not start and end on a token boundary) |
+//! | `agentmill_learner_recorded_turns_total{outcome}` | counter | assistant turns that carried the policy's sampled token ids, by how the tokenizer's tokens of their rendered text compare: `match`, `drift` (other ids of the same text: re-tokenization drift), `other_text` (ids of another text than the record's turn: never trained), `out_of_vocab` (an id the tokenizer lacks: not the policy's tokenizer), `unmapped` (a sampled token's text, from a server that gives no ids, that is no single id's text), `misaligned` (the turn does not start and end on a token boundary) |
 
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,

@@ -32,6 +32,9 @@
 //! parameter that got no gradient since the zeroing is updated with a zero gradient, as before.
 //! Only a parameter whose `.grad` was never defined is skipped (its moments are not decayed),
 //! as in PyTorch.
+//!
+//! Past 600 lines with its unit tests (the code is under 500): the flat-buffer update is
+//! checked bit for bit against PyTorch's per-tensor AdamW, kept beside it as the reference.
 
 use std::collections::HashMap;
 

@@ -44,9 +44,10 @@
 //! [`Rendered::assistant_spans`] marks the byte ranges the `assistant` loss mask trains on: the
 //! body of every assistant turn and its `<|im_end|>`, not the role header.
 //! [`Rendered::recorded`] keeps, for each assistant turn whose message carries the policy's
-//! sampled token ids, the byte range of its body and those ids: the tokenizer compares them
-//! with its own tokens of the text (re-tokenization drift) and, under
-//! [`AssistantTokens::Recorded`], trains the ids the policy sampled.
+//! sampled tokens (their ids, or their texts where the server gives no ids), the byte range of
+//! its body and those tokens: the tokenizer compares them with its own tokens of the text
+//! (re-tokenization drift) and, under [`AssistantTokens::Recorded`], trains the ids the policy
+//! sampled.
 
 use agentmill_proto::{Message, RecordKind, Role, TrajectoryRecord};
 use serde::{Deserialize, Serialize};
@@ -72,15 +73,25 @@ pub enum AssistantTokens {
     Recorded,
 }
 
-/// An assistant turn that carries the policy's sampled token ids.
+/// What a server said of the tokens it sampled for one assistant turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sampled {
+    /// Their ids (vLLM, SGLang).
+    Ids(Vec<u32>),
+    /// Their texts only (llama.cpp's `logprobs.content[].token`): the tokenizer maps each to the
+    /// one id whose text it is.
+    Pieces(Vec<String>),
+}
+
+/// An assistant turn that carries the policy's sampled tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedTurn {
     /// The turn's index among the record's assistant turns.
     pub turn: usize,
     /// The byte range of the turn's body in the text (after the role header, before `<|im_end|>`).
     pub body: std::ops::Range<usize>,
-    /// The ids the policy sampled for it.
-    pub ids: Vec<u32>,
+    /// The tokens the policy sampled for it.
+    pub sampled: Sampled,
 }
 
 /// A record as training text.
@@ -211,8 +222,13 @@ fn render_chatml(messages: &[Message], tools: &[serde_json::Value]) -> Rendered 
                 out.push_str("assistant\n");
                 let start = out.len();
                 render_assistant(&mut out, m);
-                if let Some(ids) = m.token_ids.as_ref().filter(|ids| !ids.is_empty()) {
-                    recorded.push(RecordedTurn { turn: spans.len(), body: start..out.len(), ids: ids.clone() });
+                let sampled = match (&m.token_ids, &m.token_pieces) {
+                    (Some(ids), _) if !ids.is_empty() => Some(Sampled::Ids(ids.clone())),
+                    (_, Some(pieces)) if !pieces.is_empty() => Some(Sampled::Pieces(pieces.clone())),
+                    _ => None,
+                };
+                if let Some(sampled) = sampled {
+                    recorded.push(RecordedTurn { turn: spans.len(), body: start..out.len(), sampled });
                 }
                 out.push_str(IM_END);
                 spans.push(start..out.len());

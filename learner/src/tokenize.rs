@@ -5,14 +5,21 @@
 //! flag "inside an assistant span", using the tokenizer's byte offsets, so the `assistant` loss
 //! mask marks exactly the tokens the model produced.
 //!
-//! Assistant turns that carry the policy's sampled token ids ([`Rendered::recorded`]) are
+//! Assistant turns that carry the policy's sampled tokens ([`Rendered::recorded`]: their ids,
+//! or their texts, which are mapped to ids through an exact table of each id's text) are
 //! compared with the tokenizer's own tokens of the turn's text: the same ids, re-tokenization
-//! drift (the text decodes the same but splits differently, or the template rendered the turn
-//! otherwise than the model wrote it), ids the tokenizer does not have (it is not the
-//! policy's), or a turn that does not start and end on a token boundary. [`TurnOutcome`] names
-//! them; under [`AssistantTokens::Recorded`] a drifted turn trains the ids the policy sampled.
+//! drift (the same text split otherwise), another text (the record's turn is not what the
+//! model wrote: a template or a reader changed it), ids the tokenizer does not have (it is not
+//! the policy's), texts that name no single id, or a turn that does not start and end on a
+//! token boundary. [`TurnOutcome`] names them; under [`AssistantTokens::Recorded`] a drifted
+//! turn trains the ids the policy sampled, and no other outcome but a match ever trains them.
+//!
+//! Past 600 lines with its unit tests (the code is under 500): the drift check's outcomes are
+//! tested beside the comparison that decides them.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::NFC;
@@ -21,7 +28,7 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 use agentmill_proto::TrajectoryRecord;
 
-use crate::render::{AssistantTokens, Rendered, Template, render};
+use crate::render::{AssistantTokens, Rendered, Sampled, Template, render};
 
 /// The special tokens of the ChatML template, added to every trained tokenizer.
 pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
@@ -52,24 +59,39 @@ pub type MaskedTokens = (Vec<u32>, Vec<bool>);
 pub enum TurnOutcome {
     /// The same ids: no drift.
     Match,
-    /// Other ids for the same turn: re-tokenization drift.
+    /// Other ids for the same text: re-tokenization drift.
     Drift,
+    /// Ids of another text than the rendered turn's: the record's turn is not what the model
+    /// wrote (a template, a reader or a client changed it), so neither can stand for the other.
+    OtherText,
     /// An id this tokenizer does not have: it is not the policy's tokenizer.
     OutOfVocab,
+    /// A sampled token's text that is no single id's text in this tokenizer (a server that names
+    /// tokens by text only, and a tokenizer that is not its own, or a partial character).
+    Unmapped,
     /// The turn's text does not start or end on a token boundary, so its tokens cannot be swapped.
     Misaligned,
 }
 
 impl TurnOutcome {
     /// Every outcome.
-    pub const ALL: [TurnOutcome; 4] = [TurnOutcome::Match, TurnOutcome::Drift, TurnOutcome::OutOfVocab, TurnOutcome::Misaligned];
+    pub const ALL: [TurnOutcome; 6] = [
+        TurnOutcome::Match,
+        TurnOutcome::Drift,
+        TurnOutcome::OtherText,
+        TurnOutcome::OutOfVocab,
+        TurnOutcome::Unmapped,
+        TurnOutcome::Misaligned,
+    ];
 
     /// The outcome's name (a metric label).
     pub fn as_str(self) -> &'static str {
         match self {
             TurnOutcome::Match => "match",
             TurnOutcome::Drift => "drift",
+            TurnOutcome::OtherText => "other_text",
             TurnOutcome::OutOfVocab => "out_of_vocab",
+            TurnOutcome::Unmapped => "unmapped",
             TurnOutcome::Misaligned => "misaligned",
         }
     }
@@ -89,7 +111,8 @@ pub struct TurnCheck {
     pub outcome: TurnOutcome,
     /// The tokenizer's ids of the turn's body.
     pub rendered: Vec<u32>,
-    /// The ids the policy sampled (a trailing end-of-turn id left out: the template writes it).
+    /// The ids the policy sampled (a trailing end-of-turn id left out: the template writes it;
+    /// empty when its token texts could not be mapped).
     pub recorded: Vec<u32>,
 }
 
@@ -101,8 +124,14 @@ pub struct TurnCounts {
     pub matched: u64,
     /// [`TurnOutcome::Drift`].
     pub drift: u64,
+    /// [`TurnOutcome::OtherText`].
+    #[serde(default)]
+    pub other_text: u64,
     /// [`TurnOutcome::OutOfVocab`].
     pub out_of_vocab: u64,
+    /// [`TurnOutcome::Unmapped`].
+    #[serde(default)]
+    pub unmapped: u64,
     /// [`TurnOutcome::Misaligned`].
     pub misaligned: u64,
 }
@@ -123,7 +152,7 @@ impl TurnCounts {
 
     /// Every recorded turn counted.
     pub fn total(&self) -> u64 {
-        self.matched + self.drift + self.out_of_vocab + self.misaligned
+        self.matched + self.drift + self.other_text + self.out_of_vocab + self.unmapped + self.misaligned
     }
 
     /// Nothing counted.
@@ -131,11 +160,21 @@ impl TurnCounts {
         self.total() == 0
     }
 
+    /// The counts in words: "7 match the tokenizer's tokens of their text, 2 drift, …".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} match the tokenizer's tokens of their text, {} drift, {} another text, {} out of vocabulary, {} unmapped, {} misaligned",
+            self.matched, self.drift, self.other_text, self.out_of_vocab, self.unmapped, self.misaligned
+        )
+    }
+
     fn slot(&mut self, outcome: TurnOutcome) -> &mut u64 {
         match outcome {
             TurnOutcome::Match => &mut self.matched,
             TurnOutcome::Drift => &mut self.drift,
+            TurnOutcome::OtherText => &mut self.other_text,
             TurnOutcome::OutOfVocab => &mut self.out_of_vocab,
+            TurnOutcome::Unmapped => &mut self.unmapped,
             TurnOutcome::Misaligned => &mut self.misaligned,
         }
     }
@@ -163,6 +202,9 @@ pub struct TextTokenizer {
     /// Ids that end a sampled turn (`<|im_end|>`, `<|endoftext|>`), which servers may include in
     /// a turn's ids and the template writes itself.
     stop_ids: Vec<u32>,
+    /// Each id's text to the id, `None` where several ids share a text; built when a turn first
+    /// names its tokens by text ([`Sampled::Pieces`]), shared by clones.
+    pieces: Arc<OnceLock<HashMap<String, Option<u32>>>>,
 }
 
 impl TextTokenizer {
@@ -176,7 +218,7 @@ impl TextTokenizer {
     fn wrap(inner: Tokenizer) -> TextTokenizer {
         let eos_id = ["<|endoftext|>", "<|im_end|>", "</s>"].iter().find_map(|t| inner.token_to_id(t)).unwrap_or(0);
         let stop_ids = ["<|im_end|>", "<|endoftext|>"].iter().filter_map(|t| inner.token_to_id(t)).collect();
-        TextTokenizer { inner, eos_id, pad_id: eos_id, stop_ids }
+        TextTokenizer { inner, eos_id, pad_id: eos_id, stop_ids, pieces: Arc::default() }
     }
 
     /// Trains a byte-level BPE of `vocab_size` on `texts` (deterministic for the same input).
@@ -293,15 +335,23 @@ impl TextTokenizer {
             }
             // The body's tokens are exactly first..t when no token crosses either of its ends.
             let aligned = (first == 0 || offsets[first - 1].1 <= body.start) && (t == all.len() || offsets[t].0 >= body.end);
-            let recorded = self.without_stop(&turn.ids);
+            let mapped = match &turn.sampled {
+                Sampled::Ids(ids) => Some(ids.clone()),
+                Sampled::Pieces(pieces) => self.ids_of_pieces(pieces),
+            };
+            let recorded = mapped.as_deref().map(|ids| self.without_stop(ids)).unwrap_or_default();
             let outcome = if !aligned {
                 TurnOutcome::Misaligned
+            } else if mapped.is_none() {
+                TurnOutcome::Unmapped
             } else if recorded.iter().any(|&id| id as usize >= vocab) {
                 TurnOutcome::OutOfVocab
             } else if recorded == &all[first..t] {
                 TurnOutcome::Match
-            } else {
+            } else if self.same_text(recorded, &all[first..t]) {
                 TurnOutcome::Drift
+            } else {
+                TurnOutcome::OtherText
             };
             if tokens == AssistantTokens::Recorded && outcome.usable() {
                 ids.extend_from_slice(recorded);
@@ -317,6 +367,25 @@ impl TextTokenizer {
         ids.push(self.eos_id);
         mask.push(false);
         Encoded { ids, mask, turns }
+    }
+
+    /// The id of each token text, or `None` when one of them is no single id's text.
+    fn ids_of_pieces(&self, pieces: &[String]) -> Option<Vec<u32>> {
+        let table = self.pieces.get_or_init(|| {
+            let mut table: HashMap<String, Option<u32>> = HashMap::new();
+            for id in 0..self.vocab_size() as u32 {
+                // A byte of a character cut in two has no text of its own: it maps nowhere.
+                let Some(text) = self.inner.decode(&[id], false).ok().filter(|t| !t.is_empty() && !t.contains('\u{fffd}')) else { continue };
+                table.entry(text).and_modify(|slot| *slot = None).or_insert(Some(id));
+            }
+            table
+        });
+        pieces.iter().map(|p| table.get(p).copied().flatten()).collect()
+    }
+
+    /// Whether two id sequences are the same text.
+    fn same_text(&self, a: &[u32], b: &[u32]) -> bool {
+        matches!((self.inner.decode(a, false), self.inner.decode(b, false)), (Ok(x), Ok(y)) if x == y)
     }
 
     /// A sampled turn's ids without the end-of-turn ids a server may include.
@@ -400,8 +469,17 @@ mod tests {
     }
 
     fn record(token_ids: Option<Vec<u32>>) -> Rendered {
+        record_with(|a| a.token_ids = token_ids)
+    }
+
+    fn record_with_pieces(pieces: Vec<String>) -> Rendered {
+        record_with(|a| a.token_pieces = Some(pieces))
+    }
+
+    /// A user, assistant (BODY, changed by `sampled`), user conversation, rendered.
+    fn record_with(sampled: impl FnOnce(&mut Message)) -> Rendered {
         let mut a = Message::text(Role::Assistant, BODY);
-        a.token_ids = token_ids;
+        sampled(&mut a);
         let r = TrajectoryRecord {
             messages: vec![Message::text(Role::User, "Fix the parser."), a, Message::text(Role::User, "Thanks.")],
             exit_reason: Some(ExitReason::Submitted),
@@ -465,6 +543,55 @@ mod tests {
         assert!(swapped.mask[before..before + recorded.len()].iter().all(|&m| m), "the policy's ids are assistant tokens");
         assert_eq!(swapped.mask[..before], plain.mask[..before]);
         assert_eq!(swapped.mask[before + recorded.len()..], plain.mask[before + body.len()..]);
+    }
+
+    #[test]
+    fn token_texts_map_to_their_ids_and_match() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        let (ids, _) = body_tokens(&tok);
+        // What llama.cpp's server writes in `logprobs.content[].token`: each sampled token's text.
+        let mut pieces: Vec<String> = ids.iter().map(|&id| tok.decode(&[id]).expect("decoded")).collect();
+        pieces.push("<|im_end|>".into());
+        let e = tok.encode_record(&record_with_pieces(pieces), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Match);
+        assert_eq!(e.turns[0].recorded, ids, "the texts name the very ids");
+        assert_eq!((&e.ids, &e.mask), (&plain.ids, &plain.mask));
+    }
+
+    #[test]
+    fn a_token_text_that_names_no_single_id_is_unmapped_and_never_trained() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        let (ids, _) = body_tokens(&tok);
+        let mut pieces: Vec<String> = ids.iter().map(|&id| tok.decode(&[id]).expect("decoded")).collect();
+        // A text no id of this vocabulary has as its own (trained on one sentence).
+        pieces[0] = "\u{1F980} crab".into();
+        let e = tok.encode_record(&record_with_pieces(pieces), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Unmapped);
+        assert!(!TurnOutcome::Unmapped.usable());
+        assert!(e.turns[0].recorded.is_empty());
+        assert_eq!(e.ids, plain.ids, "the rendered tokens train");
+    }
+
+    #[test]
+    fn ids_of_another_text_are_other_text_not_drift_and_never_trained() {
+        let tok = tokenizer();
+        let plain = tok.encode_record(&record(None), AssistantTokens::Rendered).expect("encoded");
+        // The model wrote "Let me look at the tests." but the record's turn says BODY: a reader
+        // or a template changed the text. These ids must not stand for BODY's tokens.
+        let other = tok.encode("Let me look at the tests.").expect("encoded");
+        assert_ne!(tok.decode(&other).expect("decoded"), BODY);
+        let e = tok.encode_record(&record(Some(other)), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::OtherText);
+        assert!(!TurnOutcome::OtherText.usable());
+        assert_eq!((&e.ids, &e.mask), (&plain.ids, &plain.mask), "the rendered tokens train");
+        let mut counts = TurnCounts::default();
+        counts.add(&e.turns);
+        assert_eq!((counts.other_text, counts.total()), (1, 1));
+        // A checkpoint's counters written before these outcomes existed still read.
+        let old: TurnCounts = serde_json::from_str(r#"{"match":2,"drift":1,"out_of_vocab":0,"misaligned":0}"#).expect("old counters");
+        assert_eq!((old.matched, old.other_text, old.unmapped), (2, 0, 0));
     }
 
     #[test]

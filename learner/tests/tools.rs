@@ -413,7 +413,7 @@ fn recorded_token_ids_are_compared_and_exported_as_configured() {
         let out_dir = s.root.join(format!("tokens-{name}"));
         let stdout = run(&mut export(&out_dir, config));
         assert!(
-            stdout.contains("1 match the tokenizer's tokens of their text, 1 drift, 1 out of vocabulary, 0 misaligned"),
+            stdout.contains("1 match the tokenizer's tokens of their text, 1 drift, 0 another text, 1 out of vocabulary, 0 unmapped, 0 misaligned"),
             "{name}: {stdout}"
         );
         let report: ExportReport =
@@ -435,7 +435,7 @@ fn recorded_token_ids_are_compared_and_exported_as_configured() {
     // inspect-record names each turn that does not match and where it parts.
     let shown = run(bin().arg("inspect-record").arg(&records).args(["--plain", "--tokenizer"]).arg(&s.tokenizer));
     let header = shown.split_once("\n\n").expect("a header").0;
-    assert!(header.contains("policy token ids: 3 of 3 assistant turns carry them; 1 match"), "{header}");
+    assert!(header.contains("policy tokens: 3 of 3 assistant turns carry them; 1 match"), "{header}");
     assert!(header.contains("assistant turn 1: drift at token "), "{header}");
     assert!(header.contains(&format!("assistant turn 3: id {} is beyond", tok.vocab_size() + 9)), "{header}");
     assert!(!header.contains("assistant turn 2:"), "a matching turn is not listed: {header}");

@@ -424,6 +424,11 @@ pub struct Message {
     /// For an assistant turn: the log-probabilities of those tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<Vec<f32>>,
+    /// For an assistant turn whose server names its sampled tokens by their text only (llama.cpp's
+    /// `logprobs.content[].token`, no ids): each token's text, in order. The learner maps them to
+    /// ids through its tokenizer, which must be the server's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_pieces: Option<Vec<String>>,
     /// For an assistant turn: usage the server reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
@@ -444,6 +449,7 @@ impl Message {
             truncated: None,
             token_ids: None,
             logprobs: None,
+            token_pieces: None,
             usage: None,
         }
     }

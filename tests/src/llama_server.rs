@@ -217,3 +217,30 @@ impl Drop for LlamaServer {
         let _ = self.child.wait();
     }
 }
+
+/// The learner's outcomes of its drift check, as `recorded_turns` names them.
+pub const TURN_OUTCOMES: [&str; 6] = ["match", "drift", "other_text", "out_of_vocab", "unmapped", "misaligned"];
+
+/// The learner's drift check on `records` with `tokenizer`, run as an operator runs it
+/// (`agentmill-learner export`): the `recorded_turns` of the export's manifest, e.g.
+/// `{"match": 3, "drift": 1, …}`.
+pub fn drift_check(records: &[TrajectoryRecord], tokenizer: &Path) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("records.jsonl");
+    let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).expect("record as JSON") + "\n").collect();
+    std::fs::write(&input, lines.concat()).expect("write the records");
+    let out = dir.path().join("export");
+    let ran = Command::new(binary("agentmill-learner"))
+        .args(["export", "--layout", "documents", "--format", "megatron", "--prefix", "d", "--input"])
+        .arg(&input)
+        .arg("--tokenizer")
+        .arg(tokenizer)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run agentmill-learner export");
+    assert!(ran.status.success(), "agentmill-learner export: {}", String::from_utf8_lossy(&ran.stderr));
+    let manifest = std::fs::read_to_string(out.join("d.json")).expect("the export's manifest");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).expect("the manifest is JSON");
+    manifest["recorded_turns"].clone()
+}

@@ -16,8 +16,11 @@
 //! harness); the graded patch is the harness's own (it carries its marker) and resolves FULL.
 //!
 //! The same path also runs against llama.cpp's server (llama-cpp-python) serving the learner's
-//! tiny checkpoint, and with a command as the harness (the contract's environment, the refusal
-//! of streaming, and the step limit's 429 ending the episode `max_steps`).
+//! tiny checkpoint, with the gateway speaking the paper's text format to the server and tool
+//! calls to the harness (`tool_call_format = "xml"`), where the learner's drift check finds
+//! `match` on the recorded turns; and with a command as the harness (the contract's
+//! environment, the refusal of streaming, and the step limit's 429 ending the episode
+//! `max_steps`).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,7 @@ use agentmill_testkit::docker::output as docker;
 use agentmill_tests::{bundled_tasks, unique, workspace};
 use agentmill_worker::config::WorkerConfig;
 use agentmill_worker::episode::{EpisodeLease, run_episode};
+use agentmill_worker::agent::policy::xml_calls;
 use agentmill_worker::harness::MINI_SWE_AGENT_IMAGE;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -122,6 +126,25 @@ fn turn(n: u32, content: &str, command: &str) -> Value {
     })
 }
 
+/// A completion as llama.cpp's server writes one for a request with a grammar: the call as text
+/// in `content`, each sampled token named by its text in `logprobs` (no ids).
+fn text_turn(n: u32, text: &str, pieces: &[String]) -> Value {
+    json!({
+        "id": format!("chatcmpl-{n}"), "object": "chat.completion", "created": 1_700_000_000 + n, "model": "stand-in",
+        "choices": [{
+            "index": 0, "finish_reason": "stop",
+            "logprobs": {"content": pieces.iter().map(|p| json!({"token": p, "logprob": -0.5, "bytes": null, "top_logprobs": []})).collect::<Vec<_>>()},
+            "message": {"role": "assistant", "content": text}
+        }],
+        "usage": {"prompt_tokens": 900 + n, "completion_tokens": pieces.len(), "total_tokens": 900 + n + pieces.len() as u32}
+    })
+}
+
+/// A bash call in the paper's text format.
+fn bash_text(command: &str) -> String {
+    format!("<function=bash>\n<parameter=command>\n{command}\n</parameter>\n</function>")
+}
+
 /// Removes what the test created, even when an assertion fails.
 struct Cleanup(Vec<Vec<String>>);
 
@@ -184,8 +207,9 @@ harness_image = "{MINI_SWE_AGENT_IMAGE}"
 }
 
 /// The record keeps every call byte for byte (`seen`: what crossed the recorder), its requests
-/// rebuild exactly, and its assistant turns are the server's.
-fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen: &[(String, String, String)], model: &str) {
+/// rebuild exactly, and its assistant turns are the server's: as it sent them, or, where the
+/// server writes calls as text (`xml`), turns that render back to exactly that text.
+fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen: &[(String, String, String)], model: &str, xml: bool) {
     // Every call crossed the recorder, and the record keeps each byte for byte.
     let chats: Vec<&(String, String, String)> = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).collect();
     // Calls the gateway refused never reached the server; the rest pair with the recorder's.
@@ -219,6 +243,17 @@ fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen
     for (m, (_, _, response)) in assistant.iter().zip(&chats) {
         let body: Value = serde_json::from_str(response).expect("json");
         let choice = &body["choices"][0];
+        let logprobs: Vec<f32> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["logprob"].as_f64().expect("lp") as f32).collect();
+        assert_eq!(m.logprobs.as_ref(), Some(&logprobs));
+        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), body["usage"]["completion_tokens"].as_u64());
+        if xml {
+            let text = choice["message"]["content"].as_str().expect("the server's text");
+            assert_eq!(m.tool_calls.len(), 1, "one call read out of {text:?}");
+            assert_eq!(xml_calls::render(&m.content, &m.tool_calls), text, "the turn renders back to the server's text, byte for byte");
+            let pieces: Vec<&str> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["token"].as_str().expect("token")).collect();
+            assert_eq!(m.token_pieces.as_deref().map(|p| p.iter().map(String::as_str).collect::<Vec<_>>()), Some(pieces), "the sampled tokens' texts");
+            continue;
+        }
         assert_eq!(m.content, choice["message"]["content"].as_str().unwrap_or_default());
         let call = &choice["message"]["tool_calls"][0];
         assert_eq!(m.tool_calls.len(), 1);
@@ -227,9 +262,6 @@ fn assert_record_is_the_servers(record: &agentmill_proto::TrajectoryRecord, seen
         assert_eq!(m.tool_calls[0].function.arguments, call["function"]["arguments"].as_str().expect("arguments"), "argument string kept as sent");
         let ids: Option<Vec<u32>> = serde_json::from_value(choice["token_ids"].clone()).ok();
         assert_eq!(m.token_ids, ids, "the server's token ids, when it sends them");
-        let logprobs: Vec<f32> = choice["logprobs"]["content"].as_array().expect("logprobs").iter().map(|e| e["logprob"].as_f64().expect("lp") as f32).collect();
-        assert_eq!(m.logprobs.as_ref(), Some(&logprobs));
-        assert_eq!(m.usage.as_ref().map(|u| u.completion_tokens), body["usage"]["completion_tokens"].as_u64());
     }
 }
 
@@ -283,7 +315,7 @@ async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers(
     assert_eq!(grading.resolution, Resolution::Full, "{grading:#?}");
     assert_eq!(record.versions.get("harness").map(String::as_str), Some("mini-swe-agent 2.4.6"));
 
-    assert_record_is_the_servers(&record, &seen, "stand-in");
+    assert_record_is_the_servers(&record, &seen, "stand-in", false);
     // The conversation: mini-swe-agent's system and task, then turn, observation, ...
     let roles: Vec<Role> = record.messages.iter().map(|m| m.role).collect();
     assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Assistant, Role::Tool, Role::Assistant]);
@@ -299,12 +331,76 @@ async fn mini_swe_agent_plays_through_the_gateway_and_the_record_is_the_servers(
     eprintln!("gateway overhead per call (us): {overheads:?}");
 }
 
+/// The gateway between a tool-calling harness and a server that writes calls as text
+/// (`tool_call_format = "xml"`), with a scripted server that answers as llama.cpp does (the text,
+/// and each sampled token's text) in the tiny checkpoint's vocabulary. mini-swe-agent gets each
+/// call as `tool_calls` and runs it; the record's turns render back to the server's text; and the
+/// learner's drift check, on that checkpoint's tokenizer, names each turn for what its tokens are:
+/// the tokenizer's own split (`match`), the same text split otherwise (`drift`), and tokens of
+/// another text than the turn's (`other_text`, which is never trained).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn text_calls_reach_the_harness_as_tool_calls_and_the_learner_checks_their_tokens() {
+    if agentmill_testkit::docker::skipped("text_calls_reach_the_harness_as_tool_calls_and_the_learner_checks_their_tokens") {
+        return;
+    }
+    let inspect = docker(&["image", "inspect", MINI_SWE_AGENT_IMAGE]);
+    assert!(inspect.status.success(), "{MINI_SWE_AGENT_IMAGE} is missing: run deploy/setup.sh (it runs deploy/harness/build.sh)");
+    let checkpoint = agentmill_tests::llama_server::tiny_checkpoint();
+    let tokenizer_file = checkpoint.dir.join("tokenizer.json");
+    let tokenizer = tokenizers::Tokenizer::from_file(&tokenizer_file).expect("the checkpoint's tokenizer");
+    // The tokenizer's own tokens of a text, each named by its text (what the server would send
+    // for a model that sampled exactly them).
+    let canonical = |text: &str| -> Vec<String> {
+        let ids = tokenizer.encode(text, false).expect("encode").get_ids().to_vec();
+        ids.iter().map(|&id| tokenizer.decode(&[id], false).expect("decode")).collect()
+    };
+    let (ls, status, pwd, submit) = (bash_text("ls"), bash_text("git status --short"), bash_text("pwd"), bash_text("echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"));
+    let per_char: Vec<String> = status.chars().map(String::from).collect();
+    assert_ne!(per_char, canonical(&status), "the tokenizer merges characters");
+    let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__calc-1").expect("bundled task calc-1");
+    let (base_url, _port, log, script, _server) = scripted_server().await;
+    script.lock().expect("script").extend([
+        text_turn(1, &ls, &canonical(&ls)),
+        text_turn(2, &status, &per_char),
+        // The server says `pwd` but its tokens spell another command.
+        text_turn(3, &pwd, &canonical(&bash_text("whoami"))),
+        text_turn(4, &submit, &canonical(&submit)),
+    ]);
+    let endpoint = "harness = \"mini-swe-agent\"\nlogprobs = true\ntool_call_format = \"xml\"";
+    let record = run_endpoint(&task, &base_url, "stand-in", 6, endpoint).await;
+    let seen = log.lock().expect("log").clone();
+    assert_eq!(record.exit_reason, Some(ExitReason::Submitted), "error: {:?}\nmessages: {:#?}", record.error, record.messages);
+    assert_record_is_the_servers(&record, &seen, "stand-in", true);
+    // The server got the grammar of mini-swe-agent's tool and, in later calls, the harness's
+    // earlier turns as the text the model wrote.
+    let chats: Vec<Value> = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).map(|(_, r, _)| serde_json::from_str(r).expect("json")).collect();
+    assert_eq!(chats.len(), 4);
+    assert!(chats.iter().all(|c| c["grammar"].as_str().is_some_and(|g| g.contains("<function=bash>"))), "{:#?}", chats[0]);
+    let last = chats[3]["messages"].as_array().expect("messages");
+    let sent_back: Vec<&str> = last.iter().filter(|m| m["role"] == "assistant").map(|m| m["content"].as_str().unwrap_or_default()).collect();
+    assert_eq!(sent_back, [ls.as_str(), status.as_str(), pwd.as_str()], "earlier turns go up as text");
+    assert!(last.iter().all(|m| m.get("tool_calls").is_none()), "no tool_calls reach the server");
+    // mini-swe-agent ran each call in the sandbox: real observations.
+    let observed: Vec<&str> = record.messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect();
+    assert_eq!(observed.len(), 3, "{observed:#?}");
+    assert!(observed[0].contains("calc"), "`ls` in the repository: {}", observed[0]);
+    assert!(observed[2].contains(&task.workdir), "`pwd` in {}: {}", task.workdir, observed[2]);
+
+    let turns = agentmill_tests::llama_server::drift_check(std::slice::from_ref(&record), &tokenizer_file);
+    let n = |k: &str| turns[k].as_u64().unwrap_or_default();
+    assert_eq!((n("match"), n("drift"), n("other_text")), (2, 1, 1), "{turns}");
+    assert_eq!((n("out_of_vocab"), n("unmapped"), n("misaligned")), (0, 0, 0), "{turns}");
+}
+
 /// The same path against a real server no one here wrote: llama.cpp's (llama-cpp-python) serving
-/// the learner's tiny checkpoint. mini-swe-agent offers its `bash` tool; the endpoint's
-/// `extra_body` names it in `tool_choice`, so the server constrains the barely trained model to
-/// a well-formed call (a JSON-schema grammar) and answers with `tool_calls`. Whatever the model
-/// writes runs in the sandbox; the episode ends on mini-swe-agent's step limit (or a submit),
-/// and every assistant turn in the record is the server's, byte for byte, with its logprobs.
+/// the learner's tiny checkpoint. mini-swe-agent offers its `bash` tool; with
+/// `tool_call_format = "xml"` the gateway sends the server the grammar of that tool in the
+/// paper's text format, which the checkpoint's own chat template writes, and hands mini-swe-agent
+/// the call as `tool_calls`. Whatever the model writes runs in the sandbox; the episode ends on
+/// mini-swe-agent's step limit (or a submit). Every assistant turn in the record renders back to
+/// the server's text byte for byte and carries its sampled tokens' texts, and the learner's
+/// drift check, run by `agentmill-learner export` with the checkpoint's tokenizer, finds them
+/// the model's own tokens of that text: aligned, each text one id, `match` or `drift`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
     if agentmill_testkit::docker::skipped("mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint") {
@@ -317,9 +413,23 @@ async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
     let (base_url, _port, log, _script, _recorder) = recorder(Some(server.port)).await;
     let model = agentmill_tests::llama_server::MODEL_ALIAS;
     let task = bundled_tasks().into_iter().find(|t| t.instance_id == "agentmill__inifile-1").expect("bundled task inifile-1");
-    let endpoint = "harness = \"mini-swe-agent\"\ntemperature = 0.0\nmax_tokens = 48\nlogprobs = true\nweight_version = \"tiny\"\n\
-                    extra_body = { tool_choice = { type = \"function\", function = { name = \"bash\" } } }";
-    let record = run_endpoint(&task, &base_url, model, 3, endpoint).await;
+    // An untrained model samples stray bytes: llama.cpp's grammar lets a lone byte of a
+    // multi-byte character through, and its server drops the invalid bytes from both the text
+    // and the token texts, so the learner rightly finds such a turn `unmapped` (it cannot be
+    // trained as sampled). A trained model writes whole characters; this one has the tokens that
+    // are not whole characters biased out.
+    let tokenizer = tokenizers::Tokenizer::from_file(checkpoint.dir.join("tokenizer.json")).expect("the checkpoint's tokenizer");
+    let partial: Vec<String> = (0..tokenizer.get_vocab_size(true) as u32)
+        .filter(|&id| tokenizer.decode(&[id], false).is_ok_and(|t| t.contains('\u{fffd}')))
+        .map(|id| format!("\"{id}\" = -100.0"))
+        .collect();
+    assert!(!partial.is_empty(), "a byte-level vocabulary has tokens of single bytes");
+    let endpoint = format!(
+        "harness = \"mini-swe-agent\"\ntemperature = 0.0\nmax_tokens = 128\nlogprobs = true\nweight_version = \"tiny\"\n\
+         tool_call_format = \"xml\"\ngrammar_max_value_chars = 16\nextra_body = {{ logit_bias = {{ {} }} }}",
+        partial.join(", ")
+    );
+    let record = run_endpoint(&task, &base_url, model, 3, &endpoint).await;
     let seen = log.lock().expect("log").clone();
     assert!(
         matches!(record.exit_reason, Some(ExitReason::MaxSteps | ExitReason::Submitted)),
@@ -330,10 +440,26 @@ async fn mini_swe_agent_against_llama_cpp_serving_the_learners_checkpoint() {
     );
     let chats = seen.iter().filter(|(p, _, _)| p.ends_with("/chat/completions")).count();
     assert!(chats >= 1, "the model was called: {seen:#?}");
-    assert_record_is_the_servers(&record, &seen, model);
+    assert_record_is_the_servers(&record, &seen, model, true);
     let assistant: Vec<&agentmill_proto::Message> = record.messages.iter().filter(|m| m.role == Role::Assistant).collect();
     assert!(assistant.iter().all(|m| m.tool_calls.len() == 1 && m.tool_calls[0].function.name == "bash"), "constrained calls: {assistant:#?}");
     assert!(assistant.iter().all(|m| m.logprobs.as_ref().is_some_and(|l| !l.is_empty())), "llama.cpp's logprobs are recorded per turn");
+    // The harness got each call as `tool_calls` and ran it: an observation answers every turn.
+    let observations = record.messages.iter().filter(|m| m.role == Role::Tool).count();
+    assert!(observations + 1 >= assistant.len() && observations >= 1, "mini-swe-agent ran the calls: {:#?}", record.messages);
+
+    // The learner's drift check on the recorded turns, with the checkpoint's tokenizer.
+    let turns = agentmill_tests::llama_server::drift_check(std::slice::from_ref(&record), &checkpoint.dir.join("tokenizer.json"));
+    let n = |k: &str| turns[k].as_u64().unwrap_or_default();
+    let total = agentmill_tests::llama_server::TURN_OUTCOMES.iter().map(|k| n(k)).sum::<u64>();
+    assert_eq!(total, assistant.len() as u64, "every assistant turn carries its tokens: {turns}");
+    // Each turn's tokens are its own text, on its boundaries, each text one id: the model's own
+    // tokens, which `assistant_tokens = "recorded"` trains. Whether they are also the tokenizer's
+    // split of that text (`match`) is up to the model: an untrained one splits as it samples
+    // (`drift`); the scripted test above proves each verdict, the closed loop measures a trained one.
+    assert_eq!((n("other_text"), n("out_of_vocab"), n("unmapped"), n("misaligned")), (0, 0, 0, 0), "{turns}");
+    assert_eq!(n("match") + n("drift"), total, "every turn trains the model's own tokens: {turns}");
+    eprintln!("drift check on {total} recorded turns: {turns} (match share {:.2})", n("match") as f64 / total as f64);
     assert_eq!(record.provenance.policy.as_ref().map(|p| p.weight_version.as_str()), Some("tiny"));
     let grading = record.grading.as_ref().expect("a model's episode is graded");
     assert!(grading.not_graded.is_none(), "{grading:#?}");
@@ -386,7 +512,7 @@ async fn a_command_harness_gets_the_contract_and_the_step_limit() {
     assert_eq!(record.model_calls.iter().map(|c| c.status).collect::<Vec<_>>(), [400, 200, 200, 429]);
     assert!(record.model_calls[0].response.contains("stream=false"), "{}", record.model_calls[0].response);
     assert!(record.model_calls[3].response.contains("step limit of 2"), "{}", record.model_calls[3].response);
-    assert_record_is_the_servers(&record, &seen, "stand-in");
+    assert_record_is_the_servers(&record, &seen, "stand-in", false);
     // The instruction is the worker's instance template with the task's statement in it.
     assert!(record.messages[0].content.contains(&task.problem_statement) && record.messages[0].content.contains("/testbed"));
     assert_eq!(record.messages.iter().filter(|m| m.role == Role::Tool).map(|m| m.content.as_str()).collect::<Vec<_>>(), ["ok 2"]);

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use agentmill_proto::{ExitReason, Role, TrajectoryRecord};
-use agentmill_tests::llama_server::{LlamaServer, MODEL_ALIAS, tiny_checkpoint};
+use agentmill_tests::llama_server::{LlamaServer, MODEL_ALIAS, TURN_OUTCOMES, drift_check, tiny_checkpoint};
 use agentmill_tests::{binary, docker_or_skip, unique, workspace};
 
 /// The sampling seed of the first run.
@@ -94,6 +94,8 @@ async fn episodes_against_llama_cpp_end_on_real_observations_with_logprobs() {
             let usage = turn.usage.clone().expect("usage per turn");
             let logprobs = turn.logprobs.as_ref().expect("the server's logprobs");
             assert_eq!(logprobs.len() as u64, usage.completion_tokens, "one logprob per sampled token");
+            // llama.cpp gives no ids; the sampled tokens' texts stand in, one per token.
+            assert_eq!(turn.token_pieces.as_ref().map(Vec::len), Some(logprobs.len()), "the sampled tokens' texts are kept");
             assert!(usage.prompt_tokens > 0 && logprobs.iter().all(|l| *l <= 0.0));
         }
         // Environmentally native: each call was answered by the sandbox.
@@ -109,6 +111,15 @@ async fn episodes_against_llama_cpp_end_on_real_observations_with_logprobs() {
         .collect();
     eprintln!("bash observations: {bash_answers:?}");
     assert!(bash_answers.iter().any(|(_, code)| code.is_some_and(|c| c != 0)), "some command failed in the sandbox as bash reports it");
+    // The learner's drift check with the served checkpoint's tokenizer: every turn is the text
+    // the model wrote, on token boundaries, in its vocabulary.
+    let turns = drift_check(&records, &tiny_checkpoint().dir.join("tokenizer.json"));
+    let n = |k: &str| turns[k].as_u64().unwrap_or_default();
+    let total = TURN_OUTCOMES.iter().map(|k| n(k)).sum::<u64>();
+    let assistant_turns = records.iter().flat_map(|r| &r.messages).filter(|m| m.role == Role::Assistant).count() as u64;
+    assert_eq!(total, assistant_turns, "every turn carries its sampled tokens: {turns}");
+    assert_eq!((n("other_text"), n("out_of_vocab"), n("misaligned")), (0, 0, 0), "{turns}");
+    eprintln!("drift check of the openai policy's turns: {turns} (match share {:.2})", n("match") as f64 / total as f64);
     assert!(engine.containers_of(&worker).await.expect("list").is_empty(), "no container left behind");
 
     // A malformed call, forced: the grammar ends the call before its closing tags. The tools

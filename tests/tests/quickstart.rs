@@ -174,6 +174,15 @@ fn closed_loop_round_two(run_dir: &Path, stdout: &str, round1: &serde_json::Valu
     assert_eq!(count(l2, "env_fail") + pass2 + held2 - held1, 2 * n, "every round-2 record trained or held out: {rounds:#}\nround 1: {round1_learner:#}");
     assert!(count(l2, "env_fail") > 0 && pass2 <= two_full, "failed episodes trained as env_fail, never as env_pass: {rounds:#}");
     assert!(rounds["learner"]["steps"].as_u64().unwrap_or(0) > round1["learner"]["steps"].as_u64().unwrap_or(0), "the learner stepped on round 2: {rounds:#}");
+    // Round 2's turns carry the tokens llama.cpp sampled (by text); the learner, on the served
+    // checkpoint's tokenizer, finds each turn's tokens its own text and on its boundaries.
+    let turns = rounds["learner"]["recorded_turns"].as_object().unwrap_or_else(|| panic!("no recorded turns: {rounds:#}"));
+    let total: u64 = turns.values().filter_map(serde_json::Value::as_u64).sum();
+    assert!(total > 0, "{rounds:#}");
+    for never in ["other_text", "out_of_vocab", "misaligned"] {
+        assert!(!turns.contains_key(never), "{never}: {rounds:#}");
+    }
+    eprintln!("closed loop: recorded turns {turns:?}, match share {:.2}", turns.get("match").and_then(serde_json::Value::as_u64).unwrap_or(0) as f64 / total as f64);
     // The side-by-side report a person reads, with round 2's episodes per hour (the figure).
     assert!(stdout.contains("both rounds"), "{stdout}");
     let line = stdout.lines().find(|l| l.starts_with("served by")).unwrap_or_else(|| panic!("no served-by line:\n{stdout}"));

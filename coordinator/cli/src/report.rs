@@ -269,7 +269,8 @@ pub struct LearnerReport {
     /// Target tokens the last evaluation measured.
     pub eval_tokens: u64,
     /// Assistant turns with the policy's token ids, by how the learner's tokens of their text
-    /// compared (`match`, `drift`, `out_of_vocab`, `misaligned`; empty when none carried ids).
+    /// compared (`match`, `drift`, `other_text`, `out_of_vocab`, `unmapped`, `misaligned`; empty when none
+    /// carried them).
     pub recorded_turns: BTreeMap<String, u64>,
 }
 
@@ -297,7 +298,7 @@ impl LearnerReport {
             held_out: u("/records/held_out"),
             eval_loss: f("/eval/loss").map(|last| (f("/eval_loss_first").unwrap_or(last), last)),
             eval_tokens: u("/eval/tokens"),
-            recorded_turns: ["match", "drift", "out_of_vocab", "misaligned"]
+            recorded_turns: ["match", "drift", "other_text", "out_of_vocab", "unmapped", "misaligned"]
                 .iter()
                 .map(|k| (k.to_string(), u(&format!("/recorded_turns/{k}"))))
                 .filter(|(_, n)| *n > 0)
@@ -389,7 +390,7 @@ impl Report {
                 }
                 if !l.recorded_turns.is_empty() {
                     let n: u64 = l.recorded_turns.values().sum();
-                    writeln!(out, "           policy token ids on {n} assistant turns, against the learner's tokens: {}", counts(&l.recorded_turns))?;
+                    writeln!(out, "           policy tokens on {n} assistant turns, against the learner's tokens: {}", counts(&l.recorded_turns))?;
                 }
                 if let Some(c) = &l.checkpoint {
                     writeln!(out, "           checkpoint {}", c.display())?;
@@ -532,7 +533,7 @@ learner    12 steps on Cpu, 4096 tokens trained (100 tokens/s, packing 97.0%), s
            records trained: ctx 2, env_fail 1, env_pass 3
            loss 9.100 → 4.200
            held-out loss 9.500 → 5.250 (4 records held out, 800 tokens measured)
-           policy token ids on 10 assistant turns, against the learner's tokens: drift 2, match 7, misaligned 1
+           policy tokens on 10 assistant turns, against the learner's tokens: drift 2, match 7, misaligned 1
            checkpoint out/checkpoints/step-00000012
 ";
         assert_eq!(text, want, "the learner's lines as printed:\n{text}");

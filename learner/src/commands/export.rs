@@ -93,11 +93,8 @@ pub async fn run(args: ExportArgs) -> Result<()> {
     let turns = &report.recorded_turns;
     if turns.total() > 0 {
         println!(
-            "assistant turns with the policy's token ids: {} match the tokenizer's tokens of their text, {} drift, {} out of vocabulary, {} misaligned; exported as {}",
-            turns.matched,
-            turns.drift,
-            turns.out_of_vocab,
-            turns.misaligned,
+            "assistant turns with the policy's tokens: {}; exported as {}",
+            turns.describe(),
             match cfg.assistant_tokens {
                 AssistantTokens::Recorded => "the policy's ids where usable",
                 AssistantTokens::Rendered => "the rendered tokens",

@@ -451,6 +451,8 @@ impl Consumer<'_> {
                  is `tokenizer` the policy's tokenizer.json? agentmill_learner_recorded_turns_total counts every such turn (said once)",
                 match turn.outcome {
                     TurnOutcome::OutOfVocab => "an id beyond the tokenizer's vocabulary",
+                    TurnOutcome::Unmapped => "a sampled token's text that is no single id's text in the tokenizer",
+                    TurnOutcome::OtherText => "the ids are another text than the record's turn",
                     _ => "the turn does not start and end on a token boundary",
                 }
             );

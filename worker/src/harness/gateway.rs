@@ -10,6 +10,14 @@
 //! returned, the status, the time upstream and in the gateway) is kept in order for the record
 //! ([`super::transcript`]).
 //!
+//! With `tool_call_format = "xml"` (a server without a tool-call parser that serves the learner's
+//! own chat template, llama.cpp's among them) the gateway speaks tool calls to the harness and
+//! the paper's text format to the server: the request carries the GBNF `grammar` of the
+//! harness's tools ([`xml_calls::grammar`]) and earlier assistant turns go up as the text the
+//! model wrote ([`xml_calls::render`]); the call in the server's text comes back to the harness
+//! as `tool_calls` ([`xml_calls::parse`]). The record keeps the server's body, so the learner
+//! trains the text, and the tokens, the model produced.
+//!
 //! Streaming (`stream: true`) is refused with a 400 that says so: a recorded turn is one body.
 //! Past the episode's step limit a call is refused with a 429 naming the limit, so a harness that
 //! ignores its own step limit still ends.
@@ -19,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::agent::policy::OpenAiConfig;
+use crate::agent::policy::openai::{read_tool_call, text_content};
+use crate::agent::policy::{OpenAiConfig, ToolCallFormat, xml_calls};
 
 /// One model call as the gateway saw it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,8 +41,11 @@ pub struct Exchange {
     pub request: String,
     /// The status the harness got.
     pub status: u16,
-    /// The body the harness got, byte for byte as the server sent it (or the gateway's refusal).
+    /// The body byte for byte as the server sent it (or the gateway's refusal).
     pub response: String,
+    /// What the harness got instead of `response`, when the gateway translated it (the call read
+    /// out of the text under `tool_call_format = "xml"`); `None`: the harness got `response`.
+    pub delivered: Option<String>,
     /// Whether the server answered (false: the gateway refused or could not reach it).
     pub upstream: bool,
     /// Time waiting on the server.
@@ -130,6 +142,9 @@ impl Gateway {
         if c.return_token_ids {
             request.insert("return_token_ids".into(), json!(true));
         }
+        if c.tool_call_format == ToolCallFormat::Xml {
+            as_text_calls(&mut request, c.grammar_max_value_chars);
+        }
         for (k, v) in &c.extra_body {
             request.insert(k.clone(), v.clone());
         }
@@ -162,6 +177,9 @@ impl Gateway {
             Ok((answer, t)) => (answer, true, t),
             Err(answer) => (answer, false, Duration::ZERO),
         };
+        let delivered = (upstream && answer.status == 200 && route.ends_with("/chat/completions") && self.config.tool_call_format == ToolCallFormat::Xml)
+            .then(|| calls_out_of_text(&request, &answer.body))
+            .flatten();
         let total = started.elapsed();
         let exchange = Exchange {
             method: method.to_string(),
@@ -169,6 +187,7 @@ impl Gateway {
             request,
             status: answer.status,
             response: answer.body.clone(),
+            delivered: delivered.clone(),
             upstream,
             upstream_time,
             overhead: total.saturating_sub(upstream_time),
@@ -176,7 +195,10 @@ impl Gateway {
         if let Ok(mut all) = self.exchanges.lock() {
             all.push(exchange);
         }
-        answer
+        match delivered {
+            Some(body) => Answer { body, ..answer },
+            None => answer,
+        }
     }
 
     async fn forward(&self, method: reqwest::Method, tail: &str, body: Option<String>) -> Result<(Answer, Duration), Answer> {
@@ -198,6 +220,50 @@ impl Gateway {
         let body = String::from_utf8(bytes.to_vec()).map_err(|_| Answer::error(502, format!("agentmill gateway: {url} answered a body that is not UTF-8")))?;
         Ok((Answer { status, content_type, body }, elapsed))
     }
+}
+
+/// A request as the server gets it under `tool_call_format = "xml"`: the grammar of the
+/// harness's tools, `tool_choice` left to the grammar, and each assistant turn the harness sends
+/// back with tool calls turned into the text the model wrote.
+fn as_text_calls(request: &mut Map<String, Value>, max_value_chars: usize) {
+    let tools: Vec<Value> = request.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
+    if !tools.is_empty() {
+        request.insert("grammar".into(), json!(xml_calls::grammar(&tools, max_value_chars)));
+        request.insert("tool_choice".into(), json!("auto"));
+    }
+    let Some(messages) = request.get_mut("messages").and_then(Value::as_array_mut) else { return };
+    for m in messages.iter_mut().filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant")) {
+        let Some(calls) = m.get("tool_calls").and_then(Value::as_array).filter(|c| !c.is_empty()) else { continue };
+        let calls: Vec<agentmill_proto::ToolCall> = calls.iter().enumerate().map(|(i, c)| read_tool_call(i, c)).collect();
+        let content = text_content(m.get("content"));
+        *m = json!({ "role": "assistant", "content": xml_calls::render(&content, &calls) });
+    }
+}
+
+/// The server's answer as the harness gets it under `tool_call_format = "xml"`: the call in
+/// `choices[0].message.content` moved into `tool_calls` (JSON arguments, as a tool-calling
+/// server answers) with `finish_reason: "tool_calls"`. `None` when the body holds no call.
+fn calls_out_of_text(request: &str, body: &str) -> Option<String> {
+    let request: Value = serde_json::from_str(request).ok()?;
+    let tools: Vec<Value> = request.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut body: Value = serde_json::from_str(body).ok()?;
+    let choice = body.get_mut("choices")?.get_mut(0)?;
+    let message = choice.get_mut("message")?;
+    if message.get("tool_calls").and_then(Value::as_array).is_some_and(|c| !c.is_empty()) {
+        return None;
+    }
+    let text = text_content(message.get("content"));
+    let (content, calls) = xml_calls::parse(&text, &tools);
+    if calls.is_empty() {
+        return None;
+    }
+    message["content"] = if content.is_empty() { Value::Null } else { json!(content) };
+    message["tool_calls"] = calls
+        .iter()
+        .map(|c| json!({ "id": c.id, "type": "function", "function": { "name": c.function.name, "arguments": c.function.arguments } }))
+        .collect();
+    choice["finish_reason"] = json!("tool_calls");
+    Some(body.to_string())
 }
 
 #[cfg(test)]
@@ -234,6 +300,41 @@ mod tests {
         assert_eq!(e.status, 400);
         assert!(e.body.contains("stream=false"), "{}", e.body);
         assert_eq!(g.rewrite("[1]").expect_err("refused").status, 400);
+    }
+
+    #[test]
+    fn under_xml_the_server_gets_text_calls_and_the_harness_gets_tool_calls() {
+        let config = OpenAiConfig { model: "served".into(), tool_call_format: ToolCallFormat::Xml, grammar_max_value_chars: 50, ..OpenAiConfig::default() };
+        let g = Gateway::new(&config, 4).expect("gateway");
+        let bash = json!({"type": "function", "function": {"name": "bash", "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}});
+        let body = json!({
+            "model": "x", "tools": [bash], "tool_choice": "required",
+            "messages": [
+                {"role": "user", "content": "fix it"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "call_0", "type": "function", "function": {"name": "bash", "arguments": "{\"command\": \"ls\"}"}}]},
+                {"role": "tool", "tool_call_id": "call_0", "content": "a.py"}
+            ]
+        });
+        let sent: Value = serde_json::from_str(&g.rewrite(&body.to_string()).expect("rewritten")).expect("json");
+        assert!(sent["grammar"].as_str().is_some_and(|g| g.starts_with("root ::= t0\n") && g.contains("<function=bash>")), "{sent}");
+        assert_eq!(sent["tool_choice"], "auto", "the grammar decides, not the server's own call parser");
+        assert_eq!(sent["tools"], body["tools"], "the template still writes the tools into the prompt");
+        // The harness's copy of its earlier turn goes up as the text the model wrote.
+        assert_eq!(sent["messages"][1], json!({"role": "assistant", "content": "<function=bash>\n<parameter=command>\nls\n</parameter>\n</function>"}));
+        assert_eq!(sent["messages"][2], body["messages"][2]);
+
+        let text = "<function=bash>\n<parameter=command>\ncat a.py\n</parameter>\n</function>";
+        let server = json!({"id": "c", "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text},
+            "logprobs": {"content": [{"token": "<function=bash>", "logprob": -0.1, "bytes": null}]}}], "usage": {"prompt_tokens": 9, "completion_tokens": 1}});
+        let harness: Value = serde_json::from_str(&calls_out_of_text(&sent.to_string(), &server.to_string()).expect("a call")).expect("json");
+        let message = &harness["choices"][0]["message"];
+        assert_eq!(message["content"], Value::Null);
+        assert_eq!(message["tool_calls"], json!([{"id": "call_0", "type": "function", "function": {"name": "bash", "arguments": "{\"command\":\"cat a.py\"}"}}]));
+        assert_eq!(harness["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(harness["usage"], server["usage"], "the rest of the body is the server's");
+        // Text with no call, and a body that already has tool calls, go to the harness unchanged.
+        let plain = json!({"choices": [{"message": {"role": "assistant", "content": "thinking"}}]});
+        assert_eq!(calls_out_of_text(&sent.to_string(), &plain.to_string()), None);
     }
 
     #[tokio::test]

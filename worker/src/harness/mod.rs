@@ -11,7 +11,7 @@
 //! 2. runs the harness in the workdir with the base URL and the instruction in its environment
 //!    (the contract below), within the episode's wall time;
 //! 3. builds the record from what the gateway saw ([`transcript`]): the assistant turns exactly
-//!    as the server returned them, token ids and logprobs included, and every call kept in
+//!    as the server returned them, token ids (or their texts) and logprobs included, and every call kept in
 //!    `model_calls`; the harness's final change in the workdir (`git diff` against the base
 //!    commit) is the patch that is graded, as for the built-in loop.
 //!
@@ -276,7 +276,7 @@ pub async fn run_harness(
     let bridge_log = bridge.stderr_tail();
     drop(bridge);
     let exchanges = gateway.exchanges();
-    let t = transcript::build(&exchanges);
+    let t = transcript::build(&exchanges, config.tool_call_format);
     run.model_calls = model_calls(&exchanges);
     run.outcome.steps = t.turns;
     run.outcome.tools = t.tools;
@@ -373,6 +373,7 @@ mod tests {
             request: json!({ "model": "m", "messages": messages }).to_string(),
             status: 200,
             response: "{}".into(),
+            delivered: None,
             upstream: true,
             upstream_time: Duration::from_millis(5),
             overhead: Duration::from_micros(70),

@@ -14,11 +14,12 @@
 //! before stays in the exchanges but not in the conversation, and [`Transcript::restarts`] counts
 //! it. Calls that got no completion (a refusal, a server error the harness retried) are not turns.
 
-use agentmill_proto::{FunctionCall, Message, Role, ToolCall};
+use agentmill_proto::{Message, Role};
 use serde_json::Value;
 
 use super::gateway::Exchange;
-use crate::agent::policy::openai::{parse_completion, text_content};
+use crate::agent::policy::ToolCallFormat;
+use crate::agent::policy::openai::{parse_response, read_tool_call, text_content};
 
 /// The conversation of an episode and what building it found.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -51,43 +52,31 @@ fn message(v: &Value) -> Message {
     if role == Role::Assistant
         && let Some(calls) = v.get("tool_calls").and_then(Value::as_array)
     {
-        for (i, c) in calls.iter().enumerate() {
-            let f = c.get("function");
-            let arguments = match f.and_then(|f| f.get("arguments")) {
-                Some(Value::String(s)) => s.clone(),
-                None | Some(Value::Null) => String::new(),
-                Some(other) => other.to_string(),
-            };
-            m.tool_calls.push(ToolCall {
-                id: c.get("id").and_then(Value::as_str).map_or_else(|| format!("call_{i}"), str::to_string),
-                kind: "function".into(),
-                function: FunctionCall { name: f.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or_default().into(), arguments },
-            });
-        }
+        m.tool_calls = calls.iter().enumerate().map(|(i, c)| read_tool_call(i, c)).collect();
     }
     m
 }
 
-/// Builds the conversation from the exchanges, in order.
-pub fn build(exchanges: &[Exchange]) -> Transcript {
+/// Builds the conversation from the exchanges, in order; `format` says how the server wrote its
+/// calls (under [`ToolCallFormat::Xml`] they are read out of the turn's text, as the harness got them).
+pub fn build(exchanges: &[Exchange], format: ToolCallFormat) -> Transcript {
     let mut t = Transcript::default();
     // The previous answered call's request messages (as the harness sent them).
     let mut previous: Option<Vec<Value>> = None;
     for x in exchanges.iter().filter(|x| x.path.trim_end_matches('/').ends_with("/chat/completions")) {
+        let request: Value = serde_json::from_str(&x.request).unwrap_or(Value::Null);
+        let offered: Vec<Value> = request.get("tools").and_then(Value::as_array).cloned().unwrap_or_default();
         let completion = (x.upstream && x.status == 200)
             .then(|| serde_json::from_str::<Value>(&x.response).ok())
             .flatten()
-            .and_then(|v| parse_completion(&v).ok());
+            .and_then(|v| parse_response(&v, format, &offered).ok());
         let Some(mut assistant) = completion else {
             t.last_failure = Some(format!("status {}: {}", x.status, excerpt(&x.response)));
             continue;
         };
-        let request: Value = serde_json::from_str(&x.request).unwrap_or(Value::Null);
         let sent: Vec<Value> = request.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
-        if t.tools.is_empty()
-            && let Some(tools) = request.get("tools").and_then(Value::as_array)
-        {
-            t.tools = tools.clone();
+        if t.tools.is_empty() {
+            t.tools = offered;
         }
         let extends = previous.as_ref().is_some_and(|p| sent.len() > p.len() && sent[..p.len()] == p[..]);
         let new = match &previous {
@@ -133,6 +122,7 @@ mod tests {
             request: json!({ "model": "m", "messages": messages, "tools": [{"type": "function", "function": {"name": "bash"}}] }).to_string(),
             status,
             response: response.to_string(),
+            delivered: None,
             upstream: true,
             upstream_time: Duration::ZERO,
             overhead: Duration::ZERO,
@@ -158,7 +148,7 @@ mod tests {
             exchange(json!([sys, user, resent, tool]), json!({"error": "busy"}), 503),
             exchange(json!([sys, user, resent, tool]), answer(" b ", r#"{"command":"echo  x"}"#, &[3]), 200),
         ];
-        let t = build(&x);
+        let t = build(&x, ToolCallFormat::Native);
         assert_eq!((t.turns, t.restarts, t.tools.len()), (2, 0, 1));
         let roles: Vec<Role> = t.messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, [Role::System, Role::User, Role::Assistant, Role::Tool, Role::Assistant]);
@@ -170,10 +160,26 @@ mod tests {
     }
 
     #[test]
+    fn under_xml_a_turns_call_is_read_out_of_the_servers_text_with_its_token_texts() {
+        let text = "<function=bash>\n<parameter=command>\nls\n</parameter>\n</function>";
+        let pieces = ["<function=", "bash", ">\n<parameter=command>\n", "ls", "\n</parameter>\n</function>"];
+        let body = json!({ "choices": [{ "index": 0, "finish_reason": "stop",
+            "logprobs": {"content": pieces.iter().map(|p| json!({"token": p, "logprob": -0.5, "bytes": null})).collect::<Vec<_>>()},
+            "message": { "role": "assistant", "content": text } }] });
+        let t = build(&[exchange(json!([{"role": "user", "content": "u"}]), body, 200)], ToolCallFormat::Xml);
+        let turn = &t.messages[1];
+        assert_eq!((turn.content.as_str(), turn.tool_calls.len()), ("", 1));
+        assert_eq!(turn.tool_calls[0].function.arguments, r#"{"command":"ls"}"#);
+        assert_eq!(turn.token_ids, None);
+        assert_eq!(turn.token_pieces.as_deref(), Some(&pieces.map(String::from)[..]), "llama.cpp's token texts, in order");
+        assert_eq!(pieces.concat(), text);
+    }
+
+    #[test]
     fn a_rewritten_history_restarts_the_chain() {
         let a = exchange(json!([{"role": "user", "content": "one"}]), answer("x", "{}", &[]), 200);
         let b = exchange(json!([{"role": "user", "content": "summary"}]), answer("y", "{}", &[]), 200);
-        let t = build(&[a, b]);
+        let t = build(&[a, b], ToolCallFormat::Native);
         assert_eq!((t.turns, t.restarts, t.messages.len()), (2, 1, 2));
         assert_eq!(t.messages[0].content, "summary");
     }

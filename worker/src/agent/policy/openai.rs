@@ -13,7 +13,9 @@
 //! - **What is kept**: `content`, `reasoning_content` (or `reasoning`), `tool_calls`, `usage`; with
 //!   `logprobs = true` the sampled tokens' log-probabilities (`choices[0].logprobs.content[].logprob`);
 //!   token ids from vLLM's `choices[0].token_ids` (ask with `return_token_ids = true`, vLLM ≥ 0.10.2)
-//!   or from `token_id:N` tokens (vLLM's `return_tokens_as_token_ids`, set through `extra_body`).
+//!   or from `token_id:N` tokens (vLLM's `return_tokens_as_token_ids`, set through `extra_body`);
+//!   where a server gives no ids (llama.cpp), the sampled tokens' texts
+//!   (`logprobs.content[].token`) as the turn's `token_pieces`, which the learner maps to ids.
 //! - **What is sent back**: system, user, assistant (content and tool calls, never the reasoning —
 //!   several servers reject it) and tool messages (`tool_call_id`, `content`). A tool call whose
 //!   arguments were not JSON is sent back as the model wrote it, with the tool's error answer.
@@ -255,11 +257,7 @@ impl OpenAiPolicy {
                 ParseProblem::Unusable(why) => Failure::Stop(PolicyError::Fatal(format!("{}: {why}", self.url))),
                 ParseProblem::Length(why) => Failure::Stop(PolicyError::ContextOverflow(format!("{}: {why}", self.url))),
             })?;
-            if self.config.tool_call_format == ToolCallFormat::Xml && message.tool_calls.is_empty() {
-                let (content, calls) = xml_calls::parse(&message.content, tools);
-                message.content = content;
-                message.tool_calls = calls;
-            }
+            calls_from_text(&mut message, self.config.tool_call_format, tools);
             return Ok(message);
         }
         let what = format!("{} answered {status}: {}", self.url, excerpt(&text));
@@ -384,12 +382,17 @@ pub fn parse_response(body: &Value, format: ToolCallFormat, tools: &[Value]) -> 
         ParseProblem::NoChoice(why) | ParseProblem::Unusable(why) => PolicyError::Fatal(why),
         ParseProblem::Length(why) => PolicyError::ContextOverflow(why),
     })?;
+    calls_from_text(&mut message, format, tools);
+    Ok(message)
+}
+
+/// Under [`ToolCallFormat::Xml`], the calls of a turn that came as text read out of its content.
+fn calls_from_text(message: &mut Message, format: ToolCallFormat, tools: &[Value]) {
     if format == ToolCallFormat::Xml && message.tool_calls.is_empty() {
         let (content, calls) = xml_calls::parse(&message.content, tools);
         message.content = content;
         message.tool_calls = calls;
     }
-    Ok(message)
 }
 
 /// An assistant turn sent back as the text the model wrote (`tool_call_format = "xml"`): its
@@ -426,18 +429,7 @@ pub(crate) fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
         .filter(|r| !r.is_empty())
         .map(str::to_string);
     if let Some(calls) = message.get("tool_calls").and_then(Value::as_array) {
-        for (i, call) in calls.iter().enumerate() {
-            let function = call.get("function");
-            let name = function.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or_default();
-            let arguments = match function.and_then(|f| f.get("arguments")) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => s.clone(),
-                // Some servers send the arguments as an object; keep them as the JSON text.
-                Some(other) => other.to_string(),
-            };
-            let id = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).map_or_else(|| format!("call_{i}"), str::to_string);
-            out.tool_calls.push(ToolCall { id, kind: "function".into(), function: FunctionCall { name: name.into(), arguments } });
-        }
+        out.tool_calls = calls.iter().enumerate().map(|(i, call)| read_tool_call(i, call)).collect();
     }
     if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
         let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -457,6 +449,12 @@ pub(crate) fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
             .collect::<Option<Vec<u32>>>()
     });
     out.token_ids = out.token_ids.filter(|t| !t.is_empty());
+    if out.token_ids.is_none() {
+        // llama.cpp names each sampled token by its text only; the learner maps the texts to ids.
+        out.token_pieces = entries
+            .and_then(|entries| entries.iter().map(|e| e.get("token").and_then(Value::as_str).map(str::to_string)).collect::<Option<Vec<String>>>())
+            .filter(|p| !p.is_empty());
+    }
     if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
         debug!(finish_reason = reason, "completion finished");
         if reason == "length" {
@@ -467,6 +465,20 @@ pub(crate) fn parse_completion(value: &Value) -> Result<Message, ParseProblem> {
         }
     }
     Ok(out)
+}
+
+/// The `i`-th entry of a message's `tool_calls` (an id made up where it has none).
+pub(crate) fn read_tool_call(i: usize, call: &Value) -> ToolCall {
+    let function = call.get("function");
+    let name = function.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or_default();
+    let arguments = match function.and_then(|f| f.get("arguments")) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        // Some servers send the arguments as an object; keep them as the JSON text.
+        Some(other) => other.to_string(),
+    };
+    let id = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()).map_or_else(|| format!("call_{i}"), str::to_string);
+    ToolCall { id, kind: "function".into(), function: FunctionCall { name: name.into(), arguments } }
 }
 
 /// `content` as text: a string, or the text parts of a list of content parts.

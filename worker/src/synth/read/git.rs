@@ -27,6 +27,10 @@
 //! `GIT_CONFIG_GLOBAL=/dev/null`, `GIT_OPTIONAL_LOCKS=0`, no inherited `GIT_DIR`-style variables —
 //! and options that override what a repository's own config could change (path quoting, diff
 //! prefixes, fsmonitor), so the same repository gives the same PRs on every host.
+//!
+//! One file, long on purpose: one reader of a repository's history through the git CLI (which
+//! commits are PRs, their steps, snapshot, files, diffs and text, as listed above), each rule
+//! next to the command it reads.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
