@@ -112,7 +112,8 @@ async fn episodes_against_llama_cpp_end_on_real_observations_with_logprobs() {
     eprintln!("bash observations: {bash_answers:?}");
     assert!(bash_answers.iter().any(|(_, code)| code.is_some_and(|c| c != 0)), "some command failed in the sandbox as bash reports it");
     // The learner's drift check with the served checkpoint's tokenizer: every turn is the text
-    // the model wrote, on token boundaries, in its vocabulary.
+    // the model wrote, on token boundaries, in its vocabulary (characters the model sampled in
+    // bytes, which llama.cpp names by no text, rebuilt from the turn's text).
     let turns = drift_check(&records, &tiny_checkpoint().dir.join("tokenizer.json"));
     let n = |k: &str| turns[k].as_u64().unwrap_or_default();
     let total = TURN_OUTCOMES.iter().map(|k| n(k)).sum::<u64>();

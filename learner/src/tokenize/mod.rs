@@ -6,7 +6,7 @@
 //! mask marks exactly the tokens the model produced.
 //!
 //! Assistant turns that carry the policy's sampled tokens ([`Rendered::recorded`]: their ids,
-//! or their texts, which are mapped to ids through an exact table of each id's text) are
+//! or their texts, which `pieces` maps back to ids exactly or not at all) are
 //! compared with the tokenizer's own tokens of the turn's text: the same ids, re-tokenization
 //! drift (the same text split otherwise), another text (the record's turn is not what the
 //! model wrote: a template or a reader changed it), ids the tokenizer does not have (it is not
@@ -17,7 +17,8 @@
 //! Past 600 lines with its unit tests (the code is under 500): the drift check's outcomes are
 //! tested beside the comparison that decides them.
 
-use std::collections::HashMap;
+mod pieces;
+
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -28,6 +29,7 @@ use tokenizers::{AddedToken, Tokenizer, TokenizerBuilder};
 
 use agentmill_proto::TrajectoryRecord;
 
+use self::pieces::PieceTable;
 use crate::render::{AssistantTokens, Rendered, Sampled, Template, render};
 
 /// The special tokens of the ChatML template, added to every trained tokenizer.
@@ -202,9 +204,9 @@ pub struct TextTokenizer {
     /// Ids that end a sampled turn (`<|im_end|>`, `<|endoftext|>`), which servers may include in
     /// a turn's ids and the template writes itself.
     stop_ids: Vec<u32>,
-    /// Each id's text to the id, `None` where several ids share a text; built when a turn first
-    /// names its tokens by text ([`Sampled::Pieces`]), shared by clones.
-    pieces: Arc<OnceLock<HashMap<String, Option<u32>>>>,
+    /// The tables that map token texts to ids, built when a turn first names its tokens by text
+    /// ([`Sampled::Pieces`]), shared by clones.
+    pieces: Arc<OnceLock<PieceTable>>,
 }
 
 impl TextTokenizer {
@@ -337,7 +339,7 @@ impl TextTokenizer {
             let aligned = (first == 0 || offsets[first - 1].1 <= body.start) && (t == all.len() || offsets[t].0 >= body.end);
             let mapped = match &turn.sampled {
                 Sampled::Ids(ids) => Some(ids.clone()),
-                Sampled::Pieces(pieces) => self.ids_of_pieces(pieces),
+                Sampled::Pieces(pieces) => self.pieces.get_or_init(|| PieceTable::new(&self.inner, vocab as u32)).ids(pieces, &rendered.text[body.clone()]),
             };
             let recorded = mapped.as_deref().map(|ids| self.without_stop(ids)).unwrap_or_default();
             let outcome = if !aligned {
@@ -367,20 +369,6 @@ impl TextTokenizer {
         ids.push(self.eos_id);
         mask.push(false);
         Encoded { ids, mask, turns }
-    }
-
-    /// The id of each token text, or `None` when one of them is no single id's text.
-    fn ids_of_pieces(&self, pieces: &[String]) -> Option<Vec<u32>> {
-        let table = self.pieces.get_or_init(|| {
-            let mut table: HashMap<String, Option<u32>> = HashMap::new();
-            for id in 0..self.vocab_size() as u32 {
-                // A byte of a character cut in two has no text of its own: it maps nowhere.
-                let Some(text) = self.inner.decode(&[id], false).ok().filter(|t| !t.is_empty() && !t.contains('\u{fffd}')) else { continue };
-                table.entry(text).and_modify(|slot| *slot = None).or_insert(Some(id));
-            }
-            table
-        });
-        pieces.iter().map(|p| table.get(p).copied().flatten()).collect()
     }
 
     /// Whether two id sequences are the same text.
@@ -557,6 +545,39 @@ mod tests {
         assert_eq!(outcome(&e), TurnOutcome::Match);
         assert_eq!(e.turns[0].recorded, ids, "the texts name the very ids");
         assert_eq!((&e.ids, &e.mask), (&plain.ids, &plain.mask));
+    }
+
+    #[test]
+    fn a_character_sampled_in_bytes_is_rebuilt_from_the_text_and_a_stray_byte_is_not() {
+        let tok = tokenizer();
+        // No merge for "—" in this vocabulary: it is three byte tokens, each no text of its own.
+        let body = "Let me look \u{2014} at the parser.";
+        let ids = tok.encode(body).expect("encoded");
+        // What llama.cpp writes for each: its text, or nothing for a part of a character.
+        let pieces: Vec<String> =
+            ids.iter().map(|&id| tok.decode(&[id]).expect("decoded")).map(|t| if t.contains('\u{fffd}') { String::new() } else { t }).collect();
+        assert_eq!(pieces.iter().filter(|p| p.is_empty()).count(), 3, "{pieces:?}");
+        let with = |pieces: Vec<String>| {
+            record_with(|a| {
+                a.content = body.into();
+                a.token_pieces = Some(pieces);
+            })
+        };
+        let e = tok.encode_record(&with(pieces.clone()), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Match, "the bytes rebuilt from the text");
+        assert_eq!(e.turns[0].recorded, ids);
+
+        // A byte the model sampled that the server dropped from the text: nothing to rebuild it from.
+        let mut stray = pieces.clone();
+        stray.insert(1, String::new());
+        let e = tok.encode_record(&with(stray), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Unmapped);
+        // Three bytes in two tokens: no such split in this vocabulary, so no guess either.
+        let first = pieces.iter().position(String::is_empty).expect("a text-less piece");
+        let mut short = pieces.clone();
+        short.remove(first);
+        let e = tok.encode_record(&with(short), AssistantTokens::Recorded).expect("encoded");
+        assert_eq!(outcome(&e), TurnOutcome::Unmapped);
     }
 
     #[test]
