@@ -446,8 +446,9 @@ pub fn hf_dtype_name(kind: Kind) -> &'static str {
 pub fn load_pretrained(dir: &Path, device: Device) -> Result<(VarStore, Qwen2ForCausalLM), CheckpointError> {
     let config = read_config(dir)?;
     let vs = VarStore::new(device);
-    // The random initialisation is overwritten at once; no seed needed.
-    let model = Qwen2ForCausalLM::new(&vs.root(), &config)?;
+    // The random initialisation is overwritten at once: no seed needed, but its draws must not
+    // land inside another thread's seeded initialisation.
+    let model = crate::seed::unseeded(|| Qwen2ForCausalLM::new(&vs.root(), &config))?;
     load_weights(&vs, dir, &config)?;
     Ok((vs, model))
 }
